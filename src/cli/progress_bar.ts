@@ -1,0 +1,74 @@
+// Renders ProgressEvents: a redrawn bar on a terminal, an occasional plain line otherwise (CI logs).
+import type { Writable } from 'node:stream';
+import type { ProgressEvent } from '../progress.js';
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '--:--';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  const mm = String(m).padStart(2, '0');
+  const ss = String(r).padStart(2, '0');
+  return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+function formatAmount(n: number, unit?: string): string {
+  if (unit === 'B') {
+    if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+    if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
+    return `${n} B`;
+  }
+  return String(n);
+}
+
+function formatMetric(value: number): string {
+  if (Number.isInteger(value)) return String(value);
+  return Math.abs(value) >= 100 ? value.toFixed(1) : value.toFixed(4);
+}
+
+export class ProgressPrinter {
+  private started = new Map<string, number>();
+  private lastPlain = 0;
+  private lastWidth = 0;
+
+  constructor(
+    private readonly stream: Writable,
+    private readonly interactive: boolean,
+    private readonly plainEverySeconds = 10,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  readonly update = (event: ProgressEvent): void => {
+    const t = this.now();
+    if (!this.started.has(event.task)) this.started.set(event.task, t);
+    const elapsed = (t - this.started.get(event.task)!) / 1000;
+    const line = this.render(event, elapsed);
+    if (this.interactive) {
+      const pad = Math.max(0, this.lastWidth - line.length);
+      this.stream.write(`\r${line}${' '.repeat(pad)}${event.done ? '\n' : ''}`);
+      this.lastWidth = event.done ? 0 : line.length;
+    } else if (event.done || t - this.lastPlain >= this.plainEverySeconds * 1000) {
+      this.stream.write(line + '\n');
+      this.lastPlain = t;
+    }
+    if (event.done) this.started.delete(event.task);
+  };
+
+  private render(event: ProgressEvent, elapsed: number): string {
+    const parts = [event.task];
+    if (event.total !== undefined && event.total > 0) {
+      const frac = Math.min(1, event.current / event.total);
+      const width = 24;
+      const filled = Math.round(frac * width);
+      parts.push(`[${'='.repeat(filled)}${filled < width ? '>' : ''}${'.'.repeat(Math.max(0, width - filled - 1))}]`);
+      parts.push(`${formatAmount(event.current, event.unit)}/${formatAmount(event.total, event.unit)}`);
+      const eta = frac > 0 && !event.done ? (elapsed / frac) * (1 - frac) : 0;
+      parts.push(event.done ? formatDuration(elapsed) : `ETA ${formatDuration(eta)}`);
+    } else {
+      parts.push(formatAmount(event.current, event.unit), formatDuration(elapsed));
+    }
+    for (const [k, v] of Object.entries(event.metrics ?? {})) parts.push(`${k} ${formatMetric(v)}`);
+    return parts.join(' ');
+  }
+}

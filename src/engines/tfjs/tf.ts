@@ -1,0 +1,36 @@
+// The one tfjs instance tlkit computes with. Callers import `tf` / `tfl` from tlkit so that tensors
+// and layers they make belong to the same engine as ours.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+export { tf, tfl };
+
+export type BackendName = 'wasm' | 'cpu';
+
+let initialised: Promise<BackendName> | undefined;
+
+/**
+ * Selects the compute backend: wasm (SIMD) by default, cpu as the fallback when wasm cannot start.
+ * `TLKIT_BACKEND=cpu` forces the fallback. Safe to call many times; the first call wins.
+ */
+export function initEngine(preferred?: BackendName): Promise<BackendName> {
+  if (!initialised) {
+    const wanted = preferred ?? ((process.env.TLKIT_BACKEND as BackendName | undefined) ?? 'wasm');
+    initialised = (async () => {
+      try {
+        if (await tf.setBackend(wanted)) {
+          await tf.ready();
+          return wanted;
+        }
+      } catch {
+        // fall through to cpu
+      }
+      await tf.setBackend('cpu');
+      await tf.ready();
+      return 'cpu';
+    })();
+  }
+  return initialised;
+}

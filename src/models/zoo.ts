@@ -1,0 +1,4 @@
+// Importing a family module registers its backbones. One line per Keras applications module.
+import { listBackbones, getBackbone } from './registry.js';
+// zoo-imports: keep one import per family file below this line
+export { listBackbones, getBackbone };
