@@ -1,0 +1,62 @@
+// What `compare` produces: one row per backbone, the reference experiment's table, and a recommendation.
+
+export interface EpochRecord {
+  epoch: number;
+  phase: string;
+  loss: number;
+  accuracy: number;
+  valLoss?: number;
+  valAccuracy?: number;
+}
+
+export interface Misclassified {
+  file: string;
+  trueClass: string;
+  predictedClass: string;
+  probability: number;
+}
+
+export interface BackboneResult {
+  id: string;
+  totalParams: number;
+  trainableParams: number;
+  nonTrainableParams: number;
+  elapsedSeconds: number;
+  /** Accuracy on the held-out data (the comparison's yardstick). */
+  accuracy: number;
+  valLoss: number;
+  /** Last training accuracy, for the overfitting gap (trainAccuracy - accuracy). */
+  trainAccuracy: number;
+  epochs: number;
+  engine: string;
+  weightsSource: string;
+  classNames: string[];
+  confusionMatrix: number[][];
+  history: EpochRecord[];
+  misclassified: Misclassified[];
+  /** Seconds per phase: build, weights, train-head, fine-tune, evaluate... */
+  phaseSeconds: Record<string, number>;
+  runDir?: string;
+}
+
+export interface FailedBackbone {
+  id: string;
+  error: string;
+}
+
+export type CompareRow = ({ ok: true } & BackboneResult) | ({ ok: false } & FailedBackbone);
+
+export interface Recommendation {
+  id: string;
+  reason: string;
+}
+
+export interface CompareResult {
+  dataset: string;
+  rows: CompareRow[];
+  recommendation: Recommendation | null;
+  rule: string;
+  config: Record<string, unknown>;
+  startedAt: string;
+  elapsedSeconds: number;
+}
