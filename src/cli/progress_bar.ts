@@ -2,16 +2,10 @@
 import type { Writable } from 'node:stream';
 import type { ProgressEvent } from '../progress.js';
 
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '--:--';
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const r = s % 60;
-  const mm = String(m).padStart(2, '0');
-  const ss = String(r).padStart(2, '0');
-  return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
-}
+import { formatElapsed } from '../report/format.js';
+
+/** mm:ss (h:mm:ss past an hour), as the reference table prints elapsed time. */
+export const formatDuration = formatElapsed;
 
 function formatAmount(n: number, unit?: string): string {
   if (unit === 'B') {
