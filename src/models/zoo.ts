@@ -1,4 +1,7 @@
 // Importing a family module registers its backbones. One line per Keras applications module.
 import { listBackbones, getBackbone } from './registry.js';
 // zoo-imports: keep one import per family file below this line
+import './resnet.js';
+import './inception_v3.js';
+import './xception.js';
 export { listBackbones, getBackbone };
