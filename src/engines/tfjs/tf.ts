@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { registerTrainingKernels } from './register_kernels.js';
 
 export { tf, tfl };
 
@@ -20,6 +21,8 @@ export function initEngine(preferred?: BackendName): Promise<BackendName> {
     const wanted = preferred ?? ((process.env.TLKIT_BACKEND as BackendName | undefined) ?? 'wasm');
     initialised = (async () => {
       try {
+        // Before the backend starts, so that training works on wasm from the first step.
+        if (wanted === 'wasm') registerTrainingKernels();
         if (await tf.setBackend(wanted)) {
           await tf.ready();
           return wanted;
