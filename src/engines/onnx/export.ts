@@ -1,0 +1,164 @@
+// Keras (tfjs-layers) model -> ONNX ModelProto bytes, written with the onnx-proto protobuf messages.
+// Walks the functional graph from the requested outputs back to the inputs (nested models such as a
+// backbone used as one layer are inlined), converting each layer call with layer_converters.ts.
+import { TlkitError, invalidArgument } from '../../errors.js';
+import type { tfl } from '../tfjs/tf.js';
+import { onnx, OnnxGraphBuilder, type OnnxTypes, type OnnxValue } from './graph_builder.js';
+import { getOnnxConverter, supportedLayerClasses, UnsupportedConfig } from './layer_converters.js';
+import {
+  findLayerPath,
+  isInputLayer,
+  isModel,
+  nodeInModel,
+  producerNode,
+  unknownLayer,
+  type Layer,
+  type SymbolicTensor,
+} from './model_graph.js';
+
+export interface ExportOnnxOptions {
+  /** Batch dimension of the graph: a fixed size, or 'dynamic' (a symbolic 'batch' dim). Default 'dynamic'. */
+  batchSize?: number | 'dynamic';
+  /**
+   * Export only the sub-graph from the inputs up to this layer's output (the frozen prefix of a
+   * model). The layer may sit inside a nested model (a backbone used as one layer).
+   */
+  upToLayer?: string;
+  /** ONNX opset, 13 or later. Default 13. */
+  opset?: number;
+}
+
+export const DEFAULT_OPSET = 13;
+const IR_VERSION = 7;
+
+type Scope = Map<number, OnnxValue>;
+
+/** Converts `model` (or its prefix up to `options.upToLayer`) to ONNX ModelProto bytes. */
+export async function exportOnnx(model: tfl.LayersModel, options: ExportOnnxOptions = {}): Promise<Uint8Array> {
+  return exportOnnxSync(model, options);
+}
+
+export function exportOnnxSync(model: tfl.LayersModel, options: ExportOnnxOptions = {}): Uint8Array {
+  const batchSize = options.batchSize ?? 'dynamic';
+  if (batchSize !== 'dynamic' && !(Number.isInteger(batchSize) && batchSize > 0)) {
+    throw invalidArgument('batchSize', batchSize, "a positive integer or 'dynamic'");
+  }
+  const opset = options.opset ?? DEFAULT_OPSET;
+  if (!Number.isInteger(opset) || opset < 13) throw invalidArgument('opset', opset, 'an integer >= 13');
+
+  const builder = new OnnxGraphBuilder();
+  const topScope: Scope = new Map();
+  const graphInputs: OnnxTypes.IValueInfoProto[] = [];
+  const batchDim: number | null = batchSize === 'dynamic' ? null : batchSize;
+
+  for (const input of model.inputs) {
+    const name = builder.reserve(input.sourceLayer.name);
+    const shape = [batchDim, ...input.shape.slice(1)];
+    topScope.set(input.id, { name, shape, layout: 'native' });
+    graphInputs.push(valueInfo(name, shape));
+  }
+
+  // The tensors to export, and the scope (nested model) they live in.
+  let targets: SymbolicTensor[];
+  let targetScope = topScope;
+  if (options.upToLayer === undefined) {
+    targets = model.outputs;
+  } else {
+    const found = findLayerPath(model, options.upToLayer);
+    if (!found) throw unknownLayer('upToLayer', options.upToLayer, model);
+    for (let k = 1; k < found.owners.length; k++) {
+      const nested = found.owners[k];
+      const call = nodeInModel(found.owners[k - 1], nested);
+      const inputs = call.inputTensors.map((t) => emit(builder, t, targetScope));
+      targetScope = new Map(nested.inputs.map((t, i) => [t.id, inputs[i]]));
+    }
+    targets = nodeInModel(found.owners[found.owners.length - 1], found.layer).outputTensors;
+  }
+
+  const outputNames = targets.map((t) => builder.reserve(t.sourceLayer.name));
+  const graphOutputs: OnnxTypes.IValueInfoProto[] = [];
+  targets.forEach((t, i) => {
+    const value = builder.toLayout(emit(builder, t, targetScope), 'native');
+    builder.node('Identity', [value.name], outputNames[i], {}, [outputNames[i]]);
+    graphOutputs.push(valueInfo(outputNames[i], [batchDim, ...value.shape.slice(1)]));
+  });
+
+  const proto = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    producerName: 'tlkit',
+    opsetImport: [{ domain: '', version: opset }],
+    graph: {
+      name: options.upToLayer ? `${model.name}_to_${options.upToLayer}` : model.name,
+      node: builder.nodes,
+      initializer: builder.initializers,
+      input: graphInputs,
+      output: graphOutputs,
+    },
+  });
+  return onnx.ModelProto.encode(proto).finish();
+}
+
+/**
+ * The ONNX value of a symbolic tensor, converting every layer call it depends on first.
+ * Iterative (explicit stack) because deep backbones exceed comfortable recursion depths.
+ */
+function emit(builder: OnnxGraphBuilder, target: SymbolicTensor, scope: Scope): OnnxValue {
+  const stack: SymbolicTensor[] = [target];
+  while (stack.length > 0) {
+    const tensor = stack[stack.length - 1];
+    if (scope.has(tensor.id)) {
+      stack.pop();
+      continue;
+    }
+    const layer = tensor.sourceLayer;
+    if (isInputLayer(layer)) {
+      throw new TlkitError(`Cannot export to ONNX: input '${layer.name}' is needed but is not an input of the exported graph`);
+    }
+    const node = producerNode(tensor);
+    const missing = node.inputTensors.filter((t) => !scope.has(t.id));
+    if (missing.length > 0) {
+      stack.push(...missing);
+      continue;
+    }
+    const inputs = node.inputTensors.map((t) => scope.get(t.id)!);
+    let outputs: OnnxValue[];
+    if (isModel(layer)) {
+      const inner: Scope = new Map(layer.inputs.map((t, i) => [t.id, inputs[i]]));
+      outputs = layer.outputs.map((t) => emit(builder, t, inner));
+    } else {
+      outputs = convertLayer(builder, layer, inputs, node.outputTensors.map((t) => t.shape));
+    }
+    node.outputTensors.forEach((t, i) => scope.set(t.id, { ...outputs[i], shape: t.shape }));
+    stack.pop();
+  }
+  return scope.get(target.id)!;
+}
+
+function convertLayer(builder: OnnxGraphBuilder, layer: Layer, inputs: OnnxValue[], outputShapes: (number | null)[][]): OnnxValue[] {
+  const className = layer.getClassName();
+  const converter = getOnnxConverter(className);
+  if (!converter) {
+    throw new TlkitError(
+      `Cannot export layer '${layer.name}' (${className}) to ONNX: no converter for class ${className}. ` +
+        `Supported classes: ${['InputLayer', ...supportedLayerClasses()].join(', ')}`,
+    );
+  }
+  try {
+    return converter({ builder, layer, config: layer.getConfig(), inputs, outputShapes });
+  } catch (error) {
+    const reason = error instanceof UnsupportedConfig ? error.message : String((error as Error).message ?? error);
+    throw new TlkitError(`Cannot export layer '${layer.name}' (${className}) to ONNX: ${reason}`, { cause: error });
+  }
+}
+
+function valueInfo(name: string, shape: (number | null)[]): OnnxTypes.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: shape.map((d, i) => (d === null ? { dimParam: i === 0 ? 'batch' : `d${i}` } : { dimValue: d })) },
+      },
+    },
+  };
+}
