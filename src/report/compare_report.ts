@@ -90,7 +90,7 @@ figure{margin:0}
 <h1>tlkit compare</h1>
 <p>Dataset <code>${escapeHtml(result.dataset)}</code>, started ${escapeHtml(result.startedAt)}, total ${formatElapsed(result.elapsedSeconds)}.</p>
 ${table}
-<p class="recommendation">${rec ? `Recommendation: <b>${escapeHtml(rec.id)}</b>. ${escapeHtml(rec.reason)}.` : 'No recommendation: no backbone finished.'}<br><small>Rule: ${escapeHtml(result.rule)}</small></p>
+<p class="recommendation">${rec ? `Recommendation: <b>${escapeHtml(rec.id)}</b>${escapeHtml(rec.reason.startsWith(rec.id + ':') ? rec.reason.slice(rec.id.length) : ': ' + rec.reason)}.` : 'No recommendation: no backbone finished.'}<br><small>Rule: ${escapeHtml(result.rule)}</small></p>
 <ul>${details}</ul>
 ${failures}
 <h2>Learning curves</h2><div class="charts">${rows.length ? curves(result, 'loss') + curves(result, 'accuracy') : '<p>No curves.</p>'}</div>

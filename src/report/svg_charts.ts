@@ -83,7 +83,7 @@ export function confusionMatrixChart(options: { title: string; classNames: strin
   const n = classNames.length;
   const cellSize = Math.max(28, Math.min(64, Math.floor(320 / Math.max(1, n))));
   const labelW = Math.min(120, 10 + Math.max(...classNames.map((c) => c.length), 4) * 7);
-  const width = labelW + n * cellSize + 10;
+  const width = Math.max(labelW + n * cellSize + 10, 20 + title.length * 7);
   const height = 40 + labelW + n * cellSize;
   const max = Math.max(1, ...matrix.flat());
   const parts: string[] = [];
@@ -94,7 +94,7 @@ export function confusionMatrixChart(options: { title: string; classNames: strin
     parts.push(`<text x="${labelW - 4}" y="${top + r * cellSize + cellSize / 2 + 4}" text-anchor="end" font-size="10">${escapeHtml(classNames[r])}</text>`);
     for (let c = 0; c < n; c++) {
       const v = matrix[r]?.[c] ?? 0;
-      const shade = Math.round(255 - (v / max) * 200);
+      const shade = Math.round(255 - (v / max) * 130);
       const fill = r === c ? `rgb(${shade},${Math.min(255, shade + 40)},${shade})` : `rgb(255,${shade},${shade})`;
       const x = labelW + c * cellSize;
       const y = top + r * cellSize;
