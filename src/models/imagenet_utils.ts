@@ -1,6 +1,6 @@
 // The parts of keras.applications.imagenet_utils that several family builders share, beyond the input
-// shape checks (input_shape.ts): the classifier activation check and the option checks every
-// Keras application function makes before it builds anything.
+// shape checks (input_shape.ts): the classifier activation check, the option checks every Keras
+// application function makes before it builds anything, correct_pad, and model-name formatting.
 import { UsageError, formatValue } from '../errors.js';
 import type { BackboneOptions } from './types.js';
 
@@ -42,6 +42,19 @@ function checkedForWeights(name: ClassifierActivation, options: BackboneOptions,
   return name;
 }
 
+/**
+ * Keras's `validate_activation` alone: pretrained classifiers were trained with softmax, so with weights
+ * only softmax or no activation (logits) is allowed. Call it when includeTop is true.
+ */
+export function validateClassifierActivation(activation: string | null | undefined, weights: string | null | undefined, modelName: string): void {
+  if (weights === null || weights === undefined) return;
+  if (activation === null || activation === undefined || activation === 'softmax' || activation === 'linear') return;
+  throw new UsageError(
+    `${modelName}: only null and 'softmax' are allowed for \`classifierActivation\` when using pretrained weights with includeTop=true. Received: classifierActivation=${formatValue(activation)}`,
+    'classifierActivation',
+  );
+}
+
 /** `includeTop` must be a boolean (Keras would take any truthy value; a typo like 'false' should not). */
 export function includeTopOf(options: BackboneOptions, modelName: string): boolean {
   const includeTop = options.includeTop ?? true;
@@ -49,4 +62,27 @@ export function includeTopOf(options: BackboneOptions, modelName: string): boole
     throw new UsageError(`${modelName}: \`includeTop\` must be true or false. Received: includeTop=${formatValue(includeTop)}`, 'includeTop');
   }
   return includeTop;
+}
+
+export type Padding2D = [[number, number], [number, number]];
+
+/**
+ * Keras's `correct_pad`: the ZeroPadding2D that, followed by a 'valid' strided convolution, centres the
+ * kernel the way TF's 'same' would for odd sizes and pads one less on the top/left for even sizes.
+ */
+export function correctPad(inputSize: [number, number], kernelSize: number): Padding2D {
+  const adjust = [1 - (inputSize[0] % 2), 1 - (inputSize[1] % 2)];
+  const correct = Math.floor(kernelSize / 2);
+  return [
+    [correct - adjust[0], correct],
+    [correct - adjust[1], correct],
+  ];
+}
+
+/** Python's `f"{x:0.2f}"` for model names such as 'mobilenet_1.00_224' (exact ties round to even there, up in toFixed). */
+export function formatFixed2(x: number): string {
+  const scaled = x * 100;
+  const floor = Math.floor(scaled);
+  if (scaled - floor === 0.5 && floor % 2 === 0) return (floor / 100).toFixed(2);
+  return x.toFixed(2);
 }

@@ -4,4 +4,5 @@ import { listBackbones, getBackbone } from './registry.js';
 import './resnet.js';
 import './inception_v3.js';
 import './xception.js';
+import './mobilenet.js';
 export { listBackbones, getBackbone };
