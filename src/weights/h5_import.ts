@@ -1,0 +1,63 @@
+// Keras .h5 weights into a tfjs-layers model, read with h5wasm. Understands both files Keras writes
+// in the legacy HDF5 format: model.save_weights('x.h5') (the ImageNet files) and model.save('x.h5')
+// (the same tree under /model_weights).
+import { existsSync } from 'node:fs';
+import type { tfl } from '../engines/tfjs/tf.js';
+import { FileError } from '../errors.js';
+import { loadH5wasm, readStringAttr, readStringListAttr, type H5Group } from './h5.js';
+import { applyStoredWeights, type ApplyWeightsOptions, type ApplyWeightsResult, type StoredLayer, type StoredWeights } from './stored_weights.js';
+
+function asFloat32(value: unknown, path: string): Float32Array {
+  if (value instanceof Float32Array) return value;
+  if (value instanceof Float64Array || value instanceof Int32Array || value instanceof Uint8Array || value instanceof Int8Array || value instanceof Int16Array || value instanceof Uint16Array || value instanceof Uint32Array) {
+    return Float32Array.from(value);
+  }
+  if (typeof value === 'number') return Float32Array.of(value);
+  throw new FileError(path, `dataset is not numeric (got ${typeof value}); only float weights can be loaded`);
+}
+
+/** Reads every layer's weights from a Keras legacy .h5 file, in the file's layer order. */
+export async function readKerasH5(path: string): Promise<StoredWeights> {
+  if (!existsSync(path)) throw new FileError(path, 'no such weights file');
+  const h5 = await loadH5wasm();
+  let file: InstanceType<typeof h5.File>;
+  try {
+    file = new h5.File(path, 'r');
+  } catch (error) {
+    throw new FileError(path, `not a readable HDF5 file (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+  }
+  try {
+    let root: H5Group = file;
+    if (!root.attrs['layer_names'] && !root.attrs['layer_names0'] && file.keys().includes('model_weights')) {
+      root = file.get('model_weights') as H5Group;
+    }
+    const layerNames = readStringListAttr(root, 'layer_names');
+    if (layerNames.length === 0) {
+      throw new FileError(path, "has no 'layer_names' attribute: not weights in Keras's HDF5 layout (model.save_weights / model.save with .h5)");
+    }
+    const layers: StoredLayer[] = layerNames.map((layerName) => {
+      const group = root.get(layerName) as H5Group | null;
+      if (!group) throw new FileError(path, `lists layer '${layerName}' in layer_names but has no group for it`);
+      const weightNames = readStringListAttr(group, 'weight_names');
+      return {
+        name: layerName,
+        weights: weightNames.map((weightName) => {
+          const dataset = group.get(weightName) as InstanceType<typeof h5.Dataset> | null;
+          if (!dataset || !(dataset instanceof h5.Dataset)) throw new FileError(path, `layer '${layerName}' lists weight '${weightName}' but has no dataset for it`);
+          return { name: weightName, shape: dataset.shape ?? [], values: asFloat32(dataset.value, `${path}:${layerName}/${weightName}`) };
+        }),
+      };
+    });
+    return { source: path, layers, kerasVersion: readStringAttr(root, 'keras_version'), backend: readStringAttr(root, 'backend') };
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Loads a Keras .h5 into `model`: by topological order with shape checks (Keras's default for .h5,
+ * needed where layers are auto-named, e.g. InceptionV3), or by layer name with `byName`.
+ */
+export async function loadH5Weights(model: tfl.LayersModel, path: string, options: ApplyWeightsOptions = {}): Promise<ApplyWeightsResult> {
+  return applyStoredWeights(model, await readKerasH5(path), options);
+}
