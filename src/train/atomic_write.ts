@@ -1,0 +1,78 @@
+// Write-then-rename: a reader (or a resumed run) sees the old file or the new one, never half of one.
+// A failure (disk full, unwritable directory) removes the temporary file and leaves the old one as it was.
+import * as fs from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { FileError } from '../errors.js';
+
+/** The file operations atomicWrite uses; tests substitute failing ones (ENOSPC) to check the error path. */
+export interface AtomicWriteFs {
+  open: typeof fs.open;
+  rename: typeof fs.rename;
+  rm: typeof fs.rm;
+}
+
+const nodeFs: AtomicWriteFs = { open: fs.open, rename: fs.rename, rm: fs.rm };
+
+function explain(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  switch (code) {
+    case 'ENOSPC':
+      return 'no space left on the device';
+    case 'EDQUOT':
+      return 'disk quota exceeded';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EROFS':
+      return 'read-only file system';
+    case 'ENOENT':
+      return 'the directory does not exist';
+    case 'ENOTDIR':
+      return 'a parent of this path is a file, not a directory';
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
+}
+
+export async function atomicWrite(path: string, chunks: Uint8Array[], io: AtomicWriteFs = nodeFs): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    const handle = await io.open(temp, 'w');
+    try {
+      for (const chunk of chunks) {
+        let offset = 0;
+        while (offset < chunk.byteLength) {
+          const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+          offset += bytesWritten;
+        }
+      }
+      // Data must be on disk before the rename makes it the current version.
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await io.rename(temp, path);
+  } catch (error) {
+    await io.rm(temp, { force: true }).catch(() => undefined);
+    throw new FileError(path, `cannot write (${explain(error)}); the previous version of this file, if any, is unchanged`, { cause: error });
+  }
+  await syncDirectory(dirname(path));
+}
+
+/** Makes the rename itself durable; some file systems refuse fsync on a directory, which is harmless. */
+async function syncDirectory(dir: string): Promise<void> {
+  try {
+    const handle = await fs.open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // best effort
+  }
+}
+
+export async function atomicWriteText(path: string, text: string, io?: AtomicWriteFs): Promise<void> {
+  await atomicWrite(path, [new TextEncoder().encode(text)], io);
+}

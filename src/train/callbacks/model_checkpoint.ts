@@ -1,0 +1,78 @@
+// Writes the resumable checkpoint `last` after every epoch (and every N batches if asked), and
+// `best` whenever the monitored metric improves. Both are full checkpoints, written atomically.
+import { join } from 'node:path';
+import type { AtomicWriteFs } from '../atomic_write.js';
+import { writeCheckpoint, type CallbackState } from '../checkpoint.js';
+import type { EpochLogs } from '../types.js';
+import type { BatchLogs, Callback, TrainingContext } from './callback.js';
+import { improves, resolveMode, type MonitorMode } from './monitor.js';
+
+export const LAST_CHECKPOINT = 'last.ckpt';
+export const BEST_CHECKPOINT = 'best.ckpt';
+
+export interface ModelCheckpointOptions {
+  /** Directory of last.ckpt and best.ckpt (must exist). */
+  dir: string;
+  monitor?: string;
+  mode?: MonitorMode;
+  /** Also checkpoint inside an epoch, every this many batches. */
+  everyBatches?: number;
+  /** Keep best.ckpt (default true). */
+  saveBest?: boolean;
+  /** File operations, for tests of the failure paths. */
+  io?: AtomicWriteFs;
+}
+
+export class ModelCheckpoint implements Callback {
+  readonly name = 'ModelCheckpoint';
+  readonly order = 100;
+  readonly monitor: string;
+  private readonly mode: 'min' | 'max';
+  private best: number | undefined;
+  /** 1-based epoch of the best checkpoint, 0 before any. */
+  bestEpoch = 0;
+
+  constructor(private readonly options: ModelCheckpointOptions) {
+    this.monitor = options.monitor ?? 'val_loss';
+    this.mode = resolveMode(this.monitor, options.mode);
+  }
+
+  get lastPath(): string {
+    return join(this.options.dir, LAST_CHECKPOINT);
+  }
+
+  get bestPath(): string {
+    return join(this.options.dir, BEST_CHECKPOINT);
+  }
+
+  async onBatchEnd(logs: BatchLogs, ctx: TrainingContext): Promise<void> {
+    const every = this.options.everyBatches;
+    const lastOfEpoch = logs.batch + 1 >= logs.batchesPerEpoch;
+    if (every && every > 0 && !lastOfEpoch && (logs.batch + 1) % every === 0) {
+      await writeCheckpoint(this.lastPath, await ctx.checkpoint(), this.options.io);
+    }
+  }
+
+  async onEpochEnd(epoch: number, logs: EpochLogs, ctx: TrainingContext): Promise<void> {
+    // Decide first, so the state saved in `last` already knows whether this epoch was the best.
+    const current = logs[this.monitor] ?? logs.loss;
+    const isBest = this.options.saveBest !== false && improves(current, this.best, this.mode);
+    if (isBest) {
+      this.best = current;
+      this.bestEpoch = epoch + 1;
+    }
+    const checkpoint = await ctx.checkpoint();
+    if (isBest) await writeCheckpoint(this.bestPath, checkpoint, this.options.io);
+    await writeCheckpoint(this.lastPath, checkpoint, this.options.io);
+  }
+
+  getState(): CallbackState {
+    return { json: { best: this.best ?? null, bestEpoch: this.bestEpoch } };
+  }
+
+  setState(state: CallbackState): void {
+    const s = state.json as { best: number | null; bestEpoch: number };
+    this.best = s.best ?? undefined;
+    this.bestEpoch = s.bestEpoch;
+  }
+}

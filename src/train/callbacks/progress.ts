@@ -1,0 +1,44 @@
+// Turns batch logs into ProgressEvents: one bar per epoch with loss, accuracy and img/s (the printer
+// adds the ETA), and a final event per epoch with the validation metrics.
+import type { ProgressCallback } from '../../progress.js';
+import type { EpochLogs } from '../types.js';
+import type { BatchLogs, Callback, TrainingContext } from './callback.js';
+
+export interface ProgressOptions {
+  /** Prefix for the task name, e.g. 'fine-tune' in the second phase of the two-phase recipe. */
+  label?: string;
+}
+
+export class ProgressReporter implements Callback {
+  readonly name = 'Progress';
+
+  constructor(
+    private readonly onProgress: ProgressCallback,
+    private readonly options: ProgressOptions = {},
+  ) {}
+
+  private task(epoch: number, ctx: TrainingContext): string {
+    const base = `epoch ${epoch + 1}/${ctx.epochs}`;
+    return this.options.label ? `${this.options.label} ${base}` : base;
+  }
+
+  onBatchEnd(logs: BatchLogs, ctx: TrainingContext): void {
+    // The epoch's last batch is reported by onEpochEnd with the validation metrics.
+    if (logs.batch + 1 >= logs.batchesPerEpoch) return;
+    this.onProgress({
+      task: this.task(logs.epoch, ctx),
+      current: logs.batch + 1,
+      total: logs.batchesPerEpoch,
+      unit: 'batch',
+      metrics: { loss: logs.loss, acc: logs.accuracy, 'img/s': Math.round(logs.imgPerSec * 10) / 10 },
+    });
+  }
+
+  onEpochEnd(epoch: number, logs: EpochLogs, ctx: TrainingContext): void {
+    const metrics: Record<string, number> = { loss: logs.loss, acc: logs.accuracy };
+    if (logs.val_loss !== undefined) metrics.val_loss = logs.val_loss;
+    if (logs.val_accuracy !== undefined) metrics.val_acc = logs.val_accuracy;
+    metrics['img/s'] = Math.round(logs.img_per_sec * 10) / 10;
+    this.onProgress({ task: this.task(epoch, ctx), current: ctx.batchesPerEpoch, total: ctx.batchesPerEpoch, unit: 'batch', metrics, done: true });
+  }
+}

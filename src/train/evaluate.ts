@@ -1,0 +1,133 @@
+// evaluate: loss, accuracy, per-class precision / recall / F1 and the confusion matrix over one pass
+// of an iterator, in inference mode (Dropout off, BatchNorm on moving statistics).
+import { tf, type tfl } from '../engines/tfjs/tf.js';
+import { DataError } from '../errors.js';
+import type { ProgressCallback } from '../progress.js';
+import { predictedClasses, resolveLoss, sampleLosses, trueClasses } from './losses.js';
+import type { BatchIterator, LossName } from './types.js';
+
+export interface EvaluateOptions {
+  /** Loss to report; inferred from the output and labels when omitted. */
+  loss?: LossName | string;
+  /** Names of the class indices; defaults to the iterator's classNames, then '0', '1'... */
+  classNames?: string[];
+  onProgress?: ProgressCallback;
+  /** Task name in progress events. */
+  task?: string;
+  signal?: AbortSignal;
+}
+
+export interface ClassReport {
+  className: string;
+  precision: number;
+  recall: number;
+  f1: number;
+  /** Samples of this class. */
+  support: number;
+}
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+  samples: number;
+  classNames: string[];
+  /** confusionMatrix[true][predicted] = count. */
+  confusionMatrix: number[][];
+  perClass: ClassReport[];
+  /** Unweighted means over classes (sklearn's macro avg). */
+  macro: { precision: number; recall: number; f1: number };
+}
+
+/** Keras's rule: one sigmoid unit -> binary; labels as wide as the output -> categorical; else sparse. */
+export function inferLoss(yPred: tf.Tensor, yTrue: tf.Tensor): LossName {
+  const units = yPred.shape[yPred.rank - 1];
+  if (yPred.rank === 1 || units === 1) return 'binary_crossentropy';
+  if (yTrue.rank === 2 && yTrue.shape[1] === units && units > 1) return 'categorical_crossentropy';
+  return 'sparse_categorical_crossentropy';
+}
+
+function outputClasses(model: tfl.LayersModel): number {
+  const shape = model.outputs[0].shape;
+  const units = shape[shape.length - 1] ?? 1;
+  return units === 1 ? 2 : units;
+}
+
+/** Accumulates a confusion matrix and the loss sum over batches. */
+export class ConfusionAccumulator {
+  readonly matrix: number[][];
+  lossSum = 0;
+  samples = 0;
+
+  constructor(readonly numClasses: number) {
+    this.matrix = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
+  }
+
+  add(truth: ArrayLike<number>, predicted: ArrayLike<number>): void {
+    for (let i = 0; i < truth.length; i++) {
+      const t = truth[i];
+      const p = predicted[i];
+      if (t < 0 || t >= this.numClasses) throw new DataError(`label ${t} is outside the model's ${this.numClasses} classes`);
+      this.matrix[t][p] += 1;
+    }
+  }
+
+  get correct(): number {
+    return this.matrix.reduce((sum, row, i) => sum + row[i], 0);
+  }
+}
+
+export function classificationReport(matrix: number[][], classNames: string[]): { perClass: ClassReport[]; macro: Evaluation['macro'] } {
+  const n = matrix.length;
+  const perClass: ClassReport[] = [];
+  for (let c = 0; c < n; c++) {
+    const tp = matrix[c][c];
+    const support = matrix[c].reduce((a, b) => a + b, 0);
+    const predicted = matrix.reduce((a, row) => a + row[c], 0);
+    // sklearn's zero_division=0 convention.
+    const precision = predicted > 0 ? tp / predicted : 0;
+    const recall = support > 0 ? tp / support : 0;
+    const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
+    perClass.push({ className: classNames[c] ?? String(c), precision, recall, f1, support });
+  }
+  const mean = (k: 'precision' | 'recall' | 'f1') => perClass.reduce((a, r) => a + r[k], 0) / Math.max(1, n);
+  return { perClass, macro: { precision: mean('precision'), recall: mean('recall'), f1: mean('f1') } };
+}
+
+/** One pass over `iterator` from its first batch. The batch tensors are disposed here. */
+export async function evaluate(model: tfl.LayersModel, iterator: BatchIterator, options: EvaluateOptions = {}): Promise<Evaluation> {
+  const numClasses = outputClasses(model);
+  const acc = new ConfusionAccumulator(numClasses);
+  let loss: LossName | undefined = options.loss === undefined ? undefined : resolveLoss(options.loss);
+  const task = options.task ?? 'evaluate';
+  iterator.reset();
+  for (let b = 0; b < iterator.length; b++) {
+    options.signal?.throwIfAborted();
+    const batch = await iterator.next();
+    try {
+      if (!batch.y) throw new DataError('evaluate needs labels, but the iterator yields none (class_mode none?)');
+      const y = batch.y;
+      const [lossSum, truth, predicted] = tf.tidy(() => {
+        const out = model.apply(batch.x, { training: false }) as tf.Tensor;
+        loss ??= inferLoss(out, y);
+        return [tf.sum(sampleLosses(loss, y, out)), trueClasses(loss, y), predictedClasses(out)];
+      });
+      const values = await Promise.all([lossSum.data(), truth.data(), predicted.data()]);
+      tf.dispose([lossSum, truth, predicted]);
+      acc.lossSum += values[0][0];
+      acc.samples += values[1].length;
+      acc.add(values[1], values[2]);
+    } finally {
+      tf.dispose([batch.x, batch.y as tf.Tensor]);
+    }
+    options.onProgress?.({ task, current: b + 1, total: iterator.length, unit: 'batch', done: b + 1 === iterator.length });
+  }
+  const classNames = options.classNames ?? iterator.classNames ?? Array.from({ length: numClasses }, (_, i) => String(i));
+  return {
+    loss: acc.samples > 0 ? acc.lossSum / acc.samples : NaN,
+    accuracy: acc.samples > 0 ? acc.correct / acc.samples : NaN,
+    samples: acc.samples,
+    classNames,
+    confusionMatrix: acc.matrix,
+    ...classificationReport(acc.matrix, classNames),
+  };
+}

@@ -1,0 +1,255 @@
+// fit: the training loop. Written out (rather than LayersModel.fit) so that it owns what a resumable
+// run needs: the optimizer's slots, the batch position inside an epoch, the iterator's RNG state, and
+// the loss of a step checked for NaN before the step's gradients are applied.
+import { tf, type tfl } from '../engines/tfjs/tf.js';
+import { TrainingError, invalidArgument } from '../errors.js';
+import type { ProgressCallback } from '../progress.js';
+import type { Callback, TrainingContext, BatchLogs } from './callbacks/callback.js';
+import { ProgressReporter } from './callbacks/progress.js';
+import { captureWeights, restoreWeights, type EpochAccumulators, type TrainingCheckpoint } from './checkpoint.js';
+import { resolveClassWeight } from './class_weight.js';
+import { evaluate } from './evaluate.js';
+import { batchLoss, predictedClasses, resolveLoss, trueClasses } from './losses.js';
+import { createOptimizer, getLearningRate, loadOptimizerState, saveOptimizerState, setLearningRate } from './optimizers.js';
+import { mixSeed, withSeededMathRandom } from './seeded_random.js';
+import type { BatchIterator, ClassWeight, EpochLogs, History, LossName, OptimizerName } from './types.js';
+
+export interface FitOptions {
+  /** Train until this many epochs are done in all (Keras: epochs counts from 0, not from initialEpoch). */
+  epochs: number;
+  /** Epochs already done before this call (Keras initial_epoch). */
+  initialEpoch?: number;
+  validation?: BatchIterator;
+  optimizer?: OptimizerName | tf.Optimizer;
+  learningRate?: number;
+  loss: LossName | string;
+  classWeight?: ClassWeight;
+  callbacks?: Callback[];
+  /** Shorthand for a ProgressReporter callback. */
+  onProgress?: ProgressCallback;
+  /** Task-name prefix of the progress bars ('fine-tune'...). */
+  progressLabel?: string;
+  signal?: AbortSignal;
+  /** Seeds Dropout noise per step; a run with the same seed, data order and weights repeats exactly. */
+  seed?: number;
+  /** Continue from this checkpoint: weights, optimizer, position, iterator, callbacks and history. */
+  resumeFrom?: TrainingCheckpoint;
+  /** History of earlier phases, kept in front of this fit's epochs (two-phase recipe). */
+  initialHistory?: EpochLogs[];
+  /** Extra columns added to every epoch's logs (e.g. {phase: 2}). */
+  extraLogs?: Record<string, number>;
+  /** Stored in every checkpoint; trainRun keeps its phase there. */
+  tag?: Record<string, unknown>;
+}
+
+export interface FitResult extends History {
+  optimizer: tf.Optimizer;
+  /** True when a callback (EarlyStopping) ended training before `epochs`. */
+  stoppedEarly: boolean;
+  /** Which engine computed the steps; 'tfjs' until the ONNX engine is wired in. */
+  engine: 'tfjs';
+}
+
+function checkPositiveInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalidArgument(name, value, 'an integer >= 0');
+  return value;
+}
+
+function emptyAccumulators(): EpochAccumulators {
+  return { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+}
+
+function numClassesOf(model: tfl.LayersModel): number {
+  const shape = model.outputs[0].shape;
+  const units = shape[shape.length - 1] ?? 1;
+  return units === 1 ? 2 : units;
+}
+
+export async function fit(model: tfl.LayersModel, train: BatchIterator, options: FitOptions): Promise<FitResult> {
+  const epochs = checkPositiveInteger('epochs', options.epochs);
+  const loss = resolveLoss(options.loss);
+  if (train.length < 1) throw invalidArgument('trainIterator.length', train.length, 'at least one batch per epoch');
+  const resume = options.resumeFrom;
+  const optimizer = createOptimizer(options.optimizer ?? 'adam', resume ? undefined : options.learningRate);
+  const classWeights = resolveClassWeight(options.classWeight, train, numClassesOf(model));
+  const seed = resume?.seed ?? options.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const callbacks = [...(options.callbacks ?? [])];
+  if (options.onProgress) callbacks.push(new ProgressReporter(options.onProgress, { label: options.progressLabel }));
+  callbacks.sort((a, b) => (a.order ?? 0) - (b.order ?? 0));
+  const names = new Set<string>();
+  for (const cb of callbacks) {
+    if (names.has(cb.name)) throw invalidArgument('callbacks', cb.name, 'callbacks with distinct names (their state is saved under the name)');
+    names.add(cb.name);
+  }
+
+  // Position: epoch in progress (0-based) and batches of it done.
+  let epoch = checkPositiveInteger('initialEpoch', options.initialEpoch ?? 0);
+  let batch = 0;
+  let acc = emptyAccumulators();
+  const history: EpochLogs[] = [...(options.initialHistory ?? [])];
+
+  if (resume) {
+    restoreWeights(model, resume.weights);
+    await loadOptimizerState(optimizer, resume.optimizerWeights);
+    setLearningRate(optimizer, resume.learningRate);
+    epoch = resume.epoch;
+    batch = resume.batch;
+    acc = { ...resume.accumulators };
+    history.length = 0;
+    history.push(...resume.history);
+    if (resume.iteratorState !== undefined && train.setState) {
+      train.setState(resume.iteratorState);
+    } else if (batch > 0) {
+      // No saved iterator state: replay the epoch's first batches (exact for an unshuffled iterator).
+      for (let i = 0; i < batch; i++) {
+        const skipped = await train.next();
+        tf.dispose([skipped.x, skipped.y as tf.Tensor]);
+      }
+    }
+    for (const cb of callbacks) {
+      const state = resume.callbacks[cb.name];
+      if (state && cb.setState) cb.setState(state);
+    }
+  }
+
+  // Variables in model order: the optimizer matches its slots to them by position (see optimizers.ts).
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  if (variables.length === 0) throw new TrainingError('the model has no trainable weights: nothing to train (is every layer frozen?)');
+
+  const ctx: TrainingContext = {
+    model,
+    optimizer,
+    epochs,
+    batchesPerEpoch: train.length,
+    history,
+    stopTraining: false,
+    checkpoint: async (): Promise<TrainingCheckpoint> => {
+      const callbackStates: TrainingCheckpoint['callbacks'] = {};
+      for (const cb of callbacks) if (cb.getState) callbackStates[cb.name] = await cb.getState();
+      return {
+        epoch,
+        batch,
+        epochs,
+        accumulators: { ...acc },
+        history: history.map((h) => ({ ...h })),
+        learningRate: getLearningRate(optimizer),
+        optimizerClass: optimizer.getClassName(),
+        seed,
+        iteratorState: train.getState?.(),
+        callbacks: callbackStates,
+        tag: options.tag,
+        weights: await captureWeights(model),
+        optimizerWeights: await saveOptimizerState(optimizer),
+      };
+    },
+  };
+
+  for (const cb of callbacks) await cb.onTrainBegin?.(ctx);
+  const samplesPerEpoch = train.samples ?? train.length * (train.batchSize ?? 1);
+
+  while (epoch < epochs && !ctx.stopTraining) {
+    if (batch === 0) for (const cb of callbacks) await cb.onEpochBegin?.(epoch, ctx);
+    while (batch < train.length) {
+      if (options.signal?.aborted) throw new TrainingError(`training aborted at epoch ${epoch + 1}, batch ${batch + 1}`, { cause: options.signal.reason });
+      const started = performance.now();
+      const data = await train.next();
+      let stepLoss: number;
+      let stepCorrect: number;
+      let size: number;
+      try {
+        if (!data.y) throw new TrainingError('the training iterator yields no labels (class_mode none?): fit needs y');
+        ({ loss: stepLoss, correct: stepCorrect, size } = trainStep(model, optimizer, variables, loss, data.x, data.y, classWeights, mixSeed(seed, epoch, batch), epoch, batch));
+      } finally {
+        tf.dispose([data.x, data.y as tf.Tensor]);
+      }
+      acc.lossSum += stepLoss * size;
+      acc.correct += stepCorrect;
+      acc.seen += size;
+      acc.seconds += (performance.now() - started) / 1000;
+      batch += 1;
+      const logs: BatchLogs = {
+        epoch,
+        batch: batch - 1,
+        batchesPerEpoch: train.length,
+        loss: acc.lossSum / acc.seen,
+        accuracy: acc.correct / acc.seen,
+        seen: acc.seen,
+        imgPerSec: acc.seen / Math.max(acc.seconds, 1e-9),
+      };
+      for (const cb of callbacks) await cb.onBatchEnd?.(logs, ctx);
+    }
+
+    const logs: EpochLogs = {
+      epoch: epoch + 1,
+      ...options.extraLogs,
+      loss: acc.lossSum / acc.seen,
+      accuracy: acc.correct / acc.seen,
+    };
+    if (options.validation) {
+      const val = await evaluate(model, options.validation, { loss, signal: options.signal });
+      logs.val_loss = val.loss;
+      logs.val_accuracy = val.accuracy;
+    }
+    logs.lr = getLearningRate(optimizer);
+    logs.img_per_sec = acc.seen / Math.max(acc.seconds, 1e-9);
+    logs.seconds = acc.seconds;
+    void samplesPerEpoch;
+    history.push(logs);
+    // The epoch is complete: move the position before callbacks checkpoint it.
+    epoch += 1;
+    batch = 0;
+    acc = emptyAccumulators();
+    for (const cb of callbacks) await cb.onEpochEnd?.(epoch - 1, logs, ctx);
+  }
+
+  for (const cb of callbacks) await cb.onTrainEnd?.(ctx);
+  return { epochs: history, optimizer, stoppedEarly: ctx.stopTraining && epoch < epochs, engine: 'tfjs' };
+}
+
+/**
+ * One step: forward in training mode, loss (+ regularisers), gradients, a NaN/Inf check, then the
+ * update. Everything but the returned numbers is disposed.
+ */
+function trainStep(
+  model: tfl.LayersModel,
+  optimizer: tf.Optimizer,
+  variables: tf.Variable[],
+  loss: LossName,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  classWeights: number[] | undefined,
+  stepSeed: number,
+  epoch: number,
+  batch: number,
+): { loss: number; correct: number; size: number } {
+  let output: tf.Tensor | undefined;
+  let weights: tf.Tensor1D | undefined;
+  let value: tf.Scalar | undefined;
+  let grads: tf.NamedTensorMap | undefined;
+  try {
+    if (classWeights) {
+      weights = tf.tidy(() => tf.gather(tf.tensor1d(classWeights, 'float32'), trueClasses(loss, y)));
+    }
+    ({ value, grads } = withSeededMathRandom(stepSeed, () =>
+      tf.variableGrads(() => {
+        output = tf.keep(model.apply(x, { training: true }) as tf.Tensor);
+        let total = batchLoss(loss, y, output, weights);
+        for (const regulariser of model.calculateLosses()) total = tf.add(total, regulariser);
+        return total;
+      }, variables),
+    ));
+    const lossValue = value.dataSync()[0];
+    // The loss clips probabilities, and some backends' clip turns NaN into a bound: check the output too
+    // (its sum is not finite when any element is NaN or infinite).
+    const outputSum = tf.tidy(() => tf.sum(output!).dataSync()[0]);
+    if (!Number.isFinite(lossValue) || !Number.isFinite(outputSum)) {
+      throw new TrainingError(`loss is ${Number.isFinite(outputSum) ? lossValue : NaN} at epoch ${epoch + 1}, batch ${batch + 1}: training stopped before applying this step (try a lower learning rate); the last checkpoint was written before this batch and is intact`);
+    }
+    optimizer.applyGradients(grads);
+    const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(predictedClasses(output!), trueClasses(loss, y)), 'int32')).dataSync()[0]);
+    return { loss: lossValue, correct, size: x.shape[0] };
+  } finally {
+    tf.dispose([output as tf.Tensor, weights as tf.Tensor, value as tf.Tensor]);
+    if (grads) tf.dispose(Object.values(grads));
+  }
+}

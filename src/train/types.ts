@@ -1,0 +1,50 @@
+// The minimal shapes training needs. Structural on purpose: the data module's DirectoryIterator, the
+// in-memory ArrayIterator and any user iterator fit as long as they have these members.
+import type { tf } from '../engines/tfjs/tf.js';
+
+/** One batch: images, labels (absent for class_mode none / predict) and which samples they are. */
+export interface Batch {
+  x: tf.Tensor;
+  y?: tf.Tensor;
+  indices?: number[];
+}
+
+/**
+ * A Keras-style iterator: `length` batches make an epoch, `next()` cycles forever (a shuffling
+ * iterator reshuffles when it wraps), `reset()` goes back to the first batch of the current order.
+ */
+export interface BatchIterator {
+  /** Batches per epoch. */
+  readonly length: number;
+  /** Samples per epoch (for img/s and progress); defaults to length * batchSize. */
+  readonly samples?: number;
+  readonly batchSize?: number;
+  next(): Promise<Batch>;
+  reset(): void;
+  /** JSON-serialisable position + RNG state, so a checkpoint can resume mid-epoch exactly. */
+  getState?(): unknown;
+  setState?(state: unknown): void;
+  /** Label of every sample, in sample order: needed by classWeight 'auto'. */
+  readonly classes?: ArrayLike<number>;
+  readonly classNames?: string[];
+  readonly filepaths?: string[];
+}
+
+/** Keras loss names; the model's last layer is softmax (categorical, sparse) or sigmoid (binary). */
+export type LossName = 'binary_crossentropy' | 'sparse_categorical_crossentropy' | 'categorical_crossentropy';
+export const LOSS_NAMES: readonly LossName[] = ['binary_crossentropy', 'sparse_categorical_crossentropy', 'categorical_crossentropy'];
+
+export type OptimizerName = 'adam' | 'sgd' | 'rmsprop';
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'sgd', 'rmsprop'];
+
+/** Metrics of one epoch: `epoch` is 1-based; loss, accuracy, val_loss, val_accuracy, lr, img_per_sec, seconds. */
+export interface EpochLogs {
+  epoch: number;
+  [metric: string]: number;
+}
+
+export interface History {
+  epochs: EpochLogs[];
+}
+
+export type ClassWeight = Record<number, number> | 'auto';

@@ -1,0 +1,98 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
+import { TrainingError } from '../../src/errors.js';
+import { fit } from '../../src/train/fit.js';
+import { evaluate } from '../../src/train/evaluate.js';
+import { ArrayIterator } from '../../src/train/array_iterator.js';
+import type { ProgressEvent } from '../../src/progress.js';
+import { squaresDataset, tinyConvNet } from './helpers.js';
+
+before(async () => {
+  await initEngine();
+});
+
+test('fit converges on a generated dataset (train accuracy >= 0.95, val accuracy >= 0.95)', async () => {
+  const train = squaresDataset(64, 1);
+  const val = squaresDataset(32, 2);
+  const model = tinyConvNet();
+  const events: ProgressEvent[] = [];
+  const history = await fit(model, new ArrayIterator(train.x, train.y, { batchSize: 16, seed: 3 }), {
+    epochs: 12,
+    loss: 'sparse_categorical_crossentropy',
+    optimizer: 'adam',
+    learningRate: 0.05,
+    validation: new ArrayIterator(val.x, val.y, { batchSize: 16, shuffle: false }),
+    seed: 5,
+    onProgress: (e) => events.push(e),
+  });
+  const last = history.epochs.at(-1)!;
+  assert.equal(history.epochs.length, 12);
+  assert.ok(last.accuracy >= 0.95, `train accuracy ${last.accuracy}`);
+  assert.ok(last.val_accuracy >= 0.95, `val accuracy ${last.val_accuracy}`);
+  assert.ok(last.val_loss < history.epochs[0].val_loss, 'val_loss went down');
+  assert.ok(last.img_per_sec > 0);
+  // Per-batch events carry loss/acc/img/s; each epoch ends with a done event carrying val metrics.
+  const done = events.filter((e) => e.done);
+  assert.equal(done.length, 12);
+  assert.equal(done[0].task, 'epoch 1/12');
+  assert.ok(done[0].metrics && 'val_acc' in done[0].metrics);
+  const mid = events.find((e) => !e.done)!;
+  assert.deepEqual(Object.keys(mid.metrics!), ['loss', 'acc', 'img/s']);
+  tf.dispose([train.x, train.y, val.x, val.y]);
+  model.dispose();
+});
+
+test('fit does not leak tensors across epochs', async () => {
+  const data = squaresDataset(32, 4);
+  const model = tinyConvNet({ units: 1, activation: 'sigmoid' });
+  const it = new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 1 });
+  const val = new ArrayIterator(data.x, data.y, { batchSize: 8, shuffle: false });
+  // First epoch creates the optimizer slots; count after it.
+  const optimizer = tf.train.adam(0.01);
+  await fit(model, it, { epochs: 1, loss: 'binary_crossentropy', optimizer, validation: val });
+  const before = tf.memory().numTensors;
+  await fit(model, it, { epochs: 3, loss: 'binary_crossentropy', optimizer, validation: val, classWeight: 'auto' });
+  assert.equal(tf.memory().numTensors, before);
+  optimizer.dispose();
+  tf.dispose([data.x, data.y]);
+  model.dispose();
+});
+
+test('categorical labels and class weights train; evaluate reports per-class metrics', async () => {
+  const data = squaresDataset(48, 6);
+  const oneHot = tf.oneHot(tf.cast(data.y, 'int32'), 2);
+  const model = tinyConvNet();
+  await fit(model, new ArrayIterator(data.x, oneHot, { batchSize: 16, seed: 2 }), {
+    epochs: 10,
+    loss: 'categorical_crossentropy',
+    learningRate: 0.05,
+    classWeight: { 0: 1, 1: 2 },
+    seed: 1,
+  });
+  const ev = await evaluate(model, new ArrayIterator(data.x, oneHot, { batchSize: 16, shuffle: false, classNames: ['bottom', 'top'] }));
+  assert.equal(ev.samples, 48);
+  assert.deepEqual(ev.classNames, ['bottom', 'top']);
+  assert.equal(ev.confusionMatrix.flat().reduce((a, b) => a + b, 0), 48);
+  assert.ok(ev.accuracy >= 0.9, `accuracy ${ev.accuracy}`);
+  assert.equal(ev.perClass.length, 2);
+  for (const c of ev.perClass) assert.equal(c.support, 24);
+  tf.dispose([data.x, data.y, oneHot]);
+  model.dispose();
+});
+
+test('a NaN loss stops training with a TrainingError naming epoch and batch, weights untouched', async () => {
+  const data = squaresDataset(16, 8);
+  const bad = tf.tensor4d(new Float32Array(16 * 8 * 8 * 3).fill(NaN), [16, 8, 8, 3]);
+  const x = tf.concat([data.x, bad]);
+  const y = tf.concat([data.y, data.y]);
+  const model = tinyConvNet();
+  await assert.rejects(
+    fit(model, new ArrayIterator(x, y, { batchSize: 8, shuffle: false }), { epochs: 2, loss: 'sparse_categorical_crossentropy', seed: 1 }),
+    (error: unknown) => error instanceof TrainingError && /loss is NaN at epoch 1, batch 3/.test(error.message),
+  );
+  const weights = await Promise.all(model.trainableWeights.map((w) => w.read().data()));
+  assert.ok(weights.every((w) => w.every(Number.isFinite)), 'no NaN reached the weights');
+  tf.dispose([data.x, data.y, bad, x, y]);
+  model.dispose();
+});
