@@ -446,7 +446,9 @@ registerOnnxConverter('Permute', (c) => {
 
 registerOnnxConverter('Rescaling', (c) => {
   const b = c.builder;
-  let y = b.binary('Mul', c.inputs[0], b.scalar(c.config.scale), `${c.layer.name}_scale`);
+  // At the start of an image model: go channels-first here so the input is transposed once.
+  const x = b.preferNCHW(c.inputs[0]);
+  let y = b.binary('Mul', x, b.scalar(c.config.scale), `${c.layer.name}_scale`);
   if (c.config.offset) y = b.binary('Add', y, b.scalar(c.config.offset), c.layer.name);
   return [{ ...y, shape: c.outputShapes[0] }];
 });
@@ -455,3 +457,31 @@ registerOnnxConverter('Rescaling', (c) => {
 for (const className of ['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'Masking']) {
   registerOnnxConverter(className, (c) => [c.inputs[0]]);
 }
+
+// tlkit's Keras-like preprocessing Normalization (src/models/layers/normalization.ts, EfficientNet):
+// y = (x - mean) / max(sqrt(variance), 1e-7) per kept axis, folded to one Mul and one Add.
+const NORMALIZATION_EPSILON = 1e-7;
+registerOnnxConverter('Normalization', (c) => {
+  const b = c.builder;
+  const x = c.inputs[0];
+  const rank = x.shape.length;
+  const axes = (c.config.axis ?? [-1]) as number[];
+  if (axes.length !== 1) throw new UnsupportedConfig(`axis=${JSON.stringify(axes)} (a single axis is exported)`);
+  const axis = normalizeAxis(axes[0], rank);
+  const mean = requireWeight(c.layer, 'mean');
+  const variance = requireWeight(c.layer, 'variance');
+  const size = mean.data.length;
+  const scale = new Float32Array(size);
+  const shift = new Float32Array(size);
+  for (let i = 0; i < size; i++) {
+    scale[i] = 1 / Math.max(Math.sqrt(variance.data[i]), NORMALIZATION_EPSILON);
+    shift[i] = -mean.data[i] * scale[i];
+  }
+  const name = c.layer.name;
+  // Channels of an image go channels-first here, so the input Transpose happens once, before it.
+  const channelsFirst = rank === 4 && axis === 3;
+  const xl = b.toLayout(x, channelsFirst ? 'nchw' : 'native');
+  const dims = channelsFirst ? [size, 1, 1] : broadcastDims(rank, axis, size);
+  const scaled = b.binary('Mul', xl, b.addFloatInitializer(`${name}/scale`, scale, dims), `${name}_scale`);
+  return [b.binary('Add', scaled, b.addFloatInitializer(`${name}/shift`, shift, dims), name)];
+});
