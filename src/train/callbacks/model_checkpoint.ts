@@ -1,7 +1,8 @@
 // Writes the resumable checkpoint `last` after every epoch (and every N batches if asked), and
 // `best` whenever the monitored metric improves. Both are full checkpoints, written atomically.
+import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AtomicWriteFs } from '../atomic_write.js';
+import { atomicWriteText, type AtomicWriteFs } from '../atomic_write.js';
 import { writeCheckpoint, type CallbackState } from '../checkpoint.js';
 import type { EpochLogs } from '../types.js';
 import type { BatchLogs, Callback, TrainingContext } from './callback.js';
@@ -11,7 +12,7 @@ export const LAST_CHECKPOINT = 'last.ckpt';
 export const BEST_CHECKPOINT = 'best.ckpt';
 
 export interface ModelCheckpointOptions {
-  /** Directory of last.ckpt and best.ckpt (must exist). */
+  /** Directory of last.ckpt and best.ckpt (created if missing). */
   dir: string;
   monitor?: string;
   mode?: MonitorMode;
@@ -43,6 +44,14 @@ export class ModelCheckpoint implements Callback {
 
   get bestPath(): string {
     return join(this.options.dir, BEST_CHECKPOINT);
+  }
+
+  /** Fails before the first epoch, not after it, when the directory cannot take a checkpoint. */
+  async onTrainBegin(): Promise<void> {
+    await fs.mkdir(this.options.dir, { recursive: true }).catch(() => undefined);
+    const probe = join(this.options.dir, '.write-test');
+    await atomicWriteText(probe, 'tlkit\n', this.options.io);
+    await fs.rm(probe, { force: true });
   }
 
   async onBatchEnd(logs: BatchLogs, ctx: TrainingContext): Promise<void> {
