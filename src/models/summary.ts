@@ -158,8 +158,8 @@ function pad(text: string, width: number): string {
 
 /** Phrases for non-trainable weights that never take gradients; other kinds get a generic phrase. */
 const STATISTICS_MEANING: Record<string, string> = {
-  BatchNormalization: 'running statistics: updated by forward passes in training (never in a frozen BN), never by gradients',
-  Normalization: 'input normalisation statistics fixed when the model was built (EfficientNet keeps preprocessing in the graph)',
+  BatchNormalization: 'running statistics, updated by forward passes in training, not by gradients',
+  Normalization: 'input normalisation statistics; EfficientNet keeps its preprocessing in the graph',
 };
 
 function joinKinds(kinds: string[]): string {

@@ -1,7 +1,11 @@
 // Every CLI command, in the order `tlkit --help` lists them. Each module exports one Command.
 import type { Command } from '../command.js';
 // command-imports: one import per command file below this line
+import { modelsCommand } from './models.js';
+import { summaryCommand } from './summary.js';
 
 export const commands: Command[] = [
   // command-list: one entry per command below this line
+  modelsCommand,
+  summaryCommand,
 ];
