@@ -1,0 +1,197 @@
+// The fast engine, stage 1: splitAtLayer, frozen features on onnxruntime vs tfjs, the head that shares
+// weights with the model, the whole-model predictor, and the feature cache (memory and disk).
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
+import { splitAtLayer } from '../../src/engines/onnx/split_at_layer.js';
+import { createFrozenEngine } from '../../src/engines/onnx/frozen_features.js';
+import { createOnnxPredictor } from '../../src/engines/onnx/predictor.js';
+import { FeatureCache } from '../../src/engines/onnx/feature_cache.js';
+import { TlkitError, UsageError } from '../../src/errors.js';
+import { assertClose, randomInput, randomizeWeights } from './parity.js';
+
+type ST = tfl.SymbolicTensor;
+const L = tfl.layers;
+const apply = (layer: tfl.layers.Layer, x: ST | ST[]): ST => layer.apply(x) as ST;
+
+before(async () => {
+  await initEngine();
+});
+
+/** A small residual convnet + the reference experiment's head (Flatten, Dense relu, Dropout, Dense softmax). */
+function residualClassifier(): tfl.LayersModel {
+  const input = tfl.input({ shape: [13, 10, 3], name: 'image' });
+  let x = apply(L.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', name: 'stem' }), input);
+  x = apply(L.batchNormalization({ name: 'stem_bn' }), x);
+  const stemOut = apply(L.reLU({ maxValue: 6, name: 'stem_relu' }), x);
+  let y = apply(L.depthwiseConv2d({ kernelSize: 3, padding: 'same', name: 'block_dw' }), stemOut);
+  y = apply(L.batchNormalization({ name: 'block_dw_bn' }), y);
+  y = apply(L.conv2d({ filters: 8, kernelSize: 1, name: 'block_project' }), y);
+  const blockOut = apply(L.add({ name: 'block_add' }), [stemOut, y]);
+  let h = apply(L.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'top_conv' }), blockOut);
+  h = apply(L.flatten({ name: 'flatten' }), h);
+  h = apply(L.dense({ units: 16, activation: 'relu', name: 'dense' }), h);
+  h = apply(L.dropout({ rate: 0.25, name: 'dropout' }), h);
+  h = apply(L.dense({ units: 2, activation: 'softmax', name: 'predictions' }), h);
+  const model = tfl.model({ inputs: input, outputs: h, name: 'tiny' });
+  randomizeWeights(model, 21);
+  return model;
+}
+
+describe('splitAtLayer', () => {
+  test('prefix and rest compose to the model; the rest shares weights with it', () => {
+    const model = residualClassifier();
+    const { prefix, rest, boundaryShape } = splitAtLayer(model, 'block_add');
+    assert.deepEqual(boundaryShape, [null, 7, 5, 8]);
+    assert.deepEqual(rest.layers.map((l) => l.name), ['block_add_features', 'top_conv', 'flatten', 'dense', 'dropout', 'predictions']);
+    assert.equal(rest.getLayer('dense'), model.getLayer('dense'));
+    const x = randomInput([3, 13, 10, 3], 2);
+    const composed = rest.predict(prefix.predict(x) as tf.Tensor) as tf.Tensor;
+    assertClose(composed, model.predict(x) as tf.Tensor, 'prefix+rest');
+    // Training the rest trains the model: a weight change through one shows in the other.
+    const [kernel, bias] = rest.getLayer('predictions').getWeights();
+    const doubled = tf.mul(kernel, 2);
+    model.getLayer('predictions').setWeights([tf.clone(doubled), bias]);
+    assertClose(rest.getLayer('predictions').getWeights()[0], doubled, 'shared kernel');
+  });
+
+  test('a cut inside a residual block (bypassed by the skip connection) is refused, naming the layer', () => {
+    const model = residualClassifier();
+    assert.throws(() => splitAtLayer(model, 'block_dw_bn'), (e: Error) => e instanceof TlkitError && /'block_dw_bn'.*bypasses/.test(e.message));
+  });
+
+  test('unknown layers and the output layer are refused', () => {
+    const model = residualClassifier();
+    assert.throws(() => splitAtLayer(model, 'nope'), (e: Error) => e instanceof UsageError && /frozenUpTo="nope"/.test(e.message));
+    assert.throws(() => splitAtLayer(model, 'predictions'), /nothing would be left to train/);
+  });
+
+  test('a nested backbone can be cut at its output (by its name or its last layer)', () => {
+    const inner = tfl.input({ shape: [9, 7, 3] });
+    const b = apply(L.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', name: 'b_conv' }), inner);
+    const backbone = tfl.model({ inputs: inner, outputs: apply(L.reLU({ name: 'b_relu' }), b), name: 'backbone' });
+    const input = tfl.input({ shape: [9, 7, 3] });
+    const out = apply(L.dense({ units: 2, name: 'head' }), apply(L.globalAveragePooling2d({ name: 'gap' }), apply(backbone, input)));
+    const model = tfl.model({ inputs: input, outputs: out });
+    randomizeWeights(model, 4);
+    for (const name of ['backbone', 'b_relu']) {
+      const { prefix, rest } = splitAtLayer(model, name);
+      const x = randomInput([2, 9, 7, 3], 3);
+      assertClose(rest.predict(prefix.predict(x) as tf.Tensor) as tf.Tensor, model.predict(x) as tf.Tensor, name);
+    }
+    assert.throws(() => splitAtLayer(model, 'b_conv'), /inside the nested model 'backbone'/);
+  });
+});
+
+describe('createFrozenEngine', () => {
+  test('onnxruntime features equal tfjs prefix features within 1e-4; head(features) equals the model', async () => {
+    const model = residualClassifier();
+    const engine = await createFrozenEngine(model, { frozenUpTo: 'block_add' });
+    try {
+      assert.deepEqual(engine.featureShape, [null, 7, 5, 8]);
+      assert.match(engine.fingerprint, /^[0-9a-f]{64}$/);
+      const x = randomInput([4, 13, 10, 3], 8);
+      const features = await engine.features(x);
+      assertClose(features, engine.prefix.predict(x) as tf.Tensor, 'features');
+      assertClose(engine.head.predict(features) as tf.Tensor, model.predict(x) as tf.Tensor, 'head');
+      const raw = await engine.featuresOf(x.dataSync() as Float32Array, x.shape);
+      assert.deepEqual(raw.shape, [4, 7, 5, 8]);
+      assert.deepEqual(Array.from(raw.data), Array.from(features.dataSync()));
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  test('the fingerprint follows the frozen weights', async () => {
+    const model = residualClassifier();
+    const a = await createFrozenEngine(model, { frozenUpTo: 'block_add' });
+    const again = await createFrozenEngine(model, { frozenUpTo: 'block_add' });
+    model.getLayer('stem').setWeights(model.getLayer('stem').getWeights().map((w) => tf.add(w, 0.01)));
+    const changed = await createFrozenEngine(model, { frozenUpTo: 'block_add' });
+    assert.equal(a.fingerprint, again.fingerprint);
+    assert.notEqual(a.fingerprint, changed.fingerprint);
+    await Promise.all([a.dispose(), again.dispose(), changed.dispose()]);
+  });
+});
+
+describe('createOnnxPredictor', () => {
+  test('whole-model predictions equal tfjs within 1e-4, also when cut into chunks', async () => {
+    const model = residualClassifier();
+    const predictor = await createOnnxPredictor(model, { batchSize: 2 });
+    const x = randomInput([5, 13, 10, 3], 6);
+    const y = await predictor.predict(x);
+    assert.deepEqual(y.shape, [5, 2]);
+    assertClose(y, model.predict(x) as tf.Tensor, 'predict');
+    await predictor.dispose();
+  });
+});
+
+describe('FeatureCache', () => {
+  async function fixture(): Promise<{ dir: string; files: string[] }> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'tlkit-features-'));
+    const files: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const file = path.join(dir, `img${i}.bin`);
+      await writeFile(file, new Uint8Array([i, 1, 2, 3]));
+      files.push(file);
+    }
+    return { dir, files };
+  }
+
+  /** "Images" are 1x1x1 with the file's first byte as value; the engine doubles them into 2 features. */
+  const load = async (files: string[]): Promise<tf.Tensor> => tf.tensor(files.map((f) => Number(/img(\d)/.exec(f)![1])), [files.length, 1, 1, 1]);
+  function countingEngine(): { calls: number[]; features(x: tf.Tensor): Promise<tf.Tensor> } {
+    const calls: number[] = [];
+    return {
+      calls,
+      async features(x) {
+        calls.push(x.shape[0]);
+        return tf.reshape(tf.concat([x, tf.mul(x, 2)], 3), [x.shape[0], 2]);
+      },
+    };
+  }
+
+  test('memory cache: the second epoch computes nothing; results keep file order', async () => {
+    const { dir, files } = await fixture();
+    const cache = new FeatureCache({ modelFingerprint: 'm1', preprocessing: { size: 224, mode: 'tf' } });
+    const engine = countingEngine();
+    const first = await cache.featuresFor(files, [null, 2], load, engine);
+    const second = await cache.featuresFor([files[2], files[0]], [null, 2], load, engine);
+    assert.deepEqual(Array.from(first.dataSync()), [0, 0, 1, 2, 2, 4]);
+    assert.deepEqual(Array.from(second.dataSync()), [2, 4, 0, 0]);
+    assert.deepEqual(engine.calls, [3]);
+    assert.deepEqual(cache.stats, { hits: 2, misses: 3 });
+    await rm(dir, { recursive: true });
+  });
+
+  test('disk cache survives a new cache object; keys change with model, preprocessing and content', async () => {
+    const { dir, files } = await fixture();
+    const cacheDir = path.join(dir, 'cache');
+    const options = { modelFingerprint: 'm1', preprocessing: { mode: 'tf', size: 224 }, dir: cacheDir };
+    const engine = countingEngine();
+    await new FeatureCache(options).featuresFor(files, [null, 2], load, engine);
+    // Same options with keys in another order: same cache.
+    const reopened = new FeatureCache({ ...options, preprocessing: { size: 224, mode: 'tf' } });
+    const again = await reopened.featuresFor(files, [null, 2], load, engine);
+    assert.deepEqual(Array.from(again.dataSync()), [0, 0, 1, 2, 2, 4]);
+    assert.deepEqual(engine.calls, [3]);
+    await new FeatureCache({ ...options, modelFingerprint: 'm2' }).featuresFor(files, [null, 2], load, engine);
+    await new FeatureCache({ ...options, preprocessing: 'caffe' }).featuresFor(files, [null, 2], load, engine);
+    assert.deepEqual(engine.calls, [3, 3, 3]);
+    await writeFile(files[1], new Uint8Array([9, 9]));
+    await new Promise((r) => setTimeout(r, 5));
+    const fresh = new FeatureCache(options);
+    await fresh.featuresFor(files, [null, 2], load, engine);
+    assert.deepEqual(engine.calls, [3, 3, 3, 1]);
+    const shards = await readdir(cacheDir);
+    assert.ok(shards.length > 0 && shards.every((s) => /^[0-9a-f]{2}$/.test(s)));
+    await rm(dir, { recursive: true });
+  });
+
+  test('bad options name the option', () => {
+    assert.throws(() => new FeatureCache({ modelFingerprint: '', preprocessing: 'x' }), (e: Error) => e instanceof UsageError && /modelFingerprint/.test(e.message));
+  });
+});
