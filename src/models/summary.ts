@@ -176,8 +176,8 @@ export function explainNonTrainable(summary: ModelSummary): string[] {
   const lines = ['What is non-trainable here:'];
   const byClass = new Map<string, NonTrainableGroup[]>();
   for (const g of summary.nonTrainableBreakdown.filter((g) => !g.frozen)) byClass.set(g.layerClass, [...(byClass.get(g.layerClass) ?? []), g]);
-  for (const [layerClass, gs] of byClass) {
-    const params = gs.reduce((s, g) => s + g.params, 0);
+  const statistics = [...byClass].map(([layerClass, gs]) => ({ layerClass, gs, params: gs.reduce((s, g) => s + g.params, 0) }));
+  for (const { layerClass, gs, params } of statistics.sort((a, b) => b.params - a.params)) {
     const layers = Math.max(...gs.map((g) => g.layers));
     const meaning = STATISTICS_MEANING[layerClass] ?? 'weights created non-trainable';
     lines.push(`  ${formatCount(params)}: ${joinKinds(gs.map((g) => g.weightKind))} of ${plural(layers, `${layerClass} layer`)} (${meaning})`);
