@@ -21,6 +21,23 @@ const BACKBONES: Row[] = [
   ['mobilenet', { depthMultiplier: 2, includeTop: false, pooling: 'avg' }, 6_432_928, 6_401_120, 31_808, [null, 1024], ['global_average_pooling2d']],
   ['mobilenet', { includeTop: false, inputShape: [160, 128, 3], pooling: 'max' }, 3_228_864, 3_206_976, 21_888, [null, 1024], ['global_max_pooling2d']],
   ['mobilenet', { classes: 2, classifierActivation: null }, 3_230_914, 3_209_026, 21_888, [null, 2], ['conv_preds', 'predictions']],
+  // resnet50, inception_v3, xception (Keras ResNet50 / InceptionV3 / Xception): Keras's published totals; the
+  // classes=2 rows add 2048 x 2 + 2 to the no-top figure. Names: the Keras-named ones, and Keras's auto-names.
+  ['resnet50', { includeTop: false }, 23_587_712, 23_534_592, 53_120, [null, 7, 7, 2048], ['conv1_pad', 'conv1_conv', 'conv1_bn', 'pool1_pad', 'pool1_pool', 'conv2_block1_0_conv', 'conv4_block6_out', 'conv5_block3_out']],
+  ['resnet50', {}, 25_636_712, 25_583_592, 53_120, [null, 1000], ['conv5_block3_out', 'avg_pool', 'predictions']],
+  ['resnet50', { includeTop: false, inputShape: [32, 32, 3], pooling: 'max' }, 23_587_712, 23_534_592, 53_120, [null, 2048], ['max_pool']],
+  ['resnet50', { includeTop: false, inputShape: [200, 160, 3], pooling: 'avg' }, 23_587_712, 23_534_592, 53_120, [null, 2048], ['avg_pool']],
+  ['resnet50', { classes: 2, classifierActivation: null }, 23_591_810, 23_538_690, 53_120, [null, 2], ['predictions']],
+  ['inception_v3', { includeTop: false }, 21_802_784, 21_768_352, 34_432, [null, 8, 8, 2048], ['input_layer', 'conv2d', 'batch_normalization', 'activation', 'max_pooling2d_3', 'average_pooling2d_8', 'mixed0', 'mixed9_0', 'mixed9_1', 'concatenate_1', 'conv2d_93', 'batch_normalization_93', 'activation_93', 'mixed10']],
+  ['inception_v3', {}, 23_851_784, 23_817_352, 34_432, [null, 1000], ['mixed10', 'avg_pool', 'predictions']],
+  ['inception_v3', { includeTop: false, inputShape: [224, 224, 3] }, 21_802_784, 21_768_352, 34_432, [null, 5, 5, 2048], ['mixed10']],
+  ['inception_v3', { includeTop: false, inputShape: [75, 75, 3], pooling: 'avg' }, 21_802_784, 21_768_352, 34_432, [null, 2048], ['global_average_pooling2d']],
+  ['inception_v3', { classes: 2, classifierActivation: null }, 21_806_882, 21_772_450, 34_432, [null, 2], ['predictions']],
+  ['xception', { includeTop: false }, 20_861_480, 20_806_952, 54_528, [null, 10, 10, 2048], ['block1_conv1', 'block1_conv2_act', 'block2_sepconv2_act', 'conv2d', 'batch_normalization_3', 'add', 'add_11', 'block13_pool', 'block14_sepconv2_act']],
+  ['xception', {}, 22_910_480, 22_855_952, 54_528, [null, 1000], ['block14_sepconv2_act', 'avg_pool', 'predictions']],
+  ['xception', { includeTop: false, inputShape: [224, 224, 3] }, 20_861_480, 20_806_952, 54_528, [null, 7, 7, 2048], ['block14_sepconv2_act']],
+  ['xception', { includeTop: false, inputShape: [71, 71, 3], pooling: 'max' }, 20_861_480, 20_806_952, 54_528, [null, 2048], ['global_max_pooling2d']],
+  ['xception', { classes: 2, classifierActivation: null }, 20_865_578, 20_811_050, 54_528, [null, 2], ['predictions']],
 ];
 
 /** Keras's split of a model's parameters (tfjs LayersModel.countParams gives only the total). */
