@@ -6,11 +6,10 @@
 // names match a fresh Keras session and legacy .h5 weights, which are matched by order, line up.
 import { tfl } from '../engines/tfjs/tf.js';
 import { obtainInputShape, checkClasses } from './input_shape.js';
-import { validateClassifierActivation } from './imagenet_utils.js';
+import { classifierActivationFor, includeTopOf, rejectUnsupportedOptions } from './imagenet_utils.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
 import type { BackboneOptions } from './types.js';
-import { classifierActivation } from './top.js';
 
 type SymbolicTensor = tfl.SymbolicTensor;
 
@@ -21,7 +20,8 @@ const MODEL_NAME = 'inception_v3';
 
 /** Keras `InceptionV3`. Model name 'inception_v3'. */
 export function inceptionV3(options: BackboneOptions = {}): tfl.LayersModel {
-  const includeTop = options.includeTop ?? true;
+  const includeTop = includeTopOf(options, MODEL_NAME);
+  rejectUnsupportedOptions(options, ['alpha', 'depthMultiplier', 'dropout'], MODEL_NAME);
   checkClasses(options, MODEL_NAME);
   const inputShape = obtainInputShape(options.inputShape, {
     defaultSize: DEFAULT_SIZE,
@@ -30,7 +30,7 @@ export function inceptionV3(options: BackboneOptions = {}): tfl.LayersModel {
     weights: options.weights,
     modelName: MODEL_NAME,
   });
-  if (includeTop) validateClassifierActivation(options.classifierActivation, options.weights, MODEL_NAME);
+  const activation = includeTop ? classifierActivationFor(options, MODEL_NAME) : undefined;
 
   const names = new LayerNames();
   const convBn = (x: SymbolicTensor, filters: number, numRow: number, numCol: number, opts: ConvBnOptions = {}) =>
@@ -137,7 +137,7 @@ export function inceptionV3(options: BackboneOptions = {}): tfl.LayersModel {
 
   if (includeTop) {
     x = tfl.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as SymbolicTensor;
-    x = tfl.layers.dense({ units: options.classes ?? 1000, activation: classifierActivation(options), name: 'predictions' }).apply(x) as SymbolicTensor;
+    x = tfl.layers.dense({ units: options.classes ?? 1000, activation, name: 'predictions' }).apply(x) as SymbolicTensor;
   } else if (options.pooling === 'avg') {
     x = tfl.layers.globalAveragePooling2d({ name: names.auto('global_average_pooling2d') }).apply(x) as SymbolicTensor;
   } else if (options.pooling === 'max') {

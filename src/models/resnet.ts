@@ -2,11 +2,10 @@
 // and one short public builder per variant. Read it side by side with keras/src/applications/resnet.py.
 import { tfl } from '../engines/tfjs/tf.js';
 import { obtainInputShape, checkClasses } from './input_shape.js';
-import { validateClassifierActivation } from './imagenet_utils.js';
+import { classifierActivationFor, includeTopOf, rejectUnsupportedOptions } from './imagenet_utils.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
 import type { BackboneOptions } from './types.js';
-import { classifierActivation } from './top.js';
 
 type SymbolicTensor = tfl.SymbolicTensor;
 
@@ -32,7 +31,8 @@ function ResNet(config: ResNetConfig, options: BackboneOptions): tfl.LayersModel
   const { stackFn, useBias, name } = config;
   // Only the input is auto-named in Keras's ResNet; a per-model LayerNames keeps it 'input_layer'.
   const names = new LayerNames();
-  const includeTop = options.includeTop ?? true;
+  const includeTop = includeTopOf(options, name);
+  rejectUnsupportedOptions(options, ['alpha', 'depthMultiplier', 'dropout'], name);
   checkClasses(options, name);
   const inputShape = obtainInputShape(options.inputShape, {
     defaultSize: DEFAULT_SIZE,
@@ -41,7 +41,7 @@ function ResNet(config: ResNetConfig, options: BackboneOptions): tfl.LayersModel
     weights: options.weights,
     modelName: name,
   });
-  if (includeTop) validateClassifierActivation(options.classifierActivation, options.weights, name);
+  const activation = includeTop ? classifierActivationFor(options, name) : undefined;
 
   const imgInput = tfl.input({ shape: inputShape, name: names.auto('input_layer') });
 
@@ -57,7 +57,7 @@ function ResNet(config: ResNetConfig, options: BackboneOptions): tfl.LayersModel
 
   if (includeTop) {
     x = tfl.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as SymbolicTensor;
-    x = tfl.layers.dense({ units: options.classes ?? 1000, activation: classifierActivation(options), name: 'predictions' }).apply(x) as SymbolicTensor;
+    x = tfl.layers.dense({ units: options.classes ?? 1000, activation, name: 'predictions' }).apply(x) as SymbolicTensor;
   } else if (options.pooling === 'avg') {
     x = tfl.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as SymbolicTensor;
   } else if (options.pooling === 'max') {

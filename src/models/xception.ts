@@ -6,10 +6,9 @@
 // (epsilon 1e-3, momentum 0.99), as Xception does.
 import { tfl } from '../engines/tfjs/tf.js';
 import { obtainInputShape, checkClasses } from './input_shape.js';
-import { validateClassifierActivation } from './imagenet_utils.js';
+import { classifierActivationFor, includeTopOf, rejectUnsupportedOptions } from './imagenet_utils.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
-import { classifierActivation } from './top.js';
 import type { BackboneOptions } from './types.js';
 
 type SymbolicTensor = tfl.SymbolicTensor;
@@ -20,7 +19,8 @@ const MODEL_NAME = 'xception';
 
 /** Keras `Xception`. Model name 'xception'. */
 export function xception(options: BackboneOptions = {}): tfl.LayersModel {
-  const includeTop = options.includeTop ?? true;
+  const includeTop = includeTopOf(options, MODEL_NAME);
+  rejectUnsupportedOptions(options, ['alpha', 'depthMultiplier', 'dropout'], MODEL_NAME);
   checkClasses(options, MODEL_NAME);
   const inputShape = obtainInputShape(options.inputShape, {
     defaultSize: DEFAULT_SIZE,
@@ -29,7 +29,7 @@ export function xception(options: BackboneOptions = {}): tfl.LayersModel {
     weights: options.weights,
     modelName: MODEL_NAME,
   });
-  if (includeTop) validateClassifierActivation(options.classifierActivation, options.weights, MODEL_NAME);
+  const activation = includeTop ? classifierActivationFor(options, MODEL_NAME) : undefined;
 
   const names = new LayerNames();
   const batchNorm = (x: SymbolicTensor, name?: string) =>
@@ -102,7 +102,7 @@ export function xception(options: BackboneOptions = {}): tfl.LayersModel {
 
   if (includeTop) {
     x = tfl.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as SymbolicTensor;
-    x = tfl.layers.dense({ units: options.classes ?? 1000, activation: classifierActivation(options), name: 'predictions' }).apply(x) as SymbolicTensor;
+    x = tfl.layers.dense({ units: options.classes ?? 1000, activation, name: 'predictions' }).apply(x) as SymbolicTensor;
   } else if (options.pooling === 'avg') {
     x = tfl.layers.globalAveragePooling2d({ name: names.auto('global_average_pooling2d') }).apply(x) as SymbolicTensor;
   } else if (options.pooling === 'max') {
