@@ -48,6 +48,11 @@ export class ArrayIterator implements BatchIterator {
     this.order = this.orderFor(0);
   }
 
+  /** [height, width, channels] of a sample, for image tensors. */
+  get imageShape(): number[] {
+    return this.x.shape.slice(1);
+  }
+
   get length(): number {
     return Math.ceil(this.samples / this.batchSize);
   }

@@ -1,0 +1,278 @@
+// trainRun: one whole training run as a library call (no printing): build the classifier, load the
+// backbone weights, make the iterators, fit (optionally the two-phase recipe: head on the frozen
+// backbone, then fine-tuning from a layer at a lower rate), evaluate, and fill the run directory.
+// `compare` calls it once per backbone; the CLI's `train` is a thin wrapper around it.
+import * as fs from 'node:fs/promises';
+import { initEngine, type tfl } from '../engines/tfjs/tf.js';
+import { TlkitError, UsageError, invalidArgument } from '../errors.js';
+import { buildClassifier, setTrainable, type Classifier } from '../models/classifier.js';
+import type { ClassMode } from '../models/heads.js';
+import { formatSummary, summarize } from '../models/summary.js';
+import type { ProgressCallback } from '../progress.js';
+import type { Callback } from './callbacks/callback.js';
+import { EarlyStopping } from './callbacks/early_stopping.js';
+import { HistoryLogger } from './callbacks/history_logger.js';
+import { ModelCheckpoint } from './callbacks/model_checkpoint.js';
+import { ReduceLROnPlateau } from './callbacks/reduce_lr_on_plateau.js';
+import { readCheckpoint, restoreWeights, type TrainingCheckpoint } from './checkpoint.js';
+import { evaluate, type Evaluation } from './evaluate.js';
+import { fit } from './fit.js';
+import { DEFAULT_LEARNING_RATE } from './optimizers.js';
+import { createRunDir, readJson, runDirLayout, saveModelFiles, writeJson, type RunDirLayout } from './run_dir.js';
+import { loadWeightsForRun, makeRunIterators, type RunIterators } from './run_inputs.js';
+import type { BatchIterator, ClassWeight, EpochLogs, OptimizerName } from './types.js';
+
+export type EngineChoice = 'tfjs' | 'onnx' | 'auto';
+
+/** Every option of a run; the JSON-able part is stored in config.json so the run can be repeated. */
+export interface TrainRunOptions {
+  /** Folder with one sub-folder per class (flow_from_directory). Not needed when `train` is given. */
+  dataDir?: string;
+  /** Ready-made iterators instead of dataDir (tests, custom data); they are not stored in config.json. */
+  train?: BatchIterator;
+  validation?: BatchIterator;
+  /** Separate validation folder, or the fraction of each class held out (Keras validation_split). */
+  valDir?: string;
+  validationSplit?: number;
+  backbone: string;
+  /** 'imagenet', 'none', an offline source ('nsfwjs') or a Keras .h5 path. Default: imagenet when it exists. */
+  weights?: string;
+  inputSize?: number;
+  /** Width multiplier of MobileNet / MobileNetV2. */
+  alpha?: number;
+  /** Head spec ('flatten,dense:16:relu,dropout:0.25'); default: the models module's default (gap). */
+  head?: string;
+  classMode?: ClassMode;
+  epochs: number;
+  batchSize?: number;
+  optimizer?: OptimizerName;
+  learningRate?: number;
+  freezeBackbone?: boolean;
+  fineTuneFrom?: string;
+  /** Two-phase recipe: after `epochs` on the frozen backbone, this many epochs unfrozen from fineTuneFrom. */
+  fineTuneEpochs?: number;
+  /** Learning rate of the second phase; default learningRate / 10. */
+  fineTuneLr?: number;
+  /** ImageDataGenerator options for the training data (rotationRange, horizontalFlip...). */
+  augmentation?: Record<string, unknown>;
+  /** The run directory. */
+  outDir: string;
+  /** Continue the run in outDir from its last checkpoint (its config.json wins over these options). */
+  resume?: boolean;
+  seed?: number;
+  earlyStoppingPatience?: number;
+  reduceLrPatience?: number;
+  classWeight?: ClassWeight;
+  /** Also checkpoint every N batches inside an epoch. */
+  checkpointEveryBatches?: number;
+  engine?: EngineChoice;
+  signal?: AbortSignal;
+}
+
+export interface TrainRunHooks {
+  onProgress?: ProgressCallback;
+  /** One line of information (weights loaded, data found, phase changes...). */
+  onLog?: (message: string) => void;
+}
+
+export interface TrainRunResult {
+  runDir: string;
+  history: EpochLogs[];
+  evaluation?: Evaluation;
+  elapsedSeconds: number;
+  params: { total: number; trainable: number; nonTrainable: number };
+  /** The engine that computed the training steps. */
+  engine: 'tfjs';
+  classNames: string[];
+  backbone: string;
+  stoppedEarly: boolean;
+}
+
+type StoredConfig = Omit<TrainRunOptions, 'train' | 'validation' | 'signal'>;
+
+function storedConfig(options: TrainRunOptions): StoredConfig {
+  const { train: _t, validation: _v, signal: _s, ...rest } = options;
+  return rest;
+}
+
+function checkOptions(o: TrainRunOptions): void {
+  const int = (name: string, v: unknown, min: number) => {
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min)) throw invalidArgument(name, v, `an integer >= ${min}`);
+  };
+  int('epochs', o.epochs, 0);
+  int('fineTuneEpochs', o.fineTuneEpochs, 0);
+  int('batchSize', o.batchSize, 1);
+  int('earlyStoppingPatience', o.earlyStoppingPatience, 0);
+  int('checkpointEveryBatches', o.checkpointEveryBatches, 1);
+  if (o.freezeBackbone && o.fineTuneFrom !== undefined && !o.fineTuneEpochs) {
+    throw new UsageError('freezeBackbone and fineTuneFrom contradict each other (unless fineTuneEpochs asks for the two-phase recipe); give one', 'fineTuneFrom');
+  }
+  if (!o.dataDir && !o.train) throw invalidArgument('dataDir', o.dataDir, 'a folder with one sub-folder per class (or a `train` iterator)');
+  if (o.engine !== undefined && !['tfjs', 'onnx', 'auto'].includes(o.engine)) throw invalidArgument('engine', o.engine, "'tfjs', 'onnx' or 'auto'");
+}
+
+/**
+ * The ONNX engine's frozen-prefix seam. Training steps run on tfjs; 'onnx' is refused until the
+ * compiled training step exists, 'auto' uses tfjs.
+ */
+function chooseEngine(choice: EngineChoice | undefined): 'tfjs' {
+  if (choice === 'onnx') throw new UsageError("engine 'onnx' cannot train yet (only the frozen-prefix forward pass is compiled); use 'tfjs' or 'auto'", 'engine');
+  return 'tfjs';
+}
+
+interface Phase {
+  index: 1 | 2;
+  label?: string;
+  /** Total epochs at the end of this phase. */
+  untilEpoch: number;
+  learningRate: number;
+  trainable: { freezeBackbone?: boolean; fineTuneFrom?: string };
+}
+
+function phasesOf(o: StoredConfig): Phase[] {
+  const optimizer = o.optimizer ?? 'adam';
+  const lr = o.learningRate ?? DEFAULT_LEARNING_RATE[optimizer];
+  if (o.fineTuneEpochs && o.fineTuneEpochs > 0) {
+    return [
+      { index: 1, label: 'head', untilEpoch: o.epochs, learningRate: lr, trainable: { freezeBackbone: true } },
+      { index: 2, label: 'fine-tune', untilEpoch: o.epochs + o.fineTuneEpochs, learningRate: o.fineTuneLr ?? lr / 10, trainable: { fineTuneFrom: o.fineTuneFrom ?? 'all' } },
+    ];
+  }
+  const trainable = o.fineTuneFrom !== undefined ? { fineTuneFrom: o.fineTuneFrom } : { freezeBackbone: Boolean(o.freezeBackbone) };
+  return [{ index: 1, untilEpoch: o.epochs, learningRate: lr, trainable }];
+}
+
+export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = {}): Promise<TrainRunResult> {
+  const started = performance.now();
+  const log = hooks.onLog ?? (() => undefined);
+  await initEngine();
+  const layout = runDirLayout(options.outDir);
+
+  // On resume the stored config is the run's definition; only the run directory and signal come from the caller.
+  let config: StoredConfig = storedConfig(options);
+  let resumeFrom: TrainingCheckpoint | undefined;
+  if (options.resume) {
+    config = { ...(await readJson<StoredConfig>(layout.config)), outDir: options.outDir, resume: true };
+    resumeFrom = await readCheckpoint(layout.lastCheckpoint).catch((error: unknown) => {
+      if (error instanceof TlkitError && /no checkpoint here/.test(error.message)) return undefined;
+      throw error;
+    });
+    log(resumeFrom ? `resuming ${options.outDir} at epoch ${resumeFrom.epoch + 1}, batch ${resumeFrom.batch}` : `no checkpoint in ${options.outDir} yet: starting the run from its config`);
+  }
+  const full: TrainRunOptions = { ...config, train: options.train, validation: options.validation, signal: options.signal };
+  checkOptions(full);
+  const engine = chooseEngine(full.engine);
+  const seed = full.seed ?? Math.floor(Math.random() * 2 ** 31);
+  config.seed = seed;
+
+  await createRunDir(options.outDir);
+  if (!options.resume) await writeJson(layout.config, { ...config, tlkit: { configVersion: 1 }, createdAt: new Date().toISOString() });
+
+  let iterators: RunIterators | undefined;
+  try {
+    iterators = await makeRunIterators(full, seed, log);
+    const classes = iterators.classNames.length;
+    const classMode = full.classMode ?? 'categorical';
+    const classifier = buildClassifier({
+      backbone: full.backbone,
+      backboneOptions: { inputShape: [iterators.inputSize, iterators.inputSize, 3], ...(full.alpha !== undefined ? { alpha: full.alpha } : {}) },
+      head: full.head,
+      classes: classMode === 'binary' ? 1 : classes,
+      classMode,
+    });
+    const weights = await loadWeightsForRun(classifier, full, log);
+
+    const phases = phasesOf(config);
+    const history: EpochLogs[] = [];
+    let stoppedEarly = false;
+    const checkpointer = new ModelCheckpoint({ dir: layout.checkpoints, monitor: iterators.validation ? 'val_loss' : 'loss', everyBatches: full.checkpointEveryBatches });
+    const historyLogger = new HistoryLogger({ dir: layout.root });
+    for (const phase of phases) {
+      const resumeHere = resumeFrom && (resumeFrom.tag?.phase ?? 1) === phase.index ? resumeFrom : undefined;
+      if (resumeFrom && !resumeHere && (resumeFrom.tag?.phase as number) > phase.index) continue;
+      if (!resumeHere && history.length >= phase.untilEpoch) continue;
+      setTrainable(classifier, phase.trainable);
+      if (phase.label) log(`phase ${phase.index} (${phase.label}): ${describeTrainable(classifier)}, lr ${phase.learningRate}`);
+      const callbacks: Callback[] = [checkpointer, historyLogger];
+      if (full.earlyStoppingPatience !== undefined) callbacks.push(new EarlyStopping({ monitor: iterators.validation ? 'val_loss' : 'loss', patience: full.earlyStoppingPatience, restoreBestWeights: true }));
+      if (full.reduceLrPatience !== undefined) callbacks.push(new ReduceLROnPlateau({ monitor: iterators.validation ? 'val_loss' : 'loss', patience: full.reduceLrPatience }));
+      const result = await fit(classifier.model, iterators.train, {
+        epochs: phase.untilEpoch,
+        initialEpoch: history.length,
+        initialHistory: history,
+        validation: iterators.validation,
+        optimizer: full.optimizer ?? 'adam',
+        learningRate: phase.learningRate,
+        loss: classifier.loss,
+        classWeight: full.classWeight,
+        callbacks,
+        onProgress: hooks.onProgress,
+        progressLabel: phase.label,
+        signal: full.signal,
+        seed: seed + phase.index,
+        resumeFrom: resumeHere,
+        extraLogs: phases.length > 1 ? { phase: phase.index } : undefined,
+        tag: { phase: phase.index },
+      });
+      result.optimizer.dispose();
+      history.length = 0;
+      history.push(...result.epochs);
+      if (result.stoppedEarly) {
+        stoppedEarly = true;
+        log(`early stopping after epoch ${history.length}`);
+        if (phase.index === 1 && phases.length > 1) continue;
+      }
+    }
+    if (resumeFrom && history.length === 0) {
+      // Everything had already run: the checkpoint holds the final state.
+      restoreWeights(classifier.model, resumeFrom.weights);
+      history.push(...resumeFrom.history);
+    }
+
+    const evaluation = iterators.validation
+      ? await evaluate(classifier.model, iterators.validation, { loss: classifier.loss, classNames: iterators.classNames, onProgress: hooks.onProgress, task: 'evaluate', signal: full.signal })
+      : undefined;
+    const summary = summarize(classifier.model);
+    await saveModelFiles(layout.model, classifier.model, {
+      classNames: iterators.classNames,
+      classMode,
+      preprocess: weights.preprocess,
+      rescale: weights.rescale,
+      inputSize: [iterators.inputSize, iterators.inputSize],
+      backbone: classifier.backboneId,
+      weightsSource: weights.source,
+    });
+    if (evaluation) await writeJson(layout.evaluation, evaluation);
+    const elapsedSeconds = (performance.now() - started) / 1000;
+    await fs.writeFile(layout.summary, summaryText(classifier, summary, history, evaluation, elapsedSeconds, engine));
+    return {
+      runDir: layout.root,
+      history,
+      evaluation,
+      elapsedSeconds,
+      params: { total: summary.totalParams, trainable: summary.trainableParams, nonTrainable: summary.nonTrainableParams },
+      engine,
+      classNames: iterators.classNames,
+      backbone: classifier.backboneId,
+      stoppedEarly,
+    };
+  } finally {
+    await iterators?.close();
+  }
+}
+
+function describeTrainable(classifier: Classifier): string {
+  const trainable = classifier.model.layers.filter((l) => l.trainable && l.weights.length > 0).length;
+  const withWeights = classifier.model.layers.filter((l) => l.weights.length > 0).length;
+  return `${trainable}/${withWeights} layers with weights trainable`;
+}
+
+function summaryText(classifier: Classifier, summary: ReturnType<typeof summarize>, history: EpochLogs[], evaluation: Evaluation | undefined, elapsed: number, engine: string): string {
+  const last = history.at(-1);
+  const lines = [formatSummary(summary), '', `backbone: ${classifier.backboneId}`, `engine: ${engine}`, `epochs: ${history.length}`, `elapsed: ${elapsed.toFixed(1)} s`];
+  if (last) lines.push(`final: ${Object.entries(last).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`).join(' ')}`);
+  if (evaluation) lines.push(`validation accuracy: ${evaluation.accuracy.toFixed(4)} (${evaluation.samples} images), loss ${evaluation.loss.toFixed(4)}`);
+  return lines.join('\n') + '\n';
+}
+
+export type { RunDirLayout, tfl };

@@ -1,0 +1,66 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
+import { trainRun } from '../../src/train/run.js';
+import { ArrayIterator } from '../../src/train/array_iterator.js';
+import { readCheckpoint } from '../../src/train/checkpoint.js';
+import { loadModelFiles, runDirLayout } from '../../src/train/run_dir.js';
+import { squaresDataset } from './helpers.js';
+
+before(async () => {
+  await initEngine();
+});
+
+test('trainRun: two-phase recipe on a small MobileNet fills a run directory whose every file loads', async () => {
+  const data = squaresDataset(16, 21, 32);
+  const val = squaresDataset(8, 22, 32);
+  const outDir = await fs.mkdtemp(join(tmpdir(), 'tlkit-run-'));
+  const logs: string[] = [];
+  const result = await trainRun(
+    {
+      train: new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 1, classNames: ['bottom', 'top'] }),
+      validation: new ArrayIterator(val.x, val.y, { batchSize: 8, shuffle: false, classNames: ['bottom', 'top'] }),
+      backbone: 'mobilenet',
+      alpha: 0.25,
+      weights: 'none',
+      classMode: 'sparse',
+      head: 'gap,dense:8:relu',
+      epochs: 1,
+      fineTuneEpochs: 1,
+      fineTuneFrom: 'conv_pw_13',
+      learningRate: 0.01,
+      outDir,
+      seed: 3,
+    },
+    { onLog: (m) => logs.push(m) },
+  );
+  assert.equal(result.history.length, 2);
+  assert.deepEqual(result.history.map((h) => h.phase), [1, 2]);
+  assert.deepEqual(result.classNames, ['bottom', 'top']);
+  assert.equal(result.engine, 'tfjs');
+  assert.ok(result.params.total > result.params.trainable);
+  assert.ok(logs.some((l) => /phase 2 \(fine-tune\)/.test(l)));
+  assert.equal(result.history[1].lr, 0.001, 'fine-tune rate defaults to lr / 10');
+
+  const layout = runDirLayout(outDir);
+  const { model, metadata } = await loadModelFiles(layout.model);
+  assert.deepEqual(metadata.classNames, ['bottom', 'top']);
+  assert.deepEqual(model.outputs[0].shape, [null, 2]);
+  const last = await readCheckpoint(layout.lastCheckpoint);
+  assert.equal(last.epoch, 2);
+  assert.equal(last.tag?.phase, 2);
+  await readCheckpoint(layout.bestCheckpoint);
+  const config = JSON.parse(await fs.readFile(layout.config, 'utf8'));
+  assert.equal(config.backbone, 'mobilenet');
+  assert.equal(config.seed, 3);
+  assert.equal(JSON.parse(await fs.readFile(layout.historyJson, 'utf8')).epochs.length, 2);
+  assert.equal((await fs.readFile(layout.historyCsv, 'utf8')).trim().split('\n').length, 3);
+  assert.match(await fs.readFile(layout.summary, 'utf8'), /Total params/);
+  const evaluation = JSON.parse(await fs.readFile(layout.evaluation, 'utf8'));
+  assert.equal(evaluation.samples, 8);
+  model.dispose();
+  tf.dispose([data.x, data.y, val.x, val.y]);
+});
