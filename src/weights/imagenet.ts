@@ -226,16 +226,22 @@ async function download(file: WeightsFile, to: string, onProgress?: ProgressCall
   let lastReport = 0;
   onProgress?.({ task, current: 0, total, unit: 'B' });
   const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
-  body.on('data', (chunk: Buffer) => {
-    current += chunk.length;
-    // Report about every 256 KiB: enough for a smooth bar, few enough calls for a 100 MB file.
-    if (current - lastReport >= 1 << 18) {
-      lastReport = current;
-      onProgress?.({ task, current, total, unit: 'B' });
-    }
-  });
   await mkdir(dirname(to), { recursive: true });
-  await pipeline(body, createWriteStream(to));
+  await pipeline(
+    body,
+    async function* countBytes(source: AsyncIterable<Buffer>) {
+      for await (const chunk of source) {
+        current += chunk.length;
+        // Report about every 256 KiB: enough for a smooth bar, few enough calls for a 100 MB file.
+        if (current - lastReport >= 1 << 18) {
+          lastReport = current;
+          onProgress?.({ task, current, total, unit: 'B' });
+        }
+        yield chunk;
+      }
+    },
+    createWriteStream(to),
+  );
   const size = (await stat(to)).size;
   if (total !== undefined && size !== total) {
     throw new WeightsError(`Weights file ${file.fileName}: the download from ${file.url} stopped at ${size} of ${total} bytes`);

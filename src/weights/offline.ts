@@ -9,7 +9,8 @@
  * (GantMan/nsfw_model, data from alexkimxyz/nsfw_data_scraper) to sort images into 5 content classes
  * (drawing, hentai, neutral, porn, sexy). tlkit uses only the backbone, as a pretrained feature
  * extractor that works without internet; its features are photo features, but not ImageNet's.
- * Inputs: RGB scaled to [0, 1] (x / 255), as nsfwjs feeds them: preprocess 'rescale', not 'tf'.
+ * Inputs: RGB scaled to [0, 1] (x / 255), as nsfwjs feeds them: preprocess 'none' with rescale 1/255
+ * (Keras ImageDataGenerator's rescale), not ImageNet's 'tf' mode.
  *
  * How they ship: each model is a UMD JS module holding model.json (`model.min.js`) and base64 JS
  * modules holding the weight shards (`group1-shardNofM.min.js`), every weight uint8-quantised
@@ -22,6 +23,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { tfl } from '../engines/tfjs/tf.js';
+import type { PreprocessMode } from '../models/types.js';
 import { WeightsError } from '../errors.js';
 import { applyStoredWeights, type ApplyWeightsResult, type StoredLayer, type StoredWeights } from './stored_weights.js';
 
@@ -29,8 +31,15 @@ export const NSFWJS_SOURCE = 'nsfwjs';
 
 export type NsfwjsVariant = 'mobilenet_v2' | 'inception_v3';
 
-/** How the offline source's inputs must be scaled: x / 255 (Keras ImageDataGenerator rescale=1/255). */
-export const NSFWJS_PREPROCESS = 'rescale' as const;
+/** How an offline source's inputs must be prepared: preprocess_input mode, then multiply by rescale. */
+export interface InputScaling {
+  preprocess: PreprocessMode;
+  /** Keras ImageDataGenerator `rescale`, applied after the preprocess mode. */
+  rescale?: number;
+}
+
+/** nsfwjs feeds x / 255. */
+export const NSFWJS_INPUT: InputScaling = { preprocess: 'none', rescale: 1 / 255 };
 
 interface OfflineBackbone {
   variant: NsfwjsVariant;
@@ -53,7 +62,7 @@ const NSFWJS_BACKBONES: Record<string, OfflineBackbone> = {
 export interface OfflineSourceInfo {
   name: string;
   backbones: string[];
-  preprocess: typeof NSFWJS_PREPROCESS;
+  input: InputScaling;
   description: string;
   licence: string;
 }
@@ -63,7 +72,7 @@ export function offlineSources(): OfflineSourceInfo[] {
     {
       name: NSFWJS_SOURCE,
       backbones: Object.keys(NSFWJS_BACKBONES),
-      preprocess: NSFWJS_PREPROCESS,
+      input: NSFWJS_INPUT,
       description: 'Keras MobileNetV2 (224) and InceptionV3 (299) backbones fine-tuned on web photos by nsfwjs (npm nsfwjs@4), uint8-quantised',
       licence: 'MIT, Copyright (c) 2019 Infinite Red, Inc.',
     },
