@@ -188,7 +188,7 @@ export function explainNonTrainable(summary: ModelSummary): string[] {
     const frozenLayers = summary.layers.filter((l) => !l.trainable && l.params > 0).length;
     const perClass = new Map<string, NonTrainableGroup[]>();
     for (const g of frozen) perClass.set(g.layerClass, [...(perClass.get(g.layerClass) ?? []), g]);
-    const parts = [...perClass].map(([cls, gs]) => `${joinKinds(gs.map((g) => g.weightKind))} of ${plural(Math.max(...gs.map((g) => g.layers)), cls)}`);
+    const parts = [...perClass].map(([cls, gs]) => `${joinKinds(gs.map((g) => g.weightKind))} of ${plural(Math.max(...gs.map((g) => g.layers)), `${cls} layer`)}`);
     lines.push(`  ${formatCount(params)}: weights of ${plural(frozenLayers, 'frozen layer')} (trainable=false): ${parts.join('; ')}`);
   }
   return lines;

@@ -62,7 +62,7 @@ test('frozen layers: their weights become non-trainable and are explained as fro
   ]);
   const text = explainNonTrainable(s).join('\n');
   assert.match(text, /14: moving_mean and moving_variance of 2 BatchNormalization layers \(running statistics/);
-  assert.match(text, /116: weights of 2 frozen layers \(trainable=false\): kernel of 1 Conv2D; gamma and beta of 1 BatchNormalization/);
+  assert.match(text, /116: weights of 2 frozen layers \(trainable=false\): kernel of 1 Conv2D layer; gamma and beta of 1 BatchNormalization layer$/m);
   // Freezing through the model flag (tfjs's Container setter) counts the same.
   const whole = chainModel();
   whole.trainable = false;
