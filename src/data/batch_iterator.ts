@@ -1,0 +1,249 @@
+// What DirectoryIterator and ArrayIterator share: Keras's Iterator (batches of indices, shuffled per
+// epoch, the last batch of an epoch smaller) plus what Keras lacks: a file that fails to load is
+// skipped and the batch is refilled from the next files of the epoch, so batches keep their size
+// (only the epoch's last batch can be smaller); a seeded order and per-sample augmentation seed derived
+// from (seed, epoch, position), so batches are the same whatever the worker count; getState/setState
+// to resume mid-epoch; prefetching of the next samples while the caller trains.
+import { DataError, invalidArgument } from '../errors.js';
+import { tf } from '../engines/tfjs/tf.js';
+import { Random, randomSeed } from './random.js';
+
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
+export interface Batch {
+  /** float32 NHWC, after standardize. */
+  x: tf.Tensor4D;
+  /** Labels per classMode; absent for classMode none. */
+  y?: tf.Tensor;
+  /** Sample indices (into filenames / the flow() arrays) of the rows of x. */
+  indices: number[];
+  /** Files skipped while filling this batch. */
+  skipped: SkippedFile[];
+}
+
+/** Where an iterator is: enough to resume exactly (JSON-serialisable). */
+export interface IteratorState {
+  seed: number;
+  epoch: number;
+  /** Position in the epoch's order of the next sample to read. */
+  position: number;
+  batchesSeen: number;
+}
+
+export type LoadedSample = { ok: true; data: Float32Array } | { ok: false; reason: string };
+
+// Stream ids keep the shuffle and the per-sample augmentation generators independent.
+const SHUFFLE_STREAM = 0x5348;
+const SAMPLE_STREAM = 0x4155;
+
+export function checkBatchSize(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalidArgument('batchSize', value, 'an integer >= 1');
+  return value;
+}
+
+export function checkSeed(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > Number.MAX_SAFE_INTEGER) {
+    throw invalidArgument('seed', value, 'a non-negative integer');
+  }
+  return value;
+}
+
+export interface BatchIteratorOptions {
+  batchSize?: number;
+  shuffle?: boolean;
+  seed?: number;
+  /** Samples decoded ahead of the caller. Default: two batches, at most 128. */
+  prefetch?: number;
+  onWarning?: (message: string) => void;
+}
+
+export abstract class BatchIterator implements AsyncIterable<Batch> {
+  readonly batchSize: number;
+  readonly shuffle: boolean;
+  readonly seed: number;
+  /** Every file skipped so far (each once), with the reason. */
+  readonly skippedFiles: SkippedFile[] = [];
+  protected readonly onWarning?: (message: string) => void;
+  private epoch = 0;
+  private position = 0;
+  private batchesSeen = 0;
+  private order: Int32Array | null = null;
+  private orderEpoch = -1;
+  private inflight = new Map<number, Promise<LoadedSample>>();
+  private readonly knownBad = new Map<number, string>();
+  private readonly prefetch: number;
+
+  constructor(
+    readonly samples: number,
+    options: BatchIteratorOptions,
+  ) {
+    this.batchSize = checkBatchSize(options.batchSize ?? 32);
+    this.shuffle = options.shuffle ?? true;
+    this.seed = checkSeed(options.seed) ?? randomSeed();
+    this.onWarning = options.onWarning;
+    this.prefetch = Math.max(1, options.prefetch ?? Math.min(128, 2 * this.batchSize));
+  }
+
+  /** Batches per epoch (Keras's len(iterator)). */
+  get length(): number {
+    return Math.ceil(this.samples / this.batchSize);
+  }
+
+  /** [height, width, channels] of every sample. */
+  abstract get imageShape(): [number, number, number];
+
+  /** True when a sample's pixels are the same every epoch (no random transform), so features can be cached. */
+  abstract isDeterministic(): boolean;
+
+  /** Loads, augments (with its own generator) and returns one sample, before standardize. */
+  protected abstract loadSample(index: number, rng: Random): Promise<LoadedSample>;
+
+  /** Standardizes one sample in place (or returns new data). */
+  protected abstract standardizeSample(data: Float32Array): Float32Array;
+
+  /** Labels for these sample indices, or undefined; `x` is the batch (for classMode 'input'). */
+  protected abstract makeLabels(indices: number[], x: tf.Tensor4D): tf.Tensor | undefined;
+
+  /** Called with each finished batch before it is returned (saveToDir). */
+  protected async afterBatch(_indices: number[], _rows: Float32Array[], _rng: Random): Promise<void> {}
+
+  /** Human name of a sample for warnings: the file path. */
+  protected abstract describeSample(index: number): string;
+
+  /** The epoch's order of sample indices. */
+  orderOf(epoch: number): Int32Array {
+    if (this.orderEpoch !== epoch || !this.order) {
+      this.order = this.shuffle ? new Random(this.seed, SHUFFLE_STREAM, epoch).permutation(this.samples) : Int32Array.from({ length: this.samples }, (_, i) => i);
+      this.orderEpoch = epoch;
+    }
+    return this.order;
+  }
+
+  private start(epoch: number, position: number): Promise<LoadedSample> {
+    const index = this.orderOf(epoch)[position];
+    const bad = this.knownBad.get(index);
+    if (bad !== undefined) return Promise.resolve({ ok: false, reason: bad });
+    return this.loadSample(index, new Random(this.seed, SAMPLE_STREAM, epoch, position)).catch((error: unknown) => ({
+      ok: false as const,
+      reason: `failed to load (${error instanceof Error ? error.message : String(error)})`,
+    }));
+  }
+
+  private fill(): void {
+    const end = Math.min(this.samples, this.position + this.prefetch);
+    for (let p = this.position; p < end; p++) if (!this.inflight.has(p)) this.inflight.set(p, this.start(this.epoch, p));
+  }
+
+  private nextEpoch(): void {
+    this.epoch++;
+    this.position = 0;
+    this.inflight.clear();
+  }
+
+  /**
+   * Reads samples of the current epoch until the batch is full or the epoch ends. Returns null when
+   * the epoch had nothing left (all remaining files bad).
+   */
+  private async collect(): Promise<Batch | null> {
+    const indices: number[] = [];
+    const rows: Float32Array[] = [];
+    const skipped: SkippedFile[] = [];
+    const epoch = this.epoch;
+    while (rows.length < this.batchSize && this.position < this.samples) {
+      this.fill();
+      const p = this.position;
+      const result = await this.inflight.get(p)!;
+      if (this.epoch !== epoch || this.position !== p) throw new DataError('the iterator was reset or its state set while next() was running; await next() before calling reset()/setState()');
+      this.inflight.delete(p);
+      this.position++;
+      const index = this.orderOf(epoch)[p];
+      if (result.ok) {
+        indices.push(index);
+        rows.push(result.data);
+      } else if (!this.knownBad.has(index)) {
+        this.knownBad.set(index, result.reason);
+        const entry = { file: this.describeSample(index), reason: result.reason };
+        this.skippedFiles.push(entry);
+        skipped.push(entry);
+        this.onWarning?.(`skipped ${entry.file}: ${entry.reason}`);
+      }
+    }
+    if (this.position >= this.samples) this.nextEpoch();
+    this.fill();
+    if (rows.length === 0) return null;
+    this.batchesSeen++;
+    const [h, w, c] = this.imageShape;
+    const size = h * w * c;
+    const xData = new Float32Array(rows.length * size);
+    for (let i = 0; i < rows.length; i++) {
+      const s = this.standardizeSample(rows[i]);
+      rows[i] = s;
+      xData.set(s, i * size);
+    }
+    await this.afterBatch(indices, rows, new Random(this.seed, SAMPLE_STREAM, -1, this.batchesSeen));
+    const x = tf.tensor4d(xData, [rows.length, h, w, c], 'float32');
+    const y = this.makeLabels(indices, x);
+    return y ? { x, y, indices, skipped } : { x, indices, skipped };
+  }
+
+  /** The next batch; after the epoch's last batch comes the next epoch's first (Keras's endless iterator). */
+  async next(): Promise<Batch> {
+    if (this.samples === 0) throw new DataError('no samples to iterate over (empty subset?)');
+    for (let emptyEpochs = 0; ; ) {
+      const startEpoch = this.epoch;
+      const startPosition = this.position;
+      const batch = await this.collect();
+      if (batch) return batch;
+      if (startPosition === 0 && startEpoch !== this.epoch) emptyEpochs++;
+      if (emptyEpochs > 0 || this.knownBad.size >= this.samples) {
+        throw new DataError(`every one of the ${this.samples} files failed to load; first: ${this.skippedFiles[0]?.file}: ${this.skippedFiles[0]?.reason}`);
+      }
+    }
+  }
+
+  /** The rest of the current epoch (a whole epoch when called at its start), batch by batch. */
+  async *epochBatches(): AsyncGenerator<Batch> {
+    if (this.samples === 0) return;
+    const epoch = this.epoch;
+    while (this.epoch === epoch) {
+      const batch = await this.collect();
+      if (batch) yield batch;
+    }
+  }
+
+  /** Endless, like a Keras iterator: use epochBatches() for one epoch. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Batch> {
+    for (;;) yield await this.next();
+  }
+
+  /** Restarts the current epoch from its first batch (same order). */
+  reset(): void {
+    this.position = 0;
+    this.inflight.clear();
+  }
+
+  getState(): IteratorState {
+    return { seed: this.seed, epoch: this.epoch, position: this.position, batchesSeen: this.batchesSeen };
+  }
+
+  /** Resumes where getState() was taken (the seed must be the same: it fixes orders and augmentations). */
+  setState(state: IteratorState): void {
+    if (state.seed !== this.seed) throw invalidArgument('state.seed', state.seed, `this iterator's seed ${this.seed} (create the iterator with seed: ${state.seed})`);
+    if (!Number.isInteger(state.epoch) || state.epoch < 0) throw invalidArgument('state.epoch', state.epoch, 'an integer >= 0');
+    if (!Number.isInteger(state.position) || state.position < 0 || state.position > this.samples) throw invalidArgument('state.position', state.position, `an integer in [0, ${this.samples}]`);
+    this.epoch = state.epoch;
+    this.position = state.position;
+    this.batchesSeen = state.batchesSeen ?? 0;
+    this.inflight.clear();
+    if (this.position >= this.samples) this.nextEpoch();
+  }
+
+  /** Stops background work (worker threads). */
+  async close(): Promise<void> {
+    this.inflight.clear();
+  }
+}

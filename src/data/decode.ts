@@ -1,0 +1,186 @@
+// Reads one image file and turns it into 8-bit HWC pixels of the requested size and colour mode, with
+// sharp (libvips). Keras's load_img semantics: convert to the colour mode, then resize to targetSize
+// (stretching, or centre-cropping to the target's aspect ratio first with keepAspectRatio).
+// Differences from PIL, on purpose: EXIF orientation is applied (autoOrient, default true) so photos
+// come out upright; images above a pixel limit are refused before decoding (decompression bombs).
+// Failures throw DecodeFailure whose `reason` says in words why the file cannot be used.
+import { lstat, readFile, readlink } from 'node:fs/promises';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import { invalidArgument } from '../errors.js';
+
+export type ColorMode = 'grayscale' | 'rgb' | 'rgba';
+export const COLOR_MODES: readonly ColorMode[] = ['grayscale', 'rgb', 'rgba'];
+
+/** Keras's interpolation names, mapped to sharp kernels; sharp's own kernel names are accepted too. */
+const KERNELS = {
+  nearest: 'nearest',
+  bilinear: 'linear',
+  bicubic: 'cubic',
+  lanczos: 'lanczos3',
+  linear: 'linear',
+  cubic: 'cubic',
+  mitchell: 'mitchell',
+  lanczos2: 'lanczos2',
+  lanczos3: 'lanczos3',
+} as const;
+export type Interpolation = keyof typeof KERNELS;
+export const INTERPOLATIONS = Object.keys(KERNELS) as Interpolation[];
+
+/** PIL's Image.MAX_IMAGE_PIXELS, the limit Keras users already live with. */
+export const DEFAULT_LIMIT_INPUT_PIXELS = 89_478_485;
+
+/** Formats a classifier's images come in (PIL opens these by content too). SVG, PDF, HEIF... are refused. */
+const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff']);
+
+export interface DecodeOptions {
+  /** [height, width]; null keeps the image's own size. */
+  targetSize?: [number, number] | null;
+  colorMode?: ColorMode;
+  interpolation?: Interpolation;
+  keepAspectRatio?: boolean;
+  limitInputPixels?: number;
+  autoOrient?: boolean;
+}
+
+export interface SourceInfo {
+  format: string;
+  width: number;
+  height: number;
+  channels: number;
+  /** libvips colour space: srgb, b-w, cmyk, rgb16, grey16... */
+  space: string;
+  /** Bits per sample as libvips says: uchar, ushort... */
+  depth: string;
+  hasAlpha: boolean;
+  palette: boolean;
+  /** EXIF orientation 1-8 when present. */
+  orientation?: number;
+}
+
+export interface DecodedImage {
+  data: Uint8Array;
+  height: number;
+  width: number;
+  channels: number;
+  source: SourceInfo;
+}
+
+/** Why a file could not be used; `reason` is a short phrase for warnings and reports. */
+export class DecodeFailure extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${reason}`);
+    this.name = 'DecodeFailure';
+  }
+}
+
+export function checkInterpolation(value: unknown): Interpolation {
+  if (typeof value !== 'string' || !(value in KERNELS)) throw invalidArgument('interpolation', value, `one of ${INTERPOLATIONS.join(', ')}`);
+  return value as Interpolation;
+}
+
+export function checkColorMode(value: unknown): ColorMode {
+  if (!(COLOR_MODES as readonly unknown[]).includes(value)) throw invalidArgument('colorMode', value, `one of ${COLOR_MODES.join(', ')}`);
+  return value as ColorMode;
+}
+
+export function channelsOf(colorMode: ColorMode): number {
+  return colorMode === 'grayscale' ? 1 : colorMode === 'rgba' ? 4 : 3;
+}
+
+async function readBytes(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      try {
+        const st = await lstat(file);
+        if (st.isSymbolicLink()) throw new DecodeFailure(file, `broken symbolic link (target '${await readlink(file)}' does not exist)`);
+      } catch (inner) {
+        if (inner instanceof DecodeFailure) throw inner;
+      }
+      throw new DecodeFailure(file, 'file not found (removed after the directory was scanned?)');
+    }
+    throw new DecodeFailure(file, `unreadable (${code ?? ''}: ${(error as Error).message})`);
+  }
+}
+
+function describeSharpError(error: unknown): string {
+  const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+  if (/unsupported image format/i.test(message)) return 'not an image: content is in no format sharp recognises';
+  if (/pixel limit/i.test(message)) return `image exceeds the pixel limit (${message})`;
+  return `corrupt or truncated image (${message})`;
+}
+
+/** Decodes bytes already read; `file` only names the source in failures. */
+export async function decodeImageBuffer(bytes: Buffer, file: string, options: DecodeOptions = {}): Promise<DecodedImage> {
+  const colorMode = options.colorMode ?? 'rgb';
+  const limit = options.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS;
+  if (bytes.length === 0) throw new DecodeFailure(file, 'zero-byte file');
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (error) {
+    throw new DecodeFailure(file, describeSharpError(error));
+  }
+  const format = String(meta.format);
+  if (!ACCEPTED_FORMATS.has(format)) throw new DecodeFailure(file, `unsupported format '${format}' (accepted: ${[...ACCEPTED_FORMATS].join(', ')})`);
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  if (limit > 0 && width * height > limit) {
+    throw new DecodeFailure(file, `image of ${width}x${height} = ${width * height} pixels exceeds the pixel limit limitInputPixels=${limit} (decompression bomb guard)`);
+  }
+  const source: SourceInfo = {
+    format,
+    width,
+    height,
+    channels: meta.channels ?? 0,
+    space: String(meta.space),
+    depth: String(meta.depth),
+    hasAlpha: Boolean(meta.hasAlpha),
+    palette: Boolean(meta.isPalette),
+    orientation: meta.orientation,
+  };
+  let pipeline = sharp(bytes, { limitInputPixels: limit > 0 ? limit : false, failOn: 'warning' });
+  if (options.autoOrient ?? true) pipeline = pipeline.rotate();
+  pipeline = pipeline.toColourspace('srgb');
+  pipeline = colorMode === 'rgba' ? pipeline.ensureAlpha() : pipeline.removeAlpha();
+  const target = options.targetSize ?? null;
+  if (target) {
+    pipeline = pipeline.resize(target[1], target[0], {
+      fit: options.keepAspectRatio ? 'cover' : 'fill',
+      position: 'centre',
+      kernel: KERNELS[options.interpolation ?? 'nearest'],
+    });
+  }
+  let raw: { data: Buffer; info: OutputInfo };
+  try {
+    raw = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    throw new DecodeFailure(file, describeSharpError(error));
+  }
+  const { info } = raw;
+  let data: Uint8Array = raw.data;
+  let channels = info.channels;
+  if (colorMode === 'grayscale') {
+    data = lumaOf(raw.data, info.width * info.height, channels);
+    channels = 1;
+  }
+  return { data, height: info.height, width: info.width, channels, source };
+}
+
+/** PIL's convert('L'): ITU-R 601-2 luma in PIL's fixed-point arithmetic. */
+function lumaOf(rgb: Uint8Array, pixels: number, channels: number): Uint8Array {
+  const out = new Uint8Array(pixels);
+  for (let p = 0, i = 0; p < pixels; p++, i += channels) {
+    out[p] = (rgb[i] * 19595 + rgb[i + 1] * 38470 + rgb[i + 2] * 7471 + 0x8000) >>> 16;
+  }
+  return out;
+}
+
+export async function decodeImageFile(file: string, options: DecodeOptions = {}): Promise<DecodedImage> {
+  return decodeImageBuffer(await readBytes(file), file, options);
+}

@@ -1,0 +1,200 @@
+// Keras's DirectoryIterator (flow_from_directory): labels from folder names, images decoded and
+// resized by sharp, augmented with per-sample seeded parameters, optionally on worker threads.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { DataError, invalidArgument } from '../errors.js';
+import { tf } from '../engines/tfjs/tf.js';
+import { BatchIterator, type BatchIteratorOptions, type LoadedSample } from './batch_iterator.js';
+import { channelsOf, checkColorMode, checkInterpolation, DEFAULT_LIMIT_INPUT_PIXELS, type ColorMode, type DecodeOptions, type Interpolation } from './decode.js';
+import type { ImageDataGenerator } from './image_data_generator.js';
+import type { Random } from './random.js';
+import { runSampleJob, type SampleJob } from './sample_job.js';
+import { scanDirectory, type Subset } from './scan_directory.js';
+import { checkWorkers, WorkerPool } from './workers.js';
+
+export type ClassMode = 'binary' | 'sparse' | 'categorical' | 'input' | 'none';
+export const CLASS_MODES: readonly ClassMode[] = ['binary', 'sparse', 'categorical', 'input', 'none'];
+
+export interface FlowFromDirectoryOptions extends BatchIteratorOptions {
+  /** [height, width]; Keras's default [256, 256]. */
+  targetSize?: [number, number];
+  colorMode?: ColorMode;
+  /** Class folder names in label order; default: sorted sub-folders. */
+  classes?: string[];
+  /** Default 'categorical' (Keras). null means 'none'. */
+  classMode?: ClassMode | null;
+  saveToDir?: string | null;
+  savePrefix?: string;
+  saveFormat?: 'png' | 'jpeg';
+  followLinks?: boolean;
+  subset?: Subset | null;
+  /** Resize kernel; Keras's default 'nearest'. */
+  interpolation?: Interpolation;
+  keepAspectRatio?: boolean;
+  /** Augment the validation subset too (Keras's behaviour). Default false. */
+  augmentValidation?: boolean;
+  /** Worker threads for decode + augment; 0 = main thread (sharp still decodes on libuv threads). */
+  workers?: number;
+  /** Pixel limit above which a file is refused (decompression bombs). Default PIL's 89,478,485. */
+  limitInputPixels?: number;
+  /** Apply EXIF orientation. Default true (PIL, so Keras, ignores it). */
+  autoOrient?: boolean;
+}
+
+export class DirectoryIterator extends BatchIterator {
+  readonly directory: string;
+  readonly classIndices: Record<string, number>;
+  /** Class names by index. */
+  readonly classNames: string[];
+  /** Paths relative to the directory ('cats/cat.1.jpg'), in unshuffled order. */
+  readonly filenames: string[];
+  readonly filepaths: string[];
+  readonly classes: Int32Array;
+  readonly numClasses: number;
+  readonly classMode: ClassMode;
+  readonly targetSize: [number, number];
+  readonly colorMode: ColorMode;
+  readonly subset: Subset | null;
+  readonly augment: boolean;
+  readonly workers: number;
+  private readonly decodeOptions: DecodeOptions;
+  private readonly pool: WorkerPool | null;
+  private readonly saveToDir: string | null;
+  private readonly savePrefix: string;
+  private readonly saveFormat: 'png' | 'jpeg';
+
+  constructor(
+    directory: string,
+    readonly generator: ImageDataGenerator,
+    options: FlowFromDirectoryOptions = {},
+  ) {
+    const classMode = options.classMode === null ? 'none' : options.classMode ?? 'categorical';
+    if (!(CLASS_MODES as readonly string[]).includes(classMode)) throw invalidArgument('classMode', options.classMode, `one of ${CLASS_MODES.join(', ')} or null`);
+    const targetSize = options.targetSize ?? [256, 256];
+    if (!Array.isArray(targetSize) || targetSize.length !== 2 || targetSize.some((v) => !Number.isInteger(v) || v < 1)) {
+      throw invalidArgument('targetSize', targetSize, 'two integers [height, width] >= 1');
+    }
+    const colorMode = checkColorMode(options.colorMode ?? 'rgb');
+    const interpolation = checkInterpolation(options.interpolation ?? 'nearest');
+    const workers = checkWorkers(options.workers ?? 0);
+    const saveFormat = options.saveFormat ?? 'png';
+    if (saveFormat !== 'png' && saveFormat !== 'jpeg') throw invalidArgument('saveFormat', saveFormat, "'png' or 'jpeg'");
+    const listing = scanDirectory(directory, {
+      classes: options.classes,
+      followLinks: options.followLinks,
+      validationSplit: generator.options.validationSplit,
+      subset: options.subset ?? null,
+    });
+    if (classMode === 'binary' && listing.classNames.length !== 2) {
+      throw new DataError(`classMode 'binary' needs exactly 2 classes; found ${listing.classNames.length}: ${listing.classNames.join(', ')}. Use 'categorical' or 'sparse', or pass classes: [a, b].`);
+    }
+    super(listing.filenames.length, options);
+    this.directory = listing.directory;
+    this.classNames = listing.classNames;
+    this.classIndices = listing.classIndices;
+    this.filenames = listing.filenames;
+    this.filepaths = listing.filepaths;
+    this.classes = listing.classes;
+    this.numClasses = listing.classNames.length;
+    this.classMode = classMode;
+    this.targetSize = [targetSize[0], targetSize[1]];
+    this.colorMode = colorMode;
+    this.subset = options.subset ?? null;
+    this.augment = !generator.isDeterministic() && (this.subset !== 'validation' || Boolean(options.augmentValidation));
+    this.workers = workers;
+    this.decodeOptions = {
+      targetSize: this.targetSize,
+      colorMode,
+      interpolation,
+      keepAspectRatio: Boolean(options.keepAspectRatio),
+      limitInputPixels: options.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS,
+      autoOrient: options.autoOrient ?? true,
+    };
+    this.pool = workers > 0 ? new WorkerPool(workers) : null;
+    this.saveToDir = options.saveToDir ?? null;
+    this.savePrefix = options.savePrefix ?? '';
+    this.saveFormat = saveFormat;
+    if (this.saveToDir) mkdirSync(this.saveToDir, { recursive: true });
+  }
+
+  get imageShape(): [number, number, number] {
+    return [this.targetSize[0], this.targetSize[1], channelsOf(this.colorMode)];
+  }
+
+  isDeterministic(): boolean {
+    return !this.augment;
+  }
+
+  protected describeSample(index: number): string {
+    return this.filepaths[index];
+  }
+
+  protected async loadSample(index: number, rng: Random): Promise<LoadedSample> {
+    const job: SampleJob = {
+      file: this.filepaths[index],
+      decode: this.decodeOptions,
+      params: this.augment ? this.generator.drawTransform(this.imageShape, rng) : null,
+      settings: this.generator.transformSettings,
+    };
+    const r = this.pool ? await this.pool.run(job) : await runSampleJob(job);
+    return r.ok ? { ok: true, data: r.data } : { ok: false, reason: r.reason };
+  }
+
+  protected standardizeSample(data: Float32Array): Float32Array {
+    return this.generator.standardizeArray(data, this.imageShape);
+  }
+
+  protected makeLabels(indices: number[], x: tf.Tensor4D): tf.Tensor | undefined {
+    switch (this.classMode) {
+      case 'none':
+        return undefined;
+      case 'input':
+        return x.clone();
+      case 'binary':
+      case 'sparse':
+        return tf.tensor1d(Float32Array.from(indices, (i) => this.classes[i]), 'float32');
+      case 'categorical': {
+        const y = new Float32Array(indices.length * this.numClasses);
+        indices.forEach((i, row) => (y[row * this.numClasses + this.classes[i]] = 1));
+        return tf.tensor2d(y, [indices.length, this.numClasses], 'float32');
+      }
+    }
+  }
+
+  /** Keras's save_to_dir: each sample after standardize, stretched to 0-255, '{prefix}_{index}_{hash}.{format}'. */
+  protected override async afterBatch(indices: number[], rows: Float32Array[], rng: Random): Promise<void> {
+    if (!this.saveToDir) return;
+    const [h, w, c] = this.imageShape;
+    await Promise.all(
+      rows.map((row, i) => {
+        const name = `${this.savePrefix}_${indices[i]}_${rng.int(10_000_000)}.${this.saveFormat === 'jpeg' ? 'jpg' : 'png'}`;
+        return writeImage(join(this.saveToDir!, name), toUint8Scaled(row), h, w, c, this.saveFormat);
+      }),
+    );
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    await this.pool?.close();
+  }
+}
+
+/** Keras's array_to_img(scale=True): shift to 0, stretch to 255, truncate to uint8. */
+export function toUint8Scaled(data: Float32Array): Uint8Array {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] < min) min = data[i];
+    if (data[i] > max) max = data[i];
+  }
+  const range = max - min;
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = range ? Math.trunc(((data[i] - min) / range) * 255) : 0;
+  return out;
+}
+
+export async function writeImage(path: string, pixels: Uint8Array, height: number, width: number, channels: number, format: 'png' | 'jpeg'): Promise<void> {
+  const img = sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), { raw: { width, height, channels: channels as 1 | 3 | 4 } });
+  await (format === 'jpeg' ? img.jpeg({ quality: 95 }) : img.png()).toFile(path);
+}

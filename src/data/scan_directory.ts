@@ -1,0 +1,155 @@
+// Keras's flow_from_directory listing: classes are the sorted sub-folder names (unless given), files are
+// found recursively (walk order: folders sorted by path, files sorted within each), filtered by Keras's
+// extensions case-insensitively; validationSplit takes the first fraction of each class's files.
+// Synchronous like Keras, so flowFromDirectory can return its iterator directly.
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
+import { DataError, FileError, invalidArgument } from '../errors.js';
+
+export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'bmp', 'ppm', 'tif', 'tiff'] as const;
+
+export type Subset = 'training' | 'validation';
+
+export interface ScanOptions {
+  /** Class folder names in label order; default: every sub-folder, sorted. */
+  classes?: string[];
+  followLinks?: boolean;
+  /** Fraction in (0, 1) held out for validation; with `subset`. */
+  validationSplit?: number;
+  subset?: Subset | null;
+}
+
+export interface DirectoryListing {
+  directory: string;
+  classNames: string[];
+  classIndices: Record<string, number>;
+  /** Paths relative to `directory`, 'class/sub/file.jpg', in listing order. */
+  filenames: string[];
+  filepaths: string[];
+  classes: Int32Array;
+  /** Files per class in this subset. */
+  counts: number[];
+}
+
+function codePointCompare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function isImageName(name: string): boolean {
+  const dot = name.lastIndexOf('.');
+  if (dot < 0) return false;
+  return (IMAGE_EXTENSIONS as readonly string[]).includes(name.slice(dot + 1).toLowerCase());
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Like os.walk + sorted(): every folder's files, folders visited in sorted path order. */
+function walkImages(top: string, followLinks: boolean): string[] {
+  const folders: string[] = [];
+  const stack = [top];
+  const seen = new Set<string>();
+  while (stack.length) {
+    const folder = stack.pop()!;
+    folders.push(folder);
+    let entries;
+    try {
+      entries = readdirSync(folder, { withFileTypes: true });
+    } catch (error) {
+      throw new FileError(folder, `cannot list folder (${(error as Error).message})`);
+    }
+    for (const e of entries) {
+      const path = join(folder, e.name);
+      if (e.isDirectory()) stack.push(path);
+      else if (e.isSymbolicLink() && isDirectory(path)) {
+        if (!followLinks) continue;
+        // A link loop would walk forever; the real path identifies it.
+        let real: string;
+        try {
+          real = realpathSync(path);
+        } catch {
+          continue;
+        }
+        if (seen.has(real)) continue;
+        seen.add(real);
+        stack.push(path);
+      }
+    }
+  }
+  folders.sort(codePointCompare);
+  const files: string[] = [];
+  for (const folder of folders) {
+    const names = readdirSync(folder, { withFileTypes: true })
+      // Files, symlinks to files and broken symlinks count as files (as os.walk lists them).
+      .filter((e) => !e.isDirectory() && !(e.isSymbolicLink() && isDirectory(join(folder, e.name))))
+      .map((e) => e.name)
+      .filter(isImageName)
+      .sort(codePointCompare);
+    for (const name of names) files.push(join(folder, name));
+  }
+  return files;
+}
+
+export function checkValidationSplit(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value >= 1) {
+    throw invalidArgument('validationSplit', value, 'a number in [0, 1) (0 = no split)');
+  }
+  return value;
+}
+
+export function scanDirectory(directory: string, options: ScanOptions = {}): DirectoryListing {
+  const dir = resolve(directory);
+  if (!existsSync(dir)) throw new FileError(dir, 'directory not found');
+  if (!isDirectory(dir)) throw new FileError(dir, 'not a directory (flowFromDirectory expects a folder with one sub-folder per class)');
+  const split = checkValidationSplit(options.validationSplit ?? 0);
+  const subset = options.subset ?? null;
+  if (subset !== null && subset !== 'training' && subset !== 'validation') throw invalidArgument('subset', subset, "'training', 'validation' or null");
+  if (subset !== null && split === 0) throw invalidArgument('subset', subset, 'null unless validationSplit is set (> 0)');
+  let classNames: string[];
+  if (options.classes && options.classes.length > 0) {
+    classNames = [...options.classes];
+    const dup = classNames.find((c, i) => classNames.indexOf(c) !== i);
+    if (dup !== undefined) throw invalidArgument('classes', options.classes, 'distinct class names');
+    for (const c of classNames) {
+      if (!isDirectory(join(dir, c))) throw new DataError(`class '${c}' has no folder ${join(dir, c)}`);
+    }
+  } else {
+    classNames = readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() || (e.isSymbolicLink() && isDirectory(join(dir, e.name))))
+      .map((e) => e.name)
+      .sort(codePointCompare);
+    if (classNames.length === 0) {
+      throw new DataError(`${dir}: no class folders; flowFromDirectory expects one sub-folder per class (e.g. ${join(dir, 'cats')}, ${join(dir, 'dogs')})`);
+    }
+  }
+  const classIndices: Record<string, number> = {};
+  classNames.forEach((c, i) => (classIndices[c] = i));
+  const filenames: string[] = [];
+  const filepaths: string[] = [];
+  const labels: number[] = [];
+  const counts: number[] = [];
+  for (let ci = 0; ci < classNames.length; ci++) {
+    const all = walkImages(join(dir, classNames[ci]), options.followLinks ?? false);
+    if (all.length === 0) {
+      throw new DataError(`class '${classNames[ci]}' has no images in ${join(dir, classNames[ci])} (extensions: ${IMAGE_EXTENSIONS.join(', ')})`);
+    }
+    let start = 0;
+    let stop = all.length;
+    if (subset === 'validation') stop = Math.floor(split * all.length);
+    else if (subset === 'training') start = Math.floor(split * all.length);
+    const chosen = all.slice(start, stop);
+    counts.push(chosen.length);
+    for (const path of chosen) {
+      filepaths.push(path);
+      // Relative to the data folder ('class/file.jpg'): Keras's relpath to dirname(directory) minus the folder name.
+      filenames.push(relative(dir, path).split(sep).join('/'));
+      labels.push(ci);
+    }
+  }
+  return { directory: dir, classNames, classIndices, filenames, filepaths, classes: Int32Array.from(labels), counts };
+}

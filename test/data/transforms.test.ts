@@ -1,0 +1,116 @@
+// The pure kernels against reference values from scripts/reference/data_reference.py (numpy, scipy,
+// PIL: Keras's own computations). Regenerate: /usr/bin/python3 scripts/reference/data_reference.py
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { affineMatrix, resampleAffine, mapCoordinate, type FillMode } from '../../src/data/transforms/affine.js';
+import { applyChannelShift } from '../../src/data/transforms/channel_shift.js';
+import { flipHorizontal, flipVertical } from '../../src/data/transforms/flip.js';
+import { applyBrightness } from '../../src/data/transforms/brightness.js';
+import { featurewiseCenter, featurewiseStdNormalize, samplewiseCenter, samplewiseStdNormalize, zcaWhiten } from '../../src/data/transforms/standardize.js';
+import { fitZca } from '../../src/data/transforms/zca.js';
+import { preprocessInputArray } from '../../src/data/preprocess_input.js';
+
+const ref = JSON.parse(readFileSync(new URL('../fixtures/data/reference.json', import.meta.url), 'utf8'));
+const [H, W, C] = ref.image.shape as [number, number, number];
+const image = () => Float32Array.from(ref.image.data as number[]);
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i]));
+    if (!(d <= worst)) {
+      worst = d;
+      at = i;
+    }
+  }
+  assert.ok(worst <= tol, `${what}: element ${at} is ${actual[at]}, expected ${expected[at]} (rel. error ${worst})`);
+}
+
+test('affine resample equals scipy.ndimage.affine_transform for every fill mode, order 0 and 1', () => {
+  assert.equal(ref.affine.length, 64);
+  for (const c of ref.affine) {
+    const m = affineMatrix(c.params, H, W);
+    assert.ok(m, 'non-identity params give a matrix');
+    const out = resampleAffine(image(), H, W, C, m!, { fillMode: c.fillMode as FillMode, order: c.order, cval: c.cval });
+    assertClose(out, c.output, 2e-5, `affine ${JSON.stringify(c.params)} ${c.fillMode} order ${c.order}`);
+  }
+});
+
+test('identity parameters give no matrix (Keras skips the resample)', () => {
+  assert.equal(affineMatrix({ theta: 0, tx: 0, ty: 0, shear: 0, zx: 1, zy: 1 }, 5, 5), null);
+});
+
+test('tx moves content horizontally and ty vertically (not swapped as in current Keras)', () => {
+  // A single bright pixel at row 2, col 2 of a 5x5 image; tx = 1 samples in[r, c+1]: the pixel moves left.
+  const x = new Float32Array(25);
+  x[2 * 5 + 2] = 1;
+  const left = resampleAffine(x, 5, 5, 1, affineMatrix({ tx: 1 }, 5, 5)!, { fillMode: 'constant', order: 0 });
+  assert.equal(left[2 * 5 + 1], 1);
+  const up = resampleAffine(x, 5, 5, 1, affineMatrix({ ty: 1 }, 5, 5)!, { fillMode: 'constant', order: 0 });
+  assert.equal(up[1 * 5 + 2], 1);
+});
+
+test('zoom factor < 1 enlarges the content (zooms in)', () => {
+  const x = new Float32Array(9 * 9);
+  for (let r = 3; r <= 5; r++) for (let c = 3; c <= 5; c++) x[r * 9 + c] = 1;
+  const count = (a: Float32Array) => a.reduce((s, v) => s + (v > 0.5 ? 1 : 0), 0);
+  const zin = resampleAffine(x, 9, 9, 1, affineMatrix({ zx: 0.5, zy: 0.5 }, 9, 9)!, { fillMode: 'constant', order: 0 });
+  assert.ok(count(zin) > 9, `zoomed in: ${count(zin)} bright pixels`);
+});
+
+test('mapCoordinate folds like scipy (reflect half-sample, legacy wrap with period n-1)', () => {
+  assert.equal(mapCoordinate(-0.3, 5, 'constant'), -1);
+  assert.equal(mapCoordinate(-1.3, 5, 'nearest'), 0);
+  assert.ok(Math.abs(mapCoordinate(-1.3, 5, 'reflect') - 0.3) < 1e-12);
+  assert.ok(Math.abs(mapCoordinate(4.7, 5, 'wrap') - 0.7) < 1e-12);
+});
+
+test('channel shift clips to the image range, as Keras', () => {
+  assertClose(applyChannelShift(image(), ref.channelShift.intensity), ref.channelShift.output, 1e-6, 'channel shift');
+});
+
+test('flips', () => {
+  assertClose(flipHorizontal(image(), H, W, C), ref.flipHorizontal, 1e-7, 'horizontal flip');
+  assertClose(flipVertical(image(), H, W, C), ref.flipVertical, 1e-7, 'vertical flip');
+});
+
+test('brightness equals PIL ImageEnhance through array_to_img(scale=True) for RGB, L and RGBA', () => {
+  for (const c of ref.brightness) {
+    const out = applyBrightness(Float32Array.from(c.input), c.factor, c.shape[2]);
+    assertClose(out, c.output, 0, `brightness ${c.name} x${c.factor}`);
+  }
+});
+
+test('samplewise and featurewise standardization', () => {
+  assertClose(samplewiseStdNormalize(samplewiseCenter(image())), ref.samplewise, 1e-5, 'samplewise');
+  const fw = featurewiseStdNormalize(featurewiseCenter(image(), ref.featurewise.mean), ref.featurewise.std);
+  assertClose(fw, ref.featurewise.output, 1e-5, 'featurewise');
+});
+
+test('ZCA principal components equal the SVD-based Keras formula', () => {
+  const [n, h, w, c] = ref.fit.shape;
+  const d = h * w * c;
+  const x = Float32Array.from(ref.fit.data as number[], (v) => v * ref.fit.rescale);
+  featurewiseCenter(x, ref.fit.mean);
+  const pcs = fitZca(x, n, d, 1e-6);
+  assertClose(pcs, ref.fit.principalComponents, 2e-3, 'principal components');
+  const probe = x.slice(0, d);
+  assertClose(zcaWhiten(probe, Float32Array.from(ref.fit.principalComponents)), ref.fit.whitenedFirst, 1e-4, 'whitened sample');
+});
+
+test('preprocess_input modes tf, caffe, torch, none', () => {
+  for (const mode of ['tf', 'caffe', 'torch'] as const) {
+    assertClose(preprocessInputArray(image(), 3, mode), ref.preprocessInput[mode], 1e-5, `preprocess ${mode}`);
+  }
+  assertClose(preprocessInputArray(image(), 3, 'none'), ref.image.data, 1e-7, 'preprocess none');
+  // Spot values pinned by hand: tf maps 0 -> -1 and 255 -> 1; caffe swaps to BGR and subtracts the means.
+  const px = Float32Array.from([0, 127.5, 255]);
+  assert.deepEqual([...preprocessInputArray(px.slice(), 3, 'tf')], [-1, 0, 1]);
+  const caffe = preprocessInputArray(Float32Array.from([10, 20, 30]), 3, 'caffe');
+  assertClose(caffe, [30 - 103.939, 20 - 116.779, 10 - 123.68], 1e-6, 'caffe pixel');
+  const torch = preprocessInputArray(Float32Array.from([255, 0, 127.5]), 3, 'torch');
+  assertClose(torch, [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (0.5 - 0.406) / 0.225], 1e-6, 'torch pixel');
+});
