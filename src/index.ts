@@ -6,6 +6,17 @@ export * from './errors.js';
 // models
 export { listBackbones, getBackbone } from './models/zoo.js';
 export type { BackboneOptions, BackboneDefinition, Pooling, PreprocessMode } from './models/types.js';
+// heads, classifier, summary, BatchNorm tools
+export { parseHeadSpec, formatHeadSpec, validateHeadSpec, lossForClassMode, outputLayerFor, checkClassMode, checkClassesForMode, applyHead, CLASS_MODES, DEFAULT_HEAD } from './models/heads.js';
+export type { ClassMode, HeadLayerSpec, ClassificationLoss, AppliedHead } from './models/heads.js';
+export { buildClassifier, setTrainable } from './models/classifier.js';
+export type { ClassifierOptions, Classifier, TrainableOptions } from './models/classifier.js';
+export { summarize, formatSummary, explainNonTrainable, formatCount } from './models/summary.js';
+export type { ModelSummary, LayerSummary, NonTrainableGroup } from './models/summary.js';
+export { removeBatchNorm, foldBatchNorm, isFrozen, installFrozenBatchNormSemantics } from './models/batchnorm.js';
+export { rewriteModel, cloneLayer } from './models/graph_rewrite.js';
+export type { LayerRewrite, LayerRewriteContext, RewriteOptions } from './models/graph_rewrite.js';
+export { weightKind, weightsByKind } from './models/layer_weights.js';
 
 // fast engine (onnxruntime-node): ONNX export, frozen-prefix features, feature cache, native predict
 export { exportOnnx } from './engines/onnx/export.js';
