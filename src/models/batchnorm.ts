@@ -123,7 +123,13 @@ function foldedWeights(producer: Layer, bn: Layer): Record<string, tf.Tensor> {
  * fast engines, not for further training.
  */
 export function foldBatchNorm(model: tfl.LayersModel): tfl.LayersModel {
-  const pairs = foldablePairs(model);
+  // rewriteModel descends into nested models with the same hook, so plan the pairs of every level.
+  const pairs = new Map<Layer, Layer>();
+  const plan = (m: tfl.LayersModel): void => {
+    for (const [producer, bn] of foldablePairs(m)) pairs.set(producer, bn);
+    for (const layer of m.layers) if (layer instanceof tfl.LayersModel) plan(layer);
+  };
+  plan(model);
   const foldedBn = new Set(pairs.values());
   return rewriteModel(model, (ctx) => {
     if (foldedBn.has(ctx.layer)) return ctx.inputs;

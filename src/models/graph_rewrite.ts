@@ -141,6 +141,9 @@ export function rewriteModel(model: tfl.LayersModel, rewrite?: LayerRewrite, opt
       if (firstUse && !isModel(layer)) {
         clone.setWeights(layer.getWeights());
         clone.trainable = layer.trainable;
+      } else if (firstUse && !layer.trainable) {
+        // A frozen nested model stays frozen (its rebuilt layers already carry their own flags).
+        clone.trainable = false;
       }
       return out;
     };

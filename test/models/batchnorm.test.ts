@@ -213,3 +213,24 @@ test('zoo: folding MobileNet (random weights, non-trivial BN statistics) keeps i
   assert.ok(tf.tidy(() => tf.max(tf.abs(expected)).dataSync()[0]) > 0.01);
   tf.dispose([x, expected, got]);
 });
+
+test('removeBatchNorm and foldBatchNorm reach into a nested model and keep frozen flags', () => {
+  const { model: inner } = denseBnModel('nested');
+  const input = tfl.input({ shape: [4], name: 'outer_in' });
+  const h = inner.apply(input) as tfl.SymbolicTensor;
+  const out = tfl.layers.dense({ units: 2, name: 'outer_dense' }).apply(h) as tfl.SymbolicTensor;
+  const outer = tfl.model({ inputs: input, outputs: out, name: 'outer' });
+  outer.getLayer('outer_dense').trainable = false;
+  const removed = removeBatchNorm(outer);
+  const nested = removed.layers.find((l) => l instanceof tfl.LayersModel) as tfl.LayersModel;
+  assert.deepEqual(nested.layers.map((l) => l.name), ['nested_in', 'nested_dense', 'nested_out']);
+  assert.equal(removed.getLayer('outer_dense').trainable, false);
+  const folded = foldBatchNorm(outer);
+  const foldedNested = folded.layers.find((l) => l instanceof tfl.LayersModel) as tfl.LayersModel;
+  assert.deepEqual(foldedNested.layers.map((l) => l.getClassName()), ['InputLayer', 'Dense', 'Dense']);
+  const x = randomTensor([3, 4], 31);
+  const a = outer.predict(x) as tf.Tensor;
+  const b = folded.predict(x) as tf.Tensor;
+  assert.ok(maxAbsDiff(a, b) < 1e-5);
+  tf.dispose([x, a, b]);
+});
