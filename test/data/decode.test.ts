@@ -1,0 +1,79 @@
+// Decoding: colour modes (PIL's luma for grayscale), odd source formats, EXIF orientation.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { decodeImageFile } from '../../src/data/decode.js';
+
+let dir: string;
+const W = 6;
+const H = 4;
+// Left half black, right half white: orientation is then easy to see.
+const halves = Buffer.alloc(W * H * 3);
+for (let r = 0; r < H; r++) for (let c = W / 2; c < W; c++) halves.fill(255, (r * W + c) * 3, (r * W + c) * 3 + 3);
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tlkit-decode-'));
+  const base = () => sharp(halves, { raw: { width: W, height: H, channels: 3 } });
+  await base().toColourspace('b-w').png().toFile(join(dir, 'gray.png'));
+  await base().ensureAlpha(0.5).png().toFile(join(dir, 'rgba.png'));
+  await base().png({ palette: true }).toFile(join(dir, 'palette.png'));
+  await base().toColourspace('rgb16').png().toFile(join(dir, 'rgb16.png'));
+  await base().toColourspace('cmyk').jpeg().toFile(join(dir, 'cmyk.jpg'));
+  await base().tiff().toFile(join(dir, 'plain.tif'));
+  await base().jpeg({ quality: 100 }).withMetadata({ orientation: 6 }).toFile(join(dir, 'exif6.jpg'));
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('grayscale, RGBA, palette, 16-bit, CMYK and TIFF sources convert to every colour mode', async () => {
+  const files = ['gray.png', 'rgba.png', 'palette.png', 'rgb16.png', 'cmyk.jpg', 'plain.tif'];
+  for (const f of files) {
+    for (const [mode, channels] of [['grayscale', 1], ['rgb', 3], ['rgba', 4]] as const) {
+      const img = await decodeImageFile(join(dir, f), { colorMode: mode, targetSize: [H, W] });
+      assert.equal(img.channels, channels, `${f} ${mode}`);
+      assert.equal(img.data.length, H * W * channels);
+      // The black left column and white right column survive every conversion (CMYK round trips loosely).
+      const left = img.data[0];
+      const right = img.data[(W - 1) * channels];
+      assert.ok(left < 40 && right > 215, `${f} ${mode}: left ${left}, right ${right}`);
+    }
+  }
+  const src = (await decodeImageFile(join(dir, 'rgb16.png'))).source;
+  assert.equal(src.depth, 'ushort');
+  assert.equal((await decodeImageFile(join(dir, 'cmyk.jpg'))).source.space, 'cmyk');
+  assert.equal((await decodeImageFile(join(dir, 'palette.png'))).source.palette, true);
+  const rgba = await decodeImageFile(join(dir, 'rgba.png'), { colorMode: 'rgba' });
+  assert.ok(Math.abs(rgba.data[3] - 128) <= 1, `alpha kept: ${rgba.data[3]}`);
+});
+
+test('grayscale equals PIL convert("L") (Keras color_mode="grayscale")', async () => {
+  const ref = JSON.parse(readFileSync(new URL('../fixtures/data/reference.json', import.meta.url), 'utf8'));
+  const [h, w] = ref.luma.shape;
+  await sharp(Buffer.from(ref.luma.rgb), { raw: { width: w, height: h, channels: 3 } }).png().toFile(join(dir, 'luma.png'));
+  const img = await decodeImageFile(join(dir, 'luma.png'), { colorMode: 'grayscale', targetSize: null });
+  assert.deepEqual([...img.data], ref.luma.l);
+});
+
+test('EXIF orientation is applied (autoOrient) and can be turned off', async () => {
+  const upright = await decodeImageFile(join(dir, 'exif6.jpg'), { targetSize: null });
+  assert.equal(upright.source.orientation, 6);
+  assert.deepEqual([upright.width, upright.height], [H, W]);
+  // Orientation 6 = rotate 90° clockwise to display: the black left half ends on top.
+  assert.ok(upright.data[0] < 40, `top-left ${upright.data[0]}`);
+  assert.ok(upright.data[(W - 1) * H * 3] > 215, `bottom-left ${upright.data[(W - 1) * H * 3]}`);
+  const raw = await decodeImageFile(join(dir, 'exif6.jpg'), { targetSize: null, autoOrient: false });
+  assert.deepEqual([raw.width, raw.height], [W, H]);
+});
+
+test('keepAspectRatio centre-crops to the target aspect before resizing', async () => {
+  // 6x4 (w x h) to 4x4: the crop keeps the middle 4 columns (black, black, white, white).
+  const sq = await decodeImageFile(join(dir, 'plain.tif'), { targetSize: [4, 4], keepAspectRatio: true });
+  assert.deepEqual([sq.width, sq.height], [4, 4]);
+  assert.deepEqual([sq.data[0], sq.data[3], sq.data[6], sq.data[9]], [0, 0, 255, 255]);
+  // Without it the whole width is squeezed in: the first column is still black, the last white.
+  const stretched = await decodeImageFile(join(dir, 'plain.tif'), { targetSize: [4, 4] });
+  assert.ok(stretched.data[0] < 5 && stretched.data[9] > 250, `stretched: ${stretched.data[0]}, ${stretched.data[9]}`);
+});
