@@ -1,0 +1,60 @@
+// `tlkit evaluate MODEL DIR`: a trained model on a folder of class sub-folders.
+import type { Command } from '../command.js';
+import { numberFlag, parseFlags } from '../args.js';
+import { UsageError } from '../../errors.js';
+import { ProgressPrinter } from '../progress_bar.js';
+
+const usage = `Usage: tlkit evaluate MODEL DIR [--batch-size B] [--json]
+
+Evaluates a trained model (a run directory, or its model/ folder) on DIR, a folder with one sub-folder
+per class named like the training classes. Prints accuracy, loss, per-class precision / recall / F1
+and the confusion matrix (rows: true class, columns: predicted class).
+
+Options:
+  --batch-size B   images per batch (default 16)
+  --json           the evaluation as JSON`;
+
+const flags = {
+  'batch-size': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+export function formatEvaluation(e: import('../../train/evaluate.js').Evaluation): string {
+  const width = Math.max(9, ...e.classNames.map((n) => n.length));
+  const lines = [`accuracy ${e.accuracy.toFixed(4)}  loss ${e.loss.toFixed(4)}  (${e.samples} images)`, ''];
+  lines.push(`${'class'.padEnd(width)}  precision  recall  f1      support`);
+  for (const c of e.perClass) {
+    lines.push(`${c.className.padEnd(width)}  ${c.precision.toFixed(4).padStart(9)}  ${c.recall.toFixed(4)}  ${c.f1.toFixed(4)}  ${String(c.support).padStart(7)}`);
+  }
+  lines.push(`${'macro avg'.padEnd(width)}  ${e.macro.precision.toFixed(4).padStart(9)}  ${e.macro.recall.toFixed(4)}  ${e.macro.f1.toFixed(4)}  ${String(e.samples).padStart(7)}`);
+  lines.push('', 'confusion matrix (rows: true, columns: predicted)');
+  const cell = Math.max(6, ...e.confusionMatrix.flat().map((v) => String(v).length + 1), ...e.classNames.map((n) => n.length + 1));
+  lines.push(' '.repeat(width) + e.classNames.map((n) => n.padStart(cell)).join(''));
+  e.confusionMatrix.forEach((row, i) => lines.push(e.classNames[i].padEnd(width) + row.map((v) => String(v).padStart(cell)).join('')));
+  return lines.join('\n');
+}
+
+export const evaluateCommand: Command = {
+  name: 'evaluate',
+  summary: 'accuracy, per-class precision/recall/F1 and confusion matrix of a trained model on a folder',
+  usage,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags(argv, flags, usage);
+    if (positionals.length !== 2) throw new UsageError(`evaluate expects MODEL and DIR; got ${positionals.length} argument(s)\n\n${usage}`);
+    const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
+    const [{ initEngine }, { loadTrainedModel }, { FileListIterator }, { evaluate }] = await Promise.all([
+      import('../../engines/tfjs/tf.js'),
+      import('../../train/trained_model.js'),
+      import('../../train/file_iterator.js'),
+      import('../../train/evaluate.js'),
+    ]);
+    await initEngine();
+    const { model, metadata } = await loadTrainedModel(positionals[0]);
+    const iterator = FileListIterator.forModel(positionals[1], metadata, batchSize);
+    const printer = new ProgressPrinter(io.stderr, io.interactive);
+    const evaluation = await evaluate(model, iterator, { classNames: metadata.classNames, onProgress: values.json ? undefined : printer.update });
+    io.stdout.write((values.json ? JSON.stringify(evaluation, null, 2) : formatEvaluation(evaluation)) + '\n');
+    model.dispose();
+    return 0;
+  },
+};

@@ -1,0 +1,58 @@
+// `tlkit predict MODEL IMAGE|DIR...`: class names and probabilities per image.
+import type { Command } from '../command.js';
+import { numberFlag, parseFlags } from '../args.js';
+import { UsageError } from '../../errors.js';
+
+const usage = `Usage: tlkit predict MODEL IMAGE|DIR... [--top-k K] [--batch-size B] [--json | --csv]
+
+Classifies images with a trained model (a run directory, or its model/ folder). Directories are read
+recursively (png jpg jpeg bmp ppm tif tiff). Prints, per image, the K most probable classes.
+
+Options:
+  --top-k K        classes per image, most probable first (default 1)
+  --batch-size B   images per batch (default 16)
+  --json           [{"file", "top": [{"className", "index", "probability"}]}]
+  --csv            file,rank,class,probability (one row per listed class)`;
+
+const flags = {
+  'top-k': { type: 'string' },
+  'batch-size': { type: 'string' },
+  json: { type: 'boolean' },
+  csv: { type: 'boolean' },
+} as const;
+
+function csvField(s: string): string {
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export const predictCommand: Command = {
+  name: 'predict',
+  summary: 'class names and probabilities of images with a trained model',
+  usage,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags(argv, flags, usage);
+    if (positionals.length < 2) throw new UsageError(`predict expects MODEL and at least one IMAGE or DIR\n\n${usage}`);
+    if (values.json && values.csv) throw new UsageError('--json and --csv exclude each other; give one', 'csv');
+    const topK = numberFlag(values, 'top-k', { integer: true, min: 1 }) ?? 1;
+    const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
+    const [{ initEngine }, { loadTrainedModel }, { predictFiles }] = await Promise.all([
+      import('../../engines/tfjs/tf.js'),
+      import('../../train/trained_model.js'),
+      import('../../train/predict.js'),
+    ]);
+    await initEngine();
+    const { model, metadata } = await loadTrainedModel(positionals[0]);
+    const predictions = await predictFiles(model, metadata, positionals.slice(1), { topK, batchSize });
+    if (values.json) {
+      io.stdout.write(JSON.stringify(predictions, null, 2) + '\n');
+    } else if (values.csv) {
+      const rows = ['file,rank,class,probability'];
+      for (const p of predictions) p.top.forEach((t, i) => rows.push(`${csvField(p.file ?? '')},${i + 1},${csvField(t.className)},${t.probability}`));
+      io.stdout.write(rows.join('\n') + '\n');
+    } else {
+      for (const p of predictions) io.stdout.write(`${p.file}\t${p.top.map((t) => `${t.className} ${t.probability.toFixed(4)}`).join('\t')}\n`);
+    }
+    model.dispose();
+    return 0;
+  },
+};

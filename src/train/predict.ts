@@ -1,0 +1,128 @@
+// predict: top-k class names and probabilities, for a batch tensor or for image files (decoded,
+// resized and preprocessed the way the saved model's metadata says).
+import * as fs from 'node:fs/promises';
+import { join } from 'node:path';
+import { tf, type tfl } from '../engines/tfjs/tf.js';
+import { FileError, invalidArgument } from '../errors.js';
+import { decodeImageFile } from '../data/decode.js';
+import { preprocessInputArray } from '../data/preprocess_input.js';
+import { IMAGE_EXTENSIONS } from '../data/scan_directory.js';
+import type { PreprocessMode } from '../models/types.js';
+import type { ProgressCallback } from '../progress.js';
+import type { SavedModelMetadata } from './run_dir.js';
+
+export interface ClassProbability {
+  className: string;
+  index: number;
+  probability: number;
+}
+
+export interface Prediction {
+  /** The image file, when predicting files. */
+  file?: string;
+  top: ClassProbability[];
+}
+
+export interface PredictOptions {
+  classNames?: string[];
+  /** How many classes to list per image, most probable first (default 5, at most the class count). */
+  topK?: number;
+  batchSize?: number;
+}
+
+/** Class probabilities as rows: a single sigmoid unit p becomes [1 - p, p]. */
+function probabilityRows(output: tf.Tensor): number[][] {
+  const values = output.arraySync() as number[][] | number[];
+  return (values as (number[] | number)[]).map((row) => {
+    const r = Array.isArray(row) ? row : [row];
+    return r.length === 1 ? [1 - r[0], r[0]] : r;
+  });
+}
+
+function topOf(row: number[], classNames: string[] | undefined, k: number): ClassProbability[] {
+  return row
+    .map((probability, index) => ({ className: classNames?.[index] ?? String(index), index, probability }))
+    .sort((a, b) => b.probability - a.probability || a.index - b.index)
+    .slice(0, k);
+}
+
+function checkTopK(topK: unknown): number {
+  if (topK === undefined) return 5;
+  if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 1) throw invalidArgument('topK', topK, 'an integer >= 1');
+  return topK;
+}
+
+/** Predictions for a preprocessed NHWC batch (inference mode). */
+export function predict(model: tfl.LayersModel, images: tf.Tensor4D, options: PredictOptions = {}): Prediction[] {
+  const k = checkTopK(options.topK);
+  const batchSize = options.batchSize ?? 32;
+  const out: Prediction[] = [];
+  for (let start = 0; start < images.shape[0]; start += batchSize) {
+    const rows = tf.tidy(() => {
+      const x = tf.slice(images, [start, 0, 0, 0], [Math.min(batchSize, images.shape[0] - start), -1, -1, -1]);
+      return probabilityRows(model.apply(x, { training: false }) as tf.Tensor);
+    });
+    for (const row of rows) out.push({ top: topOf(row, options.classNames, k) });
+  }
+  return out;
+}
+
+/** Expands directories (recursively, image extensions only, sorted) and keeps files as given. */
+export async function listImageFiles(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  const extensions = new Set<string>(IMAGE_EXTENSIONS);
+  const walk = async (dir: string): Promise<void> => {
+    const entries = (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (extensions.has(e.name.split('.').pop()?.toLowerCase() ?? '')) files.push(p);
+    }
+  };
+  for (const p of paths) {
+    let stat;
+    try {
+      stat = await fs.stat(p);
+    } catch (error) {
+      throw new FileError(p, 'no such file or directory', { cause: error });
+    }
+    if (stat.isDirectory()) await walk(p);
+    else files.push(p);
+  }
+  return files;
+}
+
+/** Decodes one image to the model's input: resize, preprocess_input mode, then rescale. */
+export async function loadImageForModel(file: string, metadata: Pick<SavedModelMetadata, 'inputSize' | 'preprocess' | 'rescale'>): Promise<Float32Array> {
+  const decoded = await decodeImageFile(file, { targetSize: metadata.inputSize, colorMode: 'rgb' });
+  const data = Float32Array.from(decoded.data);
+  preprocessInputArray(data, 3, metadata.preprocess as PreprocessMode);
+  if (metadata.rescale !== undefined) for (let i = 0; i < data.length; i++) data[i] *= metadata.rescale;
+  return data;
+}
+
+export interface PredictFilesOptions extends PredictOptions {
+  onProgress?: ProgressCallback;
+}
+
+/** Predictions for image files (and directories of them) with a saved model and its metadata. */
+export async function predictFiles(model: tfl.LayersModel, metadata: SavedModelMetadata, paths: string[], options: PredictFilesOptions = {}): Promise<Prediction[]> {
+  const files = await listImageFiles(paths);
+  const batchSize = options.batchSize ?? 16;
+  const [h, w] = metadata.inputSize;
+  const out: Prediction[] = [];
+  for (let start = 0; start < files.length; start += batchSize) {
+    const chunk = files.slice(start, start + batchSize);
+    const arrays = await Promise.all(chunk.map((f) => loadImageForModel(f, metadata)));
+    const data = new Float32Array(chunk.length * h * w * 3);
+    arrays.forEach((a, i) => data.set(a, i * h * w * 3));
+    const x = tf.tensor4d(data, [chunk.length, h, w, 3]);
+    try {
+      predict(model, x, { ...options, classNames: options.classNames ?? metadata.classNames }).forEach((p, i) => out.push({ file: chunk[i], ...p }));
+    } finally {
+      x.dispose();
+    }
+    options.onProgress?.({ task: 'predict', current: Math.min(files.length, start + batchSize), total: files.length, unit: 'img', done: start + batchSize >= files.length });
+  }
+  return out;
+}

@@ -1,0 +1,82 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
+import { fit } from '../../src/train/fit.js';
+import { ArrayIterator } from '../../src/train/array_iterator.js';
+import { saveModelFiles } from '../../src/train/run_dir.js';
+import { runCli } from '../helpers/io.js';
+import { squaresDataset, tinyConvNet } from './helpers.js';
+
+let modelDir: string;
+let imageDir: string;
+
+before(async () => {
+  await initEngine();
+  const root = await fs.mkdtemp(join(tmpdir(), 'tlkit-cli-'));
+  // A small convnet trained on the generated squares, saved as a run's model folder with 'tf' preprocessing.
+  const data = squaresDataset(64, 31);
+  const model = tinyConvNet();
+  await fit(model, new ArrayIterator(data.x, data.y, { batchSize: 16, seed: 1 }), { epochs: 12, loss: 'sparse_categorical_crossentropy', learningRate: 0.05, seed: 2 });
+  modelDir = join(root, 'run', 'model');
+  await saveModelFiles(modelDir, model, { classNames: ['bottom', 'top'], classMode: 'sparse', preprocess: 'tf', inputSize: [8, 8], backbone: 'tiny' });
+  // The same kind of images as PNG files: pixel = (value + 1) * 127.5 undoes the 'tf' preprocessing.
+  imageDir = join(root, 'images');
+  const test = squaresDataset(10, 32);
+  const pixels = test.x.dataSync();
+  const labels = test.y.dataSync();
+  for (let i = 0; i < 10; i++) {
+    const cls = labels[i] === 1 ? 'top' : 'bottom';
+    await fs.mkdir(join(imageDir, cls), { recursive: true });
+    const raw = Buffer.from(Array.from(pixels.subarray(i * 192, (i + 1) * 192), (v) => Math.max(0, Math.min(255, Math.round((v + 1) * 127.5)))));
+    await sharp(raw, { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(join(imageDir, cls, `img${i}.png`));
+  }
+  tf.dispose([data.x, data.y, test.x, test.y]);
+  model.dispose();
+});
+
+test('tlkit evaluate prints accuracy, per-class metrics and the confusion matrix', async () => {
+  const r = await runCli(['evaluate', join(modelDir, '..'), imageDir]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /accuracy \d\.\d{4} {2}loss \d\.\d{4} {2}\(10 images\)/);
+  assert.match(r.stdout, /confusion matrix/);
+  const j = await runCli(['evaluate', modelDir, imageDir, '--json']);
+  const evaluation = JSON.parse(j.stdout);
+  assert.equal(evaluation.samples, 10);
+  assert.deepEqual(evaluation.classNames, ['bottom', 'top']);
+  assert.ok(evaluation.accuracy >= 0.9, `accuracy ${evaluation.accuracy}`);
+});
+
+test('tlkit predict lists top-k classes per image as text, JSON and CSV', async () => {
+  const j = await runCli(['predict', modelDir, imageDir, '--top-k', '2', '--json']);
+  assert.equal(j.code, 0, j.stderr);
+  const predictions = JSON.parse(j.stdout);
+  assert.equal(predictions.length, 10);
+  for (const p of predictions) {
+    assert.equal(p.top.length, 2);
+    assert.ok(Math.abs(p.top[0].probability + p.top[1].probability - 1) < 1e-5);
+    assert.ok(p.top[0].probability >= p.top[1].probability);
+  }
+  const correct = predictions.filter((p: { file: string; top: { className: string }[] }) => p.file.includes(`/${p.top[0].className}/`)).length;
+  assert.ok(correct >= 9, `${correct}/10 right`);
+  const c = await runCli(['predict', modelDir, join(imageDir, 'top', 'img1.png'), '--csv']);
+  assert.equal(c.stdout.trim().split('\n')[0], 'file,rank,class,probability');
+  assert.equal(c.stdout.trim().split('\n').length, 2);
+});
+
+test('CLI errors: missing model, bad flags', async () => {
+  const r = await runCli(['predict', '/nonexistent-model', imageDir]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /no trained model here/);
+  const t = await runCli(['train', imageDir]);
+  assert.equal(t.code, 2);
+  assert.match(t.stderr, /--backbone is required/);
+  const f = await runCli(['train', imageDir, '--backbone', 'mobilenet', '--freeze-backbone', '--fine-tune-from', 'conv_pw_13']);
+  assert.equal(f.code, 2);
+  const o = await runCli(['train', imageDir, '--backbone', 'mobilenet', '--optimizer', 'adagrad']);
+  assert.equal(o.code, 2);
+  assert.match(o.stderr, /--optimizer expects one of adam, sgd, rmsprop/);
+});
