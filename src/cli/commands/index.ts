@@ -1,6 +1,9 @@
 // Every CLI command, in the order `tlkit --help` lists them. Each module exports one Command.
 import type { Command } from '../command.js';
 // command-imports: one import per command file below this line
+import { trainCommand } from './train.js';
+import { evaluateCommand } from './evaluate.js';
+import { predictCommand } from './predict.js';
 import { modelsCommand } from './models.js';
 import { summaryCommand } from './summary.js';
 
@@ -8,4 +11,7 @@ export const commands: Command[] = [
   // command-list: one entry per command below this line
   modelsCommand,
   summaryCommand,
+  trainCommand,
+  evaluateCommand,
+  predictCommand,
 ];
