@@ -86,3 +86,18 @@ export function formatFixed2(x: number): string {
   if (scaled - floor === 0.5 && floor % 2 === 0) return (floor / 100).toFixed(2);
   return x.toFixed(2);
 }
+
+/**
+ * Keras's application functions have no such keyword (e.g. `alpha` for EfficientNetB0) and Python would
+ * reject it; tlkit's options are one shared interface, so say it here instead of silently ignoring it.
+ */
+export function rejectUnsupportedOptions(options: BackboneOptions, unsupported: (keyof BackboneOptions)[], modelName: string): void {
+  for (const key of unsupported) {
+    if (options[key] !== undefined) {
+      throw new UsageError(
+        `${modelName} has no \`${key}\` option (Keras's function takes none). Received: ${key}=${formatValue(options[key])}`,
+        key,
+      );
+    }
+  }
+}

@@ -5,4 +5,6 @@ import './resnet.js';
 import './inception_v3.js';
 import './xception.js';
 import './mobilenet.js';
+import './mobilenet_v2.js';
+import './efficientnet.js';
 export { listBackbones, getBackbone };
