@@ -2,6 +2,8 @@
 // legacy .h5 weights are matched by order, so the test pins which layer each auto-name belongs to:
 // kernel shapes read off Keras's source by hand (conv2d_bn calls counted in order). Param counts live in
 // zoo.test.ts's table.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../../src/engines/tfjs/tf.js';
@@ -110,6 +112,43 @@ test('inception_v3: with the lesson\'s head (Flatten -> Dense(16, relu) -> Dropo
     const size = (w: { shape: number[] }) => w.shape.reduce((a, b) => a * b, 1);
     const trainable = model.trainableWeights.reduce((n, w) => n + size(w), 0) + head;
     assert.deepEqual([model.countParams() + head, trainable], [22_622_034, 22_587_602]);
+  } finally {
+    model.dispose();
+  }
+});
+
+// nsfwjs bundles a Keras 2.2.4 InceptionV3 (fine-tuned, own head) as a tfjs layers model: its topology is
+// Keras's own layer list, in Keras's order, with Keras 2.2's auto-names (which start at _1: conv2d_1 is
+// Keras 3's conv2d). Only model.min.js (the topology, 180 KB) is read, not the weight shards.
+test('inception_v3: same layers, order and conv/BN configs as the Keras 2.2.4 InceptionV3 bundled in nsfwjs', async () => {
+  await initEngine();
+  const require = createRequire(import.meta.url);
+  // The package exports no subpath for it: go from its entry (<pkg>/dist/cjs/index.js) to <pkg>/dist/models.
+  const modelsDir = join(dirname(dirname(require.resolve('nsfwjs'))), 'models');
+  const bundled = require(join(modelsDir, 'inception_v3', 'model.min.js')) as {
+    modelTopology: { keras_version: string; model_config: { config: { layers: { name: string; class_name: string; config: Record<string, unknown> }[] } } };
+  };
+  assert.equal(bundled.modelTopology.keras_version, '2.2.4');
+  const kerasLayers = bundled.modelTopology.model_config.config.layers;
+  const renamed = (name: string) =>
+    name.replace(/^(input|conv2d|batch_normalization|activation|max_pooling2d|average_pooling2d|concatenate)_(\d+)$/, (_, base: string, n: string) => {
+      const keras3Base = base === 'input' ? 'input_layer' : base;
+      return n === '1' ? keras3Base : `${keras3Base}_${Number(n) - 1}`;
+    });
+  const model = build({ includeTop: false });
+  try {
+    // The bundled model's backbone is Keras's no-top InceptionV3; nsfwjs's own head follows 'mixed10'.
+    const backbone = kerasLayers.slice(0, kerasLayers.findIndex((l) => l.name === 'mixed10') + 1);
+    assert.deepEqual(model.layers.map((l) => l.name), backbone.map((l) => renamed(l.name)));
+    for (const layer of backbone) {
+      const config = model.getLayer(renamed(layer.name)).getConfig();
+      const k = layer.config;
+      if (layer.class_name === 'Conv2D') {
+        assert.deepEqual([config.filters, config.kernelSize, config.strides, config.padding, config.useBias], [k.filters, k.kernel_size, k.strides, k.padding, k.use_bias], layer.name);
+      } else if (layer.class_name === 'BatchNormalization') {
+        assert.deepEqual([config.scale, config.center, config.epsilon, config.momentum], [k.scale, k.center, k.epsilon, k.momentum], layer.name);
+      }
+    }
   } finally {
     model.dispose();
   }
