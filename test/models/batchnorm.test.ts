@@ -189,30 +189,39 @@ test('rewriteModel without a hook reproduces the model with independent weights'
   tf.dispose([x, a, b, c]);
 });
 
-test('zoo: folding MobileNet (random weights, non-trivial BN statistics) keeps its inference outputs within 1e-4', async () => {
-  const { getBackbone } = await import('../../src/models/zoo.js');
-  const model = getBackbone('mobilenet').build({ includeTop: false, alpha: 0.25, inputShape: [64, 64, 3], pooling: 'avg' });
-  let k = 1000;
-  for (const layer of model.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
-    layer.setWeights(
-      layer.weights.map((w) => {
-        const kind = w.originalName.slice(w.originalName.lastIndexOf('/') + 1);
-        k += 1;
-        if (kind === 'gamma' || kind === 'moving_variance') return randomTensor(w.shape as number[], k, 0.25, 1);
-        return randomTensor(w.shape as number[], k, 0.2);
-      }),
-    );
-  }
-  const folded = foldBatchNorm(model);
-  assert.equal(folded.layers.filter((l) => l.getClassName() === 'BatchNormalization').length, 0);
-  const x = randomTensor([2, 64, 64, 3], 77);
-  const expected = model.predict(x) as tf.Tensor;
-  const got = folded.predict(x) as tf.Tensor;
-  const diff = maxAbsDiff(expected, got);
-  assert.ok(diff < 1e-4, `max |diff| = ${diff}`);
-  assert.ok(tf.tidy(() => tf.max(tf.abs(expected)).dataSync()[0]) > 0.01);
-  tf.dispose([x, expected, got]);
-});
+const FOLD_CASES: [string, Record<string, unknown>][] = [
+  ['mobilenet', { alpha: 0.25, inputShape: [64, 64, 3] }],
+  ['mobilenet_v2', { alpha: 0.35, inputShape: [48, 48, 3] }],
+  ['efficientnet_b0', { inputShape: [32, 32, 3] }],
+];
+
+for (const [id, options] of FOLD_CASES) {
+  test(`zoo: folding ${id} (random weights, non-trivial BN statistics) keeps its inference outputs within 1e-4`, async () => {
+    const { getBackbone } = await import('../../src/models/zoo.js');
+    const model = getBackbone(id).build({ includeTop: false, pooling: 'avg', ...options });
+    let k = 1000;
+    for (const layer of model.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
+      layer.setWeights(
+        layer.weights.map((w) => {
+          const kind = w.originalName.slice(w.originalName.lastIndexOf('/') + 1);
+          k += 1;
+          if (kind === 'gamma' || kind === 'moving_variance') return randomTensor(w.shape as number[], k, 0.25, 1);
+          return randomTensor(w.shape as number[], k, 0.2);
+        }),
+      );
+    }
+    const folded = foldBatchNorm(model);
+    assert.equal(folded.layers.filter((l) => l.getClassName() === 'BatchNormalization').length, 0, 'every BN follows a conv');
+    const [h, w] = (options.inputShape as number[]) ?? [];
+    const x = randomTensor([2, h, w, 3], 77);
+    const expected = model.predict(x) as tf.Tensor;
+    const got = folded.predict(x) as tf.Tensor;
+    const diff = maxAbsDiff(expected, got);
+    assert.ok(diff < 1e-4, `max |diff| = ${diff}`);
+    assert.ok(tf.tidy(() => tf.max(tf.abs(expected)).dataSync()[0]) > 0.01);
+    tf.dispose([x, expected, got]);
+  });
+}
 
 test('removeBatchNorm and foldBatchNorm reach into a nested model and keep frozen flags', () => {
   const { model: inner } = denseBnModel('nested');
