@@ -6,6 +6,13 @@ export * from './errors.js';
 // models
 export { listBackbones, getBackbone } from './models/zoo.js';
 export type { BackboneOptions, BackboneDefinition, Pooling, PreprocessMode } from './models/types.js';
+// Keras application functions by their Keras names (also reachable as getBackbone(id).build)
+export { MobileNet } from './models/mobilenet.js';
+export { MobileNetV2 } from './models/mobilenet_v2.js';
+export { EfficientNetB0 } from './models/efficientnet.js';
+// Keras's Normalization layer (EfficientNet's graph), registered as 'Normalization' for model.json loading
+export { Normalization } from './models/layers/normalization.js';
+export type { NormalizationArgs } from './models/layers/normalization.js';
 // heads, classifier, summary, BatchNorm tools
 export { parseHeadSpec, formatHeadSpec, validateHeadSpec, lossForClassMode, outputLayerFor, checkClassMode, checkClassesForMode, applyHead, CLASS_MODES, DEFAULT_HEAD } from './models/heads.js';
 export type { ClassMode, HeadLayerSpec, ClassificationLoss, AppliedHead } from './models/heads.js';
