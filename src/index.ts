@@ -10,6 +10,9 @@ export type { BackboneOptions, BackboneDefinition, Pooling, PreprocessMode } fro
 export { MobileNet } from './models/mobilenet.js';
 export { MobileNetV2 } from './models/mobilenet_v2.js';
 export { EfficientNetB0 } from './models/efficientnet.js';
+export { ResNet50 } from './models/resnet.js';
+export { InceptionV3 } from './models/inception_v3.js';
+export { Xception } from './models/xception.js';
 // Keras's Normalization layer (EfficientNet's graph), registered as 'Normalization' for model.json loading
 export { Normalization } from './models/layers/normalization.js';
 export type { NormalizationArgs } from './models/layers/normalization.js';

@@ -19,7 +19,7 @@ const CHANNEL_AXIS = 3;
 const MODEL_NAME = 'inception_v3';
 
 /** Keras `InceptionV3`. Model name 'inception_v3'. */
-export function inceptionV3(options: BackboneOptions = {}): tfl.LayersModel {
+export function InceptionV3(options: BackboneOptions = {}): tfl.LayersModel {
   const includeTop = includeTopOf(options, MODEL_NAME);
   rejectUnsupportedOptions(options, ['alpha', 'depthMultiplier', 'dropout'], MODEL_NAME);
   checkClasses(options, MODEL_NAME);
@@ -176,5 +176,5 @@ registerBackbone({
   defaultInputSize: DEFAULT_SIZE,
   minInputSize: MIN_SIZE,
   preprocess: 'tf',
-  build: inceptionV3,
+  build: InceptionV3,
 });

@@ -123,7 +123,7 @@ function relu(x: SymbolicTensor, name: string): SymbolicTensor {
 }
 
 /** Keras `ResNet50`: stacks of 3, 4, 6, 3 bottleneck blocks. Model name 'resnet50'. */
-export function resnet50(options: BackboneOptions = {}): tfl.LayersModel {
+export function ResNet50(options: BackboneOptions = {}): tfl.LayersModel {
   const stackFn: StackFn = (x) => {
     x = stackResidualBlocksV1(x, 64, 3, 'conv2', 1);
     x = stackResidualBlocksV1(x, 128, 4, 'conv3');
@@ -141,5 +141,5 @@ registerBackbone({
   defaultInputSize: DEFAULT_SIZE,
   minInputSize: MIN_SIZE,
   preprocess: 'caffe',
-  build: resnet50,
+  build: ResNet50,
 });

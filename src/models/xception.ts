@@ -18,7 +18,7 @@ const MIN_SIZE = 71;
 const MODEL_NAME = 'xception';
 
 /** Keras `Xception`. Model name 'xception'. */
-export function xception(options: BackboneOptions = {}): tfl.LayersModel {
+export function Xception(options: BackboneOptions = {}): tfl.LayersModel {
   const includeTop = includeTopOf(options, MODEL_NAME);
   rejectUnsupportedOptions(options, ['alpha', 'depthMultiplier', 'dropout'], MODEL_NAME);
   checkClasses(options, MODEL_NAME);
@@ -120,5 +120,5 @@ registerBackbone({
   defaultInputSize: DEFAULT_SIZE,
   minInputSize: MIN_SIZE,
   preprocess: 'tf',
-  build: xception,
+  build: Xception,
 });
