@@ -105,6 +105,22 @@ describe('createFrozenEngine', () => {
     }
   });
 
+  test('in a worker thread: same features; the caller keeps its Float32Array', async () => {
+    const model = residualClassifier();
+    const engine = await createFrozenEngine(model, { frozenUpTo: 'block_add', worker: true });
+    try {
+      const x = randomInput([3, 13, 10, 3], 9);
+      assertClose(await engine.features(x), engine.prefix.predict(x) as tf.Tensor, 'worker features');
+      const data = Float32Array.from(x.dataSync());
+      const raw = await engine.featuresOf(data, x.shape);
+      assert.equal(data.length, 3 * 13 * 10 * 3);
+      assert.deepEqual(raw.shape, [3, 7, 5, 8]);
+      await assert.rejects(engine.featuresOf(data, [3, 13, 10, 2]), (e: Error) => e instanceof UsageError && /shape/.test(e.message));
+    } finally {
+      await engine.dispose();
+    }
+  });
+
   test('the fingerprint follows the frozen weights', async () => {
     const model = residualClassifier();
     const a = await createFrozenEngine(model, { frozenUpTo: 'block_add' });

@@ -1,16 +1,25 @@
 // A thin onnxruntime-node session for float32 graphs with one input: bytes in, Float32Arrays or tf
 // tensors out. Input data is handed to onnxruntime without copying (an ort.Tensor views the caller's
 // Float32Array); the only copies are the ones the engines force (tfjs -> JS heap, ort -> tfjs).
+//
+// onnxruntime-node computes `run` synchronously on the calling thread. With `worker: true` the session
+// lives in a worker thread instead, so the main thread keeps decoding, augmenting and training while the
+// frozen part runs (buffers are transferred, not copied, where the caller's data is ours to give).
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { invalidArgument, TlkitError } from '../../errors.js';
 import { tf } from '../tfjs/tf.js';
+import { ONNX_WORKER_SOURCE, type WorkerRequest, type WorkerResponse, type WorkerSessionOptions } from './onnx_worker.js';
 
 export interface OnnxRunnerOptions {
   /** Threads of one operator. Default: os.availableParallelism(). */
   intraOpNumThreads?: number;
   /** onnxruntime graph optimisations. Default 'all'. */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Run the session in a worker thread, leaving the main thread free. Default false. */
+  worker?: boolean;
 }
 
 export interface OnnxOutput {
@@ -30,6 +39,15 @@ export interface OnnxRunner {
   dispose(): Promise<void>;
 }
 
+/** What both backends (same thread, worker thread) provide. */
+interface SessionBackend {
+  inputNames: readonly string[];
+  outputNames: readonly string[];
+  /** `owned`: the data is a private copy the backend may take over (transfer to a worker). */
+  run(data: Float32Array, shape: readonly number[], owned: boolean): Promise<Record<string, OnnxOutput>>;
+  release(): Promise<void>;
+}
+
 export function defaultThreadCount(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
@@ -38,62 +56,157 @@ export function defaultThreadCount(): number {
 export async function createOnnxRunner(modelBytes: Uint8Array, options: OnnxRunnerOptions = {}): Promise<OnnxRunner> {
   const threads = options.intraOpNumThreads ?? defaultThreadCount();
   if (!Number.isInteger(threads) || threads < 1) throw invalidArgument('intraOpNumThreads', threads, 'a positive integer');
-  let session: ort.InferenceSession;
+  const sessionOptions: WorkerSessionOptions = {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    executionProviders: ['cpu'],
+  };
+  let backend: SessionBackend;
   try {
-    session = await ort.InferenceSession.create(modelBytes, {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-      executionProviders: ['cpu'],
-    });
+    backend = options.worker ? await workerBackend(modelBytes, sessionOptions) : await sameThreadBackend(modelBytes, sessionOptions);
   } catch (error) {
     throw new TlkitError(`onnxruntime-node could not load the ONNX model: ${(error as Error).message}`, { cause: error });
   }
-  if (session.inputNames.length !== 1) {
-    throw new TlkitError(`ONNX model has ${session.inputNames.length} inputs (${session.inputNames.join(', ')}); OnnxRunner feeds exactly one`);
+  if (backend.inputNames.length !== 1) {
+    await backend.release();
+    throw new TlkitError(`ONNX model has ${backend.inputNames.length} inputs (${backend.inputNames.join(', ')}); OnnxRunner feeds exactly one`);
   }
-  const inputName = session.inputNames[0];
 
-  async function runRaw(data: Float32Array, shape: readonly number[]): Promise<ort.InferenceSession.ReturnType> {
+  function checkShape(data: Float32Array, shape: readonly number[]): void {
     const size = shape.reduce((a, b) => a * b, 1);
-    if (size !== data.length) {
-      throw invalidArgument('shape', shape, `dims whose product is the data length ${data.length}`);
-    }
-    const feeds = { [inputName]: new ort.Tensor('float32', data, shape) };
-    return session.run(feeds);
-  }
-
-  function toOutput(value: ort.OnnxValue, name: string): OnnxOutput {
-    if (value.type !== 'float32') throw new TlkitError(`ONNX output '${name}' is ${value.type}, expected float32`);
-    return { data: value.data as Float32Array, shape: value.dims.slice() };
+    if (size !== data.length) throw invalidArgument('shape', shape, `dims whose product is the data length ${data.length}`);
   }
 
   async function run(x: Float32Array, shape: readonly number[]): Promise<OnnxOutput>;
   async function run(x: tf.Tensor): Promise<tf.Tensor>;
   async function run(x: Float32Array | tf.Tensor, shape?: readonly number[]): Promise<OnnxOutput | tf.Tensor> {
+    const first = backend.outputNames[0];
     if (x instanceof Float32Array) {
       if (!shape) throw invalidArgument('shape', shape, 'the dims of the Float32Array batch');
-      const results = await runRaw(x, shape);
-      const name = session.outputNames[0];
-      return toOutput(results[name], name);
+      checkShape(x, shape);
+      return (await backend.run(x, shape, false))[first];
     }
     if (x.dtype !== 'float32') throw invalidArgument('x.dtype', x.dtype, "'float32'");
+    // tfjs hands out a fresh copy of the tensor's data: ours to transfer.
     const data = (await x.data()) as Float32Array;
-    const results = await runRaw(data, x.shape);
-    const name = session.outputNames[0];
-    const output = toOutput(results[name], name);
+    const output = (await backend.run(data, x.shape, true))[first];
     return tf.tensor(output.data, output.shape, 'float32');
   }
 
   return {
-    inputNames: session.inputNames,
-    outputNames: session.outputNames,
+    inputNames: backend.inputNames,
+    outputNames: backend.outputNames,
     run,
     async runAll(x, shape) {
-      const results = await runRaw(x, shape);
-      return Object.fromEntries(session.outputNames.map((name) => [name, toOutput(results[name], name)]));
+      checkShape(x, shape);
+      return backend.run(x, shape, false);
     },
-    dispose: () => session.release(),
+    dispose: () => backend.release(),
+  };
+}
+
+async function sameThreadBackend(modelBytes: Uint8Array, options: WorkerSessionOptions): Promise<SessionBackend> {
+  const session = await ort.InferenceSession.create(modelBytes, options as ort.InferenceSession.SessionOptions);
+  const inputName = session.inputNames[0];
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    async run(data, shape) {
+      const results = await session.run({ [inputName]: new ort.Tensor('float32', data, shape) });
+      const outputs: Record<string, OnnxOutput> = {};
+      for (const name of session.outputNames) {
+        const value = results[name];
+        if (value.type !== 'float32') throw new TlkitError(`ONNX output '${name}' is ${value.type}, expected float32`);
+        outputs[name] = { data: value.data as Float32Array, shape: value.dims.slice() };
+      }
+      return outputs;
+    },
+    release: () => session.release(),
+  };
+}
+
+async function workerBackend(modelBytes: Uint8Array, options: WorkerSessionOptions): Promise<SessionBackend> {
+  const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
+  const worker = new Worker(ONNX_WORKER_SOURCE, { eval: true, workerData: { ortPath } });
+  // An idle worker must not keep the process alive; it is ref'd only while a request is pending.
+  worker.unref();
+  let nextId = 0;
+  const pending = new Map<number, { resolve(outputs: Record<string, OnnxOutput>): void; reject(error: Error): void }>();
+  let control: { resolve(response: WorkerResponse): void; reject(error: Error): void } | undefined;
+  const updateRef = (): void => {
+    if (pending.size > 0 || control) worker.ref();
+    else worker.unref();
+  };
+  const failAll = (error: Error): void => {
+    for (const p of pending.values()) p.reject(error);
+    pending.clear();
+    control?.reject(error);
+    control = undefined;
+  };
+  worker.on('error', failAll);
+  worker.on('exit', (code) => failAll(new TlkitError(`onnxruntime worker exited (code ${code})`)));
+  worker.on('message', (response: WorkerResponse) => {
+    if (response.kind === 'result' || (response.kind === 'error' && response.id !== undefined)) {
+      const id = (response as { id: number }).id;
+      const p = pending.get(id);
+      pending.delete(id);
+      updateRef();
+      if (!p) return;
+      if (response.kind === 'error') p.reject(new TlkitError(`onnxruntime: ${response.message}`));
+      else {
+        const outputs: Record<string, OnnxOutput> = {};
+        for (const o of response.outputs) {
+          if (o.type !== 'float32') return p.reject(new TlkitError(`ONNX output '${o.name}' is ${o.type}, expected float32`));
+          outputs[o.name] = { data: o.data, shape: o.shape };
+        }
+        p.resolve(outputs);
+      }
+    } else {
+      const c = control;
+      control = undefined;
+      updateRef();
+      if (response.kind === 'error') c?.reject(new Error(response.message));
+      else c?.resolve(response);
+    }
+  });
+  const request = (message: WorkerRequest): Promise<WorkerResponse> =>
+    new Promise((resolve, reject) => {
+      control = { resolve, reject };
+      updateRef();
+      worker.postMessage(message);
+    });
+
+  let created: WorkerResponse;
+  try {
+    created = await request({ kind: 'create', model: modelBytes, options });
+  } catch (error) {
+    await worker.terminate();
+    throw error;
+  }
+  const { inputNames, outputNames } = created as Extract<WorkerResponse, { kind: 'created' }>;
+  return {
+    inputNames,
+    outputNames,
+    run(data, shape, owned) {
+      return new Promise((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        updateRef();
+        const message: WorkerRequest = { kind: 'run', id, data, shape: [...shape] };
+        // Transfer only whole buffers we own; a view into a larger buffer is copied instead.
+        const transferable = owned && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+        worker.postMessage(message, transferable ? [data.buffer as ArrayBuffer] : []);
+      });
+    },
+    async release() {
+      try {
+        await request({ kind: 'release' });
+      } finally {
+        worker.removeAllListeners('exit');
+        await worker.terminate();
+      }
+    },
   };
 }

@@ -1,0 +1,55 @@
+// Worker-thread side of the worker runner (see session.ts). onnxruntime-node's `run` computes
+// synchronously on the calling thread (it only defers the call with setImmediate), so a session on the
+// main thread blocks decoding, augmentation and tfjs while it runs. In a worker it blocks only the worker.
+// Buffers cross the thread boundary by transfer, not by copy.
+//
+// The worker is plain JavaScript evaluated from this string: Node does not pass tsx's TypeScript loader
+// on to worker threads, and a string works the same from source and from the built package.
+
+export interface WorkerSessionOptions {
+  intraOpNumThreads: number;
+  interOpNumThreads: number;
+  executionMode: 'sequential' | 'parallel';
+  graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
+  executionProviders: string[];
+}
+
+export type WorkerRequest =
+  | { kind: 'create'; model: Uint8Array; options: WorkerSessionOptions }
+  | { kind: 'run'; id: number; data: Float32Array; shape: number[] }
+  | { kind: 'release' };
+
+export type WorkerResponse =
+  | { kind: 'created'; inputNames: string[]; outputNames: string[] }
+  | { kind: 'result'; id: number; outputs: { name: string; data: Float32Array; shape: number[]; type: string }[] }
+  | { kind: 'error'; id?: number; message: string }
+  | { kind: 'released' };
+
+/** workerData: { ortPath } = the resolved path of onnxruntime-node's entry module. */
+export const ONNX_WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortPath);
+let session;
+parentPort.on('message', async (request) => {
+  try {
+    if (request.kind === 'create') {
+      session = await ort.InferenceSession.create(request.model, request.options);
+      parentPort.postMessage({ kind: 'created', inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
+    } else if (request.kind === 'run') {
+      const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', request.data, request.shape) };
+      const results = await session.run(feeds);
+      const outputs = session.outputNames.map((name) => {
+        const value = results[name];
+        return { name, data: value.data, shape: value.dims.slice(), type: value.type };
+      });
+      parentPort.postMessage({ kind: 'result', id: request.id, outputs }, outputs.map((o) => o.data.buffer));
+    } else if (request.kind === 'release') {
+      if (session) await session.release();
+      session = undefined;
+      parentPort.postMessage({ kind: 'released' });
+    }
+  } catch (error) {
+    parentPort.postMessage({ kind: 'error', id: request.kind === 'run' ? request.id : undefined, message: String(error && error.message || error) });
+  }
+});
+`;
