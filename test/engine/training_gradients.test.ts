@@ -1,0 +1,186 @@
+// The gradients tlkit replaces on wasm (BatchNorm in training mode, FusedBatchNorm, Relu, Relu6,
+// ClipByValue) and the memory-sharing Identity, checked against tfjs's own on the cpu backend.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
+import { batchNormTraining } from '../../src/engines/tfjs/kernels/batch_norm_training.js';
+
+function values(n: number, seed: number, scale = 2, offset = 0): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 32 - 0.5) * scale + offset;
+  }
+  return out;
+}
+
+/** Runs fn on a backend and returns its outputs' values; tensors made inside live on that backend. */
+async function on(backend: 'wasm' | 'cpu', fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const before = tf.memory().numTensors;
+  // The wasm side runs bare so that a leak in tlkit's ops fails the test; tfjs's reference runs in tidy.
+  const outs = backend === 'wasm' ? fn() : tf.tidy(fn);
+  const data = outs.map((o) => Float32Array.from(o.dataSync()));
+  tf.dispose(outs);
+  assert.equal(tf.memory().numTensors, before, `no tensors left behind on ${backend}`);
+  return data;
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, what: string, tolerance = 1e-4): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let scale = 0;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+  assert.ok(Number.isFinite(worst) && worst <= tolerance * Math.max(1, scale), `${what}: max error ${worst} (scale ${scale})`);
+}
+
+describe('gradients replaced on wasm match tfjs on cpu', () => {
+  before(async () => {
+    assert.equal(await initEngine('wasm'), 'wasm');
+  });
+  after(async () => {
+    await tf.setBackend('wasm');
+  });
+
+  const shape = [3, 5, 4, 6];
+  const size = 3 * 5 * 4 * 6;
+  const x = values(size, 1, 4, 1.5); // a mean far from 0 checks the centred variance
+  const upstream = values(size, 2);
+  const gamma = values(6, 3, 1, 1);
+  const beta = values(6, 4);
+
+  for (const variant of ['scale and center', 'no scale (InceptionV3)', 'no center'] as const) {
+    it(`batchNormTraining equals moments + batchNorm in value, gradients and statistics: ${variant}`, async () => {
+      const useGamma = variant !== 'no scale (InceptionV3)';
+      const useBeta = variant !== 'no center';
+      const epsilon = 1e-3;
+      // Gradients with respect to x and whichever of gamma / beta the variant uses.
+      const differentiate = (f: (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => tf.Scalar, xt: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        if (useGamma && useBeta) return tf.grads(f)([xt, g, b]);
+        if (useGamma) return tf.grads((xi: tf.Tensor, gi: tf.Tensor) => f(xi, gi, b))([xt, g]);
+        return tf.grads((xi: tf.Tensor, bi: tf.Tensor) => f(xi, g, bi))([xt, b]);
+      };
+      const wasm = await on('wasm', () => {
+        const xt = tf.tensor(x, shape);
+        const g = tf.tensor(gamma);
+        const b = tf.tensor(beta);
+        const dy = tf.tensor(upstream, shape);
+        const f = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => {
+          const r = batchNormTraining(xi, useGamma ? gi : null, useBeta ? bi : null, epsilon);
+          r.mean.dispose();
+          r.variance.dispose();
+          return tf.sum(tf.mul(r.y, dy));
+        };
+        const grads = differentiate(f, xt, g, b);
+        const r = batchNormTraining(xt, useGamma ? g : null, useBeta ? b : null, epsilon);
+        const out = [r.y, r.mean, r.variance, ...grads];
+        tf.dispose([xt, g, b, dy]);
+        return out;
+      });
+      const cpu = await on('cpu', () => {
+        const xt = tf.tensor(x, shape);
+        const g = tf.tensor(gamma);
+        const b = tf.tensor(beta);
+        const dy = tf.tensor(upstream, shape);
+        const forward = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => {
+          const m = tf.moments(xi, [0, 1, 2]);
+          // tfjs cannot differentiate batchNorm without scale (it clones the missing input), so the
+          // reference spells out gamma = 1 / beta = 0.
+          const scale = useGamma ? gi : tf.onesLike(gi);
+          const offset = useBeta ? bi : tf.zerosLike(bi);
+          return { y: tf.batchNorm(xi, m.mean, m.variance, offset, scale, epsilon), m };
+        };
+        const grads = differentiate((xi, gi, bi) => tf.sum(tf.mul(forward(xi, gi, bi).y, dy)), xt, g, b);
+        const r = forward(xt, g, b);
+        const out = [r.y, r.m.mean, r.m.variance, ...grads];
+        tf.dispose([xt, g, b, dy]);
+        return out;
+      });
+      const names = ['y', 'mean', 'variance', 'dx', ...(useGamma ? ['dgamma'] : []), ...(useBeta ? ['dbeta'] : [])];
+      assert.equal(wasm.length, names.length);
+      for (let i = 0; i < names.length; i++) assertClose(wasm[i], cpu[i], names[i]);
+    });
+  }
+
+  it('a BatchNormalization layer in training mode takes the fast path and updates its moving statistics like tfjs-layers', async () => {
+    const run = (backend: 'wasm' | 'cpu') =>
+      on(backend, () => {
+        const layer = tfl.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-3 });
+        const xt = tf.tensor(x, shape);
+        layer.build(shape);
+        const initial = [tf.tensor(gamma), tf.tensor(beta), tf.fill([6], 0.5), tf.fill([6], 2)];
+        layer.setWeights(initial);
+        tf.dispose(initial);
+        const y = layer.apply(xt, { training: true }) as tf.Tensor;
+        const [movingMean, movingVariance] = layer.getWeights().slice(2).map((w) => w.clone());
+        const out = [y, movingMean, movingVariance];
+        xt.dispose();
+        for (const w of layer.weights) w.dispose();
+        return out;
+      });
+    const wasm = await run('wasm');
+    const cpu = await run('cpu');
+    assertClose(wasm[0], cpu[0], 'y');
+    assertClose(wasm[1], cpu[1], 'moving mean');
+    assertClose(wasm[2], cpu[2], 'moving variance');
+  });
+
+  it('FusedBatchNorm gradients (inference-style batchNorm with given statistics)', async () => {
+    const compute = () => {
+      const xt = tf.tensor(x, shape);
+      const mean = tf.tensor(values(6, 5, 1, 1));
+      const variance = tf.tensor(values(6, 6, 1, 1.5));
+      const offset = tf.tensor(beta);
+      const scale = tf.tensor(gamma);
+      const dy = tf.tensor(upstream, shape);
+      const grads = tf.grads((a: tf.Tensor, m: tf.Tensor, v: tf.Tensor, o: tf.Tensor, s: tf.Tensor) =>
+        tf.sum(tf.mul(tf.batchNorm(a, m, v, o, s, 1e-3), dy)),
+      )([xt, mean, variance, offset, scale]);
+      tf.dispose([xt, mean, variance, offset, scale, dy]);
+      return grads;
+    };
+    const wasm = await on('wasm', compute);
+    const cpu = await on('cpu', compute);
+    for (const [i, name] of ['x', 'mean', 'variance', 'offset', 'scale'].entries()) assertClose(wasm[i], cpu[i], `d${name}`);
+  });
+
+  it('Relu, Relu6 and ClipByValue gradients, including the interval ends', async () => {
+    const base = Array.from(values(200, 7, 16, 2));
+    base.push(0, 6, -1, 5, 6.5, -0.5); // exact ends: relu/relu6 pass nothing at 0, clip passes both ends
+    const input = Float32Array.from(base);
+    const dyValues = values(input.length, 8);
+    const compute = () => {
+      const xt = tf.tensor(input);
+      const dy = tf.tensor(dyValues);
+      const out = [
+        tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.relu(a), dy)))(xt),
+        tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.relu6(a), dy)))(xt),
+        tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(a, -1, 5), dy)))(xt),
+      ];
+      tf.dispose([xt, dy]);
+      return out;
+    };
+    const wasm = await on('wasm', compute);
+    const cpu = await on('cpu', compute);
+    // + 0 turns -0 (0 * negative dy) into 0: the same gradient.
+    const plain = (a: Float32Array) => Array.from(a, (v) => v + 0);
+    assert.deepEqual(plain(wasm[0]), plain(cpu[0]), 'relu');
+    assert.deepEqual(plain(wasm[1]), plain(cpu[1]), 'relu6');
+    assert.deepEqual(plain(wasm[2]), plain(cpu[2]), 'clipByValue');
+  });
+
+  it('Identity on wasm shares memory and keeps it alive while any sharer lives', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const a = tf.tensor([1, 2, 3]);
+    const b = tf.clone(a);
+    a.dispose();
+    assert.deepEqual(Array.from(b.dataSync()), [1, 2, 3]);
+    const c = tf.add(b, 1);
+    assert.deepEqual(Array.from(c.dataSync()), [2, 3, 4]);
+    tf.dispose([b, c]);
+    assert.equal(tf.memory().numTensors, before);
+  });
+});
