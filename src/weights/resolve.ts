@@ -9,7 +9,8 @@ import type { PreprocessMode } from '../models/types.js';
 import type { ProgressCallback } from '../progress.js';
 import { loadH5Weights } from './h5_import.js';
 import { cachedWeightsPath, fetchWeightsFile, hasImagenetWeights, imagenetWeightsFile, kerasCacheDir } from './imagenet.js';
-import { isOfflineSource, loadOfflineWeights, offlineSources, offlineSourcesFor, type InputScaling } from './offline.js';
+import { isOfflineSource, offlineSources, offlineSourcesFor, weightsNamesFor, type InputScaling } from './catalog.js';
+import { loadOfflineWeights } from './offline.js';
 import type { MatchMode } from './stored_weights.js';
 
 export interface LoadBackboneWeightsOptions {
@@ -89,8 +90,7 @@ export async function loadBackboneWeights(
 
 /** The weights names a backbone accepts, for `tlkit models`: 'imagenet', offline sources, 'none'. */
 export function availableWeights(backboneId: string): string[] {
-  const id = getBackbone(backboneId).id;
-  return [...(hasImagenetWeights(id) ? ['imagenet'] : []), ...offlineSourcesFor(id), 'none'];
+  return weightsNamesFor(getBackbone(backboneId).id);
 }
 
 export interface DefaultWeights {

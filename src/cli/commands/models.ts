@@ -2,6 +2,7 @@
 import type { Command } from '../command.js';
 import { parseFlags } from '../args.js';
 import type { BackboneDefinition } from '../../models/types.js';
+import { weightsNamesFor } from '../../weights/catalog.js';
 
 const usage = `Usage: tlkit models [--json]
 
@@ -23,9 +24,9 @@ export interface BackboneListing {
   description: string;
 }
 
-/** Pretrained weights per backbone. Every family mirrors a Keras application with ImageNet weights. */
-function weightsOf(_definition: BackboneDefinition): string[] {
-  return ['imagenet'];
+/** Pretrained weights per backbone: 'imagenet', offline sources (nsfwjs), 'none'; see src/weights/catalog.ts. */
+function weightsOf(definition: BackboneDefinition): string[] {
+  return weightsNamesFor(definition.id);
 }
 
 export function listing(definition: BackboneDefinition): BackboneListing {
