@@ -37,6 +37,7 @@ export type { OnnxRunner, OnnxRunnerOptions, OnnxOutput } from './engines/onnx/s
 export { splitAtLayer } from './engines/onnx/split_at_layer.js';
 export type { SplitModel } from './engines/onnx/split_at_layer.js';
 export { createFrozenEngine } from './engines/onnx/frozen_features.js';
+export { frozenPrefixEnd } from './engines/onnx/frozen_prefix.js';
 export type { FrozenEngine, FrozenEngineOptions } from './engines/onnx/frozen_features.js';
 export { FeatureCache } from './engines/onnx/feature_cache.js';
 export type { FeatureCacheOptions, FeatureSource } from './engines/onnx/feature_cache.js';

@@ -10,6 +10,7 @@ import { splitAtLayer } from '../../src/engines/onnx/split_at_layer.js';
 import { createFrozenEngine } from '../../src/engines/onnx/frozen_features.js';
 import { createOnnxPredictor } from '../../src/engines/onnx/predictor.js';
 import { FeatureCache } from '../../src/engines/onnx/feature_cache.js';
+import { frozenPrefixEnd } from '../../src/engines/onnx/frozen_prefix.js';
 import { TlkitError, UsageError } from '../../src/errors.js';
 import { assertClose, randomInput, randomizeWeights } from './parity.js';
 
@@ -83,6 +84,27 @@ describe('splitAtLayer', () => {
       assertClose(rest.predict(prefix.predict(x) as tf.Tensor) as tf.Tensor, model.predict(x) as tf.Tensor, name);
     }
     assert.throws(() => splitAtLayer(model, 'b_conv'), /inside the nested model 'backbone'/);
+  });
+});
+
+describe('frozenPrefixEnd', () => {
+  function freeze(model: tfl.LayersModel, names: string[]): void {
+    for (const name of names) model.getLayer(name).trainable = false;
+  }
+
+  test('extends over frozen and weightless layers, stops at Dropout and at trainable layers', () => {
+    const model = residualClassifier();
+    assert.equal(frozenPrefixEnd(model), undefined);
+    freeze(model, ['stem', 'stem_bn', 'block_dw', 'block_dw_bn', 'block_project', 'top_conv']);
+    assert.equal(frozenPrefixEnd(model), 'flatten');
+    freeze(model, ['dense']);
+    assert.equal(frozenPrefixEnd(model), 'dense');
+  });
+
+  test('backs off to a single-tensor cut when the frozen part ends inside a residual block', () => {
+    const model = residualClassifier();
+    freeze(model, ['stem', 'stem_bn', 'block_dw', 'block_dw_bn']);
+    assert.equal(frozenPrefixEnd(model), 'stem_relu');
   });
 });
 
