@@ -12,6 +12,8 @@ import { createOnnxPredictor } from '../../src/engines/onnx/predictor.js';
 import { FeatureCache } from '../../src/engines/onnx/feature_cache.js';
 import { frozenPrefixEnd } from '../../src/engines/onnx/frozen_prefix.js';
 import { TlkitError, UsageError } from '../../src/errors.js';
+// Keras semantics for frozen BatchNormalization (inference mode while training), as tlkit's models use.
+import '../../src/models/batchnorm.js';
 import { assertClose, randomInput, randomizeWeights } from './parity.js';
 
 type ST = tfl.SymbolicTensor;
@@ -23,7 +25,7 @@ before(async () => {
 });
 
 /** A small residual convnet + the reference experiment's head (Flatten, Dense relu, Dropout, Dense softmax). */
-function residualClassifier(): tfl.LayersModel {
+function residualClassifier(dropout = 0.25): tfl.LayersModel {
   const input = tfl.input({ shape: [13, 10, 3], name: 'image' });
   let x = apply(L.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', name: 'stem' }), input);
   x = apply(L.batchNormalization({ name: 'stem_bn' }), x);
@@ -35,7 +37,7 @@ function residualClassifier(): tfl.LayersModel {
   let h = apply(L.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'top_conv' }), blockOut);
   h = apply(L.flatten({ name: 'flatten' }), h);
   h = apply(L.dense({ units: 16, activation: 'relu', name: 'dense' }), h);
-  h = apply(L.dropout({ rate: 0.25, name: 'dropout' }), h);
+  h = apply(L.dropout({ rate: dropout, name: 'dropout' }), h);
   h = apply(L.dense({ units: 2, activation: 'softmax', name: 'predictions' }), h);
   const model = tfl.model({ inputs: input, outputs: h, name: 'tiny' });
   randomizeWeights(model, 21);
@@ -138,6 +140,31 @@ describe('createFrozenEngine', () => {
       assert.equal(data.length, 3 * 13 * 10 * 3);
       assert.deepEqual(raw.shape, [3, 7, 5, 8]);
       await assert.rejects(engine.featuresOf(data, [3, 13, 10, 2]), (e: Error) => e instanceof UsageError && /shape/.test(e.message));
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  test('training the head on onnxruntime features gives the losses of training the frozen model in tfjs', async () => {
+    const prefixLayers = ['stem', 'stem_bn', 'stem_relu', 'block_dw', 'block_dw_bn', 'block_project', 'block_add'];
+    const reference = residualClassifier(0);
+    for (const name of prefixLayers) reference.getLayer(name).trainable = false;
+    reference.compile({ optimizer: tf.train.sgd(0.1), loss: 'sparseCategoricalCrossentropy' });
+    const fast = residualClassifier(0);
+    const engine = await createFrozenEngine(fast, { frozenUpTo: 'block_add' });
+    engine.head.compile({ optimizer: tf.train.sgd(0.1), loss: 'sparseCategoricalCrossentropy' });
+    try {
+      for (let step = 0; step < 3; step++) {
+        const x = randomInput([4, 13, 10, 3], 100 + step);
+        const y = tf.tensor1d([0, 1, 1, 0]);
+        const expected = (await reference.trainOnBatch(x, y)) as number;
+        const features = await engine.features(x);
+        const actual = (await engine.head.trainOnBatch(features, y)) as number;
+        assert.ok(Math.abs(actual - expected) < 1e-4, `step ${step}: loss ${actual} (onnx features) vs ${expected} (tfjs)`);
+      }
+      // The frozen part did not move: its features are still the tfjs prefix's.
+      const x = randomInput([2, 13, 10, 3], 1);
+      assertClose(await engine.features(x), engine.prefix.predict(x) as tf.Tensor, 'after training');
     } finally {
       await engine.dispose();
     }
