@@ -1,6 +1,8 @@
 // Every CLI command, in the order `tlkit --help` lists them. Each module exports one Command.
 import type { Command } from '../command.js';
 // command-imports: one import per command file below this line
+import { dataCommand } from './data.js';
+import { augmentCommand } from './augment.js';
 import { trainCommand } from './train.js';
 import { evaluateCommand } from './evaluate.js';
 import { predictCommand } from './predict.js';
@@ -9,6 +11,8 @@ import { summaryCommand } from './summary.js';
 
 export const commands: Command[] = [
   // command-list: one entry per command below this line
+  dataCommand,
+  augmentCommand,
   modelsCommand,
   summaryCommand,
   trainCommand,
