@@ -169,6 +169,13 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
 
 const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
 
+/** The model folder a user means: `path` itself, or the model/ folder of a run directory. */
+export function resolveModelDir(path: string): string {
+  if (existsSync(join(path, METADATA_JSON)) || existsSync(join(path, MODEL_JSON))) return path;
+  if (existsSync(join(path, 'model', METADATA_JSON))) return join(path, 'model');
+  return path;
+}
+
 /** Loads a model saved by saveModel and checks that its metadata is complete and fits the model. */
 export async function loadModel(dir: string): Promise<{ model: tfl.LayersModel; metadata: ModelMetadata }> {
   if (!existsSync(dir)) throw new FileError(dir, 'no such model directory');

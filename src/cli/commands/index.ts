@@ -8,6 +8,7 @@ import { evaluateCommand } from './evaluate.js';
 import { predictCommand } from './predict.js';
 import { modelsCommand } from './models.js';
 import { summaryCommand } from './summary.js';
+import { exportCommand } from './export.js';
 
 export const commands: Command[] = [
   // command-list: one entry per command below this line
@@ -18,4 +19,5 @@ export const commands: Command[] = [
   trainCommand,
   evaluateCommand,
   predictCommand,
+  exportCommand,
 ];
