@@ -43,3 +43,18 @@ export { FeatureCache } from './engines/onnx/feature_cache.js';
 export type { FeatureCacheOptions, FeatureSource } from './engines/onnx/feature_cache.js';
 export { createOnnxPredictor } from './engines/onnx/predictor.js';
 export type { OnnxPredictor, OnnxPredictorOptions } from './engines/onnx/predictor.js';
+
+// weights: Keras .h5 in/out, ImageNet files like Keras (cache, URLs, hashes), offline nsfwjs weights, saved models
+export { loadBackboneWeights, availableWeights, defaultWeights, parseWeightsFlag } from './weights/resolve.js';
+export type { WeightsInfo, LoadBackboneWeightsOptions, DefaultWeights } from './weights/resolve.js';
+export { readKerasH5, loadH5Weights } from './weights/h5_import.js';
+export { saveH5, KERAS_LAYOUT_VERSION } from './weights/h5_export.js';
+export type { SaveH5Options } from './weights/h5_export.js';
+export { applyStoredWeights } from './weights/stored_weights.js';
+export type { StoredWeights, StoredLayer, StoredWeight, ApplyWeightsOptions, ApplyWeightsResult, MatchMode } from './weights/stored_weights.js';
+export { imagenetWeightsFile, imagenetBackbones, hasImagenetWeights, kerasCacheDir, cachedWeightsPath, fetchWeightsFile } from './weights/imagenet.js';
+export type { WeightsFile, ImagenetQuery, FetchWeightsOptions } from './weights/imagenet.js';
+export { NSFWJS_SOURCE, NSFWJS_INPUT, offlineSources, offlineSourcesFor, isOfflineSource, readNsfwjsModel, offlineBackboneWeights, loadOfflineWeights } from './weights/offline.js';
+export type { OfflineSourceInfo, InputScaling, NsfwjsModel, NsfwjsVariant } from './weights/offline.js';
+export { saveModel, loadModel, resolveModelDir, validateMetadata, MODEL_FORMAT_VERSION } from './weights/saved_model.js';
+export type { ModelMetadata, ModelMetadataInput } from './weights/saved_model.js';
