@@ -102,6 +102,10 @@ const depthwiseCases: ConvCase[] = [
   { x: [2, 9, 8, 3], filter: [3, 3, 3, 1], strides: 1, pad: 'same', dilations: 2 },
   { x: [2, 9, 8, 3], filter: [3, 3, 3, 2], strides: 1, pad: 'valid', dilations: [2, 1] },
   { x: [1, 12, 12, 6], filter: [5, 5, 6, 1], strides: 2, pad: 'same' },
+  { x: [2, 7, 6, 3], filter: [3, 3, 3, 1], strides: 2, pad: explicitPad },
+  { x: [2, 9, 7, 4], filter: [3, 2, 4, 1], strides: [2, 1], pad: 'valid' },
+  // Padding wider than the filter: dx cannot be a padded forward correlation, so the loop path runs.
+  { x: [2, 6, 6, 3], filter: [3, 3, 3, 1], strides: 1, pad: [[0, 0], [3, 0], [0, 4], [0, 0]] },
 ];
 
 describe('wasm training kernels match the cpu backend', () => {
