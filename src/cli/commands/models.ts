@@ -1,6 +1,7 @@
 // `tlkit models`: the backbone registry as a table (or JSON).
 import type { Command } from '../command.js';
 import { parseFlags } from '../args.js';
+import { UsageError } from '../../errors.js';
 import type { BackboneDefinition } from '../../models/types.js';
 import { weightsNamesFor } from '../../weights/catalog.js';
 
@@ -59,7 +60,6 @@ export const modelsCommand: Command = {
   async run(argv, io) {
     const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' } }, usage);
     if (positionals.length > 0) {
-      const { UsageError } = await import('../../errors.js');
       throw new UsageError(`tlkit models takes no arguments; got '${positionals.join(' ')}'\n\n${usage}`);
     }
     const { listBackbones } = await import('../../models/zoo.js');
