@@ -144,7 +144,7 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
     palette: Boolean(meta.isPalette),
     orientation: meta.orientation,
   };
-  let pipeline = sharp(bytes, { limitInputPixels: limit > 0 ? limit : false, failOn: 'warning' });
+  let pipeline = sharp(bytes, { limitInputPixels: limit > 0 ? limit : false, failOn: 'warning', sequentialRead: true });
   if (options.autoOrient ?? true) pipeline = pipeline.rotate();
   pipeline = pipeline.toColourspace('srgb');
   pipeline = colorMode === 'rgba' ? pipeline.ensureAlpha() : pipeline.removeAlpha();

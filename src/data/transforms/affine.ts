@@ -189,6 +189,7 @@ export function resampleAffine(
   const lastR = height - 1;
   const lastC = width - 1;
   const rowStride = width * channels;
+  const rgb = channels === 3;
   let o = 0;
   for (let r = 0; r < height; r++) {
     const rowR = m00 * r;
@@ -198,6 +199,29 @@ export function resampleAffine(
       // exactly on an edge round the same way and 'constant' mode cuts at the same pixels.
       let y = rowR + m01 * c + offsetRow;
       let x = rowC + m11 * c + offsetCol;
+      if (order === 1 && y >= 0 && y < lastR && x >= 0 && x < lastC) {
+        // Fast path, most pixels: strictly inside, both taps valid, no folding or clamping.
+        const y0 = y | 0;
+        const x0 = x | 0;
+        const ty = y - y0;
+        const tx = x - x0;
+        const w00 = (1 - ty) * (1 - tx);
+        const w01 = (1 - ty) * tx;
+        const w10 = ty * (1 - tx);
+        const w11 = ty * tx;
+        const i00 = y0 * rowStride + x0 * channels;
+        const i10 = i00 + rowStride;
+        if (rgb) {
+          out[o] = w00 * src[i00] + w01 * src[i00 + 3] + w10 * src[i10] + w11 * src[i10 + 3];
+          out[o + 1] = w00 * src[i00 + 1] + w01 * src[i00 + 4] + w10 * src[i10 + 1] + w11 * src[i10 + 4];
+          out[o + 2] = w00 * src[i00 + 2] + w01 * src[i00 + 5] + w10 * src[i10 + 2] + w11 * src[i10 + 5];
+        } else {
+          for (let k = 0; k < channels; k++) {
+            out[o + k] = w00 * src[i00 + k] + w01 * src[i00 + channels + k] + w10 * src[i10 + k] + w11 * src[i10 + channels + k];
+          }
+        }
+        continue;
+      }
       if (y < 0 || y > lastR) {
         // A coordinate a rounding error outside the image is on its edge: the matrix products
         // (here or in numpy's BLAS) can land 1e-16 either side of an exact edge.

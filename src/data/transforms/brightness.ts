@@ -8,28 +8,33 @@
 const f32 = Math.fround;
 
 export function applyBrightness(data: Float32Array, brightness: number, channels: number): Float32Array {
-  if (data.length === 0) return data;
-  let min = Infinity;
-  for (let i = 0; i < data.length; i++) if (data[i] < min) min = data[i];
-  let max = -Infinity;
-  for (let i = 0; i < data.length; i++) {
-    const v = f32(data[i] - min);
-    if (v > max) max = v;
+  const n = data.length;
+  if (n === 0) return data;
+  let min = data[0];
+  let maxRaw = data[0];
+  for (let i = 1; i < n; i++) {
+    const v = data[i];
+    if (v < min) min = v;
+    else if (v > maxRaw) maxRaw = v;
+  }
+  // float32 subtraction is monotonic: the largest shifted value is the shifted maximum.
+  const max = f32(maxRaw - min);
+  // PIL keeps the alpha band through the enhance: it only goes through the 0-255 stretch.
+  let alpha: Float32Array | null = null;
+  if (channels === 4) {
+    alpha = new Float32Array(n >> 2);
+    const invA = max !== 0 ? max : 1;
+    for (let i = 3, k = 0; i < n; i += 4, k++) alpha[k] = f32(f32(f32(data[i] - min) / invA) * 255) | 0;
   }
   const factor = f32(brightness);
-  const hasAlpha = channels === 4;
-  for (let i = 0; i < data.length; i++) {
-    let v = f32(data[i] - min);
-    if (max !== 0) v = f32(v / max);
-    v = Math.trunc(f32(v * 255));
-    // numpy's float->uint8 cast of values in [0, 255] is a truncation.
-    if (hasAlpha && i % 4 === 3) {
-      data[i] = v;
-      continue;
-    }
-    let e = f32(factor * v);
-    e = e <= 0 ? 0 : e >= 255 ? 255 : Math.trunc(e);
-    data[i] = e;
+  // Each f32() is one numpy/C float32 operation; doing it in doubles then rounding is exact for these.
+  // Values are >= 0 and <= 255 here, so `| 0` is the truncation of a cast to uint8 / (UINT8).
+  const inv = max !== 0 ? max : 1;
+  for (let i = 0; i < n; i++) {
+    const u = f32(f32(f32(data[i] - min) / inv) * 255) | 0;
+    const e = f32(factor * u);
+    data[i] = e >= 255 ? 255 : e | 0;
   }
+  if (alpha) for (let i = 3; i < n; i += 4) data[i] = alpha[i >> 2];
   return data;
 }
