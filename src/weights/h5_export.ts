@@ -82,7 +82,9 @@ export async function saveH5(model: tfl.LayersModel, path: string, options: Save
         file.create_attribute('tlkit_version', tlkitVersion());
         // tfjs-layers serialises the graph in Keras's JSON config format; a variable-length string
         // attribute has no 64 KiB limit (h5py stores Keras's bytes the same way).
-        file.create_attribute('model_config', JSON.stringify(model.toJSON(null, false)));
+        // Keras's model_config is {class_name, config}; tfjs adds its own version fields, left out here.
+        const { class_name, config } = model.toJSON(null, false) as { class_name: string; config: unknown };
+        file.create_attribute('model_config', JSON.stringify({ class_name, config }));
         writeWeightsTree(file.create_group('model_weights'), model);
       }
     } finally {

@@ -169,6 +169,7 @@ test('export -> .h5 -> import round-trips every weight, in the layout the Keras 
   const f = new h5.File(join(dir, 'model.h5'), 'r');
   const config = JSON.parse(String(f.attrs['model_config']!.value));
   f.close();
+  assert.deepEqual(Object.keys(config), ['class_name', 'config']);
   assert.deepEqual(config.config.layers.map((l: { name: string }) => l.name), ['input_1', 'conv1', 'bn1', 'relu1', 'gap', 'predictions']);
   tf.dispose(model.weights.map((w) => w.read()));
 });
