@@ -73,6 +73,19 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
+/** Removes temporary files that a killed writer left behind in `dir` (names made by atomicWrite). */
+export async function removeStaleTemporaries(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return [];
+  }
+  const stale = names.filter((n) => /^\..+\.\d+\.tmp$/.test(n));
+  await Promise.all(stale.map((n) => fs.rm(join(dir, n), { force: true })));
+  return stale;
+}
+
 export async function atomicWriteText(path: string, text: string, io?: AtomicWriteFs): Promise<void> {
   await atomicWrite(path, [new TextEncoder().encode(text)], io);
 }

@@ -145,7 +145,6 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
   };
 
   for (const cb of callbacks) await cb.onTrainBegin?.(ctx);
-  const samplesPerEpoch = train.samples ?? train.length * (train.batchSize ?? 1);
 
   while (epoch < epochs && !ctx.stopTraining) {
     if (batch === 0) for (const cb of callbacks) await cb.onEpochBegin?.(epoch, ctx);
@@ -190,10 +189,10 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
       logs.val_loss = val.loss;
       logs.val_accuracy = val.accuracy;
     }
+    logs.samples = acc.seen;
     logs.lr = getLearningRate(optimizer);
     logs.img_per_sec = acc.seen / Math.max(acc.seconds, 1e-9);
     logs.seconds = acc.seconds;
-    void samplesPerEpoch;
     history.push(logs);
     // The epoch is complete: move the position before callbacks checkpoint it.
     epoch += 1;

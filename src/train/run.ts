@@ -3,6 +3,8 @@
 // backbone, then fine-tuning from a layer at a lower rate), evaluate, and fill the run directory.
 // `compare` calls it once per backbone; the CLI's `train` is a thin wrapper around it.
 import * as fs from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { initEngine, type tfl } from '../engines/tfjs/tf.js';
 import { TlkitError, UsageError, invalidArgument } from '../errors.js';
 import { buildClassifier, setTrainable, type Classifier } from '../models/classifier.js';
@@ -19,7 +21,7 @@ import { evaluate, type Evaluation } from './evaluate.js';
 import { fit } from './fit.js';
 import { DEFAULT_LEARNING_RATE } from './optimizers.js';
 import { createRunDir, readJson, runDirLayout, saveModelFiles, writeJson, type RunDirLayout } from './run_dir.js';
-import { loadWeightsForRun, makeRunIterators, type RunIterators } from './run_inputs.js';
+import { inputScalingFor, loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
 import type { BatchIterator, ClassWeight, EpochLogs, OptimizerName } from './types.js';
 
 export type EngineChoice = 'tfjs' | 'onnx' | 'auto';
@@ -90,9 +92,17 @@ export interface TrainRunResult {
 
 type StoredConfig = Omit<TrainRunOptions, 'train' | 'validation' | 'signal'>;
 
+/** The JSON-able options with absolute paths, so `--resume` works from any working directory. */
 function storedConfig(options: TrainRunOptions): StoredConfig {
   const { train: _t, validation: _v, signal: _s, ...rest } = options;
-  return rest;
+  const absolute = (p: string | undefined) => (p === undefined ? undefined : resolve(p));
+  return {
+    ...rest,
+    dataDir: absolute(rest.dataDir),
+    valDir: absolute(rest.valDir),
+    outDir: resolve(rest.outDir),
+    weights: rest.weights && existsSync(rest.weights) ? resolve(rest.weights) : rest.weights,
+  };
 }
 
 function checkOptions(o: TrainRunOptions): void {
@@ -168,9 +178,10 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
   await createRunDir(options.outDir);
   if (!options.resume) await writeJson(layout.config, { ...config, tlkit: { configVersion: 1 }, createdAt: new Date().toISOString() });
 
-  let iterators: RunIterators | undefined;
+  let iterators: RunInputs | undefined;
   try {
-    iterators = await makeRunIterators(full, seed, log);
+    const scaling = inputScalingFor(full.backbone, weightsChoice(full.backbone, full.weights));
+    iterators = makeRunInputs(full, seed, scaling, log);
     const classes = iterators.classNames.length;
     const classMode = full.classMode ?? 'categorical';
     const classifier = buildClassifier({
@@ -180,7 +191,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       classes: classMode === 'binary' ? 1 : classes,
       classMode,
     });
-    const weights = await loadWeightsForRun(classifier, full, log);
+    const weightsSource = await loadWeightsForRun(classifier, full, log);
 
     const phases = phasesOf(config);
     const history: EpochLogs[] = [];
@@ -236,11 +247,11 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     await saveModelFiles(layout.model, classifier.model, {
       classNames: iterators.classNames,
       classMode,
-      preprocess: weights.preprocess,
-      rescale: weights.rescale,
+      preprocess: scaling.preprocess,
+      rescale: scaling.rescale,
       inputSize: [iterators.inputSize, iterators.inputSize],
       backbone: classifier.backboneId,
-      weightsSource: weights.source,
+      weightsSource,
     });
     if (evaluation) await writeJson(layout.evaluation, evaluation);
     const elapsedSeconds = (performance.now() - started) / 1000;

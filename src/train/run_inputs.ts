@@ -1,16 +1,26 @@
-// What trainRun needs from the data and weights modules: the iterators of a run and the backbone's
-// weights with the preprocessing that goes with them.
+// What trainRun needs from the data and weights modules: the input scaling that goes with the
+// weights, the iterators of a run, and the backbone's weights.
 import { existsSync } from 'node:fs';
-import { TlkitError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import type { Classifier } from '../models/classifier.js';
+import type { ClassMode } from '../models/heads.js';
+import type { PreprocessMode } from '../models/types.js';
+import { getBackbone } from '../models/zoo.js';
+import { ImageDataGenerator, type ImageDataGeneratorOptions } from '../data/image_data_generator.js';
+import { preprocessInput } from '../data/preprocess_input.js';
 import { fetchWeightsFile, hasImagenetWeights, imagenetWeightsFile } from '../weights/imagenet.js';
 import { loadH5Weights } from '../weights/h5_import.js';
-import { isOfflineSource, loadOfflineWeights, NSFWJS_INPUT, offlineSources } from '../weights/offline.js';
-import type { PreprocessMode } from '../models/types.js';
+import { isOfflineSource, loadOfflineWeights, NSFWJS_INPUT, offlineInputSize, offlineSources } from '../weights/offline.js';
 import type { TrainRunOptions } from './run.js';
 import type { BatchIterator } from './types.js';
 
-export interface RunIterators {
+/** How images must be prepared for the weights: preprocess_input mode, then x * rescale. */
+export interface InputScaling {
+  preprocess: PreprocessMode;
+  rescale?: number;
+}
+
+export interface RunInputs {
   train: BatchIterator;
   validation?: BatchIterator;
   classNames: string[];
@@ -19,11 +29,22 @@ export interface RunIterators {
   close(): Promise<void>;
 }
 
-const DEFAULT_INPUT_SIZE = 224;
+/** The weights option with its default: ImageNet where Keras has it, else random. */
+export function weightsChoice(backboneId: string, weights: string | undefined): string {
+  return weights ?? (hasImagenetWeights(backboneId) ? 'imagenet' : 'none');
+}
+
+export function inputScalingFor(backboneId: string, weights: string): InputScaling {
+  if (isOfflineSource(weights)) return { ...NSFWJS_INPUT };
+  return { preprocess: getBackbone(backboneId).preprocess };
+}
+
+function defaultInputSize(backboneId: string, weights: string): number {
+  return (isOfflineSource(weights) ? offlineInputSize(weights, backboneId) : undefined) ?? getBackbone(backboneId).defaultInputSize;
+}
 
 function imageSizeOf(iterator: BatchIterator): number | undefined {
-  const shape = (iterator as { imageShape?: number[] }).imageShape;
-  return shape?.[0];
+  return (iterator as { imageShape?: number[] }).imageShape?.[0];
 }
 
 function classNamesOf(iterator: BatchIterator): string[] {
@@ -32,55 +53,78 @@ function classNamesOf(iterator: BatchIterator): string[] {
   return Array.from({ length: max + 1 }, (_, i) => String(i));
 }
 
-export async function makeRunIterators(options: TrainRunOptions, _seed: number, _log: (m: string) => void): Promise<RunIterators> {
+async function closeIterator(iterator: BatchIterator | undefined): Promise<void> {
+  const close = (iterator as { close?: () => Promise<void> } | undefined)?.close;
+  if (close) await close.call(iterator);
+}
+
+/**
+ * The run's iterators: the given ones, or flow_from_directory over dataDir (augmented with
+ * `augmentation`) and over valDir or the validationSplit subset (never augmented).
+ */
+export function makeRunInputs(options: TrainRunOptions, seed: number, scaling: InputScaling, log: (m: string) => void): RunInputs {
+  const weights = weightsChoice(options.backbone, options.weights);
   if (options.train) {
-    const train = options.train;
     return {
-      train,
+      train: options.train,
       validation: options.validation,
-      classNames: classNamesOf(train),
-      inputSize: options.inputSize ?? imageSizeOf(train) ?? DEFAULT_INPUT_SIZE,
+      classNames: classNamesOf(options.train),
+      inputSize: options.inputSize ?? imageSizeOf(options.train) ?? defaultInputSize(options.backbone, weights),
       close: async () => undefined,
     };
   }
-  throw new TlkitError(`reading the image folder ${options.dataDir} needs the data module's ImageDataGenerator, which this build does not have yet`);
+  const inputSize = options.inputSize ?? defaultInputSize(options.backbone, weights);
+  const classMode: ClassMode = options.classMode ?? 'categorical';
+  const common: ImageDataGeneratorOptions = {
+    preprocessingFunction: scaling.preprocess === 'none' ? null : preprocessInput(scaling.preprocess),
+    rescale: scaling.rescale ?? null,
+    onWarning: log,
+  };
+  const split = options.validationSplit && options.validationSplit > 0 ? options.validationSplit : undefined;
+  const trainGenerator = new ImageDataGenerator({ ...(options.augmentation as ImageDataGeneratorOptions | undefined), ...common, validationSplit: split });
+  const flow = { targetSize: [inputSize, inputSize] as [number, number], classMode, batchSize: options.batchSize ?? 32, seed, onWarning: log };
+  const train = trainGenerator.flowFromDirectory(options.dataDir!, { ...flow, shuffle: true, subset: split ? 'training' : null });
+  let validation: BatchIterator | undefined;
+  if (split) {
+    validation = trainGenerator.flowFromDirectory(options.dataDir!, { ...flow, shuffle: false, subset: 'validation', classes: train.classNames });
+  } else if (options.valDir) {
+    validation = new ImageDataGenerator(common).flowFromDirectory(options.valDir, { ...flow, shuffle: false, classes: train.classNames });
+  }
+  log(`data: ${train.samples} training images in ${train.classNames.length} classes (${train.classNames.join(', ')})` + (validation ? `, ${validation.samples} validation images` : ', no validation data'));
+  return {
+    train,
+    validation,
+    classNames: train.classNames,
+    inputSize,
+    close: async () => {
+      await closeIterator(train);
+      await closeIterator(validation);
+    },
+  };
 }
 
-export interface LoadedWeights {
-  /** What was loaded, for metadata: 'none', 'imagenet', 'nsfwjs', or the .h5 path. */
-  source: string;
-  /** How images must be prepared for these weights: preprocess_input mode, then x * rescale. */
-  preprocess: PreprocessMode;
-  rescale?: number;
-}
-
-/** Loads `options.weights` into the classifier's backbone (which shares its layers with the model). */
-export async function loadWeightsForRun(classifier: Classifier, options: TrainRunOptions, log: (m: string) => void): Promise<LoadedWeights> {
+/** Loads the weights option into the classifier's backbone (which shares its layers with the model). */
+export async function loadWeightsForRun(classifier: Classifier, options: TrainRunOptions, log: (m: string) => void): Promise<string> {
   const id = classifier.backboneId;
-  const weights = options.weights ?? (hasImagenetWeights(id) ? 'imagenet' : 'none');
+  const weights = weightsChoice(id, options.weights);
   if (weights === 'none') {
     log(`${id}: random initial weights (weights none)`);
-    return { source: 'none', preprocess: classifier.preprocess };
-  }
-  if (isOfflineSource(weights)) {
+  } else if (isOfflineSource(weights)) {
     const result = loadOfflineWeights(classifier.backbone, weights, id);
     log(`${id}: ${result.weightsLoaded} weights from the offline source ${weights}`);
-    return { source: weights, ...NSFWJS_INPUT };
-  }
-  if (weights === 'imagenet') {
+  } else if (weights === 'imagenet') {
     const file = imagenetWeightsFile(id, { alpha: options.alpha, inputSize: options.inputSize });
     const path = await fetchWeightsFile(file);
     const result = await loadH5Weights(classifier.backbone, path);
     log(`${id}: ${result.weightsLoaded} ImageNet weights from ${path}`);
-    return { source: 'imagenet', preprocess: classifier.preprocess };
-  }
-  if (existsSync(weights)) {
+  } else if (existsSync(weights)) {
     const result = await loadH5Weights(classifier.backbone, weights);
     log(`${id}: ${result.weightsLoaded} weights from ${weights}`);
-    return { source: weights, preprocess: classifier.preprocess };
+  } else {
+    throw new UsageError(
+      `Invalid value for \`weights\`: expected 'imagenet', 'none', an offline source (${offlineSources().map((s) => s.name).join(', ')}) or the path of a Keras .h5 file. Received: weights=${JSON.stringify(weights)}`,
+      'weights',
+    );
   }
-  throw new UsageError(
-    `Invalid value for \`weights\`: expected 'imagenet', 'none', an offline source (${offlineSources().map((s) => s.name).join(', ')}) or the path of a Keras .h5 file. Received: weights=${JSON.stringify(weights)}`,
-    'weights',
-  );
+  return weights;
 }

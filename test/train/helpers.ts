@@ -1,5 +1,5 @@
 // Tiny models and generated datasets for the training tests (small enough to train in seconds on cpu/wasm).
-import { tf, tfl } from '../../src/engines/tfjs/tf.js';
+import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
 
 /**
  * Two classes of 8x8x3 images: class 1 has a bright square in its top-left quadrant, class 0 in the
@@ -51,4 +51,23 @@ export function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
   let m = 0;
   a.forEach((arr, i) => arr.forEach((v, j) => (m = Math.max(m, Math.abs(v - b[i][j])))));
   return m;
+}
+
+/** Writes `n` PNG images of the squares problem (size x size) into root/bottom and root/top. */
+export async function writeSquaresFolder(root: string, n: number, size = 32, seed = 1): Promise<void> {
+  const { default: sharp } = await import('sharp');
+  const fs = await import('node:fs/promises');
+  await initEngine();
+  const { x, y } = squaresDataset(n, seed, size);
+  const pixels = x.dataSync();
+  const labels = y.dataSync();
+  const per = size * size * 3;
+  for (let i = 0; i < n; i++) {
+    const cls = labels[i] === 1 ? 'top' : 'bottom';
+    await fs.mkdir(`${root}/${cls}`, { recursive: true });
+    // Values are about -0.2..1.0; map them to 0-255 the way 'tf' preprocessing maps back to -1..1.
+    const raw = Buffer.from(Array.from(pixels.subarray(i * per, (i + 1) * per), (v) => Math.max(0, Math.min(255, Math.round((v + 1) * 127.5)))));
+    await sharp(raw, { raw: { width: size, height: size, channels: 3 } }).png().toFile(`${root}/${cls}/img${String(i).padStart(3, '0')}.png`);
+  }
+  tf.dispose([x, y]);
 }

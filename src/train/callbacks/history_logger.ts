@@ -1,7 +1,7 @@
 // Keras CSVLogger, plus the same history as JSON. Both files are rewritten whole (atomically) from
 // fit's history after each epoch, so a resumed run never lists an epoch twice.
 import { join } from 'node:path';
-import { atomicWriteText, type AtomicWriteFs } from '../atomic_write.js';
+import { atomicWriteText, removeStaleTemporaries, type AtomicWriteFs } from '../atomic_write.js';
 import type { EpochLogs } from '../types.js';
 import type { Callback, TrainingContext } from './callback.js';
 
@@ -38,6 +38,10 @@ export class HistoryLogger implements Callback {
 
   get jsonPath(): string {
     return join(this.options.dir, this.options.jsonName ?? 'history.json');
+  }
+
+  async onTrainBegin(): Promise<void> {
+    await removeStaleTemporaries(this.options.dir);
   }
 
   async onEpochEnd(_epoch: number, _logs: EpochLogs, ctx: TrainingContext): Promise<void> {

@@ -2,7 +2,7 @@
 // `best` whenever the monitored metric improves. Both are full checkpoints, written atomically.
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteText, type AtomicWriteFs } from '../atomic_write.js';
+import { atomicWriteText, removeStaleTemporaries, type AtomicWriteFs } from '../atomic_write.js';
 import { writeCheckpoint, type CallbackState } from '../checkpoint.js';
 import type { EpochLogs } from '../types.js';
 import type { BatchLogs, Callback, TrainingContext } from './callback.js';
@@ -49,6 +49,7 @@ export class ModelCheckpoint implements Callback {
   /** Fails before the first epoch, not after it, when the directory cannot take a checkpoint. */
   async onTrainBegin(): Promise<void> {
     await fs.mkdir(this.options.dir, { recursive: true }).catch(() => undefined);
+    await removeStaleTemporaries(this.options.dir);
     const probe = join(this.options.dir, '.write-test');
     await atomicWriteText(probe, 'tlkit\n', this.options.io);
     await fs.rm(probe, { force: true });
