@@ -58,3 +58,24 @@ export { NSFWJS_SOURCE, NSFWJS_INPUT, offlineSources, offlineSourcesFor, isOffli
 export type { OfflineSourceInfo, InputScaling, NsfwjsModel, NsfwjsVariant } from './weights/offline.js';
 export { saveModel, loadModel, resolveModelDir, validateMetadata, MODEL_FORMAT_VERSION } from './weights/saved_model.js';
 export type { ModelMetadata, ModelMetadataInput } from './weights/saved_model.js';
+
+// data: ImageDataGenerator (Keras semantics), flowFromDirectory / flow iterators, decoding, kernels, preprocess_input
+export { ImageDataGenerator } from './data/image_data_generator.js';
+export type { ImageDataGeneratorOptions, TransformParams, ShiftRange, FitOptions } from './data/image_data_generator.js';
+export { DirectoryIterator } from './data/directory_iterator.js';
+export type { FlowFromDirectoryOptions } from './data/directory_iterator.js';
+export { ArrayIterator } from './data/array_iterator.js';
+export type { FlowOptions } from './data/array_iterator.js';
+export { BatchIterator } from './data/batch_iterator.js';
+export type { Batch, SkippedFile, IteratorState } from './data/batch_iterator.js';
+export { preprocessInput, preprocessInputArray, PREPROCESS_MODES } from './data/preprocess_input.js';
+export type { PreprocessingFunction } from './data/preprocess_input.js';
+export { decodeImageFile, decodeImageBuffer, DecodeFailure, DEFAULT_LIMIT_INPUT_PIXELS } from './data/decode.js';
+export type { ColorMode, Interpolation, DecodeOptions, DecodedImage, SourceInfo } from './data/decode.js';
+export { scanDirectory, IMAGE_EXTENSIONS } from './data/scan_directory.js';
+export type { DirectoryListing, ScanOptions, Subset } from './data/scan_directory.js';
+export { inspectDirectory } from './data/inspect_directory.js';
+export type { DatasetReport, InspectOptions } from './data/inspect_directory.js';
+export { Random, mixSeed } from './data/random.js';
+export type { RandomState } from './data/random.js';
+export * as transforms from './data/transforms/index.js';
