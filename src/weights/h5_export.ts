@@ -53,8 +53,15 @@ function writeWeightsTree(group: H5Group, model: tfl.LayersModel): void {
       for (const part of parts.slice(0, -1)) {
         parent = parent.keys().includes(part) ? (parent.get(part) as H5Group) : parent.create_group(part);
       }
-      const values = variable.read().dataSync() as Float32Array;
-      parent.create_dataset({ name: parts[parts.length - 1]!, data: Float32Array.from(values), shape: [...variable.shape] as number[], dtype: '<f' });
+      const values = variable.read().dataSync();
+      const shape = [...variable.shape] as number[];
+      const name = parts[parts.length - 1]!;
+      if (variable.dtype === 'int32') {
+        // Keras keeps integer weights (Normalization's count) as int64.
+        parent.create_dataset({ name, data: BigInt64Array.from(values as Int32Array, (v) => BigInt(v)), shape, dtype: '<q' });
+      } else {
+        parent.create_dataset({ name, data: Float32Array.from(values as Float32Array), shape, dtype: '<f' });
+      }
     });
   }
 }

@@ -12,7 +12,9 @@ function asFloat32(value: unknown, path: string): Float32Array {
   if (value instanceof Float64Array || value instanceof Int32Array || value instanceof Uint8Array || value instanceof Int8Array || value instanceof Int16Array || value instanceof Uint16Array || value instanceof Uint32Array) {
     return Float32Array.from(value);
   }
-  if (typeof value === 'number') return Float32Array.of(value);
+  // Keras stores integer bookkeeping weights (Normalization's count) as int64, which h5wasm returns as BigInt.
+  if (value instanceof BigInt64Array || value instanceof BigUint64Array) return Float32Array.from(value, Number);
+  if (typeof value === 'number' || typeof value === 'bigint') return Float32Array.of(Number(value));
   throw new FileError(path, `dataset is not numeric (got ${typeof value}); only float weights can be loaded`);
 }
 

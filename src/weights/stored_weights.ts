@@ -178,7 +178,9 @@ export function applyStoredWeights(model: tfl.LayersModel, stored: StoredWeights
   let weightsLoaded = 0;
   for (const { model: m, stored: s } of pairs) {
     m.weights.forEach((w, i) => {
-      const value = tf.tensor(s.weights[i]!.values, s.weights[i]!.shape, 'float32');
+      // Stored values are float32; an integer variable (Normalization's count) gets them cast back.
+      const stored = s.weights[i]!;
+      const value = w.variable.dtype === 'int32' ? tf.tensor(Int32Array.from(stored.values, Math.round), stored.shape, 'int32') : tf.tensor(stored.values, stored.shape, 'float32');
       w.variable.write(value);
       value.dispose();
       weightsLoaded++;

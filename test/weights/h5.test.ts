@@ -173,3 +173,24 @@ test('export -> .h5 -> import round-trips every weight, in the layout the Keras 
   assert.deepEqual(config.config.layers.map((l: { name: string }) => l.name), ['input_1', 'conv1', 'bn1', 'relu1', 'gap', 'predictions']);
   tf.dispose(model.weights.map((w) => w.read()));
 });
+
+test("integer weights (Normalization's count) round-trip as Keras's int64", async () => {
+  const { Normalization } = await import('../../src/models/layers/normalization.js');
+  const build = () => {
+    const input = tfl.input({ shape: [4, 4, 3], name: 'input_1' });
+    const norm = new Normalization({ name: 'normalization' });
+    return tfl.model({ inputs: input, outputs: norm.apply(input) as tfl.SymbolicTensor });
+  };
+  const model = build();
+  const [mean, variance, count] = model.getLayer('normalization').weights;
+  mean!.write(tf.tensor1d([1, 2, 3]));
+  variance!.write(tf.tensor1d([4, 5, 6]));
+  count!.write(tf.scalar(1234, 'int32'));
+  const dir = mkdtempSync(join(tmpdir(), 'tlkit-h5-'));
+  await saveH5(model, join(dir, 'norm.h5'), { weightsOnly: true });
+  const stored = await readKerasH5(join(dir, 'norm.h5'));
+  assert.deepEqual(stored.layers[1]!.weights.map((w) => [w.name, w.shape]), [['normalization/mean:0', [3]], ['normalization/variance:0', [3]], ['normalization/count:0', []]]);
+  const copy = build();
+  await loadH5Weights(copy, join(dir, 'norm.h5'));
+  assert.deepEqual(copy.getLayer('normalization').weights.map((w) => [w.dtype, Array.from(w.read().dataSync())]), [['float32', [1, 2, 3]], ['float32', [4, 5, 6]], ['int32', [1234]]]);
+});
