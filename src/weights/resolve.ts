@@ -78,6 +78,9 @@ export async function loadBackboneWeights(
     return { source: 'imagenet', kind: 'imagenet', file: path, weightsLoaded: result.weightsLoaded, matchMode: result.mode, ...inputScalingFor(id, 'imagenet') };
   }
   if (isOfflineSource(weights)) {
+    if (options.alpha !== undefined && options.alpha !== 1) {
+      throw new WeightsError(`The offline source '${weights}' has ${id} with alpha 1.0 only; received alpha=${options.alpha}. Use alpha 1.0, or --weights imagenet / none.`);
+    }
     const result = loadOfflineWeights(backbone, weights, id);
     return { source: weights, kind: 'offline', weightsLoaded: result.weightsLoaded, matchMode: result.mode, ...inputScalingFor(id, weights) };
   }

@@ -196,5 +196,6 @@ test("'none' leaves the random init; 'nsfwjs' loads and says its inputs are x/25
   assert.equal(info.weightsLoaded, 260);
   assert.equal(info.preprocess, 'none');
   assert.equal(info.rescale, 1 / 255);
+  await assert.rejects(loadBackboneWeights(backbone, 'mobilenet_v2', 'nsfwjs', { alpha: 0.5 }), /has mobilenet_v2 with alpha 1\.0 only; received alpha=0\.5/);
   await assert.rejects(loadBackboneWeights(backbone, 'mobilenet_v2', 'imagenet-21k'), /Unknown weights "imagenet-21k" for backbone 'mobilenet_v2'.*Accepted: imagenet, none, nsfwjs, a path/);
 });
