@@ -148,6 +148,28 @@ def main():
     rgb8 = (rng.rand(4, 5, 3) * 255).astype('uint8')
     luma = np.asarray(Image.fromarray(rgb8, 'RGB').convert('L'))
 
+    # BMP / PPM / PGM files as PIL writes them (Keras lists .bmp and .ppm; sharp reads neither),
+    # with the RGB pixels PIL decodes from them (Keras's load_img(color_mode='rgb')).
+    legacy_dir = os.path.join(os.path.dirname(OUT), 'legacy')
+    os.makedirs(legacy_dir, exist_ok=True)
+    small = (rng.rand(5, 7, 3) * 255).astype('uint8')
+    rgba_small = (rng.rand(5, 7, 4) * 255).astype('uint8')
+    legacy = {}
+    variants = [
+        ('rgb24.bmp', Image.fromarray(small, 'RGB')),
+        ('palette8.bmp', Image.fromarray(small, 'RGB').convert('P', palette=Image.ADAPTIVE, colors=16)),
+        ('gray8.bmp', Image.fromarray(small, 'RGB').convert('L')),
+        ('mono1.bmp', Image.fromarray(small, 'RGB').convert('1')),
+        ('rgba32.bmp', Image.fromarray(rgba_small, 'RGBA')),
+        ('rgb.ppm', Image.fromarray(small, 'RGB')),
+        ('gray.pgm', Image.fromarray(small, 'RGB').convert('L')),
+    ]
+    for name, im in variants:
+        path = os.path.join(legacy_dir, name)
+        im.save(path)
+        back = Image.open(path)
+        legacy[name] = dict(mode=back.mode, shape=[back.height, back.width], rgb=[int(v) for v in np.asarray(back.convert('RGB')).ravel()])
+
     ref = dict(
         versions=dict(numpy=np.__version__, scipy=scipy.__version__, pil=Image.__version__),
         image=dict(shape=[h, w, c], data=flat(img)),
@@ -162,6 +184,7 @@ def main():
                  principalComponents=flat(pcs), whitenedFirst=flat(whitened)),
         preprocessInput=dict(tf=flat(tf_mode), caffe=flat(caffe), torch=flat(torch)),
         luma=dict(shape=[4, 5, 3], rgb=[int(v) for v in rgb8.ravel()], l=[int(v) for v in luma.ravel()]),
+        legacy=legacy,
     )
     with open(OUT, 'w') as f:
         json.dump(ref, f, separators=(',', ':'))

@@ -5,7 +5,8 @@
 // come out upright; images above a pixel limit are refused before decoding (decompression bombs).
 // Failures throw DecodeFailure whose `reason` says in words why the file cannot be used.
 import { lstat, readFile, readlink } from 'node:fs/promises';
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
+import { decodeBmp, decodeNetpbm, isBmp, isNetpbm, type RawImage } from './legacy_formats.js';
 import { invalidArgument } from '../errors.js';
 
 export type ColorMode = 'grayscale' | 'rgb' | 'rgba';
@@ -120,31 +121,48 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
   const colorMode = options.colorMode ?? 'rgb';
   const limit = options.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS;
   if (bytes.length === 0) throw new DecodeFailure(file, 'zero-byte file');
-  let meta: Metadata;
-  try {
-    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
-  } catch (error) {
-    throw new DecodeFailure(file, describeSharpError(error));
+  let pipeline: Sharp;
+  let source: SourceInfo;
+  if (isBmp(bytes) || isNetpbm(bytes)) {
+    // Keras lists .bmp and .ppm; sharp reads neither, so they are decoded here to raw pixels.
+    let raw: RawImage;
+    try {
+      raw = isBmp(bytes) ? decodeBmp(bytes) : decodeNetpbm(bytes);
+    } catch (error) {
+      throw new DecodeFailure(file, `corrupt or unsupported ${isBmp(bytes) ? 'BMP' : 'PPM/PGM'} (${(error as Error).message})`);
+    }
+    if (limit > 0 && raw.width * raw.height > limit) {
+      throw new DecodeFailure(file, `image of ${raw.width}x${raw.height} = ${raw.width * raw.height} pixels exceeds the pixel limit limitInputPixels=${limit} (decompression bomb guard)`);
+    }
+    source = { format: raw.format, width: raw.width, height: raw.height, channels: raw.channels, space: raw.channels === 1 ? 'b-w' : 'srgb', depth: raw.depth, hasAlpha: raw.channels === 4, palette: raw.palette };
+    pipeline = sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: raw.channels } });
+  } else {
+    let meta: Metadata;
+    try {
+      meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    } catch (error) {
+      throw new DecodeFailure(file, describeSharpError(error));
+    }
+    const format = String(meta.format);
+    if (!ACCEPTED_FORMATS.has(format)) throw new DecodeFailure(file, `unsupported format '${format}' (accepted: ${[...ACCEPTED_FORMATS].join(', ')}, bmp, ppm)`);
+    const width = meta.width ?? 0;
+    const height = meta.height ?? 0;
+    if (limit > 0 && width * height > limit) {
+      throw new DecodeFailure(file, `image of ${width}x${height} = ${width * height} pixels exceeds the pixel limit limitInputPixels=${limit} (decompression bomb guard)`);
+    }
+    source = {
+      format,
+      width,
+      height,
+      channels: meta.channels ?? 0,
+      space: String(meta.space),
+      depth: String(meta.depth),
+      hasAlpha: Boolean(meta.hasAlpha),
+      palette: Boolean(meta.isPalette),
+      orientation: meta.orientation,
+    };
+    pipeline = sharp(bytes, { limitInputPixels: limit > 0 ? limit : false, failOn: 'warning', sequentialRead: true });
   }
-  const format = String(meta.format);
-  if (!ACCEPTED_FORMATS.has(format)) throw new DecodeFailure(file, `unsupported format '${format}' (accepted: ${[...ACCEPTED_FORMATS].join(', ')})`);
-  const width = meta.width ?? 0;
-  const height = meta.height ?? 0;
-  if (limit > 0 && width * height > limit) {
-    throw new DecodeFailure(file, `image of ${width}x${height} = ${width * height} pixels exceeds the pixel limit limitInputPixels=${limit} (decompression bomb guard)`);
-  }
-  const source: SourceInfo = {
-    format,
-    width,
-    height,
-    channels: meta.channels ?? 0,
-    space: String(meta.space),
-    depth: String(meta.depth),
-    hasAlpha: Boolean(meta.hasAlpha),
-    palette: Boolean(meta.isPalette),
-    orientation: meta.orientation,
-  };
-  let pipeline = sharp(bytes, { limitInputPixels: limit > 0 ? limit : false, failOn: 'warning', sequentialRead: true });
   if (options.autoOrient ?? true) pipeline = pipeline.rotate();
   pipeline = pipeline.toColourspace('srgb');
   pipeline = colorMode === 'rgba' ? pipeline.ensureAlpha() : pipeline.removeAlpha();

@@ -77,3 +77,14 @@ test('keepAspectRatio centre-crops to the target aspect before resizing', async 
   const stretched = await decodeImageFile(join(dir, 'plain.tif'), { targetSize: [4, 4] });
   assert.ok(stretched.data[0] < 5 && stretched.data[9] > 250, `stretched: ${stretched.data[0]}, ${stretched.data[9]}`);
 });
+
+test('BMP (24-bit, 8-bit palette and grey, 1-bit, 32-bit) and PPM/PGM decode as PIL decodes them', async () => {
+  const ref = JSON.parse(readFileSync(new URL('../fixtures/data/reference.json', import.meta.url), 'utf8'));
+  for (const [name, expected] of Object.entries(ref.legacy) as [string, { mode: string; shape: [number, number]; rgb: number[] }][]) {
+    const path = new URL(`../fixtures/data/legacy/${name}`, import.meta.url).pathname;
+    const img = await decodeImageFile(path, { targetSize: null, colorMode: 'rgb' });
+    assert.deepEqual([img.height, img.width], expected.shape, name);
+    assert.deepEqual([...img.data], expected.rgb, `${name} (PIL mode ${expected.mode})`);
+    assert.ok(['bmp', 'ppm'].includes(img.source.format));
+  }
+});
