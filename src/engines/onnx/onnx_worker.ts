@@ -21,7 +21,7 @@ export type WorkerRequest =
 
 export type WorkerResponse =
   | { kind: 'created'; inputNames: string[]; outputNames: string[] }
-  | { kind: 'result'; id: number; outputs: { name: string; data: Float32Array; shape: number[]; type: string }[] }
+  | { kind: 'result'; id: number; outputs: { name: string; data: Float32Array; shape: number[]; type: string }[]; input: Float32Array }
   | { kind: 'error'; id?: number; message: string }
   | { kind: 'released' };
 
@@ -42,7 +42,10 @@ parentPort.on('message', async (request) => {
         const value = results[name];
         return { name, data: value.data, shape: value.dims.slice(), type: value.type };
       });
-      parentPort.postMessage({ kind: 'result', id: request.id, outputs }, outputs.map((o) => o.data.buffer));
+      // The input buffer goes back too, so the main thread can refill it instead of allocating.
+      const transfer = outputs.map((o) => o.data.buffer);
+      if (!transfer.includes(request.data.buffer)) transfer.push(request.data.buffer);
+      parentPort.postMessage({ kind: 'result', id: request.id, outputs, input: request.data }, transfer);
     } else if (request.kind === 'release') {
       if (session) await session.release();
       session = undefined;

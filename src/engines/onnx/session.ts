@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { invalidArgument, TlkitError } from '../../errors.js';
 import { tf } from '../tfjs/tf.js';
+import { readTensorData } from './tensor_data.js';
 import { ONNX_WORKER_SOURCE, type WorkerRequest, type WorkerResponse, type WorkerSessionOptions } from './onnx_worker.js';
 
 export interface OnnxRunnerOptions {
@@ -43,8 +44,10 @@ export interface OnnxRunner {
 interface SessionBackend {
   inputNames: readonly string[];
   outputNames: readonly string[];
-  /** `owned`: the data is a private copy the backend may take over (transfer to a worker). */
-  run(data: Float32Array, shape: readonly number[], owned: boolean): Promise<Record<string, OnnxOutput>>;
+  /** Runs on the caller's data (read in place or copied, never taken over). */
+  run(data: Float32Array, shape: readonly number[]): Promise<Record<string, OnnxOutput>>;
+  /** Runs on a tf tensor's values, staged in buffers the backend reuses. */
+  runTensor(x: tf.Tensor): Promise<Record<string, OnnxOutput>>;
   release(): Promise<void>;
 }
 
@@ -86,12 +89,10 @@ export async function createOnnxRunner(modelBytes: Uint8Array, options: OnnxRunn
     if (x instanceof Float32Array) {
       if (!shape) throw invalidArgument('shape', shape, 'the dims of the Float32Array batch');
       checkShape(x, shape);
-      return (await backend.run(x, shape, false))[first];
+      return (await backend.run(x, shape))[first];
     }
     if (x.dtype !== 'float32') throw invalidArgument('x.dtype', x.dtype, "'float32'");
-    // tfjs hands out a fresh copy of the tensor's data: ours to transfer.
-    const data = (await x.data()) as Float32Array;
-    const output = (await backend.run(data, x.shape, true))[first];
+    const output = (await backend.runTensor(x))[first];
     return tf.tensor(output.data, output.shape, 'float32');
   }
 
@@ -101,7 +102,7 @@ export async function createOnnxRunner(modelBytes: Uint8Array, options: OnnxRunn
     run,
     async runAll(x, shape) {
       checkShape(x, shape);
-      return backend.run(x, shape, false);
+      return backend.run(x, shape);
     },
     dispose: () => backend.release(),
   };
@@ -110,18 +111,30 @@ export async function createOnnxRunner(modelBytes: Uint8Array, options: OnnxRunn
 async function sameThreadBackend(modelBytes: Uint8Array, options: WorkerSessionOptions): Promise<SessionBackend> {
   const session = await ort.InferenceSession.create(modelBytes, options as ort.InferenceSession.SessionOptions);
   const inputName = session.inputNames[0];
+  async function run(data: Float32Array, shape: readonly number[]): Promise<Record<string, OnnxOutput>> {
+    const results = await session.run({ [inputName]: new ort.Tensor('float32', data, shape) });
+    const outputs: Record<string, OnnxOutput> = {};
+    for (const name of session.outputNames) {
+      const value = results[name];
+      if (value.type !== 'float32') throw new TlkitError(`ONNX output '${name}' is ${value.type}, expected float32`);
+      outputs[name] = { data: value.data as Float32Array, shape: value.dims.slice() };
+    }
+    return outputs;
+  }
+  // One staging buffer, so tensor runs are serialised: the next may refill it only after this one ran.
+  let staging: Float32Array | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
-    async run(data, shape) {
-      const results = await session.run({ [inputName]: new ort.Tensor('float32', data, shape) });
-      const outputs: Record<string, OnnxOutput> = {};
-      for (const name of session.outputNames) {
-        const value = results[name];
-        if (value.type !== 'float32') throw new TlkitError(`ONNX output '${name}' is ${value.type}, expected float32`);
-        outputs[name] = { data: value.data as Float32Array, shape: value.dims.slice() };
-      }
-      return outputs;
+    run,
+    runTensor(x) {
+      const task = queue.then(() => {
+        if (!staging || staging.length < x.size) staging = new Float32Array(x.size);
+        return run(readTensorData(x, staging), x.shape);
+      });
+      queue = task.catch(() => undefined);
+      return task;
     },
     release: () => session.release(),
   };
@@ -133,6 +146,8 @@ async function workerBackend(modelBytes: Uint8Array, options: WorkerSessionOptio
   // An idle worker must not keep the process alive; it is ref'd only while a request is pending.
   worker.unref();
   let nextId = 0;
+  // Input buffers come back from the worker with each result and are refilled by the next tensor run.
+  const freeBuffers: Float32Array[] = [];
   const pending = new Map<number, { resolve(outputs: Record<string, OnnxOutput>): void; reject(error: Error): void }>();
   let control: { resolve(response: WorkerResponse): void; reject(error: Error): void } | undefined;
   const updateRef = (): void => {
@@ -152,6 +167,7 @@ async function workerBackend(modelBytes: Uint8Array, options: WorkerSessionOptio
       const id = (response as { id: number }).id;
       const p = pending.get(id);
       pending.delete(id);
+      if (response.kind === 'result' && response.input && freeBuffers.length < 2) freeBuffers.push(response.input);
       updateRef();
       if (!p) return;
       if (response.kind === 'error') p.reject(new TlkitError(`onnxruntime: ${response.message}`));
@@ -186,19 +202,27 @@ async function workerBackend(modelBytes: Uint8Array, options: WorkerSessionOptio
     throw error;
   }
   const { inputNames, outputNames } = created as Extract<WorkerResponse, { kind: 'created' }>;
+  function post(data: Float32Array, shape: readonly number[], transfer: boolean): Promise<Record<string, OnnxOutput>> {
+    return new Promise((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      updateRef();
+      const message: WorkerRequest = { kind: 'run', id, data, shape: [...shape] };
+      worker.postMessage(message, transfer ? [data.buffer as ArrayBuffer] : []);
+    });
+  }
   return {
     inputNames,
     outputNames,
-    run(data, shape, owned) {
-      return new Promise((resolve, reject) => {
-        const id = nextId++;
-        pending.set(id, { resolve, reject });
-        updateRef();
-        const message: WorkerRequest = { kind: 'run', id, data, shape: [...shape] };
-        // Transfer only whole buffers we own; a view into a larger buffer is copied instead.
-        const transferable = owned && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-        worker.postMessage(message, transferable ? [data.buffer as ArrayBuffer] : []);
-      });
+    run(data, shape) {
+      return post(data, shape, false);
+    },
+    runTensor(x) {
+      const index = freeBuffers.findIndex((b) => b.length === x.size);
+      const buffer = index >= 0 ? freeBuffers.splice(index, 1)[0] : new Float32Array(x.size);
+      const data = readTensorData(x, buffer);
+      // Transfer only our own staging buffer (never a backend's storage): moved, not copied.
+      return post(data, x.shape, data.buffer === buffer.buffer && data.length === buffer.length);
     },
     async release() {
       try {
