@@ -3,7 +3,7 @@
 import { tf } from '../engines/tfjs/tf.js';
 import { scanDirectory, type DirectoryListing } from '../data/scan_directory.js';
 import { loadImageForModel } from './predict.js';
-import type { SavedModelMetadata } from './run_dir.js';
+import type { ModelMetadata } from '../weights/saved_model.js';
 import type { Batch, BatchIterator } from './types.js';
 
 export class FileListIterator implements BatchIterator {
@@ -14,7 +14,7 @@ export class FileListIterator implements BatchIterator {
 
   constructor(
     readonly listing: DirectoryListing,
-    private readonly metadata: Pick<SavedModelMetadata, 'inputSize' | 'preprocess' | 'rescale'>,
+    private readonly metadata: Pick<ModelMetadata, 'inputSize' | 'preprocess' | 'rescale'>,
     readonly batchSize = 16,
   ) {
     this.classNames = listing.classNames;
@@ -23,7 +23,7 @@ export class FileListIterator implements BatchIterator {
   }
 
   /** The folder's images, labelled with the saved model's class names (so indices match training). */
-  static forModel(directory: string, metadata: SavedModelMetadata, batchSize?: number): FileListIterator {
+  static forModel(directory: string, metadata: ModelMetadata, batchSize?: number): FileListIterator {
     return new FileListIterator(scanDirectory(directory, { classes: metadata.classNames }), metadata, batchSize);
   }
 

@@ -9,7 +9,7 @@ import { preprocessInputArray } from '../data/preprocess_input.js';
 import { IMAGE_EXTENSIONS } from '../data/scan_directory.js';
 import type { PreprocessMode } from '../models/types.js';
 import type { ProgressCallback } from '../progress.js';
-import type { SavedModelMetadata } from './run_dir.js';
+import type { ModelMetadata } from '../weights/saved_model.js';
 
 export interface ClassProbability {
   className: string;
@@ -93,7 +93,7 @@ export async function listImageFiles(paths: string[]): Promise<string[]> {
 }
 
 /** Decodes one image to the model's input: resize, preprocess_input mode, then rescale. */
-export async function loadImageForModel(file: string, metadata: Pick<SavedModelMetadata, 'inputSize' | 'preprocess' | 'rescale'>): Promise<Float32Array> {
+export async function loadImageForModel(file: string, metadata: Pick<ModelMetadata, 'inputSize' | 'preprocess' | 'rescale'>): Promise<Float32Array> {
   const decoded = await decodeImageFile(file, { targetSize: metadata.inputSize, colorMode: 'rgb' });
   const data = Float32Array.from(decoded.data);
   preprocessInputArray(data, 3, metadata.preprocess as PreprocessMode);
@@ -106,7 +106,7 @@ export interface PredictFilesOptions extends PredictOptions {
 }
 
 /** Predictions for image files (and directories of them) with a saved model and its metadata. */
-export async function predictFiles(model: tfl.LayersModel, metadata: SavedModelMetadata, paths: string[], options: PredictFilesOptions = {}): Promise<Prediction[]> {
+export async function predictFiles(model: tfl.LayersModel, metadata: ModelMetadata, paths: string[], options: PredictFilesOptions = {}): Promise<Prediction[]> {
   const files = await listImageFiles(paths);
   const batchSize = options.batchSize ?? 16;
   const [h, w] = metadata.inputSize;

@@ -20,7 +20,8 @@ import { readCheckpoint, restoreWeights, type TrainingCheckpoint } from './check
 import { evaluate, type Evaluation } from './evaluate.js';
 import { fit } from './fit.js';
 import { DEFAULT_LEARNING_RATE } from './optimizers.js';
-import { createRunDir, readJson, runDirLayout, saveModelFiles, writeJson, type RunDirLayout } from './run_dir.js';
+import { createRunDir, readJson, runDirLayout, writeJson, type RunDirLayout } from './run_dir.js';
+import { saveModel } from '../weights/saved_model.js';
 import { inputScalingFor, loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
 import type { BatchIterator, ClassWeight, EpochLogs, OptimizerName } from './types.js';
 
@@ -180,8 +181,10 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
 
   let iterators: RunInputs | undefined;
   try {
-    const scaling = inputScalingFor(full.backbone, weightsChoice(full.backbone, full.weights));
-    iterators = makeRunInputs(full, seed, scaling, log);
+    const choice = weightsChoice(full);
+    if (choice.reason) log(`weights: ${choice.reason}`);
+    const scaling = inputScalingFor(full.backbone, choice.weights);
+    iterators = makeRunInputs(full, choice.weights, seed, scaling, log);
     const classes = iterators.classNames.length;
     const classMode = full.classMode ?? 'categorical';
     const classifier = buildClassifier({
@@ -191,7 +194,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       classes: classMode === 'binary' ? 1 : classes,
       classMode,
     });
-    const weightsSource = await loadWeightsForRun(classifier, full, log);
+    const weightsInfo = await loadWeightsForRun(classifier, choice.weights, full, log);
 
     const phases = phasesOf(config);
     const history: EpochLogs[] = [];
@@ -244,14 +247,14 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       ? await evaluate(classifier.model, iterators.validation, { loss: classifier.loss, classNames: iterators.classNames, onProgress: hooks.onProgress, task: 'evaluate', signal: full.signal })
       : undefined;
     const summary = summarize(classifier.model);
-    await saveModelFiles(layout.model, classifier.model, {
+    await saveModel(layout.model, classifier.model, {
       classNames: iterators.classNames,
       classMode,
-      preprocess: scaling.preprocess,
-      rescale: scaling.rescale,
+      preprocess: weightsInfo.preprocess,
+      ...(weightsInfo.rescale !== undefined ? { rescale: weightsInfo.rescale } : {}),
       inputSize: [iterators.inputSize, iterators.inputSize],
       backbone: classifier.backboneId,
-      weightsSource,
+      weightsSource: weightsInfo.source,
     });
     if (evaluation) await writeJson(layout.evaluation, evaluation);
     const elapsedSeconds = (performance.now() - started) / 1000;

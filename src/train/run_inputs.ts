@@ -1,16 +1,13 @@
 // What trainRun needs from the data and weights modules: the input scaling that goes with the
 // weights, the iterators of a run, and the backbone's weights.
-import { existsSync } from 'node:fs';
-import { UsageError } from '../errors.js';
 import type { Classifier } from '../models/classifier.js';
 import type { ClassMode } from '../models/heads.js';
 import type { PreprocessMode } from '../models/types.js';
 import { getBackbone } from '../models/zoo.js';
 import { ImageDataGenerator, type ImageDataGeneratorOptions } from '../data/image_data_generator.js';
 import { preprocessInput } from '../data/preprocess_input.js';
-import { fetchWeightsFile, hasImagenetWeights, imagenetWeightsFile } from '../weights/imagenet.js';
-import { loadH5Weights } from '../weights/h5_import.js';
-import { isOfflineSource, loadOfflineWeights, NSFWJS_INPUT, offlineInputSize, offlineSources } from '../weights/offline.js';
+import { isOfflineSource, offlineInputSize, offlineSources } from '../weights/offline.js';
+import { defaultWeights, loadBackboneWeights, parseWeightsFlag, type WeightsInfo } from '../weights/resolve.js';
 import type { TrainRunOptions } from './run.js';
 import type { BatchIterator } from './types.js';
 
@@ -29,13 +26,20 @@ export interface RunInputs {
   close(): Promise<void>;
 }
 
-/** The weights option with its default: ImageNet where Keras has it, else random. */
-export function weightsChoice(backboneId: string, weights: string | undefined): string {
-  return weights ?? (hasImagenetWeights(backboneId) ? 'imagenet' : 'none');
+/**
+ * The weights a run uses: the option ('imagenet', 'none', an offline source, a .h5 path), or, when absent,
+ * the weights module's default (ImageNet if cached, else the offline source, else random) with its reason.
+ */
+export function weightsChoice(options: Pick<TrainRunOptions, 'backbone' | 'weights' | 'alpha' | 'inputSize'>): { weights: string; reason?: string } {
+  if (options.weights !== undefined) return { weights: parseWeightsFlag(options.weights) ?? 'none' };
+  const chosen = defaultWeights(options.backbone, { alpha: options.alpha, inputSize: options.inputSize });
+  return { weights: chosen.weights ?? 'none', reason: chosen.reason };
 }
 
+/** Known before loading (the data pipeline is built first); loadBackboneWeights reports the same. */
 export function inputScalingFor(backboneId: string, weights: string): InputScaling {
-  if (isOfflineSource(weights)) return { ...NSFWJS_INPUT };
+  const offline = offlineSources().find((s) => s.name === weights);
+  if (offline) return { ...offline.input };
   return { preprocess: getBackbone(backboneId).preprocess };
 }
 
@@ -62,8 +66,7 @@ async function closeIterator(iterator: BatchIterator | undefined): Promise<void>
  * The run's iterators: the given ones, or flow_from_directory over dataDir (augmented with
  * `augmentation`) and over valDir or the validationSplit subset (never augmented).
  */
-export function makeRunInputs(options: TrainRunOptions, seed: number, scaling: InputScaling, log: (m: string) => void): RunInputs {
-  const weights = weightsChoice(options.backbone, options.weights);
+export function makeRunInputs(options: TrainRunOptions, weights: string, seed: number, scaling: InputScaling, log: (m: string) => void): RunInputs {
   if (options.train) {
     return {
       train: options.train,
@@ -103,28 +106,9 @@ export function makeRunInputs(options: TrainRunOptions, seed: number, scaling: I
   };
 }
 
-/** Loads the weights option into the classifier's backbone (which shares its layers with the model). */
-export async function loadWeightsForRun(classifier: Classifier, options: TrainRunOptions, log: (m: string) => void): Promise<string> {
-  const id = classifier.backboneId;
-  const weights = weightsChoice(id, options.weights);
-  if (weights === 'none') {
-    log(`${id}: random initial weights (weights none)`);
-  } else if (isOfflineSource(weights)) {
-    const result = loadOfflineWeights(classifier.backbone, weights, id);
-    log(`${id}: ${result.weightsLoaded} weights from the offline source ${weights}`);
-  } else if (weights === 'imagenet') {
-    const file = imagenetWeightsFile(id, { alpha: options.alpha, inputSize: options.inputSize });
-    const path = await fetchWeightsFile(file);
-    const result = await loadH5Weights(classifier.backbone, path);
-    log(`${id}: ${result.weightsLoaded} ImageNet weights from ${path}`);
-  } else if (existsSync(weights)) {
-    const result = await loadH5Weights(classifier.backbone, weights);
-    log(`${id}: ${result.weightsLoaded} weights from ${weights}`);
-  } else {
-    throw new UsageError(
-      `Invalid value for \`weights\`: expected 'imagenet', 'none', an offline source (${offlineSources().map((s) => s.name).join(', ')}) or the path of a Keras .h5 file. Received: weights=${JSON.stringify(weights)}`,
-      'weights',
-    );
-  }
-  return weights;
+/** Loads the chosen weights into the classifier's backbone (which shares its layers with the model). */
+export async function loadWeightsForRun(classifier: Classifier, weights: string, options: TrainRunOptions, log: (m: string) => void): Promise<WeightsInfo> {
+  const info = await loadBackboneWeights(classifier.backbone, classifier.backboneId, weights === 'none' ? null : weights, { alpha: options.alpha });
+  log(info.kind === 'random' ? `${classifier.backboneId}: random initial weights` : `${classifier.backboneId}: ${info.weightsLoaded} weights from ${info.file ?? info.source}`);
+  return info;
 }

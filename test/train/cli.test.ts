@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
 import { fit } from '../../src/train/fit.js';
 import { ArrayIterator } from '../../src/train/array_iterator.js';
-import { saveModelFiles } from '../../src/train/run_dir.js';
+import { saveModel } from '../../src/weights/saved_model.js';
 import { runCli } from '../helpers/io.js';
 import { squaresDataset, tinyConvNet } from './helpers.js';
 
@@ -22,7 +22,7 @@ before(async () => {
   const model = tinyConvNet();
   await fit(model, new ArrayIterator(data.x, data.y, { batchSize: 16, seed: 1 }), { epochs: 12, loss: 'sparse_categorical_crossentropy', learningRate: 0.05, seed: 2 });
   modelDir = join(root, 'run', 'model');
-  await saveModelFiles(modelDir, model, { classNames: ['bottom', 'top'], classMode: 'sparse', preprocess: 'tf', inputSize: [8, 8], backbone: 'tiny' });
+  await saveModel(modelDir, model, { classNames: ['bottom', 'top'], classMode: 'sparse', preprocess: 'tf', inputSize: [8, 8], backbone: 'tiny', weightsSource: 'none' });
   // The same kind of images as PNG files: pixel = (value + 1) * 127.5 undoes the 'tf' preprocessing.
   imageDir = join(root, 'images');
   const test = squaresDataset(10, 32);
@@ -70,7 +70,7 @@ test('tlkit predict lists top-k classes per image as text, JSON and CSV', async 
 test('CLI errors: missing model, bad flags', async () => {
   const r = await runCli(['predict', '/nonexistent-model', imageDir]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /no trained model here/);
+  assert.match(r.stderr, /\/nonexistent-model: no such model directory/);
   const t = await runCli(['train', imageDir]);
   assert.equal(t.code, 2);
   assert.match(t.stderr, /--backbone is required/);

@@ -7,7 +7,8 @@ import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
 import { trainRun } from '../../src/train/run.js';
 import { ArrayIterator } from '../../src/train/array_iterator.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
-import { loadModelFiles, runDirLayout } from '../../src/train/run_dir.js';
+import { runDirLayout } from '../../src/train/run_dir.js';
+import { loadTrainedModel } from '../../src/train/trained_model.js';
 import { squaresDataset } from './helpers.js';
 
 before(async () => {
@@ -46,7 +47,7 @@ test('trainRun: two-phase recipe on a small MobileNet fills a run directory whos
   assert.equal(result.history[1].lr, 0.001, 'fine-tune rate defaults to lr / 10');
 
   const layout = runDirLayout(outDir);
-  const { model, metadata } = await loadModelFiles(layout.model);
+  const { model, metadata } = await loadTrainedModel(outDir);
   assert.deepEqual(metadata.classNames, ['bottom', 'top']);
   assert.deepEqual(model.outputs[0].shape, [null, 2]);
   const last = await readCheckpoint(layout.lastCheckpoint);
