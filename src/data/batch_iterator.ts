@@ -76,6 +76,8 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
   private inflight = new Map<number, Promise<LoadedSample>>();
   private readonly knownBad = new Map<number, string>();
   private readonly prefetch: number;
+  /** next() / epochBatches() steps run one after the other even when a caller does not await. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly samples: number,
@@ -88,9 +90,12 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
     this.prefetch = Math.max(1, options.prefetch ?? Math.min(128, 2 * this.batchSize));
   }
 
-  /** Batches per epoch (Keras's len(iterator)). */
+  /**
+   * Batches per epoch (Keras's len(iterator)): ceil(usable samples / batchSize). Files found bad are
+   * left out once known, so after the first epoch this is exact; during it, it can drop.
+   */
   get length(): number {
-    return Math.ceil(this.samples / this.batchSize);
+    return Math.ceil((this.samples - this.knownBad.size) / this.batchSize);
   }
 
   /** [height, width, channels] of every sample. */
@@ -131,6 +136,12 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
       ok: false as const,
       reason: `failed to load (${error instanceof Error ? error.message : String(error)})`,
     }));
+  }
+
+  private serial<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(step, step);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   private fill(): void {
@@ -191,7 +202,11 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
   }
 
   /** The next batch; after the epoch's last batch comes the next epoch's first (Keras's endless iterator). */
-  async next(): Promise<Batch> {
+  next(): Promise<Batch> {
+    return this.serial(() => this.nextBatch());
+  }
+
+  private async nextBatch(): Promise<Batch> {
     if (this.samples === 0) throw new DataError('no samples to iterate over (empty subset?)');
     for (let emptyEpochs = 0; ; ) {
       const startEpoch = this.epoch;
@@ -210,7 +225,7 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
     if (this.samples === 0) return;
     const epoch = this.epoch;
     while (this.epoch === epoch) {
-      const batch = await this.collect();
+      const batch = await this.serial(() => (this.epoch === epoch ? this.collect() : Promise.resolve(null)));
       if (batch) yield batch;
     }
   }

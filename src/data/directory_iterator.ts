@@ -122,6 +122,11 @@ export class DirectoryIterator extends BatchIterator {
     return [this.targetSize[0], this.targetSize[1], channelsOf(this.colorMode)];
   }
 
+  /** Keras's alias of `classes`. */
+  get labels(): Int32Array {
+    return this.classes;
+  }
+
   isDeterministic(): boolean {
     return !this.augment;
   }

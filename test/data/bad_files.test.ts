@@ -88,6 +88,7 @@ test('every kind of bad file is skipped with its reason, counted once, and batch
   const gen = new ImageDataGenerator({ rescale: 1 / 255 });
   const it = gen.flowFromDirectory(join(root, 'ds'), { targetSize: [16, 16], batchSize: 4, shuffle: false, onWarning: (m) => warnings.push(m) });
   assert.equal(it.samples, 17);
+  assert.equal(it.length, 5, 'before the bad files are known');
   const sizes: number[] = [];
   const seen: number[] = [];
   let skippedInBatches = 0;
@@ -102,6 +103,7 @@ test('every kind of bad file is skipped with its reason, counted once, and batch
   assert.equal(new Set(seen).size, 9);
   assert.ok(seen.every((i) => it.filenames[i].includes('good')));
   assert.equal(skippedInBatches, 8);
+  assert.equal(it.length, 3, 'bad files left out once known: ceil(9 / 4)');
   assert.equal(it.skippedFiles.length, 8);
   for (const [name, pattern] of Object.entries(expected)) {
     const entry = it.skippedFiles.find((s) => s.file.endsWith(name));

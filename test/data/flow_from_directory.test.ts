@@ -218,3 +218,10 @@ test('clear errors: missing dir, no class folders, empty class, binary with 3 cl
   assert.throws(() => new ImageDataGenerator({ zoomRange: [1] as never }), /zoomRange/);
   assert.throws(() => new ImageDataGenerator({ brightnessRange: [0.5] as never }), /brightnessRange/);
 });
+
+test('next() calls without await are served one after the other, in order', async () => {
+  const it = new ImageDataGenerator().flowFromDirectory(join(root, 'ds'), { targetSize: [8, 8], batchSize: 4, shuffle: false });
+  const batches = await Promise.all([it.next(), it.next(), it.next(), it.next()]);
+  assert.deepEqual(batches.map((b) => b.indices), [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12]]);
+  for (const b of batches) tf.dispose([b.x, b.y!]);
+});
