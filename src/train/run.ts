@@ -56,8 +56,13 @@ export interface TrainRunOptions {
   fineTuneEpochs?: number;
   /** Learning rate of the second phase; default learningRate / 10. */
   fineTuneLr?: number;
-  /** ImageDataGenerator options for the training data (rotationRange, horizontalFlip...). */
+  /**
+   * ImageDataGenerator options for the training data (rotationRange, horizontalFlip...). A `rescale`
+   * here replaces the one the weights imply and is saved with the model.
+   */
   augmentation?: Record<string, unknown>;
+  /** Augment the validation subset too (Keras does; default false). */
+  augmentValidation?: boolean;
   /** The run directory. */
   outDir: string;
   /** Continue the run in outDir from its last checkpoint (its config.json wins over these options). */
@@ -184,6 +189,8 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     const choice = weightsChoice(full);
     if (choice.reason) log(`weights: ${choice.reason}`);
     const scaling = inputScalingFor(full.backbone, choice.weights);
+    const userRescale = full.augmentation?.rescale;
+    if (typeof userRescale === 'number' && userRescale !== 0) scaling.rescale = userRescale;
     iterators = makeRunInputs(full, choice.weights, seed, scaling, log);
     const classes = iterators.classNames.length;
     const classMode = full.classMode ?? 'categorical';
@@ -251,7 +258,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       classNames: iterators.classNames,
       classMode,
       preprocess: weightsInfo.preprocess,
-      ...(weightsInfo.rescale !== undefined ? { rescale: weightsInfo.rescale } : {}),
+      ...(scaling.rescale !== undefined ? { rescale: scaling.rescale } : {}),
       inputSize: [iterators.inputSize, iterators.inputSize],
       backbone: classifier.backboneId,
       weightsSource: weightsInfo.source,

@@ -84,14 +84,16 @@ export function makeRunInputs(options: TrainRunOptions, weights: string, seed: n
     onWarning: log,
   };
   const split = options.validationSplit && options.validationSplit > 0 ? options.validationSplit : undefined;
-  const trainGenerator = new ImageDataGenerator({ ...(options.augmentation as ImageDataGeneratorOptions | undefined), ...common, validationSplit: split });
+  const { rescale: _rescale, ...augmentation } = (options.augmentation ?? {}) as ImageDataGeneratorOptions;
+  const trainGenerator = new ImageDataGenerator({ ...augmentation, ...common, validationSplit: split });
   const flow = { targetSize: [inputSize, inputSize] as [number, number], classMode, batchSize: options.batchSize ?? 32, seed, onWarning: log };
   const train = trainGenerator.flowFromDirectory(options.dataDir!, { ...flow, shuffle: true, subset: split ? 'training' : null });
   let validation: BatchIterator | undefined;
   if (split) {
-    validation = trainGenerator.flowFromDirectory(options.dataDir!, { ...flow, shuffle: false, subset: 'validation', classes: train.classNames });
+    validation = trainGenerator.flowFromDirectory(options.dataDir!, { ...flow, shuffle: false, subset: 'validation', classes: train.classNames, augmentValidation: options.augmentValidation });
   } else if (options.valDir) {
-    validation = new ImageDataGenerator(common).flowFromDirectory(options.valDir, { ...flow, shuffle: false, classes: train.classNames });
+    const valGenerator = new ImageDataGenerator(options.augmentValidation ? { ...augmentation, ...common } : common);
+    validation = valGenerator.flowFromDirectory(options.valDir, { ...flow, shuffle: false, classes: train.classNames });
   }
   log(`data: ${train.samples} training images in ${train.classNames.length} classes (${train.classNames.join(', ')})` + (validation ? `, ${validation.samples} validation images` : ', no validation data'));
   return {

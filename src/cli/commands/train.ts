@@ -3,6 +3,7 @@ import type { Command } from '../command.js';
 import { choiceFlag, numberFlag, parseFlags, stringFlag } from '../args.js';
 import { UsageError } from '../../errors.js';
 import { ProgressPrinter, formatDuration } from '../progress_bar.js';
+import { augmentationFlagSpec, augmentationFlagUsage, augmentationOptionsFromFlags, augmentValidationFromFlags } from '../augmentation_flags.js';
 
 const usage = `Usage: tlkit train DIR --backbone ID [options]
        tlkit train --resume --out RUN_DIR
@@ -36,7 +37,9 @@ Options:
   --reduce-lr-patience N     divide the rate by 10 after N epochs without improvement
   --class-weight auto        weight classes inversely to their frequency
   --checkpoint-every N       also checkpoint every N batches inside an epoch
-  --engine E                 tfjs (default), auto`;
+  --engine E                 tfjs (default), auto
+
+${augmentationFlagUsage}`;
 
 const flags = {
   backbone: { type: 'string' },
@@ -63,6 +66,7 @@ const flags = {
   'class-weight': { type: 'string' },
   'checkpoint-every': { type: 'string' },
   engine: { type: 'string' },
+  ...augmentationFlagSpec,
 } as const;
 
 export const trainCommand: Command = {
@@ -108,6 +112,8 @@ export const trainCommand: Command = {
       classWeight,
       checkpointEveryBatches: numberFlag(values, 'checkpoint-every', { integer: true, min: 1 }),
       engine: choiceFlag(values, 'engine', ['tfjs', 'onnx', 'auto'] as const),
+      augmentation: augmentationOptionsFromFlags(values) as Record<string, unknown>,
+      augmentValidation: augmentValidationFromFlags(values),
     };
     const { trainRun } = await import('../../train/run.js');
     const printer = new ProgressPrinter(io.stderr, io.interactive);
