@@ -103,6 +103,15 @@ describe('frozenPrefixEnd', () => {
     assert.equal(frozenPrefixEnd(model), 'dense');
   });
 
+  test('createFrozenEngine cuts there by default, and says so when nothing is frozen', async () => {
+    const model = residualClassifier();
+    await assert.rejects(createFrozenEngine(model), (e: Error) => e instanceof UsageError && /no frozen prefix/.test(e.message));
+    freeze(model, ['stem', 'stem_bn', 'block_dw', 'block_dw_bn', 'block_project']);
+    const engine = await createFrozenEngine(model);
+    assert.equal(engine.boundaryLayerName, 'block_add');
+    await engine.dispose();
+  });
+
   test('backs off to a single-tensor cut when the frozen part ends inside a residual block', () => {
     const model = residualClassifier();
     freeze(model, ['stem', 'stem_bn', 'block_dw', 'block_dw_bn']);

@@ -8,15 +8,19 @@
 // Weights of the prefix are captured when the engine is created: create a new engine after loading
 // other weights into the model.
 import { createHash } from 'node:crypto';
-import { invalidArgument } from '../../errors.js';
+import { invalidArgument, UsageError } from '../../errors.js';
 import { tf, tfl } from '../tfjs/tf.js';
 import { exportOnnx } from './export.js';
 import { createOnnxRunner, type OnnxOutput, type OnnxRunnerOptions } from './session.js';
+import { frozenPrefixEnd } from './frozen_prefix.js';
 import { splitAtLayer } from './split_at_layer.js';
 
 export interface FrozenEngineOptions extends OnnxRunnerOptions {
-  /** Name of the last frozen layer: everything from the inputs up to its output runs on onnxruntime. */
-  frozenUpTo: string;
+  /**
+   * Name of the last frozen layer: everything from the inputs up to its output runs on onnxruntime.
+   * Default: where the model's non-trainable prefix ends (frozenPrefixEnd).
+   */
+  frozenUpTo?: string;
 }
 
 export interface FrozenEngine {
@@ -43,11 +47,19 @@ export interface FrozenEngine {
 }
 
 /** Splits `model` after `frozenUpTo`, exports the prefix to ONNX and opens an onnxruntime session on it. */
-export async function createFrozenEngine(model: tfl.LayersModel, options: FrozenEngineOptions): Promise<FrozenEngine> {
-  if (!options || typeof options.frozenUpTo !== 'string' || options.frozenUpTo === '') {
-    throw invalidArgument('frozenUpTo', options?.frozenUpTo, 'the name of the last frozen layer');
+export async function createFrozenEngine(model: tfl.LayersModel, options: FrozenEngineOptions = {}): Promise<FrozenEngine> {
+  const frozenUpTo = options.frozenUpTo ?? frozenPrefixEnd(model);
+  if (frozenUpTo === undefined) {
+    throw new UsageError(
+      `Model '${model.name}' has no frozen prefix to run on onnxruntime (its first layers are trainable). ` +
+        'Freeze the backbone (trainable = false) or pass frozenUpTo.',
+      'frozenUpTo',
+    );
   }
-  const { prefix, rest, boundaryLayer, boundaryShape } = splitAtLayer(model, options.frozenUpTo);
+  if (typeof frozenUpTo !== 'string' || frozenUpTo === '') {
+    throw invalidArgument('frozenUpTo', frozenUpTo, 'the name of the last frozen layer');
+  }
+  const { prefix, rest, boundaryLayer, boundaryShape } = splitAtLayer(model, frozenUpTo);
   const onnxModel = await exportOnnx(prefix);
   const runner = await createOnnxRunner(onnxModel, options);
   const fingerprint = createHash('sha256').update(onnxModel).digest('hex');
