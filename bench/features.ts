@@ -3,7 +3,7 @@
 // (Float32Array in and out, nothing else), and PyTorch from Debian's python3-torch (bench/features_torch.py).
 // MobileNetV2 and ResNet50 (no top, Keras layer graph) at 224, batch 32, random weights.
 //
-//   npx tsx bench/features.ts [--iters 5] [--batch 32] [--size 224] [--threads N] [--no-torch] [models...]
+//   npx tsx bench/features.ts [--iters 5] [--batch 32] [--size 224] [--threads N] [--no-torch] [--no-spin] [models...]
 //
 // tlkit and raw runs are interleaved round by round so that load from other processes hits both alike;
 // each figure is the median over rounds. Targets (issue 6): tlkit >= 0.9x raw onnxruntime, >= 3.5x PyTorch.
@@ -24,10 +24,11 @@ interface Args {
   size: number;
   threads: number;
   torch: boolean;
+  spin: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { models: [], iters: 5, batch: 32, size: 224, threads: defaultThreadCount(), torch: true };
+  const args: Args = { models: [], iters: 5, batch: 32, size: 224, threads: defaultThreadCount(), torch: true, spin: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--iters') args.iters = Number(argv[++i]);
@@ -35,6 +36,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--size') args.size = Number(argv[++i]);
     else if (a === '--threads') args.threads = Number(argv[++i]);
     else if (a === '--no-torch') args.torch = false;
+    else if (a === '--no-spin') args.spin = false;
     else args.models.push(a);
   }
   if (args.models.length === 0) args.models = ['mobilenet_v2', 'resnet50'];
@@ -46,6 +48,29 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/**
+ * He-uniform kernels and mildly random BN statistics, so activations stay O(1) through the net as with
+ * trained weights (Keras's default init shrinks them towards denormals, which would time the CPU's
+ * denormal path instead of the network).
+ */
+function realisticRandomWeights(model: tfl.LayersModel): void {
+  for (const layer of model.layers) {
+    if (layer.weights.length === 0) continue;
+    layer.setWeights(
+      layer.weights.map((w) => {
+        const shape = w.shape as number[];
+        const name = w.originalName ?? w.name;
+        if (/(gamma|moving_variance|variance)$/.test(name)) return tf.randomUniform(shape, 0.8, 1.2);
+        if (/(beta|moving_mean|bias|mean)$/.test(name)) return tf.randomUniform(shape, -0.1, 0.1);
+        if (w.dtype !== 'float32') return tf.zeros(shape, w.dtype);
+        const fanIn = /depthwise/.test(name) ? shape[0] * shape[1] : shape.slice(0, -1).reduce((a, b) => a * b, 1);
+        const limit = Math.sqrt(6 / Math.max(1, fanIn));
+        return tf.randomUniform(shape, -limit, limit);
+      }),
+    );
+  }
+}
+
 /** The reference experiment's classifier on a no-top backbone; the backbone's output is the cut. */
 function classifier(id: string, size: number): { model: tfl.LayersModel; cut: string } {
   const backbone = getBackbone(id).build({ includeTop: false, weights: null, inputShape: [size, size, 3] });
@@ -54,6 +79,7 @@ function classifier(id: string, size: number): { model: tfl.LayersModel; cut: st
   x = tfl.layers.dropout({ rate: 0.25 }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.dense({ units: 2, activation: 'softmax' }).apply(x) as tfl.SymbolicTensor;
   const model = tfl.model({ inputs: backbone.inputs, outputs: x });
+  realisticRandomWeights(model);
   return { model, cut: backbone.outputs[0].sourceLayer.name };
 }
 
@@ -65,7 +91,7 @@ async function timeIt(fn: () => Promise<void>): Promise<number> {
 
 async function benchOnnx(id: string, args: Args, outDir: string): Promise<{ tlkit: number; tlkitArray: number; raw: number; file: string }> {
   const { model, cut } = classifier(id, args.size);
-  const engine = await createFrozenEngine(model, { frozenUpTo: cut, intraOpNumThreads: args.threads });
+  const engine = await createFrozenEngine(model, { frozenUpTo: cut, intraOpNumThreads: args.threads, allowSpinning: args.spin });
   const file = path.join(outDir, `${id}_${args.size}_to_${cut}.onnx`);
   writeFileSync(file, engine.onnxModel);
   const raw = await ort.InferenceSession.create(file, {
@@ -73,6 +99,7 @@ async function benchOnnx(id: string, args: Args, outDir: string): Promise<{ tlki
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    extra: { session: { intra_op: { allow_spinning: args.spin ? '1' : '0' } } },
   });
   const shape = [args.batch, args.size, args.size, 3];
   const x = tf.randomUniform(shape, -1, 1, 'float32');
@@ -84,6 +111,10 @@ async function benchOnnx(id: string, args: Args, outDir: string): Promise<{ tlki
     const f = await engine.features(x);
     f.dispose();
   };
+  const features = await engine.features(x);
+  const scale = tf.tidy(() => tf.mean(tf.abs(features)).dataSync()[0]);
+  features.dispose();
+  console.log(`${id}: ${path.basename(file)}, features ${JSON.stringify(engine.featureShape)}, mean |feature| ${scale.toPrecision(3)}`);
   // The array path, for pipelines that decode straight into Float32Arrays.
   const runTlkitArray = async (): Promise<void> => {
     await engine.featuresOf(xData, shape);

@@ -12,6 +12,7 @@ export interface WorkerSessionOptions {
   executionMode: 'sequential' | 'parallel';
   graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
   executionProviders: string[];
+  extra: Record<string, unknown>;
 }
 
 export type WorkerRequest =
