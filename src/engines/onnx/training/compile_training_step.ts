@@ -1,0 +1,302 @@
+// The compiled training step: one onnxruntime-node session.run = forward + loss + backward + optimizer
+// update of a tfjs-layers model. Weights, optimizer slots and BatchNorm moving statistics stay in
+// tlkit's hands (Float32Arrays in the graph's layout, fed in and taken back each step); the trained
+// values go back into the same tfjs-layers model with syncWeightsToModel().
+import * as ort from 'onnxruntime-node';
+import { invalidArgument, TlkitError, UsageError } from '../../../errors.js';
+import { resolveLoss } from '../../../train/losses.js';
+import { mulberry32, mixSeed } from '../../../train/seeded_random.js';
+import type { LossName } from '../../../train/types.js';
+import { tf, type tfl } from '../../tfjs/tf.js';
+import type { LayersModel } from '../model_graph.js';
+import { defaultThreadCount } from '../session.js';
+import { checkOptimizerSettings, slotNames, stepScalarValues, type OptimizerSettings } from './optimizer_update.js';
+import { kerasToOnnx, onnxToKeras, type ParamSlot } from './params.js';
+import { UnsupportedLayer } from './rules.js';
+import { buildTrainingGraph, GRAPH_NAMES, type TrainingGraph } from './training_graph.js';
+
+export interface CompileTrainingStepOptions {
+  /** Keras loss name: binary_crossentropy, sparse_categorical_crossentropy, categorical_crossentropy. */
+  loss: LossName | string;
+  /** 'adam' (default) or 'sgd' (with `momentum`, default 0). */
+  optimizer?: 'adam' | 'sgd';
+  /** Default: Keras's (Adam 1e-3, SGD 1e-2). */
+  learningRate?: number;
+  /** Batch size the graph is compiled for; other sizes (a last partial batch) compile on first use. */
+  batchSize: number;
+  momentum?: number;
+  beta1?: number;
+  beta2?: number;
+  /** Adam epsilon; default 1e-7 (Keras, and tlkit's tfjs engine). */
+  epsilon?: number;
+  /** Seed of the dropout masks. Default 0. */
+  seed?: number;
+  /** onnxruntime threads. Default: os.availableParallelism(). */
+  intraOpNumThreads?: number;
+}
+
+export interface TrainingStepResult {
+  loss: number;
+}
+
+export interface CompiledTrainingStep {
+  /** One step on a batch: x [N, ...inputShape] (NHWC); y as the loss wants it (class indices for sparse). */
+  step(x: tf.Tensor | Float32Array, y: tf.Tensor | Float32Array | ArrayLike<number>, sampleWeight?: ArrayLike<number>): Promise<TrainingStepResult>;
+  /** Writes the current weights and BatchNorm statistics into the tfjs-layers model's variables. */
+  syncWeightsToModel(): void;
+  /** Re-reads the model's weights (e.g. after loading a checkpoint into it); optimizer slots restart at 0. */
+  syncWeightsFromModel(): void;
+  setLearningRate(learningRate: number): void;
+  getLearningRate(): number;
+  /** Steps taken. */
+  readonly iterations: number;
+  dispose(): Promise<void>;
+}
+
+interface CompiledSession {
+  graph: TrainingGraph;
+  session: ort.InferenceSession;
+}
+
+interface StoredParam {
+  value: Float32Array;
+  slots: Float32Array[];
+}
+
+const DEFAULT_LR = { adam: 1e-3, sgd: 1e-2 } as const;
+
+/** Whether `compileTrainingStep` can compile `model` (every layer class and config has a rule). */
+export function canCompileTrainingStep(model: LayersModel, options: { loss?: LossName | string } = {}): { ok: boolean; reason?: string } {
+  try {
+    buildTrainingGraph(model, { batchSize: 2, loss: options.loss ? resolveLoss(options.loss) : 'categorical_crossentropy', optimizer: 'gradients' });
+    return { ok: true };
+  } catch (error) {
+    if (error instanceof UnsupportedLayer) return { ok: false, reason: error.message };
+    if (error instanceof UsageError) throw error;
+    return { ok: false, reason: (error as Error).message };
+  }
+}
+
+export async function compileTrainingStep(model: LayersModel, options: CompileTrainingStepOptions): Promise<CompiledTrainingStep> {
+  const optimizerName = options.optimizer ?? 'adam';
+  if (optimizerName !== 'adam' && optimizerName !== 'sgd') throw invalidArgument('optimizer', optimizerName, "'adam' or 'sgd' (the compiled step's optimizers)");
+  const settings: OptimizerSettings =
+    optimizerName === 'adam'
+      ? { kind: 'adam', beta1: options.beta1 ?? 0.9, beta2: options.beta2 ?? 0.999, epsilon: options.epsilon ?? 1e-7 }
+      : { kind: 'sgd', momentum: options.momentum ?? 0 };
+  checkOptimizerSettings(settings);
+  let learningRate = options.learningRate ?? DEFAULT_LR[optimizerName];
+  if (!(learningRate > 0) || !Number.isFinite(learningRate)) throw invalidArgument('learningRate', options.learningRate, 'a finite number > 0');
+  const step = new TrainingStepRunner(model, resolveLoss(options.loss), settings, options);
+  await step.sessionFor(options.batchSize);
+  step.syncWeightsFromModel();
+  return {
+    step: (x, y, w) => step.run(x, y, w, learningRate),
+    syncWeightsToModel: () => step.syncWeightsToModel(),
+    syncWeightsFromModel: () => step.syncWeightsFromModel(),
+    setLearningRate(lr) {
+      if (!(lr > 0) || !Number.isFinite(lr)) throw invalidArgument('learningRate', lr, 'a finite number > 0');
+      learningRate = lr;
+    },
+    getLearningRate: () => learningRate,
+    get iterations() {
+      return step.iterations;
+    },
+    dispose: () => step.dispose(),
+  };
+}
+
+/**
+ * Gradients of the loss w.r.t. every trainable weight (Keras layout, by variable name), and the loss:
+ * the graph without the optimizer update. For tests and gradient checks. `dropoutMasks` replaces the
+ * seeded masks (one array per Dropout layer, in model order).
+ */
+export async function computeGradients(
+  model: LayersModel,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  options: { loss: LossName | string; dropoutMasks?: Float32Array[]; intraOpNumThreads?: number },
+): Promise<{ loss: number; gradients: Map<string, Float32Array>; state: Map<string, Float32Array> }> {
+  const runner = new TrainingStepRunner(model, resolveLoss(options.loss), 'gradients', { batchSize: x.shape[0], intraOpNumThreads: options.intraOpNumThreads });
+  try {
+    const compiled = await runner.sessionFor(x.shape[0]);
+    runner.syncWeightsFromModel();
+    const results = await runner.execute(compiled, x, y, undefined, [], options.dropoutMasks);
+    const gradients = new Map<string, Float32Array>();
+    const state = new Map<string, Float32Array>();
+    for (const slot of compiled.graph.params) {
+      const outs = compiled.graph.paramOutputs.get(slot);
+      if (!outs) continue;
+      const data = results[outs[0]].data as Float32Array;
+      (slot.trainable ? gradients : state).set(slot.variable.name, onnxToKeras(data, slot.kerasShape, slot.layout));
+    }
+    return { loss: (results[GRAPH_NAMES.loss].data as Float32Array)[0], gradients, state };
+  } finally {
+    await runner.dispose();
+  }
+}
+
+class TrainingStepRunner {
+  private readonly sessions = new Map<number, Promise<CompiledSession>>();
+  private readonly store = new Map<tfl.LayerVariable, StoredParam>();
+  iterations = 0;
+  private readonly random: () => number;
+
+  constructor(
+    private readonly model: LayersModel,
+    private readonly loss: LossName,
+    private readonly optimizer: OptimizerSettings | 'gradients',
+    private readonly options: { batchSize: number; seed?: number; intraOpNumThreads?: number },
+  ) {
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw invalidArgument('batchSize', options.batchSize, 'a positive integer');
+    this.random = mulberry32(mixSeed(options.seed ?? 0, 0x0badd00d));
+  }
+
+  sessionFor(batch: number): Promise<CompiledSession> {
+    let pending = this.sessions.get(batch);
+    if (!pending) {
+      pending = (async () => {
+        let graph: TrainingGraph;
+        try {
+          graph = buildTrainingGraph(this.model, { batchSize: batch, loss: this.loss, optimizer: this.optimizer });
+        } catch (error) {
+          if (error instanceof UnsupportedLayer) {
+            throw new TlkitError(`Cannot compile a training step for model '${this.model.name}' to ONNX: ${error.message}`, { cause: error });
+          }
+          throw error;
+        }
+        this.compiledGraphs.push(graph);
+        const threads = this.options.intraOpNumThreads ?? defaultThreadCount();
+        try {
+          const session = await ort.InferenceSession.create(graph.modelBytes, {
+            intraOpNumThreads: threads,
+            interOpNumThreads: 1,
+            executionMode: 'sequential',
+            graphOptimizationLevel: 'all',
+            executionProviders: ['cpu'],
+          });
+          return { graph, session };
+        } catch (error) {
+          throw new TlkitError(`onnxruntime-node could not load the training step of '${this.model.name}': ${(error as Error).message}`, { cause: error });
+        }
+      })();
+      this.sessions.set(batch, pending);
+    }
+    return pending;
+  }
+
+  syncWeightsFromModel(): void {
+    this.store.clear();
+    const slotCount = this.optimizer === 'gradients' ? 0 : slotNames(this.optimizer).length;
+    // Every weight of every layer a compiled graph may read; the layout is decided per weight by its
+    // rule, so it is taken from a compiled graph when one exists.
+    const layouts = this.knownLayouts();
+    for (const [variable, slot] of layouts) {
+      const data = variable.read().dataSync() as Float32Array;
+      this.store.set(variable, {
+        value: kerasToOnnx(data, slot.kerasShape, slot.layout),
+        slots: slot.trainable ? Array.from({ length: slotCount }, () => new Float32Array(data.length)) : [],
+      });
+    }
+    this.iterations = 0;
+  }
+
+  private compiledGraphs: TrainingGraph[] = [];
+
+  private knownLayouts(): Map<tfl.LayerVariable, ParamSlot> {
+    const out = new Map<tfl.LayerVariable, ParamSlot>();
+    for (const graph of this.compiledGraphs) for (const slot of graph.params) out.set(slot.variable, slot);
+    return out;
+  }
+
+  syncWeightsToModel(): void {
+    const layouts = this.knownLayouts();
+    for (const [variable, stored] of this.store) {
+      const slot = layouts.get(variable)!;
+      const keras = onnxToKeras(stored.value, slot.kerasShape, slot.layout);
+      const tensor = tf.tensor(keras, slot.kerasShape, 'float32');
+      variable.write(tensor);
+      tensor.dispose();
+    }
+  }
+
+  async execute(compiled: CompiledSession, x: tf.Tensor | Float32Array, y: tf.Tensor | Float32Array | ArrayLike<number>, sampleWeight: ArrayLike<number> | undefined, scalars: number[], masks?: Float32Array[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+    const { graph, session } = compiled;
+    const n = graph.inputShape[0];
+    const xData = x instanceof Float32Array ? x : ((await x.data()) as Float32Array);
+    if (xData.length !== graph.inputShape.reduce((a, b) => a * b, 1)) throw invalidArgument('x', x instanceof Float32Array ? `${xData.length} values` : (x as tf.Tensor).shape, `shape ${JSON.stringify(graph.inputShape)}`);
+    const feeds: Record<string, ort.Tensor> = {
+      [GRAPH_NAMES.x]: new ort.Tensor('float32', xData, graph.inputShape),
+      [GRAPH_NAMES.labels]: new ort.Tensor('float32', await this.encodeLabels(y, graph), graph.labelShape),
+      [GRAPH_NAMES.sampleWeight]: new ort.Tensor('float32', sampleWeight ? Float32Array.from(sampleWeight) : new Float32Array(n).fill(1), [n]),
+    };
+    graph.stepScalars.forEach((name, i) => {
+      feeds[name] = new ort.Tensor('float32', new Float32Array([scalars[i]]), []);
+    });
+    for (const slot of graph.params) {
+      const stored = this.store.get(slot.variable);
+      if (!stored) throw new Error(`internal: no stored value for '${slot.variable.name}'`);
+      feeds[slot.input] = new ort.Tensor('float32', stored.value, slot.shape);
+      graph.slotInputs.get(slot)?.forEach((name, i) => {
+        feeds[name] = new ort.Tensor('float32', stored.slots[i], slot.shape);
+      });
+    }
+    graph.dropout.forEach((d, i) => {
+      const size = d.shape.reduce((a, b) => a * b, 1);
+      let mask = masks?.[i];
+      if (!mask) {
+        mask = new Float32Array(size);
+        const keep = 1 - d.rate;
+        for (let j = 0; j < size; j++) mask[j] = this.random() < keep ? 1 / keep : 0;
+      }
+      feeds[d.input] = new ort.Tensor('float32', mask, d.shape);
+    });
+    return session.run(feeds);
+  }
+
+  private async encodeLabels(y: tf.Tensor | Float32Array | ArrayLike<number>, graph: TrainingGraph): Promise<Float32Array> {
+    const raw = y instanceof tf.Tensor ? ((await y.data()) as Float32Array) : Float32Array.from(y as ArrayLike<number>);
+    const [n, units] = graph.labelShape;
+    if (this.loss === 'sparse_categorical_crossentropy') {
+      if (raw.length !== n) throw invalidArgument('y', `${raw.length} labels`, `${n} class indices (sparse labels)`);
+      const oneHot = new Float32Array(n * units);
+      for (let i = 0; i < n; i++) {
+        const k = Math.round(raw[i]);
+        if (!(k >= 0 && k < units)) throw invalidArgument('y', raw[i], `class indices in [0, ${units - 1}]`);
+        oneHot[i * units + k] = 1;
+      }
+      return oneHot;
+    }
+    if (raw.length !== n * units) throw invalidArgument('y', `${raw.length} values`, `${n * units} (labels of shape [${n}, ${units}])`);
+    return raw;
+  }
+
+  async run(x: tf.Tensor | Float32Array, y: tf.Tensor | Float32Array | ArrayLike<number>, sampleWeight: ArrayLike<number> | undefined, learningRate: number): Promise<TrainingStepResult> {
+    if (this.optimizer === 'gradients') throw new Error('internal: gradient runner has no step');
+    const batch = x instanceof Float32Array ? this.options.batchSize : x.shape[0];
+    const compiled = await this.sessionFor(batch);
+    const t = this.iterations + 1;
+    const results = await this.execute(compiled, x, y, sampleWeight, stepScalarValues(this.optimizer, learningRate, t));
+    for (const slot of compiled.graph.params) {
+      const outs = compiled.graph.paramOutputs.get(slot);
+      if (!outs) continue;
+      const stored = this.store.get(slot.variable)!;
+      stored.value = results[outs[0]].data as Float32Array;
+      for (let i = 1; i < outs.length; i++) stored.slots[i - 1] = results[outs[i]].data as Float32Array;
+    }
+    this.iterations = t;
+    const loss = (results[GRAPH_NAMES.loss].data as Float32Array)[0];
+    return { loss };
+  }
+
+  async dispose(): Promise<void> {
+    for (const pending of this.sessions.values()) {
+      try {
+        (await pending).session.release();
+      } catch {
+        // A session that failed to build has nothing to release.
+      }
+    }
+    this.sessions.clear();
+  }
+}

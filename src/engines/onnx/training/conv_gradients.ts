@@ -1,0 +1,163 @@
+// Input and filter gradients of (grouped) 2-D convolutions, NCHW, as plain ONNX ops. Several forms
+// compute the same gradient; which one is fastest depends on the op's shape and on onnxruntime's
+// kernels (bench/train_onnx.ts measures them), so the form is a setting, and every form is covered by
+// the gradient tests.
+import type { Ops } from './ops.js';
+import type { Geometry } from './conv_geometry.js';
+import { isPointwise } from './conv_geometry.js';
+
+export interface GradientForms {
+  /**
+   * Input gradient of a k x k convolution (group 1 or depthwise):
+   * 'conv-transpose': ConvTranspose with the forward weight.
+   * 'flipped-conv': dy (zero-interleaved when strided) through a Conv with the spatially flipped
+   * (and, for group 1, transposed) weight.
+   */
+  convInputGrad: 'conv-transpose' | 'flipped-conv';
+  depthwiseInputGrad: 'conv-transpose' | 'flipped-conv';
+  /**
+   * Filter gradient of a depthwise convolution:
+   * 'grouped-conv': a grouped Conv of the transposed input with the transposed dy as its weight.
+   * 'shifted-mul': for each kernel tap, a strided Slice of the padded input times dy, reduced.
+   */
+  depthwiseFilterGrad: 'grouped-conv' | 'shifted-mul';
+}
+
+export const gradientForms: GradientForms = {
+  convInputGrad: 'flipped-conv',
+  depthwiseInputGrad: 'flipped-conv',
+  depthwiseFilterGrad: 'grouped-conv',
+};
+
+/** Overrides the gradient forms (benchmarks and tests); returns the previous settings. */
+export function setGradientForms(forms: Partial<GradientForms>): GradientForms {
+  const previous = { ...gradientForms };
+  Object.assign(gradientForms, forms);
+  return previous;
+}
+
+export interface ConvShape {
+  batch: number;
+  inChannels: number;
+  outChannels: number;
+  group: number;
+}
+
+/** [N,C,Ho,Wo] -> [N,C,Ho*s0,Wo*s1] with each value followed by s-1 zeros along each spatial axis. */
+function zeroInterleave(o: Ops, dy: string, s: ConvShape & { channels: number }, out: [number, number], strides: [number, number], hint: string): string {
+  if (strides[0] === 1 && strides[1] === 1) return dy;
+  const [ho, wo] = out;
+  const r6 = o.reshape(dy, [s.batch, s.channels, ho, 1, wo, 1], `${hint}_r6`);
+  const padded = o.pad(r6, [0, 0, 0, 0, 0, 0, 0, 0, 0, strides[0] - 1, 0, strides[1] - 1], `${hint}_zi`);
+  return o.reshape(padded, [s.batch, s.channels, ho * strides[0], wo * strides[1]], `${hint}_interleaved`);
+}
+
+/** Reverses the two spatial axes of an OIHW weight. */
+function flipSpatial(o: Ops, w: string, kernel: [number, number], hint: string): string {
+  return o.slice(w, [kernel[0] - 1, kernel[1] - 1], [-(kernel[0] + 1), -(kernel[1] + 1)], [2, 3], `${hint}_flip`, [-1, -1]);
+}
+
+/** dL/dx of y = Conv(x, w) (no bias), dy: [N, O, Ho, Wo] -> [N, I, H, W]. */
+export function convInputGrad(o: Ops, dy: string, w: string, g: Geometry, s: ConvShape, hint: string): string {
+  const [h, wd] = g.inSize;
+  const [ho, wo] = g.outSize;
+  const depthwise = s.group > 1;
+  if (!depthwise && isPointwise(g)) {
+    // 1x1: dx = W^T dy per pixel, one broadcast MatMul.
+    const wt = o.transpose(o.reshape(w, [s.outChannels, s.inChannels], `${hint}_w2d`), [1, 0], `${hint}_wT`);
+    let dx = o.op('MatMul', [wt, o.reshape(dy, [s.batch, s.outChannels, ho * wo], `${hint}_dy3d`)], `${hint}_dx3d`);
+    dx = o.reshape(dx, [s.batch, s.inChannels, ho, wo], `${hint}_dx4d`);
+    if (g.strides[0] === 1 && g.strides[1] === 1) return dx;
+    const inter = zeroInterleave(o, dx, { ...s, channels: s.inChannels }, [ho, wo], g.strides, `${hint}_dx`);
+    return fitSpatial(o, inter, [ho * g.strides[0], wo * g.strides[1]], [h, wd], `${hint}_dxfit`);
+  }
+  const form = depthwise ? gradientForms.depthwiseInputGrad : gradientForms.convInputGrad;
+  const multiplier = s.outChannels / s.group;
+  if (form === 'conv-transpose' || (depthwise && multiplier !== 1)) {
+    const outputPadding = [0, 1].map((a) => g.inSize[a] - (g.strides[a] * (g.outSize[a] - 1) + g.kernel[a] - g.pads[a] - g.pads[a + 2]));
+    return o.op('ConvTranspose', [dy, w], `${hint}_dx`, {
+      kernel_shape: g.kernel,
+      strides: g.strides,
+      pads: g.pads,
+      output_padding: outputPadding,
+      group: s.group,
+    });
+  }
+  // Flipped conv: dx[h] = sum_i dyDilated[h + pad_begin - i] w[i], a correlation of the zero-interleaved
+  // dy, padded by k-1-pad_begin in front, with the flipped kernel.
+  let wf = flipSpatial(o, w, g.kernel, hint);
+  if (!depthwise) wf = o.transpose(wf, [1, 0, 2, 3], `${hint}_wflipT`);
+  const channels = s.outChannels;
+  let dyd = zeroInterleave(o, dy, { ...s, channels }, [ho, wo], g.strides, `${hint}_dy`);
+  const dilated = [ho * g.strides[0], wo * g.strides[1]];
+  const begin = [0, 1].map((a) => g.kernel[a] - 1 - g.pads[a]);
+  const end = [0, 1].map((a) => g.inSize[a] + g.pads[a] - dilated[a]);
+  if (begin.some((v) => v < 0) || end.some((v) => v < 0)) {
+    // Rows of dy that no input pixel reached: cut them instead of padding negatively.
+    dyd = o.slice(dyd, [Math.max(-begin[0], 0), Math.max(-begin[1], 0)], [dilated[0] + Math.min(end[0], 0), dilated[1] + Math.min(end[1], 0)], [2, 3], `${hint}_dycut`);
+  }
+  return o.op('Conv', [dyd, wf], `${hint}_dx`, {
+    kernel_shape: g.kernel,
+    strides: [1, 1],
+    pads: [Math.max(begin[0], 0), Math.max(begin[1], 0), Math.max(end[0], 0), Math.max(end[1], 0)],
+    group: s.group,
+  });
+}
+
+/** Pads (zeros at the end) or crops the spatial axes of an NCHW value from `size` to `target`. */
+function fitSpatial(o: Ops, x: string, size: [number, number], target: [number, number], hint: string): string {
+  let out = x;
+  if (size[0] > target[0] || size[1] > target[1]) {
+    out = o.slice(out, [0, 0], [Math.min(size[0], target[0]), Math.min(size[1], target[1])], [2, 3], `${hint}_crop`);
+  }
+  if (size[0] < target[0] || size[1] < target[1]) {
+    out = o.pad(out, [0, 0, 0, 0, 0, 0, Math.max(target[0] - size[0], 0), Math.max(target[1] - size[1], 0)], `${hint}_pad`);
+  }
+  return out;
+}
+
+/** dL/dw of y = Conv(x, w), x: [N, I, H, W], dy: [N, O, Ho, Wo] -> w's shape [O, I/group, kh, kw]. */
+export function convFilterGrad(o: Ops, x: string, dy: string, g: Geometry, s: ConvShape, hint: string): string {
+  const [ho, wo] = g.outSize;
+  const { batch: n, inChannels: cin, outChannels: cout } = s;
+  const strided = g.strides[0] !== 1 || g.strides[1] !== 1;
+  if (s.group === 1 && isPointwise(g)) {
+    // 1x1: dW = sum_n dy[n] x[n]^T over pixels: a batched MatMul and a sum over the batch.
+    const xs = strided ? o.slice(x, [0, 0], [g.inSize[0], g.inSize[1]], [2, 3], `${hint}_xs`, g.strides) : x;
+    const xt = o.transpose(o.reshape(xs, [n, cin, ho * wo], `${hint}_x3d`), [0, 2, 1], `${hint}_xT`);
+    const perSample = o.op('MatMul', [o.reshape(dy, [n, cout, ho * wo], `${hint}_dy3d`), xt], `${hint}_dw_n`);
+    return o.reshape(o.reduceSum(perSample, [0], false, `${hint}_dw2d`), [cout, cin, 1, 1], `${hint}_dw`);
+  }
+  const reshapeCropped = (v: string, lead: number[]): string => {
+    const cropped = o.slice(v, [0, 0], g.kernel, [2, 3], `${hint}_dwcrop`);
+    return lead.length ? o.reshape(cropped, [...lead, g.kernel[0], g.kernel[1]], `${hint}_dw`) : cropped;
+  };
+  const dilationAttrs = { strides: [1, 1], pads: g.pads, dilations: g.strides };
+  if (s.group === 1) {
+    // dW[o,i] = correlation of x[:, i] with dy[:, o], summed over the batch: a Conv whose "batch" is
+    // the input channels, "channels" the samples, and whose weight is dy (dilated by the stride).
+    const xt = o.transpose(x, [1, 0, 2, 3], `${hint}_xT`);
+    const dyt = o.transpose(dy, [1, 0, 2, 3], `${hint}_dyT`);
+    const full = o.op('Conv', [xt, dyt], `${hint}_dwfull`, { ...dilationAttrs, kernel_shape: [ho, wo] });
+    return o.transpose(reshapeCropped(full, []), [1, 0, 2, 3], `${hint}_dw`);
+  }
+  const multiplier = cout / s.group;
+  if (gradientForms.depthwiseFilterGrad === 'shifted-mul' && multiplier === 1) {
+    const xp = g.pads.some((p) => p > 0) ? o.pad(x, [0, 0, g.pads[0], g.pads[1], 0, 0, g.pads[2], g.pads[3]], `${hint}_xpad`) : x;
+    const taps: string[] = [];
+    for (let a = 0; a < g.kernel[0]; a++) {
+      for (let b = 0; b < g.kernel[1]; b++) {
+        const xs = o.slice(xp, [a, b], [a + g.strides[0] * (ho - 1) + 1, b + g.strides[1] * (wo - 1) + 1], [2, 3], `${hint}_tap${a}${b}`, g.strides);
+        const sum = o.reduceSum(o.mul(xs, dy, `${hint}_prod${a}${b}`), [0, 2, 3], false, `${hint}_sum${a}${b}`);
+        taps.push(o.reshape(sum, [cout, 1], `${hint}_col${a}${b}`));
+      }
+    }
+    const all = taps.length === 1 ? taps[0] : o.op('Concat', taps, `${hint}_taps`, { axis: 1 });
+    return o.reshape(all, [cout, 1, g.kernel[0], g.kernel[1]], `${hint}_dw`);
+  }
+  // Depthwise: the same Conv trick with one group per channel; the samples become the group's channels.
+  const xt = o.reshape(o.transpose(x, [1, 0, 2, 3], `${hint}_xT`), [1, cin * n, g.inSize[0], g.inSize[1]], `${hint}_xg`);
+  const dyt = o.transpose(dy, [1, 0, 2, 3], `${hint}_dyT`);
+  const full = o.op('Conv', [xt, dyt], `${hint}_dwfull`, { ...dilationAttrs, kernel_shape: [ho, wo], group: s.group });
+  return reshapeCropped(full, [cout, 1]);
+}

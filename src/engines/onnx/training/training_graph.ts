@@ -1,0 +1,279 @@
+// Builds the ONNX graph of one training step of a tfjs-layers functional model: forward (weights as
+// graph inputs), loss, backward (reverse order over the traced layer calls, gradients summed where a
+// value fans out), and either the optimizer update or the raw gradients as outputs.
+import { TlkitError } from '../../../errors.js';
+import type { LossName } from '../../../train/types.js';
+import type { tfl } from '../../tfjs/tf.js';
+import { onnx, OnnxGraphBuilder, physicalShape, type OnnxTypes, type OnnxValue } from '../graph_builder.js';
+import type { LayersModel } from '../model_graph.js';
+import { emitLoss } from './loss.js';
+import { Ops } from './ops.js';
+import { emitUpdate, slotNames, stepScalarNames, type OptimizerSettings } from './optimizer_update.js';
+import { onnxShape, type ParamLayout, type ParamSlot } from './params.js';
+import { getGradientRule, trainableLayerClasses, UnsupportedLayer, type Backward, type RuleContext } from './rules.js';
+import { traceModel } from './trace.js';
+import './activation_gradients.js';
+import './conv_rules.js';
+import './dense_rules.js';
+import './merge_rules.js';
+import './normalization_rules.js';
+import './pooling_rules.js';
+
+export const TRAINING_OPSET = 17;
+const IR_VERSION = 8;
+
+export interface TrainingGraphOptions {
+  batchSize: number;
+  loss: LossName;
+  /** The update to emit, or 'gradients' to output dL/dw of every trainable weight instead. */
+  optimizer: OptimizerSettings | 'gradients';
+}
+
+export interface DropoutInput {
+  input: string;
+  shape: number[];
+  rate: number;
+}
+
+export interface TrainingGraph {
+  modelBytes: Uint8Array;
+  /** Every weight the graph reads, in graph-input order. */
+  params: ParamSlot[];
+  /** Per trainable param (same order as the trainable entries of params): its slot input names. */
+  slotInputs: Map<ParamSlot, string[]>;
+  /** Output names: per trainable param [new weight, ...new slots] (or [gradient]); per state param its new value. */
+  paramOutputs: Map<ParamSlot, string[]>;
+  dropout: DropoutInput[];
+  stepScalars: string[];
+  inputShape: number[];
+  labelShape: number[];
+  /** The model output's kind (decides how labels are encoded). */
+  outputKind: 'softmax' | 'sigmoid';
+}
+
+export const GRAPH_NAMES = { x: 'x', labels: 'labels', sampleWeight: 'sample_weight', loss: 'loss' } as const;
+
+/** Layer classes the training graph has a rule for (plus InputLayer). */
+export function trainableClasses(): string[] {
+  return trainableLayerClasses();
+}
+
+export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOptions): TrainingGraph {
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+    throw new UnsupportedLayer(`the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs (one of each is compiled)`);
+  }
+  const n = options.batchSize;
+  const builder = new OnnxGraphBuilder();
+  const o = new Ops(builder);
+  const traced = traceModel(model);
+  const trainableIds = new Set(model.trainableWeights.map((w) => w.id));
+
+  const graphInputs: OnnxTypes.IValueInfoProto[] = [];
+  const graphOutputs: OnnxTypes.IValueInfoProto[] = [];
+  const addInput = (name: string, shape: number[]): string => {
+    builder.reserve(name);
+    graphInputs.push(valueInfo(name, shape));
+    return name;
+  };
+
+  const inputShape = [n, ...(model.inputs[0].shape.slice(1) as number[])];
+  if (inputShape.some((d) => d === null || d === undefined)) throw new UnsupportedLayer(`input shape ${JSON.stringify(model.inputs[0].shape)} has unknown dims`);
+  const values = new Map<number, OnnxValue>();
+  values.set(traced.inputs[0], { name: addInput(GRAPH_NAMES.x, inputShape), shape: inputShape, layout: 'native' });
+
+  // Which values depend on a trainable weight: only those need gradients.
+  const needsGrad = new Set<number>();
+  for (const call of traced.calls) {
+    const ownTrainable = call.layer.trainableWeights.some((w) => trainableIds.has(w.id));
+    if (ownTrainable || call.inputs.some((k) => needsGrad.has(k))) call.outputs.forEach((k) => needsGrad.add(k));
+  }
+
+  const params = new Map<tfl.LayerVariable, ParamSlot>();
+  const paramGradParts = new Map<ParamSlot, string[]>();
+  const dropout: DropoutInput[] = [];
+  const logits = new Map<string, { logits: OnnxValue; kind: 'softmax' | 'sigmoid' }>();
+  const logitGrads = new Map<string, OnnxValue>();
+  const backwards: { backward: Backward; inputs: number[]; outputs: number[] }[] = [];
+
+  for (const call of traced.calls) {
+    const layer = call.layer;
+    const className = layer.getClassName();
+    if (className === 'InputLayer') continue;
+    const rule = getGradientRule(className);
+    if (!rule) throw new UnsupportedLayer(`layer '${layer.name}' (${className}) has no training rule; trainable classes: ${trainableLayerClasses().join(', ')}`);
+    const own = layer.trainableWeights;
+    const frozen = !layer.trainable || (own.length > 0 && own.every((w) => !trainableIds.has(w.id)));
+    const fieldVariable = (field: string): tfl.LayerVariable | undefined => (layer as unknown as Record<string, tfl.LayerVariable | null | undefined>)[field] ?? undefined;
+    const slotOf = (field: string): ParamSlot => {
+      const variable = fieldVariable(field);
+      const slot = variable && params.get(variable);
+      if (!slot) throw new Error(`internal: '${layer.name}.${field}' was not read as a param`);
+      return slot;
+    };
+    const context: RuleContext = {
+      ops: o,
+      layer,
+      config: layer.getConfig(),
+      inputs: call.inputs.map((k) => {
+        const v = values.get(k);
+        if (!v) throw new Error(`internal: value ${k} used before it was computed`);
+        return v;
+      }),
+      outputShapes: call.outputShapes.map((s) => [n, ...(s.slice(1) as number[])]),
+      frozen,
+      param(field: string, layout: ParamLayout = 'plain') {
+        const variable = fieldVariable(field);
+        if (!variable) return undefined;
+        let slot = params.get(variable);
+        if (!slot) {
+          const kerasShape = variable.shape as number[];
+          const shape = onnxShape(kerasShape, layout);
+          const input = addInput(`w${params.size}_${variable.name}`.replace(/[^A-Za-z0-9_./:-]/g, '_'), shape);
+          slot = { variable, input, layout, shape, kerasShape, trainable: trainableIds.has(variable.id) };
+          params.set(variable, slot);
+        }
+        return { name: slot.input, trainable: slot.trainable };
+      },
+      paramGrad(field, grad) {
+        const slot = slotOf(field);
+        const parts = paramGradParts.get(slot) ?? [];
+        parts.push(grad);
+        paramGradParts.set(slot, parts);
+      },
+      stateUpdate(field, value) {
+        slotOf(field).stateOutput = value;
+      },
+      dropoutMask(shape, rate) {
+        const input = addInput(`dropout${dropout.length}_${layer.name}`, shape);
+        dropout.push({ input, shape, rate });
+        return input;
+      },
+      registerLogits(y, x, kind) {
+        logits.set(y.name, { logits: x, kind });
+      },
+      logitGrad(y) {
+        return logitGrads.get(y.name);
+      },
+    };
+    let result;
+    try {
+      result = rule(context);
+    } catch (error) {
+      if (error instanceof UnsupportedLayer) throw new UnsupportedLayer(`layer '${layer.name}' (${className}): ${error.message}`);
+      throw error;
+    }
+    call.outputs.forEach((k, i) => values.set(k, { ...result.outputs[i], shape: context.outputShapes[i] }));
+    backwards.push({ backward: result.backward, inputs: call.inputs, outputs: call.outputs });
+  }
+
+  // Loss on the output.
+  const output = builder.toLayout(values.get(traced.outputs[0])!, 'native');
+  const outputInfo = logits.get(values.get(traced.outputs[0])!.name);
+  if (!outputInfo) throw new UnsupportedLayer(`the model output must come from a softmax or sigmoid activation (cross-entropy losses on probabilities)`);
+  const units = output.shape[1] as number;
+  const labelShape = [n, units];
+  const labels = addInput(GRAPH_NAMES.labels, labelShape);
+  const sampleWeight = addInput(GRAPH_NAMES.sampleWeight, [n]);
+  const lossNodes = emitLoss(o, options.loss, outputInfo.kind, output, labels, sampleWeight, n);
+  logitGrads.set(values.get(traced.outputs[0])!.name, lossNodes.logitGrad);
+  builder.node('Identity', [lossNodes.loss], GRAPH_NAMES.loss, {}, [builder.reserve(GRAPH_NAMES.loss)]);
+  graphOutputs.push(valueInfo(GRAPH_NAMES.loss, []));
+
+  // Backward, in reverse call order. The model output is seeded by the loss (its activation returns
+  // dL/dlogits), so its incoming gradient is a placeholder that no rule reads.
+  const gradParts = new Map<number, OnnxValue[]>();
+  const seed: OnnxValue = { ...values.get(traced.outputs[0])!, name: '' };
+  gradParts.set(traced.outputs[0], [seed]);
+  const gradientOf = (key: number): OnnxValue | undefined => {
+    const parts = gradParts.get(key);
+    if (!parts || parts.length === 0) return undefined;
+    const target = values.get(key)!;
+    if (parts.length === 1 && parts[0].name === '') return parts[0];
+    const aligned = parts.map((p) => builder.toLayout(p, target.layout));
+    if (aligned.length === 1) return aligned[0];
+    return { ...target, name: o.op('Sum', aligned.map((p) => p.name), `grad_sum_${key}`) };
+  };
+  for (let i = backwards.length - 1; i >= 0; i--) {
+    const { backward, inputs, outputs } = backwards[i];
+    const dys = outputs.map(gradientOf);
+    if (dys.every((d) => d === undefined)) continue;
+    const need = inputs.map((k) => needsGrad.has(k));
+    const dxs = backward(dys, need);
+    inputs.forEach((k, j) => {
+      const dx = dxs[j];
+      if (!need[j] || !dx) return;
+      const list = gradParts.get(k) ?? [];
+      list.push(dx);
+      gradParts.set(k, list);
+    });
+  }
+
+  // Outputs: updated weights and slots (or gradients), updated state.
+  const slotInputs = new Map<ParamSlot, string[]>();
+  const paramOutputs = new Map<ParamSlot, string[]>();
+  const stepScalars = options.optimizer === 'gradients' ? [] : stepScalarNames(options.optimizer).map((name) => addInput(name, []));
+  let index = 0;
+  for (const slot of params.values()) {
+    const hint = `p${index++}`;
+    if (slot.trainable) {
+      const parts = paramGradParts.get(slot);
+      if (!parts || parts.length === 0) throw new TlkitError(`internal: trainable weight '${slot.variable.name}' got no gradient`);
+      const grad = parts.length === 1 ? parts[0] : o.op('Sum', parts, `${hint}_grad_sum`);
+      slot.grad = grad;
+      let outs: string[];
+      if (options.optimizer === 'gradients') {
+        outs = [grad];
+        slotInputs.set(slot, []);
+      } else {
+        const slots = slotNames(options.optimizer).map((s) => addInput(`${s}:${slot.input}`, slot.shape));
+        slotInputs.set(slot, slots);
+        outs = emitUpdate(o, options.optimizer, slot.input, grad, slots, hint);
+      }
+      const named = outs.map((name, j) => {
+        const outName = builder.reserve(`${slot.input}:out${j}`);
+        builder.node('Identity', [name], outName, {}, [outName]);
+        graphOutputs.push(valueInfo(outName, slot.shape));
+        return outName;
+      });
+      paramOutputs.set(slot, named);
+    } else if (slot.stateOutput) {
+      const outName = builder.reserve(`${slot.input}:state`);
+      builder.node('Identity', [slot.stateOutput], outName, {}, [outName]);
+      graphOutputs.push(valueInfo(outName, slot.shape));
+      paramOutputs.set(slot, [outName]);
+    }
+  }
+
+  const proto = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    producerName: 'tlkit',
+    opsetImport: [{ domain: '', version: TRAINING_OPSET }],
+    graph: {
+      name: `${model.name}_training_step`,
+      node: builder.nodes,
+      initializer: builder.initializers,
+      input: graphInputs,
+      output: graphOutputs,
+    },
+  });
+  return {
+    modelBytes: onnx.ModelProto.encode(proto).finish(),
+    params: [...params.values()],
+    slotInputs,
+    paramOutputs,
+    dropout,
+    stepScalars,
+    inputShape,
+    labelShape,
+    outputKind: outputInfo.kind,
+  };
+}
+
+function valueInfo(name: string, shape: number[]): OnnxTypes.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
+  };
+}
+
+export { physicalShape };
