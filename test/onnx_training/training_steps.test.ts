@@ -1,0 +1,99 @@
+// Step 4: the optimizer update in the graph. A few compiled steps give the same weights (and BN moving
+// statistics) as the tfjs engine's optimizers (src/train/optimizers.ts) on the same batches.
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
+import '../../src/models/batchnorm.js';
+import { canCompileTrainingStep, compileTrainingStep } from '../../src/engines/onnx/training/compile_training_step.js';
+import { batchLoss } from '../../src/train/losses.js';
+import type { LossName } from '../../src/train/types.js';
+import { assertClose, labelsFor, randomizeWeights, randomTensor } from './helpers.js';
+
+const L = tfl.layers;
+type ST = tfl.SymbolicTensor;
+const apply = (layer: tfl.layers.Layer, x: ST | ST[]): ST => layer.apply(x) as ST;
+
+before(async () => {
+  await initEngine();
+  await tf.setBackend('cpu');
+});
+
+function smallConvNet(seed: number, outUnits: number, activation: string): tfl.LayersModel {
+  const input = tfl.input({ shape: [8, 7, 3] });
+  let h = apply(L.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', useBias: false }), input);
+  h = apply(L.batchNormalization({ momentum: 0.9 }), h);
+  h = apply(L.reLU({ maxValue: 6 }), h);
+  h = apply(L.depthwiseConv2d({ kernelSize: 3, padding: 'same' }), h);
+  h = apply(L.globalAveragePooling2d({}), h);
+  h = apply(L.dense({ units: 5, activation: 'relu' }), h);
+  const m = tfl.model({ inputs: input, outputs: apply(L.dense({ units: outUnits, activation }), h) });
+  randomizeWeights(m, seed);
+  return m;
+}
+
+function snapshot(model: tfl.LayersModel): Map<string, Float32Array> {
+  return new Map(model.weights.map((w) => [w.name, Float32Array.from(w.read().dataSync())]));
+}
+
+function restore(model: tfl.LayersModel, values: Map<string, Float32Array>): void {
+  for (const w of model.weights) w.write(tf.tensor(values.get(w.name)!, w.shape as number[]));
+}
+
+async function compareTraining(optimizer: 'adam' | 'sgd', loss: LossName, momentum = 0): Promise<void> {
+  const binary = loss === 'binary_crossentropy';
+  const model = smallConvNet(70, binary ? 1 : 3, binary ? 'sigmoid' : 'softmax');
+  const initial = snapshot(model);
+  const batches = [0, 1, 2].map((i) => ({ x: randomTensor([4, 8, 7, 3], 80 + i), y: labelsFor(loss, 4, binary ? 1 : 3, 90 + i) }));
+  const lr = optimizer === 'adam' ? 1e-3 : 0.05;
+
+  const compiled = await compileTrainingStep(model, { loss, optimizer, learningRate: lr, batchSize: 4, momentum, intraOpNumThreads: 1 });
+  const ourLosses: number[] = [];
+  for (const b of batches) ourLosses.push((await compiled.step(b.x, b.y)).loss);
+  assert.equal(compiled.iterations, 3);
+  compiled.syncWeightsToModel();
+  const ours = snapshot(model);
+  await compiled.dispose();
+
+  restore(model, initial);
+  const tfOptimizer = optimizer === 'adam' ? tf.train.adam(lr, 0.9, 0.999, 1e-7) : momentum > 0 ? tf.train.momentum(lr, momentum) : tf.train.sgd(lr);
+  const refLosses: number[] = [];
+  for (const b of batches) {
+    const value = tfOptimizer.minimize(() => batchLoss(loss, b.y, model.apply(b.x, { training: true }) as tf.Tensor), true, model.trainableWeights.map((w) => w.read() as tf.Variable));
+    refLosses.push(value!.dataSync()[0]);
+    value!.dispose();
+  }
+  const reference = snapshot(model);
+  refLosses.forEach((l, i) => assert.ok(Math.abs(l - ourLosses[i]) < 1e-4, `loss at step ${i + 1}: ${ourLosses[i]} vs tfjs ${l}`));
+  let moved = 0;
+  for (const [name, ref] of reference) {
+    assertClose(ours.get(name), ref, `${optimizer} ${name} after 3 steps`, 2e-5);
+    moved += ref.reduce((acc, v, i) => acc + Math.abs(v - initial.get(name)![i]), 0);
+  }
+  assert.ok(moved > 0, 'the weights moved');
+  tfOptimizer.dispose();
+  tf.dispose(batches.flatMap((b) => [b.x, b.y]));
+}
+
+describe('compiled training step: a few steps match the tfjs engine', () => {
+  test('Adam, sparse categorical cross-entropy, BN moving statistics', async () => {
+    await compareTraining('adam', 'sparse_categorical_crossentropy');
+  });
+  test('SGD with momentum 0.9, binary cross-entropy', async () => {
+    await compareTraining('sgd', 'binary_crossentropy', 0.9);
+  });
+  test('plain SGD, categorical cross-entropy', async () => {
+    await compareTraining('sgd', 'categorical_crossentropy');
+  });
+
+  test('canCompileTrainingStep says why a model is not supported; compileTrainingStep refuses it clearly', async () => {
+    const input = tfl.input({ shape: [6] });
+    const m = tfl.model({ inputs: input, outputs: apply(L.dense({ units: 2, activation: 'softmax' }), apply(L.dense({ units: 4, activation: 'elu' }), input)) });
+    const verdict = canCompileTrainingStep(m);
+    assert.equal(verdict.ok, false);
+    assert.match(verdict.reason!, /activation 'elu'/);
+    await assert.rejects(compileTrainingStep(m, { loss: 'categorical_crossentropy', batchSize: 2 }), /Cannot compile a training step .*elu/);
+    const linearOut = tfl.model({ inputs: input, outputs: apply(L.dense({ units: 2 }), input) });
+    assert.match(canCompileTrainingStep(linearOut).reason!, /softmax or sigmoid/);
+    assert.equal(canCompileTrainingStep(smallConvNet(1, 3, 'softmax')).ok, true);
+  });
+});
