@@ -48,6 +48,11 @@ export class ArrayIterator implements BatchIterator {
     this.order = this.orderFor(0);
   }
 
+  /** The same pixels every epoch (no augmentation here), so derived features can be cached. */
+  isDeterministic(): boolean {
+    return true;
+  }
+
   /** [height, width, channels] of a sample, for image tensors. */
   get imageShape(): number[] {
     return this.x.shape.slice(1);

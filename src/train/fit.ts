@@ -40,6 +40,12 @@ export interface FitOptions {
   extraLogs?: Record<string, number>;
   /** Stored in every checkpoint; trainRun keeps its phase there. */
   tag?: Record<string, unknown>;
+  /**
+   * The model whose weights checkpoints hold and a resume restores; default the trained model. With the
+   * fast engine the trained model is only the head (fed frozen-prefix features) and this is the whole
+   * classifier sharing its layers, so checkpoints stay whole-model whatever engine ran.
+   */
+  stateModel?: tfl.LayersModel;
 }
 
 export interface FitResult extends History {
@@ -88,8 +94,9 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
   let acc = emptyAccumulators();
   const history: EpochLogs[] = [...(options.initialHistory ?? [])];
 
+  const stateModel = options.stateModel ?? model;
   if (resume) {
-    restoreWeights(model, resume.weights);
+    restoreWeights(stateModel, resume.weights);
     await loadOptimizerState(optimizer, resume.optimizerWeights);
     setLearningRate(optimizer, resume.learningRate);
     epoch = resume.epoch;
@@ -138,7 +145,7 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
         iteratorState: train.getState?.(),
         callbacks: callbackStates,
         tag: options.tag,
-        weights: await captureWeights(model),
+        weights: await captureWeights(stateModel),
         optimizerWeights: await saveOptimizerState(optimizer),
       };
     },

@@ -19,6 +19,9 @@ import { ReduceLROnPlateau } from './callbacks/reduce_lr_on_plateau.js';
 import { readCheckpoint, restoreWeights, type TrainingCheckpoint } from './checkpoint.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { fit } from './fit.js';
+import { FeatureIterator } from './feature_iterator.js';
+import { createFrozenEngine, type FrozenEngine } from '../engines/onnx/frozen_features.js';
+import { frozenPrefixEnd } from '../engines/onnx/frozen_prefix.js';
 import { DEFAULT_LEARNING_RATE } from './optimizers.js';
 import { createRunDir, readJson, runDirLayout, writeJson, type RunDirLayout } from './run_dir.js';
 import { saveModel } from '../weights/saved_model.js';
@@ -73,6 +76,7 @@ export interface TrainRunOptions {
   classWeight?: ClassWeight;
   /** Also checkpoint every N batches inside an epoch. */
   checkpointEveryBatches?: number;
+  /** 'auto' (default): frozen first layers run on onnxruntime; 'tfjs': everything on tfjs; 'onnx': insist. */
   engine?: EngineChoice;
   signal?: AbortSignal;
 }
@@ -89,8 +93,9 @@ export interface TrainRunResult {
   evaluation?: Evaluation;
   elapsedSeconds: number;
   params: { total: number; trainable: number; nonTrainable: number };
-  /** The engine that computed the training steps. */
-  engine: 'tfjs';
+  /** Engines that computed the phases, comma-separated ('onnx-frozen', 'tfjs', 'onnx-frozen,tfjs'). */
+  engine: string;
+  phaseEngines: PhaseEngine[];
   classNames: string[];
   backbone: string;
   stoppedEarly: boolean;
@@ -127,13 +132,35 @@ function checkOptions(o: TrainRunOptions): void {
   if (o.engine !== undefined && !['tfjs', 'onnx', 'auto'].includes(o.engine)) throw invalidArgument('engine', o.engine, "'tfjs', 'onnx' or 'auto'");
 }
 
+/** Which engine computed a phase: tfjs alone, or the frozen prefix on onnxruntime feeding a tfjs head. */
+export type PhaseEngine = 'tfjs' | 'onnx-frozen';
+
+function isDeterministic(iterator: BatchIterator): boolean {
+  const f = (iterator as { isDeterministic?: () => boolean }).isDeterministic;
+  return typeof f === 'function' ? f.call(iterator) : false;
+}
+
 /**
- * The ONNX engine's frozen-prefix seam. Training steps run on tfjs; 'onnx' is refused until the
- * compiled training step exists, 'auto' uses tfjs.
+ * The fast path for a phase whose first layers are frozen: they run on onnxruntime (features cached
+ * across epochs when the images never change), only the trainable rest runs on tfjs. 'auto' falls back
+ * to tfjs when nothing is frozen or the prefix cannot be exported; 'onnx' insists.
  */
-function chooseEngine(choice: EngineChoice | undefined): 'tfjs' {
-  if (choice === 'onnx') throw new UsageError("engine 'onnx' cannot train yet (only the frozen-prefix forward pass is compiled); use 'tfjs' or 'auto'", 'engine');
-  return 'tfjs';
+async function openFrozenEngine(classifier: Classifier, choice: EngineChoice, log: (m: string) => void): Promise<FrozenEngine | undefined> {
+  if (choice === 'tfjs') return undefined;
+  const frozenUpTo = frozenPrefixEnd(classifier.model);
+  if (frozenUpTo === undefined) {
+    if (choice === 'onnx') throw new UsageError("engine 'onnx' needs frozen first layers (--freeze-backbone, --fine-tune-from LAYER or the head phase of --fine-tune-epochs); the whole model trains here", 'engine');
+    return undefined;
+  }
+  try {
+    const engine = await createFrozenEngine(classifier.model, { frozenUpTo });
+    log(`engine: layers up to ${frozenUpTo} run on onnxruntime, the rest on tfjs`);
+    return engine;
+  } catch (error) {
+    if (choice === 'onnx') throw error;
+    log(`engine: tfjs (the frozen layers could not run on onnxruntime: ${error instanceof Error ? error.message : String(error)})`);
+    return undefined;
+  }
 }
 
 interface Phase {
@@ -177,7 +204,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
   }
   const full: TrainRunOptions = { ...config, train: options.train, validation: options.validation, signal: options.signal };
   checkOptions(full);
-  const engine = chooseEngine(full.engine);
+  const engineChoice: EngineChoice = full.engine ?? 'auto';
   const seed = full.seed ?? Math.floor(Math.random() * 2 ** 31);
   config.seed = seed;
 
@@ -208,51 +235,69 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     let stoppedEarly = false;
     const checkpointer = new ModelCheckpoint({ dir: layout.checkpoints, monitor: iterators.validation ? 'val_loss' : 'loss', everyBatches: full.checkpointEveryBatches });
     const historyLogger = new HistoryLogger({ dir: layout.root });
-    for (const phase of phases) {
-      const resumeHere = resumeFrom && (resumeFrom.tag?.phase ?? 1) === phase.index ? resumeFrom : undefined;
-      if (resumeFrom && !resumeHere && (resumeFrom.tag?.phase as number) > phase.index) continue;
-      if (!resumeHere && history.length >= phase.untilEpoch) continue;
-      setTrainable(classifier, phase.trainable);
-      if (phase.label) log(`phase ${phase.index} (${phase.label}): ${describeTrainable(classifier)}, lr ${phase.learningRate}`);
-      const callbacks: Callback[] = [checkpointer, historyLogger];
-      if (full.earlyStoppingPatience !== undefined) callbacks.push(new EarlyStopping({ monitor: iterators.validation ? 'val_loss' : 'loss', patience: full.earlyStoppingPatience, restoreBestWeights: true }));
-      if (full.reduceLrPatience !== undefined) callbacks.push(new ReduceLROnPlateau({ monitor: iterators.validation ? 'val_loss' : 'loss', patience: full.reduceLrPatience }));
-      const result = await fit(classifier.model, iterators.train, {
-        epochs: phase.untilEpoch,
-        initialEpoch: history.length,
-        initialHistory: history,
-        validation: iterators.validation,
-        optimizer: full.optimizer ?? 'adam',
-        learningRate: phase.learningRate,
-        loss: classifier.loss,
-        classWeight: full.classWeight,
-        callbacks,
-        onProgress: hooks.onProgress,
-        progressLabel: phase.label,
-        signal: full.signal,
-        seed: seed + phase.index,
-        resumeFrom: resumeHere,
-        extraLogs: phases.length > 1 ? { phase: phase.index } : undefined,
-        tag: { phase: phase.index },
-      });
-      result.optimizer.dispose();
-      history.length = 0;
-      history.push(...result.epochs);
-      if (result.stoppedEarly) {
-        stoppedEarly = true;
-        log(`early stopping after epoch ${history.length}`);
-        if (phase.index === 1 && phases.length > 1) continue;
+    const phaseEngines: PhaseEngine[] = [];
+    // The last phase's fast engine stays open for the final evaluation.
+    let evaluationEngine: FrozenEngine | undefined;
+    let evaluation: Evaluation | undefined;
+    try {
+      for (const phase of phases) {
+        const resumeHere = resumeFrom && (resumeFrom.tag?.phase ?? 1) === phase.index ? resumeFrom : undefined;
+        if (resumeFrom && !resumeHere && (resumeFrom.tag?.phase as number) > phase.index) continue;
+        if (!resumeHere && history.length >= phase.untilEpoch) continue;
+        setTrainable(classifier, phase.trainable);
+        if (phase.label) log(`phase ${phase.index} (${phase.label}): ${describeTrainable(classifier)}, lr ${phase.learningRate}`);
+        if (resumeHere) restoreWeights(classifier.model, resumeHere.weights);
+        await evaluationEngine?.dispose();
+        // The engine captures the frozen weights when created: create it after any restore.
+        evaluationEngine = await openFrozenEngine(classifier, engineChoice, log);
+        const engine = evaluationEngine;
+        phaseEngines.push(engine ? 'onnx-frozen' : 'tfjs');
+        const train = engine ? new FeatureIterator(iterators.train, engine, { cache: isDeterministic(iterators.train) }) : iterators.train;
+        const validation = engine && iterators.validation ? new FeatureIterator(iterators.validation, engine, { cache: isDeterministic(iterators.validation) }) : iterators.validation;
+        const monitor = iterators.validation ? 'val_loss' : 'loss';
+        const callbacks: Callback[] = [checkpointer, historyLogger];
+        if (full.earlyStoppingPatience !== undefined) callbacks.push(new EarlyStopping({ monitor, patience: full.earlyStoppingPatience, restoreBestWeights: true }));
+        if (full.reduceLrPatience !== undefined) callbacks.push(new ReduceLROnPlateau({ monitor, patience: full.reduceLrPatience }));
+        const result = await fit(engine ? engine.head : classifier.model, train, {
+          epochs: phase.untilEpoch,
+          initialEpoch: history.length,
+          initialHistory: history,
+          validation,
+          optimizer: full.optimizer ?? 'adam',
+          learningRate: phase.learningRate,
+          loss: classifier.loss,
+          classWeight: full.classWeight,
+          callbacks,
+          onProgress: hooks.onProgress,
+          progressLabel: phase.label,
+          signal: full.signal,
+          seed: seed + phase.index,
+          resumeFrom: resumeHere,
+          extraLogs: phases.length > 1 ? { phase: phase.index } : undefined,
+          tag: { phase: phase.index, engine: engine ? 'onnx-frozen' : 'tfjs' },
+          stateModel: classifier.model,
+        });
+        result.optimizer.dispose();
+        history.length = 0;
+        history.push(...result.epochs);
+        if (result.stoppedEarly) {
+          stoppedEarly = true;
+          log(`early stopping after epoch ${history.length}`);
+        }
       }
+      if (resumeFrom && history.length === 0) {
+        // Everything had already run: the checkpoint holds the final state.
+        restoreWeights(classifier.model, resumeFrom.weights);
+        history.push(...resumeFrom.history);
+      }
+      if (iterators.validation) {
+        const model = evaluationEngine ? evaluationEngine.head : classifier.model;
+        const data = evaluationEngine ? new FeatureIterator(iterators.validation, evaluationEngine, { cache: false }) : iterators.validation;
+        evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: iterators.classNames, onProgress: hooks.onProgress, task: 'evaluate', signal: full.signal });
+      }
+    } finally {
+      await evaluationEngine?.dispose();
     }
-    if (resumeFrom && history.length === 0) {
-      // Everything had already run: the checkpoint holds the final state.
-      restoreWeights(classifier.model, resumeFrom.weights);
-      history.push(...resumeFrom.history);
-    }
-
-    const evaluation = iterators.validation
-      ? await evaluate(classifier.model, iterators.validation, { loss: classifier.loss, classNames: iterators.classNames, onProgress: hooks.onProgress, task: 'evaluate', signal: full.signal })
-      : undefined;
     const summary = summarize(classifier.model);
     await saveModel(layout.model, classifier.model, {
       classNames: iterators.classNames,
@@ -265,6 +310,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     });
     if (evaluation) await writeJson(layout.evaluation, evaluation);
     const elapsedSeconds = (performance.now() - started) / 1000;
+    const engine = [...new Set(phaseEngines)].join(',') || 'tfjs';
     await fs.writeFile(layout.summary, summaryText(classifier, summary, history, evaluation, elapsedSeconds, engine));
     return {
       runDir: layout.root,
@@ -273,6 +319,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       elapsedSeconds,
       params: { total: summary.totalParams, trainable: summary.trainableParams, nonTrainable: summary.nonTrainableParams },
       engine,
+      phaseEngines,
       classNames: iterators.classNames,
       backbone: classifier.backboneId,
       stoppedEarly,

@@ -41,7 +41,9 @@ test('trainRun: two-phase recipe on a small MobileNet fills a run directory whos
   assert.equal(result.history.length, 2);
   assert.deepEqual(result.history.map((h) => h.phase), [1, 2]);
   assert.deepEqual(result.classNames, ['bottom', 'top']);
-  assert.equal(result.engine, 'tfjs');
+  // Both phases have frozen first layers (the whole backbone, then everything before conv_pw_13).
+  assert.equal(result.engine, 'onnx-frozen');
+  assert.deepEqual(result.phaseEngines, ['onnx-frozen', 'onnx-frozen']);
   assert.ok(result.params.total > result.params.trainable);
   assert.ok(logs.some((l) => /phase 2 \(fine-tune\)/.test(l)));
   assert.equal(result.history[1].lr, 0.001, 'fine-tune rate defaults to lr / 10');
@@ -63,5 +65,29 @@ test('trainRun: two-phase recipe on a small MobileNet fills a run directory whos
   const evaluation = JSON.parse(await fs.readFile(layout.evaluation, 'utf8'));
   assert.equal(evaluation.samples, 8);
   model.dispose();
+  tf.dispose([data.x, data.y, val.x, val.y]);
+});
+
+test('trainRun with a frozen backbone: the onnx-frozen engine and the tfjs engine train the same model', async () => {
+  const data = squaresDataset(24, 23, 32);
+  const val = squaresDataset(8, 24, 32);
+  const run = async (engine: 'tfjs' | 'auto') => {
+    const outDir = await fs.mkdtemp(join(tmpdir(), `tlkit-engine-${engine}-`));
+    return trainRun({
+      train: new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 1 }),
+      validation: new ArrayIterator(val.x, val.y, { batchSize: 8, shuffle: false }),
+      backbone: 'mobilenet', alpha: 0.25, weights: 'none', classMode: 'sparse', head: 'gap,dropout:0.25',
+      epochs: 3, freezeBackbone: true, learningRate: 0.05, outDir, seed: 8, engine,
+    });
+  };
+  const reference = await run('tfjs');
+  const fast = await run('auto');
+  assert.equal(reference.engine, 'tfjs');
+  assert.equal(fast.engine, 'onnx-frozen');
+  reference.history.forEach((h, i) => {
+    assert.ok(Math.abs(h.loss - fast.history[i].loss) < 1e-3, `epoch ${i + 1} loss ${h.loss} vs ${fast.history[i].loss}`);
+    assert.ok(Math.abs(h.val_loss - fast.history[i].val_loss) < 1e-3, `epoch ${i + 1} val_loss ${h.val_loss} vs ${fast.history[i].val_loss}`);
+  });
+  assert.ok(Math.abs(reference.evaluation!.loss - fast.evaluation!.loss) < 1e-3);
   tf.dispose([data.x, data.y, val.x, val.y]);
 });
