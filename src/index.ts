@@ -79,3 +79,31 @@ export type { DatasetReport, InspectOptions } from './data/inspect_directory.js'
 export { Random, mixSeed } from './data/random.js';
 export type { RandomState } from './data/random.js';
 export * as transforms from './data/transforms/index.js';
+
+// training: fit / evaluate / predict over iterators, callbacks, checkpoints, the whole run (trainRun)
+export { fit } from './train/fit.js';
+export type { FitOptions as ModelFitOptions, FitResult } from './train/fit.js';
+export type { BatchIterator as TrainingIterator, Batch as TrainingBatch, EpochLogs, History, LossName, OptimizerName, ClassWeight } from './train/types.js';
+export { evaluate, classificationReport, inferLoss } from './train/evaluate.js';
+export type { Evaluation, EvaluateOptions, ClassReport } from './train/evaluate.js';
+export { predict, predictFiles, listImageFiles, loadImageForModel } from './train/predict.js';
+export type { Prediction, ClassProbability, PredictOptions, PredictFilesOptions } from './train/predict.js';
+export { trainRun } from './train/run.js';
+export type { TrainRunOptions, TrainRunHooks, TrainRunResult, EngineChoice, PhaseEngine } from './train/run.js';
+export { loadTrainedModel } from './train/trained_model.js';
+export { FileListIterator } from './train/file_iterator.js';
+export { runDirLayout } from './train/run_dir.js';
+export type { RunDirLayout } from './train/run_dir.js';
+export { readCheckpoint, writeCheckpoint, captureWeights, restoreWeights } from './train/checkpoint.js';
+export type { TrainingCheckpoint, CallbackState, EpochAccumulators } from './train/checkpoint.js';
+export { createOptimizer, getLearningRate, setLearningRate, DEFAULT_LEARNING_RATE } from './train/optimizers.js';
+export { balancedClassWeight } from './train/class_weight.js';
+export type { Callback, TrainingContext, BatchLogs } from './train/callbacks/callback.js';
+export { ProgressReporter } from './train/callbacks/progress.js';
+export { EarlyStopping } from './train/callbacks/early_stopping.js';
+export type { EarlyStoppingOptions } from './train/callbacks/early_stopping.js';
+export { ModelCheckpoint, LAST_CHECKPOINT, BEST_CHECKPOINT } from './train/callbacks/model_checkpoint.js';
+export type { ModelCheckpointOptions } from './train/callbacks/model_checkpoint.js';
+export { HistoryLogger, historyToCsv } from './train/callbacks/history_logger.js';
+export { ReduceLROnPlateau } from './train/callbacks/reduce_lr_on_plateau.js';
+export type { ReduceLROnPlateauOptions } from './train/callbacks/reduce_lr_on_plateau.js';
