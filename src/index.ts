@@ -85,7 +85,7 @@ export { fit } from './train/fit.js';
 export type { FitOptions as ModelFitOptions, FitResult } from './train/fit.js';
 export type { BatchIterator as TrainingIterator, Batch as TrainingBatch, EpochLogs, History, LossName, OptimizerName, ClassWeight } from './train/types.js';
 export { evaluate, classificationReport, inferLoss } from './train/evaluate.js';
-export type { Evaluation, EvaluateOptions, ClassReport } from './train/evaluate.js';
+export type { Evaluation, EvaluateOptions, ClassReport, Misclassified } from './train/evaluate.js';
 export { predict, predictFiles, listImageFiles, loadImageForModel } from './train/predict.js';
 export type { Prediction, ClassProbability, PredictOptions, PredictFilesOptions } from './train/predict.js';
 export { trainRun } from './train/run.js';

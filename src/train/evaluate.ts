@@ -26,6 +26,16 @@ export interface ClassReport {
   support: number;
 }
 
+/** A sample the model got wrong: its file (or '#index' without files), the classes, and the confidence. */
+export interface Misclassified {
+  file: string;
+  index: number;
+  trueClass: string;
+  predictedClass: string;
+  /** Probability the model gave its (wrong) prediction. */
+  probability: number;
+}
+
 export interface Evaluation {
   loss: number;
   accuracy: number;
@@ -36,6 +46,8 @@ export interface Evaluation {
   perClass: ClassReport[];
   /** Unweighted means over classes (sklearn's macro avg). */
   macro: { precision: number; recall: number; f1: number };
+  /** Every misclassified sample, in iteration order. */
+  misclassified: Misclassified[];
 }
 
 /** Keras's rule: one sigmoid unit -> binary; labels as wide as the output -> categorical; else sparse. */
@@ -99,6 +111,7 @@ export async function evaluate(model: tfl.LayersModel, iterator: BatchIterator, 
   const acc = new ConfusionAccumulator(numClasses);
   let loss: LossName | undefined = options.loss === undefined ? undefined : resolveLoss(options.loss);
   const task = options.task ?? 'evaluate';
+  const misclassified: Misclassified[] = [];
   iterator.reset();
   for (let b = 0; b < iterator.length; b++) {
     options.signal?.throwIfAborted();
@@ -106,23 +119,38 @@ export async function evaluate(model: tfl.LayersModel, iterator: BatchIterator, 
     try {
       if (!batch.y) throw new DataError('evaluate needs labels, but the iterator yields none (class_mode none?)');
       const y = batch.y;
-      const [lossSum, truth, predicted] = tf.tidy(() => {
+      const [lossSum, truth, predicted, confidence] = tf.tidy(() => {
         const out = model.apply(batch.x, { training: false }) as tf.Tensor;
         loss ??= inferLoss(out, y);
-        return [tf.sum(sampleLosses(loss, y, out)), trueClasses(loss, y), predictedClasses(out)];
+        const pred = predictedClasses(out);
+        // Probability of the predicted class: max of a softmax, p or 1 - p of a sigmoid.
+        const flat = tf.reshape(out, [out.shape[0], -1]);
+        const conf = flat.shape[1] === 1 ? tf.abs(tf.sub(tf.reshape(flat, [-1]), tf.sub(1, tf.cast(pred, 'float32')))) : tf.max(flat, -1);
+        return [tf.sum(sampleLosses(loss, y, out)), trueClasses(loss, y), pred, conf];
       });
-      const values = await Promise.all([lossSum.data(), truth.data(), predicted.data()]);
-      tf.dispose([lossSum, truth, predicted]);
+      const values = await Promise.all([lossSum.data(), truth.data(), predicted.data(), confidence.data()]);
+      tf.dispose([lossSum, truth, predicted, confidence]);
+      const [t, p, c] = [values[1], values[2], values[3]];
+      for (let i = 0; i < t.length; i++) {
+        if (t[i] === p[i]) continue;
+        const index = batch.indices?.[i] ?? acc.samples + i;
+        misclassified.push({ file: iterator.filepaths?.[index] ?? `#${index}`, index, trueClass: String(t[i]), predictedClass: String(p[i]), probability: c[i] });
+      }
       acc.lossSum += values[0][0];
-      acc.samples += values[1].length;
-      acc.add(values[1], values[2]);
+      acc.samples += t.length;
+      acc.add(t, p);
     } finally {
       tf.dispose([batch.x, batch.y as tf.Tensor]);
     }
     options.onProgress?.({ task, current: b + 1, total: iterator.length, unit: 'batch', done: b + 1 === iterator.length });
   }
   const classNames = options.classNames ?? iterator.classNames ?? Array.from({ length: numClasses }, (_, i) => String(i));
+  for (const m of misclassified) {
+    m.trueClass = classNames[Number(m.trueClass)] ?? m.trueClass;
+    m.predictedClass = classNames[Number(m.predictedClass)] ?? m.predictedClass;
+  }
   return {
+    misclassified,
     loss: acc.samples > 0 ? acc.lossSum / acc.samples : NaN,
     accuracy: acc.samples > 0 ? acc.correct / acc.samples : NaN,
     samples: acc.samples,

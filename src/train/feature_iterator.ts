@@ -36,6 +36,9 @@ export class FeatureIterator implements BatchIterator {
   get classNames(): string[] | undefined {
     return this.inner.classNames;
   }
+  get filepaths(): string[] | undefined {
+    return this.inner.filepaths;
+  }
 
   async next(): Promise<Batch> {
     const batch = await this.inner.next();

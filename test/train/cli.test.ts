@@ -48,6 +48,7 @@ test('tlkit evaluate prints accuracy, per-class metrics and the confusion matrix
   assert.equal(evaluation.samples, 10);
   assert.deepEqual(evaluation.classNames, ['bottom', 'top']);
   assert.ok(evaluation.accuracy >= 0.9, `accuracy ${evaluation.accuracy}`);
+  for (const m of evaluation.misclassified) assert.ok(m.file.startsWith(imageDir) && m.file.includes(`/${m.trueClass}/`), m.file);
 });
 
 test('tlkit predict lists top-k classes per image as text, JSON and CSV', async () => {

@@ -77,6 +77,13 @@ test('categorical labels and class weights train; evaluate reports per-class met
   assert.ok(ev.accuracy >= 0.9, `accuracy ${ev.accuracy}`);
   assert.equal(ev.perClass.length, 2);
   for (const c of ev.perClass) assert.equal(c.support, 24);
+  const wrong = 48 - ev.confusionMatrix[0][0] - ev.confusionMatrix[1][1];
+  assert.equal(ev.misclassified.length, wrong);
+  for (const m of ev.misclassified) {
+    assert.notEqual(m.trueClass, m.predictedClass);
+    assert.ok(['bottom', 'top'].includes(m.trueClass));
+    assert.ok(m.probability >= 0.5 && m.probability <= 1);
+  }
   tf.dispose([data.x, data.y, oneHot]);
   model.dispose();
 });
