@@ -52,10 +52,18 @@ async function makeImages(dir: string): Promise<void> {
   }
 }
 
-async function measure(dir: string, options: ImageDataGeneratorOptions, workers: number): Promise<number> {
+interface Figures {
+  /** Images per wall-clock second. */
+  ips: number;
+  /** CPU milliseconds (all threads of the process) per image: the figure that a busy machine distorts least. */
+  cpuMs: number;
+}
+
+async function measure(dir: string, options: ImageDataGeneratorOptions, workers: number): Promise<Figures> {
   const it = new ImageDataGenerator(options).flowFromDirectory(dir, { targetSize: [224, 224], batchSize: 32, seed: 1, workers });
   // Warm-up: JIT, worker start-up, file cache.
   for await (const b of it.epochBatches()) tf.dispose([b.x, b.y!]);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   let n = 0;
   for (let e = 0; e < EPOCHS; e++) {
@@ -65,8 +73,9 @@ async function measure(dir: string, options: ImageDataGeneratorOptions, workers:
     }
   }
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
   await it.close();
-  return n / seconds;
+  return { ips: n / seconds, cpuMs: (cpu.user + cpu.system) / 1000 / n };
 }
 
 async function main(): Promise<void> {
@@ -74,18 +83,18 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tlkit-bench-augment-'));
   try {
     await makeImages(dir);
-    const rows: [string, number][] = [];
+    const rows: [string, Figures][] = [];
     for (const [name, options] of [
       ['reference augmentation', reference],
       ['no augmentation (rescale only)', { rescale: 1 / 255 }],
     ] as const) {
       for (const workers of [0, 1, 2]) {
-        const ips = await measure(dir, options, workers);
-        rows.push([`${name}, workers=${workers}`, ips]);
-        console.log(`tlkit   ${name.padEnd(31)} workers=${workers}  ${ips.toFixed(0).padStart(5)} img/s`);
+        const f = await measure(dir, options, workers);
+        rows.push([`${name}, workers=${workers}`, f]);
+        console.log(`tlkit   ${name.padEnd(31)} workers=${workers}  ${f.ips.toFixed(0).padStart(5)} img/s  ${f.cpuMs.toFixed(2).padStart(6)} CPU ms/img`);
       }
     }
-    let keras: { augment: number; plain: number } | null = null;
+    let keras: { augment: number; plain: number; augmentCpuMs: number; plainCpuMs: number } | null = null;
     try {
       const out = execFileSync('/usr/bin/python3', [join(import.meta.dirname, 'augment_reference.py'), dir, String(EPOCHS)], { encoding: 'utf8' });
       keras = JSON.parse(out.trim().split('\n').pop()!);
@@ -93,11 +102,16 @@ async function main(): Promise<void> {
       console.log(`keras-like reference not run: ${(error as Error).message.split('\n')[0]} (needs /usr/bin/python3 with python3-numpy, -scipy, -pil)`);
     }
     if (keras) {
-      console.log(`keras-like (PIL + scipy.ndimage) reference augmentation      ${keras.augment.toFixed(0).padStart(5)} img/s`);
-      console.log(`keras-like (PIL + scipy.ndimage) no augmentation             ${keras.plain.toFixed(0).padStart(5)} img/s`);
-      const best = (prefix: string, w: number) => rows.find(([n]) => n.startsWith(prefix) && n.endsWith(`workers=${w}`))![1];
+      console.log(`keras-like (PIL + scipy.ndimage) reference augmentation        ${keras.augment.toFixed(0).padStart(5)} img/s  ${keras.augmentCpuMs.toFixed(2).padStart(6)} CPU ms/img`);
+      console.log(`keras-like (PIL + scipy.ndimage) no augmentation               ${keras.plain.toFixed(0).padStart(5)} img/s  ${keras.plainCpuMs.toFixed(2).padStart(6)} CPU ms/img`);
+      const row = (prefix: string, w: number) => rows.find(([n]) => n.startsWith(prefix) && n.endsWith(`workers=${w}`))![1];
       for (const w of [0, 1, 2]) {
-        console.log(`ratio tlkit/keras-like, workers=${w}: augmentation ${(best('reference', w) / keras.augment).toFixed(1)}x, none ${(best('no augmentation', w) / keras.plain).toFixed(1)}x`);
+        const a = row('reference', w);
+        const p = row('no augmentation', w);
+        console.log(
+          `ratio tlkit/keras-like, workers=${w}: augmentation ${(a.ips / keras.augment).toFixed(1)}x img/s, ${(keras.augmentCpuMs / a.cpuMs).toFixed(1)}x CPU; ` +
+            `none ${(p.ips / keras.plain).toFixed(1)}x img/s, ${(keras.plainCpuMs / p.cpuMs).toFixed(1)}x CPU`,
+        );
       }
     }
   } finally {

@@ -132,10 +132,14 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
     const index = this.orderOf(epoch)[position];
     const bad = this.knownBad.get(index);
     if (bad !== undefined) return Promise.resolve({ ok: false, reason: bad });
-    return this.loadSample(index, new Random(this.seed, SAMPLE_STREAM, epoch, position)).catch((error: unknown) => ({
-      ok: false as const,
-      reason: `failed to load (${error instanceof Error ? error.message : String(error)})`,
-    }));
+    const load = () => this.loadSample(index, new Random(this.seed, SAMPLE_STREAM, epoch, position));
+    // A rejection (not a bad file: e.g. a worker thread that died) is retried once before the file is skipped.
+    return load()
+      .catch(load)
+      .catch((error: unknown) => ({
+        ok: false as const,
+        reason: `failed to load (${error instanceof Error ? error.message : String(error)})`,
+      }));
   }
 
   private serial<T>(step: () => Promise<T>): Promise<T> {

@@ -41,6 +41,8 @@ export interface DecodeOptions {
   keepAspectRatio?: boolean;
   limitInputPixels?: number;
   autoOrient?: boolean;
+  /** Also describe the source (format, size, colour space...): one more header parse. Default false. */
+  inspect?: boolean;
 }
 
 export interface SourceInfo {
@@ -63,7 +65,8 @@ export interface DecodedImage {
   height: number;
   width: number;
   channels: number;
-  source: SourceInfo;
+  /** With `inspect` (always for BMP/PPM, which are parsed here anyway). */
+  source?: SourceInfo;
 }
 
 /** Why a file could not be used; `reason` is a short phrase for warnings and reports. */
@@ -117,13 +120,29 @@ function describeSharpError(error: unknown): string {
 }
 
 /** Decodes bytes already read; `file` only names the source in failures. */
+/** The formats we take, recognised by their first bytes; null for anything else (then sharp's metadata names it). */
+function sniffFormat(b: Uint8Array): string | null {
+  if (b.length < 12) return null;
+  if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return 'png';
+  if (b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38) return 'gif';
+  if (b[0] === 0x52 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x46 && b[8] === 0x57 && b[9] === 0x45 && b[10] === 0x42 && b[11] === 0x50) return 'webp';
+  if ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a)) return 'tiff';
+  return null;
+}
+
 export async function decodeImageBuffer(bytes: Buffer, file: string, options: DecodeOptions = {}): Promise<DecodedImage> {
   const colorMode = options.colorMode ?? 'rgb';
   const limit = options.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS;
   if (bytes.length === 0) throw new DecodeFailure(file, 'zero-byte file');
   let pipeline: Sharp;
-  let source: SourceInfo;
-  if (isBmp(bytes) || isNetpbm(bytes)) {
+  let source: SourceInfo | undefined;
+  const sniffed = sniffFormat(bytes);
+  if (sniffed && !options.inspect) {
+    // Hot path: the magic bytes say it is a format we take, so no separate header parse; the pixel
+    // limit is enforced by sharp itself (and described after the fact).
+    pipeline = sharp(bytes, { limitInputPixels: limit > 0 ? limit : false, failOn: 'warning', sequentialRead: true });
+  } else if (isBmp(bytes) || isNetpbm(bytes)) {
     // Keras lists .bmp and .ppm; sharp reads neither, so they are decoded here to raw pixels.
     let raw: RawImage;
     try {
@@ -178,6 +197,12 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
   try {
     raw = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (error) {
+    if (/pixel limit/i.test(String(error)) && !source) {
+      const meta = await sharp(bytes, { limitInputPixels: false }).metadata().catch(() => null);
+      if (meta?.width && meta.height) {
+        throw new DecodeFailure(file, `image of ${meta.width}x${meta.height} = ${meta.width * meta.height} pixels exceeds the pixel limit limitInputPixels=${limit} (decompression bomb guard)`);
+      }
+    }
     throw new DecodeFailure(file, describeSharpError(error));
   }
   const { info } = raw;

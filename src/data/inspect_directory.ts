@@ -58,8 +58,8 @@ export async function inspectDirectory(directory: string, options: InspectOption
     while (next < n) {
       const i = next++;
       try {
-        const img = await decodeImageFile(listing.filepaths[i], { targetSize: [8, 8], limitInputPixels: options.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS });
-        results[i] = { ok: true, source: img.source };
+        const img = await decodeImageFile(listing.filepaths[i], { targetSize: [8, 8], limitInputPixels: options.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS, inspect: true });
+        results[i] = { ok: true, source: img.source! };
       } catch (error) {
         results[i] = { ok: false, reason: error instanceof DecodeFailure ? error.reason : String(error) };
       }

@@ -13,7 +13,7 @@ export interface SampleJob {
 }
 
 export type SampleResult =
-  | { ok: true; data: Float32Array; height: number; width: number; channels: number; source: SourceInfo }
+  | { ok: true; data: Float32Array; height: number; width: number; channels: number; source?: SourceInfo }
   | { ok: false; reason: string };
 
 export async function runSampleJob(job: SampleJob): Promise<SampleResult> {

@@ -36,33 +36,45 @@ export function checkWorkers(value: unknown): number {
 
 export class WorkerPool {
   private readonly slots: Slot[] = [];
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new Map<number, Pending & { slot: Slot }>();
   private nextId = 1;
   private closed = false;
+  private readonly tsxApi: string | undefined;
 
   constructor(readonly size: number) {
     checkWorkers(size);
-    const tsxApi = entryUrl.pathname.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : undefined;
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(BOOTSTRAP, { eval: true, workerData: { entry: entryUrl.href, tsxApi } });
-      const slot: Slot = { worker, busy: 0 };
-      worker.on('message', (msg: { id: number; result: SampleResult }) => {
-        const p = this.pending.get(msg.id);
-        if (!p) return;
-        this.pending.delete(msg.id);
-        slot.busy--;
-        if (slot.busy === 0) worker.unref();
-        p.resolve(msg.result);
-      });
-      worker.on('error', (error) => this.failAll(error));
-      worker.unref();
-      this.slots.push(slot);
-    }
+    this.tsxApi = entryUrl.pathname.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : undefined;
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
-  private failAll(error: Error): void {
-    for (const [, p] of this.pending) p.reject(new Error(`data worker failed: ${error.message}`, { cause: error }));
-    this.pending.clear();
+  private spawn(): Slot {
+    const worker = new Worker(BOOTSTRAP, { eval: true, workerData: { entry: entryUrl.href, tsxApi: this.tsxApi } });
+    const slot: Slot = { worker, busy: 0 };
+    worker.on('message', (msg: { id: number; result: SampleResult }) => {
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      slot.busy--;
+      if (slot.busy === 0) worker.unref();
+      p.resolve(msg.result);
+    });
+    // A worker that dies (out of memory, a native crash) fails its own jobs and is replaced, so the
+    // pool never waits forever on a dead thread.
+    const fail = (why: string) => {
+      for (const [id, p] of this.pending) {
+        if (p.slot !== slot) continue;
+        this.pending.delete(id);
+        p.reject(new Error(`data worker stopped: ${why}`));
+      }
+      const at = this.slots.indexOf(slot);
+      if (at >= 0 && !this.closed) this.slots[at] = this.spawn();
+    };
+    worker.on('error', (error) => fail(error.message));
+    worker.on('exit', (code) => {
+      if (!this.closed) fail(`exit code ${code}`);
+    });
+    worker.unref();
+    return slot;
   }
 
   run(job: SampleJob): Promise<SampleResult> {
@@ -71,7 +83,7 @@ export class WorkerPool {
     for (const s of this.slots) if (s.busy < slot.busy) slot = s;
     const id = this.nextId++;
     return new Promise<SampleResult>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, slot });
       if (slot.busy === 0) slot.worker.ref();
       slot.busy++;
       slot.worker.postMessage({ id, job });
@@ -81,7 +93,8 @@ export class WorkerPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.failAll(new Error('pool closed'));
+    for (const [, p] of this.pending) p.reject(new Error('data worker pool closed'));
+    this.pending.clear();
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

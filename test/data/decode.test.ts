@@ -41,10 +41,10 @@ test('grayscale, RGBA, palette, 16-bit, CMYK and TIFF sources convert to every c
       assert.ok(left < 40 && right > 215, `${f} ${mode}: left ${left}, right ${right}`);
     }
   }
-  const src = (await decodeImageFile(join(dir, 'rgb16.png'))).source;
+  const src = (await decodeImageFile(join(dir, 'rgb16.png'), { inspect: true })).source!;
   assert.equal(src.depth, 'ushort');
-  assert.equal((await decodeImageFile(join(dir, 'cmyk.jpg'))).source.space, 'cmyk');
-  assert.equal((await decodeImageFile(join(dir, 'palette.png'))).source.palette, true);
+  assert.equal((await decodeImageFile(join(dir, 'cmyk.jpg'), { inspect: true })).source!.space, 'cmyk');
+  assert.equal((await decodeImageFile(join(dir, 'palette.png'), { inspect: true })).source!.palette, true);
   const rgba = await decodeImageFile(join(dir, 'rgba.png'), { colorMode: 'rgba' });
   assert.ok(Math.abs(rgba.data[3] - 128) <= 1, `alpha kept: ${rgba.data[3]}`);
 });
@@ -58,8 +58,8 @@ test('grayscale equals PIL convert("L") (Keras color_mode="grayscale")', async (
 });
 
 test('EXIF orientation is applied (autoOrient) and can be turned off', async () => {
-  const upright = await decodeImageFile(join(dir, 'exif6.jpg'), { targetSize: null });
-  assert.equal(upright.source.orientation, 6);
+  const upright = await decodeImageFile(join(dir, 'exif6.jpg'), { targetSize: null, inspect: true });
+  assert.equal(upright.source!.orientation, 6);
   assert.deepEqual([upright.width, upright.height], [H, W]);
   // Orientation 6 = rotate 90° clockwise to display: the black left half ends on top.
   assert.ok(upright.data[0] < 40, `top-left ${upright.data[0]}`);
@@ -85,6 +85,6 @@ test('BMP (24-bit, 8-bit palette and grey, 1-bit, 32-bit) and PPM/PGM decode as 
     const img = await decodeImageFile(path, { targetSize: null, colorMode: 'rgb' });
     assert.deepEqual([img.height, img.width], expected.shape, name);
     assert.deepEqual([...img.data], expected.rgb, `${name} (PIL mode ${expected.mode})`);
-    assert.ok(['bmp', 'ppm'].includes(img.source.format));
+    assert.ok(['bmp', 'ppm'].includes(img.source!.format));
   }
 });

@@ -114,3 +114,20 @@ test('preprocess_input modes tf, caffe, torch, none', () => {
   const torch = preprocessInputArray(Float32Array.from([255, 0, 127.5]), 3, 'torch');
   assertClose(torch, [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (0.5 - 0.406) / 0.225], 1e-6, 'torch pixel');
 });
+
+test('brightness fast path equals the plain float32 chain on many values, including exact steps', () => {
+  const f32 = Math.fround;
+  const n = 20000;
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = i % 3 === 0 ? (i % 256) : (Math.sin(i) * 0.5 + 0.5) * 300 - 20;
+  for (const factor of [0.8, 1.0, 1.2, 1.37]) {
+    const min = x.reduce((a, b) => Math.min(a, b));
+    const max = f32(x.reduce((a, b) => Math.max(a, b)) - min);
+    const expected = Array.from(x, (v) => {
+      const u = Math.trunc(f32(f32(f32(v - min) / max) * 255));
+      const e = f32(f32(factor) * u);
+      return e >= 255 ? 255 : Math.trunc(e);
+    });
+    assert.deepEqual([...applyBrightness(x.slice(), factor, 1)], expected, `factor ${factor}`);
+  }
+});

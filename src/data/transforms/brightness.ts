@@ -27,13 +27,24 @@ export function applyBrightness(data: Float32Array, brightness: number, channels
     for (let i = 3, k = 0; i < n; i += 4, k++) alpha[k] = f32(f32(f32(data[i] - min) / invA) * 255) | 0;
   }
   const factor = f32(brightness);
-  // Each f32() is one numpy/C float32 operation; doing it in doubles then rounding is exact for these.
-  // Values are >= 0 and <= 255 here, so `| 0` is the truncation of a cast to uint8 / (UINT8).
-  const inv = max !== 0 ? max : 1;
-  for (let i = 0; i < n; i++) {
-    const u = f32(f32(f32(data[i] - min) / inv) * 255) | 0;
+  // PIL's enhance of a uint8 value, for all 256 of them.
+  const enhanced = new Uint8Array(256);
+  for (let u = 0; u < 256; u++) {
     const e = f32(factor * u);
-    data[i] = e >= 255 ? 255 : e | 0;
+    enhanced[u] = e >= 255 ? 255 : e <= 0 ? 0 : e | 0;
+  }
+  // The stretch to uint8 is three float32 operations (f32() each: doing them in doubles then rounding
+  // is exact). A double-precision estimate is within 1e-4 of that result, so it gives the same
+  // truncation except right next to an integer, where the exact float32 chain decides.
+  const inv = max !== 0 ? max : 1;
+  const scale = 255 / inv;
+  for (let i = 0; i < n; i++) {
+    const shifted = data[i] - min;
+    const d = shifted * scale;
+    let u = d | 0;
+    const frac = d - u;
+    if (frac < 1e-4 || frac > 1 - 1e-4) u = f32(f32(f32(shifted) / inv) * 255) | 0;
+    data[i] = enhanced[u > 255 ? 255 : u];
   }
   if (alpha) for (let i = 3; i < n; i += 4) data[i] = alpha[i >> 2];
   return data;
