@@ -4,6 +4,7 @@
 // kernels/<name>.ts and is tested against the cpu backend in test/engine/.
 import type { GradConfig, KernelConfig } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
+import { installEarlyGradientRelease } from './early_gradient_release.js';
 import { installFastBatchNormTraining } from './fast_batch_norm.js';
 import { batchNormBackwardConfig, fusedBatchNormGradConfig } from './kernels/batch_norm_grad.js';
 import { batchNormNormalizeConfig, batchNormStatsConfig, batchNormTrainingBackwardConfig } from './kernels/batch_norm_training.js';
@@ -83,5 +84,6 @@ export function registerTrainingKernels(): string[] {
     registered.push(`${kernelName} gradient`);
   }
   installFastBatchNormTraining();
+  installEarlyGradientRelease();
   return registered;
 }
