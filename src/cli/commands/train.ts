@@ -117,7 +117,20 @@ export const trainCommand: Command = {
     };
     const { trainRun } = await import('../../train/run.js');
     const printer = new ProgressPrinter(io.stderr, io.interactive);
-    const result = await trainRun(options, { onProgress: printer.update, onLog: (m) => io.stderr.write(m + '\n') });
+    // Ctrl-C stops after the current batch; the last checkpoint stays, and --resume continues from it.
+    const controller = new AbortController();
+    const onInterrupt = () => controller.abort();
+    process.once('SIGINT', onInterrupt);
+    let result;
+    try {
+      result = await trainRun({ ...options, signal: controller.signal }, { onProgress: printer.update, onLog: (m) => io.stderr.write(m + '\n') });
+    } catch (error) {
+      if (!controller.signal.aborted) throw error;
+      io.stderr.write(`\ninterrupted; the last checkpoint is kept. Continue with: tlkit train --resume --out ${options.outDir}\n`);
+      return 130;
+    } finally {
+      process.removeListener('SIGINT', onInterrupt);
+    }
     const last = result.history.at(-1);
     const lines = [`run directory: ${result.runDir}`];
     if (last) lines.push(`epochs: ${result.history.length}  loss ${last.loss.toFixed(4)}  accuracy ${last.accuracy.toFixed(4)}` + (last.val_accuracy !== undefined ? `  val_loss ${last.val_loss.toFixed(4)}  val_accuracy ${last.val_accuracy.toFixed(4)}` : ''));
