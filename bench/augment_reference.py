@@ -2,7 +2,7 @@
 """The work of bench/augment.ts done the way Keras's ImageDataGenerator.flow_from_directory does it
 (keras-preprocessing): PIL load + resize (nearest) to 224, img_to_array, random rotation/shift/shear/
 zoom as one scipy.ndimage.affine_transform per channel (order 1, fill 'nearest'), horizontal flip,
-PIL brightness, rescale 1/255; batches of 32. Prints img/s as JSON on the last line.
+PIL brightness, rescale 1/255 (keras/src/legacy/preprocessing/image.py); batches of 32. Prints img/s as JSON on the last line.
 Usage: /usr/bin/python3 bench/augment_reference.py DIR [EPOCHS]
 """
 import json
@@ -36,22 +36,21 @@ def affine(x, rng):
     ty = rng.uniform(-0.1, 0.1) * h
     shear = np.deg2rad(rng.uniform(-0.1, 0.1))
     zx, zy = rng.uniform(0.9, 1.1, 2)
+    # Keras 3's apply_affine_transform: built in (x, y), recentred, swapped to (row, col) for scipy.
     m = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
-    m = m.dot(np.array([[1, 0, ty], [0, 1, tx], [0, 0, 1]]))
+    m = m.dot(np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]]))
     m = m.dot(np.array([[1, -np.sin(shear), 0], [0, np.cos(shear), 0], [0, 0, 1]]))
-    m = m.dot(np.array([[zy, 0, 0], [0, zx, 0], [0, 0, 1]]))
-    o_r, o_c = h / 2 - 0.5, w / 2 - 0.5
-    m = np.array([[1, 0, o_r], [0, 1, o_c], [0, 0, 1]]).dot(m).dot(np.array([[1, 0, -o_r], [0, 1, -o_c], [0, 0, 1]]))
+    m = m.dot(np.array([[zx, 0, 0], [0, zy, 0], [0, 0, 1]]))
+    o_x, o_y = w / 2 - 0.5, h / 2 - 0.5
+    m = np.array([[1, 0, o_x], [0, 1, o_y], [0, 0, 1]]).dot(m).dot(np.array([[1, 0, -o_x], [0, 1, -o_y], [0, 0, 1]]))
+    m[:, [0, 1]] = m[:, [1, 0]]
+    m[[0, 1]] = m[[1, 0]]
     chans = [ndimage.affine_transform(x[:, :, k], m[:2, :2], m[:2, 2], order=1, mode='nearest', cval=0.0) for k in range(3)]
     return np.stack(chans, axis=2)
 
 
 def brightness(x, factor):
-    x = x - np.min(x)
-    mx = np.max(x)
-    if mx != 0:
-        x /= mx
-    x *= 255
+    # Keras 3's apply_brightness_shift(x, factor, scale=False) for values already in [0, 255].
     img = ImageEnhance.Brightness(Image.fromarray(x.astype('uint8'), 'RGB')).enhance(factor)
     return np.asarray(img, dtype='float32')
 

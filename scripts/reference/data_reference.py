@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Reference values for tlkit's data kernels (test/data/*.test.ts), computed the way Keras's
-ImageDataGenerator computes them (keras-preprocessing / keras.src.legacy.preprocessing.image), with
-Debian's python3-numpy, python3-scipy and python3-pil. Keras itself is not needed: the few Keras
-formulas are restated below, with one deliberate difference that tlkit keeps everywhere: tx is the
-horizontal (column) shift and ty the vertical (row) shift, zx the horizontal zoom and zy the vertical.
+ImageDataGenerator computes them (keras/src/legacy/preprocessing/image.py, Keras 3), with Debian's
+python3-numpy, python3-scipy and python3-pil. Keras itself is not needed: the few Keras formulas are
+restated below. Keras's apply_affine_transform builds its matrix in (x, y) and swaps it to (row, col)
+for scipy, so tx / zx act on columns and ty / zy on rows; the one deliberate difference is the centre:
+((w-1)/2, (h-1)/2) in (x, y), where Keras puts (h-1)/2 on x (equal for square images only).
 
 Run:  /usr/bin/python3 scripts/reference/data_reference.py
 Writes: test/fixtures/data/reference.json
@@ -14,7 +15,7 @@ import os
 import numpy as np
 import scipy
 from PIL import Image, ImageEnhance
-from scipy import linalg, ndimage
+from scipy import ndimage
 
 OUT = os.path.join(os.path.dirname(__file__), '..', '..', 'test', 'fixtures', 'data', 'reference.json')
 rng = np.random.RandomState(1234)
@@ -26,26 +27,29 @@ def flat(a):
 
 
 def affine_matrix(theta, tx, ty, shear, zx, zy, h, w):
-    """Keras's apply_affine_transform matrix in (row, col), recentred on ((h-1)/2, (w-1)/2)."""
+    """Keras's apply_affine_transform matrix in (x, y), recentred, then swapped to (row, col)."""
     m = None
     if theta != 0:
         t = np.deg2rad(theta)
         m = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
     if tx != 0 or ty != 0:
-        s = np.array([[1, 0, ty], [0, 1, tx], [0, 0, 1]])
+        s = np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]])
         m = s if m is None else np.dot(m, s)
     if shear != 0:
         sh = np.deg2rad(shear)
         s = np.array([[1, -np.sin(sh), 0], [0, np.cos(sh), 0], [0, 0, 1]])
         m = s if m is None else np.dot(m, s)
     if zx != 1 or zy != 1:
-        z = np.array([[zy, 0, 0], [0, zx, 0], [0, 0, 1]])
+        z = np.array([[zx, 0, 0], [0, zy, 0], [0, 0, 1]])
         m = z if m is None else np.dot(m, z)
-    o_r = float(h) / 2 - 0.5
-    o_c = float(w) / 2 - 0.5
-    offset = np.array([[1, 0, o_r], [0, 1, o_c], [0, 0, 1]])
-    reset = np.array([[1, 0, -o_r], [0, 1, -o_c], [0, 0, 1]])
-    return np.dot(np.dot(offset, m), reset)
+    o_x = float(w) / 2 - 0.5
+    o_y = float(h) / 2 - 0.5
+    offset = np.array([[1, 0, o_x], [0, 1, o_y], [0, 0, 1]])
+    reset = np.array([[1, 0, -o_x], [0, 1, -o_y], [0, 0, 1]])
+    m = np.dot(np.dot(offset, m), reset)
+    m[:, [0, 1]] = m[:, [1, 0]]
+    m[[0, 1]] = m[[1, 0]]
+    return m
 
 
 def apply_affine(x, params, order, mode, cval):
@@ -60,13 +64,15 @@ def channel_shift(x, intensity):
     return np.stack([np.clip(x[:, :, k] + intensity, lo, hi) for k in range(x.shape[2])], axis=2)
 
 
-def array_to_img_scaled(x):
+def array_to_img(x, scale):
+    """keras.src.utils.image_utils.array_to_img for channels_last float32 data."""
     x = np.asarray(x, dtype='float32').copy()
-    x = x - np.min(x)
-    x_max = np.max(x)
-    if x_max != 0:
-        x /= x_max
-    x *= 255
+    if scale:
+        x = x - np.min(x)
+        x_max = np.max(x)
+        if x_max != 0:
+            x /= x_max
+        x *= 255
     c = x.shape[2]
     if c == 4:
         return Image.fromarray(x.astype('uint8'), 'RGBA')
@@ -75,11 +81,18 @@ def array_to_img_scaled(x):
     return Image.fromarray(x[:, :, 0].astype('uint8'), 'L')
 
 
-def brightness(x, factor):
-    img = array_to_img_scaled(x)
+def brightness(x, factor, scale=False):
+    """Keras's apply_brightness_shift(x, brightness, scale); apply_transform passes scale=False."""
+    x = np.asarray(x, dtype='float32')
+    x_min, x_max = np.min(x), np.max(x)
+    local_scale = (x_min < 0) or (x_max > 255)
+    img = array_to_img(x, local_scale or scale)
     img = ImageEnhance.Brightness(img).enhance(factor)
     a = np.asarray(img, dtype='float32')
-    return a if a.ndim == 3 else a[:, :, None]
+    a = a if a.ndim == 3 else a[:, :, None]
+    if not scale and local_scale:
+        a = a / 255 * (x_max - x_min) + x_min
+    return a
 
 
 def main():
@@ -105,8 +118,9 @@ def main():
     shift_out = channel_shift(img, 41.5)
     gray = (rng.rand(5, 6, 1) * 200 + 20).astype('float32')
     rgba = (rng.rand(5, 6, 4) * 255).astype('float32')
+    wide = (rng.rand(4, 5, 3) * 400 - 60).astype('float32')  # outside [0, 255]: Keras's local scale
     brightness_cases = []
-    for name, x in [('rgb', img), ('gray', gray), ('rgba', rgba)]:
+    for name, x in [('rgb', img), ('gray', gray), ('rgba', rgba), ('wide', wide)]:
         for f in [0.65, 1.0, 1.37]:
             brightness_cases.append(dict(name=name, shape=list(x.shape), input=flat(x), factor=f, output=flat(brightness(x, f))))
 
@@ -126,10 +140,15 @@ def main():
     fxc = fx - fmean.reshape(1, 1, 3)
     fstd = np.std(fxc, axis=(0, 1, 2))
     flat_x = np.reshape(fxc, (n, 12))
-    sigma = np.dot(flat_x.T, flat_x) / flat_x.shape[0]
-    u, s, _ = linalg.svd(sigma)
     eps = 1e-6
-    pcs = (u * (1.0 / np.sqrt(s[np.newaxis] + eps))).dot(u.T)
+    u, s, _ = np.linalg.svd(flat_x.T, full_matrices=False)
+    pcs = (u * (np.sqrt(n) / (s + eps))).dot(u.T)
+    # n < D: the thin SVD keeps only n components (Keras 3 drops the others). Not centred here, so that
+    # the n components are well defined (centred data has rank n-1 and the n-th is arbitrary).
+    n_small = 5
+    zca_small = np.reshape(fx[:n_small], (n_small, 12))
+    u2, s2, _ = np.linalg.svd(zca_small.T, full_matrices=False)
+    pcs_small = (u2 * (np.sqrt(n_small) / (s2 + eps))).dot(u2.T)
     probe = (batch[0] * np.float32(1 / 255.0)) - fmean.reshape(1, 1, 3)
     whitened = np.reshape(np.dot(np.reshape(probe, (1, 12)), pcs), (2, 2, 3))
 
@@ -181,7 +200,8 @@ def main():
         samplewise=flat(sw),
         featurewise=dict(mean=flat(mean), std=flat(std), output=flat(fw)),
         fit=dict(shape=[n, 2, 2, 3], data=flat(batch), rescale=1 / 255.0, mean=flat(fmean), std=flat(fstd),
-                 principalComponents=flat(pcs), whitenedFirst=flat(whitened)),
+                 principalComponents=flat(pcs), whitenedFirst=flat(whitened),
+                 small=flat(zca_small), principalComponentsSmall=flat(pcs_small)),
         preprocessInput=dict(tf=flat(tf_mode), caffe=flat(caffe), torch=flat(torch)),
         luma=dict(shape=[4, 5, 3], rgb=[int(v) for v in rgb8.ravel()], l=[int(v) for v in luma.ravel()]),
         legacy=legacy,

@@ -1,7 +1,9 @@
 // Keras's ImageDataGenerator: random transform parameters drawn from the options, applied by pure
 // kernels (transforms/), then standardize. Options are Keras's kwargs in camelCase.
-// Differences from Keras, on purpose: widthShiftRange moves content horizontally and heightShiftRange
-// vertically, as Keras documents (current Keras swaps them, keras-team/keras#17398); the validation
+// Semantics are Keras 3's (keras/src/legacy/preprocessing/image.py). Differences, on purpose:
+// widthShiftRange moves content horizontally and heightShiftRange vertically, as Keras documents
+// (current Keras swaps them, keras-team/keras#17398); the affine centre is ((h-1)/2, (w-1)/2) also for
+// non-square images (Keras mixes h and w there); the validation
 // subset of flowFromDirectory is not augmented unless augmentValidation is set (keras-preprocessing#218);
 // a generator never prints: warnings go to onWarning and to `warnings`.
 import { DataError, invalidArgument } from '../errors.js';
@@ -38,7 +40,7 @@ export interface ImageDataGeneratorOptions {
   widthShiftRange?: ShiftRange;
   /** Vertical shift, as widthShiftRange with the height. */
   heightShiftRange?: ShiftRange;
-  /** [low, high] PIL brightness factor (Keras's semantics, including its 0-255 stretch). */
+  /** [low, high] PIL brightness factor (Keras's semantics: the result is quantised to 256 levels). */
   brightnessRange?: [number, number] | null;
   /** Degrees, uniform in [-r, r]. */
   shearRange?: number;

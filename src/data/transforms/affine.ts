@@ -1,20 +1,23 @@
 // One affine resample (rotation, shift, shear, zoom) of an HWC float image, equal to Keras's
-// apply_affine_transform, which calls scipy.ndimage.affine_transform per channel. The matrix maps
-// OUTPUT pixel coordinates to INPUT coordinates (scipy's convention): out[r, c] = in[M·(r, c) + offset].
-// Coordinates are (row, col) = (y, x). Interpolation and fill modes reproduce scipy's (see mapCoordinate).
+// apply_affine_transform (keras/src/legacy/preprocessing/image.py), which builds its matrix in (x, y)
+// = (column, row) coordinates, swaps it to array (row, col) order and calls
+// scipy.ndimage.affine_transform per channel. The matrix maps OUTPUT pixel coordinates to INPUT
+// coordinates (scipy's convention): out[r, c] = in[M·(r, c) + offset]. Interpolation and fill modes
+// reproduce scipy's (see mapCoordinate). One difference: the centre is ((h-1)/2, (w-1)/2); Keras puts
+// h/2 - 0.5 on the x axis, which is only right for square images.
 import { invalidArgument } from '../../errors.js';
 
 export type FillMode = 'constant' | 'nearest' | 'reflect' | 'wrap';
 export const FILL_MODES: readonly FillMode[] = ['constant', 'nearest', 'reflect', 'wrap'];
 
 export interface AffineParams {
-  /** Rotation in degrees. Positive turns the content clockwise as displayed (rows grow downwards). */
+  /** Rotation in degrees. Positive turns the content counter-clockwise as displayed (Keras 3). */
   theta?: number;
   /** Horizontal shift in pixels: out[r, c] = in[r, c + tx], so a positive tx moves the content left. */
   tx?: number;
   /** Vertical shift in pixels: out[r, c] = in[r + ty, c], so a positive ty moves the content up. */
   ty?: number;
-  /** Shear angle in degrees (Keras's shear matrix [[1, -sin], [0, cos]] in (row, col)). */
+  /** Shear angle in degrees (Keras's shear matrix [[1, -sin], [0, cos]] in (x, y): a horizontal shear). */
   shear?: number;
   /** Horizontal zoom: samples in[.., zx·c]; zx < 1 enlarges the content (zooms in), zx > 1 shrinks it. */
   zx?: number;
@@ -52,8 +55,9 @@ function mul(a: M3, b: M3): M3 {
 }
 
 /**
- * Keras's matrix: rotation · shift · shear · zoom, recentred on the image centre ((h-1)/2, (w-1)/2).
- * Returns null when the parameters are the identity (Keras then skips the resample).
+ * Keras's matrix: rotation · shift · shear · zoom in (x, y), recentred on the image centre, returned in
+ * (row, col) order for the resample. Returns null when the parameters are the identity (Keras then
+ * skips the resample).
  */
 export function affineMatrix(params: AffineParams, height: number, width: number): AffineMatrix | null {
   const theta = params.theta ?? 0;
@@ -73,8 +77,8 @@ export function affineMatrix(params: AffineParams, height: number, width: number
   }
   if (tx !== 0 || ty !== 0) {
     const s = [
-      [1, 0, ty],
-      [0, 1, tx],
+      [1, 0, tx],
+      [0, 1, ty],
       [0, 0, 1],
     ];
     m = m ? mul(m, s) : s;
@@ -90,27 +94,28 @@ export function affineMatrix(params: AffineParams, height: number, width: number
   }
   if (zx !== 1 || zy !== 1) {
     const z = [
-      [zy, 0, 0],
-      [0, zx, 0],
+      [zx, 0, 0],
+      [0, zy, 0],
       [0, 0, 1],
     ];
     m = m ? mul(m, z) : z;
   }
   if (!m) return null;
-  const oR = height / 2 - 0.5;
-  const oC = width / 2 - 0.5;
+  const oX = width / 2 - 0.5;
+  const oY = height / 2 - 0.5;
   const offset = [
-    [1, 0, oR],
-    [0, 1, oC],
+    [1, 0, oX],
+    [0, 1, oY],
     [0, 0, 1],
   ];
   const reset = [
-    [1, 0, -oR],
-    [0, 1, -oC],
+    [1, 0, -oX],
+    [0, 1, -oY],
     [0, 0, 1],
   ];
   const f = mul(mul(offset, m), reset);
-  return { m00: f[0][0], m01: f[0][1], m10: f[1][0], m11: f[1][1], offsetRow: f[0][2], offsetCol: f[1][2] };
+  // (x, y) -> (row, col): swap both axes, as Keras does before calling scipy.
+  return { m00: f[1][1], m01: f[1][0], m10: f[0][1], m11: f[0][0], offsetRow: f[1][2], offsetCol: f[0][2] };
 }
 
 /**

@@ -1,8 +1,9 @@
-// ZCA whitening matrix as Keras's fit computes it: sigma = Xᵀ·X / n over the flattened (already
-// centred) samples, sigma = U·diag(s)·Uᵀ, P = U·diag(1/sqrt(s + epsilon))·Uᵀ.
-// Keras uses an SVD; sigma is symmetric positive semi-definite, so its eigen-decomposition gives the
-// same U and s (we take |eigenvalue| as the SVD would). Cyclic Jacobi: simple and accurate, O(D³) per
-// sweep, which is why the caller caps D.
+// ZCA whitening matrix as Keras's fit computes it (keras/src/legacy/preprocessing/image.py): with X the
+// n flattened (already centred) samples, U, s = svd(Xᵀ, full_matrices=False) and
+// P = U·diag(sqrt(n) / (s + epsilon))·Uᵀ. The same U and s come from the eigen-decomposition of
+// Xᵀ·X = U·diag(s²)·Uᵀ, which is D x D whatever n; only the min(n, D) largest components are kept, as the
+// thin SVD keeps them. Cyclic Jacobi: simple and accurate, O(D³) per sweep, which is why the caller
+// caps D.
 
 /** Eigen-decomposition of a symmetric n x n matrix (row-major, copied). Returns eigenvalues and column eigenvectors. */
 export function symmetricEigen(matrix: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
@@ -65,16 +66,16 @@ export function fitZca(samples: Float32Array, n: number, d: number, epsilon: num
       for (let j = i; j < d; j++) sigma[row + j] += xi * samples[base + j];
     }
   }
-  for (let i = 0; i < d; i++) {
-    for (let j = i; j < d; j++) {
-      const v = sigma[i * d + j] / n;
-      sigma[i * d + j] = v;
-      sigma[j * d + i] = v;
-    }
-  }
+  for (let i = 0; i < d; i++) for (let j = i + 1; j < d; j++) sigma[j * d + i] = sigma[i * d + j];
   const { values, vectors } = symmetricEigen(sigma, d);
+  // Thin SVD: the min(n, d) largest singular values s = sqrt(eigenvalue of XᵀX); the rest are dropped.
+  const order = Array.from({ length: d }, (_, k) => k).sort((a, b) => Math.abs(values[b]) - Math.abs(values[a]));
   const scale = new Float64Array(d);
-  for (let k = 0; k < d; k++) scale[k] = 1 / Math.sqrt(Math.abs(values[k]) + epsilon);
+  const keep = Math.min(n, d);
+  for (let r = 0; r < keep; r++) {
+    const k = order[r];
+    scale[k] = Math.sqrt(n) / (Math.sqrt(Math.abs(values[k])) + epsilon);
+  }
   const p = new Float32Array(d * d);
   for (let i = 0; i < d; i++) {
     for (let j = 0; j < d; j++) {
