@@ -5,12 +5,15 @@
 import * as fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { initEngine, type tfl } from '../engines/tfjs/tf.js';
-import { TlkitError, UsageError, invalidArgument } from '../errors.js';
+import { initEngine } from '../engines/tfjs/tf.js';
+import { createFrozenEngine, type FrozenEngine } from '../engines/onnx/frozen_features.js';
+import { frozenPrefixEnd } from '../engines/onnx/frozen_prefix.js';
+import { FileError, TlkitError, UsageError, invalidArgument } from '../errors.js';
 import { buildClassifier, setTrainable, type Classifier } from '../models/classifier.js';
 import type { ClassMode } from '../models/heads.js';
 import { formatSummary, summarize } from '../models/summary.js';
 import type { ProgressCallback } from '../progress.js';
+import { saveModel } from '../weights/saved_model.js';
 import type { Callback } from './callbacks/callback.js';
 import { EarlyStopping } from './callbacks/early_stopping.js';
 import { HistoryLogger } from './callbacks/history_logger.js';
@@ -20,11 +23,8 @@ import { readCheckpoint, restoreWeights, type TrainingCheckpoint } from './check
 import { evaluate, type Evaluation } from './evaluate.js';
 import { fit } from './fit.js';
 import { FeatureIterator } from './feature_iterator.js';
-import { createFrozenEngine, type FrozenEngine } from '../engines/onnx/frozen_features.js';
-import { frozenPrefixEnd } from '../engines/onnx/frozen_prefix.js';
 import { DEFAULT_LEARNING_RATE } from './optimizers.js';
-import { createRunDir, readJson, runDirLayout, writeJson, type RunDirLayout } from './run_dir.js';
-import { saveModel } from '../weights/saved_model.js';
+import { createRunDir, readJson, runDirLayout, writeJson } from './run_dir.js';
 import { inputScalingFor, loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
 import type { BatchIterator, ClassWeight, EpochLogs, OptimizerName } from './types.js';
 
@@ -195,6 +195,9 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
   let config: StoredConfig = storedConfig(options);
   let resumeFrom: TrainingCheckpoint | undefined;
   if (options.resume) {
+    if (!existsSync(layout.config)) {
+      throw new FileError(options.outDir, 'nothing to resume: not a tlkit run directory (no config.json); start the run without --resume');
+    }
     config = { ...(await readJson<StoredConfig>(layout.config)), outDir: options.outDir, resume: true };
     resumeFrom = await readCheckpoint(layout.lastCheckpoint).catch((error: unknown) => {
       if (error instanceof TlkitError && /no checkpoint here/.test(error.message)) return undefined;
@@ -343,4 +346,3 @@ function summaryText(classifier: Classifier, summary: ReturnType<typeof summariz
   return lines.join('\n') + '\n';
 }
 
-export type { RunDirLayout, tfl };
