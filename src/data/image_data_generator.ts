@@ -205,6 +205,15 @@ export class ImageDataGenerator {
   private readonly warnedOnce = new Set<string>();
   private readonly rng = new Random(randomSeed());
 
+  /** Keras 3's name for the ZCA matrix (keras-preprocessing called it principal_components). */
+  get zcaWhiteningMatrix(): Float32Array | null {
+    return this.principalComponents;
+  }
+
+  set zcaWhiteningMatrix(value: Float32Array | null) {
+    this.principalComponents = value;
+  }
+
   constructor(options: ImageDataGeneratorOptions = {}) {
     this.onWarning = options.onWarning;
     this.options = resolveOptions(options, (m) => this.warn(m));
