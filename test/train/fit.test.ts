@@ -1,11 +1,16 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
+import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
 import { TrainingError } from '../../src/errors.js';
 import { fit } from '../../src/train/fit.js';
 import { evaluate } from '../../src/train/evaluate.js';
 import { ArrayIterator } from '../../src/train/array_iterator.js';
 import type { ProgressEvent } from '../../src/progress.js';
+import { ModelCheckpoint } from '../../src/train/callbacks/model_checkpoint.js';
+import { readCheckpoint } from '../../src/train/checkpoint.js';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { squaresDataset, tinyConvNet } from './helpers.js';
 
 before(async () => {
@@ -89,15 +94,25 @@ test('categorical labels and class weights train; evaluate reports per-class met
 });
 
 test('a NaN loss stops training with a TrainingError naming epoch and batch, weights untouched', async () => {
+  // A model without ReLU: some backends' ReLU turns NaN into 0, which would hide the NaN input.
   const data = squaresDataset(16, 8);
   const bad = tf.tensor4d(new Float32Array(16 * 8 * 8 * 3).fill(NaN), [16, 8, 8, 3]);
   const x = tf.concat([data.x, bad]);
   const y = tf.concat([data.y, data.y]);
-  const model = tinyConvNet();
+  const input = tfl.input({ shape: [8, 8, 3] });
+  const flat = tfl.layers.flatten().apply(input) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 2, activation: 'softmax' }).apply(flat) as tfl.SymbolicTensor });
+  const dir = await fs.mkdtemp(join(tmpdir(), 'tlkit-nan-'));
   await assert.rejects(
-    fit(model, new ArrayIterator(x, y, { batchSize: 8, shuffle: false }), { epochs: 2, loss: 'sparse_categorical_crossentropy', seed: 1 }),
+    fit(model, new ArrayIterator(x, y, { batchSize: 8, shuffle: false }), {
+      epochs: 2, loss: 'sparse_categorical_crossentropy', seed: 1, callbacks: [new ModelCheckpoint({ dir, everyBatches: 1 })],
+    }),
     (error: unknown) => error instanceof TrainingError && /loss is NaN at epoch 1, batch 3/.test(error.message),
   );
+  // The last good checkpoint (after batch 2) is what stays on disk.
+  const last = await readCheckpoint(join(dir, 'last.ckpt'));
+  assert.deepEqual([last.epoch, last.batch], [0, 2]);
+  assert.ok(last.weights.every((w) => w.data.every(Number.isFinite)));
   const weights = await Promise.all(model.trainableWeights.map((w) => w.read().data()));
   assert.ok(weights.every((w) => w.every(Number.isFinite)), 'no NaN reached the weights');
   tf.dispose([data.x, data.y, bad, x, y]);
