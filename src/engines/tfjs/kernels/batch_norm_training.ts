@@ -12,67 +12,71 @@ export const BATCH_NORM_STATS = 'TlkitBatchNormStats';
 export const BATCH_NORM_NORMALIZE = 'TlkitBatchNormNormalize';
 export const BATCH_NORM_TRAINING_BACKWARD = 'TlkitBatchNormTrainingBackward';
 
-let scratch = new Float64Array(0);
-function accumulators(size: number): Float64Array {
-  if (scratch.length < size) scratch = new Float64Array(size);
-  scratch.fill(0, 0, size);
-  return scratch;
+const scratch: Float64Array[] = [];
+/** Per-channel Float64 work arrays, zeroed; reused across calls (the kernels are synchronous). */
+function work(count: number, C: number): Float64Array[] {
+  for (let i = 0; i < count; i++) {
+    if (scratch[i] === undefined || scratch[i].length < C) scratch[i] = new Float64Array(C);
+    scratch[i].fill(0, 0, C);
+  }
+  return scratch.slice(0, count);
 }
 
-/** x [..., C] -> [2, C]: per-channel mean and (biased) variance, as tf.moments computes them. */
-function stats(args: { inputs: { x: TensorInfo }; backend: unknown }): TensorInfo {
+/** x [..., C] -> mean [C] and biased variance [C] over every other axis, as tf.moments computes them. */
+function stats(args: { inputs: { x: TensorInfo }; backend: unknown }): TensorInfo[] {
   const backend = asWasmBackend(args.backend);
   const { x } = args.inputs;
   const C = x.shape[x.shape.length - 1];
   const rows = tf.util.sizeFromShape(x.shape) / C;
-  const out = allocate(backend, [2, C]);
+  const mean = allocate(backend, [C]);
+  const variance = allocate(backend, [C]);
   const heap = heapF32(backend);
   const xs = offsetF32(backend, x);
-  const acc = accumulators(2 * C);
-  // Two passes (mean, then squared deviations) as tf.moments does; one pass of sums of squares would
-  // lose digits when |mean| >> std.
+  const [sum, sumSquares] = work(2, C);
+  // One pass of sums and sums of squares in Float64: float32 inputs keep ~16 digits of headroom, so
+  // E[x^2] - mean^2 only loses precision when |mean| / std exceeds ~1e6, far beyond real activations.
   for (let r = 0; r < rows; r++) {
-    const base = xs + r * C;
-    for (let c = 0; c < C; c++) acc[c] += heap[base + c];
-  }
-  for (let c = 0; c < C; c++) acc[c] /= rows;
-  for (let r = 0; r < rows; r++) {
-    const base = xs + r * C;
+    const row = xs + r * C;
     for (let c = 0; c < C; c++) {
-      const d = heap[base + c] - acc[c];
-      acc[C + c] += d * d;
+      const v = heap[row + c];
+      sum[c] += v;
+      sumSquares[c] += v * v;
     }
   }
-  const o = offsetF32(backend, out);
+  const m = offsetF32(backend, mean);
+  const v = offsetF32(backend, variance);
   for (let c = 0; c < C; c++) {
-    heap[o + c] = acc[c];
-    heap[o + C + c] = acc[C + c] / rows;
+    const mu = sum[c] / rows;
+    heap[m + c] = mu;
+    heap[v + c] = Math.max(0, sumSquares[c] / rows - mu * mu);
   }
-  return out;
+  return [mean, variance];
 }
 
-/** y = (x - mean) / sqrt(variance + epsilon) * gamma + beta, with stats from `stats`. */
+/** y = (x - mean) / sqrt(variance + epsilon) * gamma + beta. */
 function normalize(args: { inputs: Record<string, TensorInfo | undefined>; backend: unknown; attrs: { epsilon: number } }): TensorInfo {
   const backend = asWasmBackend(args.backend);
-  const { x, stats: st, gamma, beta } = args.inputs as Record<string, TensorInfo>;
+  const { x, mean, variance, gamma, beta } = args.inputs as Record<string, TensorInfo>;
   const C = x.shape[x.shape.length - 1];
   const rows = tf.util.sizeFromShape(x.shape) / C;
   const y = allocate(backend, x.shape);
   const heap = heapF32(backend);
   const xs = offsetF32(backend, x);
   const ys = offsetF32(backend, y);
-  const ss = offsetF32(backend, st);
+  const ms = offsetF32(backend, mean);
+  const vs = offsetF32(backend, variance);
   const gs = gamma === undefined ? -1 : offsetF32(backend, gamma);
   const bs = beta === undefined ? -1 : offsetF32(backend, beta);
-  const acc = accumulators(2 * C);
+  const [scale, shift] = work(2, C);
   for (let c = 0; c < C; c++) {
-    const k = (gs < 0 ? 1 : heap[gs + c]) / Math.sqrt(heap[ss + C + c] + args.attrs.epsilon);
-    acc[c] = k; // y = x * k + (beta - mean * k)
-    acc[C + c] = (bs < 0 ? 0 : heap[bs + c]) - heap[ss + c] * k;
+    const k = (gs < 0 ? 1 : heap[gs + c]) / Math.sqrt(heap[vs + c] + args.attrs.epsilon);
+    scale[c] = k; // y = x * k + (beta - mean * k)
+    shift[c] = (bs < 0 ? 0 : heap[bs + c]) - heap[ms + c] * k;
   }
   for (let r = 0; r < rows; r++) {
-    const base = r * C;
-    for (let c = 0; c < C; c++) heap[ys + base + c] = heap[xs + base + c] * acc[c] + acc[C + c];
+    const xRow = xs + r * C;
+    const yRow = ys + r * C;
+    for (let c = 0; c < C; c++) heap[yRow + c] = heap[xRow + c] * scale[c] + shift[c];
   }
   return y;
 }
@@ -80,11 +84,11 @@ function normalize(args: { inputs: Record<string, TensorInfo | undefined>; backe
 /**
  * Gradients of y = normalize(x, batch stats of x) through the statistics:
  * dx = gamma * invStd * (dy - mean(dy) - (x - mean) * invStd^2 * mean(dy * (x - mean))),
- * dgamma = invStd * Σ dy (x - mean), dbeta = Σ dy.
+ * dgamma = invStd * sum(dy * (x - mean)), dbeta = sum(dy).
  */
 function trainingBackward(args: { inputs: Record<string, TensorInfo | undefined>; backend: unknown; attrs: { epsilon: number } }): TensorInfo[] {
   const backend = asWasmBackend(args.backend);
-  const { x, dy, stats: st, gamma } = args.inputs as Record<string, TensorInfo>;
+  const { x, dy, mean, variance, gamma } = args.inputs as Record<string, TensorInfo>;
   const C = x.shape[x.shape.length - 1];
   const rows = tf.util.sizeFromShape(x.shape) / C;
   const dx = allocate(backend, x.shape);
@@ -94,38 +98,38 @@ function trainingBackward(args: { inputs: Record<string, TensorInfo | undefined>
   const xs = offsetF32(backend, x);
   const dys = offsetF32(backend, dy);
   const dxs = offsetF32(backend, dx);
-  const ss = offsetF32(backend, st);
+  const ms = offsetF32(backend, mean);
+  const vs = offsetF32(backend, variance);
   const gs = gamma === undefined ? -1 : offsetF32(backend, gamma);
-  const acc = accumulators(6 * C);
-  // [0,C): Σdy  [C,2C): Σdy(x-mean)  [2C,3C): mean  [3C,4C): gamma*invStd  [4C,5C): mean(dy)  [5C,6C): invStd^2 * mean(dy(x-mean))
-  for (let c = 0; c < C; c++) acc[2 * C + c] = heap[ss + c];
+  const [sumDy, sumDyXc, mu, gain, meanDy, slope] = work(6, C);
+  for (let c = 0; c < C; c++) mu[c] = heap[ms + c];
   for (let r = 0; r < rows; r++) {
-    const base = r * C;
+    const xRow = xs + r * C;
+    const dRow = dys + r * C;
     for (let c = 0; c < C; c++) {
-      const d = heap[dys + base + c];
-      acc[c] += d;
-      acc[C + c] += d * (heap[xs + base + c] - acc[2 * C + c]);
+      const d = heap[dRow + c];
+      sumDy[c] += d;
+      sumDyXc[c] += d * (heap[xRow + c] - mu[c]);
     }
   }
   const epsilon = args.attrs.epsilon;
-  for (let c = 0; c < C; c++) {
-    const invStd = 1 / Math.sqrt(heap[ss + C + c] + epsilon);
-    acc[3 * C + c] = (gs < 0 ? 1 : heap[gs + c]) * invStd;
-    acc[4 * C + c] = acc[c] / rows;
-    acc[5 * C + c] = (invStd * invStd * acc[C + c]) / rows;
-  }
-  for (let r = 0; r < rows; r++) {
-    const base = r * C;
-    for (let c = 0; c < C; c++) {
-      const centered = heap[xs + base + c] - acc[2 * C + c];
-      heap[dxs + base + c] = acc[3 * C + c] * (heap[dys + base + c] - acc[4 * C + c] - centered * acc[5 * C + c]);
-    }
-  }
   const g = offsetF32(backend, dGamma);
   const b = offsetF32(backend, dBeta);
   for (let c = 0; c < C; c++) {
-    heap[g + c] = acc[C + c] / Math.sqrt(heap[ss + C + c] + epsilon);
-    heap[b + c] = acc[c];
+    const invStd = 1 / Math.sqrt(heap[vs + c] + epsilon);
+    gain[c] = (gs < 0 ? 1 : heap[gs + c]) * invStd;
+    meanDy[c] = sumDy[c] / rows;
+    slope[c] = (invStd * invStd * sumDyXc[c]) / rows;
+    heap[g + c] = sumDyXc[c] * invStd;
+    heap[b + c] = sumDy[c];
+  }
+  for (let r = 0; r < rows; r++) {
+    const xRow = xs + r * C;
+    const dRow = dys + r * C;
+    const oRow = dxs + r * C;
+    for (let c = 0; c < C; c++) {
+      heap[oRow + c] = gain[c] * (heap[dRow + c] - meanDy[c] - (heap[xRow + c] - mu[c]) * slope[c]);
+    }
   }
   return [dx, dGamma, dBeta];
 }
@@ -161,29 +165,24 @@ export interface BatchNormTrainingResult {
  */
 export function batchNormTraining(x: Tensor, gamma: Tensor | null, beta: Tensor | null, epsilon: number): BatchNormTrainingResult {
   const channels = x.shape[x.rank - 1];
-  const statistics = tf.engine().runKernel(BATCH_NORM_STATS, { x }) as Tensor;
+  const [mean, variance] = tf.engine().runKernel(BATCH_NORM_STATS, { x }) as Tensor[];
   const attrs = { epsilon } as unknown as NamedAttrMap;
   const g = gamma ?? tf.ones([channels]);
   const b = beta ?? tf.zeros([channels]);
   const forward = (xIn: Tensor, gIn: Tensor, bIn: Tensor, save: (tensors: Tensor[]) => void) => {
-    save([xIn, gIn, statistics]);
-    const inputs: Record<string, Tensor> = { x: xIn, stats: statistics, gamma: gIn, beta: bIn };
+    save([xIn, gIn, mean, variance]);
+    const inputs: Record<string, Tensor> = { x: xIn, mean, variance, gamma: gIn, beta: bIn };
     const value = tf.engine().runKernel(BATCH_NORM_NORMALIZE, inputs, attrs) as Tensor;
     return {
       value,
       gradFunc: (dy: Tensor, saved: Tensor[]) => {
-        const [xs, gs, st] = saved;
-        return tf.engine().runKernel(BATCH_NORM_TRAINING_BACKWARD, { x: xs, dy, stats: st, gamma: gs }, attrs) as Tensor[];
+        const [xs, gs, ms, vs] = saved;
+        return tf.engine().runKernel(BATCH_NORM_TRAINING_BACKWARD, { x: xs, dy, mean: ms, variance: vs, gamma: gs }, attrs) as Tensor[];
       },
     };
   };
   const op = tf.customGrad(forward as unknown as Parameters<typeof tf.customGrad>[0]);
   const y = op(x, g, b) as Tensor;
-  const [mean, variance] = tf.tidy(() => [
-    tf.reshape(tf.slice(statistics, [0, 0], [1, channels]), [channels]),
-    tf.reshape(tf.slice(statistics, [1, 0], [1, channels]), [channels]),
-  ]);
-  statistics.dispose();
   if (gamma === null) g.dispose();
   if (beta === null) b.dispose();
   return { y, mean, variance };

@@ -1,10 +1,12 @@
-// Conv2DBackpropFilter for wasm (the backend ships none): dW = im2col(x)^T @ dy, computed as
-// (dy^T @ im2col(x))^T so that the big operand is the matmul's packed right-hand side and the one
-// fast XNNPACK path (no transposes) does the work. For a 1x1 stride-1 convolution im2col(x) is x
-// itself, read in place through a view.
+// Conv2DBackpropFilter for wasm (the backend ships none): dW [K, F] = im2col(x)^T [K, rows] @ dy [rows, F],
+// K = KH * KW * Cin, accumulated over blocks of output rows small enough for the caches. The product
+// runs on XNNPACK's matmul (its one fast path: no transposes, batch 1); per block, the narrower of dy
+// and im2col(x) is the right-hand side, read in place through a view, and the other is transposed into
+// a small buffer. For a 1x1 stride-1 convolution im2col(x) is x itself. Blocking halved the time of
+// the project convolutions of MobileNetV2 against one product over the whole batch.
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { convInfoNHWC, imagesPerChunk, isPointwise, kernelLimits } from './conv_geometry.js';
-import { im2col } from './im2col.js';
+import { convInfoNHWC, isPointwise, kernelLimits } from './conv_geometry.js';
+import { im2colRows } from './im2col.js';
 import { allocate, asWasmBackend, dispose, heapF32, matMul, offsetF32, releaseView, transposeInto, viewTensor } from './wasm_heap.js';
 
 interface Attrs {
@@ -20,34 +22,53 @@ function conv2dBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo };
   const { x, dy } = args.inputs;
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs;
   const info = convInfoNHWC('Conv2DBackpropFilter', x.shape, filterShape, strides, 1, pad, dimRoundingMode, false, dataFormat);
-  const { batchSize: N, inChannels: C, outChannels: F, outHeight: OH, outWidth: OW, inHeight: H, inWidth: W } = info;
+  const { batchSize: N, inChannels: C, outChannels: F, outHeight: OH, outWidth: OW } = info;
   const K = info.filterHeight * info.filterWidth * C;
-  const pixels = OH * OW;
+  const totalRows = N * OH * OW;
   const pointwise = isPointwise(info);
-  const chunk = imagesPerChunk(info, kernelLimits.maxColsFloats);
+  // Rows per block: the transposed block stays small enough for the caches, and never below 64 rows
+  // so that the per-matmul overhead stays negligible.
+  const blockRows = Math.min(totalRows, Math.max(64, Math.floor(kernelLimits.blockFloats / K)));
 
   const out = allocate(backend, filterShape, true);
-  for (let n0 = 0; n0 < N; n0 += chunk) {
-    const n1 = Math.min(N, n0 + chunk);
-    const rows = (n1 - n0) * pixels;
-    const dyT = allocate(backend, [F, rows]);
-    const cols = pointwise ? viewTensor(backend, x, n0 * H * W * C, [rows, K]) : allocate(backend, [rows, K]);
+  // The matmul's right-hand side is packed by XNNPACK and streamed once per few rows of the left-hand
+  // side, so the narrower operand goes on the right: dy when F <= K, else the im2col rows.
+  const dyOnRight = F <= K;
+  const left = allocate(backend, dyOnRight ? [K, blockRows] : [F, blockRows]);
+  const rowBuffer = pointwise ? undefined : allocate(backend, [blockRows, K]);
+  for (let row0 = 0; row0 < totalRows; row0 += blockRows) {
+    const rows = Math.min(blockRows, totalRows - row0);
     let heap = heapF32(backend);
-    transposeInto(heap, offsetF32(backend, dy) + n0 * pixels * F, offsetF32(backend, dyT), rows, F);
-    if (!pointwise) im2col(heap, offsetF32(backend, x), offsetF32(backend, cols), info, n0, n1);
-
-    const product = matMul(backend, dyT, cols, F, rows, K); // [F, K]
+    const colsStart = pointwise ? offsetF32(backend, x) + row0 * C : offsetF32(backend, rowBuffer!);
+    if (!pointwise) im2colRows(heap, offsetF32(backend, x), colsStart, info, row0, rows);
+    let product: TensorInfo;
+    if (dyOnRight) {
+      transposeInto(heap, colsStart, offsetF32(backend, left), rows, K);
+      const dyRows = viewTensor(backend, dy, row0 * F, [rows, F]);
+      product = matMul(backend, left, dyRows, K, rows, F); // [K, F]
+      releaseView(backend, dyRows);
+    } else {
+      transposeInto(heap, offsetF32(backend, dy) + row0 * F, offsetF32(backend, left), rows, F);
+      // A fresh view per block: XNNPACK caches the packed right-hand side by tensor id.
+      const cols = pointwise ? viewTensor(backend, x, row0 * C, [rows, K]) : viewTensor(backend, rowBuffer!, 0, [rows, K]);
+      product = matMul(backend, left, cols, F, rows, K); // [F, K]
+      releaseView(backend, cols);
+    }
     heap = heapF32(backend);
     const p = offsetF32(backend, product);
     const o = offsetF32(backend, out);
-    for (let k = 0; k < K; k++) {
-      for (let f = 0; f < F; f++) heap[o + k * F + f] += heap[p + f * K + k];
+    if (dyOnRight) {
+      const size = K * F;
+      for (let i = 0; i < size; i++) heap[o + i] += heap[p + i];
+    } else {
+      for (let k = 0; k < K; k++) {
+        for (let f = 0; f < F; f++) heap[o + k * F + f] += heap[p + f * K + k];
+      }
     }
     dispose(backend, product);
-    dispose(backend, dyT);
-    if (pointwise) releaseView(backend, cols);
-    else dispose(backend, cols);
   }
+  dispose(backend, left);
+  if (rowBuffer !== undefined) dispose(backend, rowBuffer);
   return out;
 }
 

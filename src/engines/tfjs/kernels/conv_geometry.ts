@@ -50,7 +50,11 @@ export function isPointwise(info: ConvInfo): boolean {
  * Largest im2col matrix the conv kernels build at once (floats); a batch beyond it is processed in
  * image chunks, which bounds the extra heap a training step needs. Tests lower it to cover chunking.
  */
-export const kernelLimits = { maxColsFloats: 1 << 23 };
+export const kernelLimits = {
+  maxColsFloats: 1 << 23,
+  /** Floats in one block of the filter gradient's transposed im2col (sized for the L2 cache). */
+  blockFloats: 1 << 16,
+};
 
 /** Images per chunk so that an im2col matrix stays under `maxFloats` (at least one image). */
 export function imagesPerChunk(info: ConvInfo, maxFloats: number): number {
