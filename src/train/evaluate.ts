@@ -15,6 +15,8 @@ export interface EvaluateOptions {
   /** Task name in progress events. */
   task?: string;
   signal?: AbortSignal;
+  /** Computes the model's output instead of tfjs (e.g. an ONNX predictor's `predict`); the caller owns it. */
+  predictor?: (x: tf.Tensor) => Promise<tf.Tensor>;
 }
 
 export interface ClassReport {
@@ -119,8 +121,9 @@ export async function evaluate(model: tfl.LayersModel, iterator: BatchIterator, 
     try {
       if (!batch.y) throw new DataError('evaluate needs labels, but the iterator yields none (class_mode none?)');
       const y = batch.y;
+      const external = options.predictor ? await options.predictor(batch.x) : undefined;
       const [lossSum, truth, predicted, confidence] = tf.tidy(() => {
-        const out = model.apply(batch.x, { training: false }) as tf.Tensor;
+        const out = external ?? (model.apply(batch.x, { training: false }) as tf.Tensor);
         loss ??= inferLoss(out, y);
         const pred = predictedClasses(out);
         // Probability of the predicted class: max of a softmax, p or 1 - p of a sigmoid.
@@ -129,7 +132,7 @@ export async function evaluate(model: tfl.LayersModel, iterator: BatchIterator, 
         return [tf.sum(sampleLosses(loss, y, out)), trueClasses(loss, y), pred, conf];
       });
       const values = await Promise.all([lossSum.data(), truth.data(), predicted.data(), confidence.data()]);
-      tf.dispose([lossSum, truth, predicted, confidence]);
+      tf.dispose([lossSum, truth, predicted, confidence, external as tf.Tensor]);
       const [t, p, c] = [values[1], values[2], values[3]];
       for (let i = 0; i < t.length; i++) {
         if (t[i] === p[i]) continue;

@@ -28,6 +28,8 @@ export interface PredictOptions {
   /** How many classes to list per image, most probable first (default 5, at most the class count). */
   topK?: number;
   batchSize?: number;
+  /** Computes the model's output instead of tfjs (e.g. an ONNX predictor's `predict`); the caller owns it. */
+  predictor?: (x: tf.Tensor) => Promise<tf.Tensor>;
 }
 
 /** Class probabilities as rows: a single sigmoid unit p becomes [1 - p, p]. */
@@ -53,16 +55,19 @@ function checkTopK(topK: unknown): number {
 }
 
 /** Predictions for a preprocessed NHWC batch (inference mode). */
-export function predict(model: tfl.LayersModel, images: tf.Tensor4D, options: PredictOptions = {}): Prediction[] {
+export async function predict(model: tfl.LayersModel, images: tf.Tensor4D, options: PredictOptions = {}): Promise<Prediction[]> {
   const k = checkTopK(options.topK);
   const batchSize = options.batchSize ?? 32;
   const out: Prediction[] = [];
   for (let start = 0; start < images.shape[0]; start += batchSize) {
-    const rows = tf.tidy(() => {
-      const x = tf.slice(images, [start, 0, 0, 0], [Math.min(batchSize, images.shape[0] - start), -1, -1, -1]);
-      return probabilityRows(model.apply(x, { training: false }) as tf.Tensor);
-    });
-    for (const row of rows) out.push({ top: topOf(row, options.classNames, k) });
+    const x = tf.slice(images, [start, 0, 0, 0], [Math.min(batchSize, images.shape[0] - start), -1, -1, -1]);
+    let output: tf.Tensor | undefined;
+    try {
+      output = options.predictor ? await options.predictor(x) : tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor);
+      for (const row of probabilityRows(output)) out.push({ top: topOf(row, options.classNames, k) });
+    } finally {
+      tf.dispose([x, output as tf.Tensor]);
+    }
   }
   return out;
 }
@@ -118,7 +123,7 @@ export async function predictFiles(model: tfl.LayersModel, metadata: ModelMetada
     arrays.forEach((a, i) => data.set(a, i * h * w * 3));
     const x = tf.tensor4d(data, [chunk.length, h, w, 3]);
     try {
-      predict(model, x, { ...options, classNames: options.classNames ?? metadata.classNames }).forEach((p, i) => out.push({ file: chunk[i], ...p }));
+      (await predict(model, x, { ...options, classNames: options.classNames ?? metadata.classNames })).forEach((p, i) => out.push({ file: chunk[i], ...p }));
     } finally {
       x.dispose();
     }

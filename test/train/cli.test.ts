@@ -51,6 +51,15 @@ test('tlkit evaluate prints accuracy, per-class metrics and the confusion matrix
   for (const m of evaluation.misclassified) assert.ok(m.file.startsWith(imageDir) && m.file.includes(`/${m.trueClass}/`), m.file);
 });
 
+test('tlkit evaluate gives the same numbers on onnxruntime and on tfjs', async () => {
+  const onnx = JSON.parse((await runCli(['evaluate', modelDir, imageDir, '--json', '--engine', 'onnx'])).stdout);
+  const tfjs = JSON.parse((await runCli(['evaluate', modelDir, imageDir, '--json', '--engine', 'tfjs'])).stdout);
+  assert.equal(onnx.engine, 'onnx');
+  assert.equal(tfjs.engine, 'tfjs');
+  assert.deepEqual(onnx.confusionMatrix, tfjs.confusionMatrix);
+  assert.ok(Math.abs(onnx.loss - tfjs.loss) < 1e-4, `${onnx.loss} vs ${tfjs.loss}`);
+});
+
 test('tlkit predict lists top-k classes per image as text, JSON and CSV', async () => {
   const j = await runCli(['predict', modelDir, imageDir, '--top-k', '2', '--json']);
   assert.equal(j.code, 0, j.stderr);

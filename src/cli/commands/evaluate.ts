@@ -1,6 +1,6 @@
 // `tlkit evaluate MODEL DIR`: a trained model on a folder of class sub-folders.
 import type { Command } from '../command.js';
-import { numberFlag, parseFlags } from '../args.js';
+import { choiceFlag, numberFlag, parseFlags } from '../args.js';
 import { UsageError } from '../../errors.js';
 import { ProgressPrinter } from '../progress_bar.js';
 
@@ -12,11 +12,13 @@ and the confusion matrix (rows: true class, columns: predicted class).
 
 Options:
   --batch-size B   images per batch (default 16)
+  --engine E       auto (default: onnxruntime when it can run the model, else tfjs), onnx or tfjs
   --json           the evaluation as JSON`;
 
 const flags = {
   'batch-size': { type: 'string' },
   json: { type: 'boolean' },
+  engine: { type: 'string' },
 } as const;
 
 export function formatEvaluation(e: import('../../train/evaluate.js').Evaluation): string {
@@ -42,19 +44,27 @@ export const evaluateCommand: Command = {
     const { values, positionals } = parseFlags(argv, flags, usage);
     if (positionals.length !== 2) throw new UsageError(`evaluate expects MODEL and DIR; got ${positionals.length} argument(s)\n\n${usage}`);
     const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
-    const [{ initEngine }, { loadTrainedModel }, { FileListIterator }, { evaluate }] = await Promise.all([
+    const engineChoice = choiceFlag(values, 'engine', ['auto', 'tfjs', 'onnx'] as const);
+    const [{ initEngine }, { loadTrainedModel }, { FileListIterator }, { evaluate }, { openInferenceEngine }] = await Promise.all([
       import('../../engines/tfjs/tf.js'),
       import('../../train/trained_model.js'),
       import('../../train/file_iterator.js'),
       import('../../train/evaluate.js'),
+      import('../../train/inference_engine.js'),
     ]);
     await initEngine();
     const { model, metadata } = await loadTrainedModel(positionals[0]);
     const iterator = FileListIterator.forModel(positionals[1], metadata, batchSize);
+    const engine = await openInferenceEngine(model, engineChoice);
+    if (engine.note) io.stderr.write(engine.note + '\n');
     const printer = new ProgressPrinter(io.stderr, io.interactive);
-    const evaluation = await evaluate(model, iterator, { classNames: metadata.classNames, onProgress: values.json ? undefined : printer.update });
-    io.stdout.write((values.json ? JSON.stringify(evaluation, null, 2) : formatEvaluation(evaluation)) + '\n');
-    model.dispose();
+    try {
+      const evaluation = await evaluate(model, iterator, { classNames: metadata.classNames, onProgress: values.json ? undefined : printer.update, predictor: engine.predictor });
+      io.stdout.write((values.json ? JSON.stringify({ ...evaluation, engine: engine.name }, null, 2) : formatEvaluation(evaluation)) + '\n');
+    } finally {
+      await engine.dispose();
+      model.dispose();
+    }
     return 0;
   },
 };

@@ -1,6 +1,6 @@
 // `tlkit predict MODEL IMAGE|DIR...`: class names and probabilities per image.
 import type { Command } from '../command.js';
-import { numberFlag, parseFlags } from '../args.js';
+import { choiceFlag, numberFlag, parseFlags } from '../args.js';
 import { UsageError } from '../../errors.js';
 
 const usage = `Usage: tlkit predict MODEL IMAGE|DIR... [--top-k K] [--batch-size B] [--json | --csv]
@@ -11,6 +11,7 @@ recursively (png jpg jpeg bmp ppm tif tiff). Prints, per image, the K most proba
 Options:
   --top-k K        classes per image, most probable first (default 1)
   --batch-size B   images per batch (default 16)
+  --engine E       auto (default: onnxruntime when it can run the model, else tfjs), onnx or tfjs
   --json           [{"file", "top": [{"className", "index", "probability"}]}]
   --csv            file,rank,class,probability (one row per listed class)`;
 
@@ -18,6 +19,7 @@ const flags = {
   'top-k': { type: 'string' },
   'batch-size': { type: 'string' },
   json: { type: 'boolean' },
+  engine: { type: 'string' },
   csv: { type: 'boolean' },
 } as const;
 
@@ -35,14 +37,23 @@ export const predictCommand: Command = {
     if (values.json && values.csv) throw new UsageError('--json and --csv exclude each other; give one', 'csv');
     const topK = numberFlag(values, 'top-k', { integer: true, min: 1 }) ?? 1;
     const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
-    const [{ initEngine }, { loadTrainedModel }, { predictFiles }] = await Promise.all([
+    const engineChoice = choiceFlag(values, 'engine', ['auto', 'tfjs', 'onnx'] as const);
+    const [{ initEngine }, { loadTrainedModel }, { predictFiles }, { openInferenceEngine }] = await Promise.all([
       import('../../engines/tfjs/tf.js'),
       import('../../train/trained_model.js'),
       import('../../train/predict.js'),
+      import('../../train/inference_engine.js'),
     ]);
     await initEngine();
     const { model, metadata } = await loadTrainedModel(positionals[0]);
-    const predictions = await predictFiles(model, metadata, positionals.slice(1), { topK, batchSize });
+    const engine = await openInferenceEngine(model, engineChoice);
+    if (engine.note) io.stderr.write(engine.note + '\n');
+    let predictions;
+    try {
+      predictions = await predictFiles(model, metadata, positionals.slice(1), { topK, batchSize, predictor: engine.predictor });
+    } finally {
+      await engine.dispose();
+    }
     if (values.json) {
       io.stdout.write(JSON.stringify(predictions, null, 2) + '\n');
     } else if (values.csv) {
