@@ -45,6 +45,10 @@ function depthwiseBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo
         if (iy < 0 || iy >= H) continue;
         const xRow = xStart + (n * H + iy) * W * C;
         const dyRow = dyStart + (n * OH + oy) * OW * CM;
+        if (M === 1 && KW === 3 && DW === 1) {
+          accumulateRowOfThreeTaps(heap, acc, xRow, dyRow, ky * KW * C, C, W, OW, SW, left);
+          continue;
+        }
         for (let kx = 0; kx < KW; kx++) {
           const tap = (ky * KW + kx) * CM;
           const kxOffset = kx * DW - left;
@@ -75,6 +79,53 @@ function depthwiseBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo
   const o = offsetF32(backend, out);
   for (let i = 0; i < size; i++) heap[o + i] = acc[i];
   return out;
+}
+
+/**
+ * The three taps of one filter row (3-wide filter, multiplier 1, no dilation) over one output row:
+ * where all three input columns are inside the image, each dy value is loaded once for three products
+ * (the common case, a third of the loads of the general loop); the border columns take the general path.
+ */
+function accumulateRowOfThreeTaps(
+  heap: Float32Array,
+  acc: Float64Array,
+  xRow: number,
+  dyRow: number,
+  tap0: number,
+  C: number,
+  W: number,
+  OW: number,
+  SW: number,
+  left: number,
+): void {
+  const tap1 = tap0 + C;
+  const tap2 = tap1 + C;
+  // Interior: ox * SW - left >= 0 and ox * SW - left + 2 <= W - 1.
+  const inMin = Math.max(0, Math.ceil(left / SW));
+  const inMax = Math.max(inMin, Math.min(OW, Math.floor((W - 3 + left) / SW) + 1));
+  for (let ox = inMin; ox < inMax; ox++) {
+    const x0 = xRow + (ox * SW - left) * C;
+    const x1 = x0 + C;
+    const x2 = x1 + C;
+    const d = dyRow + ox * C;
+    for (let c = 0; c < C; c++) {
+      const g = heap[d + c];
+      acc[tap0 + c] += heap[x0 + c] * g;
+      acc[tap1 + c] += heap[x1 + c] * g;
+      acc[tap2 + c] += heap[x2 + c] * g;
+    }
+  }
+  for (let ox = 0; ox < OW; ox++) {
+    if (ox >= inMin && ox < inMax) continue;
+    const d = dyRow + ox * C;
+    for (let kx = 0; kx < 3; kx++) {
+      const ix = ox * SW - left + kx;
+      if (ix < 0 || ix >= W) continue;
+      const xi = xRow + ix * C;
+      const tap = tap0 + kx * C;
+      for (let c = 0; c < C; c++) acc[tap + c] += heap[xi + c] * heap[d + c];
+    }
+  }
 }
 
 export const depthwiseConv2dBackpropFilterConfig: KernelConfig = {
