@@ -91,6 +91,8 @@ export type { Prediction, ClassProbability, PredictOptions, PredictFilesOptions 
 export { trainRun } from './train/run.js';
 export type { TrainRunOptions, TrainRunHooks, TrainRunResult, EngineChoice, PhaseEngine } from './train/run.js';
 export { loadTrainedModel } from './train/trained_model.js';
+export { openInferenceEngine } from './train/inference_engine.js';
+export type { InferenceEngine, InferenceEngineChoice } from './train/inference_engine.js';
 export { FileListIterator } from './train/file_iterator.js';
 export { runDirLayout } from './train/run_dir.js';
 export type { RunDirLayout } from './train/run_dir.js';
