@@ -1,6 +1,7 @@
 // tlkit's public API. Everything a user needs is exported here by name.
 export { tf, tfl, initEngine } from './engines/tfjs/tf.js';
 export type { BackendName } from './engines/tfjs/tf.js';
+export { registerTrainingKernels } from './engines/tfjs/register_kernels.js';
 export * from './errors.js';
 
 // models
@@ -93,7 +94,7 @@ export type { TrainRunOptions, TrainRunHooks, TrainRunResult, EngineChoice, Phas
 export { loadTrainedModel } from './train/trained_model.js';
 export { openInferenceEngine } from './train/inference_engine.js';
 export type { InferenceEngine, InferenceEngineChoice } from './train/inference_engine.js';
-export { FileListIterator } from './train/file_iterator.js';
+export { evaluationIterator } from './train/evaluation_data.js';
 export { runDirLayout } from './train/run_dir.js';
 export type { RunDirLayout } from './train/run_dir.js';
 export { readCheckpoint, writeCheckpoint, captureWeights, restoreWeights } from './train/checkpoint.js';
