@@ -21,6 +21,8 @@ export interface Prediction {
   /** The image file, when predicting files. */
   file?: string;
   top: ClassProbability[];
+  /** Why this file has no prediction (unreadable, not an image...); `top` is then empty. */
+  error?: string;
 }
 
 export interface PredictOptions {
@@ -118,15 +120,23 @@ export async function predictFiles(model: tfl.LayersModel, metadata: ModelMetada
   const out: Prediction[] = [];
   for (let start = 0; start < files.length; start += batchSize) {
     const chunk = files.slice(start, start + batchSize);
-    const arrays = await Promise.all(chunk.map((f) => loadImageForModel(f, metadata)));
-    const data = new Float32Array(chunk.length * h * w * 3);
-    arrays.forEach((a, i) => data.set(a, i * h * w * 3));
-    const x = tf.tensor4d(data, [chunk.length, h, w, 3]);
-    try {
-      (await predict(model, x, { ...options, classNames: options.classNames ?? metadata.classNames })).forEach((p, i) => out.push({ file: chunk[i], ...p }));
-    } finally {
-      x.dispose();
+    // A file that cannot be decoded gets an error entry; the others are still classified.
+    const loaded = await Promise.all(
+      chunk.map((f) => loadImageForModel(f, metadata).then((data) => ({ data }), (error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }))),
+    );
+    const good = chunk.flatMap((file, i) => ('data' in loaded[i] ? [{ file, data: (loaded[i] as { data: Float32Array }).data }] : []));
+    const byFile = new Map<string, Prediction>();
+    if (good.length > 0) {
+      const data = new Float32Array(good.length * h * w * 3);
+      good.forEach((g, i) => data.set(g.data, i * h * w * 3));
+      const x = tf.tensor4d(data, [good.length, h, w, 3]);
+      try {
+        (await predict(model, x, { ...options, classNames: options.classNames ?? metadata.classNames })).forEach((p, i) => byFile.set(good[i].file, { file: good[i].file, ...p }));
+      } finally {
+        x.dispose();
+      }
     }
+    chunk.forEach((file, i) => out.push(byFile.get(file) ?? { file, top: [], error: (loaded[i] as { error: string }).error }));
     options.onProgress?.({ task: 'predict', current: Math.min(files.length, start + batchSize), total: files.length, unit: 'img', done: start + batchSize >= files.length });
   }
   return out;

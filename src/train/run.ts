@@ -2,7 +2,6 @@
 // backbone weights, make the iterators, fit (optionally the two-phase recipe: head on the frozen
 // backbone, then fine-tuning from a layer at a lower rate), evaluate, and fill the run directory.
 // `compare` calls it once per backbone; the CLI's `train` is a thin wrapper around it.
-import * as fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { initEngine } from '../engines/tfjs/tf.js';
@@ -23,6 +22,7 @@ import { readCheckpoint, restoreWeights, type TrainingCheckpoint } from './check
 import { evaluate, type Evaluation } from './evaluate.js';
 import { fit } from './fit.js';
 import { FeatureIterator } from './feature_iterator.js';
+import { atomicWriteText } from './atomic_write.js';
 import { DEFAULT_LEARNING_RATE } from './optimizers.js';
 import { createRunDir, readJson, runDirLayout, writeJson } from './run_dir.js';
 import { inputScalingFor, loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
@@ -314,7 +314,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     if (evaluation) await writeJson(layout.evaluation, evaluation);
     const elapsedSeconds = (performance.now() - started) / 1000;
     const engine = [...new Set(phaseEngines)].join(',') || 'tfjs';
-    await fs.writeFile(layout.summary, summaryText(classifier, summary, history, evaluation, elapsedSeconds, engine));
+    await atomicWriteText(layout.summary, summaryText(classifier, summary, history, evaluation, elapsedSeconds, engine));
     return {
       runDir: layout.root,
       history,

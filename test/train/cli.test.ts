@@ -72,6 +72,12 @@ test('tlkit predict lists top-k classes per image as text, JSON and CSV', async 
   }
   const correct = predictions.filter((p: { file: string; top: { className: string }[] }) => p.file.includes(`/${p.top[0].className}/`)).length;
   assert.ok(correct >= 9, `${correct}/10 right`);
+  const broken = join(imageDir, '..', 'broken.png');
+  await fs.writeFile(broken, 'not an image');
+  const b = await runCli(['predict', modelDir, broken, join(imageDir, 'top', 'img1.png')]);
+  assert.equal(b.code, 1);
+  assert.match(b.stdout, /broken\.png\terror: /);
+  assert.match(b.stdout, /img1\.png\t(top|bottom) /);
   const c = await runCli(['predict', modelDir, join(imageDir, 'top', 'img1.png'), '--csv']);
   assert.equal(c.stdout.trim().split('\n')[0], 'file,rank,class,probability');
   assert.equal(c.stdout.trim().split('\n').length, 2);

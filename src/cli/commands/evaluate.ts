@@ -45,16 +45,16 @@ export const evaluateCommand: Command = {
     if (positionals.length !== 2) throw new UsageError(`evaluate expects MODEL and DIR; got ${positionals.length} argument(s)\n\n${usage}`);
     const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
     const engineChoice = choiceFlag(values, 'engine', ['auto', 'tfjs', 'onnx'] as const);
-    const [{ initEngine }, { loadTrainedModel }, { FileListIterator }, { evaluate }, { openInferenceEngine }] = await Promise.all([
+    const [{ initEngine }, { loadTrainedModel }, { evaluationIterator }, { evaluate }, { openInferenceEngine }] = await Promise.all([
       import('../../engines/tfjs/tf.js'),
       import('../../train/trained_model.js'),
-      import('../../train/file_iterator.js'),
+      import('../../train/evaluation_data.js'),
       import('../../train/evaluate.js'),
       import('../../train/inference_engine.js'),
     ]);
     await initEngine();
     const { model, metadata } = await loadTrainedModel(positionals[0]);
-    const iterator = FileListIterator.forModel(positionals[1], metadata, batchSize);
+    const iterator = evaluationIterator(positionals[1], metadata, { batchSize, onWarning: (m) => io.stderr.write(m + '\n') });
     const engine = await openInferenceEngine(model, engineChoice);
     if (engine.note) io.stderr.write(engine.note + '\n');
     const printer = new ProgressPrinter(io.stderr, io.interactive);
@@ -62,6 +62,7 @@ export const evaluateCommand: Command = {
       const evaluation = await evaluate(model, iterator, { classNames: metadata.classNames, onProgress: values.json ? undefined : printer.update, predictor: engine.predictor });
       io.stdout.write((values.json ? JSON.stringify({ ...evaluation, engine: engine.name }, null, 2) : formatEvaluation(evaluation)) + '\n');
     } finally {
+      await iterator.close();
       await engine.dispose();
       model.dispose();
     }

@@ -6,7 +6,8 @@ import { UsageError } from '../../errors.js';
 const usage = `Usage: tlkit predict MODEL IMAGE|DIR... [--top-k K] [--batch-size B] [--json | --csv]
 
 Classifies images with a trained model (a run directory, or its model/ folder). Directories are read
-recursively (png jpg jpeg bmp ppm tif tiff). Prints, per image, the K most probable classes.
+recursively (png jpg jpeg bmp ppm tif tiff). Prints, per image, the K most probable classes; a file
+that cannot be read is listed with its error (exit code 1), the others are still classified.
 
 Options:
   --top-k K        classes per image, most probable first (default 1)
@@ -58,12 +59,17 @@ export const predictCommand: Command = {
       io.stdout.write(JSON.stringify(predictions, null, 2) + '\n');
     } else if (values.csv) {
       const rows = ['file,rank,class,probability'];
-      for (const p of predictions) p.top.forEach((t, i) => rows.push(`${csvField(p.file ?? '')},${i + 1},${csvField(t.className)},${t.probability}`));
+      for (const p of predictions) {
+        if (p.error) rows.push(`${csvField(p.file ?? '')},,,`);
+        p.top.forEach((t, i) => rows.push(`${csvField(p.file ?? '')},${i + 1},${csvField(t.className)},${t.probability}`));
+      }
       io.stdout.write(rows.join('\n') + '\n');
     } else {
-      for (const p of predictions) io.stdout.write(`${p.file}\t${p.top.map((t) => `${t.className} ${t.probability.toFixed(4)}`).join('\t')}\n`);
+      for (const p of predictions) io.stdout.write(`${p.file}\t${p.error ? `error: ${p.error}` : p.top.map((t) => `${t.className} ${t.probability.toFixed(4)}`).join('\t')}\n`);
     }
     model.dispose();
-    return 0;
+    const failed = predictions.filter((p) => p.error);
+    for (const p of failed) io.stderr.write(`tlkit predict: ${p.file}: ${p.error}\n`);
+    return failed.length > 0 ? 1 : 0;
   },
 };
