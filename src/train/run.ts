@@ -228,7 +228,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       backbone: full.backbone,
       backboneOptions: { inputShape: [iterators.inputSize, iterators.inputSize, 3], ...(full.alpha !== undefined ? { alpha: full.alpha } : {}) },
       head: full.head,
-      classes: classMode === 'binary' ? 1 : classes,
+      classes,
       classMode,
     });
     const weightsInfo = await loadWeightsForRun(classifier, choice.weights, full, log);

@@ -91,3 +91,19 @@ test('trainRun with a frozen backbone: the onnx-frozen engine and the tfjs engin
   assert.ok(Math.abs(reference.evaluation!.loss - fast.evaluation!.loss) < 1e-3);
   tf.dispose([data.x, data.y, val.x, val.y]);
 });
+
+test("trainRun with classMode 'binary': one sigmoid unit, binary cross-entropy, a model that loads", async () => {
+  const data = squaresDataset(16, 25, 32);
+  const outDir = await fs.mkdtemp(join(tmpdir(), 'tlkit-binary-'));
+  const result = await trainRun({
+    train: new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 1, classNames: ['bottom', 'top'] }),
+    validation: new ArrayIterator(data.x, data.y, { batchSize: 8, shuffle: false, classNames: ['bottom', 'top'] }),
+    backbone: 'mobilenet', alpha: 0.25, weights: 'none', classMode: 'binary', epochs: 1, freezeBackbone: true, outDir, seed: 2,
+  });
+  assert.equal(result.evaluation!.samples, 16);
+  const { model, metadata } = await loadTrainedModel(outDir);
+  assert.equal(metadata.classMode, 'binary');
+  assert.deepEqual(model.outputs[0].shape, [null, 1]);
+  model.dispose();
+  tf.dispose([data.x, data.y]);
+});
