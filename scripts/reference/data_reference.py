@@ -189,6 +189,24 @@ def main():
         back = Image.open(path)
         legacy[name] = dict(mode=back.mode, shape=[back.height, back.width], rgb=[int(v) for v in np.asarray(back.convert('RGB')).ravel()])
 
+    # Keras's load_img resize with interpolation='nearest' (PIL NEAREST), with and without
+    # keep_aspect_ratio (Keras's centred crop box).
+    src = (rng.rand(11, 13, 3) * 255).astype('uint8')
+    nearest = []
+    for (th, tw) in [(5, 7), (7, 5), (20, 9)]:
+        for keep in [False, True]:
+            im = Image.fromarray(src, 'RGB')
+            if keep:
+                width, height = im.size
+                crop_height = min(height, (width * th) // tw)
+                crop_width = min(width, (height * tw) // th)
+                hs = (height - crop_height) // 2
+                ws = (width - crop_width) // 2
+                out = im.resize((tw, th), Image.NEAREST, box=[ws, hs, ws + crop_width, hs + crop_height])
+            else:
+                out = im.resize((tw, th), Image.NEAREST)
+            nearest.append(dict(target=[th, tw], keepAspectRatio=keep, rgb=[int(v) for v in np.asarray(out).ravel()]))
+
     ref = dict(
         versions=dict(numpy=np.__version__, scipy=scipy.__version__, pil=Image.__version__),
         image=dict(shape=[h, w, c], data=flat(img)),
@@ -205,6 +223,7 @@ def main():
         preprocessInput=dict(tf=flat(tf_mode), caffe=flat(caffe), torch=flat(torch)),
         luma=dict(shape=[4, 5, 3], rgb=[int(v) for v in rgb8.ravel()], l=[int(v) for v in luma.ravel()]),
         legacy=legacy,
+        nearestResize=dict(shape=[11, 13, 3], rgb=[int(v) for v in src.ravel()], cases=nearest),
     )
     with open(OUT, 'w') as f:
         json.dump(ref, f, separators=(',', ':'))

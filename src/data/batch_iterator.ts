@@ -78,6 +78,7 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
   private readonly prefetch: number;
   /** next() / epochBatches() steps run one after the other even when a caller does not await. */
   private queue: Promise<unknown> = Promise.resolve();
+  private batchBuffer: Float32Array | null = null;
 
   constructor(
     readonly samples: number,
@@ -112,6 +113,9 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
 
   /** Labels for these sample indices, or undefined; `x` is the batch (for classMode 'input'). */
   protected abstract makeLabels(indices: number[], x: tf.Tensor4D): tf.Tensor | undefined;
+
+  /** Takes back a sample's buffer once it is copied into a batch (for reuse). */
+  protected releaseSample(_data: Float32Array): void {}
 
   /** Called with each finished batch before it is returned (saveToDir). */
   protected async afterBatch(_indices: number[], _rows: Float32Array[], _rng: Random): Promise<void> {}
@@ -193,13 +197,18 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
     this.batchesSeen++;
     const [h, w, c] = this.imageShape;
     const size = h * w * c;
-    const xData = new Float32Array(rows.length * size);
+    // The wasm backend copies tensor data into its own memory, so the batch buffer can be reused;
+    // other backends keep a reference to it.
+    const reuse = tf.getBackend() === 'wasm';
+    const xData = reuse && this.batchBuffer?.length === rows.length * size ? this.batchBuffer : new Float32Array(rows.length * size);
+    if (reuse) this.batchBuffer = xData;
     for (let i = 0; i < rows.length; i++) {
       const s = this.standardizeSample(rows[i]);
       rows[i] = s;
       xData.set(s, i * size);
     }
     await this.afterBatch(indices, rows, new Random(this.seed, SAMPLE_STREAM, -1, this.batchesSeen));
+    for (const row of rows) this.releaseSample(row);
     const x = tf.tensor4d(xData, [rows.length, h, w, c], 'float32');
     const y = this.makeLabels(indices, x);
     return y ? { x, y, indices, skipped } : { x, indices, skipped };

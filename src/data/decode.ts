@@ -186,7 +186,13 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
   pipeline = pipeline.toColourspace('srgb');
   pipeline = colorMode === 'rgba' ? pipeline.ensureAlpha() : pipeline.removeAlpha();
   const target = options.targetSize ?? null;
-  if (target) {
+  const interpolation = options.interpolation ?? 'nearest';
+  // Keras's default 'nearest' resize is done here, exactly as PIL picks pixels, after a full-size
+  // decode: cheaper than libvips' resize, unless a JPEG is large enough for libvips to decode it at
+  // 1/2, 1/4 or 1/8 scale (shrink-on-load), which beats everything.
+  const header = target && interpolation === 'nearest' ? headerSize(bytes) : null;
+  const nearestHere = Boolean(target && interpolation === 'nearest' && header && !(sniffed === 'jpeg' && Math.min(header.width, header.height) >= 2 * Math.max(target[0], target[1])));
+  if (target && !nearestHere) {
     pipeline = pipeline.resize(target[1], target[0], {
       fit: options.keepAspectRatio ? 'cover' : 'fill',
       position: 'centre',
@@ -208,11 +214,80 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
   const { info } = raw;
   let data: Uint8Array = raw.data;
   let channels = info.channels;
+  let width = info.width;
+  let height = info.height;
+  if (nearestHere && target) {
+    data = resizeNearest(data, height, width, channels, target[0], target[1], Boolean(options.keepAspectRatio));
+    [height, width] = target;
+  }
   if (colorMode === 'grayscale') {
-    data = lumaOf(raw.data, info.width * info.height, channels);
+    data = lumaOf(data, width * height, channels);
     channels = 1;
   }
-  return { data, height: info.height, width: info.width, channels, source };
+  return { data, height, width, channels, source };
+}
+
+/** Width and height from a JPEG or PNG header without decoding (null when not found). */
+export function headerSize(b: Uint8Array): { width: number; height: number } | null {
+  if (b.length >= 24 && b[0] === 0x89 && b[1] === 0x50 && b[12] === 0x49 && b[13] === 0x48 && b[14] === 0x44 && b[15] === 0x52) {
+    return { width: ((b[16] << 24) | (b[17] << 16) | (b[18] << 8) | b[19]) >>> 0, height: ((b[20] << 24) | (b[21] << 16) | (b[22] << 8) | b[23]) >>> 0 };
+  }
+  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8) {
+    let i = 2;
+    while (i + 9 < b.length) {
+      if (b[i] !== 0xff) return null;
+      const marker = b[i + 1];
+      if (marker === 0xff) {
+        i++;
+        continue;
+      }
+      const length = (b[i + 2] << 8) | b[i + 3];
+      // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+        return { height: (b[i + 5] << 8) | b[i + 6], width: (b[i + 7] << 8) | b[i + 8] };
+      }
+      i += 2 + length;
+    }
+  }
+  return null;
+}
+
+/**
+ * PIL's NEAREST resize (Keras's default interpolation): output pixel (r, c) takes source
+ * (floor(y0 + (r + 0.5) * boxH / outH), floor(x0 + (c + 0.5) * boxW / outW)). With keepAspectRatio the
+ * box is Keras's centred crop of the target's aspect ratio.
+ */
+export function resizeNearest(src: Uint8Array, height: number, width: number, channels: number, outH: number, outW: number, keepAspectRatio: boolean): Uint8Array {
+  let x0 = 0;
+  let y0 = 0;
+  let boxW = width;
+  let boxH = height;
+  if (keepAspectRatio) {
+    boxH = Math.min(height, Math.floor((width * outH) / outW));
+    boxW = Math.min(width, Math.floor((height * outW) / outH));
+    y0 = Math.floor((height - boxH) / 2);
+    x0 = Math.floor((width - boxW) / 2);
+  }
+  const cols = new Int32Array(outW);
+  const sx = boxW / outW;
+  for (let c = 0; c < outW; c++) cols[c] = Math.min(width - 1, Math.floor(x0 + (c + 0.5) * sx)) * channels;
+  const out = new Uint8Array(outH * outW * channels);
+  const sy = boxH / outH;
+  let o = 0;
+  for (let r = 0; r < outH; r++) {
+    const row = Math.min(height - 1, Math.floor(y0 + (r + 0.5) * sy)) * width * channels;
+    if (channels === 3) {
+      for (let c = 0; c < outW; c++, o += 3) {
+        const i = row + cols[c];
+        out[o] = src[i];
+        out[o + 1] = src[i + 1];
+        out[o + 2] = src[i + 2];
+      }
+    } else {
+      for (let c = 0; c < outW; c++) for (let k = 0; k < channels; k++) out[o++] = src[row + cols[c] + k];
+    }
+  }
+  return out;
 }
 
 /** PIL's convert('L'): ITU-R 601-2 luma in PIL's fixed-point arithmetic. */

@@ -9,6 +9,7 @@ import { BatchIterator, type BatchIteratorOptions, type LoadedSample } from './b
 import { channelsOf, checkColorMode, checkInterpolation, DEFAULT_LIMIT_INPUT_PIXELS, type ColorMode, type DecodeOptions, type Interpolation } from './decode.js';
 import type { ImageDataGenerator } from './image_data_generator.js';
 import type { Random } from './random.js';
+import { Float32Pool } from './buffer_pool.js';
 import { runSampleJob, type SampleJob } from './sample_job.js';
 import { scanDirectory, type Subset } from './scan_directory.js';
 import { checkWorkers, WorkerPool } from './workers.js';
@@ -60,6 +61,8 @@ export class DirectoryIterator extends BatchIterator {
   readonly workers: number;
   private readonly decodeOptions: DecodeOptions;
   private readonly pool: WorkerPool | null;
+  /** Float buffers reused across samples (decoded pixels, affine output, returned worker results). */
+  private readonly buffers = new Float32Pool(32);
   private readonly saveToDir: string | null;
   private readonly savePrefix: string;
   private readonly saveFormat: 'png' | 'jpeg';
@@ -142,12 +145,16 @@ export class DirectoryIterator extends BatchIterator {
       params: this.augment ? this.generator.drawTransform(this.imageShape, rng) : null,
       settings: this.generator.transformSettings,
     };
-    const r = this.pool ? await this.pool.run(job) : await runSampleJob(job);
+    const r = this.pool ? await this.pool.run(job) : await runSampleJob(job, this.buffers);
     return r.ok ? { ok: true, data: r.data } : { ok: false, reason: r.reason };
   }
 
   protected standardizeSample(data: Float32Array): Float32Array {
     return this.generator.standardizeArray(data, this.imageShape);
+  }
+
+  protected override releaseSample(data: Float32Array): void {
+    this.buffers.give(data);
   }
 
   protected makeLabels(indices: number[], x: tf.Tensor4D): tf.Tensor | undefined {

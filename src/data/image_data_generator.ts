@@ -15,7 +15,7 @@ import { Random, randomSeed } from './random.js';
 import { checkValidationSplit } from './scan_directory.js';
 import { checkFillMode, type FillMode } from './transforms/affine.js';
 import { applyTransformToArray, type TransformParams, type TransformSettings } from './transforms/apply_transform.js';
-import { featurewiseCenter, featurewiseStdNormalize, samplewiseCenter, samplewiseStdNormalize, zcaWhiten } from './transforms/standardize.js';
+import { featurewiseCenter, featurewiseStdNormalize, rescaleInPlace, samplewiseCenter, samplewiseStdNormalize, zcaWhiten } from './transforms/standardize.js';
 import { fitZca } from './transforms/zca.js';
 
 export type { TransformParams } from './transforms/apply_transform.js';
@@ -306,10 +306,7 @@ export class ImageDataGenerator {
         out.dispose();
       }
     }
-    if (o.rescale) {
-      const s = o.rescale;
-      for (let i = 0; i < x.length; i++) x[i] = x[i] * s;
-    }
+    if (o.rescale) rescaleInPlace(x, o.rescale);
     if (o.samplewiseCenter) samplewiseCenter(x);
     if (o.samplewiseStdNormalization) samplewiseStdNormalize(x);
     if (o.featurewiseCenter) {

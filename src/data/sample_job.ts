@@ -2,6 +2,7 @@
 // parameters drawn beforehand. A pure function of its (serialisable) job, so it gives the same pixels
 // on the main thread or in any worker; that is what makes batches independent of the worker count.
 import { decodeImageFile, DecodeFailure, type DecodeOptions, type SourceInfo } from './decode.js';
+import type { Float32Pool } from './buffer_pool.js';
 import { applyTransformToArray, type TransformParams, type TransformSettings } from './transforms/apply_transform.js';
 
 export interface SampleJob {
@@ -16,12 +17,21 @@ export type SampleResult =
   | { ok: true; data: Float32Array; height: number; width: number; channels: number; source?: SourceInfo }
   | { ok: false; reason: string };
 
-export async function runSampleJob(job: SampleJob): Promise<SampleResult> {
+/** `pool`, when given, supplies the float buffers (and gets the intermediate one back). */
+export async function runSampleJob(job: SampleJob, pool?: Float32Pool): Promise<SampleResult> {
   try {
     const img = await decodeImageFile(job.file, job.decode);
-    const pixels = new Float32Array(img.data.length);
-    for (let i = 0; i < pixels.length; i++) pixels[i] = img.data[i];
-    const data = job.params ? applyTransformToArray(pixels, img.height, img.width, img.channels, job.params, job.settings) : pixels;
+    // TypedArray.set converts uint8 -> float32 natively, several times faster than a JS loop here.
+    const n = img.data.length;
+    const pixels = pool ? pool.take(n) : new Float32Array(n);
+    pixels.set(img.data);
+    let data = pixels;
+    if (job.params) {
+      const scratch = pool ? pool.take(n) : undefined;
+      data = applyTransformToArray(pixels, img.height, img.width, img.channels, job.params, job.settings, scratch);
+      if (pool && data !== pixels) pool.give(pixels);
+      else if (pool && scratch) pool.give(scratch);
+    }
     return { ok: true, data, height: img.height, width: img.width, channels: img.channels, source: img.source };
   } catch (error) {
     if (error instanceof DecodeFailure) return { ok: false, reason: error.reason };

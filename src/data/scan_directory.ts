@@ -49,20 +49,20 @@ function isDirectory(path: string): boolean {
   }
 }
 
-/** Like os.walk + sorted(): every folder's files, folders visited in sorted path order. */
+/** Like os.walk + sorted(): every folder's image files, folders visited in sorted path order. */
 function walkImages(top: string, followLinks: boolean): string[] {
-  const folders: string[] = [];
+  const filesByFolder = new Map<string, string[]>();
   const stack = [top];
   const seen = new Set<string>();
   while (stack.length) {
     const folder = stack.pop()!;
-    folders.push(folder);
     let entries;
     try {
       entries = readdirSync(folder, { withFileTypes: true });
     } catch (error) {
       throw new FileError(folder, `cannot list folder (${(error as Error).message})`);
     }
+    const names: string[] = [];
     for (const e of entries) {
       const path = join(folder, e.name);
       if (e.isDirectory()) stack.push(path);
@@ -78,19 +78,16 @@ function walkImages(top: string, followLinks: boolean): string[] {
         if (seen.has(real)) continue;
         seen.add(real);
         stack.push(path);
+      } else if (isImageName(e.name)) {
+        // Files, links to files and broken links count as files (os.walk lists them so).
+        names.push(e.name);
       }
     }
+    filesByFolder.set(folder, names.sort(codePointCompare));
   }
-  folders.sort(codePointCompare);
   const files: string[] = [];
-  for (const folder of folders) {
-    const names = readdirSync(folder, { withFileTypes: true })
-      // Files, symlinks to files and broken symlinks count as files (as os.walk lists them).
-      .filter((e) => !e.isDirectory() && !(e.isSymbolicLink() && isDirectory(join(folder, e.name))))
-      .map((e) => e.name)
-      .filter(isImageName)
-      .sort(codePointCompare);
-    for (const name of names) files.push(join(folder, name));
+  for (const folder of [...filesByFolder.keys()].sort(codePointCompare)) {
+    for (const name of filesByFolder.get(folder)!) files.push(join(folder, name));
   }
   return files;
 }

@@ -88,3 +88,15 @@ test('BMP (24-bit, 8-bit palette and grey, 1-bit, 32-bit) and PPM/PGM decode as 
     assert.ok(['bmp', 'ppm'].includes(img.source!.format));
   }
 });
+
+test("resize with interpolation 'nearest' picks PIL's pixels (Keras's load_img), with and without keepAspectRatio", async () => {
+  const ref = JSON.parse(readFileSync(new URL('../fixtures/data/reference.json', import.meta.url), 'utf8'));
+  const [h, w] = ref.nearestResize.shape;
+  const path = join(dir, 'nearest.png');
+  await sharp(Buffer.from(ref.nearestResize.rgb), { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
+  for (const c of ref.nearestResize.cases) {
+    const out = await decodeImageFile(path, { targetSize: c.target, keepAspectRatio: c.keepAspectRatio, interpolation: 'nearest' });
+    assert.deepEqual([out.height, out.width], c.target);
+    assert.deepEqual([...out.data], c.rgb, `${c.target} keepAspectRatio=${c.keepAspectRatio}`);
+  }
+});

@@ -2,6 +2,12 @@
 // data, in place. Keras's order: samplewise centre, samplewise std, featurewise centre, featurewise
 // std, ZCA. 1e-6 is Keras's epsilon for both std divisions.
 
+/** x *= factor (Keras's rescale), in place. */
+export function rescaleInPlace(data: Float32Array, factor: number): Float32Array {
+  for (let i = 0; i < data.length; i++) data[i] *= factor;
+  return data;
+}
+
 /** x -= mean(x) over the whole image (all pixels and channels), like np.mean(x, keepdims=True). */
 export function samplewiseCenter(data: Float32Array): Float32Array {
   let sum = 0;
