@@ -28,7 +28,9 @@ export function applyBrightness(data: Float32Array, brightness: number, channels
   const alphaStep = channels === 4 ? 3 : -1;
   const localScale = min < 0 || maxRaw > 255;
   if (!localScale) {
-    for (let i = 0; i < n; i++) data[i] = (i & 3) === alphaStep ? data[i] | 0 : enhanced[data[i] | 0];
+    // Values in [0, 255]: `| 0` is numpy's truncating cast to uint8.
+    if (channels === 4) for (let i = 0; i < n; i++) data[i] = (i & 3) === 3 ? data[i] | 0 : enhanced[data[i] | 0];
+    else for (let i = 0; i < n; i++) data[i] = enhanced[data[i] | 0];
     return data;
   }
   // float32 subtraction is monotonic: the largest shifted value is the shifted maximum.
