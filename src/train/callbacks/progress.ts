@@ -9,6 +9,11 @@ export interface ProgressOptions {
   label?: string;
 }
 
+/** Whole images per second once there are ten or more, else one decimal. */
+function roundRate(rate: number): number {
+  return rate >= 10 ? Math.round(rate) : Math.round(rate * 10) / 10;
+}
+
 export class ProgressReporter implements Callback {
   readonly name = 'Progress';
 
@@ -30,7 +35,7 @@ export class ProgressReporter implements Callback {
       current: logs.batch + 1,
       total: logs.batchesPerEpoch,
       unit: 'batch',
-      metrics: { loss: logs.loss, acc: logs.accuracy, 'img/s': Math.round(logs.imgPerSec * 10) / 10 },
+      metrics: { loss: logs.loss, acc: logs.accuracy, 'img/s': roundRate(logs.imgPerSec) },
     });
   }
 
@@ -38,7 +43,7 @@ export class ProgressReporter implements Callback {
     const metrics: Record<string, number> = { loss: logs.loss, acc: logs.accuracy };
     if (logs.val_loss !== undefined) metrics.val_loss = logs.val_loss;
     if (logs.val_accuracy !== undefined) metrics.val_acc = logs.val_accuracy;
-    metrics['img/s'] = Math.round(logs.img_per_sec * 10) / 10;
+    metrics['img/s'] = roundRate(logs.img_per_sec);
     this.onProgress({ task: this.task(epoch, ctx), current: ctx.batchesPerEpoch, total: ctx.batchesPerEpoch, unit: 'batch', metrics, done: true });
   }
 }
