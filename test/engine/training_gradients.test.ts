@@ -171,6 +171,38 @@ describe('gradients replaced on wasm match tfjs on cpu', () => {
     assert.deepEqual(plain(wasm[2]), plain(cpu[2]), 'clipByValue');
   });
 
+  it('a ReLU(maxValue 6) layer runs as one Relu6 op with the values and gradient of relu + clip', async () => {
+    const input = Float32Array.from([...values(60, 9, 16, 2), 0, 6, -1, 6.5]);
+    const dyValues = values(input.length, 10);
+    const wasm = await on('wasm', () => {
+      const layer = tfl.layers.reLU({ maxValue: 6 });
+      const xt = tf.tensor(input);
+      const dy = tf.tensor(dyValues);
+      const y = layer.apply(xt) as tf.Tensor;
+      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(layer.apply(a) as tf.Tensor, dy)))(xt);
+      tf.dispose([xt, dy]);
+      return [y, g];
+    });
+    const reference = await on('cpu', () => {
+      const xt = tf.tensor(input);
+      const dy = tf.tensor(dyValues);
+      const f = (a: tf.Tensor) => tf.clipByValue(tf.relu(a), 0, 6);
+      return [f(xt), tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(a), dy)))(xt)];
+    });
+    const plain = (a: Float32Array) => Array.from(a, (v) => v + 0);
+    assert.deepEqual(plain(wasm[0]), plain(reference[0]), 'values');
+    assert.deepEqual(plain(wasm[1]), plain(reference[1]), 'gradient');
+    let kernels: string[] = [];
+    await tf.setBackend('wasm');
+    const profile = await tf.profile(() => {
+      const xt = tf.tensor(input);
+      const y = tfl.layers.reLU({ maxValue: 6 }).apply(xt) as tf.Tensor;
+      tf.dispose([xt, y]);
+    });
+    kernels = profile.kernels.map((k) => k.name);
+    assert.deepEqual(kernels, ['Relu6']);
+  });
+
   it('Identity on wasm shares memory and keeps it alive while any sharer lives', async () => {
     await tf.setBackend('wasm');
     const before = tf.memory().numTensors;

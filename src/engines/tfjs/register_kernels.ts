@@ -6,6 +6,7 @@ import type { GradConfig, KernelConfig } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { installEarlyGradientRelease } from './early_gradient_release.js';
 import { installFastBatchNormTraining } from './fast_batch_norm.js';
+import { installFastRelu6Layer } from './fast_relu6.js';
 import { batchNormBackwardConfig, fusedBatchNormGradConfig } from './kernels/batch_norm_grad.js';
 import { batchNormNormalizeConfig, batchNormStatsConfig, batchNormTrainingBackwardConfig } from './kernels/batch_norm_training.js';
 import { conv2dBackpropFilterConfig } from './kernels/conv2d_backprop_filter.js';
@@ -84,6 +85,7 @@ export function registerTrainingKernels(): string[] {
     registered.push(`${kernelName} gradient`);
   }
   installFastBatchNormTraining();
+  installFastRelu6Layer();
   installEarlyGradientRelease();
   return registered;
 }
