@@ -154,7 +154,8 @@ export class DirectoryIterator extends BatchIterator {
   }
 
   protected override releaseSample(data: Float32Array): void {
-    this.buffers.give(data);
+    // Only the main-thread path draws from the pool; worker results arrive in fresh buffers.
+    if (!this.pool) this.buffers.give(data);
   }
 
   protected makeLabels(indices: number[], x: tf.Tensor4D): tf.Tensor | undefined {
