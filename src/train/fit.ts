@@ -245,11 +245,15 @@ function trainStep(
       }, variables),
     ));
     const lossValue = value.dataSync()[0];
-    // The loss clips probabilities, and some backends' clip turns NaN into a bound: check the output too
-    // (its sum is not finite when any element is NaN or infinite).
-    const outputSum = tf.tidy(() => tf.sum(output!).dataSync()[0]);
-    if (!Number.isFinite(lossValue) || !Number.isFinite(outputSum)) {
-      throw new TrainingError(`loss is ${Number.isFinite(outputSum) ? lossValue : NaN} at epoch ${epoch + 1}, batch ${batch + 1}: training stopped before applying this step (try a lower learning rate); the last checkpoint was written before this batch and is intact`);
+    // The loss clips probabilities and some backends' clip or ReLU turn NaN into a number, so check the
+    // output and the gradients too (a sum is not finite when any element is NaN or infinite).
+    const [outputSum, gradientSumOfSquares] = tf.tidy(() => [
+      tf.sum(output!).dataSync()[0],
+      tf.addN(Object.values(grads!).map((g) => tf.sum(tf.square(g)))).dataSync()[0],
+    ]);
+    if (!Number.isFinite(lossValue) || !Number.isFinite(outputSum) || !Number.isFinite(gradientSumOfSquares)) {
+      const what = !Number.isFinite(lossValue) ? `loss is ${lossValue}` : !Number.isFinite(outputSum) ? 'loss is NaN (the model output is not finite)' : `loss is ${lossValue} but the gradients are not finite`;
+      throw new TrainingError(`${what} at epoch ${epoch + 1}, batch ${batch + 1}: training stopped before applying this step (try a lower learning rate, or look for broken input images); the last checkpoint was written before this batch and is intact`);
     }
     optimizer.applyGradients(grads);
     const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(predictedClasses(output!), trueClasses(loss, y)), 'int32')).dataSync()[0]);

@@ -135,6 +135,18 @@ function checkOptions(o: TrainRunOptions): void {
 /** Which engine computed a phase: tfjs alone, or the frozen prefix on onnxruntime feeding a tfjs head. */
 export type PhaseEngine = 'tfjs' | 'onnx-frozen';
 
+/**
+ * Closes the onnxruntime session and releases the engine's head model. The head was built by applying
+ * the classifier's trainable layers again, which counts one more reference on each (tfjs-layers frees a
+ * layer's weights when its count reaches 0), so it must be disposed; the prefix reuses the classifier's
+ * graph without new references and is left to the classifier's own dispose.
+ */
+async function closeFrozenEngine(engine: FrozenEngine | undefined): Promise<void> {
+  if (!engine) return;
+  await engine.dispose();
+  engine.head.dispose();
+}
+
 function isDeterministic(iterator: BatchIterator): boolean {
   const f = (iterator as { isDeterministic?: () => boolean }).isDeterministic;
   return typeof f === 'function' ? f.call(iterator) : false;
@@ -215,6 +227,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
   if (!options.resume) await writeJson(layout.config, { ...config, tlkit: { configVersion: 1 }, createdAt: new Date().toISOString() });
 
   let iterators: RunInputs | undefined;
+  let classifier: Classifier | undefined;
   try {
     const choice = weightsChoice(full);
     if (choice.reason) log(`weights: ${choice.reason}`);
@@ -224,7 +237,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     iterators = makeRunInputs(full, choice.weights, seed, scaling, log);
     const classes = iterators.classNames.length;
     const classMode = full.classMode ?? 'categorical';
-    const classifier = buildClassifier({
+    classifier = buildClassifier({
       backbone: full.backbone,
       backboneOptions: { inputShape: [iterators.inputSize, iterators.inputSize, 3], ...(full.alpha !== undefined ? { alpha: full.alpha } : {}) },
       head: full.head,
@@ -250,7 +263,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
         setTrainable(classifier, phase.trainable);
         if (phase.label) log(`phase ${phase.index} (${phase.label}): ${describeTrainable(classifier)}, lr ${phase.learningRate}`);
         if (resumeHere) restoreWeights(classifier.model, resumeHere.weights);
-        await evaluationEngine?.dispose();
+        await closeFrozenEngine(evaluationEngine);
         // The engine captures the frozen weights when created: create it after any restore.
         evaluationEngine = await openFrozenEngine(classifier, engineChoice, log);
         const engine = evaluationEngine;
@@ -299,7 +312,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
         evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: iterators.classNames, onProgress: hooks.onProgress, task: 'evaluate', signal: full.signal });
       }
     } finally {
-      await evaluationEngine?.dispose();
+      await closeFrozenEngine(evaluationEngine);
     }
     const summary = summarize(classifier.model);
     await saveModel(layout.model, classifier.model, {
@@ -329,6 +342,8 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     };
   } finally {
     await iterators?.close();
+    // The trained model lives on in the run directory; its tensors here are freed (compare runs many).
+    classifier?.model.dispose();
   }
 }
 

@@ -92,8 +92,9 @@ test('trainRun with a frozen backbone: the onnx-frozen engine and the tfjs engin
   tf.dispose([data.x, data.y, val.x, val.y]);
 });
 
-test("trainRun with classMode 'binary': one sigmoid unit, binary cross-entropy, a model that loads", async () => {
+test("trainRun with classMode 'binary': one sigmoid unit, binary cross-entropy, a model that loads; no tensor leaks", async () => {
   const data = squaresDataset(16, 25, 32);
+  const before = tf.memory().numTensors;
   const outDir = await fs.mkdtemp(join(tmpdir(), 'tlkit-binary-'));
   const result = await trainRun({
     train: new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 1, classNames: ['bottom', 'top'] }),
@@ -101,6 +102,7 @@ test("trainRun with classMode 'binary': one sigmoid unit, binary cross-entropy, 
     backbone: 'mobilenet', alpha: 0.25, weights: 'none', classMode: 'binary', epochs: 1, freezeBackbone: true, outDir, seed: 2,
   });
   assert.equal(result.evaluation!.samples, 16);
+  assert.equal(tf.memory().numTensors, before, 'trainRun frees its tensors');
   const { model, metadata } = await loadTrainedModel(outDir);
   assert.equal(metadata.classMode, 'binary');
   assert.deepEqual(model.outputs[0].shape, [null, 1]);
