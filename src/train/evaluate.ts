@@ -4,7 +4,7 @@ import { tf, type tfl } from '../engines/tfjs/tf.js';
 import { DataError } from '../errors.js';
 import type { ProgressCallback } from '../progress.js';
 import { predictedClasses, resolveLoss, sampleLosses, trueClasses } from './losses.js';
-import type { BatchIterator, LossName } from './types.js';
+import { restOfEpoch, type BatchIterator, type LossName } from './types.js';
 
 export interface EvaluateOptions {
   /** Loss to report; inferred from the output and labels when omitted. */
@@ -115,9 +115,9 @@ export async function evaluate(model: tfl.LayersModel, iterator: BatchIterator, 
   const task = options.task ?? 'evaluate';
   const misclassified: Misclassified[] = [];
   iterator.reset();
-  for (let b = 0; b < iterator.length; b++) {
+  let b = 0;
+  for await (const batch of restOfEpoch(iterator)) {
     options.signal?.throwIfAborted();
-    const batch = await iterator.next();
     try {
       if (!batch.y) throw new DataError('evaluate needs labels, but the iterator yields none (class_mode none?)');
       const y = batch.y;
@@ -145,7 +145,8 @@ export async function evaluate(model: tfl.LayersModel, iterator: BatchIterator, 
     } finally {
       tf.dispose([batch.x, batch.y as tf.Tensor]);
     }
-    options.onProgress?.({ task, current: b + 1, total: iterator.length, unit: 'batch', done: b + 1 === iterator.length });
+    b += 1;
+    options.onProgress?.({ task, current: b, total: Math.max(b, iterator.length), unit: 'batch', done: b >= iterator.length });
   }
   const classNames = options.classNames ?? iterator.classNames ?? Array.from({ length: numClasses }, (_, i) => String(i));
   for (const m of misclassified) {

@@ -41,7 +41,20 @@ export class FeatureIterator implements BatchIterator {
   }
 
   async next(): Promise<Batch> {
-    const batch = await this.inner.next();
+    return this.toFeatures(await this.inner.next());
+  }
+
+  /** Present exactly when the inner iterator has it (see BatchIterator.epochBatches). */
+  get epochBatches(): (() => AsyncIterable<Batch>) | undefined {
+    const inner = this.inner;
+    if (!inner.epochBatches) return undefined;
+    const self = this;
+    return async function* () {
+      for await (const batch of inner.epochBatches!()) yield await self.toFeatures(batch);
+    };
+  }
+
+  private async toFeatures(batch: Batch): Promise<Batch> {
     const indices = batch.indices;
     const cached = this.cache && indices ? indices.map((i) => this.cache!.get(i)) : undefined;
     if (cached && cached.every((row) => row !== undefined)) {

@@ -12,7 +12,7 @@ import { evaluate } from './evaluate.js';
 import { batchLoss, predictedClasses, resolveLoss, trueClasses } from './losses.js';
 import { createOptimizer, getLearningRate, loadOptimizerState, saveOptimizerState, setLearningRate } from './optimizers.js';
 import { mixSeed, withSeededMathRandom } from './seeded_random.js';
-import type { BatchIterator, ClassWeight, EpochLogs, History, LossName, OptimizerName } from './types.js';
+import { restOfEpoch, type BatchIterator, type ClassWeight, type EpochLogs, type History, type LossName, type OptimizerName } from './types.js';
 
 export interface FitOptions {
   /** Train until this many epochs are done in all (Keras: epochs counts from 0, not from initialEpoch). */
@@ -155,10 +155,13 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
 
   while (epoch < epochs && !ctx.stopTraining) {
     if (batch === 0) for (const cb of callbacks) await cb.onEpochBegin?.(epoch, ctx);
-    while (batch < train.length) {
+    const batches = restOfEpoch(train, batch)[Symbol.asyncIterator]();
+    for (;;) {
       if (options.signal?.aborted) throw new TrainingError(`training aborted at epoch ${epoch + 1}, batch ${batch + 1}`, { cause: options.signal.reason });
       const started = performance.now();
-      const data = await train.next();
+      const item = await batches.next();
+      if (item.done) break;
+      const data = item.value;
       let stepLoss: number;
       let stepCorrect: number;
       let size: number;

@@ -21,6 +21,11 @@ export interface BatchIterator {
   readonly batchSize?: number;
   next(): Promise<Batch>;
   reset(): void;
+  /**
+   * The rest of the current epoch, batch by batch. Preferred over counting `length` calls of next()
+   * when present: an iterator that skips unreadable files learns its true epoch length on the way.
+   */
+  epochBatches?(): AsyncIterable<Batch>;
   /** JSON-serialisable position + RNG state, so a checkpoint can resume mid-epoch exactly. */
   getState?(): unknown;
   setState?(state: unknown): void;
@@ -48,3 +53,12 @@ export interface History {
 }
 
 export type ClassWeight = Record<number, number> | 'auto';
+
+/** The rest of the current epoch: the iterator's own epochBatches(), else `length` minus `done` calls of next(). */
+export async function* restOfEpoch(iterator: BatchIterator, done = 0): AsyncGenerator<Batch> {
+  if (iterator.epochBatches) {
+    yield* iterator.epochBatches();
+    return;
+  }
+  for (let b = done; b < iterator.length; b++) yield await iterator.next();
+}
