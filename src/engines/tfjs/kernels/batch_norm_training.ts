@@ -101,35 +101,39 @@ function trainingBackward(args: { inputs: Record<string, TensorInfo | undefined>
   const ms = offsetF32(backend, mean);
   const vs = offsetF32(backend, variance);
   const gs = gamma === undefined ? -1 : offsetF32(backend, gamma);
-  const [sumDy, sumDyXc, mu, gain, meanDy, slope] = work(6, C);
-  for (let c = 0; c < C; c++) mu[c] = heap[ms + c];
+  const [sumDy, sumDyX, scaleDy, scaleX, offset] = work(5, C);
+  // Pass 1: sum(dy) and sum(dy * x); sum(dy * (x - mean)) = sum(dy * x) - mean * sum(dy), in Float64.
   for (let r = 0; r < rows; r++) {
     const xRow = xs + r * C;
     const dRow = dys + r * C;
     for (let c = 0; c < C; c++) {
       const d = heap[dRow + c];
       sumDy[c] += d;
-      sumDyXc[c] += d * (heap[xRow + c] - mu[c]);
+      sumDyX[c] += d * heap[xRow + c];
     }
   }
   const epsilon = args.attrs.epsilon;
   const g = offsetF32(backend, dGamma);
   const b = offsetF32(backend, dBeta);
   for (let c = 0; c < C; c++) {
+    const mu = heap[ms + c];
     const invStd = 1 / Math.sqrt(heap[vs + c] + epsilon);
-    gain[c] = (gs < 0 ? 1 : heap[gs + c]) * invStd;
-    meanDy[c] = sumDy[c] / rows;
-    slope[c] = (invStd * invStd * sumDyXc[c]) / rows;
-    heap[g + c] = sumDyXc[c] * invStd;
+    const sumDyXc = sumDyX[c] - mu * sumDy[c];
+    const gain = (gs < 0 ? 1 : heap[gs + c]) * invStd;
+    const slope = (invStd * invStd * sumDyXc) / rows;
+    // dx = gain * (dy - mean(dy) - (x - mean) * slope) = scaleDy * dy + scaleX * x + offset
+    scaleDy[c] = gain;
+    scaleX[c] = -gain * slope;
+    offset[c] = gain * (mu * slope - sumDy[c] / rows);
+    heap[g + c] = sumDyXc * invStd;
     heap[b + c] = sumDy[c];
   }
+  // Pass 2: dx.
   for (let r = 0; r < rows; r++) {
     const xRow = xs + r * C;
     const dRow = dys + r * C;
     const oRow = dxs + r * C;
-    for (let c = 0; c < C; c++) {
-      heap[oRow + c] = gain[c] * (heap[dRow + c] - meanDy[c] - (heap[xRow + c] - mu[c]) * slope[c]);
-    }
+    for (let c = 0; c < C; c++) heap[oRow + c] = scaleDy[c] * heap[dRow + c] + scaleX[c] * heap[xRow + c] + offset[c];
   }
   return [dx, dGamma, dBeta];
 }
