@@ -11,7 +11,8 @@ import { readCheckpoint } from '../../src/train/checkpoint.js';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { squaresDataset, tinyConvNet } from './helpers.js';
+import { squaresDataset, tinyConvNet, writeSquaresFolder } from './helpers.js';
+import { ImageDataGenerator } from '../../src/data/image_data_generator.js';
 
 before(async () => {
   await initEngine();
@@ -132,5 +133,21 @@ test('NaN inputs in a convnet are caught even where ReLU or clipping hides them 
   const weights = await Promise.all(model.trainableWeights.map((w) => w.read().data()));
   assert.ok(weights.every((w) => w.every(Number.isFinite)), 'no NaN reached the trainable weights');
   tf.dispose([data.x, data.y, bad, x, y]);
+  model.dispose();
+});
+
+test('an unreadable image in the last batch does not shift batches into the next epoch', async () => {
+  const root = await fs.mkdtemp(join(tmpdir(), 'tlkit-badfile-'));
+  await writeSquaresFolder(root, 10, 8, 26);
+  // Unshuffled, this file comes last: the epoch turns out one batch shorter than `length` first said.
+  await fs.writeFile(join(root, 'top', 'zzz.png'), 'not a png');
+  const warnings: string[] = [];
+  const iterator = new ImageDataGenerator({ rescale: 1 / 127.5 }).flowFromDirectory(root, { targetSize: [8, 8], classMode: 'sparse', batchSize: 5, shuffle: false, onWarning: (m) => warnings.push(m) });
+  assert.equal(iterator.length, 3);
+  const model = tinyConvNet();
+  const history = await fit(model, iterator, { epochs: 2, loss: 'sparse_categorical_crossentropy', seed: 1 });
+  assert.deepEqual(history.epochs.map((h) => h.samples), [10, 10]);
+  assert.ok(warnings.some((w) => /zzz\.png/.test(w)));
+  await iterator.close();
   model.dispose();
 });
