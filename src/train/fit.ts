@@ -195,7 +195,10 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
       accuracy: acc.correct / acc.seen,
     };
     if (options.validation) {
-      const val = await evaluate(model, options.validation, { loss, signal: options.signal });
+      // Validation shows as its own bar, never marked done: the epoch's final line replaces it.
+      const onProgress = options.onProgress;
+      const task = `${options.progressLabel ? `${options.progressLabel} ` : ''}epoch ${epoch + 1}/${epochs} validate`;
+      const val = await evaluate(model, options.validation, { loss, signal: options.signal, task, onProgress: onProgress && ((e) => onProgress({ ...e, done: false })) });
       logs.val_loss = val.loss;
       logs.val_accuracy = val.accuracy;
     }
