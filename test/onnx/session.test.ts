@@ -30,9 +30,10 @@ test('readTensorData copies the values into the reusable buffer when it fits', (
 });
 
 for (const worker of [false, true]) {
-  test(`concurrent tensor runs each get their own result (${worker ? 'worker thread' : 'main thread'})`, async () => {
+  test(`concurrent (and sliced) tensor runs each get their own result (${worker ? 'worker thread' : 'main thread'})`, async () => {
     const model = smallModel();
-    const runner = await createOnnxRunner(await exportOnnx(model), { worker });
+    // maxRunBatch 1: batches of 2 run as two slices written into one result.
+    const runner = await createOnnxRunner(await exportOnnx(model), { worker, maxRunBatch: 1 });
     try {
       const inputs = [1, 2, 3, 4].map((seed) => randomInput([1 + (seed % 2), 6, 5, 3], seed));
       const outputs = await Promise.all(inputs.map((x) => runner.run(x)));

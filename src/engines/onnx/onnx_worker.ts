@@ -17,7 +17,7 @@ export interface WorkerSessionOptions {
 
 export type WorkerRequest =
   | { kind: 'create'; model: Uint8Array; options: WorkerSessionOptions }
-  | { kind: 'run'; id: number; data: Float32Array; shape: number[] }
+  | { kind: 'run'; id: number; data: Float32Array; shape: number[]; maxRunBatch: number }
   | { kind: 'release' };
 
 export type WorkerResponse =
@@ -31,18 +31,34 @@ export const ONNX_WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
 let session;
+
+async function runOnce(data, shape) {
+  const results = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', data, shape) });
+  return session.outputNames.map((name) => ({ name, data: results[name].data, shape: results[name].dims.slice(), type: results[name].type }));
+}
+
+// Same chunking as the main-thread backend (session.ts runInChunks).
+async function runInChunks(data, shape, maxRunBatch) {
+  const n = shape[0];
+  if (n <= maxRunBatch) return runOnce(data, shape);
+  const rowSize = data.length / n;
+  let outputs;
+  for (let start = 0; start < n; start += maxRunBatch) {
+    const count = Math.min(maxRunBatch, n - start);
+    const part = await runOnce(data.subarray(start * rowSize, (start + count) * rowSize), [count, ...shape.slice(1)]);
+    if (!outputs) outputs = part.map((o) => ({ ...o, data: new Float32Array((o.data.length / count) * n), shape: [n, ...o.shape.slice(1)] }));
+    part.forEach((o, i) => outputs[i].data.set(o.data, start * (o.data.length / count)));
+  }
+  return outputs;
+}
+
 parentPort.on('message', async (request) => {
   try {
     if (request.kind === 'create') {
       session = await ort.InferenceSession.create(request.model, request.options);
       parentPort.postMessage({ kind: 'created', inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
     } else if (request.kind === 'run') {
-      const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', request.data, request.shape) };
-      const results = await session.run(feeds);
-      const outputs = session.outputNames.map((name) => {
-        const value = results[name];
-        return { name, data: value.data, shape: value.dims.slice(), type: value.type };
-      });
+      const outputs = await runInChunks(request.data, request.shape, request.maxRunBatch);
       // The input buffer goes back too, so the main thread can refill it instead of allocating.
       const transfer = outputs.map((o) => o.data.buffer);
       if (!transfer.includes(request.data.buffer)) transfer.push(request.data.buffer);

@@ -27,6 +27,12 @@ export interface OnnxRunnerOptions {
    * spinning halved MobileNetV2's throughput (32 vs 60 img/s); on an idle one it gains little.
    */
   allowSpinning?: boolean;
+  /**
+   * Largest batch given to onnxruntime in one call; bigger batches run in slices of this size, their
+   * outputs written into one result. Smaller slices keep activations in cache: on this 2-core machine
+   * MobileNetV2 ran ~25% faster as 4 x 8 images than as 1 x 32. Default 8.
+   */
+  maxRunBatch?: number;
 }
 
 export interface OnnxOutput {
@@ -50,7 +56,7 @@ export interface OnnxRunner {
 interface SessionBackend {
   inputNames: readonly string[];
   outputNames: readonly string[];
-  /** Runs on the caller's data (read in place or copied, never taken over). */
+  /** Runs on the caller's data (read in place or copied, never taken over), in slices of maxRunBatch. */
   run(data: Float32Array, shape: readonly number[]): Promise<Record<string, OnnxOutput>>;
   /** Runs on a tf tensor's values, staged in buffers the backend reuses. */
   runTensor(x: tf.Tensor): Promise<Record<string, OnnxOutput>>;
@@ -65,6 +71,8 @@ export function defaultThreadCount(): number {
 export async function createOnnxRunner(modelBytes: Uint8Array, options: OnnxRunnerOptions = {}): Promise<OnnxRunner> {
   const threads = options.intraOpNumThreads ?? defaultThreadCount();
   if (!Number.isInteger(threads) || threads < 1) throw invalidArgument('intraOpNumThreads', threads, 'a positive integer');
+  const maxRunBatch = options.maxRunBatch ?? DEFAULT_MAX_RUN_BATCH;
+  if (!Number.isInteger(maxRunBatch) || maxRunBatch < 1) throw invalidArgument('maxRunBatch', maxRunBatch, 'a positive integer');
   const sessionOptions: WorkerSessionOptions = {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
@@ -81,7 +89,7 @@ export async function createOnnxRunner(modelBytes: Uint8Array, options: OnnxRunn
   };
   let backend: SessionBackend;
   try {
-    backend = options.worker ? await workerBackend(modelBytes, sessionOptions) : await sameThreadBackend(modelBytes, sessionOptions);
+    backend = options.worker ? await workerBackend(modelBytes, sessionOptions, maxRunBatch) : await sameThreadBackend(modelBytes, sessionOptions, maxRunBatch);
   } catch (error) {
     throw new TlkitError(`onnxruntime-node could not load the ONNX model: ${(error as Error).message}`, { cause: error });
   }
@@ -121,10 +129,37 @@ export async function createOnnxRunner(modelBytes: Uint8Array, options: OnnxRunn
   };
 }
 
-async function sameThreadBackend(modelBytes: Uint8Array, options: WorkerSessionOptions): Promise<SessionBackend> {
+export const DEFAULT_MAX_RUN_BATCH = 8;
+
+type Outputs = Record<string, OnnxOutput>;
+
+/** Runs `runOnce` on slices of at most `maxRunBatch` rows and writes the slices' outputs into one result. */
+export async function runInChunks(
+  runOnce: (data: Float32Array, shape: readonly number[]) => Promise<Outputs>,
+  data: Float32Array,
+  shape: readonly number[],
+  maxRunBatch: number,
+): Promise<Outputs> {
+  const n = shape[0];
+  if (n <= maxRunBatch) return runOnce(data, shape);
+  const rowSize = data.length / n;
+  let result: Outputs | undefined;
+  for (let start = 0; start < n; start += maxRunBatch) {
+    const count = Math.min(maxRunBatch, n - start);
+    // subarray: a view; onnxruntime reads the slice in place.
+    const part = await runOnce(data.subarray(start * rowSize, (start + count) * rowSize), [count, ...shape.slice(1)]);
+    result ??= Object.fromEntries(
+      Object.entries(part).map(([name, o]) => [name, { data: new Float32Array((o.data.length / count) * n), shape: [n, ...o.shape.slice(1)] }]),
+    );
+    for (const [name, o] of Object.entries(part)) result[name].data.set(o.data, start * (o.data.length / count));
+  }
+  return result!;
+}
+
+async function sameThreadBackend(modelBytes: Uint8Array, options: WorkerSessionOptions, maxRunBatch: number): Promise<SessionBackend> {
   const session = await ort.InferenceSession.create(modelBytes, options as ort.InferenceSession.SessionOptions);
   const inputName = session.inputNames[0];
-  async function run(data: Float32Array, shape: readonly number[]): Promise<Record<string, OnnxOutput>> {
+  async function runOnce(data: Float32Array, shape: readonly number[]): Promise<Outputs> {
     const results = await session.run({ [inputName]: new ort.Tensor('float32', data, shape) });
     const outputs: Record<string, OnnxOutput> = {};
     for (const name of session.outputNames) {
@@ -134,6 +169,7 @@ async function sameThreadBackend(modelBytes: Uint8Array, options: WorkerSessionO
     }
     return outputs;
   }
+  const run = (data: Float32Array, shape: readonly number[]): Promise<Outputs> => runInChunks(runOnce, data, shape, maxRunBatch);
   // One staging buffer, so tensor runs are serialised: the next may refill it only after this one ran.
   let staging: Float32Array | undefined;
   let queue: Promise<unknown> = Promise.resolve();
@@ -153,7 +189,7 @@ async function sameThreadBackend(modelBytes: Uint8Array, options: WorkerSessionO
   };
 }
 
-async function workerBackend(modelBytes: Uint8Array, options: WorkerSessionOptions): Promise<SessionBackend> {
+async function workerBackend(modelBytes: Uint8Array, options: WorkerSessionOptions, maxRunBatch: number): Promise<SessionBackend> {
   const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
   const worker = new Worker(ONNX_WORKER_SOURCE, { eval: true, workerData: { ortPath } });
   // An idle worker must not keep the process alive; it is ref'd only while a request is pending.
@@ -220,7 +256,7 @@ async function workerBackend(modelBytes: Uint8Array, options: WorkerSessionOptio
       const id = nextId++;
       pending.set(id, { resolve, reject });
       updateRef();
-      const message: WorkerRequest = { kind: 'run', id, data, shape: [...shape] };
+      const message: WorkerRequest = { kind: 'run', id, data, shape: [...shape], maxRunBatch };
       worker.postMessage(message, transfer ? [data.buffer as ArrayBuffer] : []);
     });
   }
