@@ -1,7 +1,10 @@
 // Makes the wasm backend able to train convnets, fast: registers the gradient kernels it lacks,
-// replaces the ones it has in a form too slow for training, and swaps tfjs's gradients of a few ops
-// (BatchNorm, clipping activations) for one-pass kernels on wasm. Each kernel lives in
-// kernels/<name>.ts and is tested against the cpu backend in test/engine/.
+// replaces the ones it has in a form too slow for training, swaps tfjs's gradients of a few ops
+// (FusedBatchNorm, clipping activations) for one-pass kernels on wasm, routes BatchNormalization in
+// training mode and ReLU(6) layers to single ops (fast_batch_norm.ts, fast_relu6.ts), and frees
+// intermediate gradients as soon as backprop has used them (early_gradient_release.ts). Each kernel
+// lives in kernels/<name>.ts and is tested against the cpu backend in test/engine/; bench/train.ts
+// measures the whole.
 import type { GradConfig, KernelConfig } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { installEarlyGradientRelease } from './early_gradient_release.js';
@@ -53,9 +56,10 @@ const gradientReplacements: readonly [string, (original: GradConfig) => GradConf
 const installedGradients = new Map<string, GradConfig>();
 
 /**
- * Registers `trainingKernels` for the wasm backend and the gradient replacements. Idempotent; replaces a
- * kernel of the same name (unregistering it first, so tfjs does not warn about the override).
- * Returns the names it registered on this call.
+ * Registers `trainingKernels` for the wasm backend, the kernel and gradient replacements, and installs
+ * the layer fast paths and the early gradient release. `initEngine()` calls it when it selects wasm.
+ * Idempotent; replaces a kernel of the same name (unregistering it first, so tfjs does not warn about
+ * the override). Returns the names it registered on this call.
  */
 export function registerTrainingKernels(): string[] {
   const registered: string[] = [];
