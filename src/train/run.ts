@@ -23,6 +23,7 @@ import { evaluate, type Evaluation } from './evaluate.js';
 import { fit } from './fit.js';
 import { FeatureIterator } from './feature_iterator.js';
 import { atomicWriteText } from './atomic_write.js';
+import { mixSeed, withSeededMathRandom } from './seeded_random.js';
 import { DEFAULT_LEARNING_RATE } from './optimizers.js';
 import { createRunDir, readJson, runDirLayout, writeJson } from './run_dir.js';
 import { inputScalingFor, loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
@@ -237,13 +238,15 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     iterators = makeRunInputs(full, choice.weights, seed, scaling, log);
     const classes = iterators.classNames.length;
     const classMode = full.classMode ?? 'categorical';
-    classifier = buildClassifier({
+    // Initial weights (the head's, and the backbone's with weights none) come from the run's seed too.
+    const classifierOptions = {
       backbone: full.backbone,
-      backboneOptions: { inputShape: [iterators.inputSize, iterators.inputSize, 3], ...(full.alpha !== undefined ? { alpha: full.alpha } : {}) },
+      backboneOptions: { inputShape: [iterators.inputSize, iterators.inputSize, 3] as [number, number, number], ...(full.alpha !== undefined ? { alpha: full.alpha } : {}) },
       head: full.head,
       classes,
       classMode,
-    });
+    };
+    classifier = withSeededMathRandom(mixSeed(seed, 0x494e4954), () => buildClassifier(classifierOptions));
     const weightsInfo = await loadWeightsForRun(classifier, choice.weights, full, log);
 
     const phases = phasesOf(config);

@@ -9,7 +9,8 @@ import { ArrayIterator } from '../../src/train/array_iterator.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { runDirLayout } from '../../src/train/run_dir.js';
 import { loadTrainedModel } from '../../src/train/trained_model.js';
-import { squaresDataset } from './helpers.js';
+import { maxAbsDiff, squaresDataset, weightsOf, writeSquaresFolder } from './helpers.js';
+import { TrainingError } from '../../src/errors.js';
 
 before(async () => {
   await initEngine();
@@ -108,4 +109,30 @@ test("trainRun with classMode 'binary': one sigmoid unit, binary cross-entropy, 
   assert.deepEqual(model.outputs[0].shape, [null, 1]);
   model.dispose();
   tf.dispose([data.x, data.y]);
+});
+
+test('trainRun interrupted mid-epoch and resumed (augmented folder data, dropout) ends with the weights of an uninterrupted run', async () => {
+  const root = await fs.mkdtemp(join(tmpdir(), 'tlkit-resume-run-'));
+  await writeSquaresFolder(join(root, 'data'), 24, 32, 27);
+  const options = {
+    dataDir: join(root, 'data'), validationSplit: 0.25, backbone: 'mobilenet', alpha: 0.25, weights: 'none', inputSize: 32,
+    classMode: 'sparse' as const, head: 'gap,dropout:0.3', epochs: 2, batchSize: 4, learningRate: 0.01, seed: 11, engine: 'tfjs' as const,
+    augmentation: { horizontalFlip: true, rotationRange: 15 }, checkpointEveryBatches: 1,
+  };
+  await trainRun({ ...options, outDir: join(root, 'full') });
+
+  const controller = new AbortController();
+  const onProgress = (e: { task: string; current: number }) => {
+    if (e.task === 'epoch 2/2' && e.current === 2) controller.abort();
+  };
+  await assert.rejects(trainRun({ ...options, outDir: join(root, 'cut'), signal: controller.signal }, { onProgress }), (e: unknown) => e instanceof TrainingError && /aborted at epoch 2, batch 3/.test(e.message));
+  const resumed = await trainRun({ ...options, outDir: join(root, 'cut'), resume: true });
+  assert.deepEqual(resumed.history.map((h) => h.epoch), [1, 2]);
+
+  const a = await loadTrainedModel(join(root, 'full'));
+  const b = await loadTrainedModel(join(root, 'cut'));
+  const diff = maxAbsDiff(await weightsOf(a.model), await weightsOf(b.model));
+  assert.ok(diff < 1e-5, `weights differ by ${diff}`);
+  a.model.dispose();
+  b.model.dispose();
 });
