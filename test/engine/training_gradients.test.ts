@@ -203,6 +203,36 @@ describe('gradients replaced on wasm match tfjs on cpu', () => {
     assert.deepEqual(kernels, ['Relu6']);
   });
 
+  it('Slice on wasm equals the cpu backend for every rank, dtype and kind of crop', async () => {
+    const cases: [number[], number[], number[]][] = [
+      [[10], [3], [5]],
+      [[4, 6], [1, 0], [2, 6]],
+      [[4, 6], [0, 2], [4, 3]],
+      [[3, 5, 7], [1, 1, 2], [2, 3, 4]],
+      [[2, 9, 9, 5], [0, 0, 0, 0], [2, 8, 8, 5]], // the ZeroPadding2D gradient
+      [[2, 4, 4, 12], [0, 0, 0, 4], [2, 4, 4, 5]], // the Concatenate gradient
+      [[3, 4, 4, 6], [1, 0, 0, 0], [1, 4, 4, 6]],
+      [[2, 3, 4, 5, 6], [1, 1, 0, 2, 1], [1, 2, 4, 2, 5]],
+    ];
+    for (const dtype of ['float32', 'int32', 'bool'] as const) {
+      for (const [shape, begin, size] of cases) {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const data = Array.from(values(n, 11), (v) => (dtype === 'bool' ? (v > 0 ? 1 : 0) : Math.round(v * 1000)));
+        const run = (backend: 'wasm' | 'cpu') =>
+          on(backend, () => {
+            const t = tf.tensor(data, shape, dtype);
+            const sliced = tf.slice(t, begin, size);
+            const s = tf.cast(sliced, 'float32');
+            tf.dispose([t, sliced]);
+            return [s];
+          });
+        const [wasm] = await run('wasm');
+        const [cpu] = await run('cpu');
+        assert.deepEqual(Array.from(wasm), Array.from(cpu), `${dtype} ${shape} begin ${begin} size ${size}`);
+      }
+    }
+  });
+
   it('Identity on wasm shares memory and keeps it alive while any sharer lives', async () => {
     await tf.setBackend('wasm');
     const before = tf.memory().numTensors;

@@ -17,6 +17,7 @@ import { conv2dBackpropInputConfig } from './kernels/conv2d_backprop_input.js';
 import { depthwiseConv2dBackpropFilterConfig } from './kernels/depthwise_conv2d_backprop_filter.js';
 import { depthwiseConv2dBackpropInputConfig } from './kernels/depthwise_conv2d_backprop_input.js';
 import { identityConfig } from './kernels/identity.js';
+import { sliceConfig } from './kernels/slice.js';
 import { clipByValueGradConfig, intervalMaskGradConfig, relu6GradConfig, reluGradConfig } from './kernels/mask_grad.js';
 
 /** The kernels tlkit provides for 'wasm', in registration order. */
@@ -39,6 +40,8 @@ export const trainingKernels: readonly KernelConfig[] = [
 const kernelReplacements: readonly [string, (original: KernelConfig | undefined) => KernelConfig][] = [
   // Share memory instead of copying: every tensor a custom gradient saves is cloned.
   ['Identity', identityConfig],
+  // Heap-to-heap copies instead of a copy of the whole input to JS and a subarray per row.
+  ['Slice', sliceConfig],
 ];
 const installedKernels = new Map<string, KernelConfig>();
 
