@@ -89,7 +89,8 @@ export interface TrainableOptions {
    * Fine-tune from this backbone layer on: layers before it are frozen, it and everything after it
    * (including the head) trainable. 'all' makes everything trainable. Wins over freezeBackbone.
    */
-  fineTuneFrom?: string | 'all';
+  /** 'all', 'last-block' (the backbone's last block, see BackboneDefinition.lastBlock) or a layer name. */
+  fineTuneFrom?: string | 'all' | 'last-block';
   /**
    * Keep every BatchNormalization layer frozen (inference mode, moving statistics fixed) even where the
    * rest is trainable: the Keras fine-tuning advice for small datasets. Default false.
@@ -105,15 +106,20 @@ export function setTrainable(classifier: Classifier, options: TrainableOptions):
   const backboneLayers = classifier.backbone.layers;
   let firstTrainable: number;
   if (options.fineTuneFrom !== undefined) {
-    if (options.fineTuneFrom === 'all') {
+    const from = options.fineTuneFrom;
+    if (from === 'last-block') {
+      const boundary = getBackbone(classifier.backboneId).lastBlockInput;
+      firstTrainable = backboneLayers.findIndex((l) => l.name === boundary) + 1;
+      if (firstTrainable === 0) throw new Error(`backbone '${classifier.backboneId}' has no layer '${boundary}' (its lastBlockInput)`);
+    } else if (from === 'all') {
       firstTrainable = 0;
     } else {
-      firstTrainable = backboneLayers.findIndex((l) => l.name === options.fineTuneFrom);
+      firstTrainable = backboneLayers.findIndex((l) => l.name === from);
       if (firstTrainable < 0) {
         const candidates = backboneLayers.filter((l) => l.weights.length > 0).map((l) => l.name);
         const shown = candidates.length > 12 ? [...candidates.slice(0, 6), '...', ...candidates.slice(-6)] : candidates;
         throw new UsageError(
-          `\`fineTuneFrom\` must be 'all' or a layer name of backbone '${classifier.backboneId}' (${backboneLayers.length} layers, e.g. ${shown.join(', ')}). Received: fineTuneFrom=${formatValue(options.fineTuneFrom)}`,
+          `\`fineTuneFrom\` must be 'all', 'last-block' or a layer name of backbone '${classifier.backboneId}' (${backboneLayers.length} layers, e.g. ${shown.join(', ')}). Received: fineTuneFrom=${formatValue(options.fineTuneFrom)}`,
           'fineTuneFrom',
         );
       }

@@ -238,6 +238,7 @@ export function EfficientNetB0(options: BackboneOptions = {}): tfl.LayersModel {
 }
 
 export const efficientnetB0 = registerBackbone({
+  lastBlockInput: 'block6d_add',
   id: 'efficientnet_b0',
   kerasName: 'EfficientNetB0',
   kerasModule: 'keras.applications.efficientnet',

@@ -169,6 +169,7 @@ function conv2dBn(
 }
 
 registerBackbone({
+  lastBlockInput: 'mixed9',
   id: 'inception_v3',
   kerasName: 'InceptionV3',
   kerasModule: 'keras.applications.inception_v3',

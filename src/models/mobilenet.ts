@@ -143,6 +143,7 @@ function depthwiseConvBlock(inputs: SymbolicTensor, pointwiseFilters: number, al
 }
 
 export const mobilenet = registerBackbone({
+  lastBlockInput: 'conv_pw_12_relu',
   id: 'mobilenet',
   kerasName: 'MobileNet',
   kerasModule: 'keras.applications.mobilenet',

@@ -154,6 +154,7 @@ export function makeDivisible(value: number, divisor: number, minValue = divisor
 }
 
 export const mobilenetV2 = registerBackbone({
+  lastBlockInput: 'block_15_add',
   id: 'mobilenet_v2',
   kerasName: 'MobileNetV2',
   kerasModule: 'keras.applications.mobilenet_v2',

@@ -134,6 +134,7 @@ export function ResNet50(options: BackboneOptions = {}): tfl.LayersModel {
 }
 
 registerBackbone({
+  lastBlockInput: 'conv5_block2_out',
   id: 'resnet50',
   kerasName: 'ResNet50',
   kerasModule: 'keras.applications.resnet',

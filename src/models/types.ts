@@ -41,6 +41,12 @@ export interface BackboneDefinition {
   preprocess: PreprocessMode;
   /** Allowed alpha values, when the family has a width multiplier. */
   alphas?: number[];
+  /**
+   * The layer whose output feeds the backbone's last block: `fineTuneFrom: 'last-block'` unfreezes every
+   * layer after it (fastai's freeze_to(-1) layer group; Keras's fine-tuning guides unfreeze the top
+   * block(s) the same way). A single tensor, so the frozen part can run on another engine.
+   */
+  lastBlockInput: string;
   /** Builds the model with Keras layer names. Throws UsageError on bad options. */
   build(options?: BackboneOptions): tfl.LayersModel;
 }

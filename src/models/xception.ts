@@ -113,6 +113,7 @@ export function Xception(options: BackboneOptions = {}): tfl.LayersModel {
 }
 
 registerBackbone({
+  lastBlockInput: 'add_11',
   id: 'xception',
   kerasName: 'Xception',
   kerasModule: 'keras.applications.xception',

@@ -20,6 +20,7 @@ registerBackbone({
   kerasName: 'TinyTest',
   kerasModule: 'test',
   description: 'conv-bn-relu x2 for tests',
+  lastBlockInput: 'conv1_relu',
   defaultInputSize: 8,
   minInputSize: 8,
   preprocess: 'tf',
@@ -162,4 +163,23 @@ test('zoo: the lesson classifier on MobileNet has Keras\'s params and names, twi
   const frozen = summarize(buildClassifier({ backbone: 'mobilenet', head: 'flatten,dense:16:relu,dropout:0.25', classes: 2, classMode: 'sparse', freezeBackbone: true }).model);
   assert.equal(frozen.nonTrainableParams, 3_228_864);
   assert.equal(frozen.trainableParams, 4_031_730 - 3_228_864);
+});
+
+test("zoo: fineTuneFrom 'last-block' unfreezes exactly the layers after each backbone's lastBlockInput", async () => {
+  const { listBackbones } = await import('../../src/models/zoo.js');
+  for (const def of listBackbones().filter((d) => d.kerasModule !== 'test')) {
+    const size = Math.max(def.minInputSize, 75);
+    const c = buildClassifier({ backbone: def.id, backboneOptions: { inputShape: [size, size, 3] }, classes: 2, classMode: 'sparse' });
+    try {
+      setTrainable(c, { fineTuneFrom: 'last-block' });
+      const names = c.backbone.layers.map((l) => l.name);
+      const boundary = names.indexOf(def.lastBlockInput);
+      assert.ok(boundary > 0, `${def.id}: no layer ${def.lastBlockInput}`);
+      c.backbone.layers.forEach((l, i) => assert.equal(l.trainable, i > boundary, `${def.id}: ${l.name}`));
+      const s = summarize(c.model);
+      assert.ok(s.trainableParams > 0 && s.trainableParams < s.totalParams / 2, `${def.id}: the last block is a small part (${s.trainableParams}/${s.totalParams})`);
+    } finally {
+      c.model.dispose();
+    }
+  }
 });
