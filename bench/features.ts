@@ -3,7 +3,7 @@
 // (Float32Array in and out, nothing else), and PyTorch from Debian's python3-torch (bench/features_torch.py).
 // MobileNetV2 and ResNet50 (no top, Keras layer graph) at 224, batch 32, random weights.
 //
-//   npx tsx bench/features.ts [--iters 5] [--batch 32] [--size 224] [--threads N] [--no-torch] [--spin] [models...]
+//   npx tsx bench/features.ts [--iters 5] [--batch 32] [--size 224] [--threads N] [--no-torch] [--spin] [--max-run-batch N] [models...]
 //
 // Columns: tlkit (engine.features on a tf tensor), tlkit f32 (engine.featuresOf on a Float32Array), raw ort
 // (onnxruntime defaults, intra-op threads set), raw ort tuned (raw session with tlkit's options: no spinning,
@@ -29,10 +29,11 @@ interface Args {
   threads: number;
   torch: boolean;
   spin: boolean | undefined;
+  maxRunBatch: number | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { models: [], iters: 5, batch: 32, size: 224, threads: defaultThreadCount(), torch: true, spin: undefined };
+  const args: Args = { models: [], iters: 5, batch: 32, size: 224, threads: defaultThreadCount(), torch: true, spin: undefined, maxRunBatch: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--iters') args.iters = Number(argv[++i]);
@@ -41,6 +42,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--threads') args.threads = Number(argv[++i]);
     else if (a === '--no-torch') args.torch = false;
     else if (a === '--spin') args.spin = true;
+    else if (a === '--max-run-batch') args.maxRunBatch = Number(argv[++i]);
     else if (a === '--no-spin') args.spin = false;
     else args.models.push(a);
   }
@@ -96,7 +98,7 @@ async function timeIt(fn: () => Promise<void>): Promise<number> {
 
 async function benchOnnx(id: string, args: Args, outDir: string): Promise<{ tlkit: number; tlkitArray: number; raw: number; rawTuned: number; file: string }> {
   const { model, cut } = classifier(id, args.size);
-  const engine = await createFrozenEngine(model, { frozenUpTo: cut, intraOpNumThreads: args.threads, allowSpinning: args.spin ?? false });
+  const engine = await createFrozenEngine(model, { frozenUpTo: cut, intraOpNumThreads: args.threads, allowSpinning: args.spin ?? false, maxRunBatch: args.maxRunBatch });
   const file = path.join(outDir, `${id}_${args.size}_to_${cut}.onnx`);
   writeFileSync(file, engine.onnxModel);
   // Two raw sessions: onnxruntime's defaults (threads set), and the options tlkit uses (no spinning);
