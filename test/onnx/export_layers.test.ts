@@ -195,9 +195,14 @@ describe('ONNX export: graphs', () => {
     const { model } = nested();
     const bytes = await exportOnnx(model, { batchSize: 3 });
     await assertOnnxMatchesTfjs(model, randomInput([3, 9, 7, 3], 9), 'batch 3', { batchSize: 3 });
-    const runner = await createOnnxRunner(bytes);
-    await assert.rejects(runner.run(randomInput([2, 9, 7, 3])));
-    await runner.dispose();
+    for (const worker of [false, true]) {
+      // maxRunBatch 1 must not slice a fixed-batch graph's batches.
+      const runner = await createOnnxRunner(bytes, { worker, maxRunBatch: 1 });
+      const x = randomInput([3, 9, 7, 3], 9);
+      assert.deepEqual((await runner.run(x)).shape, [3, 3]);
+      await assert.rejects(runner.run(randomInput([2, 9, 7, 3])));
+      await runner.dispose();
+    }
   });
 
   test('unsupported layers name the layer, its class and the supported classes', async () => {

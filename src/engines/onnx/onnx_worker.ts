@@ -21,7 +21,7 @@ export type WorkerRequest =
   | { kind: 'release' };
 
 export type WorkerResponse =
-  | { kind: 'created'; inputNames: string[]; outputNames: string[] }
+  | { kind: 'created'; inputNames: string[]; outputNames: string[]; fixedBatch: boolean }
   | { kind: 'result'; id: number; outputs: { name: string; data: Float32Array; shape: number[]; type: string }[]; input: Float32Array }
   | { kind: 'error'; id?: number; message: string }
   | { kind: 'released' };
@@ -56,7 +56,9 @@ parentPort.on('message', async (request) => {
   try {
     if (request.kind === 'create') {
       session = await ort.InferenceSession.create(request.model, request.options);
-      parentPort.postMessage({ kind: 'created', inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
+      const meta = session.inputMetadata && session.inputMetadata[0];
+      const fixedBatch = Boolean(meta && meta.shape && typeof meta.shape[0] === 'number');
+      parentPort.postMessage({ kind: 'created', inputNames: [...session.inputNames], outputNames: [...session.outputNames], fixedBatch });
     } else if (request.kind === 'run') {
       const outputs = await runInChunks(request.data, request.shape, request.maxRunBatch);
       // The input buffer goes back too, so the main thread can refill it instead of allocating.

@@ -131,6 +131,12 @@ export async function createOnnxRunner(modelBytes: Uint8Array, options: OnnxRunn
 
 export const DEFAULT_MAX_RUN_BATCH = 8;
 
+/** A graph exported with a fixed batch size accepts only that size: never slice its batches. */
+function hasFixedBatch(session: { inputMetadata?: readonly unknown[] }): boolean {
+  const meta = session.inputMetadata?.[0] as { shape?: unknown[] } | undefined;
+  return typeof meta?.shape?.[0] === 'number';
+}
+
 type Outputs = Record<string, OnnxOutput>;
 
 /** Runs `runOnce` on slices of at most `maxRunBatch` rows and writes the slices' outputs into one result. */
@@ -169,7 +175,8 @@ async function sameThreadBackend(modelBytes: Uint8Array, options: WorkerSessionO
     }
     return outputs;
   }
-  const run = (data: Float32Array, shape: readonly number[]): Promise<Outputs> => runInChunks(runOnce, data, shape, maxRunBatch);
+  const sliceSize = hasFixedBatch(session) ? Infinity : maxRunBatch;
+  const run = (data: Float32Array, shape: readonly number[]): Promise<Outputs> => runInChunks(runOnce, data, shape, sliceSize);
   // One staging buffer, so tensor runs are serialised: the next may refill it only after this one ran.
   let staging: Float32Array | undefined;
   let queue: Promise<unknown> = Promise.resolve();
@@ -250,13 +257,14 @@ async function workerBackend(modelBytes: Uint8Array, options: WorkerSessionOptio
     await worker.terminate();
     throw error;
   }
-  const { inputNames, outputNames } = created as Extract<WorkerResponse, { kind: 'created' }>;
+  const { inputNames, outputNames, fixedBatch } = created as Extract<WorkerResponse, { kind: 'created' }>;
+  const sliceSize = fixedBatch ? Infinity : maxRunBatch;
   function post(data: Float32Array, shape: readonly number[], transfer: boolean): Promise<Record<string, OnnxOutput>> {
     return new Promise((resolve, reject) => {
       const id = nextId++;
       pending.set(id, { resolve, reject });
       updateRef();
-      const message: WorkerRequest = { kind: 'run', id, data, shape: [...shape], maxRunBatch };
+      const message: WorkerRequest = { kind: 'run', id, data, shape: [...shape], maxRunBatch: sliceSize };
       worker.postMessage(message, transfer ? [data.buffer as ArrayBuffer] : []);
     });
   }
