@@ -29,7 +29,10 @@ describe('compiled training step: zoo backbones, all layers trainable, gradients
   test('mobilenet_v2 (alpha 0.35) at 64', async () => {
     const model = classifier('mobilenet_v2', 64, 0.35);
     assert.deepEqual(canCompileTrainingStep(model), { ok: true });
-    await assertGradientsMatch(model, randomTensor([3, 64, 64, 3], 6), labelsFor('categorical_crossentropy', 3, 3, 7), 'categorical_crossentropy');
+    // 2e-4 of the largest gradient: the graph's BatchNorm backward uses sum(dy x) - mean sum(dy) (one
+    // pass fewer than sum(dy xhat)), which costs float32 digits in the stem's exploding gradients; tfjs
+    // wasm and cpu themselves differ by 2e-4 at alpha 1.0.
+    await assertGradientsMatch(model, randomTensor([3, 64, 64, 3], 6), labelsFor('categorical_crossentropy', 3, 3, 7), 'categorical_crossentropy', 2e-4);
   });
 
   test('efficientnet_b0 at 64 (Rescaling, Normalization, swish, squeeze-excite; drop-connect rates set to 0)', async () => {

@@ -17,8 +17,11 @@ export function pair(value: number | number[] | undefined | null, fallback: numb
   return [value[0], value[1]];
 }
 
-/** TF's SAME puts the odd padding pixel at the end. `inShape` is the Keras NHWC shape. */
-export function geometry(inShape: (number | null)[], kernel: [number, number], strides: [number, number], padding: string): Geometry {
+/**
+ * TF's SAME puts the odd padding pixel at the end. `inShape` is the Keras NHWC shape. `explicitPads`
+ * ([top, left, bottom, right]) is a ZeroPadding2D folded into a 'valid' convolution.
+ */
+export function geometry(inShape: (number | null)[], kernel: [number, number], strides: [number, number], padding: string, explicitPads?: [number, number, number, number]): Geometry {
   const h = inShape[1];
   const w = inShape[2];
   if (h === null || w === null || h === undefined || w === undefined) throw new UnsupportedLayer('unknown input height/width (build the model with a fixed inputShape)');
@@ -26,6 +29,11 @@ export function geometry(inShape: (number | null)[], kernel: [number, number], s
   const begin = [0, 0];
   const end = [0, 0];
   const outSize: [number, number] = [0, 0];
+  if (explicitPads) {
+    if (padding !== 'valid') throw new Error(`internal: folded padding needs padding 'valid', got ${padding}`);
+    const out: [number, number] = [0, 1].map((a) => Math.floor((inSize[a] + explicitPads[a] + explicitPads[a + 2] - kernel[a]) / strides[a]) + 1) as [number, number];
+    return { kernel, strides, pads: [...explicitPads], inSize, outSize: out };
+  }
   for (let a = 0; a < 2; a++) {
     if (padding === 'same') {
       outSize[a] = Math.ceil(inSize[a] / strides[a]);

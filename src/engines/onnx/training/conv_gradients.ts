@@ -6,6 +6,14 @@ import type { Ops } from './ops.js';
 import type { Geometry } from './conv_geometry.js';
 import { isPointwise } from './conv_geometry.js';
 
+/**
+ * 'auto' picks by stride, from onnxruntime-node 1.30 timings on this machine (N16, bench micro-runs):
+ * stride 1 -> 'flipped-conv' (3x3 64->64 at 56: 45 ms vs ConvTranspose 98 ms); stride 2 ->
+ * 'conv-transpose' (the zero-interleaving Pad is slow: depthwise C96 112->56: 36 ms vs 153 ms; stem
+ * 3->32 224->112: 18 ms vs 188 ms).
+ */
+export type InputGradForm = 'auto' | 'conv-transpose' | 'flipped-conv';
+
 export interface GradientForms {
   /**
    * Input gradient of a k x k convolution (group 1 or depthwise):
@@ -13,8 +21,8 @@ export interface GradientForms {
    * 'flipped-conv': dy (zero-interleaved when strided) through a Conv with the spatially flipped
    * (and, for group 1, transposed) weight.
    */
-  convInputGrad: 'conv-transpose' | 'flipped-conv';
-  depthwiseInputGrad: 'conv-transpose' | 'flipped-conv';
+  convInputGrad: InputGradForm;
+  depthwiseInputGrad: InputGradForm;
   /**
    * Filter gradient of a depthwise convolution:
    * 'grouped-conv': a grouped Conv of the transposed input with the transposed dy as its weight.
@@ -23,9 +31,11 @@ export interface GradientForms {
   depthwiseFilterGrad: 'grouped-conv' | 'shifted-mul';
 }
 
+// Depthwise filter gradient: the grouped Conv beat shifted Slice/Mul/ReduceSum at every MobileNetV2
+// shape measured (C96 112 s2: 89 vs 342 ms; C144 56: 121 vs 146 ms; C384 14: tie).
 export const gradientForms: GradientForms = {
-  convInputGrad: 'flipped-conv',
-  depthwiseInputGrad: 'flipped-conv',
+  convInputGrad: 'auto',
+  depthwiseInputGrad: 'auto',
   depthwiseFilterGrad: 'grouped-conv',
 };
 
@@ -71,7 +81,9 @@ export function convInputGrad(o: Ops, dy: string, w: string, g: Geometry, s: Con
     const inter = zeroInterleave(o, dx, { ...s, channels: s.inChannels }, [ho, wo], g.strides, `${hint}_dx`);
     return fitSpatial(o, inter, [ho * g.strides[0], wo * g.strides[1]], [h, wd], `${hint}_dxfit`);
   }
-  const form = depthwise ? gradientForms.depthwiseInputGrad : gradientForms.convInputGrad;
+  const setting = depthwise ? gradientForms.depthwiseInputGrad : gradientForms.convInputGrad;
+  const strided = g.strides[0] !== 1 || g.strides[1] !== 1;
+  const form = setting === 'auto' ? (strided ? 'conv-transpose' : 'flipped-conv') : setting;
   const multiplier = s.outChannels / s.group;
   if (form === 'conv-transpose' || (depthwise && multiplier !== 1)) {
     const outputPadding = [0, 1].map((a) => g.inSize[a] - (g.strides[a] * (g.outSize[a] - 1) + g.kernel[a] - g.pads[a] - g.pads[a + 2]));

@@ -31,6 +31,9 @@ function channelLayout(c: RuleContext, axisConfig: number | number[] | undefined
   return { x, axes: shape.slice(0, -1).map((_, i) => i), broadcast: [channels], channels, count };
 }
 
+// Memory traffic, not arithmetic, bounds BatchNorm on a CPU: the forward is two reductions (mean and
+// mean square) and one ONNX BatchNormalization op (a single pass, with the batch statistics as its
+// "running" inputs); the backward needs sum(dy) and sum(dy * x) and one affine pass, never xhat.
 registerGradientRule('BatchNormalization', (c) => {
   const o = c.ops;
   const name = c.layer.name;
@@ -43,33 +46,35 @@ registerGradientRule('BatchNormalization', (c) => {
   const movingMean = c.param('movingMean')!;
   const movingVariance = c.param('movingVariance')!;
   const perChannel = (v: string, hint: string): string => (L.broadcast.length === 1 ? v : o.reshape(v, L.broadcast, hint));
+  const gammaValue = gamma?.name ?? o.b.addFloatInitializer(`${name}/ones`, new Float32Array(L.channels).fill(1), [L.channels]);
+  const betaValue = beta?.name ?? o.b.addFloatInitializer(`${name}/zeros`, new Float32Array(L.channels), [L.channels]);
+  // Per-channel affine y = x * scale + shift in one pass: BatchNormalization with mean 0 and a variance
+  // that makes sqrt(var + eps) exactly 1.
+  const zeros = o.b.addFloatInitializer(`${name}/affine_mean`, new Float32Array(L.channels), [L.channels]);
+  const unitVariance = o.b.addFloatInitializer(`${name}/affine_var`, new Float32Array(L.channels).fill(1 - AFFINE_EPSILON), [L.channels]);
+  const affine = (v: string, scale: string, shift: string, hint: string): string =>
+    o.op('BatchNormalization', [v, scale, shift, zeros, unitVariance], hint, { epsilon: { float: AFFINE_EPSILON } });
 
   if (c.frozen) {
     // Keras: a frozen BN normalises with its moving statistics and leaves them untouched.
+    const y = o.op('BatchNormalization', [x.name, gammaValue, betaValue, movingMean.name, movingVariance.name], name, { epsilon: { float: epsilon } });
     const rstd = o.op('Reciprocal', [o.op('Sqrt', [o.add(movingVariance.name, o.scalar(epsilon), `${name}_var_eps`)], `${name}_std`)], `${name}_rstd`);
-    const scale = gamma ? o.mul(gamma.name, rstd, `${name}_scale`) : rstd;
-    let shift = o.op('Neg', [o.mul(movingMean.name, scale, `${name}_mean_scaled`)], `${name}_neg_mean_scaled`);
-    if (beta) shift = o.add(shift, beta.name, `${name}_shift`);
-    const scaleB = perChannel(scale, `${name}_scale_b`);
-    const y = o.add(o.mul(x.name, scaleB, `${name}_scaled`), perChannel(shift, `${name}_shift_b`), name);
+    const scaleB = perChannel(gamma ? o.mul(gamma.name, rstd, `${name}_scale`) : rstd, `${name}_scale_b`);
     return {
       outputs: [like(x, y)],
       backward: (dys, need) => [need[0] && dys[0] ? like(x, o.mul(o.b.toLayout(dys[0], x.layout).name, scaleB, `${name}_dx`)) : undefined],
     };
   }
 
-  const mean = o.reduceMean(x.name, L.axes, true, `${name}_mean`);
-  const centered = o.sub(x.name, mean, `${name}_centered`);
-  const variance = o.reduceMean(o.mul(centered, centered, `${name}_sq`), L.axes, true, `${name}_var`);
-  const rstd = o.op('Reciprocal', [o.op('Sqrt', [o.add(variance, o.scalar(epsilon), `${name}_var_eps`)], `${name}_std`)], `${name}_rstd`);
-  const xhat = o.mul(centered, rstd, `${name}_xhat`);
-  let y = xhat;
-  if (gamma) y = o.mul(y, perChannel(gamma.name, `${name}_gamma_b`), `${name}_scaled`);
-  if (beta) y = o.add(y, perChannel(beta.name, `${name}_beta_b`), name);
-  // tfjs-layers' moving average: moving - (moving - batch) * (1 - momentum), biased batch variance.
+  const invCount = o.scalar(1 / L.count);
+  const mean = o.reduceMean(x.name, L.axes, false, `${name}_mean`);
+  const meanSquare = o.mul(o.op('ReduceSumSquare', [x.name], `${name}_sumsq`, { axes: L.axes, keepdims: 0 }), invCount, `${name}_meansq`);
+  // Biased batch variance, as tfjs-layers (and Keras) normalise with; clamped against round-off.
+  const variance = o.op('Relu', [o.sub(meanSquare, o.mul(mean, mean, `${name}_mean2`), `${name}_var_raw`)], `${name}_var`);
+  const y = o.op('BatchNormalization', [x.name, gammaValue, betaValue, mean, variance], name, { epsilon: { float: epsilon } });
+  // tfjs-layers' moving average: moving - (moving - batch) * (1 - momentum).
   const decay = o.scalar(1 - momentum);
-  const update = (moving: string, batch: string, hint: string): string =>
-    o.sub(moving, o.mul(o.sub(moving, o.reshape(batch, [L.channels], `${hint}_flat`), `${hint}_diff`), decay, `${hint}_step`), hint);
+  const update = (moving: string, batch: string, hint: string): string => o.sub(moving, o.mul(o.sub(moving, batch, `${hint}_diff`), decay, `${hint}_step`), hint);
   c.stateUpdate('movingMean', update(movingMean.name, mean, `${name}_moving_mean`));
   c.stateUpdate('movingVariance', update(movingVariance.name, variance, `${name}_moving_variance`));
 
@@ -79,21 +84,27 @@ registerGradientRule('BatchNormalization', (c) => {
       const dy = dys[0];
       if (!dy) return [undefined];
       const g = o.b.toLayout(dy, x.layout).name;
-      const dbeta = o.reduceSum(g, L.axes, false, `${name}_dbeta`);
-      const dgamma = o.reduceSum(o.mul(g, xhat, `${name}_dy_xhat`), L.axes, false, `${name}_dgamma`);
+      const rstd = o.op('Reciprocal', [o.op('Sqrt', [o.add(variance, o.scalar(epsilon), `${name}_var_eps`)], `${name}_std`)], `${name}_rstd`);
+      const sumDy = o.reduceSum(g, L.axes, false, `${name}_dbeta`);
+      const sumDyX = o.reduceSum(o.mul(g, x.name, `${name}_dy_x`), L.axes, false, `${name}_sum_dy_x`);
+      // dgamma = sum(dy * xhat) = rstd * (sum(dy x) - mean sum(dy))
+      const dgamma = o.mul(o.sub(sumDyX, o.mul(mean, sumDy, `${name}_mean_sumdy`), `${name}_centered_dot`), rstd, `${name}_dgamma`);
       if (gamma?.trainable) c.paramGrad('gamma', dgamma);
-      if (beta?.trainable) c.paramGrad('beta', dbeta);
+      if (beta?.trainable) c.paramGrad('beta', sumDy);
       if (!need[0]) return [undefined];
-      // dx = gamma * rstd * (dy - (xhat * dgamma + dbeta) / M)
-      const invCount = o.scalar(1 / L.count);
-      const a = perChannel(o.mul(dgamma, invCount, `${name}_dgamma_m`), `${name}_dgamma_b`);
-      const b = perChannel(o.mul(dbeta, invCount, `${name}_dbeta_m`), `${name}_dbeta_b`);
-      const k = gamma ? o.mul(perChannel(gamma.name, `${name}_gamma_b2`), rstd, `${name}_k`) : rstd;
-      const t = o.add(o.mul(xhat, a, `${name}_xhat_a`), b, `${name}_t`);
-      return [like(x, o.mul(o.sub(g, t, `${name}_dy_t`), k, `${name}_dx`))];
+      // dx = k (dy - xhat dgamma/M - dbeta/M), k = gamma rstd, written as k dy + c1 x + c0 with
+      // c1 = -k rstd dgamma / M and c0 = -c1 mean - k dbeta / M.
+      const k = gamma ? o.mul(gamma.name, rstd, `${name}_k`) : rstd;
+      const c1 = o.op('Neg', [o.mul(o.mul(k, rstd, `${name}_k_rstd`), o.mul(dgamma, invCount, `${name}_dgamma_m`), `${name}_c1_pos`)], `${name}_c1`);
+      const c0 = o.sub(o.op('Neg', [o.mul(c1, mean, `${name}_c1_mean`)], `${name}_c1_mean_neg`), o.mul(k, o.mul(sumDy, invCount, `${name}_dbeta_m`), `${name}_k_dbeta`), `${name}_c0`);
+      const xPart = affine(x.name, c1, c0, `${name}_dx_x`);
+      return [like(x, o.add(o.mul(g, perChannel(k, `${name}_k_b`), `${name}_dy_k`), xPart, `${name}_dx`))];
     },
   };
 });
+
+/** Epsilon of the affine-only BatchNormalization trick; 1 - eps + eps rounds to 1 in float32. */
+const AFFINE_EPSILON = 1 / 1024;
 
 registerGradientRule('Rescaling', (c) => {
   const o = c.ops;

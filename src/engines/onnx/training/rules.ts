@@ -30,6 +30,8 @@ export interface RuleContext {
   paramGrad(field: string, grad: string): void;
   /** Declares the new value of a non-trainable state weight (BatchNorm moving statistics). */
   stateUpdate(field: string, value: string): void;
+  /** A ZeroPadding2D ([top, left, bottom, right]) folded into this 'valid' convolution's own pads. */
+  inputPadding?: [number, number, number, number];
   /** Frozen layers (Keras: trainable=False) run in inference mode: BatchNorm uses its moving statistics. */
   frozen: boolean;
   /** A graph input carrying a dropout keep-mask: 0 or 1/(1-rate), drawn by tlkit each step. */

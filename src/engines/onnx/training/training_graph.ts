@@ -11,7 +11,7 @@ import { Ops } from './ops.js';
 import { emitUpdate, slotNames, stepScalarNames, type OptimizerSettings } from './optimizer_update.js';
 import { onnxShape, type ParamLayout, type ParamSlot } from './params.js';
 import { getGradientRule, trainableLayerClasses, UnsupportedLayer, type Backward, type RuleContext } from './rules.js';
-import { traceModel } from './trace.js';
+import { traceModel, type LayerCall } from './trace.js';
 import './activation_gradients.js';
 import './conv_rules.js';
 import './dense_rules.js';
@@ -88,6 +88,8 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
     if (ownTrainable || call.inputs.some((k) => needsGrad.has(k))) call.outputs.forEach((k) => needsGrad.add(k));
   }
 
+  const folded = foldablePaddings(traced);
+
   const params = new Map<tfl.LayerVariable, ParamSlot>();
   const paramGradParts = new Map<ParamSlot, string[]>();
   const dropout: DropoutInput[] = [];
@@ -99,6 +101,12 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
     const layer = call.layer;
     const className = layer.getClassName();
     if (className === 'InputLayer') continue;
+    if (folded.skip.has(call)) {
+      // The padding happens inside the consuming convolution (its pads); the value passes through.
+      values.set(call.outputs[0], values.get(call.inputs[0])!);
+      backwards.push({ backward: (dys, need) => [need[0] ? dys[0] : undefined], inputs: call.inputs, outputs: call.outputs });
+      continue;
+    }
     const rule = getGradientRule(className);
     if (!rule) throw new UnsupportedLayer(`layer '${layer.name}' (${className}) has no training rule; trainable classes: ${trainableLayerClasses().join(', ')}`);
     const own = layer.trainableWeights;
@@ -121,6 +129,7 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
       }),
       outputShapes: call.outputShapes.map((s) => [n, ...(s.slice(1) as number[])]),
       frozen,
+      inputPadding: folded.pads.get(call),
       param(field: string, layout: ParamLayout = 'plain') {
         const variable = fieldVariable(field);
         if (!variable) return undefined;
@@ -267,6 +276,33 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
     labelShape,
     outputKind: outputInfo.kind,
   };
+}
+
+const PADDED_CONVOLUTIONS = new Set(['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D']);
+
+/**
+ * ZeroPadding2D layers whose only consumer is a 'valid' convolution (MobileNet, MobileNetV2, ResNet50,
+ * EfficientNet stems and strided blocks): the convolution pads by itself, which saves a Pad pass over
+ * the activation forward and a Slice backward.
+ */
+function foldablePaddings(traced: ReturnType<typeof traceModel>): { skip: Set<LayerCall>; pads: Map<LayerCall, [number, number, number, number]> } {
+  const consumers = new Map<number, LayerCall[]>();
+  for (const call of traced.calls) for (const k of call.inputs) consumers.set(k, [...(consumers.get(k) ?? []), call]);
+  const skip = new Set<LayerCall>();
+  const pads = new Map<LayerCall, [number, number, number, number]>();
+  for (const call of traced.calls) {
+    if (call.layer.getClassName() !== 'ZeroPadding2D' || traced.outputs.includes(call.outputs[0])) continue;
+    const users = consumers.get(call.outputs[0]) ?? [];
+    if (users.length !== 1) continue;
+    const user = users[0];
+    const config = user.layer.getConfig();
+    if (!PADDED_CONVOLUTIONS.has(user.layer.getClassName()) || config.padding !== 'valid' || pads.has(user)) continue;
+    if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast') continue;
+    const [[top, bottom], [left, right]] = call.layer.getConfig().padding as [[number, number], [number, number]];
+    skip.add(call);
+    pads.set(user, [top, left, bottom, right]);
+  }
+  return { skip, pads };
 }
 
 function valueInfo(name: string, shape: number[]): OnnxTypes.IValueInfoProto {

@@ -1,0 +1,68 @@
+// Throughput of the compiled ONNX training step (forward + loss + backward + Adam in one session.run)
+// for full fine-tuning of a zoo classifier (backbone + GAP + Dense softmax, every layer trainable),
+// against PyTorch's train step (bench/train_onnx_torch.py) measured in the same run.
+//
+//   npx tsx bench/train_onnx.ts [--model mobilenet_v2] [--size 224] [--batch 16] [--iters 5] [--threads 2]
+//        [--no-torch] [--forms key=value,...]
+// Prints one line per measurement and a JSON summary (img/s, ratio to PyTorch, peak RSS).
+import { execFileSync } from 'node:child_process';
+import { initEngine, tf } from '../src/engines/tfjs/tf.js';
+import { buildClassifier } from '../src/models/classifier.js';
+import { compileTrainingStep } from '../src/engines/onnx/training/compile_training_step.js';
+import { setGradientForms, type GradientForms } from '../src/engines/onnx/training/conv_gradients.js';
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+const modelId = flag('model', 'mobilenet_v2');
+const size = Number(flag('size', '224'));
+const batch = Number(flag('batch', '16'));
+const iters = Number(flag('iters', '5'));
+const threads = Number(flag('threads', '2'));
+const forms = flag('forms', '');
+if (forms) setGradientForms(Object.fromEntries(forms.split(',').map((kv) => kv.split('='))) as Partial<GradientForms>);
+
+await initEngine();
+const classifier = buildClassifier({ backbone: modelId, backboneOptions: { inputShape: [size, size, 3], weights: null }, classes: 2, classMode: 'sparse', head: 'gap' });
+const model = classifier.model;
+let t0 = performance.now();
+const step = await compileTrainingStep(model, { loss: 'sparse_categorical_crossentropy', optimizer: 'adam', learningRate: 1e-4, batchSize: batch, intraOpNumThreads: threads });
+const compileMs = performance.now() - t0;
+const x = new Float32Array(batch * size * size * 3).map((_, i) => ((i * 2654435761) % 1000) / 500 - 1);
+const y = Float32Array.from({ length: batch }, (_, i) => i % 2);
+await step.step(x, y); // warm-up (onnxruntime allocates its arena on the first run)
+const times: number[] = [];
+for (let i = 0; i < iters; i++) {
+  t0 = performance.now();
+  const { loss } = await step.step(x, y);
+  times.push(performance.now() - t0);
+  if (!Number.isFinite(loss)) throw new Error(`loss ${loss}`);
+}
+times.sort((a, b) => a - b);
+const median = times[Math.floor(times.length / 2)];
+const onnxImgPerSec = (batch * 1000) / median;
+const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+console.log(`onnx compiled step ${modelId}@${size} batch ${batch}, ${threads} threads: ${onnxImgPerSec.toFixed(2)} img/s (median ${median.toFixed(0)} ms of ${iters}; compile ${compileMs.toFixed(0)} ms), peak RSS ${peakRssMb} MB`);
+await step.dispose();
+tf.disposeVariables();
+
+let torch: { results: Record<string, number>; peak_rss_mb: number; torch: string } | undefined;
+if (!process.argv.includes('--no-torch') && (modelId === 'mobilenet_v2' || modelId === 'resnet50')) {
+  const out = execFileSync('/usr/bin/python3', ['bench/train_onnx_torch.py', modelId, '--threads', String(threads), '--batch', String(batch), '--size', String(size), '--iters', String(iters)], { encoding: 'utf8' });
+  torch = JSON.parse(out.trim().split('\n').pop()!);
+  console.log(`pytorch ${torch!.torch} train step ${modelId}@${size} batch ${batch}, ${threads} threads: ${torch!.results[modelId].toFixed(2)} img/s, peak RSS ${torch!.peak_rss_mb} MB`);
+}
+const summary = {
+  model: modelId,
+  size,
+  batch,
+  threads,
+  onnxImgPerSec: Number(onnxImgPerSec.toFixed(2)),
+  onnxPeakRssMb: peakRssMb,
+  torchImgPerSec: torch ? Number(torch.results[modelId].toFixed(2)) : null,
+  torchPeakRssMb: torch?.peak_rss_mb ?? null,
+  ratio: torch ? Number((onnxImgPerSec / torch.results[modelId]).toFixed(2)) : null,
+};
+console.log(JSON.stringify(summary));

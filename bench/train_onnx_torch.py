@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""PyTorch (Debian python3-torch) full fine-tuning step throughput, the reference for bench/train_onnx.ts:
+MobileNetV2 / ResNet50 (torchvision, random weights) + GAP + Linear(classes), 224x224, train mode
+(BatchNorm batch statistics), cross-entropy, Adam, every layer trainable.
+
+Prints one JSON object: {"torch": version, "threads": n, "batch": b, "results": {model: img_per_s}, "peak_rss_mb": m}.
+Usage: /usr/bin/python3 bench/train_onnx_torch.py [--threads 2] [--batch 16] [--size 224] [--iters 5] [models...]
+"""
+import argparse
+import json
+import resource
+import statistics
+import time
+
+import torch
+import torchvision
+
+
+def classifier(name, classes):
+    if name == "mobilenet_v2":
+        net = torchvision.models.mobilenet_v2(weights=None)
+        net.classifier = torch.nn.Linear(1280, classes)
+        return net
+    if name == "resnet50":
+        net = torchvision.models.resnet50(weights=None)
+        net.fc = torch.nn.Linear(2048, classes)
+        return net
+    raise SystemExit(f"unknown model {name!r}; accepted: mobilenet_v2, resnet50")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("models", nargs="*", default=["mobilenet_v2"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--classes", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    results = {}
+    for name in args.models:
+        net = classifier(name, args.classes).train()
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+        x = torch.rand(args.batch, 3, args.size, args.size)
+        y = torch.randint(0, args.classes, (args.batch,))
+
+        def step():
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+            loss.backward()
+            optimizer.step()
+
+        step()  # warm-up
+        times = []
+        for _ in range(args.iters):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        results[name] = args.batch / statistics.median(times)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"torch": torch.__version__, "threads": args.threads, "batch": args.batch, "results": results, "peak_rss_mb": round(peak_mb)}))
+
+
+if __name__ == "__main__":
+    main()
