@@ -58,9 +58,13 @@ interface CompiledSession {
   session: ort.InferenceSession;
 }
 
-interface StoredParam {
-  value: Float32Array;
+interface FlatStore {
+  /** Every trainable weight, concatenated in graph order (ONNX layout). */
+  weights: Float32Array;
+  /** Optimizer slots over the same vector. */
   slots: Float32Array[];
+  /** Where each trainable variable sits in `weights`. */
+  offsets: Map<tfl.LayerVariable, { offset: number; slot: ParamSlot }>;
 }
 
 const DEFAULT_LR = { adam: 1e-3, sgd: 1e-2 } as const;
@@ -138,7 +142,10 @@ export async function computeGradients(
 
 class TrainingStepRunner {
   private readonly sessions = new Map<number, Promise<CompiledSession>>();
-  private readonly store = new Map<tfl.LayerVariable, StoredParam>();
+  /** Non-trainable weights (BatchNorm statistics, frozen layers), ONNX layout. */
+  private readonly state = new Map<tfl.LayerVariable, { value: Float32Array; slot: ParamSlot }>();
+  private flat: FlatStore = { weights: new Float32Array(0), slots: [], offsets: new Map() };
+  private readonly compiledGraphs: TrainingGraph[] = [];
   iterations = 0;
   private readonly random: () => number;
 
@@ -185,39 +192,41 @@ class TrainingStepRunner {
     return pending;
   }
 
+  /** Reads every weight the compiled graphs use from the tfjs model; optimizer slots restart at 0. */
   syncWeightsFromModel(): void {
-    this.store.clear();
-    const slotCount = this.optimizer === 'gradients' ? 0 : slotNames(this.optimizer).length;
-    // Every weight of every layer a compiled graph may read; the layout is decided per weight by its
-    // rule, so it is taken from a compiled graph when one exists.
-    const layouts = this.knownLayouts();
-    for (const [variable, slot] of layouts) {
-      const data = variable.read().dataSync() as Float32Array;
-      this.store.set(variable, {
-        value: kerasToOnnx(data, slot.kerasShape, slot.layout),
-        slots: slot.trainable ? Array.from({ length: slotCount }, () => new Float32Array(data.length)) : [],
-      });
+    const graph = this.compiledGraphs[0];
+    if (!graph) throw new Error('internal: no compiled graph to lay the weights out');
+    const offsets = new Map<tfl.LayerVariable, { offset: number; slot: ParamSlot }>();
+    let size = 0;
+    for (const [slot, offset] of graph.flatOffsets) {
+      offsets.set(slot.variable, { offset, slot });
+      size = Math.max(size, offset + slot.shape.reduce((a, b) => a * b, 1));
     }
+    const weights = new Float32Array(size);
+    this.state.clear();
+    for (const slot of graph.params) {
+      const data = kerasToOnnx(slot.variable.read().dataSync() as Float32Array, slot.kerasShape, slot.layout);
+      const place = offsets.get(slot.variable);
+      if (place) weights.set(data, place.offset);
+      else this.state.set(slot.variable, { value: data, slot });
+    }
+    const slotCount = this.optimizer === 'gradients' ? 0 : slotNames(this.optimizer).length;
+    this.flat = { weights, slots: Array.from({ length: slotCount }, () => new Float32Array(size)), offsets };
     this.iterations = 0;
   }
 
-  private compiledGraphs: TrainingGraph[] = [];
-
-  private knownLayouts(): Map<tfl.LayerVariable, ParamSlot> {
-    const out = new Map<tfl.LayerVariable, ParamSlot>();
-    for (const graph of this.compiledGraphs) for (const slot of graph.params) out.set(slot.variable, slot);
-    return out;
-  }
-
   syncWeightsToModel(): void {
-    const layouts = this.knownLayouts();
-    for (const [variable, stored] of this.store) {
-      const slot = layouts.get(variable)!;
-      const keras = onnxToKeras(stored.value, slot.kerasShape, slot.layout);
-      const tensor = tf.tensor(keras, slot.kerasShape, 'float32');
+    const write = (variable: tfl.LayerVariable, slot: ParamSlot, data: Float32Array): void => {
+      const tensor = tf.tensor(onnxToKeras(data, slot.kerasShape, slot.layout), slot.kerasShape, 'float32');
       variable.write(tensor);
       tensor.dispose();
-    }
+    };
+    for (const [variable, { offset, slot }] of this.flat.offsets) write(variable, slot, this.weightView(offset, slot));
+    for (const [variable, { value, slot }] of this.state) write(variable, slot, value);
+  }
+
+  private weightView(offset: number, slot: ParamSlot): Float32Array {
+    return this.flat.weights.subarray(offset, offset + slot.shape.reduce((a, b) => a * b, 1));
   }
 
   async execute(compiled: CompiledSession, x: tf.Tensor | Float32Array, y: tf.Tensor | Float32Array | ArrayLike<number>, sampleWeight: ArrayLike<number> | undefined, scalars: number[], masks?: Float32Array[]): Promise<ort.InferenceSession.OnnxValueMapType> {
@@ -234,13 +243,15 @@ class TrainingStepRunner {
       feeds[name] = new ort.Tensor('float32', new Float32Array([scalars[i]]), []);
     });
     for (const slot of graph.params) {
-      const stored = this.store.get(slot.variable);
-      if (!stored) throw new Error(`internal: no stored value for '${slot.variable.name}'`);
-      feeds[slot.input] = new ort.Tensor('float32', stored.value, slot.shape);
-      graph.slotInputs.get(slot)?.forEach((name, i) => {
-        feeds[name] = new ort.Tensor('float32', stored.slots[i], slot.shape);
-      });
+      const place = this.flat.offsets.get(slot.variable);
+      const value = place ? this.weightView(place.offset, slot) : this.state.get(slot.variable)?.value;
+      if (!value) throw new Error(`internal: no stored value for '${slot.variable.name}'`);
+      // A view into the flat vector: onnxruntime reads it in place.
+      feeds[slot.input] = new ort.Tensor('float32', value, slot.shape);
     }
+    graph.flat?.slotInputs.forEach((name, i) => {
+      feeds[name] = new ort.Tensor('float32', this.flat.slots[i], [graph.flat!.size]);
+    });
     graph.dropout.forEach((d, i) => {
       const size = d.shape.reduce((a, b) => a * b, 1);
       let mask = masks?.[i];
@@ -277,12 +288,14 @@ class TrainingStepRunner {
     const compiled = await this.sessionFor(batch);
     const t = this.iterations + 1;
     const results = await this.execute(compiled, x, y, sampleWeight, stepScalarValues(this.optimizer, learningRate, t));
-    for (const slot of compiled.graph.params) {
-      const outs = compiled.graph.paramOutputs.get(slot);
-      if (!outs) continue;
-      const stored = this.store.get(slot.variable)!;
-      stored.value = results[outs[0]].data as Float32Array;
-      for (let i = 1; i < outs.length; i++) stored.slots[i - 1] = results[outs[i]].data as Float32Array;
+    const flat = compiled.graph.flat;
+    if (flat) {
+      this.flat.weights = results[flat.weightOutput].data as Float32Array;
+      this.flat.slots = flat.slotOutputs.map((name) => results[name].data as Float32Array);
+    }
+    for (const [slot, outs] of compiled.graph.paramOutputs) {
+      const stored = this.state.get(slot.variable);
+      if (stored) stored.value = results[outs[0]].data as Float32Array;
     }
     this.iterations = t;
     const loss = (results[GRAPH_NAMES.loss].data as Float32Array)[0];
