@@ -65,16 +65,24 @@ export function lineChart(options: { title: string; xLabel: string; yLabel: stri
     parts.push(`<path class="series" d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`);
     for (const [x, y] of pts) parts.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${color}"/>`);
   });
-  const legendY = height - 14;
+  // The legend wraps onto as many rows as it needs below the plot.
+  let legendY = m.top + ph + 48;
   let lx = m.left;
   series.forEach((s, i) => {
     const color = options.colors?.[i] ?? colorFor(i);
+    const itemWidth = 28 + s.name.length * 6;
+    if (lx + itemWidth > width && lx > m.left) {
+      lx = m.left;
+      legendY += 14;
+    }
     parts.push(`<line x1="${lx}" x2="${lx + 16}" y1="${legendY - 4}" y2="${legendY - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`);
     parts.push(`<text x="${lx + 20}" y="${legendY}" font-size="10">${escapeHtml(s.name)}</text>`);
-    lx += 28 + s.name.length * 6;
+    lx += itemWidth;
   });
   parts.push('</svg>');
-  return parts.join('');
+  // Grow the drawing to fit the legend rows.
+  const needed = legendY + 8;
+  return needed > height ? parts.join('').replace(`height="${height}" viewBox="0 0 ${width} ${height}"`, `height="${needed}" viewBox="0 0 ${width} ${needed}"`) : parts.join('');
 }
 
 /** A confusion matrix as a heat map: rows are true classes, columns predicted. */

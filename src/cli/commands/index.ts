@@ -9,6 +9,7 @@ import { predictCommand } from './predict.js';
 import { modelsCommand } from './models.js';
 import { summaryCommand } from './summary.js';
 import { exportCommand } from './export.js';
+import { compareCommand } from './compare.js';
 
 export const commands: Command[] = [
   // command-list: one entry per command below this line
@@ -17,6 +18,7 @@ export const commands: Command[] = [
   modelsCommand,
   summaryCommand,
   trainCommand,
+  compareCommand,
   evaluateCommand,
   predictCommand,
   exportCommand,
