@@ -35,8 +35,8 @@ async function check(inputShape: number[], body: (x: ST) => ST, seed: number, pr
 }
 
 const FORMS: Partial<GradientForms>[] = [
-  { convInputGrad: 'flipped-conv', depthwiseInputGrad: 'flipped-conv', depthwiseFilterGrad: 'grouped-conv' },
-  { convInputGrad: 'conv-transpose', depthwiseInputGrad: 'conv-transpose', depthwiseFilterGrad: 'shifted-mul' },
+  { convInputGrad: 'flipped-conv', depthwiseInputGrad: 'flipped-conv', depthwiseFilterGrad: 'grouped-conv', convFilterGrad: 'transposed-conv' },
+  { convInputGrad: 'conv-transpose', depthwiseInputGrad: 'conv-transpose', depthwiseFilterGrad: 'shifted-mul', convFilterGrad: 'shifted-matmul' },
 ];
 
 for (const forms of FORMS) {

@@ -29,6 +29,12 @@ export interface GradientForms {
    * 'shifted-mul': for each kernel tap, a strided Slice of the padded input times dy, reduced.
    */
   depthwiseFilterGrad: 'grouped-conv' | 'shifted-mul';
+  /**
+   * Filter gradient of a k x k convolution (group 1):
+   * 'transposed-conv': a Conv of the transposed input with the transposed dy as its weight.
+   * 'shifted-matmul': for each kernel tap, a strided Slice of the padded input times dy^T (batched MatMul).
+   */
+  convFilterGrad: 'auto' | 'transposed-conv' | 'shifted-matmul';
 }
 
 // Depthwise filter gradient: the grouped Conv beat shifted Slice/Mul/ReduceSum at every MobileNetV2
@@ -37,6 +43,9 @@ export const gradientForms: GradientForms = {
   convInputGrad: 'auto',
   depthwiseInputGrad: 'auto',
   depthwiseFilterGrad: 'grouped-conv',
+  // 'auto': shifted MatMul for wide inputs (3x3 64->64 at 56, N16: 96 ms vs 314 ms; 128->128 at 28:
+  // 82 vs 156), the transposed Conv for image stems with few input channels (7x7 3->64 at 224: 131 vs 619).
+  convFilterGrad: 'auto',
 };
 
 /** Overrides the gradient forms (benchmarks and tests); returns the previous settings. */
@@ -145,6 +154,25 @@ export function convFilterGrad(o: Ops, x: string, dy: string, g: Geometry, s: Co
     return lead.length ? o.reshape(cropped, [...lead, g.kernel[0], g.kernel[1]], `${hint}_dw`) : cropped;
   };
   const dilationAttrs = { strides: [1, 1], pads: g.pads, dilations: g.strides };
+  const filterForm = gradientForms.convFilterGrad === 'auto' ? (cin >= 16 ? 'shifted-matmul' : 'transposed-conv') : gradientForms.convFilterGrad;
+  if (s.group === 1 && filterForm === 'shifted-matmul') {
+    // dW[o, i, a, b] = sum_n sum_p xpad[n, i, a + s p] dy[n, o, p]: per tap (a, b) a batched MatMul of the
+    // strided input slice with dy^T (transposed once), then a sum over the batch.
+    const xp = g.pads.some((p) => p > 0) ? o.pad(x, [0, 0, g.pads[0], g.pads[1], 0, 0, g.pads[2], g.pads[3]], `${hint}_xpad`) : x;
+    const dyt = o.transpose(o.reshape(dy, [n, cout, ho * wo], `${hint}_dy3d`), [0, 2, 1], `${hint}_dyT`);
+    const taps: string[] = [];
+    for (let a = 0; a < g.kernel[0]; a++) {
+      for (let b = 0; b < g.kernel[1]; b++) {
+        const xs = o.slice(xp, [a, b], [a + g.strides[0] * (ho - 1) + 1, b + g.strides[1] * (wo - 1) + 1], [2, 3], `${hint}_tap${a}_${b}`, g.strides);
+        taps.push(o.op('MatMul', [o.reshape(xs, [n, cin, ho * wo], `${hint}_tap${a}_${b}_3d`), dyt], `${hint}_tap${a}_${b}_dw`));
+      }
+    }
+    const stacked = taps.length === 1 ? taps[0] : o.op('Concat', taps, `${hint}_taps`, { axis: 2 });
+    const summed = o.reduceSum(stacked, [0], false, `${hint}_dw_sum`); // [I, T*O]
+    const tapCount = g.kernel[0] * g.kernel[1];
+    const oit = o.transpose(o.reshape(summed, [cin, tapCount, cout], `${hint}_dw_ito`), [2, 0, 1], `${hint}_dw_oit`);
+    return o.reshape(oit, [cout, cin, g.kernel[0], g.kernel[1]], `${hint}_dw`);
+  }
   if (s.group === 1) {
     // dW[o,i] = correlation of x[:, i] with dy[:, o], summed over the batch: a Conv whose "batch" is
     // the input channels, "channels" the samples, and whose weight is dy (dilated by the stride).
