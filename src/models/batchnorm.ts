@@ -32,10 +32,39 @@ export function installFrozenBatchNormSemantics(): void {
   if (proto[PATCHED]) return;
   const original = proto.call;
   proto.call = function (this: Layer, inputs: unknown, kwargs: Record<string, unknown>) {
-    const frozen = isFrozen(this);
-    return original.call(this, inputs, frozen ? { ...kwargs, training: false } : kwargs);
+    if (!isFrozen(this)) return original.call(this, inputs, kwargs);
+    return frozenInference(this, inputs) ?? original.call(this, inputs, { ...kwargs, training: false });
   };
   proto[PATCHED] = true;
+}
+
+interface BatchNormInternals {
+  axis: number | number[];
+  epsilon: number;
+  gamma?: tfl.LayerVariable | null;
+  beta?: tfl.LayerVariable | null;
+  movingMean: tfl.LayerVariable;
+  movingVariance: tfl.LayerVariable;
+}
+
+/**
+ * A frozen BN is a fixed per-channel affine map: x * scale + shift with scale = gamma / sqrt(var + eps)
+ * and shift = beta - mean * scale. Computed here rather than through tf.batchNorm, whose gradient
+ * bookkeeping clones every input and fails on the absent gamma of `scale: false` layers (InceptionV3)
+ * when a frozen BN sits inside a trained part of the graph. Returns undefined for a BN on another axis.
+ */
+function frozenInference(layer: Layer, inputs: unknown): tf.Tensor | undefined {
+  const bn = layer as unknown as BatchNormInternals;
+  const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor;
+  const axis = Array.isArray(bn.axis) ? (bn.axis.length === 1 ? bn.axis[0] : NaN) : bn.axis;
+  if (!(axis === -1 || axis === x.rank - 1)) return undefined;
+  return tf.tidy(() => {
+    let scale = tf.rsqrt(tf.add(bn.movingVariance.read(), bn.epsilon));
+    if (bn.gamma) scale = tf.mul(scale, bn.gamma.read());
+    let shift = tf.neg(tf.mul(bn.movingMean.read(), scale));
+    if (bn.beta) shift = tf.add(shift, bn.beta.read());
+    return tf.add(tf.mul(x, scale), shift);
+  });
 }
 
 installFrozenBatchNormSemantics();

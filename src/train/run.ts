@@ -182,7 +182,7 @@ interface Phase {
   /** Total epochs at the end of this phase. */
   untilEpoch: number;
   learningRate: number;
-  trainable: { freezeBackbone?: boolean; fineTuneFrom?: string };
+  trainable: { freezeBackbone?: boolean; fineTuneFrom?: string; freezeBatchNorm?: boolean };
 }
 
 function phasesOf(o: StoredConfig): Phase[] {
@@ -191,7 +191,7 @@ function phasesOf(o: StoredConfig): Phase[] {
   if (o.fineTuneEpochs && o.fineTuneEpochs > 0) {
     return [
       { index: 1, label: 'head', untilEpoch: o.epochs, learningRate: lr, trainable: { freezeBackbone: true } },
-      { index: 2, label: 'fine-tune', untilEpoch: o.epochs + o.fineTuneEpochs, learningRate: o.fineTuneLr ?? lr / 10, trainable: { fineTuneFrom: o.fineTuneFrom ?? 'all' } },
+      { index: 2, label: 'fine-tune', untilEpoch: o.epochs + o.fineTuneEpochs, learningRate: o.fineTuneLr ?? lr / 10, trainable: { fineTuneFrom: o.fineTuneFrom ?? 'all', freezeBatchNorm: true } },
     ];
   }
   const trainable = o.fineTuneFrom !== undefined ? { fineTuneFrom: o.fineTuneFrom } : { freezeBackbone: Boolean(o.freezeBackbone) };

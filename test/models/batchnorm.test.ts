@@ -243,3 +243,24 @@ test('removeBatchNorm and foldBatchNorm reach into a nested model and keep froze
   assert.ok(maxAbsDiff(a, b) < 1e-5);
   tf.dispose([x, a, b]);
 });
+
+test('a frozen scale=false BatchNorm (InceptionV3 style) inside a trained graph: fit runs, stats stay, output is the inference map', async () => {
+  await initEngine();
+  const inp = tfl.input({ shape: [6, 6, 3] });
+  const conv = tfl.layers.conv2d({ filters: 4, kernelSize: 3, useBias: false, name: 'c' }).apply(inp) as tfl.SymbolicTensor;
+  const bn = tfl.layers.batchNormalization({ scale: false, name: 'bn' });
+  const y = bn.apply(conv) as tfl.SymbolicTensor;
+  const out = tfl.layers.dense({ units: 2, name: 'd' }).apply(tfl.layers.flatten({ name: 'f' }).apply(y) as tfl.SymbolicTensor) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: inp, outputs: out });
+  bn.setWeights([tf.tensor1d([0.5, -1, 0, 2]), tf.tensor1d([1, 2, 3, 4]), tf.tensor1d([4, 1, 0.25, 9])]);
+  bn.trainable = false;
+  const before = bn.getWeights().map((w) => Array.from(w.dataSync()));
+  model.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
+  await model.fit(tf.randomNormal([4, 6, 6, 3], 0, 1, 'float32', 1), tf.randomNormal([4, 2], 0, 1, 'float32', 2), { epochs: 2, batchSize: 2 });
+  assert.deepEqual(bn.getWeights().map((w) => Array.from(w.dataSync())), before, 'beta and moving statistics unchanged');
+  const x = tf.randomNormal([1, 4, 4, 4], 0, 1, 'float32', 3);
+  const got = bn.apply(x, { training: true }) as tf.Tensor;
+  const [beta, mean, variance] = [0, 1, 2].map((i) => bn.getWeights()[i]);
+  const expected = tf.add(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-3))), beta);
+  assert.ok(tf.max(tf.abs(tf.sub(got, expected))).dataSync()[0] < 1e-5, 'inference mode even when called with training: true');
+});
