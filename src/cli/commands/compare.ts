@@ -12,7 +12,7 @@ import { definedOnly, trainFlagSpec, trainFlagUsage, trainOptionsFromFlags } fro
 export const SAMPLE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'samples', 'fashion-shoes');
 
 /** The default recipe: the head on the frozen backbone, then the last block fine-tuned at a tenth of the rate. */
-export const COMPARE_DEFAULTS = { epochs: 3, fineTuneEpochs: 2, fineTuneFrom: 'last-block', batchSize: 32, seed: 1234 } as const;
+export const COMPARE_DEFAULTS = { epochs: 5, fineTuneEpochs: 3, fineTuneFrom: 'last-block', batchSize: 32, seed: 1234 } as const;
 /** The embedded sample's images are 28x28; 96 px is plenty and keeps the demo to minutes on a CPU. */
 const SAMPLE_INPUT_SIZE = 96;
 
