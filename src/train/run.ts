@@ -26,7 +26,8 @@ import { atomicWriteText } from './atomic_write.js';
 import { mixSeed, withSeededMathRandom } from './seeded_random.js';
 import { DEFAULT_LEARNING_RATE } from './optimizers.js';
 import { createRunDir, readJson, runDirLayout, writeJson } from './run_dir.js';
-import { inputScalingFor, loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
+import { loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
+import { inputScalingFor } from '../weights/resolve.js';
 import type { BatchIterator, ClassWeight, EpochLogs, OptimizerName } from './types.js';
 
 export type EngineChoice = 'tfjs' | 'onnx' | 'auto';

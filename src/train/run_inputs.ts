@@ -6,16 +6,13 @@ import type { PreprocessMode } from '../models/types.js';
 import { getBackbone } from '../models/zoo.js';
 import { ImageDataGenerator, type ImageDataGeneratorOptions } from '../data/image_data_generator.js';
 import { preprocessInput } from '../data/preprocess_input.js';
-import { isOfflineSource, offlineInputSize, offlineSources } from '../weights/offline.js';
-import { defaultWeights, loadBackboneWeights, parseWeightsFlag, type WeightsInfo } from '../weights/resolve.js';
+import { isOfflineSource, offlineInputSize } from '../weights/offline.js';
+import { defaultWeights, inputScalingFor, loadBackboneWeights, parseWeightsFlag, type WeightsInfo } from '../weights/resolve.js';
+import type { InputScaling } from '../weights/catalog.js';
 import type { TrainRunOptions } from './run.js';
 import type { BatchIterator } from './types.js';
 
-/** How images must be prepared for the weights: preprocess_input mode, then x * rescale. */
-export interface InputScaling {
-  preprocess: PreprocessMode;
-  rescale?: number;
-}
+export type { InputScaling };
 
 export interface RunInputs {
   train: BatchIterator;
@@ -34,13 +31,6 @@ export function weightsChoice(options: Pick<TrainRunOptions, 'backbone' | 'weigh
   if (options.weights !== undefined) return { weights: parseWeightsFlag(options.weights) ?? 'none' };
   const chosen = defaultWeights(options.backbone, { alpha: options.alpha, inputSize: options.inputSize });
   return { weights: chosen.weights ?? 'none', reason: chosen.reason };
-}
-
-/** Known before loading (the data pipeline is built first); loadBackboneWeights reports the same. */
-export function inputScalingFor(backboneId: string, weights: string): InputScaling {
-  const offline = offlineSources().find((s) => s.name === weights);
-  if (offline) return { ...offline.input };
-  return { preprocess: getBackbone(backboneId).preprocess };
 }
 
 function defaultInputSize(backboneId: string, weights: string): number {

@@ -41,7 +41,8 @@ export interface WeightsInfo {
   rescale?: number;
 }
 
-function inputScalingFor(backboneId: string, weights: string | null): InputScaling {
+/** How images must be prepared for these weights (preprocess_input mode, then rescale); known before loading. */
+export function inputScalingFor(backboneId: string, weights: string | null): InputScaling {
   if (weights !== null && isOfflineSource(weights)) return offlineSources().find((s) => s.name === weights)!.input;
   return { preprocess: getBackbone(backboneId).preprocess };
 }
