@@ -68,9 +68,10 @@ registerGradientRule('BatchNormalization', (c) => {
 
   const invCount = o.scalar(1 / L.count);
   const mean = o.reduceMean(x.name, L.axes, false, `${name}_mean`);
-  const meanSquare = o.mul(o.op('ReduceSumSquare', [x.name], `${name}_sumsq`, { axes: L.axes, keepdims: 0 }), invCount, `${name}_meansq`);
-  // Biased batch variance, as tfjs-layers (and Keras) normalise with; clamped against round-off.
-  const variance = o.op('Relu', [o.sub(meanSquare, o.mul(mean, mean, `${name}_mean2`), `${name}_var_raw`)], `${name}_var`);
+  // Biased batch variance, as tfjs-layers (and Keras) normalise with, from centred values: E[x^2] - E[x]^2
+  // would save the Sub pass but loses float32 digits when |mean| >> std (ResNet/Inception activations).
+  const centered = o.sub(x.name, perChannel(mean, `${name}_mean_b`), `${name}_centered`);
+  const variance = o.mul(o.op('ReduceSumSquare', [centered], `${name}_sumsq`, { axes: L.axes, keepdims: 0 }), invCount, `${name}_var`);
   const y = o.op('BatchNormalization', [x.name, gammaValue, betaValue, mean, variance], name, { epsilon: { float: epsilon } });
   // tfjs-layers' moving average: moving - (moving - batch) * (1 - momentum).
   const decay = o.scalar(1 - momentum);
