@@ -2,7 +2,7 @@
 // backward reads the activation's output where it can (relu, relu6, sigmoid, tanh, softmax), so the
 // pre-activation tensor need not stay alive until the backward pass.
 import { nchwAxis, type OnnxValue } from '../graph_builder.js';
-import { like } from './ops.js';
+import { like, type Ops } from './ops.js';
 import { registerGradientRule, UnsupportedLayer, type RuleContext, type RuleResult } from './rules.js';
 
 export interface Activated {
@@ -17,6 +17,16 @@ function channelAxis(x: OnnxValue): number {
   const rank = x.shape.length;
   return x.layout === 'nchw' ? nchwAxis(rank - 1) : rank - 1;
 }
+
+/**
+ * dy where the mask holds, else 0. Mul by the mask cast to float beat Where on onnxruntime-node 1.30
+ * (N16 C96 112x112: ReLU6 backward 59 vs 79 ms).
+ */
+function maskedGrad(o: Ops, dy: string, mask: string, hint: string): string {
+  return o.mul(dy, o.op('Cast', [mask], `${hint}_mask`, { to: FLOAT }), `${hint}_grad`);
+}
+
+const FLOAT = 1; // onnx.TensorProto.DataType.FLOAT
 
 /** Applies activation `name` (tfjs serialized name; null = linear) to x. */
 export function activate(c: RuleContext, name: string | null | undefined, x: OnnxValue, hint: string): Activated {
@@ -42,7 +52,7 @@ export function activate(c: RuleContext, name: string | null | undefined, x: Onn
       const y = like(x, o.op('Relu', [x.name], hint));
       return {
         y,
-        backward: (dy) => like(x, o.op('Where', [o.op('Greater', [y.name, o.scalar(0)], `${hint}_pos`), need(dy).name, o.scalar(0)], `${hint}_grad`)),
+        backward: (dy) => like(x, maskedGrad(o, need(dy).name, o.op('Greater', [y.name, o.scalar(0)], `${hint}_pos`), hint)),
       };
     }
     case 'relu6': {
@@ -52,7 +62,7 @@ export function activate(c: RuleContext, name: string | null | undefined, x: Onn
         backward: (dy) => {
           // Open interval (0, 6): tfjs passes the gradient where 0 < x <= 6; y cannot tell x = 6 from x > 6.
           const inside = o.op('And', [o.op('Greater', [y.name, o.scalar(0)], `${hint}_pos`), o.op('Less', [y.name, o.scalar(6)], `${hint}_lt6`)], `${hint}_in`);
-          return like(x, o.op('Where', [inside, need(dy).name, o.scalar(0)], `${hint}_grad`));
+          return like(x, maskedGrad(o, need(dy).name, inside, hint));
         },
       };
     }
