@@ -3,6 +3,7 @@
 // application function makes before it builds anything, correct_pad, and model-name formatting.
 import { UsageError, formatValue } from '../errors.js';
 import type { BackboneOptions } from './types.js';
+import { checkClasses, obtainInputShape } from './input_shape.js';
 
 // tfjs-layers' activation identifiers (ActivationIdentifier), plus Keras's snake_case spelling of
 // hard_sigmoid, so a Keras-style name is accepted too.
@@ -100,4 +101,27 @@ export function rejectUnsupportedOptions(options: BackboneOptions, unsupported: 
       );
     }
   }
+}
+
+export interface CheckedApplicationOptions {
+  includeTop: boolean;
+  inputShape: [number, number, number];
+  /** The top classifier's activation when includeTop, else undefined. */
+  activation: ClassifierActivation | undefined;
+}
+
+/**
+ * The checks every Keras application without a width multiplier runs first (ResNet, InceptionV3,
+ * Xception): options it does not take, classes vs weights, the input shape, the classifier activation.
+ */
+export function checkApplicationOptions(
+  options: BackboneOptions,
+  family: { modelName: string; defaultSize: number; minSize: number },
+): CheckedApplicationOptions {
+  const { modelName, defaultSize, minSize } = family;
+  const includeTop = includeTopOf(options, modelName);
+  rejectUnsupportedOptions(options, ['alpha', 'depthMultiplier', 'dropout'], modelName);
+  checkClasses(options, modelName);
+  const inputShape = obtainInputShape(options.inputShape, { defaultSize, minSize, requireFlatten: includeTop, weights: options.weights, modelName });
+  return { includeTop, inputShape, activation: includeTop ? classifierActivationFor(options, modelName) : undefined };
 }

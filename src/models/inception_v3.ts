@@ -5,8 +5,7 @@
 // Those names come from one LayerNames per build, asked in exactly Keras's creation order, so the
 // names match a fresh Keras session and legacy .h5 weights, which are matched by order, line up.
 import { tfl } from '../engines/tfjs/tf.js';
-import { obtainInputShape, checkClasses } from './input_shape.js';
-import { classifierActivationFor, includeTopOf, rejectUnsupportedOptions } from './imagenet_utils.js';
+import { checkApplicationOptions } from './imagenet_utils.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
 import type { BackboneOptions } from './types.js';
@@ -20,17 +19,7 @@ const MODEL_NAME = 'inception_v3';
 
 /** Keras `InceptionV3`. Model name 'inception_v3'. */
 export function InceptionV3(options: BackboneOptions = {}): tfl.LayersModel {
-  const includeTop = includeTopOf(options, MODEL_NAME);
-  rejectUnsupportedOptions(options, ['alpha', 'depthMultiplier', 'dropout'], MODEL_NAME);
-  checkClasses(options, MODEL_NAME);
-  const inputShape = obtainInputShape(options.inputShape, {
-    defaultSize: DEFAULT_SIZE,
-    minSize: MIN_SIZE,
-    requireFlatten: includeTop,
-    weights: options.weights,
-    modelName: MODEL_NAME,
-  });
-  const activation = includeTop ? classifierActivationFor(options, MODEL_NAME) : undefined;
+  const { includeTop, inputShape, activation } = checkApplicationOptions(options, { modelName: MODEL_NAME, defaultSize: DEFAULT_SIZE, minSize: MIN_SIZE });
 
   const names = new LayerNames();
   const convBn = (x: SymbolicTensor, filters: number, numRow: number, numCol: number, opts: ConvBnOptions = {}) =>

@@ -1,8 +1,7 @@
 // Port of keras.applications.resnet (ResNet v1): a private family builder, the residual block helpers,
 // and one short public builder per variant. Read it side by side with keras/src/applications/resnet.py.
 import { tfl } from '../engines/tfjs/tf.js';
-import { obtainInputShape, checkClasses } from './input_shape.js';
-import { classifierActivationFor, includeTopOf, rejectUnsupportedOptions } from './imagenet_utils.js';
+import { checkApplicationOptions } from './imagenet_utils.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
 import type { BackboneOptions } from './types.js';
@@ -31,17 +30,7 @@ function ResNet(config: ResNetConfig, options: BackboneOptions): tfl.LayersModel
   const { stackFn, useBias, name } = config;
   // Only the input is auto-named in Keras's ResNet; a per-model LayerNames keeps it 'input_layer'.
   const names = new LayerNames();
-  const includeTop = includeTopOf(options, name);
-  rejectUnsupportedOptions(options, ['alpha', 'depthMultiplier', 'dropout'], name);
-  checkClasses(options, name);
-  const inputShape = obtainInputShape(options.inputShape, {
-    defaultSize: DEFAULT_SIZE,
-    minSize: MIN_SIZE,
-    requireFlatten: includeTop,
-    weights: options.weights,
-    modelName: name,
-  });
-  const activation = includeTop ? classifierActivationFor(options, name) : undefined;
+  const { includeTop, inputShape, activation } = checkApplicationOptions(options, { modelName: name, defaultSize: DEFAULT_SIZE, minSize: MIN_SIZE });
 
   const imgInput = tfl.input({ shape: inputShape, name: names.auto('input_layer') });
 

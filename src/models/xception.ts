@@ -5,8 +5,7 @@
 // build reproduces those names in Keras's creation order. BatchNormalization keeps Keras's defaults
 // (epsilon 1e-3, momentum 0.99), as Xception does.
 import { tfl } from '../engines/tfjs/tf.js';
-import { obtainInputShape, checkClasses } from './input_shape.js';
-import { classifierActivationFor, includeTopOf, rejectUnsupportedOptions } from './imagenet_utils.js';
+import { checkApplicationOptions } from './imagenet_utils.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
 import type { BackboneOptions } from './types.js';
@@ -19,17 +18,7 @@ const MODEL_NAME = 'xception';
 
 /** Keras `Xception`. Model name 'xception'. */
 export function Xception(options: BackboneOptions = {}): tfl.LayersModel {
-  const includeTop = includeTopOf(options, MODEL_NAME);
-  rejectUnsupportedOptions(options, ['alpha', 'depthMultiplier', 'dropout'], MODEL_NAME);
-  checkClasses(options, MODEL_NAME);
-  const inputShape = obtainInputShape(options.inputShape, {
-    defaultSize: DEFAULT_SIZE,
-    minSize: MIN_SIZE,
-    requireFlatten: includeTop,
-    weights: options.weights,
-    modelName: MODEL_NAME,
-  });
-  const activation = includeTop ? classifierActivationFor(options, MODEL_NAME) : undefined;
+  const { includeTop, inputShape, activation } = checkApplicationOptions(options, { modelName: MODEL_NAME, defaultSize: DEFAULT_SIZE, minSize: MIN_SIZE });
 
   const names = new LayerNames();
   const batchNorm = (x: SymbolicTensor, name?: string) =>
