@@ -46,7 +46,7 @@ export { createOnnxPredictor } from './engines/onnx/predictor.js';
 export type { OnnxPredictor, OnnxPredictorOptions } from './engines/onnx/predictor.js';
 // fast engine, stage 2: a whole training step (forward, loss, backward, Adam/SGD) compiled to ONNX
 export { compileTrainingStep, canCompileTrainingStep } from './engines/onnx/training/compile_training_step.js';
-export type { CompiledTrainingStep, CompileTrainingStepOptions, TrainingStepResult } from './engines/onnx/training/compile_training_step.js';
+export type { CompiledTrainingStep, CompileTrainingStepOptions, TrainingStepOptions, TrainingStepResult } from './engines/onnx/training/compile_training_step.js';
 
 // weights: Keras .h5 in/out, ImageNet files like Keras (cache, URLs, hashes), offline nsfwjs weights, saved models
 export { loadBackboneWeights, availableWeights, defaultWeights, parseWeightsFlag } from './weights/resolve.js';

@@ -85,6 +85,28 @@ describe('compiled training step: a few steps match the tfjs engine', () => {
     await compareTraining('sgd', 'categorical_crossentropy');
   });
 
+  test('a step reports the predictions and correct count; a non-finite step throws and keeps the weights', async () => {
+    const model = smallConvNet(71, 3, 'softmax');
+    const before = snapshot(model);
+    const step = await compileTrainingStep(model, { loss: 'sparse_categorical_crossentropy', batchSize: 4, intraOpNumThreads: 1 });
+    const x = randomTensor([4, 8, 7, 3], 100);
+    const probs = (model.predict(x) as tf.Tensor).arraySync() as number[][];
+    const labels = [0, 1, 2, 1];
+    const expected = probs.filter((p, i) => p.indexOf(Math.max(...p)) === labels[i]).length;
+    const result = await step.step(x, labels);
+    assert.equal(result.output.length, 12);
+    assert.equal(result.correct, expected);
+    const bad = new Float32Array(4 * 8 * 7 * 3).fill(Number.NaN);
+    await assert.rejects(step.step(bad, labels), (e: Error) => e.name === 'TrainingError' && /non-finite loss/.test(e.message));
+    assert.equal(step.iterations, 1);
+    step.syncWeightsToModel();
+    const afterOne = snapshot(model);
+    assert.ok([...afterOne.values()].every((v) => v.every(Number.isFinite)));
+    assert.notDeepEqual(afterOne.get(model.trainableWeights[0].name), before.get(model.trainableWeights[0].name));
+    await step.dispose();
+    tf.dispose(x);
+  });
+
   test('canCompileTrainingStep says why a model is not supported; compileTrainingStep refuses it clearly', async () => {
     const input = tfl.input({ shape: [6] });
     const m = tfl.model({ inputs: input, outputs: apply(L.dense({ units: 2, activation: 'softmax' }), apply(L.dense({ units: 4, activation: 'elu' }), input)) });
@@ -95,5 +117,7 @@ describe('compiled training step: a few steps match the tfjs engine', () => {
     const linearOut = tfl.model({ inputs: input, outputs: apply(L.dense({ units: 2 }), input) });
     assert.match(canCompileTrainingStep(linearOut).reason!, /softmax or sigmoid/);
     assert.equal(canCompileTrainingStep(smallConvNet(1, 3, 'softmax')).ok, true);
+    const regularised = tfl.model({ inputs: input, outputs: apply(L.dense({ units: 2, activation: 'softmax', kernelRegularizer: tfl.regularizers.l2() }), input) });
+    assert.match(canCompileTrainingStep(regularised).reason!, /kernelRegularizer/);
   });
 });

@@ -3,7 +3,7 @@
 // tlkit's hands (Float32Arrays in the graph's layout, fed in and taken back each step); the trained
 // values go back into the same tfjs-layers model with syncWeightsToModel().
 import * as ort from 'onnxruntime-node';
-import { invalidArgument, TlkitError, UsageError } from '../../../errors.js';
+import { invalidArgument, TlkitError, TrainingError, UsageError } from '../../../errors.js';
 import { resolveLoss } from '../../../train/losses.js';
 import { mulberry32, mixSeed } from '../../../train/seeded_random.js';
 import type { LossName } from '../../../train/types.js';
@@ -36,12 +36,28 @@ export interface CompileTrainingStepOptions {
 }
 
 export interface TrainingStepResult {
+  /** Batch loss (mean over the batch of sampleWeight * per-sample loss), before the update. */
   loss: number;
+  /** Samples whose predicted class (argmax, or p > 0.5 for one sigmoid unit) equals the label's. */
+  correct: number;
+  /** The model output for the batch, [N, classes] row-major. */
+  output: Float32Array;
+}
+
+export interface TrainingStepOptions {
+  /** Per-sample loss weights (class weights gathered by label). Default 1. */
+  sampleWeight?: ArrayLike<number>;
+  /** Seed of this step's dropout masks (e.g. mixSeed(seed, epoch, batch) for exact resume). */
+  seed?: number;
 }
 
 export interface CompiledTrainingStep {
-  /** One step on a batch: x [N, ...inputShape] (NHWC); y as the loss wants it (class indices for sparse). */
-  step(x: tf.Tensor | Float32Array, y: tf.Tensor | Float32Array | ArrayLike<number>, sampleWeight?: ArrayLike<number>): Promise<TrainingStepResult>;
+  /**
+   * One step on a batch: x [N, ...inputShape] (NHWC); y as the loss wants it (class indices for sparse,
+   * one-hot for categorical, 0/1 for binary). When the loss or the updated weights are not finite the
+   * step throws a TrainingError and the weights stay as they were before it.
+   */
+  step(x: tf.Tensor | Float32Array, y: tf.Tensor | Float32Array | ArrayLike<number>, options?: TrainingStepOptions): Promise<TrainingStepResult>;
   /** Writes the current weights and BatchNorm statistics into the tfjs-layers model's variables. */
   syncWeightsToModel(): void;
   /** Re-reads the model's weights (e.g. after loading a checkpoint into it); optimizer slots restart at 0. */
@@ -69,6 +85,18 @@ interface FlatStore {
 
 const DEFAULT_LR = { adam: 1e-3, sgd: 1e-2 } as const;
 
+function allFinite(values: Float32Array): boolean {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i] * 0;
+  return sum === 0;
+}
+
+function argmax(values: ArrayLike<number>, start: number, length: number): number {
+  let best = 0;
+  for (let k = 1; k < length; k++) if (values[start + k] > values[start + best]) best = k;
+  return best;
+}
+
 /** Whether `compileTrainingStep` can compile `model` (every layer class and config has a rule). */
 export function canCompileTrainingStep(model: LayersModel, options: { loss?: LossName | string } = {}): { ok: boolean; reason?: string } {
   try {
@@ -95,7 +123,7 @@ export async function compileTrainingStep(model: LayersModel, options: CompileTr
   await step.sessionFor(options.batchSize);
   step.syncWeightsFromModel();
   return {
-    step: (x, y, w) => step.run(x, y, w, learningRate),
+    step: (x, y, stepOptions) => step.run(x, y, stepOptions ?? {}, learningRate),
     syncWeightsToModel: () => step.syncWeightsToModel(),
     syncWeightsFromModel: () => step.syncWeightsFromModel(),
     setLearningRate(lr) {
@@ -125,7 +153,7 @@ export async function computeGradients(
   try {
     const compiled = await runner.sessionFor(x.shape[0]);
     runner.syncWeightsFromModel();
-    const results = await runner.execute(compiled, x, y, undefined, [], options.dropoutMasks);
+    const results = await runner.execute(compiled, x, y, {}, [], options.dropoutMasks);
     const gradients = new Map<string, Float32Array>();
     const state = new Map<string, Float32Array>();
     for (const slot of compiled.graph.params) {
@@ -229,7 +257,9 @@ class TrainingStepRunner {
     return this.flat.weights.subarray(offset, offset + slot.shape.reduce((a, b) => a * b, 1));
   }
 
-  async execute(compiled: CompiledSession, x: tf.Tensor | Float32Array, y: tf.Tensor | Float32Array | ArrayLike<number>, sampleWeight: ArrayLike<number> | undefined, scalars: number[], masks?: Float32Array[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+  async execute(compiled: CompiledSession, x: tf.Tensor | Float32Array, y: tf.Tensor | Float32Array | ArrayLike<number>, stepOptions: TrainingStepOptions, scalars: number[], masks?: Float32Array[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+    const sampleWeight = stepOptions.sampleWeight;
+    const random = stepOptions.seed === undefined ? this.random : mulberry32(stepOptions.seed);
     const { graph, session } = compiled;
     const n = graph.inputShape[0];
     const xData = x instanceof Float32Array ? x : ((await x.data()) as Float32Array);
@@ -258,7 +288,7 @@ class TrainingStepRunner {
       if (!mask) {
         mask = new Float32Array(size);
         const keep = 1 - d.rate;
-        for (let j = 0; j < size; j++) mask[j] = this.random() < keep ? 1 / keep : 0;
+        for (let j = 0; j < size; j++) mask[j] = random() < keep ? 1 / keep : 0;
       }
       feeds[d.input] = new ort.Tensor('float32', mask, d.shape);
     });
@@ -282,13 +312,21 @@ class TrainingStepRunner {
     return raw;
   }
 
-  async run(x: tf.Tensor | Float32Array, y: tf.Tensor | Float32Array | ArrayLike<number>, sampleWeight: ArrayLike<number> | undefined, learningRate: number): Promise<TrainingStepResult> {
+  async run(x: tf.Tensor | Float32Array, y: tf.Tensor | Float32Array | ArrayLike<number>, stepOptions: TrainingStepOptions, learningRate: number): Promise<TrainingStepResult> {
     if (this.optimizer === 'gradients') throw new Error('internal: gradient runner has no step');
     const batch = x instanceof Float32Array ? this.options.batchSize : x.shape[0];
     const compiled = await this.sessionFor(batch);
     const t = this.iterations + 1;
-    const results = await this.execute(compiled, x, y, sampleWeight, stepScalarValues(this.optimizer, learningRate, t));
+    const results = await this.execute(compiled, x, y, stepOptions, stepScalarValues(this.optimizer, learningRate, t));
+    const loss = (results[GRAPH_NAMES.loss].data as Float32Array)[0];
     const flat = compiled.graph.flat;
+    // The update is only taken when it is finite: tlkit still holds the previous weights and slots.
+    if (!Number.isFinite(loss) || (flat && !allFinite(results[flat.weightOutput].data as Float32Array))) {
+      throw new TrainingError(
+        `the compiled training step produced a non-finite ${Number.isFinite(loss) ? 'weight update' : `loss (${loss})`} at step ${t}; ` +
+          'the weights are left as they were before this batch (try a lower learning rate, or look for broken input images)',
+      );
+    }
     if (flat) {
       this.flat.weights = results[flat.weightOutput].data as Float32Array;
       this.flat.slots = flat.slotOutputs.map((name) => results[name].data as Float32Array);
@@ -298,8 +336,27 @@ class TrainingStepRunner {
       if (stored) stored.value = results[outs[0]].data as Float32Array;
     }
     this.iterations = t;
-    const loss = (results[GRAPH_NAMES.loss].data as Float32Array)[0];
-    return { loss };
+    const output = results[GRAPH_NAMES.output].data as Float32Array;
+    return { loss, output, correct: this.countCorrect(output, compiled.graph, y) };
+  }
+
+  private countCorrect(output: Float32Array, graph: TrainingGraph, y: tf.Tensor | Float32Array | ArrayLike<number>): number {
+    const [n, units] = graph.labelShape;
+    const labels = y instanceof tf.Tensor ? (y.dataSync() as Float32Array) : (y as ArrayLike<number>);
+    let correct = 0;
+    for (let i = 0; i < n; i++) {
+      let predicted: number;
+      let truth: number;
+      if (units === 1) {
+        predicted = output[i] > 0.5 ? 1 : 0;
+        truth = labels[i] > 0.5 ? 1 : 0;
+      } else {
+        predicted = argmax(output, i * units, units);
+        truth = this.loss === 'sparse_categorical_crossentropy' ? Math.round(labels[i]) : argmax(labels, i * units, units);
+      }
+      if (predicted === truth) correct++;
+    }
+    return correct;
   }
 
   async dispose(): Promise<void> {

@@ -61,7 +61,7 @@ export interface TrainingGraph {
   outputKind: 'softmax' | 'sigmoid';
 }
 
-export const GRAPH_NAMES = { x: 'x', labels: 'labels', sampleWeight: 'sample_weight', loss: 'loss' } as const;
+export const GRAPH_NAMES = { x: 'x', labels: 'labels', sampleWeight: 'sample_weight', loss: 'loss', output: 'predictions' } as const;
 
 /** Layer classes the training graph has a rule for (plus InputLayer). */
 export function trainableClasses(): string[] {
@@ -119,6 +119,10 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
     }
     const rule = getGradientRule(className);
     if (!rule) throw new UnsupportedLayer(`layer '${layer.name}' (${className}) has no training rule; trainable classes: ${trainableLayerClasses().join(', ')}`);
+    const layerConfig = layer.getConfig();
+    for (const key of ['kernelRegularizer', 'biasRegularizer', 'activityRegularizer', 'depthwiseRegularizer', 'pointwiseRegularizer', 'betaRegularizer', 'gammaRegularizer']) {
+      if (layerConfig[key]) throw new UnsupportedLayer(`layer '${layer.name}' (${className}) has ${key} (regularisation losses are not compiled)`);
+    }
     const own = layer.trainableWeights;
     const frozen = !layer.trainable || (own.length > 0 && own.every((w) => !trainableIds.has(w.id)));
     const fieldVariable = (field: string): tfl.LayerVariable | undefined => (layer as unknown as Record<string, tfl.LayerVariable | null | undefined>)[field] ?? undefined;
@@ -197,6 +201,9 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
   logitGrads.set(values.get(traced.outputs[0])!.name, lossNodes.logitGrad);
   builder.node('Identity', [lossNodes.loss], GRAPH_NAMES.loss, {}, [builder.reserve(GRAPH_NAMES.loss)]);
   graphOutputs.push(valueInfo(GRAPH_NAMES.loss, []));
+  // The predictions, for the training loop's accuracy.
+  builder.node('Identity', [output.name], GRAPH_NAMES.output, {}, [builder.reserve(GRAPH_NAMES.output)]);
+  graphOutputs.push(valueInfo(GRAPH_NAMES.output, labelShape));
 
   // Backward, in reverse call order. The model output is seeded by the loss (its activation returns
   // dL/dlogits), so its incoming gradient is a placeholder that no rule reads.
