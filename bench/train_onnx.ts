@@ -21,6 +21,7 @@ const size = Number(flag('size', '224'));
 const batch = Number(flag('batch', '16'));
 const iters = Number(flag('iters', '5'));
 const threads = Number(flag('threads', '2'));
+const interOp = Number(flag('inter-op', '1'));
 const forms = flag('forms', '');
 if (forms) setGradientForms(Object.fromEntries(forms.split(',').map((kv) => kv.split('='))) as Partial<GradientForms>);
 
@@ -28,7 +29,7 @@ await initEngine();
 const classifier = buildClassifier({ backbone: modelId, backboneOptions: { inputShape: [size, size, 3], weights: null }, classes: 2, classMode: 'sparse', head: 'gap' });
 const model = classifier.model;
 let t0 = performance.now();
-const step = await compileTrainingStep(model, { loss: 'sparse_categorical_crossentropy', optimizer: 'adam', learningRate: 1e-4, batchSize: batch, intraOpNumThreads: threads });
+const step = await compileTrainingStep(model, { loss: 'sparse_categorical_crossentropy', optimizer: 'adam', learningRate: 1e-4, batchSize: batch, intraOpNumThreads: threads, interOpNumThreads: interOp });
 const compileMs = performance.now() - t0;
 const x = new Float32Array(batch * size * size * 3).map((_, i) => ((i * 2654435761) % 1000) / 500 - 1);
 const y = Float32Array.from({ length: batch }, (_, i) => i % 2);
@@ -44,7 +45,7 @@ times.sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)];
 const onnxImgPerSec = (batch * 1000) / median;
 const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
-console.log(`onnx compiled step ${modelId}@${size} batch ${batch}, ${threads} threads: ${onnxImgPerSec.toFixed(2)} img/s (median ${median.toFixed(0)} ms of ${iters}; compile ${compileMs.toFixed(0)} ms), peak RSS ${peakRssMb} MB`);
+console.log(`onnx compiled step ${modelId}@${size} batch ${batch}, ${threads} threads (inter-op ${interOp}): ${onnxImgPerSec.toFixed(2)} img/s (median ${median.toFixed(0)} ms of ${iters}; compile ${compileMs.toFixed(0)} ms), peak RSS ${peakRssMb} MB`);
 await step.dispose();
 tf.disposeVariables();
 

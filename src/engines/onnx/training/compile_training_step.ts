@@ -31,8 +31,10 @@ export interface CompileTrainingStepOptions {
   epsilon?: number;
   /** Seed of the dropout masks. Default 0. */
   seed?: number;
-  /** onnxruntime threads. Default: os.availableParallelism(). */
+  /** onnxruntime threads inside one op. Default: os.availableParallelism(). */
   intraOpNumThreads?: number;
+  /** onnxruntime threads running independent ops at once (> 1: parallel execution mode). Default 1. */
+  interOpNumThreads?: number;
 }
 
 export interface TrainingStepResult {
@@ -181,7 +183,7 @@ class TrainingStepRunner {
     private readonly model: LayersModel,
     private readonly loss: LossName,
     private readonly optimizer: OptimizerSettings | 'gradients',
-    private readonly options: { batchSize: number; seed?: number; intraOpNumThreads?: number },
+    private readonly options: { batchSize: number; seed?: number; intraOpNumThreads?: number; interOpNumThreads?: number },
   ) {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw invalidArgument('batchSize', options.batchSize, 'a positive integer');
     this.random = mulberry32(mixSeed(options.seed ?? 0, 0x0badd00d));
@@ -205,9 +207,12 @@ class TrainingStepRunner {
         try {
           const session = await ort.InferenceSession.create(graph.modelBytes, {
             intraOpNumThreads: threads,
-            interOpNumThreads: 1,
-            executionMode: 'sequential',
+            interOpNumThreads: this.options.interOpNumThreads ?? 1,
+            executionMode: (this.options.interOpNumThreads ?? 1) > 1 ? 'parallel' : 'sequential',
             graphOptimizationLevel: 'all',
+            // The memory pattern pre-plans one block for every intermediate of the step: 3.1 GB peak RSS
+            // for mobilenet_v2@224 batch 16, against 1.7 GB without it, at the same speed (bench/train_onnx.ts).
+            enableMemPattern: false,
             executionProviders: ['cpu'],
           });
           return { graph, session };
