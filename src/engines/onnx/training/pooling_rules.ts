@@ -43,7 +43,7 @@ registerGradientRule('AveragePooling2D', (c) => {
   delete attrs.group;
   // TF divides by the number of real (unpadded) pixels in each window.
   const y = o.op('AveragePool', [x.name], name, { ...attrs, count_include_pad: 0 });
-  const [n, h, w, ch] = x.shape as number[];
+  const [, h, w, ch] = x.shape as number[];
   const [ho, wo] = g.outSize;
   return {
     outputs: [{ name: y, shape: c.outputShapes[0], layout: 'nchw' }],
@@ -61,7 +61,6 @@ registerGradientRule('AveragePooling2D', (c) => {
       const ones = o.b.addFloatInitializer(`${name}/ones`, new Float32Array(ch * g.kernel[0] * g.kernel[1]).fill(1), [ch, 1, g.kernel[0], g.kernel[1]]);
       const outputPadding = [0, 1].map((a) => g.inSize[a] - (g.strides[a] * (g.outSize[a] - 1) + g.kernel[a] - g.pads[a] - g.pads[a + 2]));
       const dx = o.op('ConvTranspose', [scaled, ones], `${name}_dx`, { ...attrs, output_padding: outputPadding, group: ch });
-      void n;
       return [like(x, dx)];
     },
   };

@@ -4,7 +4,7 @@
 import { TlkitError } from '../../../errors.js';
 import type { LossName } from '../../../train/types.js';
 import type { tfl } from '../../tfjs/tf.js';
-import { onnx, OnnxGraphBuilder, physicalShape, type OnnxTypes, type OnnxValue } from '../graph_builder.js';
+import { onnx, OnnxGraphBuilder, type OnnxTypes, type OnnxValue } from '../graph_builder.js';
 import type { LayersModel } from '../model_graph.js';
 import { emitLoss } from './loss.js';
 import { Ops } from './ops.js';
@@ -62,11 +62,6 @@ export interface TrainingGraph {
 }
 
 export const GRAPH_NAMES = { x: 'x', labels: 'labels', sampleWeight: 'sample_weight', loss: 'loss', output: 'predictions' } as const;
-
-/** Layer classes the training graph has a rule for (plus InputLayer). */
-export function trainableClasses(): string[] {
-  return trainableLayerClasses();
-}
 
 export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOptions): TrainingGraph {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
@@ -346,4 +341,3 @@ function valueInfo(name: string, shape: number[]): OnnxTypes.IValueInfoProto {
   };
 }
 
-export { physicalShape };
