@@ -47,6 +47,8 @@ export type { OnnxPredictor, OnnxPredictorOptions } from './engines/onnx/predict
 // fast engine, stage 2: a whole training step (forward, loss, backward, Adam/SGD) compiled to ONNX
 export { compileTrainingStep, canCompileTrainingStep } from './engines/onnx/training/compile_training_step.js';
 export type { CompiledTrainingStep, CompileTrainingStepOptions, TrainingStepOptions, TrainingStepResult } from './engines/onnx/training/compile_training_step.js';
+export { selectTrainingEngine, TRAINING_ENGINES } from './engines/onnx/training/select_engine.js';
+export type { SelectedEngine, TrainingEngineChoice } from './engines/onnx/training/select_engine.js';
 
 // weights: Keras .h5 in/out, ImageNet files like Keras (cache, URLs, hashes), offline nsfwjs weights, saved models
 export { loadBackboneWeights, availableWeights, defaultWeights, parseWeightsFlag } from './weights/resolve.js';

@@ -125,3 +125,19 @@ describe('compiled training step: a few steps match the tfjs engine', () => {
     assert.match(canCompileTrainingStep(regularised).reason!, /kernelRegularizer/);
   });
 });
+
+describe('selectTrainingEngine', () => {
+  test('auto and onnx pick the compiled step when it compiles; otherwise tfjs with the reason; bad names are a UsageError', async () => {
+    const { selectTrainingEngine } = await import('../../src/engines/onnx/training/select_engine.js');
+    const ok = smallConvNet(2, 3, 'softmax');
+    assert.equal(selectTrainingEngine(ok, 'auto').engine, 'onnx');
+    assert.match(selectTrainingEngine(ok, 'auto').message, /fastest/);
+    assert.equal(selectTrainingEngine(ok, 'tfjs').engine, 'tfjs');
+    const input = tfl.input({ shape: [4] });
+    const unsupported = tfl.model({ inputs: input, outputs: apply(L.dense({ units: 2, activation: 'softmax' }), apply(L.dense({ units: 3, activation: 'selu' }), input)) });
+    const picked = selectTrainingEngine(unsupported, 'onnx');
+    assert.equal(picked.engine, 'tfjs');
+    assert.match(picked.message, /cannot compile this model: layer 'dense_Dense\d+' \(Dense\): activation 'selu'.*falling back to tfjs/);
+    assert.throws(() => selectTrainingEngine(ok, 'fast' as never), (e: Error) => e.name === 'UsageError' && /auto, onnx, tfjs/.test(e.message));
+  });
+});
