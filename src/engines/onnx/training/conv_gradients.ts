@@ -81,14 +81,17 @@ export function convInputGrad(o: Ops, dy: string, w: string, g: Geometry, s: Con
   const [h, wd] = g.inSize;
   const [ho, wo] = g.outSize;
   const depthwise = s.group > 1;
+  if (!depthwise && isPointwise(g) && (g.strides[0] !== 1 || g.strides[1] !== 1)) {
+    // Strided 1x1 (ResNet's downsampling convs): ConvTranspose scatters W^T dy onto every s-th pixel;
+    // the MatMul + zero-interleaving Pad below cost a slow 6-D Pad (conv3_block1_0: 59 ms for the Pad alone).
+    const outputPadding = [0, 1].map((a) => g.inSize[a] - (g.strides[a] * (g.outSize[a] - 1) + 1));
+    return o.op('ConvTranspose', [dy, w], `${hint}_dx`, { kernel_shape: [1, 1], strides: g.strides, pads: [0, 0, 0, 0], output_padding: outputPadding });
+  }
   if (!depthwise && isPointwise(g)) {
     // 1x1: dx = W^T dy per pixel, one broadcast MatMul.
     const wt = o.transpose(o.reshape(w, [s.outChannels, s.inChannels], `${hint}_w2d`), [1, 0], `${hint}_wT`);
     let dx = o.op('MatMul', [wt, o.reshape(dy, [s.batch, s.outChannels, ho * wo], `${hint}_dy3d`)], `${hint}_dx3d`);
-    dx = o.reshape(dx, [s.batch, s.inChannels, ho, wo], `${hint}_dx4d`);
-    if (g.strides[0] === 1 && g.strides[1] === 1) return dx;
-    const inter = zeroInterleave(o, dx, { ...s, channels: s.inChannels }, [ho, wo], g.strides, `${hint}_dx`);
-    return fitSpatial(o, inter, [ho * g.strides[0], wo * g.strides[1]], [h, wd], `${hint}_dxfit`);
+    return o.reshape(dx, [s.batch, s.inChannels, h, wd], `${hint}_dx4d`);
   }
   const setting = depthwise ? gradientForms.depthwiseInputGrad : gradientForms.convInputGrad;
   const strided = g.strides[0] !== 1 || g.strides[1] !== 1;
@@ -123,18 +126,6 @@ export function convInputGrad(o: Ops, dy: string, w: string, g: Geometry, s: Con
     pads: [Math.max(begin[0], 0), Math.max(begin[1], 0), Math.max(end[0], 0), Math.max(end[1], 0)],
     group: s.group,
   });
-}
-
-/** Pads (zeros at the end) or crops the spatial axes of an NCHW value from `size` to `target`. */
-function fitSpatial(o: Ops, x: string, size: [number, number], target: [number, number], hint: string): string {
-  let out = x;
-  if (size[0] > target[0] || size[1] > target[1]) {
-    out = o.slice(out, [0, 0], [Math.min(size[0], target[0]), Math.min(size[1], target[1])], [2, 3], `${hint}_crop`);
-  }
-  if (size[0] < target[0] || size[1] < target[1]) {
-    out = o.pad(out, [0, 0, 0, 0, 0, 0, Math.max(target[0] - size[0], 0), Math.max(target[1] - size[1], 0)], `${hint}_pad`);
-  }
-  return out;
 }
 
 /** dL/dw of y = Conv(x, w), x: [N, I, H, W], dy: [N, O, Ho, Wo] -> w's shape [O, I/group, kh, kw]. */
