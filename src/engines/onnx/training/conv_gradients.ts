@@ -55,6 +55,9 @@ export function setGradientForms(forms: Partial<GradientForms>): GradientForms {
   return previous;
 }
 
+/** Output maps below this many pixels take the single-GEMM filter-gradient forms. */
+const SMALL_MAP = 256;
+
 export interface ConvShape {
   batch: number;
   inChannels: number;
@@ -136,6 +139,12 @@ export function convFilterGrad(o: Ops, x: string, dy: string, g: Geometry, s: Co
   if (s.group === 1 && isPointwise(g)) {
     // 1x1: dW = sum_n dy[n] x[n]^T over pixels: a batched MatMul and a sum over the batch.
     const xs = strided ? o.slice(x, [0, 0], [g.inSize[0], g.inSize[1]], [2, 3], `${hint}_xs`, g.strides) : x;
+    if (ho * wo < SMALL_MAP) {
+      // Small maps: one GEMM over K = N*H*W instead of N GEMMs with a tiny K (ResNet conv5: K = 49).
+      const dy2 = o.reshape(o.transpose(o.reshape(dy, [n, cout, ho * wo], `${hint}_dy3d`), [1, 0, 2], `${hint}_dyCN`), [cout, n * ho * wo], `${hint}_dy2d`);
+      const x2 = o.reshape(o.transpose(o.reshape(xs, [n, cin, ho * wo], `${hint}_x3d`), [0, 2, 1], `${hint}_xT`), [n * ho * wo, cin], `${hint}_x2d`);
+      return o.reshape(o.op('MatMul', [dy2, x2], `${hint}_dw2d`), [cout, cin, 1, 1], `${hint}_dw`);
+    }
     const xt = o.transpose(o.reshape(xs, [n, cin, ho * wo], `${hint}_x3d`), [0, 2, 1], `${hint}_xT`);
     const perSample = o.op('MatMul', [o.reshape(dy, [n, cout, ho * wo], `${hint}_dy3d`), xt], `${hint}_dw_n`);
     return o.reshape(o.reduceSum(perSample, [0], false, `${hint}_dw2d`), [cout, cin, 1, 1], `${hint}_dw`);
@@ -150,16 +159,23 @@ export function convFilterGrad(o: Ops, x: string, dy: string, g: Geometry, s: Co
     // dW[o, i, a, b] = sum_n sum_p xpad[n, i, a + s p] dy[n, o, p]: per tap (a, b) a batched MatMul of the
     // strided input slice with dy^T (transposed once), then a sum over the batch.
     const xp = g.pads.some((p) => p > 0) ? o.pad(x, [0, 0, g.pads[0], g.pads[1], 0, 0, g.pads[2], g.pads[3]], `${hint}_xpad`) : x;
-    const dyt = o.transpose(o.reshape(dy, [n, cout, ho * wo], `${hint}_dy3d`), [0, 2, 1], `${hint}_dyT`);
+    const small = ho * wo < SMALL_MAP;
+    // Small maps: dy^T as one [N*H*W, O] matrix and one GEMM per tap (K = N*H*W); else batched per sample.
+    const dyt = small
+      ? o.reshape(o.transpose(o.reshape(dy, [n, cout, ho * wo], `${hint}_dy3d`), [0, 2, 1], `${hint}_dyT3d`), [n * ho * wo, cout], `${hint}_dyT`)
+      : o.transpose(o.reshape(dy, [n, cout, ho * wo], `${hint}_dy3d`), [0, 2, 1], `${hint}_dyT`);
     const taps: string[] = [];
     for (let a = 0; a < g.kernel[0]; a++) {
       for (let b = 0; b < g.kernel[1]; b++) {
         const xs = o.slice(xp, [a, b], [a + g.strides[0] * (ho - 1) + 1, b + g.strides[1] * (wo - 1) + 1], [2, 3], `${hint}_tap${a}_${b}`, g.strides);
-        taps.push(o.op('MatMul', [o.reshape(xs, [n, cin, ho * wo], `${hint}_tap${a}_${b}_3d`), dyt], `${hint}_tap${a}_${b}_dw`));
+        const xs3 = o.reshape(xs, [n, cin, ho * wo], `${hint}_tap${a}_${b}_3d`);
+        const lhs = small ? o.reshape(o.transpose(xs3, [1, 0, 2], `${hint}_tap${a}_${b}_icn`), [cin, n * ho * wo], `${hint}_tap${a}_${b}_2d`) : xs3;
+        taps.push(o.op('MatMul', [lhs, dyt], `${hint}_tap${a}_${b}_dw`));
       }
     }
-    const stacked = taps.length === 1 ? taps[0] : o.op('Concat', taps, `${hint}_taps`, { axis: 2 });
-    const summed = o.reduceSum(stacked, [0], false, `${hint}_dw_sum`); // [I, T*O]
+    // Per tap [N, I, O] (batched) or [I, O] (small maps); taps side by side along the last axis.
+    const stacked = taps.length === 1 ? taps[0] : o.op('Concat', taps, `${hint}_taps`, { axis: small ? 1 : 2 });
+    const summed = small ? stacked : o.reduceSum(stacked, [0], false, `${hint}_dw_sum`); // [I, T*O]
     const tapCount = g.kernel[0] * g.kernel[1];
     const oit = o.transpose(o.reshape(summed, [cin, tapCount, cout], `${hint}_dw_ito`), [2, 0, 1], `${hint}_dw_oit`);
     return o.reshape(oit, [cout, cin, g.kernel[0], g.kernel[1]], `${hint}_dw`);
