@@ -9,7 +9,12 @@
 // Prints img/s (median wall time over --iters steps after one warm-up step), CPU seconds per image,
 // the tfjs/PyTorch ratios and peak RSS of each process.
 //
-//   npx tsx bench/train.ts [--batch 16] [--size 224] [--iters 3] [--no-torch] [--profile] [full|frozen ...]
+//   npx tsx bench/train.ts [--batch 16] [--size 224] [--iters 3] [--no-torch] [--profile] [--onnx-step] [--no-tfjs] [full|frozen ...]
+//
+// --onnx-step also runs full fine-tuning through fit() with engine 'onnx' (the compiled ONNX training
+// step, onnxruntime-node with all cores): median wall time of the batches after the first (the first
+// compiles the step), as fit's loop runs them (data slicing, callbacks, metrics included).
+// --no-tfjs skips the tfjs engine (it is slow: minutes per full fine-tuning step on a loaded machine).
 //
 // --profile prints the kernels that took the most CPU time in one full fine-tuning step.
 // Target (issue 5): full fine-tuning >= 2 img/s, >= 0.12x PyTorch.
@@ -18,6 +23,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { initEngine, tf, tfl } from '../src/engines/tfjs/tf.js';
 import { getBackbone } from '../src/models/zoo.js';
+import { ArrayIterator } from '../src/train/array_iterator.js';
+import { fit } from '../src/train/fit.js';
 import '../src/models/batchnorm.js'; // Keras semantics for frozen BatchNormalization
 
 type Mode = 'full' | 'frozen';
@@ -29,10 +36,12 @@ interface Args {
   iters: number;
   torch: boolean;
   profile: boolean;
+  onnxStep: boolean;
+  tfjs: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { modes: [], batch: 16, size: 224, iters: 3, torch: true, profile: false };
+  const args: Args = { modes: [], batch: 16, size: 224, iters: 3, torch: true, profile: false, onnxStep: false, tfjs: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--batch') args.batch = Number(argv[++i]);
@@ -40,8 +49,10 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--iters') args.iters = Number(argv[++i]);
     else if (a === '--no-torch') args.torch = false;
     else if (a === '--profile') args.profile = true;
+    else if (a === '--onnx-step') args.onnxStep = true;
+    else if (a === '--no-tfjs') args.tfjs = false;
     else if (a === 'full' || a === 'frozen') args.modes.push(a);
-    else throw new Error(`unknown argument '${a}'; accepted: --batch N, --size N, --iters N, --no-torch, --profile, full, frozen`);
+    else throw new Error(`unknown argument '${a}'; accepted: --batch N, --size N, --iters N, --no-torch, --profile, --onnx-step, --no-tfjs, full, frozen`);
   }
   if (args.modes.length === 0) args.modes = ['full', 'frozen'];
   return args;
@@ -92,6 +103,42 @@ async function benchTfjs(mode: Mode, args: Args): Promise<Figures> {
   model.dispose();
   optimizer.dispose();
   return { imgPerSecond: args.batch / median(walls), cpuSecondsPerImage: median(cpus) / args.batch };
+}
+
+/** Full fine-tuning through fit() on the compiled ONNX step: 1 + iters batches, the first compiles. */
+async function benchFitOnnxStep(args: Args): Promise<Figures & { compileSeconds: number }> {
+  const model = classifier(args.size, false);
+  const n = args.batch * (args.iters + 1);
+  const x = tf.randomUniform([n, args.size, args.size, 3], -1, 1, 'float32', 1);
+  const y = tf.tensor1d(Array.from({ length: n }, (_, i) => i % 2));
+  const walls: number[] = [];
+  const cpus: number[] = [];
+  let w0 = process.hrtime.bigint();
+  let c0 = cpuSeconds();
+  const result = await fit(model, new ArrayIterator(x, y, { batchSize: args.batch, shuffle: false }), {
+    epochs: 1,
+    loss: 'sparse_categorical_crossentropy',
+    optimizer: 'adam',
+    learningRate: 2e-5,
+    engine: 'onnx',
+    seed: 1,
+    callbacks: [
+      {
+        name: 'timer',
+        onBatchEnd() {
+          walls.push(Number(process.hrtime.bigint() - w0) / 1e9);
+          cpus.push(cpuSeconds() - c0);
+          w0 = process.hrtime.bigint();
+          c0 = cpuSeconds();
+        },
+      },
+    ],
+  });
+  result.optimizer.dispose();
+  tf.dispose([x, y]);
+  model.dispose();
+  const steady = walls.slice(1);
+  return { imgPerSecond: args.batch / median(steady), cpuSecondsPerImage: median(cpus.slice(1)) / args.batch, compileSeconds: walls[0] };
 }
 
 /** CPU time per kernel over one full fine-tuning step (kernels nested in others count in their parent). */
@@ -169,29 +216,40 @@ async function main(): Promise<void> {
       `(1 thread); ${os.availableParallelism()} cores, load average ${load()}`,
   );
   const tfjs: Partial<Record<Mode, Figures>> = {};
-  for (const mode of args.modes) tfjs[mode] = await benchTfjs(mode, args);
+  if (args.tfjs) for (const mode of args.modes) tfjs[mode] = await benchTfjs(mode, args);
   const nodeRssMb = process.resourceUsage().maxRSS / 1024;
+  let onnxStep: (Figures & { compileSeconds: number }) | undefined;
+  let onnxRssMb = 0;
+  if (args.onnxStep) {
+    onnxStep = await benchFitOnnxStep(args);
+    onnxRssMb = process.resourceUsage().maxRSS / 1024;
+  }
   const torch = benchTorch(args, 2);
   const torch1 = benchTorch(args, 1);
   console.table(
     args.modes.map((mode) => {
       const t = torch?.results[mode];
       const t1 = torch1?.results[mode];
-      const mine = tfjs[mode]!;
+      const mine = tfjs[mode];
+      const step = mode === 'full' ? onnxStep : undefined;
       return {
         mode,
-        'tfjs img/s': mine.imgPerSecond.toFixed(2),
+        'tfjs img/s': mine ? mine.imgPerSecond.toFixed(2) : '-',
+        'onnx-step fit img/s': step ? step.imgPerSecond.toFixed(2) : '-',
         'torch 2T img/s': t ? t.img_s.toFixed(2) : '-',
-        'tfjs/torch 2T': t ? (mine.imgPerSecond / t.img_s).toFixed(3) : '-',
+        'tfjs/torch 2T': t && mine ? (mine.imgPerSecond / t.img_s).toFixed(3) : '-',
+        'onnx-step/torch 2T': t && step ? (step.imgPerSecond / t.img_s).toFixed(3) : '-',
         'torch 1T img/s': t1 ? t1.img_s.toFixed(2) : '-',
-        'tfjs/torch 1T': t1 ? (mine.imgPerSecond / t1.img_s).toFixed(3) : '-',
-        'tfjs cpu s/img': mine.cpuSecondsPerImage.toFixed(3),
+        'tfjs/torch 1T': t1 && mine ? (mine.imgPerSecond / t1.img_s).toFixed(3) : '-',
+        'tfjs cpu s/img': mine ? mine.cpuSecondsPerImage.toFixed(3) : '-',
+        'onnx-step cpu s/img': step ? step.cpuSecondsPerImage.toFixed(3) : '-',
         'torch 2T cpu s/img': t ? t.cpu_s_per_img.toFixed(3) : '-',
       };
     }),
   );
+  if (onnxStep) console.log(`onnx-step: first batch (compiles the step) ${onnxStep.compileSeconds.toFixed(1)} s; node peak RSS after it ${onnxRssMb.toFixed(0)} MB`);
   console.log(
-    `peak RSS: node (tfjs wasm) ${nodeRssMb.toFixed(0)} MB` +
+    `peak RSS: node (${args.tfjs ? 'tfjs wasm' : 'before onnx-step'}) ${nodeRssMb.toFixed(0)} MB` +
       (torch ? `, python (torch ${torch.torch}, 2 threads) ${torch.max_rss_mb.toFixed(0)} MB` : ''),
   );
   console.log(`load average after: ${load()}`);

@@ -53,7 +53,8 @@ export const trainFlagUsage = `Training options:
   --reduce-lr-patience N     divide the rate by 10 after N epochs without improvement
   --class-weight auto        weight classes inversely to their frequency
   --checkpoint-every N       also checkpoint every N batches inside an epoch
-  --engine E                 auto (default: frozen layers on onnxruntime, the rest on tfjs), tfjs, onnx
+  --engine E                 auto (default: frozen first layers on onnxruntime, the rest on tfjs; with nothing
+                             frozen, the compiled ONNX training step when it supports the model), tfjs, onnx
 
 ${augmentationFlagUsage}`;
 

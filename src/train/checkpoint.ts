@@ -34,6 +34,8 @@ export interface TrainingCheckpoint {
   history: EpochLogs[];
   learningRate: number;
   optimizerClass: string;
+  /** Engine that wrote it (absent in older checkpoints: tfjs); optimizerWeights are in its format. */
+  engine?: 'tfjs' | 'onnx-step';
   seed: number;
   iteratorState?: unknown;
   callbacks: Record<string, CallbackState>;

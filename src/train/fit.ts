@@ -11,6 +11,7 @@ import { resolveClassWeight } from './class_weight.js';
 import { evaluate } from './evaluate.js';
 import { batchLoss, predictedClasses, resolveLoss, trueClasses } from './losses.js';
 import { createOptimizer, getLearningRate, loadOptimizerState, saveOptimizerState, setLearningRate } from './optimizers.js';
+import { decideEngine, OnnxStepEngine, type FitEngineChoice, type StepEngineName } from './onnx_step_engine.js';
 import { mixSeed, withSeededMathRandom } from './seeded_random.js';
 import { restOfEpoch, type BatchIterator, type ClassWeight, type EpochLogs, type History, type LossName, type OptimizerName } from './types.js';
 
@@ -46,14 +47,24 @@ export interface FitOptions {
    * classifier sharing its layers, so checkpoints stay whole-model whatever engine ran.
    */
   stateModel?: tfl.LayersModel;
+  /**
+   * 'tfjs' (default): tf.variableGrads and a tfjs optimizer. 'onnx': the compiled ONNX training step
+   * (optimizer 'adam' or 'sgd'; an error when it cannot compile the model). 'auto': the compiled step
+   * when nothing at the model's start is frozen and it supports the model, else tfjs.
+   */
+  engine?: FitEngineChoice;
+  /** onnxruntime threads of the compiled step (default: all cores). */
+  intraOpNumThreads?: number;
 }
 
 export interface FitResult extends History {
   optimizer: tf.Optimizer;
   /** True when a callback (EarlyStopping) ended training before `epochs`. */
   stoppedEarly: boolean;
-  /** Which engine computed the steps; 'tfjs' until the ONNX engine is wired in. */
-  engine: 'tfjs';
+  /** Which engine computed the steps: tfjs, or the compiled ONNX training step. */
+  engine: StepEngineName;
+  /** Why that engine (one line). */
+  engineReason: string;
 }
 
 function checkPositiveInteger(name: string, value: unknown): number {
@@ -76,6 +87,15 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
   const loss = resolveLoss(options.loss);
   if (train.length < 1) throw invalidArgument('trainIterator.length', train.length, 'at least one batch per epoch');
   const resume = options.resumeFrom;
+  const decision = decideEngine(model, options.engine ?? 'tfjs', loss, options.optimizer ?? 'adam');
+  if (options.engine === 'onnx' && decision.engine !== 'onnx-step') throw new TrainingError(`engine 'onnx': ${decision.reason}`);
+  const resumedEngine: StepEngineName = resume?.engine ?? 'tfjs';
+  if (resume && resumedEngine !== decision.engine) {
+    throw new TrainingError(
+      `the checkpoint was written by the ${resumedEngine} engine but this fit runs on ${decision.engine} (${decision.reason}); ` +
+        `their optimizer states differ: resume with engine '${resumedEngine === 'onnx-step' ? 'onnx' : 'tfjs'}'`,
+    );
+  }
   const optimizer = createOptimizer(options.optimizer ?? 'adam', resume ? undefined : options.learningRate);
   const classWeights = resolveClassWeight(options.classWeight, train, numClassesOf(model));
   const seed = resume?.seed ?? options.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -97,7 +117,7 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
   const stateModel = options.stateModel ?? model;
   if (resume) {
     restoreWeights(stateModel, resume.weights);
-    await loadOptimizerState(optimizer, resume.optimizerWeights);
+    if (decision.engine === 'tfjs') await loadOptimizerState(optimizer, resume.optimizerWeights);
     setLearningRate(optimizer, resume.learningRate);
     epoch = resume.epoch;
     batch = resume.batch;
@@ -122,6 +142,17 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
   // Variables in model order: the optimizer matches its slots to them by position (see optimizers.ts).
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (variables.length === 0) throw new TrainingError('the model has no trainable weights: nothing to train (is every layer frozen?)');
+  // The compiled step reads the model's weights when it compiles (first batch), so after any resume restore.
+  const onnxStep =
+    decision.engine === 'onnx-step'
+      ? new OnnxStepEngine(model, {
+          loss,
+          optimizer: options.optimizer as 'adam' | 'sgd',
+          learningRate: getLearningRate(optimizer),
+          resumeState: resume?.optimizerWeights,
+          intraOpNumThreads: options.intraOpNumThreads,
+        })
+      : undefined;
 
   const ctx: TrainingContext = {
     model,
@@ -131,6 +162,7 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
     history,
     stopTraining: false,
     checkpoint: async (): Promise<TrainingCheckpoint> => {
+      onnxStep?.syncToModel();
       const callbackStates: TrainingCheckpoint['callbacks'] = {};
       for (const cb of callbacks) if (cb.getState) callbackStates[cb.name] = await cb.getState();
       return {
@@ -141,81 +173,97 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
         history: history.map((h) => ({ ...h })),
         learningRate: getLearningRate(optimizer),
         optimizerClass: optimizer.getClassName(),
+        engine: decision.engine,
         seed,
         iteratorState: train.getState?.(),
         callbacks: callbackStates,
         tag: options.tag,
         weights: await captureWeights(stateModel),
-        optimizerWeights: await saveOptimizerState(optimizer),
+        optimizerWeights: onnxStep ? onnxStep.optimizerState() : await saveOptimizerState(optimizer),
       };
     },
   };
 
-  for (const cb of callbacks) await cb.onTrainBegin?.(ctx);
+  try {
+    await trainEpochs();
+  } finally {
+    await onnxStep?.dispose();
+  }
+  return { epochs: history, optimizer, stoppedEarly: ctx.stopTraining && epoch < epochs, engine: decision.engine, engineReason: decision.reason };
 
-  while (epoch < epochs && !ctx.stopTraining) {
-    if (batch === 0) for (const cb of callbacks) await cb.onEpochBegin?.(epoch, ctx);
-    const batches = restOfEpoch(train, batch)[Symbol.asyncIterator]();
-    for (;;) {
-      if (options.signal?.aborted) throw new TrainingError(`training aborted at epoch ${epoch + 1}, batch ${batch + 1}`, { cause: options.signal.reason });
-      const started = performance.now();
-      const item = await batches.next();
-      if (item.done) break;
-      const data = item.value;
-      let stepLoss: number;
-      let stepCorrect: number;
-      let size: number;
-      try {
-        if (!data.y) throw new TrainingError('the training iterator yields no labels (class_mode none?): fit needs y');
-        ({ loss: stepLoss, correct: stepCorrect, size } = trainStep(model, optimizer, variables, loss, data.x, data.y, classWeights, mixSeed(seed, epoch, batch), epoch, batch));
-      } finally {
-        tf.dispose([data.x, data.y as tf.Tensor]);
+  async function trainEpochs(): Promise<void> {
+    for (const cb of callbacks) await cb.onTrainBegin?.(ctx);
+
+    while (epoch < epochs && !ctx.stopTraining) {
+      if (batch === 0) for (const cb of callbacks) await cb.onEpochBegin?.(epoch, ctx);
+      const batches = restOfEpoch(train, batch)[Symbol.asyncIterator]();
+      for (;;) {
+        if (options.signal?.aborted) throw new TrainingError(`training aborted at epoch ${epoch + 1}, batch ${batch + 1}`, { cause: options.signal.reason });
+        const started = performance.now();
+        const item = await batches.next();
+        if (item.done) break;
+        const data = item.value;
+        let stepLoss: number;
+        let stepCorrect: number;
+        let size: number;
+        try {
+          if (!data.y) throw new TrainingError('the training iterator yields no labels (class_mode none?): fit needs y');
+          const stepSeed = mixSeed(seed, epoch, batch);
+          ({ loss: stepLoss, correct: stepCorrect, size } = onnxStep
+            ? await onnxStep.trainBatch(data.x, data.y, classWeights, getLearningRate(optimizer), stepSeed, `epoch ${epoch + 1}, batch ${batch + 1}`)
+            : trainStep(model, optimizer, variables, loss, data.x, data.y, classWeights, stepSeed, epoch, batch));
+        } finally {
+          tf.dispose([data.x, data.y as tf.Tensor]);
+        }
+        acc.lossSum += stepLoss * size;
+        acc.correct += stepCorrect;
+        acc.seen += size;
+        acc.seconds += (performance.now() - started) / 1000;
+        batch += 1;
+        const logs: BatchLogs = {
+          epoch,
+          batch: batch - 1,
+          batchesPerEpoch: train.length,
+          loss: acc.lossSum / acc.seen,
+          accuracy: acc.correct / acc.seen,
+          seen: acc.seen,
+          imgPerSec: acc.seen / Math.max(acc.seconds, 1e-9),
+        };
+        for (const cb of callbacks) await cb.onBatchEnd?.(logs, ctx);
       }
-      acc.lossSum += stepLoss * size;
-      acc.correct += stepCorrect;
-      acc.seen += size;
-      acc.seconds += (performance.now() - started) / 1000;
-      batch += 1;
-      const logs: BatchLogs = {
-        epoch,
-        batch: batch - 1,
-        batchesPerEpoch: train.length,
+
+      const logs: EpochLogs = {
+        epoch: epoch + 1,
+        ...options.extraLogs,
         loss: acc.lossSum / acc.seen,
         accuracy: acc.correct / acc.seen,
-        seen: acc.seen,
-        imgPerSec: acc.seen / Math.max(acc.seconds, 1e-9),
       };
-      for (const cb of callbacks) await cb.onBatchEnd?.(logs, ctx);
+      // Validation, EarlyStopping and checkpoints read the tfjs model's weights.
+      onnxStep?.syncToModel();
+      if (options.validation) {
+        // Validation shows as its own bar, never marked done: the epoch's final line replaces it.
+        const onProgress = options.onProgress;
+        const task = `${options.progressLabel ? `${options.progressLabel} ` : ''}epoch ${epoch + 1}/${epochs} validate`;
+        const val = await evaluate(model, options.validation, { loss, signal: options.signal, task, onProgress: onProgress && ((e) => onProgress({ ...e, done: false })) });
+        logs.val_loss = val.loss;
+        logs.val_accuracy = val.accuracy;
+      }
+      logs.samples = acc.seen;
+      logs.lr = getLearningRate(optimizer);
+      logs.img_per_sec = acc.seen / Math.max(acc.seconds, 1e-9);
+      logs.seconds = acc.seconds;
+      history.push(logs);
+      // The epoch is complete: move the position before callbacks checkpoint it.
+      epoch += 1;
+      batch = 0;
+      acc = emptyAccumulators();
+      for (const cb of callbacks) await cb.onEpochEnd?.(epoch - 1, logs, ctx);
     }
 
-    const logs: EpochLogs = {
-      epoch: epoch + 1,
-      ...options.extraLogs,
-      loss: acc.lossSum / acc.seen,
-      accuracy: acc.correct / acc.seen,
-    };
-    if (options.validation) {
-      // Validation shows as its own bar, never marked done: the epoch's final line replaces it.
-      const onProgress = options.onProgress;
-      const task = `${options.progressLabel ? `${options.progressLabel} ` : ''}epoch ${epoch + 1}/${epochs} validate`;
-      const val = await evaluate(model, options.validation, { loss, signal: options.signal, task, onProgress: onProgress && ((e) => onProgress({ ...e, done: false })) });
-      logs.val_loss = val.loss;
-      logs.val_accuracy = val.accuracy;
-    }
-    logs.samples = acc.seen;
-    logs.lr = getLearningRate(optimizer);
-    logs.img_per_sec = acc.seen / Math.max(acc.seconds, 1e-9);
-    logs.seconds = acc.seconds;
-    history.push(logs);
-    // The epoch is complete: move the position before callbacks checkpoint it.
-    epoch += 1;
-    batch = 0;
-    acc = emptyAccumulators();
-    for (const cb of callbacks) await cb.onEpochEnd?.(epoch - 1, logs, ctx);
+    // Before onTrainEnd: EarlyStopping may then write its best weights into the model, which must win.
+    onnxStep?.syncToModel();
+    for (const cb of callbacks) await cb.onTrainEnd?.(ctx);
   }
-
-  for (const cb of callbacks) await cb.onTrainEnd?.(ctx);
-  return { epochs: history, optimizer, stoppedEarly: ctx.stopTraining && epoch < epochs, engine: 'tfjs' };
 }
 
 /**

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { initEngine } from '../engines/tfjs/tf.js';
 import { createFrozenEngine, type FrozenEngine } from '../engines/onnx/frozen_features.js';
 import { frozenPrefixEnd } from '../engines/onnx/frozen_prefix.js';
-import { FileError, TlkitError, UsageError, invalidArgument } from '../errors.js';
+import { FileError, TlkitError, TrainingError, UsageError, invalidArgument } from '../errors.js';
 import { buildClassifier, setTrainable, type Classifier } from '../models/classifier.js';
 import type { ClassMode } from '../models/heads.js';
 import { formatSummary, summarize } from '../models/summary.js';
@@ -21,6 +21,8 @@ import { ReduceLROnPlateau } from './callbacks/reduce_lr_on_plateau.js';
 import { readCheckpoint, restoreWeights, type TrainingCheckpoint } from './checkpoint.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { fit } from './fit.js';
+import { decideEngine } from './onnx_step_engine.js';
+import { resolveLoss } from './losses.js';
 import { FeatureIterator } from './feature_iterator.js';
 import { atomicWriteText } from './atomic_write.js';
 import { mixSeed, withSeededMathRandom } from './seeded_random.js';
@@ -78,7 +80,12 @@ export interface TrainRunOptions {
   classWeight?: ClassWeight;
   /** Also checkpoint every N batches inside an epoch. */
   checkpointEveryBatches?: number;
-  /** 'auto' (default): frozen first layers run on onnxruntime; 'tfjs': everything on tfjs; 'onnx': insist. */
+  /**
+   * 'auto' (default): frozen first layers run on onnxruntime (onnx-frozen); a phase that trains the
+   * whole model runs the compiled ONNX training step (onnx-step) when it supports the model; else tfjs.
+   * 'onnx': the same, but a failure to use onnxruntime is an error (or, for a model the compiled step
+   * cannot train, a logged fallback to tfjs). 'tfjs': everything on tfjs.
+   */
   engine?: EngineChoice;
   signal?: AbortSignal;
 }
@@ -134,8 +141,11 @@ function checkOptions(o: TrainRunOptions): void {
   if (o.engine !== undefined && !['tfjs', 'onnx', 'auto'].includes(o.engine)) throw invalidArgument('engine', o.engine, "'tfjs', 'onnx' or 'auto'");
 }
 
-/** Which engine computed a phase: tfjs alone, or the frozen prefix on onnxruntime feeding a tfjs head. */
-export type PhaseEngine = 'tfjs' | 'onnx-frozen';
+/**
+ * Which engine computed a phase: tfjs alone, the frozen prefix on onnxruntime feeding a tfjs head, or
+ * the compiled ONNX training step of the whole model.
+ */
+export type PhaseEngine = 'tfjs' | 'onnx-frozen' | 'onnx-step';
 
 /**
  * Closes the onnxruntime session and releases the engine's head model. The head was built by applying
@@ -162,10 +172,8 @@ function isDeterministic(iterator: BatchIterator): boolean {
 async function openFrozenEngine(classifier: Classifier, choice: EngineChoice, log: (m: string) => void): Promise<FrozenEngine | undefined> {
   if (choice === 'tfjs') return undefined;
   const frozenUpTo = frozenPrefixEnd(classifier.model);
-  if (frozenUpTo === undefined) {
-    if (choice === 'onnx') throw new UsageError("engine 'onnx' needs frozen first layers (--freeze-backbone, --fine-tune-from LAYER or the head phase of --fine-tune-epochs); the whole model trains here", 'engine');
-    return undefined;
-  }
+  // Nothing frozen: the compiled step was considered first (chooseCompiledStep) and logged its verdict.
+  if (frozenUpTo === undefined) return undefined;
   try {
     const engine = await createFrozenEngine(classifier.model, { frozenUpTo });
     log(`engine: layers up to ${frozenUpTo} run on onnxruntime, the rest on tfjs`);
@@ -175,6 +183,27 @@ async function openFrozenEngine(classifier: Classifier, choice: EngineChoice, lo
     log(`engine: tfjs (the frozen layers could not run on onnxruntime: ${error instanceof Error ? error.message : String(error)})`);
     return undefined;
   }
+}
+
+/**
+ * Whether a phase trains with the compiled ONNX step: only when nothing at the model's start is frozen
+ * (else the onnx-frozen engine fits better) and the step supports the model and optimizer. A resumed
+ * phase keeps the engine its checkpoint was written by (their optimizer states differ).
+ */
+function chooseCompiledStep(classifier: Classifier, choice: EngineChoice, optimizer: OptimizerName, resumeHere: TrainingCheckpoint | undefined, log: (m: string) => void): boolean {
+  if (choice === 'tfjs' || frozenPrefixEnd(classifier.model) !== undefined) return false;
+  if (resumeHere && (resumeHere.engine ?? 'tfjs') !== 'onnx-step') {
+    log('engine: tfjs (the checkpoint being resumed was written by the tfjs engine)');
+    return false;
+  }
+  const decision = decideEngine(classifier.model, 'auto', resolveLoss(classifier.loss), optimizer);
+  if (decision.engine === 'onnx-step') {
+    log(`engine: onnx-step (compiled ONNX training step: ${decision.reason})`);
+    return true;
+  }
+  if (resumeHere) throw new TrainingError(`the checkpoint being resumed was written by the compiled ONNX step, which cannot train this model now: ${decision.reason}`);
+  log(`engine: tfjs (${decision.reason}; falling back to tfjs)`);
+  return false;
 }
 
 interface Phase {
@@ -268,10 +297,20 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
         if (phase.label) log(`phase ${phase.index} (${phase.label}): ${describeTrainable(classifier)}, lr ${phase.learningRate}`);
         if (resumeHere) restoreWeights(classifier.model, resumeHere.weights);
         await closeFrozenEngine(evaluationEngine);
+        evaluationEngine = undefined;
+        // One 'engine: ...' line per phase: from whichever step below decides, else the plain tfjs one.
+        let engineLogged = false;
+        const engineLog = (message: string) => {
+          engineLogged = true;
+          log(message);
+        };
+        const useStep = chooseCompiledStep(classifier, engineChoice, full.optimizer ?? 'adam', resumeHere, engineLog);
         // The engine captures the frozen weights when created: create it after any restore.
-        evaluationEngine = await openFrozenEngine(classifier, engineChoice, log);
+        if (!useStep) evaluationEngine = await openFrozenEngine(classifier, engineChoice, engineLog);
         const engine = evaluationEngine;
-        phaseEngines.push(engine ? 'onnx-frozen' : 'tfjs');
+        const phaseEngine: PhaseEngine = useStep ? 'onnx-step' : engine ? 'onnx-frozen' : 'tfjs';
+        if (!engineLogged) log(`engine: tfjs${engineChoice === 'tfjs' ? ' (requested)' : ''}`);
+        phaseEngines.push(phaseEngine);
         const train = engine ? new FeatureIterator(iterators.train, engine, { cache: isDeterministic(iterators.train) }) : iterators.train;
         const validation = engine && iterators.validation ? new FeatureIterator(iterators.validation, engine, { cache: isDeterministic(iterators.validation) }) : iterators.validation;
         const monitor = iterators.validation ? 'val_loss' : 'loss';
@@ -294,8 +333,9 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
           seed: seed + phase.index,
           resumeFrom: resumeHere,
           extraLogs: phases.length > 1 ? { phase: phase.index } : undefined,
-          tag: { phase: phase.index, engine: engine ? 'onnx-frozen' : 'tfjs' },
+          tag: { phase: phase.index, engine: phaseEngine },
           stateModel: classifier.model,
+          engine: useStep ? 'onnx' : 'tfjs',
         });
         result.optimizer.dispose();
         history.length = 0;

@@ -68,7 +68,20 @@ export interface CompiledTrainingStep {
   getLearningRate(): number;
   /** Steps taken. */
   readonly iterations: number;
+  /** Copies of the optimizer's state, for checkpoints: the step count and the slots (Adam m, v; SGD momentum). */
+  getOptimizerState(): OptimizerState;
+  /**
+   * Puts back a state from getOptimizerState of a step compiled from the same model and optimizer
+   * (call after syncWeightsFromModel, which resets the slots). Slot count and sizes are checked.
+   */
+  setOptimizerState(state: OptimizerState): void;
   dispose(): Promise<void>;
+}
+
+/** The compiled step's optimizer state: slots are flat vectors over the graph's trainable weights. */
+export interface OptimizerState {
+  iterations: number;
+  slots: Float32Array[];
 }
 
 interface CompiledSession {
@@ -136,6 +149,8 @@ export async function compileTrainingStep(model: LayersModel, options: CompileTr
     get iterations() {
       return step.iterations;
     },
+    getOptimizerState: () => step.getOptimizerState(),
+    setOptimizerState: (state) => step.setOptimizerState(state),
     dispose: () => step.dispose(),
   };
 }
@@ -246,6 +261,23 @@ class TrainingStepRunner {
     const slotCount = this.optimizer === 'gradients' ? 0 : slotNames(this.optimizer).length;
     this.flat = { weights, slots: Array.from({ length: slotCount }, () => new Float32Array(size)), offsets };
     this.iterations = 0;
+  }
+
+  getOptimizerState(): OptimizerState {
+    return { iterations: this.iterations, slots: this.flat.slots.map((slot) => Float32Array.from(slot)) };
+  }
+
+  setOptimizerState(state: OptimizerState): void {
+    const expected = this.flat.slots;
+    if (!Number.isInteger(state.iterations) || state.iterations < 0) throw invalidArgument('state.iterations', state.iterations, 'an integer >= 0');
+    if (state.slots.length !== expected.length) {
+      throw invalidArgument('state.slots', `${state.slots.length} slots`, `${expected.length} (the slots of this optimizer: ${this.optimizer === 'gradients' ? 'none' : slotNames(this.optimizer).join(', ') || 'none'})`);
+    }
+    state.slots.forEach((slot, i) => {
+      if (slot.length !== expected[i].length) throw invalidArgument(`state.slots[${i}]`, `${slot.length} values`, `${expected[i].length} (one per trainable weight value of this model)`);
+    });
+    this.flat.slots = state.slots.map((slot) => Float32Array.from(slot));
+    this.iterations = state.iterations;
   }
 
   syncWeightsToModel(): void {

@@ -1,0 +1,153 @@
+// fit's second engine: each batch is one session.run of the compiled ONNX training step (forward,
+// loss, backward and optimizer update on onnxruntime-node). The tfjs-layers model stays the model of
+// record: its weights are brought up to date (syncToModel) whenever something outside the step reads
+// them (validation, checkpoints, EarlyStopping, the end of fit).
+import { canCompileTrainingStep, compileTrainingStep, type CompiledTrainingStep } from '../engines/onnx/training/compile_training_step.js';
+import { frozenPrefixEnd } from '../engines/onnx/frozen_prefix.js';
+import type { tf, tfl } from '../engines/tfjs/tf.js';
+import { TrainingError } from '../errors.js';
+import { trueClasses } from './losses.js';
+import type { SavedArray } from './optimizers.js';
+import type { LossName } from './types.js';
+
+/** fit's `engine` option: 'tfjs' (default), 'onnx' (the compiled step, or an error), 'auto'. */
+export type FitEngineChoice = 'tfjs' | 'onnx' | 'auto';
+export const FIT_ENGINES: readonly FitEngineChoice[] = ['tfjs', 'onnx', 'auto'];
+
+/** The engine tag stored in checkpoints and results. */
+export type StepEngineName = 'tfjs' | 'onnx-step';
+
+export interface EngineDecision {
+  engine: StepEngineName;
+  /** Why: one line for logs. */
+  reason: string;
+}
+
+/**
+ * Whether the compiled step can train `model` with this optimizer: only Adam and plain SGD given by
+ * name (the compiled step's optimizers, with the settings createOptimizer uses), and a model it compiles.
+ */
+export function onnxStepSupport(model: tfl.LayersModel, loss: LossName, optimizer: unknown): { ok: boolean; reason?: string } {
+  if (optimizer !== 'adam' && optimizer !== 'sgd') {
+    return { ok: false, reason: `optimizer ${typeof optimizer === 'string' ? `'${optimizer}'` : 'given as a tf.Optimizer'} is not one of the compiled step's (adam, sgd)` };
+  }
+  return canCompileTrainingStep(model, { loss });
+}
+
+/**
+ * The rule of 'auto': the compiled step when nothing at the model's start is frozen (full or nearly
+ * full fine-tuning, where tfjs is slowest) and it supports the model; otherwise tfjs (a frozen prefix
+ * is trainRun's onnx-frozen engine's job, and a small trainable head gains little).
+ */
+export function decideEngine(model: tfl.LayersModel, choice: FitEngineChoice, loss: LossName, optimizer: unknown): EngineDecision {
+  if (choice === 'tfjs') return { engine: 'tfjs', reason: 'tfjs requested' };
+  if (choice === 'auto' && frozenPrefixEnd(model) !== undefined) return { engine: 'tfjs', reason: 'the first layers are frozen (only the rest trains)' };
+  const support = onnxStepSupport(model, loss, optimizer);
+  if (support.ok) return { engine: 'onnx-step', reason: choice === 'onnx' ? 'compiled ONNX training step requested' : 'the whole model trains and the compiled ONNX step supports it' };
+  return { engine: 'tfjs', reason: `the compiled ONNX training step cannot train this model: ${support.reason}` };
+}
+
+const ITERATIONS = 'onnx_step/iterations';
+
+/** The compiled step's optimizer state as checkpoint arrays (iteration count first, then the slots). */
+function toSaved(state: { iterations: number; slots: Float32Array[] }): SavedArray[] {
+  return [
+    { name: ITERATIONS, dtype: 'int32', shape: [1], data: Int32Array.of(state.iterations) },
+    ...state.slots.map((slot, i): SavedArray => ({ name: `onnx_step/slot_${i}`, dtype: 'float32', shape: [slot.length], data: slot })),
+  ];
+}
+
+function fromSaved(saved: SavedArray[]): { iterations: number; slots: Float32Array[] } {
+  if (saved.length === 0) return { iterations: 0, slots: [] };
+  if (saved[0].name !== ITERATIONS) throw new TrainingError(`the checkpoint's optimizer state is not the compiled step's (first array '${saved[0].name}', expected '${ITERATIONS}')`);
+  return { iterations: saved[0].data[0], slots: saved.slice(1).map((s) => Float32Array.from(s.data)) };
+}
+
+export interface OnnxStepEngineOptions {
+  loss: LossName;
+  optimizer: 'adam' | 'sgd';
+  learningRate: number;
+  /** Optimizer state of a checkpoint to continue from (applied once the step is compiled). */
+  resumeState?: SavedArray[];
+  intraOpNumThreads?: number;
+}
+
+export class OnnxStepEngine {
+  private step: CompiledTrainingStep | undefined;
+  private pendingState: { iterations: number; slots: Float32Array[] } | undefined;
+  /** True while the step holds newer weights than the tfjs model. */
+  private modelStale = false;
+
+  constructor(
+    private readonly model: tfl.LayersModel,
+    private readonly options: OnnxStepEngineOptions,
+  ) {
+    this.pendingState = options.resumeState ? fromSaved(options.resumeState) : undefined;
+  }
+
+  /** Compiles on the first batch (its size is the compiled batch size) and reads the model's weights. */
+  private async open(batchSize: number): Promise<CompiledTrainingStep> {
+    if (this.step) return this.step;
+    const step = await compileTrainingStep(this.model, {
+      loss: this.options.loss,
+      optimizer: this.options.optimizer,
+      learningRate: this.options.learningRate,
+      batchSize,
+      intraOpNumThreads: this.options.intraOpNumThreads,
+    });
+    if (this.pendingState && this.pendingState.slots.length > 0) step.setOptimizerState(this.pendingState);
+    else if (this.pendingState) step.setOptimizerState({ iterations: this.pendingState.iterations, slots: step.getOptimizerState().slots });
+    this.pendingState = undefined;
+    this.step = step;
+    return step;
+  }
+
+  /** One training step; the learning rate is the one fit's optimizer holds now (callbacks change it). */
+  async trainBatch(x: tf.Tensor, y: tf.Tensor, classWeights: number[] | undefined, learningRate: number, seed: number, where: string): Promise<{ loss: number; correct: number; size: number }> {
+    const step = await this.open(x.shape[0]);
+    if (step.getLearningRate() !== learningRate) step.setLearningRate(learningRate);
+    let sampleWeight: Float32Array | undefined;
+    if (classWeights) {
+      const classes = trueClasses(this.options.loss, y);
+      const indices = classes.dataSync();
+      classes.dispose();
+      sampleWeight = Float32Array.from(indices, (k) => classWeights[k]);
+    }
+    try {
+      const result = await step.step(x, y, { sampleWeight, seed });
+      this.modelStale = true;
+      return { loss: result.loss, correct: result.correct, size: x.shape[0] };
+    } catch (error) {
+      if (error instanceof TrainingError) {
+        throw new TrainingError(`${error.message}; ${where}: training stopped before applying this step; the last checkpoint was written before this batch and is intact`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Writes the step's weights and BatchNorm statistics into the tfjs model (no-op when it is current). */
+  syncToModel(): void {
+    if (this.step && this.modelStale) this.step.syncWeightsToModel();
+    this.modelStale = false;
+  }
+
+  /** Re-reads the model's weights after something wrote them, keeping the optimizer state. */
+  syncFromModel(): void {
+    if (!this.step) return;
+    const state = this.step.getOptimizerState();
+    this.step.syncWeightsFromModel();
+    this.step.setOptimizerState(state);
+    this.modelStale = false;
+  }
+
+  /** The optimizer state for a checkpoint (the resumed one while no step has been compiled yet). */
+  optimizerState(): SavedArray[] {
+    if (this.step) return toSaved(this.step.getOptimizerState());
+    return this.pendingState ? toSaved(this.pendingState) : [];
+  }
+
+  async dispose(): Promise<void> {
+    await this.step?.dispose();
+    this.step = undefined;
+  }
+}
