@@ -187,6 +187,9 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
   try {
     await trainEpochs();
   } finally {
+    // On an error (NaN step, abort) too the model gets the last good step's weights, as with tfjs; after
+    // a normal end this is a no-op (synced before onTrainEnd, so EarlyStopping's restore stays).
+    onnxStep?.syncToModel();
     await onnxStep?.dispose();
   }
   return { epochs: history, optimizer, stoppedEarly: ctx.stopTraining && epoch < epochs, engine: decision.engine, engineReason: decision.reason };

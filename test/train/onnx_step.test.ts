@@ -15,6 +15,7 @@ import { ReduceLROnPlateau } from '../../src/train/callbacks/reduce_lr_on_platea
 import { captureWeights, readCheckpoint } from '../../src/train/checkpoint.js';
 import { fit, type FitOptions } from '../../src/train/fit.js';
 import { trainRun } from '../../src/train/run.js';
+import { loadTrainedModel } from '../../src/train/trained_model.js';
 import { maxAbsDiff, squaresDataset, weightsOf, writeSquaresFolder } from './helpers.js';
 
 before(async () => {
@@ -121,6 +122,26 @@ test('fit on the compiled step interrupted mid-epoch and resumed from its checkp
   await assert.rejects(runFit('tfjs', { ...options, resumeFrom: checkpoint }), (e: unknown) => e instanceof TrainingError && /written by the onnx-step engine.*resume with engine 'onnx'/.test(e.message));
 });
 
+test('a non-finite step on the compiled step stops fit naming epoch and batch; the model keeps the last good weights', async () => {
+  const { x, y } = data();
+  const values = x.arraySync() as number[][][][];
+  values[9][0][0][0] = Number.NaN; // second batch (unshuffled, batch size 8)
+  const poisoned = tf.tensor4d(values);
+  const model = smallNet();
+  await assert.rejects(
+    fit(model, new ArrayIterator(poisoned, y, { batchSize: 8, shuffle: false }), { epochs: 1, loss: 'sparse_categorical_crossentropy', optimizer: 'sgd', learningRate: 0.1, engine: 'onnx', intraOpNumThreads: 1 }),
+    (e: unknown) => e instanceof TrainingError && /non-finite.*epoch 1, batch 2/.test(e.message),
+  );
+  const oneStep = smallNet();
+  const first = { x: tf.slice(x, 0, 8), y: tf.slice(y, 0, 8) };
+  const r = await fit(oneStep, new ArrayIterator(first.x, first.y, { batchSize: 8, shuffle: false }), { epochs: 1, loss: 'sparse_categorical_crossentropy', optimizer: 'sgd', learningRate: 0.1, engine: 'onnx', intraOpNumThreads: 1 });
+  r.optimizer.dispose();
+  assert.equal(maxAbsDiff(await weightsOf(model), await weightsOf(oneStep)), 0);
+  model.dispose();
+  oneStep.dispose();
+  tf.dispose([x, y, poisoned, first.x, first.y]);
+});
+
 test("fit with engine 'onnx' refuses what the compiled step cannot train, naming why", async () => {
   await assert.rejects(runFit('onnx', { epochs: 1, optimizer: 'rmsprop' }), (e: unknown) => e instanceof TrainingError && /rmsprop/.test(e.message));
 });
@@ -144,4 +165,30 @@ test("trainRun with engine 'onnx' trains the whole model on the compiled step an
   assert.ok(Number.isFinite(result.history[0].loss) && Number.isFinite(result.history[0].val_loss));
   const last = await readCheckpoint(join(result.runDir, 'checkpoints', 'last.ckpt'));
   assert.equal(last.engine, 'onnx-step');
+});
+
+test('trainRun on the compiled step interrupted mid-epoch and resumed (dropout, shuffled folder data) ends with the uninterrupted weights', async () => {
+  const root = await fs.mkdtemp(join(tmpdir(), 'tlkit-onnx-run-resume-'));
+  await writeSquaresFolder(join(root, 'data'), 24, 32, 43);
+  const options = {
+    dataDir: join(root, 'data'), validationSplit: 0.25, backbone: 'mobilenet', alpha: 0.25, weights: 'none', inputSize: 32,
+    classMode: 'sparse' as const, head: 'gap,dropout:0.3', epochs: 2, batchSize: 4, learningRate: 0.01, seed: 12, engine: 'auto' as const,
+    checkpointEveryBatches: 1,
+  };
+  const full = await trainRun({ ...options, outDir: join(root, 'full') });
+  assert.equal(full.engine, 'onnx-step', "'auto' picks the compiled step when the whole model trains");
+  const controller = new AbortController();
+  const onProgress = (e: { task: string; current: number }) => {
+    if (e.task === 'epoch 2/2' && e.current === 2) controller.abort();
+  };
+  await assert.rejects(trainRun({ ...options, outDir: join(root, 'cut'), signal: controller.signal }, { onProgress }), (e: unknown) => e instanceof TrainingError && /aborted at epoch 2, batch 3/.test(e.message));
+  const resumed = await trainRun({ ...options, outDir: join(root, 'cut'), resume: true });
+  assert.equal(resumed.engine, 'onnx-step');
+  assert.deepEqual(resumed.history.map((h) => h.epoch), [1, 2]);
+  const a = await loadTrainedModel(join(root, 'full'));
+  const b = await loadTrainedModel(join(root, 'cut'));
+  const diff = maxAbsDiff(await weightsOf(a.model), await weightsOf(b.model));
+  assert.ok(diff < 1e-5, `weights differ by ${diff}`);
+  a.model.dispose();
+  b.model.dispose();
 });
