@@ -46,7 +46,7 @@ export { createOnnxPredictor } from './engines/onnx/predictor.js';
 export type { OnnxPredictor, OnnxPredictorOptions } from './engines/onnx/predictor.js';
 // fast engine, stage 2: a whole training step (forward, loss, backward, Adam/SGD) compiled to ONNX
 export { compileTrainingStep, canCompileTrainingStep } from './engines/onnx/training/compile_training_step.js';
-export type { CompiledTrainingStep, CompileTrainingStepOptions, TrainingStepOptions, TrainingStepResult } from './engines/onnx/training/compile_training_step.js';
+export type { CompiledTrainingStep, CompileTrainingStepOptions, TrainingStepOptions, TrainingStepResult, OptimizerState as TrainingStepOptimizerState } from './engines/onnx/training/compile_training_step.js';
 export { selectTrainingEngine, TRAINING_ENGINES } from './engines/onnx/training/select_engine.js';
 export type { SelectedEngine, TrainingEngineChoice } from './engines/onnx/training/select_engine.js';
 
@@ -89,6 +89,7 @@ export * as transforms from './data/transforms/index.js';
 // training: fit / evaluate / predict over iterators, callbacks, checkpoints, the whole run (trainRun)
 export { fit } from './train/fit.js';
 export type { FitOptions as ModelFitOptions, FitResult } from './train/fit.js';
+export type { FitEngineChoice, StepEngineName } from './train/onnx_step_engine.js';
 export type { BatchIterator as TrainingIterator, Batch as TrainingBatch, EpochLogs, History, LossName, OptimizerName, ClassWeight } from './train/types.js';
 export { evaluate, classificationReport, inferLoss } from './train/evaluate.js';
 export type { Evaluation, EvaluateOptions, ClassReport, Misclassified } from './train/evaluate.js';
