@@ -27,6 +27,7 @@ export const trainFlagSpec = {
   'class-weight': { type: 'string' },
   'checkpoint-every': { type: 'string' },
   engine: { type: 'string' },
+  workers: { type: 'string' },
   ...augmentationFlagSpec,
 } as const satisfies FlagSpec;
 
@@ -53,6 +54,8 @@ export const trainFlagUsage = `Training options:
   --reduce-lr-patience N     divide the rate by 10 after N epochs without improvement
   --class-weight auto        weight classes inversely to their frequency
   --checkpoint-every N       also checkpoint every N batches inside an epoch
+  --workers N                threads that decode and augment while the model computes (default 1 with
+                             augmentation, else 0)
   --engine E                 auto (default: frozen first layers on onnxruntime, the rest on tfjs; with nothing
                              frozen, the compiled ONNX training step when it supports the model), tfjs, onnx
 
@@ -88,6 +91,7 @@ export function trainOptionsFromFlags(values: ParsedArgs['values']): SharedTrain
     classWeight: choiceFlag(values, 'class-weight', ['auto'] as const),
     checkpointEveryBatches: numberFlag(values, 'checkpoint-every', { integer: true, min: 1 }),
     engine: choiceFlag(values, 'engine', ['tfjs', 'onnx', 'auto'] as const),
+    workers: numberFlag(values, 'workers', { integer: true, min: 0, max: 16 }),
     augmentation: augmentationOptionsFromFlags(values) as Record<string, unknown>,
     augmentValidation: augmentValidationFromFlags(values),
   };

@@ -70,6 +70,12 @@ export interface TrainRunOptions {
   augmentation?: Record<string, unknown>;
   /** Augment the validation subset too (Keras does; default false). */
   augmentValidation?: boolean;
+  /**
+   * Worker threads that decode and augment while the model computes (flowFromDirectory's `workers`).
+   * Default: 1 when augmentation is configured (the frozen part on onnxruntime blocks the main thread, so a
+   * worker overlaps the two), else 0 (features are cached after the first epoch).
+   */
+  workers?: number;
   /** The run directory. */
   outDir: string;
   /** Continue the run in outDir from its last checkpoint (its config.json wins over these options). */

@@ -76,7 +76,9 @@ export function makeRunInputs(options: TrainRunOptions, weights: string, seed: n
   const split = options.validationSplit && options.validationSplit > 0 ? options.validationSplit : undefined;
   const { rescale: _rescale, ...augmentation } = (options.augmentation ?? {}) as ImageDataGeneratorOptions;
   const trainGenerator = new ImageDataGenerator({ ...augmentation, ...common, validationSplit: split });
-  const flow = { targetSize: [inputSize, inputSize] as [number, number], classMode, batchSize: options.batchSize ?? 32, seed, onWarning: log };
+  const augmented = !trainGenerator.isDeterministic();
+  const workers = options.workers ?? (augmented ? 1 : 0);
+  const flow = { targetSize: [inputSize, inputSize] as [number, number], classMode, batchSize: options.batchSize ?? 32, seed, onWarning: log, workers };
   const train = trainGenerator.flowFromDirectory(options.dataDir!, { ...flow, shuffle: true, subset: split ? 'training' : null });
   let validation: BatchIterator | undefined;
   if (split) {
