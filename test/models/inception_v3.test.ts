@@ -10,6 +10,7 @@ import { initEngine } from '../../src/engines/tfjs/tf.js';
 import { getBackbone } from '../../src/models/zoo.js';
 import { UsageError } from '../../src/errors.js';
 import type { BackboneOptions } from '../../src/models/types.js';
+import { lessonHeadTotals } from '../helpers/lesson_head.js';
 
 const build = (options: BackboneOptions) => getBackbone('inception_v3').build(options);
 
@@ -106,12 +107,7 @@ test('inception_v3: with the lesson\'s head (Flatten -> Dense(16, relu) -> Dropo
   await initEngine();
   const model = build({ includeTop: false, inputShape: [224, 224, 3] });
   try {
-    // The head's params by hand, so this pins the backbone's feature map at 224, not the head builder.
-    const flattened = model.outputs[0].shape.slice(1).reduce((a, b) => a! * b!, 1)!;
-    const head = flattened * 16 + 16 + 16 * 2 + 2;
-    const size = (w: { shape: number[] }) => w.shape.reduce((a, b) => a * b, 1);
-    const trainable = model.trainableWeights.reduce((n, w) => n + size(w), 0) + head;
-    assert.deepEqual([model.countParams() + head, trainable], [22_622_034, 22_587_602]);
+    assert.deepEqual(lessonHeadTotals(model), [22_622_034, 22_587_602]);
   } finally {
     model.dispose();
   }

@@ -6,6 +6,7 @@ import { initEngine, tf } from '../../src/engines/tfjs/tf.js';
 import { getBackbone } from '../../src/models/zoo.js';
 import { UsageError } from '../../src/errors.js';
 import type { BackboneOptions } from '../../src/models/types.js';
+import { lessonHeadTotals } from '../helpers/lesson_head.js';
 
 const build = (options: BackboneOptions) => getBackbone('resnet50').build(options);
 
@@ -65,12 +66,7 @@ test('resnet50: with the lesson\'s head (Flatten -> Dense(16, relu) -> Dropout -
   await initEngine();
   const model = build({ includeTop: false, inputShape: [224, 224, 3] });
   try {
-    // The head's params by hand, so this pins the backbone's feature map at 224, not the head builder.
-    const flattened = model.outputs[0].shape.slice(1).reduce((a, b) => a! * b!, 1)!;
-    const head = flattened * 16 + 16 + 16 * 2 + 2;
-    const size = (w: { shape: number[] }) => w.shape.reduce((a, b) => a * b, 1);
-    const trainable = model.trainableWeights.reduce((n, w) => n + size(w), 0) + head;
-    assert.deepEqual([model.countParams() + head, trainable], [25_193_394, 25_140_274]);
+    assert.deepEqual(lessonHeadTotals(model), [25_193_394, 25_140_274]);
   } finally {
     model.dispose();
   }
