@@ -4,6 +4,8 @@
 import { UsageError, formatValue } from '../errors.js';
 import type { BackboneOptions } from './types.js';
 import { checkClasses, obtainInputShape } from './input_shape.js';
+import { tfl } from '../engines/tfjs/tf.js';
+import type { LayerNames } from './naming.js';
 
 // tfjs-layers' activation identifiers (ActivationIdentifier), plus Keras's snake_case spelling of
 // hard_sigmoid, so a Keras-style name is accepted too.
@@ -124,4 +126,23 @@ export function checkApplicationOptions(
   checkClasses(options, modelName);
   const inputShape = obtainInputShape(options.inputShape, { defaultSize, minSize, requireFlatten: includeTop, weights: options.weights, modelName });
   return { includeTop, inputShape, activation: includeTop ? classifierActivationFor(options, modelName) : undefined };
+}
+
+/**
+ * The end of InceptionV3 and Xception: Keras's 'avg_pool' + 'predictions' top, or the optional global
+ * pooling of a no-top model (auto-named, as Keras leaves it).
+ */
+export function applyTopOrPooling(
+  x: tfl.SymbolicTensor,
+  options: BackboneOptions,
+  checked: Pick<CheckedApplicationOptions, 'includeTop' | 'activation'>,
+  names: LayerNames,
+): tfl.SymbolicTensor {
+  if (checked.includeTop) {
+    const pooled = tfl.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as tfl.SymbolicTensor;
+    return tfl.layers.dense({ units: options.classes ?? 1000, activation: checked.activation, name: 'predictions' }).apply(pooled) as tfl.SymbolicTensor;
+  }
+  if (options.pooling === 'avg') return tfl.layers.globalAveragePooling2d({ name: names.auto('global_average_pooling2d') }).apply(x) as tfl.SymbolicTensor;
+  if (options.pooling === 'max') return tfl.layers.globalMaxPooling2d({ name: names.auto('global_max_pooling2d') }).apply(x) as tfl.SymbolicTensor;
+  return x;
 }

@@ -5,7 +5,7 @@
 // Those names come from one LayerNames per build, asked in exactly Keras's creation order, so the
 // names match a fresh Keras session and legacy .h5 weights, which are matched by order, line up.
 import { tfl } from '../engines/tfjs/tf.js';
-import { checkApplicationOptions } from './imagenet_utils.js';
+import { applyTopOrPooling, checkApplicationOptions } from './imagenet_utils.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
 import type { BackboneOptions } from './types.js';
@@ -124,14 +124,7 @@ export function InceptionV3(options: BackboneOptions = {}): tfl.LayersModel {
     x = concat([branch1x1, branch3x3, branch3x3dbl, branchPool], `mixed${9 + i}`);
   }
 
-  if (includeTop) {
-    x = tfl.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as SymbolicTensor;
-    x = tfl.layers.dense({ units: options.classes ?? 1000, activation, name: 'predictions' }).apply(x) as SymbolicTensor;
-  } else if (options.pooling === 'avg') {
-    x = tfl.layers.globalAveragePooling2d({ name: names.auto('global_average_pooling2d') }).apply(x) as SymbolicTensor;
-  } else if (options.pooling === 'max') {
-    x = tfl.layers.globalMaxPooling2d({ name: names.auto('global_max_pooling2d') }).apply(x) as SymbolicTensor;
-  }
+  x = applyTopOrPooling(x, options, { includeTop, activation }, names);
 
   return tfl.model({ inputs: imgInput, outputs: x, name: MODEL_NAME });
 }

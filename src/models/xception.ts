@@ -5,7 +5,7 @@
 // build reproduces those names in Keras's creation order. BatchNormalization keeps Keras's defaults
 // (epsilon 1e-3, momentum 0.99), as Xception does.
 import { tfl } from '../engines/tfjs/tf.js';
-import { checkApplicationOptions } from './imagenet_utils.js';
+import { applyTopOrPooling, checkApplicationOptions } from './imagenet_utils.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
 import type { BackboneOptions } from './types.js';
@@ -89,14 +89,7 @@ export function Xception(options: BackboneOptions = {}): tfl.LayersModel {
   x = batchNorm(x, 'block14_sepconv2_bn');
   x = relu(x, 'block14_sepconv2_act');
 
-  if (includeTop) {
-    x = tfl.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as SymbolicTensor;
-    x = tfl.layers.dense({ units: options.classes ?? 1000, activation, name: 'predictions' }).apply(x) as SymbolicTensor;
-  } else if (options.pooling === 'avg') {
-    x = tfl.layers.globalAveragePooling2d({ name: names.auto('global_average_pooling2d') }).apply(x) as SymbolicTensor;
-  } else if (options.pooling === 'max') {
-    x = tfl.layers.globalMaxPooling2d({ name: names.auto('global_max_pooling2d') }).apply(x) as SymbolicTensor;
-  }
+  x = applyTopOrPooling(x, options, { includeTop, activation }, names);
 
   return tfl.model({ inputs: imgInput, outputs: x, name: MODEL_NAME });
 }
