@@ -57,7 +57,7 @@ export class ProgressPrinter {
       const filled = Math.round(frac * width);
       parts.push(`[${'='.repeat(filled)}${filled < width ? '>' : ''}${'.'.repeat(Math.max(0, width - filled - 1))}]`);
       parts.push(`${formatAmount(event.current, event.unit)}/${formatAmount(event.total, event.unit)}`);
-      const eta = frac > 0 && !event.done ? (elapsed / frac) * (1 - frac) : 0;
+      const eta = frac > 0 ? (elapsed / frac) * (1 - frac) : Number.NaN; // unknown before the first unit
       parts.push(event.done ? formatDuration(elapsed) : `ETA ${formatDuration(eta)}`);
     } else {
       parts.push(formatAmount(event.current, event.unit), formatDuration(elapsed));

@@ -29,3 +29,10 @@ test('progress printer writes a bar with ETA and metrics', () => {
   p.update({ task: 'epoch 1/2', current: 10, total: 10, unit: 'batch', metrics: { loss: 0.5 }, done: true });
   assert.match(out.text, /epoch 1\/2 \[=+\] 10\/10 00:05 loss 0\.5000/);
 });
+
+test('progress printer says the ETA is unknown before the first unit is done', () => {
+  const out = new Capture();
+  const p = new ProgressPrinter(out, false, 0, () => 0);
+  p.update({ task: 'compare', current: 0, total: 4, unit: 'backbone' });
+  assert.match(out.text, /0\/4 ETA --:--/);
+});
