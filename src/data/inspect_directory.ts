@@ -30,7 +30,7 @@ export interface DatasetReport {
   /** The most frequent 'WxH' sizes, most frequent first (at most 5). */
   commonSizes: { size: string; count: number }[];
   formats: Record<string, number>;
-  /** libvips colour space + bit depth, e.g. 'srgb/uchar', 'b-w/uchar', 'cmyk/uchar', 'rgb16/ushort'. */
+  /** Colour mode + bit depth in words, e.g. 'rgb 8-bit', 'grayscale 8-bit', 'cmyk 8-bit', 'rgb 16-bit'. */
   modes: Record<string, number>;
   withAlpha: number;
   palette: number;
@@ -89,7 +89,7 @@ export async function inspectDirectory(directory: string, options: InspectOption
     heights.push(s.height);
     count(sizes, `${s.width}x${s.height}`);
     count(formats, s.format);
-    count(modes, `${s.space}/${s.depth}`);
+    count(modes, describeMode(s.space, s.depth));
     if (s.hasAlpha) withAlpha++;
     if (s.palette) palette++;
     if (s.orientation !== undefined && s.orientation !== 1) rotatedByExif++;
@@ -113,4 +113,12 @@ export async function inspectDirectory(directory: string, options: InspectOption
     palette,
     rotatedByExif,
   };
+}
+
+const SPACE_WORDS: Record<string, string> = { srgb: 'rgb', rgb: 'rgb', rgb16: 'rgb', 'b-w': 'grayscale', grey16: 'grayscale', cmyk: 'cmyk', lab: 'lab', scrgb: 'rgb (linear)' };
+const DEPTH_WORDS: Record<string, string> = { uchar: '8-bit', char: '8-bit', ushort: '16-bit', short: '16-bit', uint: '32-bit', int: '32-bit', float: 'float', double: 'double' };
+
+/** libvips's interpretation and band format ('b-w', 'uchar') in the words PIL users know ('grayscale 8-bit'). */
+function describeMode(space: string, depth: string): string {
+  return `${SPACE_WORDS[space] ?? space} ${DEPTH_WORDS[depth] ?? depth}`;
 }

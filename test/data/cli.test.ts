@@ -59,6 +59,7 @@ test('tlkit data reports classes, counts, skipped files with reasons, sizes and 
   assert.match(report.skipped[0].file, /broken\.jpg$/);
   assert.match(report.skipped[0].reason, /not an image/);
   assert.deepEqual(report.formats, { jpeg: 5, png: 1 });
+  assert.ok(Object.keys(report.modes).every((m) => /^(rgb|grayscale|cmyk) (8|16)-bit$/.test(m)), JSON.stringify(report.modes));
   assert.equal(report.withAlpha, 1);
   assert.deepEqual(report.commonSizes[0], { size: '40x30', count: 5 });
   const text = await runCli(['data', join(root, 'ds'), '--validation-split', '0.34', '--subset', 'validation']);
