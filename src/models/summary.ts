@@ -3,6 +3,7 @@
 // of frozen layers.)
 import { tfl } from '../engines/tfjs/tf.js';
 import { weightKind } from './layer_weights.js';
+import { formatCount } from '../report/format.js';
 
 type Layer = tfl.layers.Layer;
 type Shape = (number | null)[];
@@ -132,11 +133,7 @@ export function summarize(model: tfl.LayersModel): ModelSummary {
   };
 }
 
-/** 4031730 -> '4,031,730', as Keras prints counts. */
-export function formatCount(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
-
+export { formatCount };
 function formatShape(shape: Shape | Shape[]): string {
   const one = (s: Shape): string => `(${s.map((d) => (d === null ? 'None' : String(d))).join(', ')}${s.length === 1 ? ',' : ''})`;
   if (shape.length > 0 && Array.isArray(shape[0])) return `[${(shape as Shape[]).map(one).join(', ')}]`;

@@ -1,5 +1,6 @@
 // Number formats shared by every report: Keras's thousands separators, the reference table's mm:ss.
 
+/** 4031730 -> '4,031,730', as Keras prints counts. */
 export function formatCount(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }

@@ -3,6 +3,7 @@ import type { Command } from '../command.js';
 import { parseFlags, stringFlag } from '../args.js';
 import { UsageError } from '../../errors.js';
 import { ProgressPrinter, formatDuration } from '../progress_bar.js';
+import { formatCount } from '../../report/format.js';
 import { trainFlagSpec, trainFlagUsage, trainOptionsFromFlags } from '../train_flags.js';
 
 const usage = `Usage: tlkit train DIR --backbone ID [options]
@@ -69,7 +70,7 @@ export const trainCommand: Command = {
     const lines = [`run directory: ${result.runDir}`];
     if (last) lines.push(`epochs: ${result.history.length}  loss ${last.loss.toFixed(4)}  accuracy ${last.accuracy.toFixed(4)}` + (last.val_accuracy !== undefined ? `  val_loss ${last.val_loss.toFixed(4)}  val_accuracy ${last.val_accuracy.toFixed(4)}` : ''));
     if (result.evaluation) lines.push(`validation accuracy: ${result.evaluation.accuracy.toFixed(4)} on ${result.evaluation.samples} images`);
-    lines.push(`params: ${result.params.total.toLocaleString('en-US')} total, ${result.params.trainable.toLocaleString('en-US')} trainable`);
+    lines.push(`params: ${formatCount(result.params.total)} total, ${formatCount(result.params.trainable)} trainable`);
     lines.push(`elapsed: ${formatDuration(result.elapsedSeconds)}`);
     io.stdout.write(lines.join('\n') + '\n');
     return 0;
