@@ -29,7 +29,7 @@ function curves(result: CompareResult, metric: 'loss' | 'accuracy'): string {
     series.push({ name: `${r.id} val`, points: curve(r.history, (h) => (metric === 'loss' ? h.valLoss : h.valAccuracy)) });
     colors.push(colorFor(i));
   });
-  return lineChart({ title: metric === 'loss' ? 'Loss per epoch' : 'Accuracy per epoch', xLabel: 'epoch', yLabel: metric, series, colors, width: 520 });
+  return lineChart({ title: metric === 'loss' ? 'Loss per epoch' : 'Accuracy per epoch', xLabel: 'epoch', yLabel: metric, series, colors, width: 500 });
 }
 
 export function renderCompareHtml(result: CompareResult, images: ReportImages = {}): string {
