@@ -114,6 +114,14 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
   /** Labels for these sample indices, or undefined; `x` is the batch (for classMode 'input'). */
   protected abstract makeLabels(indices: number[], x: tf.Tensor4D): tf.Tensor | undefined;
 
+  /**
+   * Called while the sample the batch needs next is not ready: starts one unit of queued work on this
+   * thread (a sample no worker has started) and returns its completion, or null when there is none.
+   */
+  protected helpWhileWaiting(): Promise<void> | null {
+    return null;
+  }
+
   /** Takes back a sample's buffer once it is copied into a batch (for reuse). */
   protected releaseSample(_data: Float32Array): void {}
 
@@ -175,7 +183,15 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
     while (rows.length < this.batchSize && this.position < this.samples) {
       this.fill();
       const p = this.position;
-      const result = await this.inflight.get(p)!;
+      const pending = this.inflight.get(p)!;
+      let ready = false;
+      void pending.then(() => (ready = true));
+      await Promise.resolve();
+      // Help until the awaited sample is ready, but never wait for the helped one longer than that.
+      for (let work = ready ? null : this.helpWhileWaiting(); work && !ready; work = ready ? null : this.helpWhileWaiting()) {
+        await Promise.race([work, pending]);
+      }
+      const result = await pending;
       if (this.epoch !== epoch || this.position !== p) throw new DataError('the iterator was reset or its state set while next() was running; await next() before calling reset()/setState()');
       this.inflight.delete(p);
       this.position++;

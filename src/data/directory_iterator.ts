@@ -114,7 +114,7 @@ export class DirectoryIterator extends BatchIterator {
       limitInputPixels: options.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS,
       autoOrient: options.autoOrient ?? true,
     };
-    this.pool = workers > 0 ? new WorkerPool(workers) : null;
+    this.pool = workers > 0 ? new WorkerPool(workers, this.augment) : null;
     this.saveToDir = options.saveToDir ?? null;
     this.savePrefix = options.savePrefix ?? '';
     this.saveFormat = saveFormat;
@@ -149,13 +149,20 @@ export class DirectoryIterator extends BatchIterator {
     return r.ok ? { ok: true, data: r.data } : { ok: false, reason: r.reason };
   }
 
+  protected override helpWhileWaiting(): Promise<void> | null {
+    const stolen = this.pool?.steal();
+    if (!stolen) return null;
+    return runSampleJob(stolen.job, this.buffers).then(stolen.resolve);
+  }
+
   protected standardizeSample(data: Float32Array): Float32Array {
     return this.generator.standardizeArray(data, this.imageShape);
   }
 
   protected override releaseSample(data: Float32Array): void {
-    // Only the main-thread path draws from the pool; worker results arrive in fresh buffers.
-    if (!this.pool) this.buffers.give(data);
+    // Samples run on this thread (stolen from the worker pool too) came from the pool; worker results
+    // arrive in fresh buffers of the same size: all are reused.
+    this.buffers.give(data);
   }
 
   protected makeLabels(indices: number[], x: tf.Tensor4D): tf.Tensor | undefined {
