@@ -6,10 +6,14 @@
 //        [--threads 2] [--inter-op 1] [--rounds 2] [--no-torch] [--forms key=value,...]
 // Prints one line per round (onnx img/s, PyTorch img/s, ratio) and a JSON summary with peak RSS;
 // 'ratioOfBest' compares each engine's best round (the least disturbed by other load).
+// It ends with the arithmetic bound (bench/roofline.ts): the step's FLOP per image, the GFLOP/s each
+// engine reached, the machine's SGEMM peak measured in the same run (onnxruntime's MatMul here and
+// torch.matmul in the PyTorch script, same threads), and the GFLOP/s a '2x PyTorch' target needs.
 import { execFileSync } from 'node:child_process';
 import { initEngine, tf } from '../src/engines/tfjs/tf.js';
 import { buildClassifier } from '../src/models/classifier.js';
 import { compileTrainingStep } from '../src/engines/onnx/training/compile_training_step.js';
+import { onnxSgemmPeak, trainingStepFlops } from './roofline.js';
 import { setGradientForms, type GradientForms } from '../src/engines/onnx/training/conv_gradients.js';
 
 function flag(name: string, fallback: string): string {
@@ -42,7 +46,7 @@ const rounds = Number(flag('rounds', '2'));
 const withTorch = !process.argv.includes('--no-torch') && (modelId === 'mobilenet_v2' || modelId === 'resnet50');
 const onnxRates: number[] = [];
 const torchRates: number[] = [];
-let torchInfo: { torch: string; peak_rss_mb: number } | undefined;
+let torchInfo: { torch: string; peak_rss_mb: number; sgemm_gflops: number } | undefined;
 for (let round = 0; round < rounds; round++) {
   const times: number[] = [];
   for (let i = 0; i < iters; i++) {
@@ -57,7 +61,7 @@ for (let round = 0; round < rounds; round++) {
   let line = `round ${round + 1}: onnx compiled step ${modelId}@${size} batch ${batch}, ${threads} threads (inter-op ${interOp}): ${onnxRates[round].toFixed(2)} img/s (median ${median.toFixed(0)} ms of ${iters})`;
   if (withTorch) {
     const out = execFileSync('/usr/bin/python3', ['bench/train_onnx_torch.py', modelId, '--threads', String(threads), '--batch', String(batch), '--size', String(size), '--iters', String(iters)], { encoding: 'utf8' });
-    const parsed = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; peak_rss_mb: number; results: Record<string, number> };
+    const parsed = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; peak_rss_mb: number; sgemm_gflops: number; results: Record<string, number> };
     torchInfo = parsed;
     torchRates.push(parsed.results[modelId]);
     line += `; pytorch ${parsed.torch}: ${parsed.results[modelId].toFixed(2)} img/s; ratio ${(onnxRates[round] / parsed.results[modelId]).toFixed(2)}`;
@@ -65,6 +69,10 @@ for (let round = 0; round < rounds; round++) {
   console.log(line);
 }
 const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+const flops = trainingStepFlops(model);
+const onnxPeak = await onnxSgemmPeak(threads);
+const peak = Math.max(onnxPeak, torchInfo?.sgemm_gflops ?? 0);
+const gflops = (imgPerSec: number): number => Number(((imgPerSec * flops.trainingFlops) / 1e9).toFixed(1));
 await step.dispose();
 tf.disposeVariables();
 const best = (v: number[]): number => Math.max(...v);
@@ -80,5 +88,17 @@ const summary = {
   torchPeakRssMb: torchInfo?.peak_rss_mb ?? null,
   ratioPerRound: withTorch ? onnxRates.map((r, i) => Number((r / torchRates[i]).toFixed(2))) : null,
   ratioOfBest: withTorch ? Number((best(onnxRates) / best(torchRates)).toFixed(2)) : null,
+  trainingGflopPerImage: Number((flops.trainingFlops / 1e9).toFixed(2)),
+  onnxGflops: gflops(best(onnxRates)),
+  torchGflops: withTorch ? gflops(best(torchRates)) : null,
+  sgemmPeakGflops: { onnxruntime: Number(onnxPeak.toFixed(1)), torch: torchInfo ? Number(torchInfo.sgemm_gflops.toFixed(1)) : null },
 };
+const roofline = [
+  `roofline: ${summary.trainingGflopPerImage} GFLOP per image per training step (convolutions and dense layers only);`,
+  ` onnx reached ${summary.onnxGflops} GFLOP/s`,
+  withTorch ? `, PyTorch ${summary.torchGflops} GFLOP/s` : '',
+  `; SGEMM peak ${peak.toFixed(1)} GFLOP/s with ${threads} threads`,
+  withTorch ? `; 2x PyTorch would need ${gflops(2 * best(torchRates))} GFLOP/s (${((gflops(2 * best(torchRates)) / peak) * 100).toFixed(0)}% of that peak)` : '',
+].join('');
+console.log(roofline);
 console.log(JSON.stringify(summary));

@@ -3,7 +3,8 @@
 MobileNetV2 / ResNet50 (torchvision, random weights) + GAP + Linear(classes), 224x224, train mode
 (BatchNorm batch statistics), cross-entropy, Adam, every layer trainable.
 
-Prints one JSON object: {"torch": version, "threads": n, "batch": b, "results": {model: img_per_s}, "peak_rss_mb": m}.
+Prints one JSON object: {"torch": version, "threads": n, "batch": b, "results": {model: img_per_s}, "peak_rss_mb": m,
+"sgemm_gflops": best GFLOP/s of a 2048^3 torch.matmul with the same threads (the machine's arithmetic peak)}.
 Usage: /usr/bin/python3 bench/train_onnx_torch.py [--threads 2] [--batch 16] [--size 224] [--iters 5] [models...]
 """
 import argparse
@@ -26,6 +27,18 @@ def classifier(name, classes):
         net.fc = torch.nn.Linear(2048, classes)
         return net
     raise SystemExit(f"unknown model {name!r}; accepted: mobilenet_v2, resnet50")
+
+
+def sgemm_peak(n=2048, reps=5):
+    a = torch.rand(n, n)
+    b = torch.rand(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
 
 
 def main():
@@ -60,7 +73,7 @@ def main():
             times.append(time.perf_counter() - start)
         results[name] = args.batch / statistics.median(times)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"torch": torch.__version__, "threads": args.threads, "batch": args.batch, "results": results, "peak_rss_mb": round(peak_mb)}))
+    print(json.dumps({"torch": torch.__version__, "threads": args.threads, "batch": args.batch, "results": results, "peak_rss_mb": round(peak_mb), "sgemm_gflops": sgemm_peak()}))
 
 
 if __name__ == "__main__":
