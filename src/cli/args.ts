@@ -14,9 +14,33 @@ export function parseFlags(argv: string[], options: FlagSpec, usage: string): Pa
     const { values, positionals } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
     return { values: values as ParsedArgs['values'], positionals };
   } catch (error) {
+    const code = (error as { code?: string }).code;
+    const unknown = /Unknown option '(-{1,2}[^']+)'/.exec(error instanceof Error ? error.message : '');
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+      const near = nearestFlags(unknown[1].replace(/^-+/, ''), Object.keys(options));
+      const hint = near.length ? ` (did you mean ${near.map((n) => `--${n}`).join(' or ')}?)` : '';
+      throw new UsageError(`unknown option '${unknown[1]}'${hint}\n\n${usage}`);
+    }
     const message = error instanceof Error ? error.message : String(error);
     throw new UsageError(`${message}\n\n${usage}`);
   }
+}
+
+/** Flags whose name contains the mistyped one, or is within two edits of it. */
+function nearestFlags(typed: string, names: string[]): string[] {
+  const contains = names.filter((n) => typed.length >= 3 && (n.includes(typed) || typed.includes(n)));
+  const close = names.filter((n) => editDistance(typed, n) <= 2);
+  return [...new Set([...close, ...contains])].slice(0, 3);
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length];
 }
 
 export function stringFlag(values: ParsedArgs['values'], name: string): string | undefined {

@@ -115,7 +115,8 @@ test('tlkit summary: bad input exits 2 with a message saying what is accepted', 
   await usageError(['mobilenet', '--input-size', '16', '--no-top'], /at least 32x32/);
   await usageError(['mobilenet', '--remove-batchnorm', '--fold-batchnorm'], /exclude each other/);
   await usageError(['mobilenet', '--pooling', 'sum', '--no-top'], /--pooling expects one of avg, max; got 'sum'/);
-  await usageError(['mobilenet', '--frobnicate'], /Unknown option '--frobnicate'/);
+  await usageError(['mobilenet', '--frobnicate'], /unknown option '--frobnicate'/);
+  await usageError(['mobilenet', '--size', '96'], /unknown option '--size' \(did you mean --input-size\?\)/);
 });
 
 test('tlkit models lists the registry with Keras names, sizes, preprocessing, alphas and weights', async () => {
