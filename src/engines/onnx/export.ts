@@ -5,16 +5,8 @@ import { TlkitError, invalidArgument } from '../../errors.js';
 import type { tfl } from '../tfjs/tf.js';
 import { onnx, OnnxGraphBuilder, type OnnxTypes, type OnnxValue } from './graph_builder.js';
 import { getOnnxConverter, supportedLayerClasses, UnsupportedConfig } from './layer_converters.js';
-import {
-  findLayerPath,
-  isInputLayer,
-  isModel,
-  nodeInModel,
-  producerNode,
-  unknownLayer,
-  type Layer,
-  type SymbolicTensor,
-} from './model_graph.js';
+import { findLayerPath, nodeInModel, unknownLayer, type Layer, type SymbolicTensor } from './model_graph.js';
+import { resolveTensor, type TensorScope } from './model_walk.js';
 
 export interface ExportOnnxOptions {
   /** Batch dimension of the graph: a fixed size, or 'dynamic' (a symbolic 'batch' dim). Default 'dynamic'. */
@@ -31,7 +23,7 @@ export interface ExportOnnxOptions {
 export const DEFAULT_OPSET = 13;
 const IR_VERSION = 7;
 
-type Scope = Map<number, OnnxValue>;
+type Scope = TensorScope<OnnxValue>;
 
 /** Converts `model` (or its prefix up to `options.upToLayer`) to ONNX ModelProto bytes. */
 export async function exportOnnx(model: tfl.LayersModel, options: ExportOnnxOptions = {}): Promise<Uint8Array> {
@@ -98,40 +90,16 @@ export function exportOnnxSync(model: tfl.LayersModel, options: ExportOnnxOption
   return onnx.ModelProto.encode(proto).finish();
 }
 
-/**
- * The ONNX value of a symbolic tensor, converting every layer call it depends on first.
- * Iterative (explicit stack) because deep backbones exceed comfortable recursion depths.
- */
+/** The ONNX value of a symbolic tensor, converting every layer call it depends on first. */
 function emit(builder: OnnxGraphBuilder, target: SymbolicTensor, scope: Scope): OnnxValue {
-  const stack: SymbolicTensor[] = [target];
-  while (stack.length > 0) {
-    const tensor = stack[stack.length - 1];
-    if (scope.has(tensor.id)) {
-      stack.pop();
-      continue;
-    }
-    const layer = tensor.sourceLayer;
-    if (isInputLayer(layer)) {
-      throw new TlkitError(`Cannot export to ONNX: input '${layer.name}' is needed but is not an input of the exported graph`);
-    }
-    const node = producerNode(tensor);
-    const missing = node.inputTensors.filter((t) => !scope.has(t.id));
-    if (missing.length > 0) {
-      stack.push(...missing);
-      continue;
-    }
-    const inputs = node.inputTensors.map((t) => scope.get(t.id)!);
-    let outputs: OnnxValue[];
-    if (isModel(layer)) {
-      const inner: Scope = new Map(layer.inputs.map((t, i) => [t.id, inputs[i]]));
-      outputs = layer.outputs.map((t) => emit(builder, t, inner));
-    } else {
-      outputs = convertLayer(builder, layer, inputs, node.outputTensors.map((t) => t.shape));
-    }
-    node.outputTensors.forEach((t, i) => scope.set(t.id, { ...outputs[i], shape: t.shape }));
-    stack.pop();
-  }
-  return scope.get(target.id)!;
+  return resolveTensor(target, scope, {
+    inlineNestedModels: true,
+    unboundInput: (layer) =>
+      new TlkitError(`Cannot export to ONNX: input '${layer.name}' is needed but is not an input of the exported graph`),
+    callLayer: (layer, node, inputs) => convertLayer(builder, layer, inputs, node.outputTensors.map((t) => t.shape)),
+    // OnnxValue.shape is the Keras shape: take it from the tensor itself, not from what a converter or a nested model reported.
+    bindOutput: (value, tensor) => ({ ...value, shape: tensor.shape }),
+  });
 }
 
 function convertLayer(builder: OnnxGraphBuilder, layer: Layer, inputs: OnnxValue[], outputShapes: (number | null)[][]): OnnxValue[] {

@@ -8,7 +8,8 @@ export type Layer = tfl.layers.Layer;
 export type SymbolicTensor = tfl.SymbolicTensor;
 export type LayersModel = tfl.LayersModel;
 
-interface GraphNode {
+/** One call of a layer (a tfjs `Node`): the tensors it took and the ones it produced. */
+export interface GraphNode {
   inputTensors: SymbolicTensor[];
   outputTensors: SymbolicTensor[];
   callArgs?: Record<string, unknown>;

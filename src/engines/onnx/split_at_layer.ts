@@ -5,16 +5,8 @@
 // (where a skip connection bypasses the layer) is rejected.
 import { TlkitError } from '../../errors.js';
 import { tfl } from '../tfjs/tf.js';
-import {
-  findLayerPath,
-  isInputLayer,
-  nodeInModel,
-  producerNode,
-  unknownLayer,
-  type Layer,
-  type LayersModel,
-  type SymbolicTensor,
-} from './model_graph.js';
+import { findLayerPath, nodeInModel, unknownLayer, type Layer, type LayersModel, type SymbolicTensor } from './model_graph.js';
+import { resolveTensor, type TensorScope } from './model_walk.js';
 
 export interface SplitModel {
   /** inputs -> boundary tensor: the part that runs frozen (on onnxruntime). */
@@ -34,7 +26,7 @@ export function splitAtLayer(model: LayersModel, layerName: string): SplitModel 
   const prefix = tfl.model({ inputs: model.inputs, outputs: boundary, name: `${model.name}_to_${boundaryLayer.name}` });
 
   const restInput = tfl.input({ batchShape: boundary.shape, name: `${boundaryLayer.name}_features` });
-  const mapped = new Map<number, SymbolicTensor>([[boundary.id, restInput]]);
+  const mapped: TensorScope<SymbolicTensor> = new Map([[boundary.id, restInput]]);
   const outputs = model.outputs.map((t) => replay(t, mapped, boundaryLayer.name));
   const rest = tfl.model({ inputs: restInput, outputs, name: `${model.name}_after_${boundaryLayer.name}` });
   return { prefix, rest, boundaryLayer, boundaryShape: boundary.shape.slice() };
@@ -71,33 +63,18 @@ function boundaryTensor(model: LayersModel, layerName: string): SymbolicTensor {
 }
 
 /** The rest-model tensor standing for `target`, re-applying each layer call after the boundary once. */
-function replay(target: SymbolicTensor, mapped: Map<number, SymbolicTensor>, boundaryName: string): SymbolicTensor {
-  const stack: SymbolicTensor[] = [target];
-  while (stack.length > 0) {
-    const tensor = stack[stack.length - 1];
-    if (mapped.has(tensor.id)) {
-      stack.pop();
-      continue;
-    }
-    const layer = tensor.sourceLayer;
-    if (isInputLayer(layer)) {
-      throw new TlkitError(
+function replay(target: SymbolicTensor, mapped: TensorScope<SymbolicTensor>, boundaryName: string): SymbolicTensor {
+  // A nested model is re-applied whole (not inlined), so the rest keeps it as one layer.
+  return resolveTensor(target, mapped, {
+    unboundInput: (layer) =>
+      new TlkitError(
         `Cannot split at layer '${boundaryName}': the model's output also depends on input '${layer.name}' through a path ` +
           `that bypasses '${boundaryName}' (e.g. a skip connection). Pick a layer that every path goes through, ` +
           `such as the output of a block.`,
-      );
-    }
-    const node = producerNode(tensor);
-    const missing = node.inputTensors.filter((t) => !mapped.has(t.id));
-    if (missing.length > 0) {
-      stack.push(...missing);
-      continue;
-    }
-    const inputs = node.inputTensors.map((t) => mapped.get(t.id)!);
-    const result = layer.apply(inputs.length === 1 ? inputs[0] : inputs, node.callArgs ?? {});
-    const results = (Array.isArray(result) ? result : [result]) as SymbolicTensor[];
-    node.outputTensors.forEach((t, i) => mapped.set(t.id, results[i]));
-    stack.pop();
-  }
-  return mapped.get(target.id)!;
+      ),
+    callLayer: (layer, node, inputs) => {
+      const result = layer.apply(inputs.length === 1 ? inputs[0] : inputs, node.callArgs ?? {});
+      return (Array.isArray(result) ? result : [result]) as SymbolicTensor[];
+    },
+  });
 }
