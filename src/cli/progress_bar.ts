@@ -16,8 +16,10 @@ function formatAmount(n: number, unit?: string): string {
   return String(n);
 }
 
-function formatMetric(value: number): string {
+function formatMetric(name: string, value: number): string {
   if (Number.isInteger(value)) return String(value);
+  // Rates read best with few digits: 8.2 img/s, 23 img/s.
+  if (name.endsWith('/s')) return value >= 10 ? value.toFixed(0) : value.toFixed(1);
   return Math.abs(value) >= 100 ? value.toFixed(1) : value.toFixed(4);
 }
 
@@ -62,7 +64,7 @@ export class ProgressPrinter {
     } else {
       parts.push(formatAmount(event.current, event.unit), formatDuration(elapsed));
     }
-    for (const [k, v] of Object.entries(event.metrics ?? {})) parts.push(`${k} ${formatMetric(v)}`);
+    for (const [k, v] of Object.entries(event.metrics ?? {})) parts.push(`${k} ${formatMetric(k, v)}`);
     return parts.join(' ');
   }
 }
