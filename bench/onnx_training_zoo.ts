@@ -26,7 +26,7 @@ for (const id of ids) {
   // tfjs draws its own dropout noise; compare the deterministic network.
   for (const layer of model.layers) if (layer.getClassName() === 'Dropout') (layer as unknown as { rate: number }).rate = 0;
   const x = randomInput([3, size, size, 3], 6);
-  const y = tf.oneHot(tf.tensor1d([0, 2, 1], 'int32'), 3).cast('float32');
+  const y = tf.cast(tf.oneHot(tf.tensor1d([0, 2, 1], 'int32'), 3), 'float32');
   let t = performance.now();
   const ours = await computeGradients(model, x, y, { loss: 'categorical_crossentropy' });
   const onnxMs = performance.now() - t;
@@ -42,7 +42,7 @@ for (const id of ids) {
   const names = model.trainableWeights.map((w) => w.name);
   const errors = new Map<string, number>();
   for (const w of model.trainableWeights) {
-    const expected = grads[w.read().name].dataSync();
+    const expected = grads[(w.read() as tf.Variable).name].dataSync();
     const actual = ours.gradients.get(w.name)!;
     let scale = 0;
     let err = 0;

@@ -3,7 +3,9 @@
 // against PyTorch's train step (bench/train_onnx_torch.py) measured in the same run.
 //
 //   npx tsx bench/train_onnx.ts [--model mobilenet_v2|resnet50|...] [--size 224] [--batch 16] [--iters 5]
-//        [--threads 2] [--inter-op 1] [--rounds 2] [--no-torch] [--forms key=value,...]
+//        [--threads 2] [--inter-op 1] [--rounds 2] [--no-torch] [--forms key=value,...] [--profile]
+// --profile: onnxruntime's per-node profile of the measured steps, summed per layer class and direction
+// (forward, backward, weight gradient), per op type and per node (bench/step_profile.ts).
 // Prints one line per round (onnx img/s, PyTorch img/s, ratio) and a JSON summary with peak RSS;
 // 'ratioOfBest' compares each engine's best round (the least disturbed by other load).
 // It ends with the arithmetic bound (bench/roofline.ts): the step's FLOP per image, the GFLOP/s each
@@ -13,6 +15,9 @@ import { execFileSync } from 'node:child_process';
 import { initEngine, tf } from '../src/engines/tfjs/tf.js';
 import { buildClassifier } from '../src/models/classifier.js';
 import { compileTrainingStep } from '../src/engines/onnx/training/compile_training_step.js';
+import os from 'node:os';
+import path from 'node:path';
+import { formatStepProfile, newestProfile, readStepProfile } from './step_profile.js';
 import { onnxSgemmPeak, trainingStepFlops } from './roofline.js';
 import { setGradientForms, type GradientForms } from '../src/engines/onnx/training/conv_gradients.js';
 
@@ -28,13 +33,14 @@ const iters = Number(flag('iters', '5'));
 const threads = Number(flag('threads', '2'));
 const interOp = Number(flag('inter-op', '1'));
 const forms = flag('forms', '');
+const profilePrefix = process.argv.includes('--profile') ? path.join(os.tmpdir(), `tlkit-step-profile-${process.pid}`) : undefined;
 if (forms) setGradientForms(Object.fromEntries(forms.split(',').map((kv) => kv.split('='))) as Partial<GradientForms>);
 
 await initEngine();
 const classifier = buildClassifier({ backbone: modelId, backboneOptions: { inputShape: [size, size, 3], weights: null }, classes: 2, classMode: 'sparse', head: 'gap' });
 const model = classifier.model;
 let t0 = performance.now();
-const step = await compileTrainingStep(model, { loss: 'sparse_categorical_crossentropy', optimizer: 'adam', learningRate: 1e-4, batchSize: batch, intraOpNumThreads: threads, interOpNumThreads: interOp });
+const step = await compileTrainingStep(model, { loss: 'sparse_categorical_crossentropy', optimizer: 'adam', learningRate: 1e-4, batchSize: batch, intraOpNumThreads: threads, interOpNumThreads: interOp, profilePrefix });
 const compileMs = performance.now() - t0;
 const x = new Float32Array(batch * size * size * 3).map((_, i) => ((i * 2654435761) % 1000) / 500 - 1);
 const y = Float32Array.from({ length: batch }, (_, i) => i % 2);
@@ -75,6 +81,7 @@ const peak = Math.max(onnxPeak, torchInfo?.sgemm_gflops ?? 0);
 const gflops = (imgPerSec: number): number => Number(((imgPerSec * flops.trainingFlops) / 1e9).toFixed(1));
 await step.dispose();
 tf.disposeVariables();
+if (profilePrefix) console.log(formatStepProfile(readStepProfile(newestProfile(profilePrefix), model, rounds * iters + 1)));
 const best = (v: number[]): number => Math.max(...v);
 const summary = {
   model: modelId,

@@ -11,7 +11,7 @@ import { tf, type tfl } from '../../tfjs/tf.js';
 import type { LayersModel } from '../model_graph.js';
 import { defaultThreadCount } from '../session.js';
 import { checkOptimizerSettings, slotNames, stepScalarValues, type OptimizerSettings } from './optimizer_update.js';
-import { kerasToOnnx, onnxToKeras, type ParamSlot } from './params.js';
+import { kerasToOnnx, onnxToKeras, type ParamLayout, type ParamSlot } from './params.js';
 import { UnsupportedLayer } from './rules.js';
 import { buildTrainingGraph, GRAPH_NAMES, type TrainingGraph } from './training_graph.js';
 
@@ -35,6 +35,11 @@ export interface CompileTrainingStepOptions {
   intraOpNumThreads?: number;
   /** onnxruntime threads running independent ops at once (> 1: parallel execution mode). Default 1. */
   interOpNumThreads?: number;
+  /**
+   * Writes onnxruntime's per-node profile (Chrome trace JSON) to files starting with this path; a file
+   * is complete once the step is disposed (bench/train_onnx.ts --profile reads it).
+   */
+  profilePrefix?: string;
 }
 
 export interface TrainingStepResult {
@@ -75,7 +80,20 @@ export interface CompiledTrainingStep {
    * (call after syncWeightsFromModel, which resets the slots). Slot count and sizes are checked.
    */
   setOptimizerState(state: OptimizerState): void;
+  /**
+   * Where each trainable weight sits in the flat slot vectors and in which layout, so optimizer state can
+   * be moved to and from another engine's per-variable slots (train/optimizer_state_convert.ts).
+   */
+  flatLayout(): FlatWeightPlacement[];
   dispose(): Promise<void>;
+}
+
+/** One trainable weight's place in the compiled step's flat vectors (weights and optimizer slots). */
+export interface FlatWeightPlacement {
+  variable: tfl.LayerVariable;
+  offset: number;
+  kerasShape: number[];
+  layout: ParamLayout;
 }
 
 /** The compiled step's optimizer state: slots are flat vectors over the graph's trainable weights. */
@@ -151,6 +169,7 @@ export async function compileTrainingStep(model: LayersModel, options: CompileTr
     },
     getOptimizerState: () => step.getOptimizerState(),
     setOptimizerState: (state) => step.setOptimizerState(state),
+    flatLayout: () => step.flatLayout(),
     dispose: () => step.dispose(),
   };
 }
@@ -198,7 +217,7 @@ class TrainingStepRunner {
     private readonly model: LayersModel,
     private readonly loss: LossName,
     private readonly optimizer: OptimizerSettings | 'gradients',
-    private readonly options: { batchSize: number; seed?: number; intraOpNumThreads?: number; interOpNumThreads?: number },
+    private readonly options: { batchSize: number; seed?: number; intraOpNumThreads?: number; interOpNumThreads?: number; profilePrefix?: string },
   ) {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw invalidArgument('batchSize', options.batchSize, 'a positive integer');
     this.random = mulberry32(mixSeed(options.seed ?? 0, 0x0badd00d));
@@ -229,6 +248,7 @@ class TrainingStepRunner {
             // for mobilenet_v2@224 batch 16, against 1.7 GB without it, at the same speed (bench/train_onnx.ts).
             enableMemPattern: false,
             executionProviders: ['cpu'],
+            ...(this.options.profilePrefix ? { enableProfiling: true, profileFilePrefix: this.options.profilePrefix } : {}),
           });
           return { graph, session };
         } catch (error) {
@@ -278,6 +298,10 @@ class TrainingStepRunner {
     });
     this.flat.slots = state.slots.map((slot) => Float32Array.from(slot));
     this.iterations = state.iterations;
+  }
+
+  flatLayout(): FlatWeightPlacement[] {
+    return [...this.flat.offsets].map(([variable, { offset, slot }]) => ({ variable, offset, kerasShape: slot.kerasShape.slice(), layout: slot.layout }));
   }
 
   syncWeightsToModel(): void {
@@ -399,7 +423,9 @@ class TrainingStepRunner {
   async dispose(): Promise<void> {
     for (const pending of this.sessions.values()) {
       try {
-        (await pending).session.release();
+        const { session } = await pending;
+        if (this.options.profilePrefix) session.endProfiling();
+        await session.release();
       } catch {
         // A session that failed to build has nothing to release.
       }
