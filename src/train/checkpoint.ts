@@ -6,6 +6,7 @@ import { tf, type tfl } from '../engines/tfjs/tf.js';
 import { FileError, TrainingError } from '../errors.js';
 import { atomicWrite, type AtomicWriteFs } from './atomic_write.js';
 import type { SavedArray } from './optimizers.js';
+import type { FlatSlotLayout } from './optimizer_state_convert.js';
 import type { EpochLogs } from './types.js';
 
 const MAGIC = 'TLKCKPT1';
@@ -43,6 +44,11 @@ export interface TrainingCheckpoint {
   tag?: Record<string, unknown>;
   weights: SavedArray[];
   optimizerWeights: SavedArray[];
+  /**
+   * With engine onnx-step: where each trainable weight sits in the flat optimizer slots, so the state can
+   * be converted for the tfjs engine without compiling the model (absent in older checkpoints).
+   */
+  optimizerLayout?: FlatSlotLayout;
   savedAt?: string;
 }
 

@@ -10,8 +10,9 @@ import { captureWeights, restoreWeights, type EpochAccumulators, type TrainingCh
 import { resolveClassWeight } from './class_weight.js';
 import { evaluate } from './evaluate.js';
 import { batchLoss, predictedClasses, resolveLoss, trueClasses } from './losses.js';
-import { createOptimizer, getLearningRate, loadOptimizerState, saveOptimizerState, setLearningRate } from './optimizers.js';
-import { decideEngine, OnnxStepEngine, type FitEngineChoice, type StepEngineName } from './onnx_step_engine.js';
+import { createOptimizer, getLearningRate, loadOptimizerState, saveOptimizerState, setLearningRate, type SavedArray } from './optimizers.js';
+import { compiledStepLayout, decideEngine, OnnxStepEngine, type EngineOptimizerState, type FitEngineChoice, type StepEngineName } from './onnx_step_engine.js';
+import { convertibleOptimizerOf, describeConversion, flatStateFromSaved, flatToTfjsState, trainableWeightInfos, type ConvertibleOptimizer } from './optimizer_state_convert.js';
 import { mixSeed, withSeededMathRandom } from './seeded_random.js';
 import { restOfEpoch, type BatchIterator, type ClassWeight, type EpochLogs, type History, type LossName, type OptimizerName } from './types.js';
 
@@ -55,6 +56,8 @@ export interface FitOptions {
   engine?: FitEngineChoice;
   /** onnxruntime threads of the compiled step (default: all cores). */
   intraOpNumThreads?: number;
+  /** One line of information: a resumed optimizer state converted between engines. */
+  onLog?: (message: string) => void;
 }
 
 export interface FitResult extends History {
@@ -65,6 +68,8 @@ export interface FitResult extends History {
   engine: StepEngineName;
   /** Why that engine (one line). */
   engineReason: string;
+  /** Set when the resumed checkpoint was written by the other engine and its optimizer state converted. */
+  optimizerStateConversion?: { from: StepEngineName; to: StepEngineName };
 }
 
 function checkPositiveInteger(name: string, value: unknown): number {
@@ -89,14 +94,11 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
   const resume = options.resumeFrom;
   const decision = decideEngine(model, options.engine ?? 'tfjs', loss, options.optimizer ?? 'adam');
   if (options.engine === 'onnx' && decision.engine !== 'onnx-step') throw new TrainingError(`engine 'onnx': ${decision.reason}`);
+  // A checkpoint of the other engine resumes with its optimizer state converted (optimizer_state_convert.ts).
   const resumedEngine: StepEngineName = resume?.engine ?? 'tfjs';
-  if (resume && resumedEngine !== decision.engine) {
-    throw new TrainingError(
-      `the checkpoint was written by the ${resumedEngine} engine but this fit runs on ${decision.engine} (${decision.reason}); ` +
-        `their optimizer states differ: resume with engine '${resumedEngine === 'onnx-step' ? 'onnx' : 'tfjs'}'`,
-    );
-  }
+  const conversion = resume && resumedEngine !== decision.engine ? { from: resumedEngine, to: decision.engine } : undefined;
   const optimizer = createOptimizer(options.optimizer ?? 'adam', resume ? undefined : options.learningRate);
+  const convertedOptimizer = conversion ? convertibleOptimizerFor(optimizer, resume!.optimizerClass, conversion.from) : undefined;
   const classWeights = resolveClassWeight(options.classWeight, train, numClassesOf(model));
   const seed = resume?.seed ?? options.seed ?? Math.floor(Math.random() * 2 ** 31);
   const callbacks = [...(options.callbacks ?? [])];
@@ -117,7 +119,8 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
   const stateModel = options.stateModel ?? model;
   if (resume) {
     restoreWeights(stateModel, resume.weights);
-    if (decision.engine === 'tfjs') await loadOptimizerState(optimizer, resume.optimizerWeights);
+    if (decision.engine === 'tfjs' && conversion) await loadOptimizerState(optimizer, onnxStepStateForTfjs(model, loss, resume, convertedOptimizer!, options.onLog));
+    else if (decision.engine === 'tfjs') await loadOptimizerState(optimizer, resume.optimizerWeights);
     setLearningRate(optimizer, resume.learningRate);
     epoch = resume.epoch;
     batch = resume.batch;
@@ -150,6 +153,9 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
           optimizer: options.optimizer as 'adam' | 'sgd',
           learningRate: getLearningRate(optimizer),
           resumeState: resume?.optimizerWeights,
+          resumeEngine: resumedEngine,
+          resumeLayout: resume?.optimizerLayout,
+          onLog: options.onLog,
           intraOpNumThreads: options.intraOpNumThreads,
         })
       : undefined;
@@ -165,6 +171,7 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
       onnxStep?.syncToModel();
       const callbackStates: TrainingCheckpoint['callbacks'] = {};
       for (const cb of callbacks) if (cb.getState) callbackStates[cb.name] = await cb.getState();
+      const optimizerState: EngineOptimizerState = onnxStep ? onnxStep.optimizerState() : { engine: 'tfjs', optimizerWeights: await saveOptimizerState(optimizer) };
       return {
         epoch,
         batch,
@@ -173,13 +180,14 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
         history: history.map((h) => ({ ...h })),
         learningRate: getLearningRate(optimizer),
         optimizerClass: optimizer.getClassName(),
-        engine: decision.engine,
+        engine: optimizerState.engine,
         seed,
         iteratorState: train.getState?.(),
         callbacks: callbackStates,
         tag: options.tag,
         weights: await captureWeights(stateModel),
-        optimizerWeights: onnxStep ? onnxStep.optimizerState() : await saveOptimizerState(optimizer),
+        optimizerWeights: optimizerState.optimizerWeights,
+        ...(optimizerState.optimizerLayout ? { optimizerLayout: optimizerState.optimizerLayout } : {}),
       };
     },
   };
@@ -192,7 +200,7 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
     onnxStep?.syncToModel();
     await onnxStep?.dispose();
   }
-  return { epochs: history, optimizer, stoppedEarly: ctx.stopTraining && epoch < epochs, engine: decision.engine, engineReason: decision.reason };
+  return { epochs: history, optimizer, stoppedEarly: ctx.stopTraining && epoch < epochs, engine: decision.engine, engineReason: decision.reason, optimizerStateConversion: conversion };
 
   async function trainEpochs(): Promise<void> {
     for (const cb of callbacks) await cb.onTrainBegin?.(ctx);
@@ -267,6 +275,39 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
     onnxStep?.syncToModel();
     for (const cb of callbacks) await cb.onTrainEnd?.(ctx);
   }
+}
+
+/**
+ * The optimizer whose state a conversion carries: the same kind must have written the checkpoint (its
+ * tfjs class name is stored in both engines' checkpoints).
+ */
+function convertibleOptimizerFor(optimizer: tf.Optimizer, checkpointClass: string, from: StepEngineName): ConvertibleOptimizer {
+  const kind = convertibleOptimizerOf(optimizer.getClassName());
+  if (!kind) throw new TrainingError(`the checkpoint was written by the ${from} engine; its optimizer state cannot be converted for a ${optimizer.getClassName()} optimizer (convertible: Adam, SGD, Momentum)`);
+  if (convertibleOptimizerOf(checkpointClass) !== kind) {
+    throw new TrainingError(`the checkpoint's optimizer is ${checkpointClass} but this fit uses ${optimizer.getClassName()}: its state cannot be carried over`);
+  }
+  return kind;
+}
+
+/**
+ * An onnx-step checkpoint's flat slots as tfjs optimizer weights for `model`. The layout comes from the
+ * checkpoint; older checkpoints lack it, and then the model's training graph gives it (when it compiles).
+ */
+function onnxStepStateForTfjs(model: tfl.LayersModel, loss: LossName, resume: TrainingCheckpoint, optimizer: ConvertibleOptimizer, onLog?: (message: string) => void): SavedArray[] {
+  let layout = resume.optimizerLayout;
+  if (!layout) {
+    try {
+      layout = compiledStepLayout(model, loss);
+    } catch (error) {
+      throw new TrainingError(`the checkpoint was written by the compiled ONNX step without its slot layout (an older tlkit), and the layout cannot be rebuilt for this model: ${(error as Error).message}; resume it with engine 'onnx'`, { cause: error });
+    }
+  }
+  const weights = trainableWeightInfos(model);
+  const state = flatStateFromSaved(resume.optimizerWeights);
+  const saved = flatToTfjsState(state, optimizer, layout, weights);
+  onLog?.(describeConversion('onnx-step', 'tfjs', optimizer, state.iterations, weights.length));
+  return saved;
 }
 
 /**

@@ -2,12 +2,14 @@
 // loss, backward and optimizer update on onnxruntime-node). The tfjs-layers model stays the model of
 // record: its weights are brought up to date (syncToModel) whenever something outside the step reads
 // them (validation, checkpoints, EarlyStopping, the end of fit).
-import { canCompileTrainingStep, compileTrainingStep, type CompiledTrainingStep } from '../engines/onnx/training/compile_training_step.js';
+import { canCompileTrainingStep, compileTrainingStep, type CompiledTrainingStep, type FlatWeightPlacement } from '../engines/onnx/training/compile_training_step.js';
+import { buildTrainingGraph } from '../engines/onnx/training/training_graph.js';
 import { frozenPrefixEnd } from '../engines/onnx/frozen_prefix.js';
 import type { tf, tfl } from '../engines/tfjs/tf.js';
 import { TrainingError } from '../errors.js';
 import { trueClasses } from './losses.js';
 import type { SavedArray } from './optimizers.js';
+import { describeConversion, flatSlotLayoutOf, flatStateFromSaved, flatStateToSaved, tfjsToFlatState, trainableWeightInfos, type FlatOptimizerState, type FlatSlotLayout } from './optimizer_state_convert.js';
 import type { LossName } from './types.js';
 
 /** fit's `engine` option: 'tfjs' (default), 'onnx' (the compiled step, or an error), 'auto'. */
@@ -47,34 +49,43 @@ export function decideEngine(model: tfl.LayersModel, choice: FitEngineChoice, lo
   return { engine: 'tfjs', reason: `the compiled ONNX training step cannot train this model: ${support.reason}` };
 }
 
-const ITERATIONS = 'onnx_step/iterations';
-
-/** The compiled step's optimizer state as checkpoint arrays (iteration count first, then the slots). */
-function toSaved(state: { iterations: number; slots: Float32Array[] }): SavedArray[] {
-  return [
-    { name: ITERATIONS, dtype: 'int32', shape: [1], data: Int32Array.of(state.iterations) },
-    ...state.slots.map((slot, i): SavedArray => ({ name: `onnx_step/slot_${i}`, dtype: 'float32', shape: [slot.length], data: slot })),
-  ];
-}
-
-function fromSaved(saved: SavedArray[]): { iterations: number; slots: Float32Array[] } {
-  if (saved.length === 0) return { iterations: 0, slots: [] };
-  if (saved[0].name !== ITERATIONS) throw new TrainingError(`the checkpoint's optimizer state is not the compiled step's (first array '${saved[0].name}', expected '${ITERATIONS}')`);
-  return { iterations: saved[0].data[0], slots: saved.slice(1).map((s) => Float32Array.from(s.data)) };
-}
-
 export interface OnnxStepEngineOptions {
   loss: LossName;
   optimizer: 'adam' | 'sgd';
   learningRate: number;
-  /** Optimizer state of a checkpoint to continue from (applied once the step is compiled). */
+  /**
+   * Optimizer state of a checkpoint to continue from (applied once the step is compiled), in the format
+   * of the engine that wrote it (`resumeEngine`, default 'onnx-step'): a tfjs state is converted then.
+   */
   resumeState?: SavedArray[];
+  resumeEngine?: StepEngineName;
+  /** The flat layout stored with an onnx-step resume state (kept for a checkpoint before the first step). */
+  resumeLayout?: FlatSlotLayout;
+  /** Told once a resumed tfjs state has been converted (one line). */
+  onLog?: (message: string) => void;
   intraOpNumThreads?: number;
 }
 
+/** Optimizer state for a checkpoint, in the format of `engine`; onnx-step states carry their layout. */
+export interface EngineOptimizerState {
+  engine: StepEngineName;
+  optimizerWeights: SavedArray[];
+  optimizerLayout?: FlatSlotLayout;
+}
+
+/** The compiled step's flat layout for `model` without compiling a session (its graph alone). */
+export function compiledStepLayout(model: tfl.LayersModel, loss: LossName): FlatSlotLayout {
+  const graph = buildTrainingGraph(model, { batchSize: 1, loss, optimizer: 'gradients' });
+  const placements: FlatWeightPlacement[] = [...graph.flatOffsets].map(([slot, offset]) => ({ variable: slot.variable, offset, kerasShape: slot.kerasShape, layout: slot.layout }));
+  return flatSlotLayoutOf(model, placements);
+}
+
+type PendingState = { engine: 'onnx-step'; state: FlatOptimizerState; layout?: FlatSlotLayout } | { engine: 'tfjs'; saved: SavedArray[] };
+
 export class OnnxStepEngine {
   private step: CompiledTrainingStep | undefined;
-  private pendingState: { iterations: number; slots: Float32Array[] } | undefined;
+  private layout: FlatSlotLayout | undefined;
+  private pending: PendingState | undefined;
   /** True while the step holds newer weights than the tfjs model. */
   private modelStale = false;
 
@@ -82,7 +93,10 @@ export class OnnxStepEngine {
     private readonly model: tfl.LayersModel,
     private readonly options: OnnxStepEngineOptions,
   ) {
-    this.pendingState = options.resumeState ? fromSaved(options.resumeState) : undefined;
+    const saved = options.resumeState;
+    if (saved) {
+      this.pending = (options.resumeEngine ?? 'onnx-step') === 'tfjs' ? { engine: 'tfjs', saved } : { engine: 'onnx-step', state: flatStateFromSaved(saved), layout: options.resumeLayout };
+    }
   }
 
   /** Compiles on the first batch (its size is the compiled batch size) and reads the model's weights. */
@@ -95,9 +109,23 @@ export class OnnxStepEngine {
       batchSize,
       intraOpNumThreads: this.options.intraOpNumThreads,
     });
-    if (this.pendingState && this.pendingState.slots.length > 0) step.setOptimizerState(this.pendingState);
-    else if (this.pendingState) step.setOptimizerState({ iterations: this.pendingState.iterations, slots: step.getOptimizerState().slots });
-    this.pendingState = undefined;
+    this.layout = flatSlotLayoutOf(this.model, step.flatLayout());
+    try {
+      let state: FlatOptimizerState | undefined;
+      if (this.pending?.engine === 'tfjs') {
+        const weights = trainableWeightInfos(this.model);
+        state = tfjsToFlatState(this.pending.saved, this.options.optimizer, this.layout, weights);
+        this.options.onLog?.(describeConversion('tfjs', 'onnx-step', this.options.optimizer, state.iterations, weights.length));
+      } else if (this.pending) {
+        state = this.pending.state;
+      }
+      // A state without slots (no step taken before the checkpoint) keeps the fresh step's zeros.
+      if (state) step.setOptimizerState(state.slots.length > 0 ? state : { iterations: state.iterations, slots: step.getOptimizerState().slots });
+    } catch (error) {
+      await step.dispose();
+      throw error;
+    }
+    this.pending = undefined;
     this.step = step;
     return step;
   }
@@ -140,10 +168,15 @@ export class OnnxStepEngine {
     this.modelStale = false;
   }
 
-  /** The optimizer state for a checkpoint (the resumed one while no step has been compiled yet). */
-  optimizerState(): SavedArray[] {
-    if (this.step) return toSaved(this.step.getOptimizerState());
-    return this.pendingState ? toSaved(this.pendingState) : [];
+  /**
+   * The optimizer state for a checkpoint. Before the first step it is the resumed one, as it came (a tfjs
+   * state not converted yet stays tfjs, and its checkpoint says so).
+   */
+  optimizerState(): EngineOptimizerState {
+    if (this.step) return { engine: 'onnx-step', optimizerWeights: flatStateToSaved(this.step.getOptimizerState()), optimizerLayout: this.layout };
+    if (this.pending?.engine === 'tfjs') return { engine: 'tfjs', optimizerWeights: this.pending.saved };
+    if (this.pending) return { engine: 'onnx-step', optimizerWeights: flatStateToSaved(this.pending.state), optimizerLayout: this.pending.layout };
+    return { engine: 'onnx-step', optimizerWeights: [] };
   }
 
   async dispose(): Promise<void> {

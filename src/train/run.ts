@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { initEngine } from '../engines/tfjs/tf.js';
 import { createFrozenEngine, type FrozenEngine } from '../engines/onnx/frozen_features.js';
 import { frozenPrefixEnd } from '../engines/onnx/frozen_prefix.js';
-import { FileError, TlkitError, TrainingError, UsageError, invalidArgument } from '../errors.js';
+import { FileError, TlkitError, UsageError, invalidArgument } from '../errors.js';
 import { buildClassifier, setTrainable, type Classifier } from '../models/classifier.js';
 import type { ClassMode } from '../models/heads.js';
 import { formatSummary, summarize } from '../models/summary.js';
@@ -78,7 +78,7 @@ export interface TrainRunOptions {
   workers?: number;
   /** The run directory. */
   outDir: string;
-  /** Continue the run in outDir from its last checkpoint (its config.json wins over these options). */
+  /** Continue the run in outDir from its last checkpoint (its config.json wins over these options, but `engine`). */
   resume?: boolean;
   seed?: number;
   earlyStoppingPatience?: number;
@@ -90,7 +90,9 @@ export interface TrainRunOptions {
    * 'auto' (default): frozen first layers run on onnxruntime (onnx-frozen); a phase that trains the
    * whole model runs the compiled ONNX training step (onnx-step) when it supports the model; else tfjs.
    * 'onnx': the same, but a failure to use onnxruntime is an error (or, for a model the compiled step
-   * cannot train, a logged fallback to tfjs). 'tfjs': everything on tfjs.
+   * cannot train, a logged fallback to tfjs). 'tfjs': everything on tfjs. Given with `resume`, it
+   * replaces the run's stored engine: a checkpoint of the other engine continues with its optimizer
+   * state converted.
    */
   engine?: EngineChoice;
   signal?: AbortSignal;
@@ -194,20 +196,15 @@ async function openFrozenEngine(classifier: Classifier, choice: EngineChoice, lo
 /**
  * Whether a phase trains with the compiled ONNX step: only when nothing at the model's start is frozen
  * (else the onnx-frozen engine fits better) and the step supports the model and optimizer. A resumed
- * phase keeps the engine its checkpoint was written by (their optimizer states differ).
+ * phase follows the same rule whichever engine wrote its checkpoint: fit converts the optimizer state.
  */
-function chooseCompiledStep(classifier: Classifier, choice: EngineChoice, optimizer: OptimizerName, resumeHere: TrainingCheckpoint | undefined, log: (m: string) => void): boolean {
+function chooseCompiledStep(classifier: Classifier, choice: EngineChoice, optimizer: OptimizerName, log: (m: string) => void): boolean {
   if (choice === 'tfjs' || frozenPrefixEnd(classifier.model) !== undefined) return false;
-  if (resumeHere && (resumeHere.engine ?? 'tfjs') !== 'onnx-step') {
-    log('engine: tfjs (the checkpoint being resumed was written by the tfjs engine)');
-    return false;
-  }
   const decision = decideEngine(classifier.model, 'auto', resolveLoss(classifier.loss), optimizer);
   if (decision.engine === 'onnx-step') {
     log(`engine: onnx-step (compiled ONNX training step: ${decision.reason})`);
     return true;
   }
-  if (resumeHere) throw new TrainingError(`the checkpoint being resumed was written by the compiled ONNX step, which cannot train this model now: ${decision.reason}`);
   log(`engine: tfjs (${decision.reason}; falling back to tfjs)`);
   return false;
 }
@@ -247,7 +244,12 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     if (!existsSync(layout.config)) {
       throw new FileError(options.outDir, 'nothing to resume: not a tlkit run directory (no config.json); start the run without --resume');
     }
-    config = { ...(await readJson<StoredConfig>(layout.config)), outDir: options.outDir, resume: true };
+    const stored = await readJson<StoredConfig>(layout.config);
+    // The engine only decides where the numbers are computed (checkpoints convert between engines), so
+    // an engine given with resume wins over the stored one.
+    const engine = options.engine ?? stored.engine;
+    if (options.engine !== undefined && options.engine !== (stored.engine ?? 'auto')) log(`engine ${options.engine} requested for the resumed run (its config.json says ${stored.engine ?? 'auto'})`);
+    config = { ...stored, outDir: options.outDir, resume: true, ...(engine !== undefined ? { engine } : {}) };
     resumeFrom = await readCheckpoint(layout.lastCheckpoint).catch((error: unknown) => {
       if (error instanceof TlkitError && /no checkpoint here/.test(error.message)) return undefined;
       throw error;
@@ -310,12 +312,16 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
           engineLogged = true;
           log(message);
         };
-        const useStep = chooseCompiledStep(classifier, engineChoice, full.optimizer ?? 'adam', resumeHere, engineLog);
+        const useStep = chooseCompiledStep(classifier, engineChoice, full.optimizer ?? 'adam', engineLog);
         // The engine captures the frozen weights when created: create it after any restore.
         if (!useStep) evaluationEngine = await openFrozenEngine(classifier, engineChoice, engineLog);
         const engine = evaluationEngine;
         const phaseEngine: PhaseEngine = useStep ? 'onnx-step' : engine ? 'onnx-frozen' : 'tfjs';
         if (!engineLogged) log(`engine: tfjs${engineChoice === 'tfjs' ? ' (requested)' : ''}`);
+        const resumedEngine = resumeHere ? (resumeHere.engine ?? 'tfjs') : undefined;
+        if (resumedEngine && resumedEngine !== (useStep ? 'onnx-step' : 'tfjs')) {
+          log(`resume: the checkpoint was written by the ${resumedEngine} engine; its optimizer state is converted for ${useStep ? 'onnx-step' : 'tfjs'}`);
+        }
         phaseEngines.push(phaseEngine);
         const train = engine ? new FeatureIterator(iterators.train, engine, { cache: isDeterministic(iterators.train) }) : iterators.train;
         const validation = engine && iterators.validation ? new FeatureIterator(iterators.validation, engine, { cache: isDeterministic(iterators.validation) }) : iterators.validation;
@@ -342,6 +348,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
           tag: { phase: phase.index, engine: phaseEngine },
           stateModel: classifier.model,
           engine: useStep ? 'onnx' : 'tfjs',
+          onLog: log,
         });
         result.optimizer.dispose();
         history.length = 0;

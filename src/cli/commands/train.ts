@@ -16,7 +16,8 @@ the best and last checkpoints, history.csv/json, summary.txt, evaluation.json an
 Options:
   --backbone ID              backbone id (required unless --resume)
   --out RUN_DIR              the run directory (default runs/BACKBONE-TIMESTAMP)
-  --resume                   continue the run in --out from its last checkpoint (its config.json wins)
+  --resume                   continue the run in --out from its last checkpoint (its config.json wins;
+                             --engine may switch engines: the optimizer state is converted)
 
 ${trainFlagUsage}`;
 
