@@ -105,6 +105,8 @@ export { runDirLayout } from './train/run_dir.js';
 export type { RunDirLayout } from './train/run_dir.js';
 export { readCheckpoint, writeCheckpoint, captureWeights, restoreWeights } from './train/checkpoint.js';
 export type { TrainingCheckpoint, CallbackState, EpochAccumulators } from './train/checkpoint.js';
+export { tfjsToFlatState, flatToTfjsState, trainableWeightInfos } from './train/optimizer_state_convert.js';
+export type { FlatSlotLayout, FlatSlotEntry, FlatOptimizerState, ConvertibleOptimizer, TrainableWeightInfo } from './train/optimizer_state_convert.js';
 export { createOptimizer, getLearningRate, setLearningRate, DEFAULT_LEARNING_RATE } from './train/optimizers.js';
 export { balancedClassWeight } from './train/class_weight.js';
 export type { Callback, TrainingContext, BatchLogs } from './train/callbacks/callback.js';
