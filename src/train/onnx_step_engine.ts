@@ -75,7 +75,7 @@ export interface EngineOptimizerState {
 
 /** The compiled step's flat layout for `model` without compiling a session (its graph alone). */
 export function compiledStepLayout(model: tfl.LayersModel, loss: LossName): FlatSlotLayout {
-  const graph = buildTrainingGraph(model, { batchSize: 1, loss, optimizer: 'gradients' });
+  const graph = buildTrainingGraph(model, { batchSize: 2, loss, optimizer: 'gradients' });
   const placements: FlatWeightPlacement[] = [...graph.flatOffsets].map(([slot, offset]) => ({ variable: slot.variable, offset, kerasShape: slot.kerasShape, layout: slot.layout }));
   return flatSlotLayoutOf(model, placements);
 }
