@@ -246,3 +246,28 @@ describe('gradients replaced on wasm match tfjs on cpu', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 });
+
+describe('BatchNormalization without gamma or beta trains on the cpu backend too', () => {
+  after(async () => {
+    await tf.setBackend('wasm');
+  });
+  it('InceptionV3-style BN (scale=false): training-mode output, gradients and moving statistics', async () => {
+    await tf.setBackend('cpu');
+    const layer = tfl.layers.batchNormalization({ scale: false, momentum: 0.9, epsilon: 1e-3 });
+    const x = tf.tensor4d(values(2 * 3 * 3 * 4, 7, 4, 1), [2, 3, 3, 4]);
+    layer.build(x.shape);
+    const beta = (layer.getWeights()[0] as tf.Tensor).shape;
+    assert.deepEqual(beta, [4]);
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x, { training: true }) as tf.Tensor, tf.reshape(tf.range(0, 72), [2, 3, 3, 4]))) as tf.Scalar);
+    // The reference: the formula by hand (biased batch variance), on the same backend.
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    const expected = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-3)));
+    const y = layer.apply(x, { training: true }) as tf.Tensor;
+    assertClose(y.dataSync() as Float32Array, expected.dataSync() as Float32Array, 'y');
+    assert.ok(Number.isFinite(value.dataSync()[0]));
+    assert.equal(Object.keys(grads).length, 1, 'beta is the only trainable weight');
+    // Two training calls moved the moving mean twice towards the batch mean: m = mean * (1 - 0.9^2).
+    const movingMean = layer.getWeights()[1].dataSync() as Float32Array;
+    assertClose(movingMean, tf.mul(mean, 1 - 0.81).dataSync() as Float32Array, 'moving mean');
+  });
+});

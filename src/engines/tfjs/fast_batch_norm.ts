@@ -4,7 +4,8 @@
 // bench/train.ts). It also trains BN layers built with scale=false or center=false, where tfjs-layers
 // 4.22 dereferences the missing gamma/beta in training mode.
 // Frozen layers and every other backend go to the layer's own `call` untouched (the models layer
-// gives frozen BN Keras's inference semantics there).
+// gives frozen BN Keras's inference semantics there), except trainable layers without gamma or beta,
+// which take the same formula in plain tfjs ops on any backend.
 import type { Tensor } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -42,6 +43,23 @@ function movingAverage(variable: tfl.LayerVariable, value: Tensor, momentum: num
   });
 }
 
+/**
+ * Training-mode BN with plain tfjs ops (any backend), for layers without gamma or beta, which
+ * tfjs-layers 4.22 cannot train (InceptionV3's BN has scale=false). Same formula as tfjs-layers:
+ * biased batch moments over every axis but the last, then the moving-average updates.
+ */
+function batchNormTrainingGeneric(layer: BatchNormInternals, input: Tensor): Tensor {
+  const axes = Array.from({ length: input.rank - 1 }, (_, i) => i);
+  const { mean, variance } = tf.moments(input, axes);
+  // tfjs cannot differentiate batchNorm without scale or offset (it clones the missing input): pass 1 and 0.
+  const gamma = layer.gamma?.read() ?? tf.onesLike(mean);
+  const beta = layer.beta?.read() ?? tf.zerosLike(mean);
+  const y = tf.batchNorm(input, mean, variance, beta, gamma, layer.epsilon);
+  movingAverage(layer.movingMean, mean, layer.momentum);
+  movingAverage(layer.movingVariance, variance, layer.momentum);
+  return y;
+}
+
 /** Installs the fast training path on the BatchNormalization class. Idempotent. */
 export function installFastBatchNormTraining(): void {
   const proto = Object.getPrototypeOf(tfl.layers.batchNormalization({})) as { call: Call; [PATCHED]?: boolean };
@@ -59,7 +77,13 @@ export function installFastBatchNormTraining(): void {
       input.dtype === 'float32' &&
       input.rank >= 2 &&
       (this.axis === -1 || this.axis === input.rank - 1);
-    if (!usable) return original.call(this, inputs, kwargs);
+    if (!usable) {
+      const missingAffine = this.gamma == null || this.beta == null;
+      if (training && !isFrozen(this) && missingAffine && input !== undefined && (this.axis === -1 || this.axis === input.rank - 1)) {
+        return tf.tidy(() => batchNormTrainingGeneric(this, input));
+      }
+      return original.call(this, inputs, kwargs);
+    }
     return tf.tidy(() => {
       const { y, mean, variance } = batchNormTraining(input, this.gamma?.read() ?? null, this.beta?.read() ?? null, this.epsilon);
       movingAverage(this.movingMean, mean, this.momentum);
