@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
 import { batchNormTraining } from '../../src/engines/tfjs/kernels/batch_norm_training.js';
+import { spawnSync } from 'node:child_process';
 
 function values(n: number, seed: number, scale = 2, offset = 0): Float32Array {
   let s = seed >>> 0;
@@ -269,5 +270,21 @@ describe('BatchNormalization without gamma or beta trains on the cpu backend too
     // Two training calls moved the moving mean twice towards the batch mean: m = mean * (1 - 0.9^2).
     const movingMean = layer.getWeights()[1].dataSync() as Float32Array;
     assertClose(movingMean, tf.mul(mean, 1 - 0.81).dataSync() as Float32Array, 'moving mean');
+  });
+});
+
+describe('a process on the cpu fallback (TLKIT_BACKEND=cpu)', () => {
+  it('trains a BN layer without gamma (the fast path is installed on every backend)', () => {
+    const script = `
+      const { initEngine, tf, tfl } = await import('./src/engines/tfjs/tf.ts');
+      const backend = await initEngine();
+      const layer = tfl.layers.batchNormalization({ scale: false });
+      const x = tf.randomUniform([2, 3, 3, 4], 0, 1, 'float32', 1);
+      layer.build(x.shape);
+      const { grads } = tf.variableGrads(() => tf.sum(tf.square(layer.apply(x, { training: true }))));
+      console.log(backend, Object.keys(grads).length, Number.isFinite(grads[Object.keys(grads)[0]].dataSync()[0]));`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...process.env, TLKIT_BACKEND: 'cpu' }, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr.slice(-800));
+    assert.match(run.stdout, /^cpu 1 true$/m);
   });
 });

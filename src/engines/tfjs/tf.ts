@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { installFastBatchNormTraining } from './fast_batch_norm.js';
 import { registerTrainingKernels } from './register_kernels.js';
 
 export { tf, tfl };
@@ -23,6 +24,8 @@ export function initEngine(preferred?: BackendName): Promise<BackendName> {
       try {
         // Before the backend starts, so that training works on wasm from the first step.
         if (wanted === 'wasm') registerTrainingKernels();
+        // On every backend: BN without gamma/beta (InceptionV3) trains through it (the fast path is wasm's).
+        installFastBatchNormTraining();
         if (await tf.setBackend(wanted)) {
           await tf.ready();
           return wanted;
