@@ -118,13 +118,14 @@ describe('compiled training step: normalisation, merges, padding, pooling match 
     }, 50);
   });
 
-  test('MaxPooling2D (same/valid) and AveragePooling2D (valid), overlapping windows, GlobalMaxPooling2D', async () => {
+  test('MaxPooling2D (same/valid) and AveragePooling2D (same/valid), overlapping windows, GlobalMaxPooling2D', async () => {
     await check([9, 7, 2], (x) => {
       let h = apply(L.conv2d({ filters: 3, kernelSize: 3, padding: 'same' }), x);
       h = apply(L.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }), h);
       h = apply(L.conv2d({ filters: 3, kernelSize: 1 }), h);
-      // 'valid' only: tfjs's cpu AvgPoolGrad divides by the full window even where 'same' padding cut it
-      // (its forward does not), so it is no reference there; the graph follows the forward (TF).
+      // 'same' (InceptionV3's branch_pool): tlkit's AvgPool gradient for tfjs (avg_pool_gradient.ts)
+      // divides border windows by their real pixel count, as TF and the compiled graph do.
+      h = apply(L.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same' }), h);
       return apply(L.averagePooling2d({ poolSize: 3, strides: 1, padding: 'valid' }), h);
     }, 60);
     await check([8, 6, 2], (x) => {

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { installAvgPoolGradient } from './avg_pool_gradient.js';
 import { installFastBatchNormTraining } from './fast_batch_norm.js';
 import { registerTrainingKernels } from './register_kernels.js';
 
@@ -26,6 +27,8 @@ export function initEngine(preferred?: BackendName): Promise<BackendName> {
         if (wanted === 'wasm') registerTrainingKernels();
         // On every backend: BN without gamma/beta (InceptionV3) trains through it (the fast path is wasm's).
         installFastBatchNormTraining();
+        // tfjs's AvgPool gradient ignores 'same' padding's smaller border windows (InceptionV3).
+        installAvgPoolGradient();
         if (await tf.setBackend(wanted)) {
           await tf.ready();
           return wanted;
