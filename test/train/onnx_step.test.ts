@@ -53,13 +53,20 @@ async function runFit(engine: 'tfjs' | 'onnx', options: Partial<FitOptions> & { 
 for (const optimizer of ['sgd', 'adam'] as const) {
   test(`fit with engine 'onnx' (${optimizer}) matches the tfjs engine: losses, accuracy and weights after 3 steps`, async () => {
     const learningRate = optimizer === 'sgd' ? 0.1 : 0.01;
-    const reference = await runFit('tfjs', { epochs: 1, optimizer, learningRate, classWeight: { 0: 1, 1: 2 } });
-    const onnx = await runFit('onnx', { epochs: 1, optimizer, learningRate, classWeight: { 0: 1, 1: 2 } });
+    // Validation on the same data: with the compiled step it runs on onnxruntime (the synced weights).
+    const validation = () => {
+      const { x, y } = data();
+      return new ArrayIterator(x, y, { batchSize: 16, shuffle: false });
+    };
+    const reference = await runFit('tfjs', { epochs: 1, optimizer, learningRate, classWeight: { 0: 1, 1: 2 }, validation: validation() });
+    const onnx = await runFit('onnx', { epochs: 1, optimizer, learningRate, classWeight: { 0: 1, 1: 2 }, validation: validation() });
     assert.equal(reference.result.engine, 'tfjs');
     assert.equal(onnx.result.engine, 'onnx-step');
     const [a, b] = [reference.result.epochs[0], onnx.result.epochs[0]];
     assert.ok(Math.abs(a.loss - b.loss) < 1e-4, `loss ${a.loss} vs ${b.loss}`);
     assert.equal(a.accuracy, b.accuracy);
+    assert.ok(Math.abs(a.val_loss! - b.val_loss!) < 1e-4, `val_loss ${a.val_loss} vs ${b.val_loss}`);
+    assert.equal(a.val_accuracy, b.val_accuracy);
     assert.equal(b.samples, 24);
     assert.ok(b.img_per_sec > 0);
     const diff = maxAbsDiff(reference.weights, onnx.weights);
