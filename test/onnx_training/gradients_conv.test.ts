@@ -36,6 +36,8 @@ async function check(inputShape: number[], body: (x: ST) => ST, seed: number, pr
 
 const FORMS: Partial<GradientForms>[] = [
   { convInputGrad: 'flipped-conv', depthwiseInputGrad: 'flipped-conv', depthwiseFilterGrad: 'grouped-conv', convFilterGrad: 'transposed-conv' },
+  // 'auto': the NCHWc depthwise filter gradient wherever batch * channels fits its block (the 16-channel case below).
+  { convInputGrad: 'auto', depthwiseInputGrad: 'auto', depthwiseFilterGrad: 'auto', convFilterGrad: 'auto' },
   { convInputGrad: 'conv-transpose', depthwiseInputGrad: 'conv-transpose', depthwiseFilterGrad: 'shifted-mul', convFilterGrad: 'shifted-matmul' },
 ];
 
@@ -77,6 +79,12 @@ for (const forms of FORMS) {
         return apply(L.separableConv2d({ filters: 5, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }), h);
       }, 36);
       await check([8, 6, 3], (x) => apply(L.depthwiseConv2d({ kernelSize: 5, strides: 2, padding: 'same' }), apply(L.conv2d({ filters: 4, kernelSize: 1 }), x)), 39);
+      // 16 channels x batch 3: N*C = 48 fits the NCHWc blocks (8 or 16), stride 1 and 2, odd sizes.
+      await check([11, 9, 3], (x) => {
+        let h = apply(L.conv2d({ filters: 16, kernelSize: 1 }), x);
+        h = apply(L.depthwiseConv2d({ kernelSize: 3, padding: 'same', activation: 'relu6' }), h);
+        return apply(L.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same' }), h);
+      }, 42);
     });
   });
 }

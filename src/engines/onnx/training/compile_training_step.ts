@@ -11,6 +11,7 @@ import { tf, type tfl } from '../../tfjs/tf.js';
 import type { LayersModel } from '../model_graph.js';
 import { defaultThreadCount } from '../session.js';
 import { checkOptimizerSettings, slotNames, stepScalarValues, type OptimizerSettings } from './optimizer_update.js';
+import { probeNchwcBlockSize } from './nchwc.js';
 import { kerasToOnnx, onnxToKeras, type ParamLayout, type ParamSlot } from './params.js';
 import { UnsupportedLayer } from './rules.js';
 import { buildTrainingGraph, GRAPH_NAMES, type TrainingGraph } from './training_graph.js';
@@ -227,6 +228,7 @@ class TrainingStepRunner {
     let pending = this.sessions.get(batch);
     if (!pending) {
       pending = (async () => {
+        await probeNchwcBlockSize(); // decides where the blocked depthwise kernels can be used
         let graph: TrainingGraph;
         try {
           graph = buildTrainingGraph(this.model, { batchSize: batch, loss: this.loss, optimizer: this.optimizer });

@@ -5,6 +5,7 @@
 import type { Ops } from './ops.js';
 import type { Geometry } from './conv_geometry.js';
 import { isPointwise } from './conv_geometry.js';
+import { NCHWC_DOMAIN, nchwcBlockSize } from './nchwc.js';
 
 /**
  * 'auto' picks by stride, from onnxruntime-node 1.30 timings on this machine (N16, bench micro-runs):
@@ -27,8 +28,11 @@ export interface GradientForms {
    * Filter gradient of a depthwise convolution:
    * 'grouped-conv': a grouped Conv of the transposed input with the transposed dy as its weight.
    * 'shifted-mul': for each kernel tap, a strided Slice of the padded input times dy, reduced.
+   * 'nchwc': onnxruntime's blocked depthwise Conv over (sample, channel) pairs with dy as the kernel
+   * (no transposes, no im2col); needs the NCHWc kernels (probed) and N*C divisible by their block.
+   * 'auto': 'nchwc' where it applies, else 'grouped-conv'.
    */
-  depthwiseFilterGrad: 'grouped-conv' | 'shifted-mul';
+  depthwiseFilterGrad: 'auto' | 'grouped-conv' | 'shifted-mul' | 'nchwc';
   /**
    * Filter gradient of a k x k convolution (group 1):
    * 'transposed-conv': a Conv of the transposed input with the transposed dy as its weight.
@@ -37,12 +41,13 @@ export interface GradientForms {
   convFilterGrad: 'auto' | 'transposed-conv' | 'shifted-matmul';
 }
 
-// Depthwise filter gradient: the grouped Conv beat shifted Slice/Mul/ReduceSum at every MobileNetV2
-// shape measured (C96 112 s2: 89 vs 342 ms; C144 56: 121 vs 146 ms; C384 14: tie).
+// Depthwise filter gradient (bench/op_forms.ts, N16, quiet machine): the NCHWc form beat the grouped
+// Conv at every MobileNetV2 shape (C144 56: 37 vs 48 ms; C96 112 s2: 27 vs 35; C384 14: 2.4 vs 8.3;
+// C32 112: 24 vs 42), which beat shifted Slice/Mul/ReduceSum (C96 112 s2: 165 ms).
 export const gradientForms: GradientForms = {
   convInputGrad: 'auto',
   depthwiseInputGrad: 'auto',
-  depthwiseFilterGrad: 'grouped-conv',
+  depthwiseFilterGrad: 'auto',
   // 'auto': shifted MatMul for wide inputs (3x3 64->64 at 56, N16: 96 ms vs 314 ms; 128->128 at 28:
   // 82 vs 156), the transposed Conv for image stems with few input channels (7x7 3->64 at 224: 131 vs 619).
   convFilterGrad: 'auto',
@@ -201,6 +206,22 @@ export function convFilterGrad(o: Ops, x: string, dy: string, g: Geometry, s: Co
     }
     const all = taps.length === 1 ? taps[0] : o.op('Concat', taps, `${hint}_taps`, { axis: 1 });
     return o.reshape(all, [cout, 1, g.kernel[0], g.kernel[1]], `${hint}_dw`);
+  }
+  const block = nchwcBlockSize();
+  const nchwcFits = multiplier === 1 && block !== undefined && (n * cin) % block === 0;
+  const depthwiseForm = gradientForms.depthwiseFilterGrad === 'auto' ? (nchwcFits ? 'nchwc' : 'grouped-conv') : gradientForms.depthwiseFilterGrad;
+  if (depthwiseForm === 'nchwc') {
+    if (!nchwcFits) throw new Error(`internal: the 'nchwc' depthwise filter gradient needs the NCHWc kernels and N*C (${n * cin}) divisible by their block (${block ?? 'none'})`);
+    // dW[c] = sum_n correlation of x[n, c] with dy[n, c]: a depthwise Conv over the N*C (sample,
+    // channel) maps (free reshapes of NCHW) whose kernel is dy, dilated by the stride; its weight goes
+    // in the blocked layout [N*C/B, 1, Ho, Wo, B] (one transpose of dy).
+    const maps = n * cin;
+    const xc = o.domainOp(NCHWC_DOMAIN, 'ReorderInput', [o.reshape(x, [1, maps, g.inSize[0], g.inSize[1]], `${hint}_x1`)], `${hint}_xc`);
+    const kernel = o.reshape(o.transpose(o.reshape(dy, [maps / block!, block!, 1, ho, wo], `${hint}_dy5`), [0, 2, 3, 4, 1], `${hint}_dyb`), [maps, 1, ho, wo], `${hint}_dyk`);
+    const full = o.domainOp(NCHWC_DOMAIN, 'Conv', [xc, kernel], `${hint}_dwfull`, { ...dilationAttrs, kernel_shape: [ho, wo], group: maps });
+    const planar = o.domainOp(NCHWC_DOMAIN, 'ReorderOutput', [full], `${hint}_dwplanar`, { channels: maps });
+    const perSample = o.reshape(o.slice(planar, [0, 0], g.kernel, [2, 3], `${hint}_dwcrop`), [n, cout, g.kernel[0], g.kernel[1]], `${hint}_dw_n`);
+    return o.reshape(o.reduceSum(perSample, [0], false, `${hint}_dw_sum`), [cout, 1, g.kernel[0], g.kernel[1]], `${hint}_dw`);
   }
   // Depthwise: the same Conv trick with one group per channel; the samples become the group's channels.
   const xt = o.reshape(o.transpose(x, [1, 0, 2, 3], `${hint}_xT`), [1, cin * n, g.inSize[0], g.inSize[1]], `${hint}_xg`);

@@ -26,6 +26,13 @@ export class Ops {
     return this.b.node(opType, inputs, hint, attributes)[0];
   }
 
+  /** A node of another operator domain (e.g. onnxruntime's 'com.microsoft.nchwc'). */
+  domainOp(domain: string, opType: string, inputs: string[], hint: string, attributes: Record<string, AttributeValue> = {}): string {
+    const output = this.op(opType, inputs, hint, attributes);
+    this.b.nodes[this.b.nodes.length - 1].domain = domain;
+    return output;
+  }
+
   mul(a: string, c: string, hint: string): string {
     return this.op('Mul', [a, c], hint);
   }

@@ -7,6 +7,7 @@ import type { tfl } from '../../tfjs/tf.js';
 import { onnx, OnnxGraphBuilder, type OnnxTypes, type OnnxValue } from '../graph_builder.js';
 import type { LayersModel } from '../model_graph.js';
 import { emitLoss } from './loss.js';
+import { NCHWC_DOMAIN } from './nchwc.js';
 import { Ops } from './ops.js';
 import { emitUpdate, slotNames, stepScalarNames, type OptimizerSettings } from './optimizer_update.js';
 import { onnxShape, type ParamLayout, type ParamSlot } from './params.js';
@@ -284,7 +285,7 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
   const proto = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     producerName: 'tlkit',
-    opsetImport: [{ domain: '', version: TRAINING_OPSET }],
+    opsetImport: [{ domain: '', version: TRAINING_OPSET }, ...(builder.nodes.some((n) => n.domain === NCHWC_DOMAIN) ? [{ domain: NCHWC_DOMAIN, version: 1 }] : [])],
     graph: {
       name: `${model.name}_training_step`,
       node: builder.nodes,

@@ -1,0 +1,47 @@
+// onnxruntime's blocked-channel (NCHWc) CPU kernels, used directly as ops of the domain
+// 'com.microsoft.nchwc'. onnxruntime applies them by itself only to convolutions with constant
+// weights; called explicitly they also take weights computed in the graph, which the depthwise filter
+// gradient uses (conv_gradients.ts). The block size depends on the CPU (16 with AVX-512, 8 with AVX2,
+// none elsewhere), so it is probed once by running ReorderInput on a known tensor.
+import * as ort from 'onnxruntime-node';
+import { onnx } from '../graph_builder.js';
+
+export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
+
+let blockSize: number | undefined;
+let probed: Promise<number | undefined> | undefined;
+
+/** The NCHWc block size of this machine's onnxruntime, once `probeNchwcBlockSize` has run; else undefined. */
+export function nchwcBlockSize(): number | undefined {
+  return blockSize;
+}
+
+/**
+ * Runs ReorderInput on a [1, 32, 1, 2] tensor holding c * 2 + w: in the blocked layout the value of
+ * (c = 0, w = 1) sits at index B. Undefined when the ops are missing (no NCHWc kernels on this CPU).
+ */
+export function probeNchwcBlockSize(): Promise<number | undefined> {
+  probed ??= (async () => {
+    try {
+      const info = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [1, 32, 1, 2].map((d) => ({ dimValue: d })) } } } });
+      const proto = onnx.ModelProto.create({
+        irVersion: 8,
+        opsetImport: [{ domain: '', version: 17 }, { domain: NCHWC_DOMAIN, version: 1 }],
+        graph: { name: 'probe', node: [{ opType: 'ReorderInput', domain: NCHWC_DOMAIN, input: ['x'], output: ['y'] }], input: [info('x')], output: [info('y')] },
+      });
+      const session = await ort.InferenceSession.create(onnx.ModelProto.encode(proto).finish(), { logSeverityLevel: 4 });
+      try {
+        const x = new ort.Tensor('float32', Float32Array.from({ length: 64 }, (_, i) => i), [1, 32, 1, 2]);
+        const y = (await session.run({ x })).y.data as Float32Array;
+        const index = y.indexOf(1); // (c = 0, w = 1)
+        blockSize = index > 1 && 32 % index === 0 && y[1] === 2 ? index : undefined; // y[1] is (c = 1, w = 0)
+      } finally {
+        await session.release();
+      }
+    } catch {
+      blockSize = undefined;
+    }
+    return blockSize;
+  })();
+  return probed;
+}
