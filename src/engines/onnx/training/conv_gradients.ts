@@ -5,7 +5,7 @@
 import type { Ops } from './ops.js';
 import type { Geometry } from './conv_geometry.js';
 import { isPointwise } from './conv_geometry.js';
-import { NCHWC_DOMAIN, nchwcBlockSize } from './nchwc.js';
+import { NCHWC_DOMAIN, nchwcBlockSize, nchwcDepthwiseConv } from './nchwc.js';
 
 /**
  * 'auto' picks by stride, from onnxruntime-node 1.30 timings on this machine (N16, bench micro-runs):
@@ -39,6 +39,12 @@ export interface GradientForms {
    * 'shifted-matmul': for each kernel tap, a strided Slice of the padded input times dy^T (batched MatMul).
    */
   convFilterGrad: 'auto' | 'transposed-conv' | 'shifted-matmul';
+  /**
+   * The depthwise Conv of the forward pass and of the stride-1 input gradient:
+   * 'auto': onnxruntime's NCHWc kernels where the channels fit their block (C144 56x56 N16: 9.0 ms with
+   * the reorders vs 12.6 ms); 'plain': the ONNX Conv with group = channels.
+   */
+  depthwiseConv: 'auto' | 'plain';
 }
 
 // Depthwise filter gradient (bench/op_forms.ts, N16, quiet machine): the NCHWc form beat the grouped
@@ -51,6 +57,7 @@ export const gradientForms: GradientForms = {
   // 'auto': shifted MatMul for wide inputs (3x3 64->64 at 56, N16: 96 ms vs 314 ms; 128->128 at 28:
   // 82 vs 156), the transposed Conv for image stems with few input channels (7x7 3->64 at 224: 131 vs 619).
   convFilterGrad: 'auto',
+  depthwiseConv: 'auto',
 };
 
 /** Overrides the gradient forms (benchmarks and tests); returns the previous settings. */
@@ -128,12 +135,15 @@ export function convInputGrad(o: Ops, dy: string, w: string, g: Geometry, s: Con
     // Rows of dy that no input pixel reached: cut them instead of padding negatively.
     dyd = o.slice(dyd, [Math.max(-begin[0], 0), Math.max(-begin[1], 0)], [dilated[0] + Math.min(end[0], 0), dilated[1] + Math.min(end[1], 0)], [2, 3], `${hint}_dycut`);
   }
-  return o.op('Conv', [dyd, wf], `${hint}_dx`, {
-    kernel_shape: g.kernel,
-    strides: [1, 1],
-    pads: [Math.max(begin[0], 0), Math.max(begin[1], 0), Math.max(end[0], 0), Math.max(end[1], 0)],
-    group: s.group,
-  });
+  const attrs = { kernel_shape: g.kernel, strides: [1, 1], pads: [Math.max(begin[0], 0), Math.max(begin[1], 0), Math.max(end[0], 0), Math.max(end[1], 0)] };
+  if (depthwise && useNchwcDepthwise(s.group)) return nchwcDepthwiseConv(o, dyd, wf, undefined, attrs, s.group, `${hint}_dx`);
+  return o.op('Conv', [dyd, wf], `${hint}_dx`, { ...attrs, group: s.group });
+}
+
+/** Whether a depthwise Conv over `channels` channels (multiplier 1) runs on the NCHWc kernels. */
+export function useNchwcDepthwise(channels: number): boolean {
+  const block = nchwcBlockSize();
+  return gradientForms.depthwiseConv === 'auto' && block !== undefined && channels % block === 0;
 }
 
 /** dL/dw of y = Conv(x, w), x: [N, I, H, W], dy: [N, O, Ho, Wo] -> w's shape [O, I/group, kh, kw]. */

@@ -2,7 +2,8 @@
 import type { OnnxValue } from '../graph_builder.js';
 import { activate } from './activation_gradients.js';
 import { convAttributes, geometry, pair, type Geometry } from './conv_geometry.js';
-import { convFilterGrad, convInputGrad, type ConvShape } from './conv_gradients.js';
+import { convFilterGrad, convInputGrad, useNchwcDepthwise, type ConvShape } from './conv_gradients.js';
+import { nchwcDepthwiseConv } from './nchwc.js';
 import { registerGradientRule, UnsupportedLayer, type Config, type ParamHandle, type RuleContext } from './rules.js';
 
 function checkConfig(config: Config): void {
@@ -22,7 +23,10 @@ function convStage(c: RuleContext, x: string, w: ParamHandle, wField: string, bi
   const o = c.ops;
   const inputs = [x, w.name];
   if (bias) inputs.push(bias.name);
-  const y = o.op('Conv', inputs, hint, convAttributes(g, s.group));
+  const depthwise = s.group > 1 && s.outChannels === s.group;
+  const y = depthwise && useNchwcDepthwise(s.group)
+    ? nchwcDepthwiseConv(o, x, w.name, bias?.name, { kernel_shape: g.kernel, strides: g.strides, pads: g.pads }, s.group, hint)
+    : o.op('Conv', inputs, hint, convAttributes(g, s.group));
   return {
     y,
     backward(dy, needInput) {

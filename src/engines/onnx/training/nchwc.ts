@@ -5,6 +5,7 @@
 // none elsewhere), so it is probed once by running ReorderInput on a known tensor.
 import * as ort from 'onnxruntime-node';
 import { onnx } from '../graph_builder.js';
+import type { Ops } from './ops.js';
 
 export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 
@@ -44,4 +45,19 @@ export function probeNchwcBlockSize(): Promise<number | undefined> {
     return blockSize;
   })();
   return probed;
+}
+
+/**
+ * y = depthwise Conv(x, w) (+ bias) on the NCHWc kernels: x is reordered into blocks and back, the
+ * weight [C, 1, kh, kw] goes into the blocked layout [C/B, 1, kh, kw, B]. The caller checks that
+ * `channels` is a multiple of the block (nchwcBlockSize()).
+ */
+export function nchwcDepthwiseConv(o: Ops, x: string, w: string, bias: string | undefined, attrs: { kernel_shape: number[]; strides: number[]; pads: number[] }, channels: number, hint: string): string {
+  const block = blockSize;
+  if (block === undefined || channels % block !== 0) throw new Error(`internal: ${channels} channels do not fit the NCHWc block (${block ?? 'none'})`);
+  const [kh, kw] = attrs.kernel_shape;
+  const blocked = o.reshape(o.transpose(o.reshape(w, [channels / block, block, 1, kh, kw], `${hint}_w5`), [0, 2, 3, 4, 1], `${hint}_wb`), [channels, 1, kh, kw], `${hint}_wblocked`);
+  const xc = o.domainOp(NCHWC_DOMAIN, 'ReorderInput', [x], `${hint}_xc`);
+  const yc = o.domainOp(NCHWC_DOMAIN, 'Conv', bias ? [xc, blocked, bias] : [xc, blocked], `${hint}_yc`, { ...attrs, dilations: [1, 1], group: channels });
+  return o.domainOp(NCHWC_DOMAIN, 'ReorderOutput', [yc], hint, { channels });
 }
