@@ -61,6 +61,8 @@ for (const forms of FORMS) {
         return h;
       }, 23);
       await check([8, 8, 2], (x) => apply(L.conv2d({ filters: 3, kernelSize: 3, strides: 2, padding: 'same' }), apply(L.conv2d({ filters: 4, kernelSize: 4, strides: 2, padding: 'same' }), x)), 26);
+      // 16 -> 16 channels, k3 stride 2 then stride 1 (ResNet-like widths).
+      await check([9, 7, 3], (x) => apply(L.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu' }), apply(L.conv2d({ filters: 16, kernelSize: 3, strides: 2, padding: 'same' }), apply(L.conv2d({ filters: 16, kernelSize: 1 }), x))), 45);
       // Maps of >= 256 pixels and >= 16 input channels take the batched-MatMul filter-gradient forms.
       await check([20, 16, 2], (x) => apply(L.conv2d({ filters: 3, kernelSize: 3, padding: 'same' }), apply(L.conv2d({ filters: 16, kernelSize: 1, activation: 'relu' }), x)), 29);
     });
