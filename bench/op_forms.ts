@@ -8,6 +8,7 @@ import { onnx, OnnxGraphBuilder } from '../src/engines/onnx/graph_builder.js';
 import { Ops } from '../src/engines/onnx/training/ops.js';
 import { convFilterGrad, setGradientForms } from '../src/engines/onnx/training/conv_gradients.js';
 import { geometry } from '../src/engines/onnx/training/conv_geometry.js';
+import { probeNchwcBlockSize } from '../src/engines/onnx/training/nchwc.js';
 
 const repsAt = process.argv.indexOf('--reps');
 const reps = repsAt >= 0 ? Number(process.argv[repsAt + 1]) : 5;
@@ -43,7 +44,8 @@ async function timeForm(label: string, inputs: Record<string, number[]>, build: 
   return best;
 }
 
-console.log('depthwise 3x3 filter gradient, batch 16 (MobileNetV2 shapes):');
+const block = await probeNchwcBlockSize();
+console.log(`depthwise 3x3 filter gradient, batch 16 (MobileNetV2 shapes; NCHWc block ${block ?? 'none'}):`);
 for (const k of [
   { name: 'C144 56x56 stride 1', c: 144, h: 56, s: 1 },
   { name: 'C96 112x112 stride 2', c: 96, h: 112, s: 2 },
@@ -55,7 +57,7 @@ for (const k of [
   const shape = { batch: n, inChannels: k.c, outChannels: k.c, group: k.c };
   const inputs = { x: [n, k.c, k.h, k.h], dy: [n, k.c, ho, wo] };
   console.log(` ${k.name}`);
-  for (const form of ['grouped-conv', 'shifted-mul'] as const) {
+  for (const form of block ? (['nchwc', 'grouped-conv', 'shifted-mul'] as const) : (['grouped-conv', 'shifted-mul'] as const)) {
     const previous = setGradientForms({ depthwiseFilterGrad: form });
     await timeForm(form, inputs, (o, [x, dy]) => [convFilterGrad(o, x, dy, g, shape, 'f')]);
     setGradientForms(previous);

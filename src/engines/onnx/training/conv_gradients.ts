@@ -50,8 +50,8 @@ export interface GradientForms {
 }
 
 // Depthwise filter gradient (bench/op_forms.ts, N16, quiet machine): the NCHWc form beat the grouped
-// Conv at every MobileNetV2 shape (C144 56: 37 vs 48 ms; C96 112 s2: 27 vs 35; C384 14: 2.4 vs 8.3;
-// C32 112: 24 vs 42), which beat shifted Slice/Mul/ReduceSum (C96 112 s2: 165 ms).
+// Conv at every MobileNetV2 shape (C144 56: 14.4 vs 48.6 ms; C96 112 s2: 18.0 vs 36.0; C384 14: 2.5 vs
+// 8.4), which beat shifted Slice/Mul/ReduceSum (C96 112 s2: 157 ms).
 export const gradientForms: GradientForms = {
   convInputGrad: 'auto',
   depthwiseInputGrad: 'auto',
