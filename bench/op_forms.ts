@@ -9,6 +9,7 @@ import { Ops } from '../src/engines/onnx/training/ops.js';
 import { convFilterGrad, setGradientForms } from '../src/engines/onnx/training/conv_gradients.js';
 import { geometry } from '../src/engines/onnx/training/conv_geometry.js';
 import { probeNchwcBlockSize } from '../src/engines/onnx/training/nchwc.js';
+import { bestRunMs } from './roofline.js';
 
 const repsAt = process.argv.indexOf('--reps');
 const reps = repsAt >= 0 ? Number(process.argv[repsAt + 1]) : 5;
@@ -32,13 +33,7 @@ async function timeForm(label: string, inputs: Record<string, number[]>, build: 
     const size = shape.reduce((a, c) => a * c, 1);
     feeds[name] = new ort.Tensor('float32', Float32Array.from({ length: size }, (_, i) => ((i * 2654435761) % 1000) / 100 - 2), shape);
   }
-  await session.run(feeds);
-  let best = Infinity;
-  for (let i = 0; i < reps; i++) {
-    const t = performance.now();
-    await session.run(feeds);
-    best = Math.min(best, performance.now() - t);
-  }
+  const best = await bestRunMs(session, feeds, reps);
   await session.release();
   console.log(`  ${label.padEnd(48)} ${best.toFixed(1).padStart(7)} ms (best of ${reps})`);
   return best;

@@ -1,5 +1,6 @@
 // Tiny models and generated datasets for the training tests (small enough to train in seconds on cpu/wasm).
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
+import { loadTrainedModel } from '../../src/train/trained_model.js';
 
 /**
  * Two classes of 8x8x3 images: class 1 has a bright square in its top-left quadrant, class 0 in the
@@ -51,6 +52,18 @@ export function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
   let m = 0;
   a.forEach((arr, i) => arr.forEach((v, j) => (m = Math.max(m, Math.abs(v - b[i][j])))));
   return m;
+}
+
+/** Largest weight difference between the models saved in two run directories (e.g. uninterrupted vs resumed). */
+export async function savedWeightsDiff(runA: string, runB: string): Promise<number> {
+  const a = await loadTrainedModel(runA);
+  const b = await loadTrainedModel(runB);
+  try {
+    return maxAbsDiff(await weightsOf(a.model), await weightsOf(b.model));
+  } finally {
+    a.model.dispose();
+    b.model.dispose();
+  }
 }
 
 /** Writes `n` PNG images of the squares problem (size x size) into root/bottom and root/top. */
