@@ -2,7 +2,7 @@
 export { tf, tfl, initEngine } from './engines/tfjs/tf.js';
 export type { BackendName } from './engines/tfjs/tf.js';
 export { registerTrainingKernels } from './engines/tfjs/register_kernels.js';
-export * from './errors.js';
+export * from './core/errors.js';
 
 // models
 export { listBackbones, getBackbone } from './models/zoo.js';
@@ -82,8 +82,8 @@ export { scanDirectory, IMAGE_EXTENSIONS } from './data/scan_directory.js';
 export type { DirectoryListing, ScanOptions, Subset } from './data/scan_directory.js';
 export { inspectDirectory } from './data/inspect_directory.js';
 export type { DatasetReport, InspectOptions } from './data/inspect_directory.js';
-export { Random, mixSeed } from './data/random.js';
-export type { RandomState } from './data/random.js';
+export { Random, mixSeed } from './core/random.js';
+export type { RandomState } from './core/random.js';
 export * as transforms from './data/transforms/index.js';
 
 // training: fit / evaluate / predict over iterators, callbacks, checkpoints, the whole run (trainRun)

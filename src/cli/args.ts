@@ -1,6 +1,6 @@
 // Flag parsing on node:util parseArgs, with errors that name the flag and what it accepts.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 
 export type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 

@@ -1,6 +1,6 @@
 // The augmentation flags shared by `tlkit augment`, `train` and `compare`: one spec, one usage text,
 // one translation to ImageDataGeneratorOptions (Keras kwargs in kebab-case).
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import type { ImageDataGeneratorOptions } from '../data/image_data_generator.js';
 import { FILL_MODES, type FillMode } from '../data/transforms/affine.js';
 import { choiceFlag, numberFlag, numberListFlag, stringFlag, type FlagSpec, type ParsedArgs } from './args.js';

@@ -1,5 +1,5 @@
 // tlkit's command line: parse -> options -> library -> print. The one place that maps errors to exit codes.
-import { TlkitError, UsageError } from '../errors.js';
+import { TlkitError, UsageError } from '../core/errors.js';
 import type { CliIO, Command } from './command.js';
 import { commands } from './commands/index.js';
 

@@ -1,8 +1,8 @@
 // Renders ProgressEvents: a redrawn bar on a terminal, an occasional plain line otherwise (CI logs).
 import type { Writable } from 'node:stream';
-import type { ProgressEvent } from '../progress.js';
+import type { ProgressEvent } from '../core/progress.js';
 
-import { formatElapsed } from '../report/format.js';
+import { formatElapsed } from '../core/format.js';
 
 /** mm:ss (h:mm:ss past an hour), as the reference table prints elapsed time. */
 export const formatDuration = formatElapsed;

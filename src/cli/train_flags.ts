@@ -1,6 +1,6 @@
 // The training flags `tlkit train` and `tlkit compare` share: one spec, one usage text, one translation
 // into trainRun options, so both commands accept the same recipe.
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import type { TrainRunOptions } from '../train/run.js';
 import { choiceFlag, numberFlag, stringFlag, type FlagSpec, type ParsedArgs } from './args.js';
 import { augmentationFlagSpec, augmentationFlagUsage, augmentationOptionsFromFlags, augmentValidationFromFlags } from './augmentation_flags.js';

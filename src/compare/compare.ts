@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve, relative } from 'node:path';
 import sharp from 'sharp';
 import { getBackbone } from '../models/zoo.js';
-import type { ProgressCallback } from '../progress.js';
+import type { ProgressCallback } from '../core/progress.js';
 import { renderCompareHtml, renderCompareMarkdown } from '../report/compare_report.js';
 import { trainRun, type TrainRunOptions, type TrainRunResult } from '../train/run.js';
 import { defaultWeights } from '../weights/resolve.js';

@@ -1,6 +1,6 @@
 // "Similar accuracy, so the fastest": the user says what similar means (a tolerance on accuracy) and
 // how to break ties among the similar ones (time, params, overfitting gap), since that differs per company.
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import type { BackboneResult, Recommendation } from './types.js';
 
 export type TieBreak = 'time' | 'params' | 'gap' | 'accuracy';

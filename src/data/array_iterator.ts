@@ -1,11 +1,11 @@
 // Keras's NumpyArrayIterator (ImageDataGenerator.flow): batches from in-memory NHWC images with
 // optional labels, augmented and standardized like flowFromDirectory.
-import { DataError, invalidArgument } from '../errors.js';
+import { DataError, invalidArgument } from '../core/errors.js';
 import { tf } from '../engines/tfjs/tf.js';
 import { BatchIterator, type BatchIteratorOptions, type LoadedSample } from './batch_iterator.js';
 import { toUint8Scaled, writeImage } from './directory_iterator.js';
 import type { ImageDataGenerator } from './image_data_generator.js';
-import type { Random } from './random.js';
+import type { Random } from '../core/random.js';
 import type { Subset } from './scan_directory.js';
 import { applyTransformToArray } from './transforms/apply_transform.js';
 import { join } from 'node:path';

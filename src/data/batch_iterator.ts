@@ -4,9 +4,9 @@
 // (only the epoch's last batch can be smaller); a seeded order and per-sample augmentation seed derived
 // from (seed, epoch, position), so batches are the same whatever the worker count; getState/setState
 // to resume mid-epoch; prefetching of the next samples while the caller trains.
-import { DataError, invalidArgument } from '../errors.js';
+import { DataError, invalidArgument } from '../core/errors.js';
 import { tf } from '../engines/tfjs/tf.js';
-import { Random, randomSeed } from './random.js';
+import { Random, randomSeed } from '../core/random.js';
 
 export interface SkippedFile {
   file: string;

@@ -7,7 +7,7 @@
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { decodeBmp, decodeNetpbm, isBmp, isNetpbm, type RawImage } from './legacy_formats.js';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument } from '../core/errors.js';
 
 export type ColorMode = 'grayscale' | 'rgb' | 'rgba';
 export const COLOR_MODES: readonly ColorMode[] = ['grayscale', 'rgb', 'rgba'];

@@ -3,12 +3,12 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { DataError, invalidArgument } from '../errors.js';
+import { DataError, invalidArgument } from '../core/errors.js';
 import { tf } from '../engines/tfjs/tf.js';
 import { BatchIterator, type BatchIteratorOptions, type LoadedSample } from './batch_iterator.js';
 import { channelsOf, checkColorMode, checkInterpolation, DEFAULT_LIMIT_INPUT_PIXELS, type ColorMode, type DecodeOptions, type Interpolation } from './decode.js';
 import type { ImageDataGenerator } from './image_data_generator.js';
-import type { Random } from './random.js';
+import type { Random } from '../core/random.js';
 import { Float32Pool } from './buffer_pool.js';
 import { runSampleJob, type SampleJob } from './sample_job.js';
 import { scanDirectory, type Subset } from './scan_directory.js';

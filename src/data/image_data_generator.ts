@@ -6,12 +6,12 @@
 // non-square images (Keras mixes h and w there); the validation
 // subset of flowFromDirectory is not augmented unless augmentValidation is set (keras-preprocessing#218);
 // a generator never prints: warnings go to onWarning and to `warnings`.
-import { DataError, invalidArgument } from '../errors.js';
+import { DataError, invalidArgument } from '../core/errors.js';
 import { tf } from '../engines/tfjs/tf.js';
 import { ArrayIterator, type FlowOptions } from './array_iterator.js';
 import { DirectoryIterator, type FlowFromDirectoryOptions } from './directory_iterator.js';
 import type { PreprocessingFunction } from './preprocess_input.js';
-import { Random, randomSeed } from './random.js';
+import { Random, randomSeed } from '../core/random.js';
 import { checkValidationSplit } from './scan_directory.js';
 import { checkFillMode, type FillMode } from './transforms/affine.js';
 import { applyTransformToArray, type TransformParams, type TransformSettings } from './transforms/apply_transform.js';

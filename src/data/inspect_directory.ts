@@ -1,7 +1,7 @@
 // What `tlkit data` reports about a dataset folder: classes with counts (Keras's listing), the files
 // that cannot be used and why, and statistics of image sizes, formats and colour modes. Every file is
 // decoded (at a tiny size: JPEG shrink-on-load keeps it cheap), so truncated files are found too.
-import type { ProgressCallback } from '../progress.js';
+import type { ProgressCallback } from '../core/progress.js';
 import type { SkippedFile } from './batch_iterator.js';
 import { decodeImageFile, DecodeFailure, DEFAULT_LIMIT_INPUT_PIXELS } from './decode.js';
 import { scanDirectory, type Subset } from './scan_directory.js';

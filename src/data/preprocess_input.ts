@@ -1,7 +1,7 @@
 // keras.applications' preprocess_input modes, for use as an ImageDataGenerator preprocessingFunction
 // (applied per image on 0-255 values after augmentation, before rescale). Arithmetic is float32 step by
 // step, as numpy does it on a float32 array.
-import { invalidArgument } from '../errors.js';
+import { invalidArgument } from '../core/errors.js';
 import { tf } from '../engines/tfjs/tf.js';
 import type { PreprocessMode } from '../models/types.js';
 

@@ -4,7 +4,7 @@
 // Synchronous like Keras, so flowFromDirectory can return its iterator directly.
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
-import { DataError, FileError, invalidArgument } from '../errors.js';
+import { DataError, FileError, invalidArgument } from '../core/errors.js';
 
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'bmp', 'ppm', 'tif', 'tiff'] as const;
 

@@ -6,7 +6,7 @@
 // unclosed iterator does not keep the process alive.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument } from '../core/errors.js';
 import type { SampleJob, SampleResult } from './sample_job.js';
 
 interface Pending {

@@ -2,7 +2,7 @@
 // layers), the way the Keras lesson builds it: Model(base.input, Dense(...)(...(base.output))). Flat, so
 // the summary lists every backbone layer and freezing works layer by layer.
 import { tfl } from '../engines/tfjs/tf.js';
-import { UsageError, formatValue } from '../errors.js';
+import { UsageError, formatValue } from '../core/errors.js';
 import './batchnorm.js';
 import { getBackbone } from './zoo.js';
 import { LayerNames } from './naming.js';

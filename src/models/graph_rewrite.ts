@@ -2,7 +2,7 @@
 // cloned from its config, applied to the rebuilt inputs and given the original weights, unless a hook
 // returns something else for it. removeBatchNorm and foldBatchNorm are such hooks.
 import { tfl } from '../engines/tfjs/tf.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 
 type Layer = tfl.layers.Layer;
 type SymbolicTensor = tfl.SymbolicTensor;

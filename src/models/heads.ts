@@ -3,7 +3,7 @@
 // binary -> Dense(1, sigmoid) + binary cross-entropy, sparse -> Dense(n, softmax) + sparse categorical
 // cross-entropy, categorical -> Dense(n, softmax) + categorical cross-entropy.
 import { tfl } from '../engines/tfjs/tf.js';
-import { UsageError, formatValue } from '../errors.js';
+import { UsageError, formatValue } from '../core/errors.js';
 import type { LayerNames } from './naming.js';
 
 export type ClassMode = 'binary' | 'sparse' | 'categorical';

@@ -1,7 +1,7 @@
 // The parts of keras.applications.imagenet_utils that several family builders share, beyond the input
 // shape checks (input_shape.ts): the classifier activation check, the option checks every Keras
 // application function makes before it builds anything, correct_pad, and model-name formatting.
-import { UsageError, formatValue } from '../errors.js';
+import { UsageError, formatValue } from '../core/errors.js';
 import type { BackboneOptions } from './types.js';
 import { checkClasses, obtainInputShape } from './input_shape.js';
 import { tfl } from '../engines/tfjs/tf.js';

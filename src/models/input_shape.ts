@@ -1,4 +1,4 @@
-import { UsageError, formatValue } from '../errors.js';
+import { UsageError, formatValue } from '../core/errors.js';
 import type { BackboneOptions } from './types.js';
 
 export interface InputShapeRule {

@@ -1,7 +1,7 @@
 // MobileNet v1 as keras/src/applications/mobilenet.py builds it: same layers, names, padding, BatchNorm
 // settings and parameter counts. Read side by side with the Keras module.
 import { tfl } from '../engines/tfjs/tf.js';
-import { UsageError, formatValue, invalidArgument } from '../errors.js';
+import { UsageError, formatValue, invalidArgument } from '../core/errors.js';
 import { activationIdentifier, call, type SymbolicTensor } from './functional.js';
 import { formatFixed2, validateClassifierActivation } from './imagenet_utils.js';
 import { checkClasses, obtainInputShape } from './input_shape.js';

@@ -2,7 +2,7 @@
 // 'block_N_*', correct_pad before strided depthwise convolutions, BatchNorm epsilon 1e-3 and
 // momentum 0.999. Read side by side with the Keras module.
 import { tfl } from '../engines/tfjs/tf.js';
-import { UsageError, formatValue, invalidArgument } from '../errors.js';
+import { UsageError, formatValue, invalidArgument } from '../core/errors.js';
 import { activationIdentifier, call, type SymbolicTensor } from './functional.js';
 import { correctPad, formatFixed2, rejectUnsupportedOptions, validateClassifierActivation } from './imagenet_utils.js';
 import { checkClasses, obtainInputShape } from './input_shape.js';

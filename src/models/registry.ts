@@ -1,6 +1,6 @@
 // The one list of backbones (torchvision's register_model / list_models / get_model). `tlkit models`,
 // compare and the CLI iterate it; nothing else keeps a list of backbones.
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import type { BackboneDefinition } from './types.js';
 
 const registry = new Map<string, BackboneDefinition>();

@@ -3,7 +3,7 @@
 // of frozen layers.)
 import { tfl } from '../engines/tfjs/tf.js';
 import { weightKind } from './layer_weights.js';
-import { formatCount } from '../report/format.js';
+import { formatCount } from '../core/format.js';
 
 type Layer = tfl.layers.Layer;
 type Shape = (number | null)[];

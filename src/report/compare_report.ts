@@ -2,7 +2,7 @@
 // and a Markdown twin. Pure: result object in, text out.
 import type { BackboneResult, CompareResult } from '../compare/types.js';
 import { compareTableCells, markdownCompareTable } from './compare_table.js';
-import { escapeHtml, formatAccuracy, formatElapsed } from './format.js';
+import { escapeHtml, formatAccuracy, formatElapsed } from '../core/format.js';
 import { colorFor, confusionMatrixChart, lineChart, stackedBarChart, type Series } from './svg_charts.js';
 
 export interface ReportImages {

@@ -1,6 +1,6 @@
 // The reference experiment's table: columns are backbones; rows are params, elapsed time and accuracy.
 import type { CompareResult, CompareRow } from '../compare/types.js';
-import { formatAccuracy, formatCount, formatElapsed } from './format.js';
+import { formatAccuracy, formatCount, formatElapsed } from '../core/format.js';
 
 export const TABLE_ROWS = ['Total params', 'Trainable params', 'Non-trainable params', 'Elapsed time', 'Accuracy'] as const;
 

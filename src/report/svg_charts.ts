@@ -1,5 +1,5 @@
 // Small self-contained SVG charts (no scripts, no network) for the HTML reports.
-import { escapeHtml } from './format.js';
+import { escapeHtml } from '../core/format.js';
 
 export interface Series {
   name: string;

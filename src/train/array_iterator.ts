@@ -1,8 +1,8 @@
 // An in-memory BatchIterator over tensors, with Keras Iterator semantics (ceil(n / batchSize) batches,
 // seeded reshuffle every epoch) and a tiny state {epoch, position} for exact resume.
 import { tf } from '../engines/tfjs/tf.js';
-import { invalidArgument } from '../errors.js';
-import { mixSeed, seededPermutation } from './seeded_random.js';
+import { invalidArgument } from '../core/errors.js';
+import { Random } from '../core/random.js';
 import type { Batch, BatchIterator } from './types.js';
 
 export interface ArrayIteratorOptions {
@@ -63,7 +63,7 @@ export class ArrayIterator implements BatchIterator {
   }
 
   private orderFor(epoch: number): number[] {
-    return this.shuffle ? seededPermutation(this.samples, mixSeed(this.seed, epoch)) : Array.from({ length: this.samples }, (_, i) => i);
+    return this.shuffle ? Array.from(new Random(this.seed, epoch).permutation(this.samples)) : Array.from({ length: this.samples }, (_, i) => i);
   }
 
   async next(): Promise<Batch> {

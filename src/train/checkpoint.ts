@@ -3,8 +3,8 @@
 // written atomically. Format: "TLKCKPT1", uint32 LE header length, JSON header, then raw arrays.
 import * as fs from 'node:fs/promises';
 import { tf, type tfl } from '../engines/tfjs/tf.js';
-import { FileError, TrainingError } from '../errors.js';
-import { atomicWrite, type AtomicWriteFs } from './atomic_write.js';
+import { FileError, TrainingError } from '../core/errors.js';
+import { atomicWrite, type AtomicWriteFs } from '../core/atomic_write.js';
 import type { SavedArray } from './optimizers.js';
 import type { FlatSlotLayout } from './optimizer_state_convert.js';
 import type { EpochLogs } from './types.js';

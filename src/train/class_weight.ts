@@ -1,5 +1,5 @@
 // class_weight as in Keras fit, plus 'auto' = sklearn's "balanced": n_samples / (n_classes * count_c).
-import { DataError, invalidArgument } from '../errors.js';
+import { DataError, invalidArgument } from '../core/errors.js';
 import type { BatchIterator, ClassWeight } from './types.js';
 
 export function balancedClassWeight(classes: ArrayLike<number>, numClasses: number): Record<number, number> {

@@ -1,8 +1,8 @@
 // evaluate: loss, accuracy, per-class precision / recall / F1 and the confusion matrix over one pass
 // of an iterator, in inference mode (Dropout off, BatchNorm on moving statistics).
 import { tf, type tfl } from '../engines/tfjs/tf.js';
-import { DataError } from '../errors.js';
-import type { ProgressCallback } from '../progress.js';
+import { DataError } from '../core/errors.js';
+import type { ProgressCallback } from '../core/progress.js';
 import { predictedClasses, resolveLoss, sampleLosses, trueClasses } from './losses.js';
 import { restOfEpoch, type BatchIterator, type LossName } from './types.js';
 

@@ -2,8 +2,8 @@
 // run needs: the optimizer's slots, the batch position inside an epoch, the iterator's RNG state, and
 // the loss of a step checked for NaN before the step's gradients are applied.
 import { tf, type tfl } from '../engines/tfjs/tf.js';
-import { TrainingError, invalidArgument } from '../errors.js';
-import type { ProgressCallback } from '../progress.js';
+import { TrainingError, invalidArgument } from '../core/errors.js';
+import type { ProgressCallback } from '../core/progress.js';
 import type { Callback, TrainingContext, BatchLogs } from './callbacks/callback.js';
 import { ProgressReporter } from './callbacks/progress.js';
 import { captureWeights, restoreWeights, type EpochAccumulators, type TrainingCheckpoint } from './checkpoint.js';
@@ -14,7 +14,7 @@ import { batchLoss, predictedClasses, resolveLoss, trueClasses } from './losses.
 import { createOptimizer, getLearningRate, loadOptimizerState, saveOptimizerState, setLearningRate, type SavedArray } from './optimizers.js';
 import { compiledStepLayout, decideEngine, OnnxStepEngine, type EngineOptimizerState, type FitEngineChoice, type StepEngineName } from './onnx_step_engine.js';
 import { convertibleOptimizerOf, describeConversion, flatStateFromSaved, flatToTfjsState, trainableWeightInfos, type ConvertibleOptimizer } from './optimizer_state_convert.js';
-import { mixSeed, withSeededMathRandom } from './seeded_random.js';
+import { mixSeed, withSeededMathRandom } from '../core/random.js';
 import { restOfEpoch, type BatchIterator, type ClassWeight, type EpochLogs, type History, type LossName, type OptimizerName } from './types.js';
 
 export interface FitOptions {

@@ -2,7 +2,7 @@
 // once, several times faster than tfjs on wasm) when it can, tfjs otherwise.
 import type { tf, tfl } from '../engines/tfjs/tf.js';
 import { createOnnxPredictor } from '../engines/onnx/predictor.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 
 export type InferenceEngineChoice = 'auto' | 'tfjs' | 'onnx';
 

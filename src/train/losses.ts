@@ -1,7 +1,7 @@
 // Per-sample losses on probabilities (the classifier ends in softmax / sigmoid), with Keras's epsilon
 // clipping, and the class-weighted batch mean Keras uses (sum(loss * w) / batch size).
 import { tf } from '../engines/tfjs/tf.js';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument } from '../core/errors.js';
 import { LOSS_NAMES, type LossName } from './types.js';
 
 const EPSILON = 1e-7;

@@ -6,7 +6,7 @@ import { canCompileTrainingStep, compileTrainingStep, type CompiledTrainingStep,
 import { buildTrainingGraph } from '../engines/onnx/training/training_graph.js';
 import { frozenPrefixEnd } from '../engines/onnx/frozen_prefix.js';
 import type { tf, tfl } from '../engines/tfjs/tf.js';
-import { TrainingError } from '../errors.js';
+import { TrainingError } from '../core/errors.js';
 import { trueClasses } from './losses.js';
 import type { SavedArray } from './optimizers.js';
 import { describeConversion, flatSlotLayoutOf, flatStateFromSaved, flatStateToSaved, tfjsToFlatState, trainableWeightInfos, type FlatOptimizerState, type FlatSlotLayout } from './optimizer_state_convert.js';

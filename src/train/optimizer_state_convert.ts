@@ -8,7 +8,7 @@
 // Converting is therefore a per-variable copy with a layout permutation; nothing is approximated.
 import { kerasToOnnx, onnxToKeras, type ParamLayout } from '../engines/onnx/training/params.js';
 import type { tfl } from '../engines/tfjs/tf.js';
-import { TrainingError } from '../errors.js';
+import { TrainingError } from '../core/errors.js';
 import type { SavedArray } from './optimizers.js';
 
 /** Optimizers whose state both engines hold (tfjs class names Adam, Momentum, SGD). */

@@ -1,7 +1,7 @@
 // Optimizers from tfjs, by Keras name, with their learning rate readable and settable at run time
 // (ReduceLROnPlateau) and their slots (Adam moments, RMSprop accumulators) saveable for checkpoints.
 import { tf } from '../engines/tfjs/tf.js';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument } from '../core/errors.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from './types.js';
 
 /** Keras defaults: Adam 1e-3, SGD 1e-2, RMSprop 1e-3. */

@@ -3,12 +3,12 @@
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { tf, type tfl } from '../engines/tfjs/tf.js';
-import { FileError, invalidArgument } from '../errors.js';
+import { FileError, invalidArgument } from '../core/errors.js';
 import { decodeImageFile } from '../data/decode.js';
 import { preprocessInputArray } from '../data/preprocess_input.js';
 import { IMAGE_EXTENSIONS } from '../data/scan_directory.js';
 import type { PreprocessMode } from '../models/types.js';
-import type { ProgressCallback } from '../progress.js';
+import type { ProgressCallback } from '../core/progress.js';
 import type { ModelMetadata } from '../weights/saved_model.js';
 
 export interface ClassProbability {

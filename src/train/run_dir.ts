@@ -7,8 +7,8 @@
 //   evaluation.json   metrics on the validation data
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileError } from '../errors.js';
-import { atomicWriteText } from './atomic_write.js';
+import { FileError } from '../core/errors.js';
+import { atomicWriteText } from '../core/atomic_write.js';
 
 export interface RunDirLayout {
   root: string;

@@ -12,7 +12,7 @@ import { rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { tfl } from '../engines/tfjs/tf.js';
-import { FileError } from '../errors.js';
+import { FileError } from '../core/errors.js';
 import { loadH5wasm, writeStringListAttr, type H5Group } from './h5.js';
 import { legacyWeights, weightShortName } from './stored_weights.js';
 

@@ -3,7 +3,7 @@
 // (the same tree under /model_weights).
 import { existsSync } from 'node:fs';
 import type { tfl } from '../engines/tfjs/tf.js';
-import { FileError } from '../errors.js';
+import { FileError } from '../core/errors.js';
 import { loadH5wasm, readStringAttr, readStringListAttr, type H5Group } from './h5.js';
 import { applyStoredWeights, type ApplyWeightsOptions, type ApplyWeightsResult, type StoredLayer, type StoredWeights } from './stored_weights.js';
 

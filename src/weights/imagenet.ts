@@ -8,8 +8,8 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { WeightsError, invalidArgument } from '../errors.js';
-import type { ProgressCallback } from '../progress.js';
+import { WeightsError, invalidArgument } from '../core/errors.js';
+import type { ProgressCallback } from '../core/progress.js';
 
 /** One weights file Keras downloads: the name it caches it under, where it comes from, its checksum. */
 export interface WeightsFile {

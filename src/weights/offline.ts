@@ -23,7 +23,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { tfl } from '../engines/tfjs/tf.js';
-import { WeightsError } from '../errors.js';
+import { WeightsError } from '../core/errors.js';
 import { NSFWJS_BACKBONES, NSFWJS_SOURCE, offlineSources, type NsfwjsVariant, type OfflineBackbone } from './catalog.js';
 import { applyStoredWeights, type ApplyWeightsResult, type StoredLayer, type StoredWeights } from './stored_weights.js';
 

@@ -3,10 +3,10 @@
 // `tlkit models` shows per backbone, the default choice, and the `--weights` flag's parsing.
 import { existsSync, statSync } from 'node:fs';
 import type { tfl } from '../engines/tfjs/tf.js';
-import { UsageError, WeightsError } from '../errors.js';
+import { UsageError, WeightsError } from '../core/errors.js';
 import { getBackbone } from '../models/zoo.js';
 import type { PreprocessMode } from '../models/types.js';
-import type { ProgressCallback } from '../progress.js';
+import type { ProgressCallback } from '../core/progress.js';
 import { loadH5Weights } from './h5_import.js';
 import { cachedWeightsPath, fetchWeightsFile, hasImagenetWeights, imagenetWeightsFile, kerasCacheDir } from './imagenet.js';
 import { isOfflineSource, offlineSources, offlineSourcesFor, weightsNamesFor, type InputScaling } from './catalog.js';

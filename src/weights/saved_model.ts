@@ -10,11 +10,11 @@ import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { tf, tfl } from '../engines/tfjs/tf.js';
-import { FileError, formatValue } from '../errors.js';
+import { FileError, formatValue } from '../core/errors.js';
 import { CLASS_MODES, type ClassMode } from '../models/heads.js';
 import type { PreprocessMode } from '../models/types.js';
 import '../models/zoo.js'; // registers the zoo's custom layers, which a saved model may contain
-import { atomicWrite, atomicWriteText } from '../train/atomic_write.js';
+import { atomicWrite, atomicWriteText } from '../core/atomic_write.js';
 
 export const MODEL_FORMAT_VERSION = 1;
 export const MODEL_JSON = 'model.json';

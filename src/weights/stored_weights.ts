@@ -4,7 +4,7 @@
 // matches, and a mismatch lists the missing, unexpected and wrongly shaped weights (nanoGPT's
 // from_pretrained habit) instead of stopping at the first one.
 import { tf, type tfl } from '../engines/tfjs/tf.js';
-import { WeightsError } from '../errors.js';
+import { WeightsError } from '../core/errors.js';
 
 export interface StoredWeight {
   /** As stored, e.g. 'Conv1/kernel:0' or 'conv2d_1/kernel'. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSelectionRule, selectBackbone, describeRule } from '../../src/compare/selection_rule.js';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
 
 // The reference experiment's table: similar accuracies, so the fastest wins.
 const reference = [

@@ -9,7 +9,7 @@ import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { initEngine, tf } from '../../src/engines/tfjs/tf.js';
 import { ImageDataGenerator } from '../../src/data/image_data_generator.js';
-import { DataError } from '../../src/errors.js';
+import { DataError } from '../../src/core/errors.js';
 
 let root: string;
 const isRoot = process.getuid?.() === 0;

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { initEngine, tf } from '../../src/engines/tfjs/tf.js';
 import { ImageDataGenerator } from '../../src/data/image_data_generator.js';
 import { preprocessInput } from '../../src/data/preprocess_input.js';
-import { DataError, FileError, UsageError } from '../../src/errors.js';
+import { DataError, FileError, UsageError } from '../../src/core/errors.js';
 
 let root: string;
 

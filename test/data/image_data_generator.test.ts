@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { initEngine, tf } from '../../src/engines/tfjs/tf.js';
 import { ImageDataGenerator } from '../../src/data/image_data_generator.js';
-import { Random } from '../../src/data/random.js';
-import { DataError } from '../../src/errors.js';
+import { Random } from '../../src/core/random.js';
+import { DataError } from '../../src/core/errors.js';
 
 const ref = JSON.parse(readFileSync(new URL('../fixtures/data/reference.json', import.meta.url), 'utf8'));
 

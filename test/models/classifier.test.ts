@@ -1,7 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
 import { registerBackbone } from '../../src/models/registry.js';
 import { LayerNames } from '../../src/models/naming.js';
 import type { BackboneOptions } from '../../src/models/types.js';

@@ -1,7 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tfl, initEngine } from '../../src/engines/tfjs/tf.js';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
 import { LayerNames } from '../../src/models/naming.js';
 import {
   applyHead,

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../../src/engines/tfjs/tf.js';
 import { getBackbone } from '../../src/models/zoo.js';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
 import type { BackboneOptions } from '../../src/models/types.js';
 import { lessonHeadTotals } from '../helpers/lesson_head.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
 import { getBackbone, listBackbones } from '../../src/models/zoo.js';
 import type { BackboneOptions } from '../../src/models/types.js';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
 
 type Row = [id: string, options: BackboneOptions, totalParams: number, trainableParams: number, nonTrainableParams: number, outputShape: (number | null)[], layerNames: string[]];
 

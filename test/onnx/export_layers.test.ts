@@ -6,7 +6,7 @@ import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
 import { exportOnnx } from '../../src/engines/onnx/export.js';
 import { createOnnxRunner } from '../../src/engines/onnx/session.js';
 import { Normalization } from '../../src/models/layers/normalization.js';
-import { TlkitError, UsageError } from '../../src/errors.js';
+import { TlkitError, UsageError } from '../../src/core/errors.js';
 import { assertOnnxMatchesTfjs, randomInput, randomizeWeights } from './parity.js';
 
 type ST = tfl.SymbolicTensor;

@@ -11,7 +11,7 @@ import { createFrozenEngine } from '../../src/engines/onnx/frozen_features.js';
 import { createOnnxPredictor } from '../../src/engines/onnx/predictor.js';
 import { FeatureCache } from '../../src/engines/onnx/feature_cache.js';
 import { frozenPrefixEnd } from '../../src/engines/onnx/frozen_prefix.js';
-import { TlkitError, UsageError } from '../../src/errors.js';
+import { TlkitError, UsageError } from '../../src/core/errors.js';
 // Keras semantics for frozen BatchNormalization (inference mode while training), as tlkit's models use.
 import '../../src/models/batchnorm.js';
 import { assertClose, randomInput, randomizeWeights } from './parity.js';

@@ -6,7 +6,7 @@ import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
 import { exportOnnx } from '../../src/engines/onnx/export.js';
 import { createOnnxRunner } from '../../src/engines/onnx/session.js';
 import { readTensorData } from '../../src/engines/onnx/tensor_data.js';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
 import { assertClose, randomInput, randomizeWeights } from './parity.js';
 
 before(async () => {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
-import { FileError, TrainingError } from '../../src/errors.js';
+import { FileError, TrainingError } from '../../src/core/errors.js';
 import { fit } from '../../src/train/fit.js';
 import { ArrayIterator } from '../../src/train/array_iterator.js';
 import { ModelCheckpoint } from '../../src/train/callbacks/model_checkpoint.js';
@@ -12,7 +12,7 @@ import { HistoryLogger } from '../../src/train/callbacks/history_logger.js';
 import { EarlyStopping } from '../../src/train/callbacks/early_stopping.js';
 import type { Callback } from '../../src/train/callbacks/callback.js';
 import { readCheckpoint, writeCheckpoint, captureWeights, type TrainingCheckpoint } from '../../src/train/checkpoint.js';
-import type { AtomicWriteFs } from '../../src/train/atomic_write.js';
+import type { AtomicWriteFs } from '../../src/core/atomic_write.js';
 import { maxAbsDiff, squaresDataset, tinyConvNet, weightsOf } from './helpers.js';
 
 before(async () => {

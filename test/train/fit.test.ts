@@ -1,11 +1,11 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
-import { TrainingError } from '../../src/errors.js';
+import { TrainingError } from '../../src/core/errors.js';
 import { fit } from '../../src/train/fit.js';
 import { evaluate } from '../../src/train/evaluate.js';
 import { ArrayIterator } from '../../src/train/array_iterator.js';
-import type { ProgressEvent } from '../../src/progress.js';
+import type { ProgressEvent } from '../../src/core/progress.js';
 import { ModelCheckpoint } from '../../src/train/callbacks/model_checkpoint.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import * as fs from 'node:fs/promises';

@@ -6,7 +6,7 @@ import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
-import { TrainingError } from '../../src/errors.js';
+import { TrainingError } from '../../src/core/errors.js';
 import { ArrayIterator } from '../../src/train/array_iterator.js';
 import type { Callback, TrainingContext } from '../../src/train/callbacks/callback.js';
 import { EarlyStopping } from '../../src/train/callbacks/early_stopping.js';

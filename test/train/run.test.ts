@@ -10,7 +10,7 @@ import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { runDirLayout } from '../../src/train/run_dir.js';
 import { loadTrainedModel } from '../../src/train/trained_model.js';
 import { savedWeightsDiff, squaresDataset, writeSquaresFolder } from './helpers.js';
-import { TrainingError } from '../../src/errors.js';
+import { TrainingError } from '../../src/core/errors.js';
 
 before(async () => {
   await initEngine();

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
-import { WeightsError, FileError } from '../../src/errors.js';
+import { WeightsError, FileError } from '../../src/core/errors.js';
 import { readKerasH5, loadH5Weights } from '../../src/weights/h5_import.js';
 import { saveH5 } from '../../src/weights/h5_export.js';
 import { loadH5wasm } from '../../src/weights/h5.js';

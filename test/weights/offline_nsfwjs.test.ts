@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
 import { listBackbones, getBackbone } from '../../src/models/zoo.js';
 import { readNsfwjsModel, loadOfflineWeights, offlineBackboneWeights, type NsfwjsVariant } from '../../src/weights/offline.js';
-import { WeightsError } from '../../src/errors.js';
+import { WeightsError } from '../../src/core/errors.js';
 
 const SAMPLES = new URL('../../samples/fashion-shoes/test/', import.meta.url).pathname;
 

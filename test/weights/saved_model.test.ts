@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, extname } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
-import { FileError } from '../../src/errors.js';
+import { FileError } from '../../src/core/errors.js';
 import { buildClassifier } from '../../src/models/classifier.js';
 import { saveModel, loadModel, type ModelMetadataInput } from '../../src/weights/saved_model.js';
 

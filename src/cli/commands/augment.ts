@@ -2,7 +2,7 @@
 import { join, resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { choiceFlag, numberFlag, parseFlags, stringFlag } from '../args.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../core/errors.js';
 import { augmentationFlagSpec, augmentationFlagUsage, augmentationOptionsFromFlags } from '../augmentation_flags.js';
 
 const usage = `Usage: tlkit augment DIR --out OUTDIR [--count N] [augmentation flags]

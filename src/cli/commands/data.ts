@@ -1,7 +1,7 @@
 // `tlkit data DIR`: what flowFromDirectory will see: classes, counts, unusable files and why, sizes and modes.
 import type { Command } from '../command.js';
 import { numberFlag, parseFlags, stringFlag, choiceFlag } from '../args.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../core/errors.js';
 import { ProgressPrinter } from '../progress_bar.js';
 import type { DatasetReport } from '../../data/inspect_directory.js';
 

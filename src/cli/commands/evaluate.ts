@@ -1,7 +1,7 @@
 // `tlkit evaluate MODEL DIR`: a trained model on a folder of class sub-folders.
 import type { Command } from '../command.js';
 import { choiceFlag, numberFlag, parseFlags } from '../args.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../core/errors.js';
 import { ProgressPrinter } from '../progress_bar.js';
 
 const usage = `Usage: tlkit evaluate MODEL DIR [--batch-size B] [--json]

@@ -1,7 +1,7 @@
 // `tlkit export MODEL_DIR --format onnx|tfjs|h5 [--out PATH]`: a trained model in another format.
 import type { Command } from '../command.js';
 import { choiceFlag, numberFlag, parseFlags, stringFlag } from '../args.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../core/errors.js';
 
 const FORMATS = ['onnx', 'tfjs', 'h5'] as const;
 
@@ -46,7 +46,7 @@ export const exportCommand: Command = {
     const out = stringFlag(values, 'out') ?? join(dir, format === 'onnx' ? 'model.onnx' : format === 'h5' ? 'model.h5' : 'tfjs');
     try {
       if (format === 'onnx') {
-        const [{ exportOnnx }, { atomicWrite }] = await Promise.all([import('../../engines/onnx/export.js'), import('../../train/atomic_write.js')]);
+        const [{ exportOnnx }, { atomicWrite }] = await Promise.all([import('../../engines/onnx/export.js'), import('../../core/atomic_write.js')]);
         const bytes = await exportOnnx(model, { batchSize: batchSize ?? 'dynamic' });
         await atomicWrite(out, [bytes]);
         io.stdout.write(`wrote ${out} (ONNX, ${bytes.byteLength} bytes)\n`);

@@ -1,7 +1,7 @@
 // `tlkit models`: the backbone registry as a table (or JSON).
 import type { Command } from '../command.js';
 import { parseFlags } from '../args.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../core/errors.js';
 import type { BackboneDefinition } from '../../models/types.js';
 import { weightsNamesFor } from '../../weights/catalog.js';
 

@@ -1,7 +1,7 @@
 // `tlkit predict MODEL IMAGE|DIR...`: class names and probabilities per image.
 import type { Command } from '../command.js';
 import { choiceFlag, numberFlag, parseFlags } from '../args.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../core/errors.js';
 
 const usage = `Usage: tlkit predict MODEL IMAGE|DIR... [--top-k K] [--batch-size B] [--json | --csv]
 

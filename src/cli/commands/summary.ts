@@ -1,7 +1,7 @@
 // `tlkit summary`: a backbone as Keras builds it, or a classifier on it, as a Keras-style summary.
 import type { Command } from '../command.js';
 import { choiceFlag, numberFlag, parseFlags, stringFlag } from '../args.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../core/errors.js';
 import type { ClassMode } from '../../models/heads.js';
 
 const usage = `Usage: tlkit summary BACKBONE [--input-size N] [--alpha A] [--no-top] [--pooling avg|max]

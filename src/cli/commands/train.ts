@@ -1,9 +1,9 @@
 // `tlkit train DIR --backbone ID`: a whole training run into a run directory.
 import type { Command } from '../command.js';
 import { parseFlags, stringFlag } from '../args.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../core/errors.js';
 import { ProgressPrinter, formatDuration } from '../progress_bar.js';
-import { formatCount } from '../../report/format.js';
+import { formatCount } from '../../core/format.js';
 import { trainFlagSpec, trainFlagUsage, trainOptionsFromFlags } from '../train_flags.js';
 
 const usage = `Usage: tlkit train DIR --backbone ID [options]

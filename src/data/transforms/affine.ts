@@ -5,7 +5,7 @@
 // coordinates (scipy's convention): out[r, c] = in[M·(r, c) + offset]. Interpolation and fill modes
 // reproduce scipy's (see mapCoordinate). One difference: the centre is ((h-1)/2, (w-1)/2); Keras puts
 // h/2 - 0.5 on the x axis, which is only right for square images.
-import { invalidArgument } from '../../errors.js';
+import { invalidArgument } from '../../core/errors.js';
 
 export type FillMode = 'constant' | 'nearest' | 'reflect' | 'wrap';
 export const FILL_MODES: readonly FillMode[] = ['constant', 'nearest', 'reflect', 'wrap'];

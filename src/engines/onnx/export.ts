@@ -1,7 +1,7 @@
 // Keras (tfjs-layers) model -> ONNX ModelProto bytes, written with the onnx-proto protobuf messages.
 // Walks the functional graph from the requested outputs back to the inputs (nested models such as a
 // backbone used as one layer are inlined), converting each layer call with layer_converters.ts.
-import { TlkitError, invalidArgument } from '../../errors.js';
+import { TlkitError, invalidArgument } from '../../core/errors.js';
 import type { tfl } from '../tfjs/tf.js';
 import { onnx, OnnxGraphBuilder, type OnnxTypes, type OnnxValue } from './graph_builder.js';
 import { getOnnxConverter, supportedLayerClasses, UnsupportedConfig } from './layer_converters.js';

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FileError, invalidArgument, TlkitError } from '../../errors.js';
+import { FileError, invalidArgument, TlkitError } from '../../core/errors.js';
 import { tf } from '../tfjs/tf.js';
 
 export interface FeatureCacheOptions {

@@ -8,7 +8,7 @@
 // Weights of the prefix are captured when the engine is created: create a new engine after loading
 // other weights into the model.
 import { createHash } from 'node:crypto';
-import { invalidArgument, UsageError } from '../../errors.js';
+import { invalidArgument, UsageError } from '../../core/errors.js';
 import { tf, tfl } from '../tfjs/tf.js';
 import { exportOnnx } from './export.js';
 import { createOnnxRunner, type OnnxOutput, type OnnxRunnerOptions } from './session.js';

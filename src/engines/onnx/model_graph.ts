@@ -2,7 +2,7 @@
 // which symbolic tensor a layer produced there. A layer shared between models (the backbone of a
 // classifier, the tail re-applied by splitAtLayer) has one node per model that called it.
 import { tfl } from '../tfjs/tf.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../core/errors.js';
 
 export type Layer = tfl.layers.Layer;
 export type SymbolicTensor = tfl.SymbolicTensor;

@@ -1,6 +1,6 @@
 // Whole-model inference on onnxruntime-node, for `predict` and `evaluate`: the model is exported once,
 // then batches run natively, in slices of `batchSize` (memory stays bounded, activations stay in cache).
-import { invalidArgument } from '../../errors.js';
+import { invalidArgument } from '../../core/errors.js';
 import type { tf, tfl } from '../tfjs/tf.js';
 import { exportOnnx } from './export.js';
 import { createOnnxRunner, type OnnxOutput, type OnnxRunnerOptions } from './session.js';

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { invalidArgument, TlkitError } from '../../errors.js';
+import { invalidArgument, TlkitError } from '../../core/errors.js';
 import { tf } from '../tfjs/tf.js';
 import { readTensorData } from './tensor_data.js';
 import { ONNX_WORKER_SOURCE, type WorkerRequest, type WorkerResponse, type WorkerSessionOptions } from './onnx_worker.js';

@@ -3,7 +3,7 @@
 // original layer objects to a fresh input, so it shares their weights: training the rest trains the
 // model. Only cuts through a single tensor are accepted; a cut through the middle of a residual block
 // (where a skip connection bypasses the layer) is rejected.
-import { TlkitError } from '../../errors.js';
+import { TlkitError } from '../../core/errors.js';
 import { tfl } from '../tfjs/tf.js';
 import { findLayerPath, nodeInModel, unknownLayer, type Layer, type LayersModel, type SymbolicTensor } from './model_graph.js';
 import { resolveTensor, type TensorScope } from './model_walk.js';

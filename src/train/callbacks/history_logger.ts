@@ -1,7 +1,7 @@
 // Keras CSVLogger, plus the same history as JSON. Both files are rewritten whole (atomically) from
 // fit's history after each epoch, so a resumed run never lists an epoch twice.
 import { join } from 'node:path';
-import { atomicWriteText, removeStaleTemporaries, type AtomicWriteFs } from '../atomic_write.js';
+import { atomicWriteText, removeStaleTemporaries, type AtomicWriteFs } from '../../core/atomic_write.js';
 import type { EpochLogs } from '../types.js';
 import type { Callback, TrainingContext } from './callback.js';
 

@@ -2,7 +2,7 @@
 // `best` whenever the monitored metric improves. Both are full checkpoints, written atomically.
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteText, removeStaleTemporaries, type AtomicWriteFs } from '../atomic_write.js';
+import { atomicWriteText, removeStaleTemporaries, type AtomicWriteFs } from '../../core/atomic_write.js';
 import { writeCheckpoint, type CallbackState } from '../checkpoint.js';
 import type { EpochLogs } from '../types.js';
 import type { BatchLogs, Callback, TrainingContext } from './callback.js';

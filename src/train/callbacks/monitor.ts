@@ -1,5 +1,5 @@
 // Keras's monitor/mode logic shared by EarlyStopping, ModelCheckpoint and ReduceLROnPlateau.
-import { invalidArgument } from '../../errors.js';
+import { invalidArgument } from '../../core/errors.js';
 
 export type MonitorMode = 'auto' | 'min' | 'max';
 

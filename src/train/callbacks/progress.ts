@@ -1,6 +1,6 @@
 // Turns batch logs into ProgressEvents: one bar per epoch with loss, accuracy and img/s (the printer
 // adds the ETA), and a final event per epoch with the validation metrics.
-import type { ProgressCallback } from '../../progress.js';
+import type { ProgressCallback } from '../../core/progress.js';
 import type { EpochLogs } from '../types.js';
 import type { BatchLogs, Callback, TrainingContext } from './callback.js';
 

@@ -3,7 +3,7 @@
 import type { CallbackState } from '../checkpoint.js';
 import { getLearningRate, setLearningRate } from '../optimizers.js';
 import type { EpochLogs } from '../types.js';
-import { invalidArgument } from '../../errors.js';
+import { invalidArgument } from '../../core/errors.js';
 import type { Callback, TrainingContext } from './callback.js';
 import { improves, resolveMode, type MonitorMode } from './monitor.js';
 

@@ -3,9 +3,9 @@
 // tlkit's hands (Float32Arrays in the graph's layout, fed in and taken back each step); the trained
 // values go back into the same tfjs-layers model with syncWeightsToModel().
 import * as ort from 'onnxruntime-node';
-import { invalidArgument, TlkitError, TrainingError, UsageError } from '../../../errors.js';
+import { invalidArgument, TlkitError, TrainingError, UsageError } from '../../../core/errors.js';
 import { resolveLoss } from '../../../train/losses.js';
-import { mulberry32, mixSeed } from '../../../train/seeded_random.js';
+import { seededUniform } from '../../../core/random.js';
 import type { LossName } from '../../../train/types.js';
 import { tf, type tfl } from '../../tfjs/tf.js';
 import type { LayersModel } from '../model_graph.js';
@@ -221,7 +221,7 @@ class TrainingStepRunner {
     private readonly options: { batchSize: number; seed?: number; intraOpNumThreads?: number; interOpNumThreads?: number; profilePrefix?: string },
   ) {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw invalidArgument('batchSize', options.batchSize, 'a positive integer');
-    this.random = mulberry32(mixSeed(options.seed ?? 0, 0x0badd00d));
+    this.random = seededUniform(options.seed ?? 0, 0x0badd00d);
   }
 
   sessionFor(batch: number): Promise<CompiledSession> {
@@ -322,7 +322,7 @@ class TrainingStepRunner {
 
   async execute(compiled: CompiledSession, x: tf.Tensor | Float32Array, y: tf.Tensor | Float32Array | ArrayLike<number>, stepOptions: TrainingStepOptions, scalars: number[], masks?: Float32Array[]): Promise<ort.InferenceSession.OnnxValueMapType> {
     const sampleWeight = stepOptions.sampleWeight;
-    const random = stepOptions.seed === undefined ? this.random : mulberry32(stepOptions.seed);
+    const random = stepOptions.seed === undefined ? this.random : seededUniform(stepOptions.seed);
     const { graph, session } = compiled;
     const n = graph.inputShape[0];
     const xData = x instanceof Float32Array ? x : ((await x.data()) as Float32Array);

@@ -1,7 +1,7 @@
 // The optimizer update as graph nodes, so the step returns the new weights and slots. Formulas follow
 // tfjs's optimizers (the reference engine): Adam with bias-corrected moments (tf.train.adam), SGD with
 // an optional momentum accumulator (tf.train.momentum: a = m a + g; w -= lr a).
-import { invalidArgument } from '../../../errors.js';
+import { invalidArgument } from '../../../core/errors.js';
 import type { Ops } from './ops.js';
 
 export interface AdamSettings {

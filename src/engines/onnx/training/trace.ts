@@ -2,7 +2,7 @@
 // topological order, with nested models (a backbone used as one layer) inlined. Each symbolic tensor
 // of each scope gets an integer key, so the same inner tensor reached through two calls of a nested
 // model stays two values.
-import { TlkitError } from '../../../errors.js';
+import { TlkitError } from '../../../core/errors.js';
 import type { Layer, LayersModel } from '../model_graph.js';
 import { resolveTensor, type GraphWalk, type TensorScope } from '../model_walk.js';
 

@@ -1,7 +1,7 @@
 // Builds the ONNX graph of one training step of a tfjs-layers functional model: forward (weights as
 // graph inputs), loss, backward (reverse order over the traced layer calls, gradients summed where a
 // value fans out), and either the optimizer update or the raw gradients as outputs.
-import { TlkitError } from '../../../errors.js';
+import { TlkitError } from '../../../core/errors.js';
 import type { LossName } from '../../../train/types.js';
 import type { tfl } from '../../tfjs/tf.js';
 import { onnx, OnnxGraphBuilder, type OnnxTypes, type OnnxValue } from '../graph_builder.js';

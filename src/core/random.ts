@@ -120,3 +120,24 @@ export class Random {
     [this.a, this.b, this.c, this.d] = state.map((v) => v | 0) as RandomState;
   }
 }
+
+/** A function returning uniform numbers in [0, 1) from one seeded stream (what Math.random's callers expect). */
+export function seededUniform(seed: number, ...streams: number[]): () => number {
+  const r = new Random(seed, ...streams);
+  return () => r.random();
+}
+
+/**
+ * Runs a synchronous function with Math.random replaced by a seeded stream. tfjs seeds the noise of
+ * Dropout (and other unseeded random ops) from Math.random, and offers no other hook; a training step
+ * is synchronous, so the swap cannot leak into other code.
+ */
+export function withSeededMathRandom<T>(seed: number, f: () => T): T {
+  const original = Math.random;
+  Math.random = seededUniform(seed);
+  try {
+    return f();
+  } finally {
+    Math.random = original;
+  }
+}

@@ -2,7 +2,7 @@
 // A failure (disk full, unwritable directory) removes the temporary file and leaves the old one as it was.
 import * as fs from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { FileError } from '../errors.js';
+import { FileError } from './errors.js';
 
 /** The file operations atomicWrite uses; tests substitute failing ones (ENOSPC) to check the error path. */
 export interface AtomicWriteFs {
