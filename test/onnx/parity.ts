@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { tf, tfl } from '../../src/engines/tfjs/tf.js';
 import { exportOnnx, type ExportOnnxOptions } from '../../src/engines/onnx/export.js';
 import { createOnnxRunner } from '../../src/engines/onnx/session.js';
-import { mulberry32 } from '../../src/core/random.js';
+import { seededUniform } from '../../src/core/random.js';
 
 /** A small seeded PRNG (the trainer's), so every run sees the same weights and inputs. */
-export const seededRandom = mulberry32;
+export const seededRandom = (seed: number): (() => number) => seededUniform(seed);
 
 export function randomArray(size: number, random: () => number, low: number, high: number): Float32Array {
   const out = new Float32Array(size);
