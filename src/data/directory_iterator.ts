@@ -8,14 +8,13 @@ import { tf } from '../engines/tfjs/tf.js';
 import { BatchIterator, type BatchIteratorOptions, type LoadedSample } from './batch_iterator.js';
 import { channelsOf, checkColorMode, checkInterpolation, DEFAULT_LIMIT_INPUT_PIXELS, type ColorMode, type DecodeOptions, type Interpolation } from './decode.js';
 import type { ImageDataGenerator } from './image_data_generator.js';
+import { CLASS_MODES, type ClassMode } from '../core/names.js';
 import type { Random } from '../core/random.js';
 import { Float32Pool } from './buffer_pool.js';
 import { runSampleJob, type SampleJob } from './sample_job.js';
 import { scanDirectory, type Subset } from './scan_directory.js';
 import { checkWorkers, WorkerPool } from './workers.js';
 
-export type ClassMode = 'binary' | 'sparse' | 'categorical' | 'input' | 'none';
-export const CLASS_MODES: readonly ClassMode[] = ['binary', 'sparse', 'categorical', 'input', 'none'];
 
 export interface FlowFromDirectoryOptions extends BatchIteratorOptions {
   /** [height, width]; Keras's default [256, 256]. */

@@ -12,13 +12,11 @@ import {
   applyHead,
   checkClassMode,
   checkClassesForMode,
-  lossForClassMode,
   parseHeadSpec,
   validateHeadSpec,
-  type ClassMode,
-  type ClassificationLoss,
   type HeadLayerSpec,
 } from './heads.js';
+import { lossForClassMode, type LabelClassMode, type LossName } from '../core/names.js';
 
 export interface ClassifierOptions {
   /** Registry id, e.g. 'mobilenet'. */
@@ -28,7 +26,7 @@ export interface ClassifierOptions {
   /** Hidden head layers, as CLI syntax ('flatten,dense:16:relu,dropout:0.25') or parsed. Default: gap. */
   head?: string | HeadLayerSpec[];
   classes: number;
-  classMode: ClassMode;
+  classMode: LabelClassMode;
   /** Freeze every backbone layer (feature extraction). Default false: everything trainable, as in the lesson. */
   freezeBackbone?: boolean;
 }
@@ -41,8 +39,8 @@ export interface Classifier {
   backboneLayerNames: string[];
   headLayerNames: string[];
   classes: number;
-  classMode: ClassMode;
-  loss: ClassificationLoss;
+  classMode: LabelClassMode;
+  loss: LossName;
   inputShape: [number, number, number];
   preprocess: PreprocessMode;
 }

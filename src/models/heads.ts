@@ -6,8 +6,7 @@ import { tfl } from '../engines/tfjs/tf.js';
 import { UsageError, formatValue } from '../core/errors.js';
 import type { LayerNames } from './naming.js';
 
-export type ClassMode = 'binary' | 'sparse' | 'categorical';
-export const CLASS_MODES: readonly ClassMode[] = ['binary', 'sparse', 'categorical'];
+import { LABEL_CLASS_MODES, type LabelClassMode } from '../core/names.js';
 
 export type HeadLayerSpec =
   | { kind: 'flatten' }
@@ -16,8 +15,6 @@ export type HeadLayerSpec =
   | { kind: 'dense'; units: number; activation?: string }
   | { kind: 'dropout'; rate: number }
   | { kind: 'batchnorm' };
-
-export type ClassificationLoss = 'binaryCrossentropy' | 'sparseCategoricalCrossentropy' | 'categoricalCrossentropy';
 
 /** The head Keras users reach for first: global average pooling straight into the classifier. */
 export const DEFAULT_HEAD: readonly HeadLayerSpec[] = [{ kind: 'gap' }];
@@ -128,15 +125,15 @@ export function formatHeadSpec(head: readonly HeadLayerSpec[]): string {
     .join(',');
 }
 
-export function checkClassMode(mode: unknown): ClassMode {
-  if (typeof mode !== 'string' || !(CLASS_MODES as readonly string[]).includes(mode)) {
-    throw new UsageError(`\`classMode\` must be one of ${CLASS_MODES.join(', ')}. Received: classMode=${formatValue(mode)}`, 'classMode');
+export function checkClassMode(mode: unknown): LabelClassMode {
+  if (typeof mode !== 'string' || !(LABEL_CLASS_MODES as readonly string[]).includes(mode)) {
+    throw new UsageError(`\`classMode\` must be one of ${LABEL_CLASS_MODES.join(', ')}. Received: classMode=${formatValue(mode)}`, 'classMode');
   }
-  return mode as ClassMode;
+  return mode as LabelClassMode;
 }
 
 /** Keras's rule: class_mode binary means exactly two classes and one sigmoid output. */
-export function checkClassesForMode(classes: unknown, mode: ClassMode): number {
+export function checkClassesForMode(classes: unknown, mode: LabelClassMode): number {
   if (typeof classes !== 'number' || !Number.isInteger(classes) || classes <= 0) {
     throw new UsageError(`\`classes\` must be a positive integer. Received: classes=${formatValue(classes)}`, 'classes');
   }
@@ -152,19 +149,8 @@ export function checkClassesForMode(classes: unknown, mode: ClassMode): number {
   return classes;
 }
 
-export function lossForClassMode(mode: ClassMode): ClassificationLoss {
-  switch (checkClassMode(mode)) {
-    case 'binary':
-      return 'binaryCrossentropy';
-    case 'sparse':
-      return 'sparseCategoricalCrossentropy';
-    case 'categorical':
-      return 'categoricalCrossentropy';
-  }
-}
-
 /** Units and activation of the final Dense for a class mode. */
-export function outputLayerFor(mode: ClassMode, classes: number): { units: number; activation: 'sigmoid' | 'softmax' } {
+export function outputLayerFor(mode: LabelClassMode, classes: number): { units: number; activation: 'sigmoid' | 'softmax' } {
   checkClassesForMode(classes, mode);
   return mode === 'binary' ? { units: 1, activation: 'sigmoid' } : { units: classes, activation: 'softmax' };
 }
@@ -196,7 +182,7 @@ export interface AppliedHead {
 export function applyHead(
   features: tfl.SymbolicTensor,
   head: readonly HeadLayerSpec[],
-  output: { classes: number; classMode: ClassMode },
+  output: { classes: number; classMode: LabelClassMode },
   names: LayerNames,
   taken: ReadonlySet<string>,
 ): AppliedHead {

@@ -3,8 +3,10 @@
 import { tf, type tfl } from '../engines/tfjs/tf.js';
 import { DataError } from '../core/errors.js';
 import type { ProgressCallback } from '../core/progress.js';
-import { predictedClasses, resolveLoss, sampleLosses, trueClasses } from './losses.js';
-import { restOfEpoch, type BatchIterator, type LossName } from './types.js';
+import { predictedClasses, sampleLosses, trueClasses } from './losses.js';
+import { resolveLoss } from '../core/names.js';
+import { restOfEpoch, type BatchIterator } from './types.js';
+import { type LossName } from '../core/names.js';
 
 export interface EvaluateOptions {
   /** Loss to report; inferred from the output and labels when omitted. */

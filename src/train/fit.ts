@@ -10,12 +10,14 @@ import { captureWeights, restoreWeights, type EpochAccumulators, type TrainingCh
 import { resolveClassWeight } from './class_weight.js';
 import { createOnnxPredictor, type OnnxPredictor } from '../engines/onnx/predictor.js';
 import { evaluate } from './evaluate.js';
-import { batchLoss, predictedClasses, resolveLoss, trueClasses } from './losses.js';
+import { batchLoss, predictedClasses, trueClasses } from './losses.js';
+import { resolveLoss } from '../core/names.js';
 import { createOptimizer, getLearningRate, loadOptimizerState, saveOptimizerState, setLearningRate, type SavedArray } from './optimizers.js';
 import { compiledStepLayout, decideEngine, OnnxStepEngine, type EngineOptimizerState, type FitEngineChoice, type StepEngineName } from './onnx_step_engine.js';
 import { convertibleOptimizerOf, describeConversion, flatStateFromSaved, flatToTfjsState, trainableWeightInfos, type ConvertibleOptimizer } from './optimizer_state_convert.js';
 import { mixSeed, withSeededMathRandom } from '../core/random.js';
-import { restOfEpoch, type BatchIterator, type ClassWeight, type EpochLogs, type History, type LossName, type OptimizerName } from './types.js';
+import { restOfEpoch, type BatchIterator, type ClassWeight, type EpochLogs, type History } from './types.js';
+import { type LossName, type OptimizerName } from '../core/names.js';
 
 export interface FitOptions {
   /** Train until this many epochs are done in all (Keras: epochs counts from 0, not from initialEpoch). */

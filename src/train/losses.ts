@@ -2,16 +2,9 @@
 // clipping, and the class-weighted batch mean Keras uses (sum(loss * w) / batch size).
 import { tf } from '../engines/tfjs/tf.js';
 import { invalidArgument } from '../core/errors.js';
-import { LOSS_NAMES, type LossName } from './types.js';
+import { LOSS_NAMES, type LossName } from '../core/names.js';
 
 const EPSILON = 1e-7;
-
-/** Accepts Keras names and their camelCase spellings. */
-export function resolveLoss(loss: string): LossName {
-  const snake = loss.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
-  if ((LOSS_NAMES as readonly string[]).includes(snake)) return snake as LossName;
-  throw invalidArgument('loss', loss, LOSS_NAMES.join(', '));
-}
 
 /** Labels as the loss wants them: binary -> same shape as the [N,1] output; sparse -> int indices [N]. */
 function alignLabels(loss: LossName, yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor {

@@ -10,7 +10,7 @@ import { TrainingError } from '../core/errors.js';
 import { trueClasses } from './losses.js';
 import type { SavedArray } from './optimizers.js';
 import { describeConversion, flatSlotLayoutOf, flatStateFromSaved, flatStateToSaved, tfjsToFlatState, trainableWeightInfos, type FlatOptimizerState, type FlatSlotLayout } from './optimizer_state_convert.js';
-import type { LossName } from './types.js';
+import type { LossName } from '../core/names.js';
 
 /** fit's `engine` option: 'tfjs' (default), 'onnx' (the compiled step, or an error), 'auto'. */
 export type FitEngineChoice = 'tfjs' | 'onnx' | 'auto';

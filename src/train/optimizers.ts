@@ -2,7 +2,7 @@
 // (ReduceLROnPlateau) and their slots (Adam moments, RMSprop accumulators) saveable for checkpoints.
 import { tf } from '../engines/tfjs/tf.js';
 import { invalidArgument } from '../core/errors.js';
-import { OPTIMIZER_NAMES, type OptimizerName } from './types.js';
+import { OPTIMIZER_NAMES, type OptimizerName } from '../core/names.js';
 
 /** Keras defaults: Adam 1e-3, SGD 1e-2, RMSprop 1e-3. */
 export const DEFAULT_LEARNING_RATE: Record<OptimizerName, number> = { adam: 1e-3, sgd: 1e-2, rmsprop: 1e-3 };

@@ -9,7 +9,7 @@ import { createFrozenEngine, type FrozenEngine } from '../engines/onnx/frozen_fe
 import { frozenPrefixEnd } from '../engines/onnx/frozen_prefix.js';
 import { FileError, TlkitError, UsageError, invalidArgument } from '../core/errors.js';
 import { buildClassifier, setTrainable, type Classifier } from '../models/classifier.js';
-import type { ClassMode } from '../models/heads.js';
+import type { LabelClassMode } from '../core/names.js';
 import { formatSummary, summarize } from '../models/summary.js';
 import type { ProgressCallback } from '../core/progress.js';
 import { saveModel } from '../weights/saved_model.js';
@@ -22,7 +22,7 @@ import { readCheckpoint, restoreWeights, type TrainingCheckpoint } from './check
 import { evaluate, type Evaluation } from './evaluate.js';
 import { fit } from './fit.js';
 import { decideEngine } from './onnx_step_engine.js';
-import { resolveLoss } from './losses.js';
+import { resolveLoss } from '../core/names.js';
 import { FeatureIterator } from './feature_iterator.js';
 import { atomicWriteText } from '../core/atomic_write.js';
 import { mixSeed, withSeededMathRandom } from '../core/random.js';
@@ -30,7 +30,8 @@ import { DEFAULT_LEARNING_RATE } from './optimizers.js';
 import { createRunDir, readJson, runDirLayout, writeJson } from './run_dir.js';
 import { loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
 import { inputScalingFor } from '../weights/resolve.js';
-import type { BatchIterator, ClassWeight, EpochLogs, OptimizerName } from './types.js';
+import type { BatchIterator, ClassWeight, EpochLogs } from './types.js';
+import type { OptimizerName } from '../core/names.js';
 
 export type EngineChoice = 'tfjs' | 'onnx' | 'auto';
 
@@ -52,7 +53,7 @@ export interface TrainRunOptions {
   alpha?: number;
   /** Head spec ('flatten,dense:16:relu,dropout:0.25'); default: the models module's default (gap). */
   head?: string;
-  classMode?: ClassMode;
+  classMode?: LabelClassMode;
   epochs: number;
   batchSize?: number;
   optimizer?: OptimizerName;

@@ -1,7 +1,7 @@
 // What trainRun needs from the data and weights modules: the input scaling that goes with the
 // weights, the iterators of a run, and the backbone's weights.
 import type { Classifier } from '../models/classifier.js';
-import type { ClassMode } from '../models/heads.js';
+import type { LabelClassMode } from '../core/names.js';
 import type { PreprocessMode } from '../models/types.js';
 import { getBackbone } from '../models/zoo.js';
 import { ImageDataGenerator, type ImageDataGeneratorOptions } from '../data/image_data_generator.js';
@@ -67,7 +67,7 @@ export function makeRunInputs(options: TrainRunOptions, weights: string, seed: n
     };
   }
   const inputSize = options.inputSize ?? defaultInputSize(options.backbone, weights);
-  const classMode: ClassMode = options.classMode ?? 'categorical';
+  const classMode: LabelClassMode = options.classMode ?? 'categorical';
   const common: ImageDataGeneratorOptions = {
     preprocessingFunction: scaling.preprocess === 'none' ? null : preprocessInput(scaling.preprocess),
     rescale: scaling.rescale ?? null,

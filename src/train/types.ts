@@ -35,13 +35,6 @@ export interface BatchIterator {
   readonly filepaths?: string[];
 }
 
-/** Keras loss names; the model's last layer is softmax (categorical, sparse) or sigmoid (binary). */
-export type LossName = 'binary_crossentropy' | 'sparse_categorical_crossentropy' | 'categorical_crossentropy';
-export const LOSS_NAMES: readonly LossName[] = ['binary_crossentropy', 'sparse_categorical_crossentropy', 'categorical_crossentropy'];
-
-export type OptimizerName = 'adam' | 'sgd' | 'rmsprop';
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'sgd', 'rmsprop'];
-
 /** Metrics of one epoch: `epoch` is 1-based; loss, accuracy, val_loss, val_accuracy, lr, img_per_sec, seconds. */
 export interface EpochLogs {
   epoch: number;

@@ -11,7 +11,7 @@ import * as fs from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { tf, tfl } from '../engines/tfjs/tf.js';
 import { FileError, formatValue } from '../core/errors.js';
-import { CLASS_MODES, type ClassMode } from '../models/heads.js';
+import { LABEL_CLASS_MODES, type LabelClassMode } from '../core/names.js';
 import type { PreprocessMode } from '../models/types.js';
 import '../models/zoo.js'; // registers the zoo's custom layers, which a saved model may contain
 import { atomicWrite, atomicWriteText } from '../core/atomic_write.js';
@@ -28,7 +28,7 @@ export interface ModelMetadata {
   formatVersion: number;
   /** Index i is the name of output class i (sorted sub-folder names, as flow_from_directory gives them). */
   classNames: string[];
-  classMode: ClassMode;
+  classMode: LabelClassMode;
   /** keras.applications preprocess_input mode applied to 0-255 RGB pixels... */
   preprocess: PreprocessMode;
   /** ...then multiplied by this when set (Keras ImageDataGenerator `rescale`; the nsfwjs weights use 1/255). */
@@ -66,7 +66,7 @@ export function validateMetadata(value: unknown, path: string): ModelMetadata {
   const names = m.classNames;
   if (!Array.isArray(names) || names.length < 1 || !names.every((n) => typeof n === 'string' && n.length > 0)) throw bad(path, 'classNames', names, 'a non-empty list of non-empty strings');
   if (new Set(names).size !== names.length) throw bad(path, 'classNames', names, 'a list without duplicates');
-  if (!(CLASS_MODES as readonly unknown[]).includes(m.classMode)) throw bad(path, 'classMode', m.classMode, `one of ${CLASS_MODES.join(', ')}`);
+  if (!(LABEL_CLASS_MODES as readonly unknown[]).includes(m.classMode)) throw bad(path, 'classMode', m.classMode, `one of ${LABEL_CLASS_MODES.join(', ')}`);
   if (m.classMode === 'binary' && names.length !== 2) throw bad(path, 'classNames', names, "2 names when classMode is 'binary'");
   if (!(PREPROCESS_MODES as readonly unknown[]).includes(m.preprocess)) throw bad(path, 'preprocess', m.preprocess, `one of ${PREPROCESS_MODES.join(', ')}`);
   if (m.rescale !== undefined && (typeof m.rescale !== 'number' || !Number.isFinite(m.rescale) || m.rescale === 0)) throw bad(path, 'rescale', m.rescale, 'a finite non-zero number when present');

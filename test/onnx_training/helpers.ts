@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { tf, tfl } from '../../src/engines/tfjs/tf.js';
 import { computeGradients } from '../../src/engines/onnx/training/compile_training_step.js';
 import { batchLoss } from '../../src/train/losses.js';
-import type { LossName } from '../../src/train/types.js';
+import type { LossName } from '../../src/core/names.js';
 import { randomArray, seededRandom } from '../onnx/parity.js';
 
 export { randomizeWeights, randomInput } from '../onnx/parity.js';

@@ -6,7 +6,7 @@ import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
 import '../../src/models/batchnorm.js';
 import { canCompileTrainingStep, compileTrainingStep } from '../../src/engines/onnx/training/compile_training_step.js';
 import { batchLoss } from '../../src/train/losses.js';
-import type { LossName } from '../../src/train/types.js';
+import type { LossName } from '../../src/core/names.js';
 import { assertClose, labelsFor, randomizeWeights, randomTensor } from './helpers.js';
 
 const L = tfl.layers;

@@ -2,7 +2,7 @@
 import type { Command } from '../command.js';
 import { choiceFlag, numberFlag, parseFlags, stringFlag } from '../args.js';
 import { UsageError } from '../../core/errors.js';
-import type { ClassMode } from '../../models/heads.js';
+import { LABEL_CLASS_MODES, type LabelClassMode } from '../../core/names.js';
 
 const usage = `Usage: tlkit summary BACKBONE [--input-size N] [--alpha A] [--no-top] [--pooling avg|max]
                      [--head SPEC] [--classes N] [--class-mode binary|sparse|categorical]
@@ -56,7 +56,6 @@ export const summaryCommand: Command = {
     const { values, positionals } = parseFlags(argv, flags, usage);
     const { initEngine } = await import('../../engines/tfjs/tf.js');
     const { getBackbone, listBackbones } = await import('../../models/zoo.js');
-    const { CLASS_MODES } = await import('../../models/heads.js');
     if (positionals.length !== 1) {
       const ids = listBackbones().map((b) => b.id).join(', ');
       throw new UsageError(
@@ -79,7 +78,7 @@ export const summaryCommand: Command = {
     const pooling = choiceFlag(values, 'pooling', ['avg', 'max'] as const);
     const head = stringFlag(values, 'head');
     const classes = numberFlag(values, 'classes', { integer: true, min: 1 });
-    const classMode = choiceFlag(values, 'class-mode', CLASS_MODES) as ClassMode | undefined;
+    const classMode = choiceFlag(values, 'class-mode', LABEL_CLASS_MODES) as LabelClassMode | undefined;
     if (values['remove-batchnorm'] && values['fold-batchnorm']) {
       throw new UsageError('--remove-batchnorm and --fold-batchnorm exclude each other: pick one.', 'fold-batchnorm');
     }
@@ -96,7 +95,7 @@ export const summaryCommand: Command = {
 
     let model;
     if (head !== undefined || classes !== undefined || classMode !== undefined) {
-      const mode: ClassMode = classMode ?? 'categorical';
+      const mode: LabelClassMode = classMode ?? 'categorical';
       if (classes === undefined && mode !== 'binary') {
         throw new UsageError(`--classes N is required for a classifier with --class-mode ${mode} (only binary implies 2).`, 'classes');
       }

@@ -4,9 +4,9 @@
 // values go back into the same tfjs-layers model with syncWeightsToModel().
 import * as ort from 'onnxruntime-node';
 import { invalidArgument, TlkitError, TrainingError, UsageError } from '../../../core/errors.js';
-import { resolveLoss } from '../../../train/losses.js';
+import { resolveLoss } from '../../../core/names.js';
 import { seededUniform } from '../../../core/random.js';
-import type { LossName } from '../../../train/types.js';
+import type { LossName } from '../../../core/names.js';
 import { tf, type tfl } from '../../tfjs/tf.js';
 import type { LayersModel } from '../model_graph.js';
 import { defaultThreadCount } from '../session.js';

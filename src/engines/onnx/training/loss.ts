@@ -4,7 +4,7 @@
 // pair, (p - y) weighted, as Keras/TensorFlow compute it from the logits; tfjs differentiates through
 // the clip instead, which agrees except for samples whose true-class probability is below 1e-7
 // (tfjs gives them no gradient at all).
-import type { LossName } from '../../../train/types.js';
+import type { LossName } from '../../../core/names.js';
 import type { OnnxValue } from '../graph_builder.js';
 import type { Ops } from './ops.js';
 import { UnsupportedLayer } from './rules.js';

@@ -1,7 +1,7 @@
 // Which engine trains a model: the compiled ONNX step when it can compile the model (it is the fast
 // one: bench/train_onnx.ts), else tfjs, with a message the CLI prints as is.
 import { invalidArgument } from '../../../core/errors.js';
-import type { LossName } from '../../../train/types.js';
+import type { LossName } from '../../../core/names.js';
 import type { LayersModel } from '../model_graph.js';
 import { canCompileTrainingStep } from './compile_training_step.js';
 

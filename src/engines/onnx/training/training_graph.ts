@@ -2,7 +2,7 @@
 // graph inputs), loss, backward (reverse order over the traced layer calls, gradients summed where a
 // value fans out), and either the optimizer update or the raw gradients as outputs.
 import { TlkitError } from '../../../core/errors.js';
-import type { LossName } from '../../../train/types.js';
+import type { LossName } from '../../../core/names.js';
 import type { tfl } from '../../tfjs/tf.js';
 import { onnx, OnnxGraphBuilder, type OnnxTypes, type OnnxValue } from '../graph_builder.js';
 import type { LayersModel } from '../model_graph.js';
