@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { initEngine, tf, tfl } from '../src/engines/tfjs/tf.js';
 import { getBackbone } from '../src/models/zoo.js';
-import { ArrayIterator } from '../src/train/array_iterator.js';
+import { TensorIterator } from '../test/helpers/tensor_iterator.js';
 import { fit } from '../src/train/fit.js';
 import '../src/models/batchnorm.js'; // Keras semantics for frozen BatchNormalization
 
@@ -115,7 +115,7 @@ async function benchFitOnnxStep(args: Args): Promise<Figures & { compileSeconds:
   const cpus: number[] = [];
   let w0 = process.hrtime.bigint();
   let c0 = cpuSeconds();
-  const result = await fit(model, new ArrayIterator(x, y, { batchSize: args.batch, shuffle: false }), {
+  const result = await fit(model, new TensorIterator(x, y, { batchSize: args.batch, shuffle: false }), {
     epochs: 1,
     loss: 'sparse_categorical_crossentropy',
     optimizer: 'adam',

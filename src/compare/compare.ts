@@ -1,11 +1,10 @@
 // compare: train several backbones under one config and seed, evaluate each on the same held-out
-// data, and recommend one by the user's rule. One backbone failing never stops the others.
-import { mkdir, writeFile } from 'node:fs/promises';
+// data, and recommend one by the user's rule. One backbone failing never stops the others. It returns
+// data; report/ renders and writes the report files (writeCompareReport).
+import { mkdir } from 'node:fs/promises';
 import { join, resolve, relative } from 'node:path';
-import sharp from 'sharp';
 import { getBackbone } from '../models/zoo.js';
 import type { ProgressCallback } from '../core/progress.js';
-import { renderCompareHtml, renderCompareMarkdown } from '../report/compare_report.js';
 import { trainRun, type TrainRunOptions, type TrainRunResult } from '../train/run.js';
 import { defaultWeights } from '../weights/resolve.js';
 import { describeRule, parseSelectionRule, selectBackbone, type SelectionRule } from './selection_rule.js';
@@ -33,12 +32,6 @@ export interface CompareHooks {
   /** Injected for tests; defaults to trainRun. */
   train?: (options: TrainRunOptions, hooks: { onProgress?: ProgressCallback; onLog?: (m: string) => void }) => Promise<TrainRunResult>;
 }
-
-export interface CompareOutput extends CompareResult {
-  files: { html: string; markdown: string; json: string };
-}
-
-const MAX_MISCLASSIFIED_THUMBNAILS = 24;
 
 function historyRecords(result: TrainRunResult): EpochRecord[] {
   return result.history.map((h) => ({
@@ -92,23 +85,6 @@ function toBackboneResult(id: string, weights: string, result: TrainRunResult, d
   };
 }
 
-async function thumbnails(rows: CompareRow[], baseDir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const row of rows) {
-    if (!row.ok) continue;
-    for (const m of row.misclassified.slice(0, MAX_MISCLASSIFIED_THUMBNAILS)) {
-      if (out[m.file]) continue;
-      try {
-        const png = await sharp(resolve(baseDir, m.file), { limitInputPixels: 1 << 26 }).rotate().resize(112, 112, { fit: 'inside' }).png().toBuffer();
-        out[m.file] = `data:image/png;base64,${png.toString('base64')}`;
-      } catch {
-        // A file that cannot be read again is shown without a preview.
-      }
-    }
-  }
-  return out;
-}
-
 /** The folder of the held-out images: misclassified files are shown relative to it. */
 function evaluationDir(options: CompareOptions): string {
   return options.valDir ?? options.dataDir;
@@ -121,7 +97,7 @@ function weightsFor(id: string, options: CompareOptions): { weights: string | nu
   return { weights: choice.weights, reason: choice.reason };
 }
 
-export async function compareBackbones(options: CompareOptions, hooks: CompareHooks = {}): Promise<CompareOutput> {
+export async function compareBackbones(options: CompareOptions, hooks: CompareHooks = {}): Promise<CompareResult> {
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const log = hooks.onLog ?? (() => undefined);
@@ -164,6 +140,8 @@ export async function compareBackbones(options: CompareOptions, hooks: CompareHo
   const finished = rows.filter((r): r is BackboneResult & { ok: true } => r.ok && Number.isFinite(r.accuracy));
   const result: CompareResult = {
     dataset: resolve(options.dataDir),
+    heldOutDir: resolve(evaluationDir(options)),
+    outDir: resolve(outDir),
     rows,
     recommendation: selectBackbone(finished, rule),
     rule: describeRule(rule),
@@ -171,34 +149,6 @@ export async function compareBackbones(options: CompareOptions, hooks: CompareHo
     startedAt,
     elapsedSeconds: (performance.now() - started) / 1000,
   };
-  const files = { html: join(outDir, 'report.html'), markdown: join(outDir, 'report.md'), json: join(outDir, 'compare.json') };
-  await writeFile(files.html, renderCompareHtml(result, { thumbnails: await thumbnails(rows, evaluationDir(options)) }));
-  await writeFile(files.markdown, renderCompareMarkdown(result));
-  await writeFile(files.json, JSON.stringify(compareJson(result), null, 2) + '\n');
-  return { ...result, files };
+  return result;
 }
 
-/** The `--json` shape the issue pins, plus failures and the rule. */
-export function compareJson(result: CompareResult): Record<string, unknown> {
-  return {
-    backbones: result.rows.map((r) =>
-      r.ok
-        ? {
-            id: r.id,
-            totalParams: r.totalParams,
-            trainableParams: r.trainableParams,
-            nonTrainableParams: r.nonTrainableParams,
-            elapsedSeconds: Number(r.elapsedSeconds.toFixed(3)),
-            accuracy: r.accuracy,
-            valLoss: r.valLoss,
-            epochs: r.epochs,
-            engine: r.engine,
-            weights: r.weightsSource,
-          }
-        : { id: r.id, error: r.error },
-    ),
-    recommendation: result.recommendation,
-    rule: result.rule,
-    dataset: result.dataset,
-  };
-}

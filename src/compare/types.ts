@@ -1,4 +1,5 @@
 // What `compare` produces: one row per backbone, the reference experiment's table, and a recommendation.
+import type { Misclassified as EvaluationMiss } from '../train/evaluate.js';
 
 export interface EpochRecord {
   epoch: number;
@@ -9,12 +10,8 @@ export interface EpochRecord {
   valAccuracy?: number;
 }
 
-export interface Misclassified {
-  file: string;
-  trueClass: string;
-  predictedClass: string;
-  probability: number;
-}
+/** A held-out image a backbone got wrong, its path relative to the held-out folder. */
+export type Misclassified = Omit<EvaluationMiss, 'index'>;
 
 export interface BackboneResult {
   id: string;
@@ -53,6 +50,10 @@ export interface Recommendation {
 
 export interface CompareResult {
   dataset: string;
+  /** The folder of the held-out images (misclassified files are relative to it). */
+  heldOutDir: string;
+  /** Where the run directories are (and where writeCompareReport writes by default). */
+  outDir: string;
   rows: CompareRow[];
   recommendation: Recommendation | null;
   rule: string;

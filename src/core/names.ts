@@ -29,6 +29,11 @@ export function lossForClassMode(mode: LabelClassMode): LossName {
   return mode === 'binary' ? 'binary_crossentropy' : mode === 'sparse' ? 'sparse_categorical_crossentropy' : 'categorical_crossentropy';
 }
 
+/** The same loss as tfjs-layers' `model.compile` spells it ('sparseCategoricalCrossentropy'). */
+export function tfjsLossName(loss: LossName): string {
+  return loss.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
 export type OptimizerName = 'adam' | 'sgd' | 'rmsprop';
 export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'sgd', 'rmsprop'];
 

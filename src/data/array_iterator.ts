@@ -2,7 +2,7 @@
 // optional labels, augmented and standardized like flowFromDirectory.
 import { DataError, invalidArgument } from '../core/errors.js';
 import { tf } from '../engines/tfjs/tf.js';
-import { BatchIterator, type BatchIteratorOptions, type LoadedSample } from './batch_iterator.js';
+import { SampleIterator, type SampleIteratorOptions, type LoadedSample } from './sample_iterator.js';
 import { toUint8Scaled, writeImage } from './directory_iterator.js';
 import type { ImageDataGenerator } from './image_data_generator.js';
 import type { Random } from '../core/random.js';
@@ -11,7 +11,7 @@ import { applyTransformToArray } from './transforms/apply_transform.js';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 
-export interface FlowOptions extends BatchIteratorOptions {
+export interface FlowOptions extends SampleIteratorOptions {
   subset?: Subset | null;
   saveToDir?: string | null;
   savePrefix?: string;
@@ -20,7 +20,7 @@ export interface FlowOptions extends BatchIteratorOptions {
   augmentValidation?: boolean;
 }
 
-export class ArrayIterator extends BatchIterator {
+export class ArrayIterator extends SampleIterator {
   private readonly data: Float32Array;
   private readonly labels: tf.Tensor | null;
   private readonly shape: [number, number, number];

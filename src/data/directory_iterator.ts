@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { DataError, invalidArgument } from '../core/errors.js';
 import { tf } from '../engines/tfjs/tf.js';
-import { BatchIterator, type BatchIteratorOptions, type LoadedSample } from './batch_iterator.js';
+import { SampleIterator, type SampleIteratorOptions, type LoadedSample } from './sample_iterator.js';
 import { channelsOf, checkColorMode, checkInterpolation, DEFAULT_LIMIT_INPUT_PIXELS, type ColorMode, type DecodeOptions, type Interpolation } from './decode.js';
 import type { ImageDataGenerator } from './image_data_generator.js';
 import { CLASS_MODES, type ClassMode } from '../core/names.js';
@@ -16,7 +16,7 @@ import { scanDirectory, type Subset } from './scan_directory.js';
 import { checkWorkers, WorkerPool } from './workers.js';
 
 
-export interface FlowFromDirectoryOptions extends BatchIteratorOptions {
+export interface FlowFromDirectoryOptions extends SampleIteratorOptions {
   /** [height, width]; Keras's default [256, 256]. */
   targetSize?: [number, number];
   colorMode?: ColorMode;
@@ -42,7 +42,7 @@ export interface FlowFromDirectoryOptions extends BatchIteratorOptions {
   autoOrient?: boolean;
 }
 
-export class DirectoryIterator extends BatchIterator {
+export class DirectoryIterator extends SampleIterator {
   readonly directory: string;
   readonly classIndices: Record<string, number>;
   /** Class names by index. */

@@ -188,7 +188,7 @@ function drawShift(range: ShiftRange, size: number, rng: Random): number {
   return range < 1 ? v * size : v;
 }
 
-export interface FitOptions {
+export interface GeneratorFitOptions {
   augment?: boolean;
   rounds?: number;
   seed?: number;
@@ -334,7 +334,7 @@ export class ImageDataGenerator {
    * Keras's fit: computes mean / std (per channel) and the ZCA matrix from sample data (NHWC), after
    * rescale and, with augment, `rounds` random transforms of every sample.
    */
-  fit(x: tf.Tensor4D, options: FitOptions = {}): void {
+  fit(x: tf.Tensor4D, options: GeneratorFitOptions = {}): void {
     if (!(x instanceof tf.Tensor) || x.rank !== 4) throw invalidArgument('x', x instanceof tf.Tensor ? `a tensor of shape [${x.shape}]` : typeof x, 'a rank-4 tensor [samples, height, width, channels]');
     const [n, h, w, c] = x.shape;
     if (![1, 3, 4].includes(c)) this.warn(`Expected input to be images (as tensors of rank 4) with 1, 3 or 4 channels; got ${c} channels (shape [${x.shape}]).`);

@@ -2,7 +2,7 @@
 // that cannot be used and why, and statistics of image sizes, formats and colour modes. Every file is
 // decoded (at a tiny size: JPEG shrink-on-load keeps it cheap), so truncated files are found too.
 import type { ProgressCallback } from '../core/progress.js';
-import type { SkippedFile } from './batch_iterator.js';
+import type { SkippedFile } from './sample_iterator.js';
 import { decodeImageFile, DecodeFailure, DEFAULT_LIMIT_INPUT_PIXELS } from './decode.js';
 import { scanDirectory, type Subset } from './scan_directory.js';
 

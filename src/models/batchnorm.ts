@@ -1,73 +1,11 @@
-// BatchNormalization tools: Keras semantics for frozen BN layers, and the two rewrites `tlkit summary`
-// offers: removing every BN (the lesson's experiment) and folding BN into the layer before it.
+// BatchNormalization rewrites `tlkit summary` offers: removing every BN (the lesson's experiment) and
+// folding BN into the layer before it. (Keras's frozen-BN semantics live with the layer's patch:
+// engines/tfjs/batch_norm_layer.ts.)
 import { tf, tfl } from '../engines/tfjs/tf.js';
 import { nodesInTopologicalOrder, rewriteModel, tensorConsumers, cloneLayer } from './graph_rewrite.js';
 import { weightKind, weightsByKind } from './layer_weights.js';
 
 type Layer = tfl.layers.Layer;
-
-const PATCHED = Symbol.for('tlkit.frozenBatchNormInInferenceMode');
-
-/**
- * True when a layer takes no gradient updates: `trainable` is false, or every trainable weight it has
- * was switched off (what tfjs's `model.trainable = false` does to the layers of a frozen model).
- */
-export function isFrozen(layer: Layer): boolean {
-  if (!layer.trainable) return true;
-  const own = (layer as unknown as { _trainableWeights?: tfl.LayerVariable[] })._trainableWeights ?? [];
-  return own.length > 0 && own.every((w) => !w.trainable);
-}
-
-/**
- * Keras (TF >= 2.0) runs a BatchNormalization layer with trainable=False in inference mode: it normalises
- * with its moving statistics and never updates them, even inside fit(). tfjs-layers ignores `trainable`
- * there (a frozen BN still uses batch statistics and moves its averages). Patching the class's `call` once
- * gives every BN instance, built before or after, the Keras behaviour. Idempotent.
- */
-export function installFrozenBatchNormSemantics(): void {
-  const proto = Object.getPrototypeOf(tfl.layers.batchNormalization({})) as {
-    call(inputs: unknown, kwargs: Record<string, unknown>): unknown;
-    [PATCHED]?: boolean;
-  };
-  if (proto[PATCHED]) return;
-  const original = proto.call;
-  proto.call = function (this: Layer, inputs: unknown, kwargs: Record<string, unknown>) {
-    if (!isFrozen(this)) return original.call(this, inputs, kwargs);
-    return frozenInference(this, inputs) ?? original.call(this, inputs, { ...kwargs, training: false });
-  };
-  proto[PATCHED] = true;
-}
-
-interface BatchNormInternals {
-  axis: number | number[];
-  epsilon: number;
-  gamma?: tfl.LayerVariable | null;
-  beta?: tfl.LayerVariable | null;
-  movingMean: tfl.LayerVariable;
-  movingVariance: tfl.LayerVariable;
-}
-
-/**
- * A frozen BN is a fixed per-channel affine map: x * scale + shift with scale = gamma / sqrt(var + eps)
- * and shift = beta - mean * scale. Computed here rather than through tf.batchNorm, whose gradient
- * bookkeeping clones every input and fails on the absent gamma of `scale: false` layers (InceptionV3)
- * when a frozen BN sits inside a trained part of the graph. Returns undefined for a BN on another axis.
- */
-function frozenInference(layer: Layer, inputs: unknown): tf.Tensor | undefined {
-  const bn = layer as unknown as BatchNormInternals;
-  const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor;
-  const axis = Array.isArray(bn.axis) ? (bn.axis.length === 1 ? bn.axis[0] : NaN) : bn.axis;
-  if (!(axis === -1 || axis === x.rank - 1)) return undefined;
-  return tf.tidy(() => {
-    let scale = tf.rsqrt(tf.add(bn.movingVariance.read(), bn.epsilon));
-    if (bn.gamma) scale = tf.mul(scale, bn.gamma.read());
-    let shift = tf.neg(tf.mul(bn.movingMean.read(), scale));
-    if (bn.beta) shift = tf.add(shift, bn.beta.read());
-    return tf.add(tf.mul(x, scale), shift);
-  });
-}
-
-installFrozenBatchNormSemantics();
 
 function isBatchNorm(layer: Layer): boolean {
   return layer.getClassName() === 'BatchNormalization';

@@ -1,6 +1,7 @@
 // class_weight as in Keras fit, plus 'auto' = sklearn's "balanced": n_samples / (n_classes * count_c).
 import { DataError, invalidArgument } from '../core/errors.js';
-import type { BatchIterator, ClassWeight } from './types.js';
+import type { ClassWeight } from './types.js';
+import type { BatchIterator } from '../data/batch.js';
 
 export function balancedClassWeight(classes: ArrayLike<number>, numClasses: number): Record<number, number> {
   const counts = new Array<number>(numClasses).fill(0);

@@ -5,7 +5,7 @@ import { DataError } from '../core/errors.js';
 import type { ProgressCallback } from '../core/progress.js';
 import { predictedClasses, sampleLosses, trueClasses } from './losses.js';
 import { resolveLoss } from '../core/names.js';
-import { restOfEpoch, type BatchIterator } from './types.js';
+import { restOfEpoch, type BatchIterator } from '../data/batch.js';
 import { type LossName } from '../core/names.js';
 
 export interface EvaluateOptions {

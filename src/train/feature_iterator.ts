@@ -2,7 +2,7 @@
 // path of training with a frozen backbone. When the images are the same every epoch (no augmentation),
 // each sample's features are computed once and kept in memory by sample index.
 import { tf } from '../engines/tfjs/tf.js';
-import type { Batch, BatchIterator } from './types.js';
+import type { Batch, BatchIterator } from '../data/batch.js';
 
 export interface FeatureExtractor {
   features(x: tf.Tensor): Promise<tf.Tensor>;

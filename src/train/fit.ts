@@ -1,23 +1,23 @@
-// fit: the training loop. Written out (rather than LayersModel.fit) so that it owns what a resumable
-// run needs: the optimizer's slots, the batch position inside an epoch, the iterator's RNG state, and
-// the loss of a step checked for NaN before the step's gradients are applied.
+// fit: the training loop, Keras's fit written out so that it owns what a resumable run needs: the
+// optimizer's slots, the batch position inside an epoch, the iterator's RNG state, and the loss of a
+// step checked for NaN before the step's gradients are applied. The steps themselves are a step
+// engine's (step_engine.ts): tfjs, or the compiled ONNX training step; fit never asks which.
 import { tf, type tfl } from '../engines/tfjs/tf.js';
+import { decideStepEngine } from '../engines/engine_decision.js';
 import { TrainingError, invalidArgument } from '../core/errors.js';
+import type { EngineChoice, LossName, OptimizerName, StepEngineName } from '../core/names.js';
+import { resolveLoss } from '../core/names.js';
 import type { ProgressCallback } from '../core/progress.js';
+import { mixSeed } from '../core/random.js';
 import type { Callback, TrainingContext, BatchLogs } from './callbacks/callback.js';
 import { ProgressReporter } from './callbacks/progress.js';
 import { captureWeights, restoreWeights, type EpochAccumulators, type TrainingCheckpoint } from './checkpoint.js';
 import { resolveClassWeight } from './class_weight.js';
-import { createOnnxPredictor, type OnnxPredictor } from '../engines/onnx/predictor.js';
 import { evaluate } from './evaluate.js';
-import { batchLoss, predictedClasses, trueClasses } from './losses.js';
-import { resolveLoss } from '../core/names.js';
-import { createOptimizer, getLearningRate, loadOptimizerState, saveOptimizerState, setLearningRate, type SavedArray } from './optimizers.js';
-import { compiledStepLayout, decideEngine, OnnxStepEngine, type EngineOptimizerState, type FitEngineChoice, type StepEngineName } from './onnx_step_engine.js';
-import { convertibleOptimizerOf, describeConversion, flatStateFromSaved, flatToTfjsState, trainableWeightInfos, type ConvertibleOptimizer } from './optimizer_state_convert.js';
-import { mixSeed, withSeededMathRandom } from '../core/random.js';
-import { restOfEpoch, type BatchIterator, type ClassWeight, type EpochLogs, type History } from './types.js';
-import { type LossName, type OptimizerName } from '../core/names.js';
+import { createOptimizer, getLearningRate, setLearningRate } from './optimizers.js';
+import { createStepEngine, type StepEngine } from './step_engine.js';
+import { type ClassWeight, type EpochLogs, type History } from './types.js';
+import { restOfEpoch, type BatchIterator } from '../data/batch.js';
 
 export interface FitOptions {
   /** Train until this many epochs are done in all (Keras: epochs counts from 0, not from initialEpoch). */
@@ -56,7 +56,7 @@ export interface FitOptions {
    * (optimizer 'adam' or 'sgd'; an error when it cannot compile the model). 'auto': the compiled step
    * when nothing at the model's start is frozen and it supports the model, else tfjs.
    */
-  engine?: FitEngineChoice;
+  engine?: EngineChoice;
   /** onnxruntime threads of the compiled step (default: all cores). */
   intraOpNumThreads?: number;
   /** One line of information: a resumed optimizer state converted between engines. */
@@ -75,7 +75,7 @@ export interface FitResult extends History {
   optimizerStateConversion?: { from: StepEngineName; to: StepEngineName };
 }
 
-function checkPositiveInteger(name: string, value: unknown): number {
+function checkNonNegativeInteger(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalidArgument(name, value, 'an integer >= 0');
   return value;
 }
@@ -91,17 +91,18 @@ function numClassesOf(model: tfl.LayersModel): number {
 }
 
 export async function fit(model: tfl.LayersModel, train: BatchIterator, options: FitOptions): Promise<FitResult> {
-  const epochs = checkPositiveInteger('epochs', options.epochs);
+  const epochs = checkNonNegativeInteger('epochs', options.epochs);
   const loss = resolveLoss(options.loss);
   if (train.length < 1) throw invalidArgument('trainIterator.length', train.length, 'at least one batch per epoch');
+  if (model.trainableWeights.length === 0) throw new TrainingError('the model has no trainable weights: nothing to train (is every layer frozen?)');
   const resume = options.resumeFrom;
-  const decision = decideEngine(model, options.engine ?? 'tfjs', loss, options.optimizer ?? 'adam');
+  const optimizerName: OptimizerName | undefined = typeof options.optimizer === 'string' ? options.optimizer : options.optimizer === undefined ? 'adam' : undefined;
+  const decision = decideStepEngine(model, options.engine ?? 'tfjs', loss, optimizerName ?? options.optimizer);
   if (options.engine === 'onnx' && decision.engine !== 'onnx-step') throw new TrainingError(`engine 'onnx': ${decision.reason}`);
   // A checkpoint of the other engine resumes with its optimizer state converted (optimizer_state_convert.ts).
   const resumedEngine: StepEngineName = resume?.engine ?? 'tfjs';
   const conversion = resume && resumedEngine !== decision.engine ? { from: resumedEngine, to: decision.engine } : undefined;
   const optimizer = createOptimizer(options.optimizer ?? 'adam', resume ? undefined : options.learningRate);
-  const convertedOptimizer = conversion ? convertibleOptimizerFor(optimizer, resume!.optimizerClass, conversion.from) : undefined;
   const classWeights = resolveClassWeight(options.classWeight, train, numClassesOf(model));
   const seed = resume?.seed ?? options.seed ?? Math.floor(Math.random() * 2 ** 31);
   const callbacks = [...(options.callbacks ?? [])];
@@ -114,7 +115,7 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
   }
 
   // Position: epoch in progress (0-based) and batches of it done.
-  let epoch = checkPositiveInteger('initialEpoch', options.initialEpoch ?? 0);
+  let epoch = checkNonNegativeInteger('initialEpoch', options.initialEpoch ?? 0);
   let batch = 0;
   let acc = emptyAccumulators();
   const history: EpochLogs[] = [...(options.initialHistory ?? [])];
@@ -122,9 +123,6 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
   const stateModel = options.stateModel ?? model;
   if (resume) {
     restoreWeights(stateModel, resume.weights);
-    if (decision.engine === 'tfjs' && conversion) await loadOptimizerState(optimizer, onnxStepStateForTfjs(model, loss, resume, convertedOptimizer!, options.onLog));
-    else if (decision.engine === 'tfjs') await loadOptimizerState(optimizer, resume.optimizerWeights);
-    setLearningRate(optimizer, resume.learningRate);
     epoch = resume.epoch;
     batch = resume.batch;
     acc = { ...resume.accumulators };
@@ -145,23 +143,18 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
     }
   }
 
-  // Variables in model order: the optimizer matches its slots to them by position (see optimizers.ts).
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  if (variables.length === 0) throw new TrainingError('the model has no trainable weights: nothing to train (is every layer frozen?)');
-  // The compiled step reads the model's weights when it compiles (first batch), so after any resume restore.
-  const onnxStep =
-    decision.engine === 'onnx-step'
-      ? new OnnxStepEngine(model, {
-          loss,
-          optimizer: options.optimizer as 'adam' | 'sgd',
-          learningRate: getLearningRate(optimizer),
-          resumeState: resume?.optimizerWeights,
-          resumeEngine: resumedEngine,
-          resumeLayout: resume?.optimizerLayout,
-          onLog: options.onLog,
-          intraOpNumThreads: options.intraOpNumThreads,
-        })
-      : undefined;
+  // After any restore: the engine reads the model's weights (the compiled step when it compiles).
+  const engine: StepEngine = await createStepEngine(decision.engine, {
+    model,
+    optimizer,
+    optimizerName,
+    loss,
+    classWeights,
+    resume,
+    onLog: options.onLog,
+    intraOpNumThreads: options.intraOpNumThreads,
+  });
+  if (resume) setLearningRate(optimizer, resume.learningRate);
 
   const ctx: TrainingContext = {
     model,
@@ -171,10 +164,10 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
     history,
     stopTraining: false,
     checkpoint: async (): Promise<TrainingCheckpoint> => {
-      onnxStep?.syncToModel();
+      engine.syncToModel();
       const callbackStates: TrainingCheckpoint['callbacks'] = {};
       for (const cb of callbacks) if (cb.getState) callbackStates[cb.name] = await cb.getState();
-      const optimizerState: EngineOptimizerState = onnxStep ? onnxStep.optimizerState() : { engine: 'tfjs', optimizerWeights: await saveOptimizerState(optimizer) };
+      const optimizerState = await engine.optimizerState();
       return {
         epoch,
         batch,
@@ -200,8 +193,8 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
   } finally {
     // On an error (NaN step, abort) too the model gets the last good step's weights, as with tfjs; after
     // a normal end this is a no-op (synced before onTrainEnd, so EarlyStopping's restore stays).
-    onnxStep?.syncToModel();
-    await onnxStep?.dispose();
+    engine.syncToModel();
+    await engine.dispose();
   }
   return { epochs: history, optimizer, stoppedEarly: ctx.stopTraining && epoch < epochs, engine: decision.engine, engineReason: decision.reason, optimizerStateConversion: conversion };
 
@@ -217,21 +210,16 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
         const item = await batches.next();
         if (item.done) break;
         const data = item.value;
-        let stepLoss: number;
-        let stepCorrect: number;
-        let size: number;
+        let step;
         try {
           if (!data.y) throw new TrainingError('the training iterator yields no labels (class_mode none?): fit needs y');
-          const stepSeed = mixSeed(seed, epoch, batch);
-          ({ loss: stepLoss, correct: stepCorrect, size } = onnxStep
-            ? await onnxStep.trainBatch(data.x, data.y, classWeights, getLearningRate(optimizer), stepSeed, `epoch ${epoch + 1}, batch ${batch + 1}`)
-            : trainStep(model, optimizer, variables, loss, data.x, data.y, classWeights, stepSeed, epoch, batch));
+          step = await engine.trainBatch(data.x, data.y, { seed: mixSeed(seed, epoch, batch), learningRate: getLearningRate(optimizer), where: `epoch ${epoch + 1}, batch ${batch + 1}` });
         } finally {
           tf.dispose([data.x, data.y as tf.Tensor]);
         }
-        acc.lossSum += stepLoss * size;
-        acc.correct += stepCorrect;
-        acc.seen += size;
+        acc.lossSum += step.loss * step.size;
+        acc.correct += step.correct;
+        acc.seen += step.size;
         acc.seconds += (performance.now() - started) / 1000;
         batch += 1;
         const logs: BatchLogs = {
@@ -253,14 +241,12 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
         accuracy: acc.correct / acc.seen,
       };
       // Validation, EarlyStopping and checkpoints read the tfjs model's weights.
-      onnxStep?.syncToModel();
+      engine.syncToModel();
       if (options.validation) {
         // Validation shows as its own bar, never marked done: the epoch's final line replaces it.
         const onProgress = options.onProgress;
         const task = `${options.progressLabel ? `${options.progressLabel} ` : ''}epoch ${epoch + 1}/${epochs} validate`;
-        // With the compiled step the epoch's weights also validate on onnxruntime (exported once per
-        // epoch): several times faster than the tfjs forward on wasm for full-size backbones.
-        const predictor = onnxStep ? await validationPredictor(model, options.onLog) : undefined;
+        const predictor = await engine.validationPredictor?.();
         let val: Awaited<ReturnType<typeof evaluate>>;
         try {
           val = await evaluate(model, options.validation, { loss, signal: options.signal, task, predictor: predictor?.predict, onProgress: onProgress && ((e) => onProgress({ ...e, done: false })) });
@@ -283,102 +269,7 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
     }
 
     // Before onTrainEnd: EarlyStopping may then write its best weights into the model, which must win.
-    onnxStep?.syncToModel();
+    engine.syncToModel();
     for (const cb of callbacks) await cb.onTrainEnd?.(ctx);
-  }
-}
-
-/**
- * The optimizer whose state a conversion carries: the same kind must have written the checkpoint (its
- * tfjs class name is stored in both engines' checkpoints).
- */
-function convertibleOptimizerFor(optimizer: tf.Optimizer, checkpointClass: string, from: StepEngineName): ConvertibleOptimizer {
-  const kind = convertibleOptimizerOf(optimizer.getClassName());
-  if (!kind) throw new TrainingError(`the checkpoint was written by the ${from} engine; its optimizer state cannot be converted for a ${optimizer.getClassName()} optimizer (convertible: Adam, SGD, Momentum)`);
-  if (convertibleOptimizerOf(checkpointClass) !== kind) {
-    throw new TrainingError(`the checkpoint's optimizer is ${checkpointClass} but this fit uses ${optimizer.getClassName()}: its state cannot be carried over`);
-  }
-  return kind;
-}
-
-/**
- * An onnx-step checkpoint's flat slots as tfjs optimizer weights for `model`. The layout comes from the
- * checkpoint; older checkpoints lack it, and then the model's training graph gives it (when it compiles).
- */
-function onnxStepStateForTfjs(model: tfl.LayersModel, loss: LossName, resume: TrainingCheckpoint, optimizer: ConvertibleOptimizer, onLog?: (message: string) => void): SavedArray[] {
-  let layout = resume.optimizerLayout;
-  if (!layout) {
-    try {
-      layout = compiledStepLayout(model, loss);
-    } catch (error) {
-      throw new TrainingError(`the checkpoint was written by the compiled ONNX step without its slot layout (an older tlkit), and the layout cannot be rebuilt for this model: ${(error as Error).message}; resume it with engine 'onnx'`, { cause: error });
-    }
-  }
-  const weights = trainableWeightInfos(model);
-  const state = flatStateFromSaved(resume.optimizerWeights);
-  const saved = flatToTfjsState(state, optimizer, layout, weights);
-  onLog?.(describeConversion('onnx-step', 'tfjs', optimizer, state.iterations, weights.length));
-  return saved;
-}
-
-/**
- * One step: forward in training mode, loss (+ regularisers), gradients, a NaN/Inf check, then the
- * update. Everything but the returned numbers is disposed.
- */
-function trainStep(
-  model: tfl.LayersModel,
-  optimizer: tf.Optimizer,
-  variables: tf.Variable[],
-  loss: LossName,
-  x: tf.Tensor,
-  y: tf.Tensor,
-  classWeights: number[] | undefined,
-  stepSeed: number,
-  epoch: number,
-  batch: number,
-): { loss: number; correct: number; size: number } {
-  let output: tf.Tensor | undefined;
-  let weights: tf.Tensor1D | undefined;
-  let value: tf.Scalar | undefined;
-  let grads: tf.NamedTensorMap | undefined;
-  try {
-    if (classWeights) {
-      weights = tf.tidy(() => tf.gather(tf.tensor1d(classWeights, 'float32'), trueClasses(loss, y)));
-    }
-    ({ value, grads } = withSeededMathRandom(stepSeed, () =>
-      tf.variableGrads(() => {
-        output = tf.keep(model.apply(x, { training: true }) as tf.Tensor);
-        let total = batchLoss(loss, y, output, weights);
-        for (const regulariser of model.calculateLosses()) total = tf.add(total, regulariser);
-        return total;
-      }, variables),
-    ));
-    const lossValue = value.dataSync()[0];
-    // The loss clips probabilities and some backends' clip or ReLU turn NaN into a number, so check the
-    // output and the gradients too (a sum is not finite when any element is NaN or infinite).
-    const [outputSum, gradientSumOfSquares] = tf.tidy(() => [
-      tf.sum(output!).dataSync()[0],
-      tf.addN(Object.values(grads!).map((g) => tf.sum(tf.square(g)))).dataSync()[0],
-    ]);
-    if (!Number.isFinite(lossValue) || !Number.isFinite(outputSum) || !Number.isFinite(gradientSumOfSquares)) {
-      const what = !Number.isFinite(lossValue) ? `loss is ${lossValue}` : !Number.isFinite(outputSum) ? 'loss is NaN (the model output is not finite)' : `loss is ${lossValue} but the gradients are not finite`;
-      throw new TrainingError(`${what} at epoch ${epoch + 1}, batch ${batch + 1}: training stopped before applying this step (try a lower learning rate, or look for broken input images); the last checkpoint was written before this batch and is intact`);
-    }
-    optimizer.applyGradients(grads);
-    const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(predictedClasses(output!), trueClasses(loss, y)), 'int32')).dataSync()[0]);
-    return { loss: lossValue, correct, size: x.shape[0] };
-  } finally {
-    tf.dispose([output as tf.Tensor, weights as tf.Tensor, value as tf.Tensor]);
-    if (grads) tf.dispose(Object.values(grads));
-  }
-}
-
-/** An onnxruntime predictor of the model as it is now, or undefined (validation then runs on tfjs). */
-async function validationPredictor(model: tfl.LayersModel, onLog?: (message: string) => void): Promise<OnnxPredictor | undefined> {
-  try {
-    return await createOnnxPredictor(model);
-  } catch (error) {
-    onLog?.(`validation: on tfjs (the model could not run on onnxruntime: ${error instanceof Error ? error.message : String(error)})`);
-    return undefined;
   }
 }

@@ -1,18 +1,21 @@
-// trainRun: one whole training run as a library call (no printing): build the classifier, load the
-// backbone weights, make the iterators, fit (optionally the two-phase recipe: head on the frozen
-// backbone, then fine-tuning from a layer at a lower rate), evaluate, and fill the run directory.
-// `compare` calls it once per backbone; the CLI's `train` is a thin wrapper around it.
+// trainRun: one whole training run as a library call (no printing). A plan first (run_plan.ts: the
+// checked options, seed and phases, decided before anything is created), then its execution: build
+// the classifier, load the backbone weights, make the iterators, run each phase (engine per phase from
+// engines/engine_decision.ts), evaluate, and fill the run directory. `compare` calls it once per
+// backbone; the CLI's `train` is a thin wrapper around it.
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { initEngine } from '../engines/tfjs/tf.js';
 import { createFrozenEngine, type FrozenEngine } from '../engines/onnx/frozen_features.js';
-import { frozenPrefixEnd } from '../engines/onnx/frozen_prefix.js';
-import { FileError, TlkitError, UsageError, invalidArgument } from '../core/errors.js';
-import { buildClassifier, setTrainable, type Classifier } from '../models/classifier.js';
-import type { LabelClassMode } from '../core/names.js';
-import { formatSummary, summarize } from '../models/summary.js';
+import { decideStepEngine, frozenSplitPoint } from '../engines/engine_decision.js';
+import { FileError, TlkitError } from '../core/errors.js';
+import type { EngineChoice, LabelClassMode, OptimizerName, PhaseEngine, StepEngineName } from '../core/names.js';
 import type { ProgressCallback } from '../core/progress.js';
+import { atomicWriteText } from '../core/atomic_write.js';
+import { mixSeed, withSeededMathRandom } from '../core/random.js';
+import { buildClassifier, setTrainable, type Classifier } from '../models/classifier.js';
+import { formatSummary, summarize } from '../models/summary.js';
 import { saveModel } from '../weights/saved_model.js';
+import { inputScalingFor } from '../weights/resolve.js';
 import type { Callback } from './callbacks/callback.js';
 import { EarlyStopping } from './callbacks/early_stopping.js';
 import { HistoryLogger } from './callbacks/history_logger.js';
@@ -21,19 +24,12 @@ import { ReduceLROnPlateau } from './callbacks/reduce_lr_on_plateau.js';
 import { readCheckpoint, restoreWeights, type TrainingCheckpoint } from './checkpoint.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { fit } from './fit.js';
-import { decideEngine } from './onnx_step_engine.js';
-import { resolveLoss } from '../core/names.js';
 import { FeatureIterator } from './feature_iterator.js';
-import { atomicWriteText } from '../core/atomic_write.js';
-import { mixSeed, withSeededMathRandom } from '../core/random.js';
-import { DEFAULT_LEARNING_RATE } from './optimizers.js';
-import { createRunDir, readJson, runDirLayout, writeJson } from './run_dir.js';
+import { planRun, storedConfig, type PhasePlan, type RunPlan, type StoredConfig } from './run_plan.js';
+import { createRunDir, readJson, runDirLayout, writeJson, type RunDirLayout } from './run_dir.js';
 import { loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
-import { inputScalingFor } from '../weights/resolve.js';
-import type { BatchIterator, ClassWeight, EpochLogs } from './types.js';
-import type { OptimizerName } from '../core/names.js';
-
-export type EngineChoice = 'tfjs' | 'onnx' | 'auto';
+import type { ClassWeight, EpochLogs } from './types.js';
+import type { BatchIterator } from '../data/batch.js';
 
 /** Every option of a run; the JSON-able part is stored in config.json so the run can be repeated. */
 export interface TrainRunOptions {
@@ -114,47 +110,12 @@ export interface TrainRunResult {
   /** Engines that computed the phases, comma-separated ('onnx-frozen', 'tfjs', 'onnx-frozen,tfjs'). */
   engine: string;
   phaseEngines: PhaseEngine[];
+  /** What computed the trainable part's steps in each phase. */
+  stepEngines: StepEngineName[];
   classNames: string[];
   backbone: string;
   stoppedEarly: boolean;
 }
-
-type StoredConfig = Omit<TrainRunOptions, 'train' | 'validation' | 'signal'>;
-
-/** The JSON-able options with absolute paths, so `--resume` works from any working directory. */
-function storedConfig(options: TrainRunOptions): StoredConfig {
-  const { train: _t, validation: _v, signal: _s, ...rest } = options;
-  const absolute = (p: string | undefined) => (p === undefined ? undefined : resolve(p));
-  return {
-    ...rest,
-    dataDir: absolute(rest.dataDir),
-    valDir: absolute(rest.valDir),
-    outDir: resolve(rest.outDir),
-    weights: rest.weights && existsSync(rest.weights) ? resolve(rest.weights) : rest.weights,
-  };
-}
-
-function checkOptions(o: TrainRunOptions): void {
-  const int = (name: string, v: unknown, min: number) => {
-    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min)) throw invalidArgument(name, v, `an integer >= ${min}`);
-  };
-  int('epochs', o.epochs, 0);
-  int('fineTuneEpochs', o.fineTuneEpochs, 0);
-  int('batchSize', o.batchSize, 1);
-  int('earlyStoppingPatience', o.earlyStoppingPatience, 0);
-  int('checkpointEveryBatches', o.checkpointEveryBatches, 1);
-  if (o.freezeBackbone && o.fineTuneFrom !== undefined && !o.fineTuneEpochs) {
-    throw new UsageError('freezeBackbone and fineTuneFrom contradict each other (unless fineTuneEpochs asks for the two-phase recipe); give one', 'fineTuneFrom');
-  }
-  if (!o.dataDir && !o.train) throw invalidArgument('dataDir', o.dataDir, 'a folder with one sub-folder per class (or a `train` iterator)');
-  if (o.engine !== undefined && !['tfjs', 'onnx', 'auto'].includes(o.engine)) throw invalidArgument('engine', o.engine, "'tfjs', 'onnx' or 'auto'");
-}
-
-/**
- * Which engine computed a phase: tfjs alone, the frozen prefix on onnxruntime feeding a tfjs head, or
- * the compiled ONNX training step of the whole model.
- */
-export type PhaseEngine = 'tfjs' | 'onnx-frozen' | 'onnx-step';
 
 /**
  * Closes the onnxruntime session and releases the engine's head model. The head was built by applying
@@ -174,62 +135,40 @@ function isDeterministic(iterator: BatchIterator): boolean {
 }
 
 /**
- * The fast path for a phase whose first layers are frozen: they run on onnxruntime (features cached
- * across epochs when the images never change), only the trainable rest runs on tfjs. 'auto' falls back
- * to tfjs when nothing is frozen or the prefix cannot be exported; 'onnx' insists.
+ * The frozen prefix of a phase on onnxruntime (features cached across epochs when the images never
+ * change), or undefined when nothing is frozen, tfjs was asked for, or ('auto') it cannot be exported.
  */
 async function openFrozenEngine(classifier: Classifier, choice: EngineChoice, log: (m: string) => void): Promise<FrozenEngine | undefined> {
-  if (choice === 'tfjs') return undefined;
-  const frozenUpTo = frozenPrefixEnd(classifier.model);
-  // Nothing frozen: the compiled step was considered first (chooseCompiledStep) and logged its verdict.
+  const frozenUpTo = frozenSplitPoint(classifier.model, choice);
   if (frozenUpTo === undefined) return undefined;
   try {
     const engine = await createFrozenEngine(classifier.model, { frozenUpTo });
-    log(`engine: layers up to ${frozenUpTo} run on onnxruntime, the rest on tfjs`);
     return engine;
   } catch (error) {
     if (choice === 'onnx') throw error;
-    log(`engine: tfjs (the frozen layers could not run on onnxruntime: ${error instanceof Error ? error.message : String(error)})`);
+    log(`frozen layers: on tfjs (they could not run on onnxruntime: ${error instanceof Error ? error.message : String(error)})`);
     return undefined;
   }
 }
 
-/**
- * Whether a phase trains with the compiled ONNX step: only when nothing at the model's start is frozen
- * (else the onnx-frozen engine fits better) and the step supports the model and optimizer. A resumed
- * phase follows the same rule whichever engine wrote its checkpoint: fit converts the optimizer state.
- */
-function chooseCompiledStep(classifier: Classifier, choice: EngineChoice, optimizer: OptimizerName, log: (m: string) => void): boolean {
-  if (choice === 'tfjs' || frozenPrefixEnd(classifier.model) !== undefined) return false;
-  const decision = decideEngine(classifier.model, 'auto', resolveLoss(classifier.loss), optimizer);
-  if (decision.engine === 'onnx-step') {
-    log(`engine: onnx-step (compiled ONNX training step: ${decision.reason})`);
-    return true;
+/** Where the run starts: a fresh plan, or (resume) the stored config with its last checkpoint. */
+async function resolveStart(options: TrainRunOptions, layout: RunDirLayout, log: (m: string) => void): Promise<{ config: StoredConfig; resumeFrom?: TrainingCheckpoint }> {
+  if (!options.resume) return { config: storedConfig(options) };
+  if (!existsSync(layout.config)) {
+    throw new FileError(options.outDir, 'nothing to resume: not a tlkit run directory (no config.json); start the run without --resume');
   }
-  log(`engine: tfjs (${decision.reason}; falling back to tfjs)`);
-  return false;
-}
-
-interface Phase {
-  index: 1 | 2;
-  label?: string;
-  /** Total epochs at the end of this phase. */
-  untilEpoch: number;
-  learningRate: number;
-  trainable: { freezeBackbone?: boolean; fineTuneFrom?: string; freezeBatchNorm?: boolean };
-}
-
-function phasesOf(o: StoredConfig): Phase[] {
-  const optimizer = o.optimizer ?? 'adam';
-  const lr = o.learningRate ?? DEFAULT_LEARNING_RATE[optimizer];
-  if (o.fineTuneEpochs && o.fineTuneEpochs > 0) {
-    return [
-      { index: 1, label: 'head', untilEpoch: o.epochs, learningRate: lr, trainable: { freezeBackbone: true } },
-      { index: 2, label: 'fine-tune', untilEpoch: o.epochs + o.fineTuneEpochs, learningRate: o.fineTuneLr ?? lr / 10, trainable: { fineTuneFrom: o.fineTuneFrom ?? 'all', freezeBatchNorm: true } },
-    ];
-  }
-  const trainable = o.fineTuneFrom !== undefined ? { fineTuneFrom: o.fineTuneFrom } : { freezeBackbone: Boolean(o.freezeBackbone) };
-  return [{ index: 1, untilEpoch: o.epochs, learningRate: lr, trainable }];
+  const stored = await readJson<StoredConfig>(layout.config);
+  // The engine only decides where the numbers are computed (checkpoints convert between engines), so
+  // an engine given with resume wins over the stored one.
+  const engine = options.engine ?? stored.engine;
+  if (options.engine !== undefined && options.engine !== (stored.engine ?? 'auto')) log(`engine ${options.engine} requested for the resumed run (its config.json says ${stored.engine ?? 'auto'})`);
+  const config: StoredConfig = { ...stored, outDir: options.outDir, resume: true, ...(engine !== undefined ? { engine } : {}) };
+  const resumeFrom = await readCheckpoint(layout.lastCheckpoint).catch((error: unknown) => {
+    if (error instanceof TlkitError && /no checkpoint here/.test(error.message)) return undefined;
+    throw error;
+  });
+  log(resumeFrom ? `resuming ${options.outDir} at epoch ${resumeFrom.epoch + 1}, batch ${resumeFrom.batch}` : `no checkpoint in ${options.outDir} yet: starting the run from its config`);
+  return { config, resumeFrom };
 }
 
 export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = {}): Promise<TrainRunResult> {
@@ -237,34 +176,13 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
   const log = hooks.onLog ?? (() => undefined);
   await initEngine();
   const layout = runDirLayout(options.outDir);
-
-  // On resume the stored config is the run's definition; only the run directory and signal come from the caller.
-  let config: StoredConfig = storedConfig(options);
-  let resumeFrom: TrainingCheckpoint | undefined;
-  if (options.resume) {
-    if (!existsSync(layout.config)) {
-      throw new FileError(options.outDir, 'nothing to resume: not a tlkit run directory (no config.json); start the run without --resume');
-    }
-    const stored = await readJson<StoredConfig>(layout.config);
-    // The engine only decides where the numbers are computed (checkpoints convert between engines), so
-    // an engine given with resume wins over the stored one.
-    const engine = options.engine ?? stored.engine;
-    if (options.engine !== undefined && options.engine !== (stored.engine ?? 'auto')) log(`engine ${options.engine} requested for the resumed run (its config.json says ${stored.engine ?? 'auto'})`);
-    config = { ...stored, outDir: options.outDir, resume: true, ...(engine !== undefined ? { engine } : {}) };
-    resumeFrom = await readCheckpoint(layout.lastCheckpoint).catch((error: unknown) => {
-      if (error instanceof TlkitError && /no checkpoint here/.test(error.message)) return undefined;
-      throw error;
-    });
-    log(resumeFrom ? `resuming ${options.outDir} at epoch ${resumeFrom.epoch + 1}, batch ${resumeFrom.batch}` : `no checkpoint in ${options.outDir} yet: starting the run from its config`);
-  }
-  const full: TrainRunOptions = { ...config, train: options.train, validation: options.validation, signal: options.signal };
-  checkOptions(full);
-  const engineChoice: EngineChoice = full.engine ?? 'auto';
-  const seed = full.seed ?? Math.floor(Math.random() * 2 ** 31);
-  config.seed = seed;
+  const { config, resumeFrom } = await resolveStart(options, layout, log);
+  // On resume the stored config is the run's definition; only the run directory, iterators and signal come from the caller.
+  const plan = planRun(config, { train: options.train, validation: options.validation });
+  const full: TrainRunOptions = { ...plan.config, train: options.train, validation: options.validation, signal: options.signal };
 
   await createRunDir(options.outDir);
-  if (!options.resume) await writeJson(layout.config, { ...config, tlkit: { configVersion: 1 }, createdAt: new Date().toISOString() });
+  if (!options.resume) await writeJson(layout.config, { ...plan.config, tlkit: { configVersion: 1 }, createdAt: new Date().toISOString() });
 
   let iterators: RunInputs | undefined;
   let classifier: Classifier | undefined;
@@ -274,135 +192,152 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     const scaling = inputScalingFor(full.backbone, choice.weights);
     const userRescale = full.augmentation?.rescale;
     if (typeof userRescale === 'number' && userRescale !== 0) scaling.rescale = userRescale;
-    iterators = makeRunInputs(full, choice.weights, seed, scaling, log);
-    const classes = iterators.classNames.length;
-    const classMode = full.classMode ?? 'categorical';
+    iterators = makeRunInputs(full, choice.weights, plan.seed, scaling, log);
     // Initial weights (the head's, and the backbone's with weights none) come from the run's seed too.
     const classifierOptions = {
       backbone: full.backbone,
       backboneOptions: { inputShape: [iterators.inputSize, iterators.inputSize, 3] as [number, number, number], ...(full.alpha !== undefined ? { alpha: full.alpha } : {}) },
       head: full.head,
-      classes,
-      classMode,
+      classes: iterators.classNames.length,
+      classMode: plan.classMode,
     };
-    classifier = withSeededMathRandom(mixSeed(seed, 0x494e4954), () => buildClassifier(classifierOptions));
+    classifier = withSeededMathRandom(mixSeed(plan.seed, 0x494e4954), () => buildClassifier(classifierOptions));
     const weightsInfo = await loadWeightsForRun(classifier, choice.weights, full, log);
 
-    const phases = phasesOf(config);
-    const history: EpochLogs[] = [];
-    let stoppedEarly = false;
-    const checkpointer = new ModelCheckpoint({ dir: layout.checkpoints, monitor: iterators.validation ? 'val_loss' : 'loss', everyBatches: full.checkpointEveryBatches });
-    const historyLogger = new HistoryLogger({ dir: layout.root });
-    const phaseEngines: PhaseEngine[] = [];
-    // The last phase's fast engine stays open for the final evaluation.
-    let evaluationEngine: FrozenEngine | undefined;
-    let evaluation: Evaluation | undefined;
-    try {
-      for (const phase of phases) {
-        const resumeHere = resumeFrom && (resumeFrom.tag?.phase ?? 1) === phase.index ? resumeFrom : undefined;
-        if (resumeFrom && !resumeHere && (resumeFrom.tag?.phase as number) > phase.index) continue;
-        if (!resumeHere && history.length >= phase.untilEpoch) continue;
-        setTrainable(classifier, phase.trainable);
-        if (phase.label) log(`phase ${phase.index} (${phase.label}): ${describeTrainable(classifier)}, lr ${phase.learningRate}`);
-        if (resumeHere) restoreWeights(classifier.model, resumeHere.weights);
-        await closeFrozenEngine(evaluationEngine);
-        evaluationEngine = undefined;
-        // One 'engine: ...' line per phase: from whichever step below decides, else the plain tfjs one.
-        let engineLogged = false;
-        const engineLog = (message: string) => {
-          engineLogged = true;
-          log(message);
-        };
-        const useStep = chooseCompiledStep(classifier, engineChoice, full.optimizer ?? 'adam', engineLog);
-        // The engine captures the frozen weights when created: create it after any restore.
-        if (!useStep) evaluationEngine = await openFrozenEngine(classifier, engineChoice, engineLog);
-        const engine = evaluationEngine;
-        const phaseEngine: PhaseEngine = useStep ? 'onnx-step' : engine ? 'onnx-frozen' : 'tfjs';
-        if (!engineLogged) log(`engine: tfjs${engineChoice === 'tfjs' ? ' (requested)' : ''}`);
-        const resumedEngine = resumeHere ? (resumeHere.engine ?? 'tfjs') : undefined;
-        if (resumedEngine && resumedEngine !== (useStep ? 'onnx-step' : 'tfjs')) {
-          log(`resume: the checkpoint was written by the ${resumedEngine} engine; its optimizer state is converted for ${useStep ? 'onnx-step' : 'tfjs'}`);
-        }
-        phaseEngines.push(phaseEngine);
-        const train = engine ? new FeatureIterator(iterators.train, engine, { cache: isDeterministic(iterators.train) }) : iterators.train;
-        const validation = engine && iterators.validation ? new FeatureIterator(iterators.validation, engine, { cache: isDeterministic(iterators.validation) }) : iterators.validation;
-        const monitor = iterators.validation ? 'val_loss' : 'loss';
-        const callbacks: Callback[] = [checkpointer, historyLogger];
-        if (full.earlyStoppingPatience !== undefined) callbacks.push(new EarlyStopping({ monitor, patience: full.earlyStoppingPatience, restoreBestWeights: true }));
-        if (full.reduceLrPatience !== undefined) callbacks.push(new ReduceLROnPlateau({ monitor, patience: full.reduceLrPatience }));
-        const result = await fit(engine ? engine.head : classifier.model, train, {
-          epochs: phase.untilEpoch,
-          initialEpoch: history.length,
-          initialHistory: history,
-          validation,
-          optimizer: full.optimizer ?? 'adam',
-          learningRate: phase.learningRate,
-          loss: classifier.loss,
-          classWeight: full.classWeight,
-          callbacks,
-          onProgress: hooks.onProgress,
-          progressLabel: phase.label,
-          signal: full.signal,
-          seed: seed + phase.index,
-          resumeFrom: resumeHere,
-          extraLogs: phases.length > 1 ? { phase: phase.index } : undefined,
-          tag: { phase: phase.index, engine: phaseEngine },
-          stateModel: classifier.model,
-          engine: useStep ? 'onnx' : 'tfjs',
-          onLog: log,
-        });
-        result.optimizer.dispose();
-        history.length = 0;
-        history.push(...result.epochs);
-        if (result.stoppedEarly) {
-          stoppedEarly = true;
-          log(`early stopping after epoch ${history.length}`);
-        }
-      }
-      if (resumeFrom && history.length === 0) {
-        // Everything had already run: the checkpoint holds the final state.
-        restoreWeights(classifier.model, resumeFrom.weights);
-        history.push(...resumeFrom.history);
-      }
-      if (iterators.validation) {
-        const model = evaluationEngine ? evaluationEngine.head : classifier.model;
-        const data = evaluationEngine ? new FeatureIterator(iterators.validation, evaluationEngine, { cache: false }) : iterators.validation;
-        evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: iterators.classNames, onProgress: hooks.onProgress, task: 'evaluate', signal: full.signal });
-      }
-    } finally {
-      await closeFrozenEngine(evaluationEngine);
-    }
+    const outcome = await runPhases(plan, full, classifier, iterators, layout, resumeFrom, hooks, log);
     const summary = summarize(classifier.model);
     await saveModel(layout.model, classifier.model, {
       classNames: iterators.classNames,
-      classMode,
+      classMode: plan.classMode,
       preprocess: weightsInfo.preprocess,
       ...(scaling.rescale !== undefined ? { rescale: scaling.rescale } : {}),
       inputSize: [iterators.inputSize, iterators.inputSize],
       backbone: classifier.backboneId,
       weightsSource: weightsInfo.source,
     });
-    if (evaluation) await writeJson(layout.evaluation, evaluation);
+    if (outcome.evaluation) await writeJson(layout.evaluation, outcome.evaluation);
     const elapsedSeconds = (performance.now() - started) / 1000;
-    const engine = [...new Set(phaseEngines)].join(',') || 'tfjs';
-    await atomicWriteText(layout.summary, summaryText(classifier, summary, history, evaluation, elapsedSeconds, engine));
+    const engine = [...new Set(outcome.phaseEngines)].join(',') || 'tfjs';
+    await atomicWriteText(layout.summary, summaryText(classifier, summary, outcome.history, outcome.evaluation, elapsedSeconds, engine));
     return {
       runDir: layout.root,
-      history,
-      evaluation,
+      history: outcome.history,
+      evaluation: outcome.evaluation,
       elapsedSeconds,
       params: { total: summary.totalParams, trainable: summary.trainableParams, nonTrainable: summary.nonTrainableParams },
       engine,
-      phaseEngines,
+      phaseEngines: outcome.phaseEngines,
+      stepEngines: outcome.stepEngines,
       classNames: iterators.classNames,
       backbone: classifier.backboneId,
-      stoppedEarly,
+      stoppedEarly: outcome.stoppedEarly,
     };
   } finally {
     await iterators?.close();
     // The trained model lives on in the run directory; its tensors here are freed (compare runs many).
     classifier?.model.dispose();
   }
+}
+
+interface PhasesOutcome {
+  history: EpochLogs[];
+  evaluation?: Evaluation;
+  phaseEngines: PhaseEngine[];
+  stepEngines: StepEngineName[];
+  stoppedEarly: boolean;
+}
+
+/** Runs the plan's phases in turn (skipping those a resumed checkpoint has finished), then evaluates. */
+async function runPhases(plan: RunPlan, full: TrainRunOptions, classifier: Classifier, iterators: RunInputs, layout: RunDirLayout, resumeFrom: TrainingCheckpoint | undefined, hooks: TrainRunHooks, log: (m: string) => void): Promise<PhasesOutcome> {
+  const outcome: PhasesOutcome = { history: [], phaseEngines: [], stepEngines: [], stoppedEarly: false };
+  const monitor = iterators.validation ? 'val_loss' : 'loss';
+  const shared: Callback[] = [new ModelCheckpoint({ dir: layout.checkpoints, monitor, everyBatches: full.checkpointEveryBatches }), new HistoryLogger({ dir: layout.root })];
+  // The last phase's frozen prefix stays open for the final evaluation.
+  let frozen: FrozenEngine | undefined;
+  try {
+    for (const phase of plan.phases) {
+      const resumeHere = resumeFrom && (resumeFrom.tag?.phase ?? 1) === phase.index ? resumeFrom : undefined;
+      if (resumeFrom && !resumeHere && (resumeFrom.tag?.phase as number) > phase.index) continue;
+      if (!resumeHere && outcome.history.length >= phase.untilEpoch) continue;
+      await closeFrozenEngine(frozen);
+      frozen = undefined;
+      setTrainable(classifier, phase.trainable);
+      if (phase.label) log(`phase ${phase.index} (${phase.label}): ${describeTrainable(classifier)}, lr ${phase.learningRate}`);
+      if (resumeHere) restoreWeights(classifier.model, resumeHere.weights);
+      // The frozen engine captures the frozen weights when created: create it after any restore.
+      frozen = await openFrozenEngine(classifier, plan.engine, log);
+      const callbacks = [...shared, ...phaseCallbacks(full, monitor)];
+      const result = await runPhase(phase, plan, full, classifier, iterators, frozen, callbacks, outcome.history, resumeHere, hooks, log);
+      outcome.phaseEngines.push(frozen ? 'onnx-frozen' : result.engine);
+      outcome.stepEngines.push(result.engine);
+      outcome.history = result.epochs;
+      if (result.stoppedEarly) {
+        outcome.stoppedEarly = true;
+        log(`early stopping after epoch ${outcome.history.length}`);
+      }
+    }
+    if (resumeFrom && outcome.history.length === 0) {
+      // Everything had already run: the checkpoint holds the final state.
+      restoreWeights(classifier.model, resumeFrom.weights);
+      outcome.history = [...resumeFrom.history];
+    }
+    if (iterators.validation) {
+      const model = frozen ? frozen.head : classifier.model;
+      const data = frozen ? new FeatureIterator(iterators.validation, frozen, { cache: false }) : iterators.validation;
+      outcome.evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: iterators.classNames, onProgress: hooks.onProgress, task: 'evaluate', signal: full.signal });
+    }
+  } finally {
+    await closeFrozenEngine(frozen);
+  }
+  return outcome;
+}
+
+function phaseCallbacks(full: TrainRunOptions, monitor: string): Callback[] {
+  const callbacks: Callback[] = [];
+  if (full.earlyStoppingPatience !== undefined) callbacks.push(new EarlyStopping({ monitor, patience: full.earlyStoppingPatience, restoreBestWeights: true }));
+  if (full.reduceLrPatience !== undefined) callbacks.push(new ReduceLROnPlateau({ monitor, patience: full.reduceLrPatience }));
+  return callbacks;
+}
+
+/**
+ * One phase: fit over the trainable part. With a frozen prefix on onnxruntime, fit trains only the
+ * head it feeds (on boundary features, cached when the images never change); the step engine of what
+ * trains comes from the engine decision ('auto': the compiled step where it compiles).
+ */
+async function runPhase(phase: PhasePlan, plan: RunPlan, full: TrainRunOptions, classifier: Classifier, iterators: RunInputs, frozen: FrozenEngine | undefined, callbacks: Callback[], history: EpochLogs[], resumeHere: TrainingCheckpoint | undefined, hooks: TrainRunHooks, log: (m: string) => void) {
+  const train = frozen ? new FeatureIterator(iterators.train, frozen, { cache: isDeterministic(iterators.train) }) : iterators.train;
+  const validation = frozen && iterators.validation ? new FeatureIterator(iterators.validation, frozen, { cache: isDeterministic(iterators.validation) }) : iterators.validation;
+  const trained = frozen ? frozen.head : classifier.model;
+  const stepChoice: EngineChoice = plan.engine === 'tfjs' ? 'tfjs' : 'auto';
+  // fit makes this same decision; asked here too so the log says what runs before it runs.
+  const step = decideStepEngine(trained, stepChoice, classifier.loss, plan.optimizer);
+  const where = frozen ? `onnx-frozen (the frozen layers on onnxruntime), the trainable rest on ${step.engine}` : step.engine;
+  log(plan.engine === 'tfjs' ? 'engine: tfjs (requested)' : `engine: ${where} (${step.reason})`);
+  const resumedEngine = resumeHere ? (resumeHere.engine ?? 'tfjs') : undefined;
+  if (resumedEngine && resumedEngine !== step.engine) log(`resume: the checkpoint was written by the ${resumedEngine} engine; its optimizer state is converted for ${step.engine}`);
+  const result = await fit(trained, train, {
+    epochs: phase.untilEpoch,
+    initialEpoch: history.length,
+    initialHistory: history,
+    validation,
+    optimizer: plan.optimizer,
+    learningRate: phase.learningRate,
+    loss: classifier.loss,
+    classWeight: full.classWeight,
+    callbacks,
+    onProgress: hooks.onProgress,
+    progressLabel: phase.label,
+    signal: full.signal,
+    seed: phase.seed,
+    resumeFrom: resumeHere,
+    extraLogs: plan.phases.length > 1 ? { phase: phase.index } : undefined,
+    tag: { phase: phase.index, engine: frozen ? 'onnx-frozen' : undefined },
+    stateModel: classifier.model,
+    engine: stepChoice,
+    onLog: log,
+  });
+  result.optimizer.dispose();
+  return result;
 }
 
 function describeTrainable(classifier: Classifier): string {

@@ -10,7 +10,7 @@ import { isOfflineSource, offlineInputSize } from '../weights/offline.js';
 import { defaultWeights, inputScalingFor, loadBackboneWeights, parseWeightsFlag, type WeightsInfo } from '../weights/resolve.js';
 import type { InputScaling } from '../weights/catalog.js';
 import type { TrainRunOptions } from './run.js';
-import type { BatchIterator } from './types.js';
+import type { BatchIterator } from '../data/batch.js';
 
 export type { InputScaling };
 

@@ -1,39 +1,4 @@
-// The minimal shapes training needs. Structural on purpose: the data module's DirectoryIterator, the
-// in-memory ArrayIterator and any user iterator fit as long as they have these members.
-import type { tf } from '../engines/tfjs/tf.js';
-
-/** One batch: images, labels (absent for class_mode none / predict) and which samples they are. */
-export interface Batch {
-  x: tf.Tensor;
-  y?: tf.Tensor;
-  indices?: number[];
-}
-
-/**
- * A Keras-style iterator: `length` batches make an epoch, `next()` cycles forever (a shuffling
- * iterator reshuffles when it wraps), `reset()` goes back to the first batch of the current order.
- */
-export interface BatchIterator {
-  /** Batches per epoch. */
-  readonly length: number;
-  /** Samples per epoch (for img/s and progress); defaults to length * batchSize. */
-  readonly samples?: number;
-  readonly batchSize?: number;
-  next(): Promise<Batch>;
-  reset(): void;
-  /**
-   * The rest of the current epoch, batch by batch. Preferred over counting `length` calls of next()
-   * when present: an iterator that skips unreadable files learns its true epoch length on the way.
-   */
-  epochBatches?(): AsyncIterable<Batch>;
-  /** JSON-serialisable position + RNG state, so a checkpoint can resume mid-epoch exactly. */
-  getState?(): unknown;
-  setState?(state: unknown): void;
-  /** Label of every sample, in sample order: needed by classWeight 'auto'. */
-  readonly classes?: ArrayLike<number>;
-  readonly classNames?: string[];
-  readonly filepaths?: string[];
-}
+// The records training produces: epoch logs, history, class weights.
 
 /** Metrics of one epoch: `epoch` is 1-based; loss, accuracy, val_loss, val_accuracy, lr, img_per_sec, seconds. */
 export interface EpochLogs {
@@ -47,11 +12,3 @@ export interface History {
 
 export type ClassWeight = Record<number, number> | 'auto';
 
-/** The rest of the current epoch: the iterator's own epochBatches(), else `length` minus `done` calls of next(). */
-export async function* restOfEpoch(iterator: BatchIterator, done = 0): AsyncGenerator<Batch> {
-  if (iterator.epochBatches) {
-    yield* iterator.epochBatches();
-    return;
-  }
-  for (let b = done; b < iterator.length; b++) yield await iterator.next();
-}

@@ -176,8 +176,12 @@ export function resolveModelDir(path: string): string {
   return path;
 }
 
-/** Loads a model saved by saveModel and checks that its metadata is complete and fits the model. */
-export async function loadModel(dir: string): Promise<{ model: tfl.LayersModel; metadata: ModelMetadata }> {
+/**
+ * Loads a model saved by saveModel (`path`: its folder, or a run directory holding it in model/) and
+ * checks that its metadata is complete and fits the model.
+ */
+export async function loadModel(path: string): Promise<{ model: tfl.LayersModel; metadata: ModelMetadata }> {
+  const dir = resolveModelDir(path);
   if (!existsSync(dir)) throw new FileError(dir, 'no such model directory');
   const metadataPath = join(dir, METADATA_JSON);
   if (!existsSync(metadataPath)) {

@@ -1,3 +1,4 @@
+import { writeCompareReport } from '../../src/report/write_compare_report.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
@@ -61,12 +62,15 @@ test('compare trains each backbone with the same config and seed, survives a fai
     assert.ok(ok?.ok);
     assert.deepEqual(ok.phaseSeconds, { 'train head': 132.5, 'fine-tune': 66.25, 'setup + evaluate': 66.25 });
     assert.equal(ok.misclassified[0].file, join('sneaker', '00009.png'), 'misclassified files relative to the held-out folder');
-    const html = readFileSync(result.files.html, 'utf8');
+    assert.ok(!existsSync(join(out, 'report.html')), 'compare returns data: report/ writes the files');
+    const files = await writeCompareReport(result);
+    assert.equal(files.html, join(out, 'report.html'));
+    const html = readFileSync(files.html, 'utf8');
     assert.match(html, /data:image\/png;base64,/, 'misclassified thumbnail embedded');
-    const json = JSON.parse(readFileSync(result.files.json, 'utf8'));
+    const json = JSON.parse(readFileSync(files.json, 'utf8'));
     assert.deepEqual(Object.keys(json.backbones[0]).slice(0, 9), ['id', 'totalParams', 'trainableParams', 'nonTrainableParams', 'elapsedSeconds', 'accuracy', 'valLoss', 'epochs', 'engine']);
     assert.equal(json.backbones[2].error, 'out of memory (simulated)');
-    assert.ok(existsSync(result.files.markdown));
+    assert.ok(existsSync(files.markdown));
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

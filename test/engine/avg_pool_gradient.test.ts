@@ -46,7 +46,7 @@ describe('AvgPool gradient (TensorFlow semantics)', () => {
         const out = tf.avgPool(x, k, s, padding);
         const weights = Float32Array.from({ length: out.size }, (_, i) => ((i * 37) % 11) / 5 - 1);
         const wt = tf.tensor(weights, out.shape);
-        const grad = tf.grad((v: tf.Tensor4D) => tf.sum(tf.mul(tf.avgPool(v, k, s, padding), wt)))(x).dataSync();
+        const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(v as tf.Tensor4D, k, s, padding), wt)))(x).dataSync();
         const exact = exactGradient(h, w, k, s, padding, weights);
         for (let i = 0; i < exact.length; i++) assert.ok(Math.abs(grad[i] - exact[i]) < 1e-5, `pixel ${i}: ${grad[i]} vs ${exact[i]}`);
         tf.dispose([x, out, wt]);

@@ -72,7 +72,7 @@ describe('gradients replaced on wasm match tfjs on cpu', () => {
           const r = batchNormTraining(xi, useGamma ? gi : null, useBeta ? bi : null, epsilon);
           r.mean.dispose();
           r.variance.dispose();
-          return tf.sum(tf.mul(r.y, dy));
+          return tf.sum(tf.mul(r.y, dy)) as tf.Scalar;
         };
         const grads = differentiate(f, xt, g, b);
         const r = batchNormTraining(xt, useGamma ? g : null, useBeta ? b : null, epsilon);

@@ -17,6 +17,8 @@ export function sampleResult(): CompareResult {
   };
   return {
     dataset: 'cats_and_dogs',
+    heldOutDir: 'cats_and_dogs/test',
+    outDir: 'runs/cmp',
     startedAt: '2026-11-27T12:00:00Z',
     elapsedSeconds: 1100,
     rule: 'accuracy within 0.010 of the best, then the fastest',

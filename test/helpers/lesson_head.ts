@@ -6,6 +6,6 @@ export function lessonHeadTotals(backbone: tfl.LayersModel): [total: number, tra
   const flattened = backbone.outputs[0].shape.slice(1).reduce((a, b) => a! * b!, 1)!;
   const head = flattened * 16 + 16 + 16 * 2 + 2;
   const size = (w: { shape: number[] }) => w.shape.reduce((a, b) => a * b, 1);
-  const trainable = backbone.trainableWeights.reduce((n, w) => n + size(w), 0) + head;
+  const trainable = backbone.trainableWeights.reduce((n, w) => n + size(w as unknown as { shape: number[] }), 0) + head;
   return [backbone.countParams() + head, trainable];
 }

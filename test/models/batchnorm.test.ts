@@ -1,7 +1,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
-import { foldBatchNorm, removeBatchNorm, isFrozen } from '../../src/models/batchnorm.js';
+import { foldBatchNorm, removeBatchNorm } from '../../src/models/batchnorm.js';
+import { isFrozen } from '../../src/engines/tfjs/batch_norm_layer.js';
 import { rewriteModel } from '../../src/models/graph_rewrite.js';
 import { summarize } from '../../src/models/summary.js';
 

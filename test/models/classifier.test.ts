@@ -1,3 +1,4 @@
+import { tfjsLossName } from '../../src/core/names.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
@@ -57,7 +58,7 @@ test('buildClassifier makes one flat model: no-top backbone layers, then Keras-n
   assert.deepEqual(c.model.layers.map((l) => l.name), [...BACKBONE_LAYERS, ...c.headLayerNames]);
   assert.ok(c.model.layers.every((l) => !(l instanceof tfl.LayersModel)), 'no nested model');
   c.backbone.layers.forEach((l, i) => assert.equal(l, c.model.layers[i], 'backbone layers are shared'));
-  assert.equal(c.loss, 'sparseCategoricalCrossentropy');
+  assert.equal(c.loss, 'sparse_categorical_crossentropy');
   assert.deepEqual(c.inputShape, [8, 8, 3]);
   assert.equal(c.preprocess, 'tf');
   assert.equal(c.classes, 2);
@@ -70,11 +71,12 @@ test('buildClassifier makes one flat model: no-top backbone layers, then Keras-n
 test('buildClassifier: default head is gap; binary gives one sigmoid unit and binary cross-entropy', () => {
   const c = buildClassifier({ backbone: 'tiny_test', classes: 2, classMode: 'binary' });
   assert.deepEqual(c.headLayerNames, ['global_average_pooling2d', 'dense']);
-  assert.equal(c.loss, 'binaryCrossentropy');
+  assert.equal(c.loss, 'binary_crossentropy');
   assert.deepEqual(c.model.outputs[0].shape, [null, 1]);
   assert.equal(c.model.getLayer('dense').getConfig().activation, 'sigmoid');
   const cat = buildClassifier({ backbone: 'tiny_test', head: [{ kind: 'gmp' }], classes: 5, classMode: 'categorical' });
-  assert.equal(cat.loss, 'categoricalCrossentropy');
+  assert.equal(cat.loss, 'categorical_crossentropy');
+  assert.equal(tfjsLossName(cat.loss), 'categoricalCrossentropy', 'the spelling tfjs-layers compile() takes');
   assert.deepEqual(cat.model.outputs[0].shape, [null, 5]);
   const pooled = buildClassifier({ backbone: 'tiny_test', backboneOptions: { pooling: 'avg' }, head: '', classes: 3, classMode: 'sparse' });
   assert.deepEqual(pooled.headLayerNames, ['dense']);
@@ -127,7 +129,7 @@ test('a frozen backbone keeps its weights and BatchNorm statistics through fit; 
   }
   const backboneBefore = c.backbone.getWeights().map((w) => Array.from(w.dataSync()));
   const headBefore = Array.from(c.model.getLayer('dense').getWeights()[0].dataSync());
-  c.model.compile({ optimizer: tf.train.sgd(0.5), loss: c.loss });
+  c.model.compile({ optimizer: tf.train.sgd(0.5), loss: tfjsLossName(c.loss) });
   const x = tf.randomUniform([8, 8, 8, 3], 0, 1, 'float32', 3);
   const y = tf.tensor1d([0, 1, 0, 1, 1, 0, 1, 0]);
   await c.model.fit(x, y, { epochs: 2, batchSize: 4, verbose: 0 });

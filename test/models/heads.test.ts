@@ -8,11 +8,11 @@ import {
   checkClassesForMode,
   checkClassMode,
   formatHeadSpec,
-  lossForClassMode,
   outputLayerFor,
   parseHeadSpec,
   validateHeadSpec,
 } from '../../src/models/heads.js';
+import { lossForClassMode } from '../../src/core/names.js';
 
 before(async () => {
   await initEngine();
@@ -65,9 +65,9 @@ test('validateHeadSpec checks programmatic heads like the CLI syntax', () => {
 });
 
 test('class mode decides the loss and the output layer, as in Keras', () => {
-  assert.equal(lossForClassMode('binary'), 'binaryCrossentropy');
-  assert.equal(lossForClassMode('sparse'), 'sparseCategoricalCrossentropy');
-  assert.equal(lossForClassMode('categorical'), 'categoricalCrossentropy');
+  assert.equal(lossForClassMode('binary'), 'binary_crossentropy');
+  assert.equal(lossForClassMode('sparse'), 'sparse_categorical_crossentropy');
+  assert.equal(lossForClassMode('categorical'), 'categorical_crossentropy');
   assert.deepEqual(outputLayerFor('binary', 2), { units: 1, activation: 'sigmoid' });
   assert.deepEqual(outputLayerFor('sparse', 2), { units: 2, activation: 'softmax' });
   assert.deepEqual(outputLayerFor('categorical', 5), { units: 5, activation: 'softmax' });

@@ -103,6 +103,6 @@ describe('compiled training step: zoo backbones, all layers trainable, gradients
       return batchLoss('sparse_categorical_crossentropy', y, dense2.apply(h) as tf.Tensor);
     }, variables);
     assert.ok(Math.abs(ours.loss - value.dataSync()[0]) < 1e-5, `loss ${ours.loss} vs ${value.dataSync()[0]}`);
-    for (const w of model.trainableWeights) assertClose(ours.gradients.get(w.name), grads[w.read().name].dataSync() as Float32Array, w.name);
+    for (const w of model.trainableWeights) assertClose(ours.gradients.get(w.name), grads[(w.read() as tf.Variable).name].dataSync() as Float32Array, w.name);
   });
 });

@@ -21,7 +21,7 @@ export function tfjsGradients(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const { value, grads } = tf.variableGrads(() => batchLoss(loss, y, model.apply(x, { training: true }) as tf.Tensor), variables);
   const gradients = new Map<string, Float32Array>();
-  for (const w of model.trainableWeights) gradients.set(w.name, Float32Array.from(grads[w.read().name].dataSync()));
+  for (const w of model.trainableWeights) gradients.set(w.name, Float32Array.from(grads[(w.read() as tf.Variable).name].dataSync()));
   const state = new Map<string, Float32Array>();
   for (const w of model.nonTrainableWeights) state.set(w.name, Float32Array.from(w.read().dataSync()));
   const lossValue = value.dataSync()[0];

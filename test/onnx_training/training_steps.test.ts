@@ -26,7 +26,7 @@ function smallConvNet(seed: number, outUnits: number, activation: string): tfl.L
   h = apply(L.depthwiseConv2d({ kernelSize: 3, padding: 'same' }), h);
   h = apply(L.globalAveragePooling2d({}), h);
   h = apply(L.dense({ units: 5, activation: 'relu' }), h);
-  const m = tfl.model({ inputs: input, outputs: apply(L.dense({ units: outUnits, activation }), h) });
+  const m = tfl.model({ inputs: input, outputs: apply(L.dense({ units: outUnits, activation: activation as 'softmax' }), h) });
   randomizeWeights(m, seed);
   return m;
 }
@@ -126,18 +126,19 @@ describe('compiled training step: a few steps match the tfjs engine', () => {
   });
 });
 
-describe('selectTrainingEngine', () => {
+describe('decideStepEngine (the one engine decision)', () => {
   test('auto and onnx pick the compiled step when it compiles; otherwise tfjs with the reason; bad names are a UsageError', async () => {
-    const { selectTrainingEngine } = await import('../../src/engines/onnx/training/select_engine.js');
+    const { decideStepEngine } = await import('../../src/engines/engine_decision.js');
+    const loss = 'categorical_crossentropy';
     const ok = smallConvNet(2, 3, 'softmax');
-    assert.equal(selectTrainingEngine(ok, 'auto').engine, 'onnx');
-    assert.match(selectTrainingEngine(ok, 'auto').message, /fastest/);
-    assert.equal(selectTrainingEngine(ok, 'tfjs').engine, 'tfjs');
+    assert.equal(decideStepEngine(ok, 'auto', loss, 'adam').engine, 'onnx-step');
+    assert.equal(decideStepEngine(ok, 'tfjs', loss, 'adam').engine, 'tfjs');
+    assert.match(decideStepEngine(ok, 'auto', loss, 'rmsprop').reason, /optimizer 'rmsprop' is not one of the compiled step's/);
     const input = tfl.input({ shape: [4] });
     const unsupported = tfl.model({ inputs: input, outputs: apply(L.dense({ units: 2, activation: 'softmax' }), apply(L.dense({ units: 3, activation: 'selu' }), input)) });
-    const picked = selectTrainingEngine(unsupported, 'onnx');
+    const picked = decideStepEngine(unsupported, 'onnx', loss, 'adam');
     assert.equal(picked.engine, 'tfjs');
-    assert.match(picked.message, /cannot compile this model: layer 'dense_Dense\d+' \(Dense\): activation 'selu'.*falling back to tfjs/);
-    assert.throws(() => selectTrainingEngine(ok, 'fast' as never), (e: Error) => e.name === 'UsageError' && /auto, onnx, tfjs/.test(e.message));
+    assert.match(picked.reason, /cannot train this model: layer 'dense_Dense\d+' \(Dense\): activation 'selu'/);
+    assert.throws(() => decideStepEngine(ok, 'fast' as never, loss, 'adam'), (e: Error) => e.name === 'UsageError' && /auto, onnx, tfjs/.test(e.message));
   });
 });

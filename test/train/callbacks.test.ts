@@ -31,7 +31,7 @@ test('EarlyStopping stops after `patience` epochs without improvement and restor
   const ctx = fakeContext();
   const es = new EarlyStopping({ patience: 2, restoreBestWeights: true });
   // Change the weights every epoch so "best" is recognisable: fill with the epoch index.
-  const epochsRun = await runEpochs(es, ctx, [1.0, 0.5, 0.6, 0.7, 0.4, 0.3], 'val_loss', (i) => ctx.model.weights.forEach((w) => w.write(tf.fill(w.shape, i))));
+  const epochsRun = await runEpochs(es, ctx, [1.0, 0.5, 0.6, 0.7, 0.4, 0.3], 'val_loss', (i) => ctx.model.weights.forEach((w) => w.write(tf.fill(w.shape as number[], i))));
   assert.equal(epochsRun, 4, 'stops at epoch 4: epochs 3 and 4 did not beat epoch 2');
   assert.equal(es.stoppedEpoch, 3);
   assert.equal(es.bestEpochNumber, 2);

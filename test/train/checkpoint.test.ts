@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
 import { FileError, TrainingError } from '../../src/core/errors.js';
 import { fit } from '../../src/train/fit.js';
-import { ArrayIterator } from '../../src/train/array_iterator.js';
+import { TensorIterator } from '../helpers/tensor_iterator.js';
 import { ModelCheckpoint } from '../../src/train/callbacks/model_checkpoint.js';
 import { HistoryLogger } from '../../src/train/callbacks/history_logger.js';
 import { EarlyStopping } from '../../src/train/callbacks/early_stopping.js';
@@ -32,13 +32,13 @@ test('resume from a mid-epoch checkpoint ends with the same weights and history 
     optimizer: 'adam' as const,
     learningRate: 0.02,
     seed: 9,
-    validation: new ArrayIterator(val.x, val.y, { batchSize: 8, shuffle: false }),
+    validation: new TensorIterator(val.x, val.y, { batchSize: 8, shuffle: false }),
     callbacks: [new ModelCheckpoint({ dir, everyBatches: 1 }), new EarlyStopping({ patience: 5 })] as Callback[],
   });
 
   const dirA = await tempDir();
   const modelA = tinyConvNet();
-  const full = await fit(modelA, new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 4 }), options(dirA));
+  const full = await fit(modelA, new TensorIterator(data.x, data.y, { batchSize: 8, seed: 4 }), options(dirA));
 
   // Same run, interrupted after batch 2 of epoch 2.
   const dirB = await tempDir();
@@ -47,7 +47,7 @@ test('resume from a mid-epoch checkpoint ends with the same weights and history 
   const interrupter: Callback = { name: 'interrupter', onBatchEnd: (logs) => void (logs.epoch === 1 && logs.batch === 1 && controller.abort()) };
   const first = options(dirB);
   await assert.rejects(
-    fit(modelB, new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 4 }), { ...first, signal: controller.signal, callbacks: [...first.callbacks, interrupter] }),
+    fit(modelB, new TensorIterator(data.x, data.y, { batchSize: 8, seed: 4 }), { ...first, signal: controller.signal, callbacks: [...first.callbacks, interrupter] }),
     (e: unknown) => e instanceof TrainingError && /aborted at epoch 2, batch 3/.test(e.message),
   );
   const checkpoint = await readCheckpoint(join(dirB, 'last.ckpt'));
@@ -57,7 +57,7 @@ test('resume from a mid-epoch checkpoint ends with the same weights and history 
 
   // A differently initialised model, a fresh iterator and optimizer: everything comes from the checkpoint.
   const modelC = tinyConvNet({ seed: 99 });
-  const resumed = await fit(modelC, new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 4 }), { ...options(dirB), resumeFrom: checkpoint });
+  const resumed = await fit(modelC, new TensorIterator(data.x, data.y, { batchSize: 8, seed: 4 }), { ...options(dirB), resumeFrom: checkpoint });
 
   const diff = maxAbsDiff(await weightsOf(modelA), await weightsOf(modelC));
   assert.ok(diff < 1e-5, `weights differ by ${diff}`);
@@ -113,7 +113,7 @@ test('fit into an unwritable checkpoint directory fails with a FileError naming 
   const data = squaresDataset(8, 3);
   const model = tinyConvNet();
   await assert.rejects(
-    fit(model, new ArrayIterator(data.x, data.y, { batchSize: 8 }), { epochs: 1, loss: 'sparse_categorical_crossentropy', callbacks: [new ModelCheckpoint({ dir: join(file, 'run') })] }),
+    fit(model, new TensorIterator(data.x, data.y, { batchSize: 8 }), { epochs: 1, loss: 'sparse_categorical_crossentropy', callbacks: [new ModelCheckpoint({ dir: join(file, 'run') })] }),
     (e: unknown) => e instanceof FileError && e.message.includes(join(file, 'run')) && /not a directory|parent of this path is a file|does not exist/.test(e.message),
   );
   tf.dispose([data.x, data.y]);
@@ -138,12 +138,12 @@ test('history logger writes each epoch once, also across a resume', async () => 
   const dir = await tempDir();
   const data = squaresDataset(16, 5);
   const model = tinyConvNet();
-  const first = await fit(model, new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 1 }), {
+  const first = await fit(model, new TensorIterator(data.x, data.y, { batchSize: 8, seed: 1 }), {
     epochs: 2, loss: 'sparse_categorical_crossentropy', seed: 1, callbacks: [new ModelCheckpoint({ dir }), new HistoryLogger({ dir })],
   });
   assert.equal(first.epochs.length, 2);
   const checkpoint = await readCheckpoint(join(dir, 'last.ckpt'));
-  await fit(model, new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 1 }), {
+  await fit(model, new TensorIterator(data.x, data.y, { batchSize: 8, seed: 1 }), {
     epochs: 4, loss: 'sparse_categorical_crossentropy', resumeFrom: checkpoint, callbacks: [new ModelCheckpoint({ dir }), new HistoryLogger({ dir })],
   });
   const csv = (await fs.readFile(join(dir, 'history.csv'), 'utf8')).trim().split('\n');

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
 import { fit } from '../../src/train/fit.js';
-import { ArrayIterator } from '../../src/train/array_iterator.js';
+import { TensorIterator } from '../helpers/tensor_iterator.js';
 import { saveModel } from '../../src/weights/saved_model.js';
 import { runCli } from '../helpers/io.js';
 import { squaresDataset, tinyConvNet } from './helpers.js';
@@ -20,7 +20,7 @@ before(async () => {
   // A small convnet trained on the generated squares, saved as a run's model folder with 'tf' preprocessing.
   const data = squaresDataset(64, 31);
   const model = tinyConvNet();
-  await fit(model, new ArrayIterator(data.x, data.y, { batchSize: 16, seed: 1 }), { epochs: 12, loss: 'sparse_categorical_crossentropy', learningRate: 0.05, seed: 2 });
+  await fit(model, new TensorIterator(data.x, data.y, { batchSize: 16, seed: 1 }), { epochs: 12, loss: 'sparse_categorical_crossentropy', learningRate: 0.05, seed: 2 });
   modelDir = join(root, 'run', 'model');
   await saveModel(modelDir, model, { classNames: ['bottom', 'top'], classMode: 'sparse', preprocess: 'tf', inputSize: [8, 8], backbone: 'tiny', weightsSource: 'none' });
   // The same kind of images as PNG files: pixel = (value + 1) * 127.5 undoes the 'tf' preprocessing.

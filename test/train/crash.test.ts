@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initEngine } from '../../src/engines/tfjs/tf.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
-import { loadTrainedModel } from '../../src/train/trained_model.js';
+import { loadModel } from '../../src/weights/saved_model.js';
 import { runDirLayout } from '../../src/train/run_dir.js';
 import { writeSquaresFolder } from './helpers.js';
 
@@ -81,7 +81,7 @@ test('SIGKILL in the middle of an epoch, then --resume: the run finishes, every 
   assert.equal(last.epoch, 3);
   assert.equal(last.batch, 0);
   await readCheckpoint(layout.bestCheckpoint);
-  const { model, metadata } = await loadTrainedModel(out);
+  const { model, metadata } = await loadModel(out);
   assert.deepEqual(metadata.classNames, ['bottom', 'top']);
   model.dispose();
   JSON.parse(await fs.readFile(layout.config, 'utf8'));

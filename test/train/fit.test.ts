@@ -4,7 +4,7 @@ import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
 import { TrainingError } from '../../src/core/errors.js';
 import { fit } from '../../src/train/fit.js';
 import { evaluate } from '../../src/train/evaluate.js';
-import { ArrayIterator } from '../../src/train/array_iterator.js';
+import { TensorIterator } from '../helpers/tensor_iterator.js';
 import type { ProgressEvent } from '../../src/core/progress.js';
 import { ModelCheckpoint } from '../../src/train/callbacks/model_checkpoint.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
@@ -23,12 +23,12 @@ test('fit converges on a generated dataset (train accuracy >= 0.95, val accuracy
   const val = squaresDataset(32, 2);
   const model = tinyConvNet();
   const events: ProgressEvent[] = [];
-  const history = await fit(model, new ArrayIterator(train.x, train.y, { batchSize: 16, seed: 3 }), {
+  const history = await fit(model, new TensorIterator(train.x, train.y, { batchSize: 16, seed: 3 }), {
     epochs: 12,
     loss: 'sparse_categorical_crossentropy',
     optimizer: 'adam',
     learningRate: 0.05,
-    validation: new ArrayIterator(val.x, val.y, { batchSize: 16, shuffle: false }),
+    validation: new TensorIterator(val.x, val.y, { batchSize: 16, shuffle: false }),
     seed: 5,
     onProgress: (e) => events.push(e),
   });
@@ -52,8 +52,8 @@ test('fit converges on a generated dataset (train accuracy >= 0.95, val accuracy
 test('fit does not leak tensors across epochs', async () => {
   const data = squaresDataset(32, 4);
   const model = tinyConvNet({ units: 1, activation: 'sigmoid' });
-  const it = new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 1 });
-  const val = new ArrayIterator(data.x, data.y, { batchSize: 8, shuffle: false });
+  const it = new TensorIterator(data.x, data.y, { batchSize: 8, seed: 1 });
+  const val = new TensorIterator(data.x, data.y, { batchSize: 8, shuffle: false });
   // First epoch creates the optimizer slots; count after it.
   const optimizer = tf.train.adam(0.01);
   await fit(model, it, { epochs: 1, loss: 'binary_crossentropy', optimizer, validation: val });
@@ -69,14 +69,14 @@ test('categorical labels and class weights train; evaluate reports per-class met
   const data = squaresDataset(48, 6);
   const oneHot = tf.oneHot(tf.cast(data.y, 'int32'), 2);
   const model = tinyConvNet();
-  await fit(model, new ArrayIterator(data.x, oneHot, { batchSize: 16, seed: 2 }), {
+  await fit(model, new TensorIterator(data.x, oneHot, { batchSize: 16, seed: 2 }), {
     epochs: 10,
     loss: 'categorical_crossentropy',
     learningRate: 0.05,
     classWeight: { 0: 1, 1: 2 },
     seed: 1,
   });
-  const ev = await evaluate(model, new ArrayIterator(data.x, oneHot, { batchSize: 16, shuffle: false, classNames: ['bottom', 'top'] }));
+  const ev = await evaluate(model, new TensorIterator(data.x, oneHot, { batchSize: 16, shuffle: false, classNames: ['bottom', 'top'] }));
   assert.equal(ev.samples, 48);
   assert.deepEqual(ev.classNames, ['bottom', 'top']);
   assert.equal(ev.confusionMatrix.flat().reduce((a, b) => a + b, 0), 48);
@@ -105,7 +105,7 @@ test('a NaN loss stops training with a TrainingError naming epoch and batch, wei
   const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 2, activation: 'softmax' }).apply(flat) as tfl.SymbolicTensor });
   const dir = await fs.mkdtemp(join(tmpdir(), 'tlkit-nan-'));
   await assert.rejects(
-    fit(model, new ArrayIterator(x, y, { batchSize: 8, shuffle: false }), {
+    fit(model, new TensorIterator(x, y, { batchSize: 8, shuffle: false }), {
       epochs: 2, loss: 'sparse_categorical_crossentropy', seed: 1, callbacks: [new ModelCheckpoint({ dir, everyBatches: 1 })],
     }),
     (error: unknown) => error instanceof TrainingError && /loss is NaN .*at epoch 1, batch 3/.test(error.message),
@@ -127,7 +127,7 @@ test('NaN inputs in a convnet are caught even where ReLU or clipping hides them 
   const y = tf.concat([data.y, data.y]);
   const model = tinyConvNet();
   await assert.rejects(
-    fit(model, new ArrayIterator(x, y, { batchSize: 8, shuffle: false }), { epochs: 1, loss: 'sparse_categorical_crossentropy', seed: 1 }),
+    fit(model, new TensorIterator(x, y, { batchSize: 8, shuffle: false }), { epochs: 1, loss: 'sparse_categorical_crossentropy', seed: 1 }),
     (error: unknown) => error instanceof TrainingError && /at epoch 1, batch 2/.test(error.message),
   );
   const weights = await Promise.all(model.trainableWeights.map((w) => w.read().data()));

@@ -1,6 +1,6 @@
 // Tiny models and generated datasets for the training tests (small enough to train in seconds on cpu/wasm).
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
-import { loadTrainedModel } from '../../src/train/trained_model.js';
+import { loadModel } from '../../src/weights/saved_model.js';
 
 /**
  * Two classes of 8x8x3 images: class 1 has a bright square in its top-left quadrant, class 0 in the
@@ -56,8 +56,8 @@ export function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
 
 /** Largest weight difference between the models saved in two run directories (e.g. uninterrupted vs resumed). */
 export async function savedWeightsDiff(runA: string, runB: string): Promise<number> {
-  const a = await loadTrainedModel(runA);
-  const b = await loadTrainedModel(runB);
+  const a = await loadModel(runA);
+  const b = await loadModel(runB);
   try {
     return maxAbsDiff(await weightsOf(a.model), await weightsOf(b.model));
   } finally {

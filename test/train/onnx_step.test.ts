@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
 import { TrainingError } from '../../src/core/errors.js';
-import { ArrayIterator } from '../../src/train/array_iterator.js';
+import { TensorIterator } from '../helpers/tensor_iterator.js';
 import type { Callback, TrainingContext } from '../../src/train/callbacks/callback.js';
 import { EarlyStopping } from '../../src/train/callbacks/early_stopping.js';
 import { ModelCheckpoint } from '../../src/train/callbacks/model_checkpoint.js';
@@ -41,7 +41,7 @@ const data = () => squaresDataset(24, 31, 8);
 async function runFit(engine: 'tfjs' | 'onnx', options: Partial<FitOptions> & { epochs: number }) {
   const model = smallNet();
   const { x, y } = data();
-  const result = await fit(model, new ArrayIterator(x, y, { batchSize: 8, seed: 4 }), { loss: 'sparse_categorical_crossentropy', seed: 1, intraOpNumThreads: 1, ...options, engine });
+  const result = await fit(model, new TensorIterator(x, y, { batchSize: 8, seed: 4 }), { loss: 'sparse_categorical_crossentropy', seed: 1, intraOpNumThreads: 1, ...options, engine });
   result.optimizer.dispose();
   const weights = await weightsOf(model);
   model.dispose();
@@ -55,7 +55,7 @@ for (const optimizer of ['sgd', 'adam'] as const) {
     // Validation on the same data: with the compiled step it runs on onnxruntime (the synced weights).
     const validation = () => {
       const { x, y } = data();
-      return new ArrayIterator(x, y, { batchSize: 16, shuffle: false });
+      return new TensorIterator(x, y, { batchSize: 16, shuffle: false });
     };
     const reference = await runFit('tfjs', { epochs: 1, optimizer, learningRate, classWeight: { 0: 1, 1: 2 }, validation: validation() });
     const onnx = await runFit('onnx', { epochs: 1, optimizer, learningRate, classWeight: { 0: 1, 1: 2 }, validation: validation() });
@@ -135,12 +135,12 @@ test('a non-finite step on the compiled step stops fit naming epoch and batch; t
   const poisoned = tf.tensor4d(values);
   const model = smallNet();
   await assert.rejects(
-    fit(model, new ArrayIterator(poisoned, y, { batchSize: 8, shuffle: false }), { epochs: 1, loss: 'sparse_categorical_crossentropy', optimizer: 'sgd', learningRate: 0.1, engine: 'onnx', intraOpNumThreads: 1 }),
+    fit(model, new TensorIterator(poisoned, y, { batchSize: 8, shuffle: false }), { epochs: 1, loss: 'sparse_categorical_crossentropy', optimizer: 'sgd', learningRate: 0.1, engine: 'onnx', intraOpNumThreads: 1 }),
     (e: unknown) => e instanceof TrainingError && /non-finite.*epoch 1, batch 2/.test(e.message),
   );
   const oneStep = smallNet();
   const first = { x: tf.slice(x, 0, 8), y: tf.slice(y, 0, 8) };
-  const r = await fit(oneStep, new ArrayIterator(first.x, first.y, { batchSize: 8, shuffle: false }), { epochs: 1, loss: 'sparse_categorical_crossentropy', optimizer: 'sgd', learningRate: 0.1, engine: 'onnx', intraOpNumThreads: 1 });
+  const r = await fit(oneStep, new TensorIterator(first.x, first.y, { batchSize: 8, shuffle: false }), { epochs: 1, loss: 'sparse_categorical_crossentropy', optimizer: 'sgd', learningRate: 0.1, engine: 'onnx', intraOpNumThreads: 1 });
   r.optimizer.dispose();
   assert.equal(maxAbsDiff(await weightsOf(model), await weightsOf(oneStep)), 0);
   model.dispose();

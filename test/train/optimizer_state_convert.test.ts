@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
 import { TrainingError } from '../../src/core/errors.js';
-import { ArrayIterator } from '../../src/train/array_iterator.js';
+import { TensorIterator } from '../helpers/tensor_iterator.js';
 import type { Callback } from '../../src/train/callbacks/callback.js';
 import { ModelCheckpoint } from '../../src/train/callbacks/model_checkpoint.js';
 import { readCheckpoint, type TrainingCheckpoint } from '../../src/train/checkpoint.js';
@@ -130,7 +130,7 @@ async function runFit(engine: Engine, options: Partial<FitOptions>) {
   const { x, y } = squaresDataset(24, 17, 16);
   const logs: string[] = [];
   try {
-    const result = await fit(model, new ArrayIterator(x, y, { batchSize: 8, seed: 2 }), { epochs: 1, loss: LOSS, seed: 1, intraOpNumThreads: 1, onLog: (m) => logs.push(m), ...options, engine });
+    const result = await fit(model, new TensorIterator(x, y, { batchSize: 8, seed: 2 }), { epochs: 1, loss: LOSS, seed: 1, intraOpNumThreads: 1, onLog: (m) => logs.push(m), ...options, engine });
     result.optimizer.dispose();
     return { result, weights: await weightsOf(model), logs };
   } finally {

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
 import { trainRun } from '../../src/train/run.js';
-import { ArrayIterator } from '../../src/train/array_iterator.js';
+import { TensorIterator } from '../helpers/tensor_iterator.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { runDirLayout } from '../../src/train/run_dir.js';
-import { loadTrainedModel } from '../../src/train/trained_model.js';
+import { loadModel } from '../../src/weights/saved_model.js';
 import { savedWeightsDiff, squaresDataset, writeSquaresFolder } from './helpers.js';
 import { TrainingError } from '../../src/core/errors.js';
 
@@ -23,8 +23,8 @@ test('trainRun: two-phase recipe on a small MobileNet fills a run directory whos
   const logs: string[] = [];
   const result = await trainRun(
     {
-      train: new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 1, classNames: ['bottom', 'top'] }),
-      validation: new ArrayIterator(val.x, val.y, { batchSize: 8, shuffle: false, classNames: ['bottom', 'top'] }),
+      train: new TensorIterator(data.x, data.y, { batchSize: 8, seed: 1, classNames: ['bottom', 'top'] }),
+      validation: new TensorIterator(val.x, val.y, { batchSize: 8, shuffle: false, classNames: ['bottom', 'top'] }),
       backbone: 'mobilenet',
       alpha: 0.25,
       weights: 'none',
@@ -50,7 +50,7 @@ test('trainRun: two-phase recipe on a small MobileNet fills a run directory whos
   assert.equal(result.history[1].lr, 0.001, 'fine-tune rate defaults to lr / 10');
 
   const layout = runDirLayout(outDir);
-  const { model, metadata } = await loadTrainedModel(outDir);
+  const { model, metadata } = await loadModel(outDir);
   assert.deepEqual(metadata.classNames, ['bottom', 'top']);
   assert.deepEqual(model.outputs[0].shape, [null, 2]);
   const last = await readCheckpoint(layout.lastCheckpoint);
@@ -75,8 +75,8 @@ test('trainRun with a frozen backbone: the onnx-frozen engine and the tfjs engin
   const run = async (engine: 'tfjs' | 'auto') => {
     const outDir = await fs.mkdtemp(join(tmpdir(), `tlkit-engine-${engine}-`));
     return trainRun({
-      train: new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 1 }),
-      validation: new ArrayIterator(val.x, val.y, { batchSize: 8, shuffle: false }),
+      train: new TensorIterator(data.x, data.y, { batchSize: 8, seed: 1 }),
+      validation: new TensorIterator(val.x, val.y, { batchSize: 8, shuffle: false }),
       backbone: 'mobilenet', alpha: 0.25, weights: 'none', classMode: 'sparse', head: 'gap,dropout:0.25',
       epochs: 3, freezeBackbone: true, learningRate: 0.05, outDir, seed: 8, engine,
     });
@@ -98,13 +98,13 @@ test("trainRun with classMode 'binary': one sigmoid unit, binary cross-entropy, 
   const before = tf.memory().numTensors;
   const outDir = await fs.mkdtemp(join(tmpdir(), 'tlkit-binary-'));
   const result = await trainRun({
-    train: new ArrayIterator(data.x, data.y, { batchSize: 8, seed: 1, classNames: ['bottom', 'top'] }),
-    validation: new ArrayIterator(data.x, data.y, { batchSize: 8, shuffle: false, classNames: ['bottom', 'top'] }),
+    train: new TensorIterator(data.x, data.y, { batchSize: 8, seed: 1, classNames: ['bottom', 'top'] }),
+    validation: new TensorIterator(data.x, data.y, { batchSize: 8, shuffle: false, classNames: ['bottom', 'top'] }),
     backbone: 'mobilenet', alpha: 0.25, weights: 'none', classMode: 'binary', epochs: 1, freezeBackbone: true, outDir, seed: 2,
   });
   assert.equal(result.evaluation!.samples, 16);
   assert.equal(tf.memory().numTensors, before, 'trainRun frees its tensors');
-  const { model, metadata } = await loadTrainedModel(outDir);
+  const { model, metadata } = await loadModel(outDir);
   assert.equal(metadata.classMode, 'binary');
   assert.deepEqual(model.outputs[0].shape, [null, 1]);
   model.dispose();

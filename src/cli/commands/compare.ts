@@ -99,8 +99,10 @@ export const compareCommand: Command = {
       select: stringFlag(values, 'select'),
       allowRandomWeights: Boolean(values['allow-random-weights']),
     };
-    const { compareBackbones, compareJson } = await import('../../compare/compare.js');
+    const { compareBackbones } = await import('../../compare/compare.js');
     const { formatCompareTable } = await import('../../report/compare_table.js');
+    const { compareJson } = await import('../../report/compare_json.js');
+    const { writeCompareReport } = await import('../../report/write_compare_report.js');
     const printer = new ProgressPrinter(io.stderr, io.interactive);
     io.stderr.write(`comparing ${backbones.join(', ')} on ${dataDir}\n`);
     const result = await compareBackbones(options, {
@@ -108,13 +110,14 @@ export const compareCommand: Command = {
       onLog: (m) => io.stderr.write(m + '\n'),
       onBackboneDone: (row) => io.stderr.write(row.ok ? `${row.id}: accuracy ${row.accuracy.toFixed(3)} in ${formatDuration(row.elapsedSeconds)}\n` : `${row.id}: failed: ${row.error}\n`),
     });
+    const files = await writeCompareReport(result);
     if (values.json) {
       io.stdout.write(JSON.stringify(compareJson(result), null, 2) + '\n');
     } else {
       const lines = ['', formatCompareTable(result), ''];
       lines.push(result.recommendation ? `Recommendation: ${result.recommendation.reason}.` : 'No recommendation: no backbone finished.');
       lines.push(`Rule: ${result.rule}. Set yours with --select.`);
-      lines.push('', `Report: ${result.files.html}`, `        ${result.files.markdown}, ${result.files.json}`);
+      lines.push('', `Report: ${files.html}`, `        ${files.markdown}, ${files.json}`);
       io.stdout.write(lines.join('\n') + '\n');
     }
     return result.rows.some((r) => r.ok) ? 0 : 1;

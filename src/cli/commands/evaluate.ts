@@ -45,15 +45,15 @@ export const evaluateCommand: Command = {
     if (positionals.length !== 2) throw new UsageError(`evaluate expects MODEL and DIR; got ${positionals.length} argument(s)\n\n${usage}`);
     const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
     const engineChoice = choiceFlag(values, 'engine', ['auto', 'tfjs', 'onnx'] as const);
-    const [{ initEngine }, { loadTrainedModel }, { evaluationIterator }, { evaluate }, { openInferenceEngine }] = await Promise.all([
+    const [{ initEngine }, { loadModel }, { evaluationIterator }, { evaluate }, { openInferenceEngine }] = await Promise.all([
       import('../../engines/tfjs/tf.js'),
-      import('../../train/trained_model.js'),
+      import('../../weights/saved_model.js'),
       import('../../train/evaluation_data.js'),
       import('../../train/evaluate.js'),
-      import('../../train/inference_engine.js'),
+      import('../../engines/inference_engine.js'),
     ]);
     await initEngine();
-    const { model, metadata } = await loadTrainedModel(positionals[0]);
+    const { model, metadata } = await loadModel(positionals[0]);
     const iterator = evaluationIterator(positionals[1], metadata, { batchSize, onWarning: (m) => io.stderr.write(m + '\n') });
     const engine = await openInferenceEngine(model, engineChoice);
     if (engine.note) io.stderr.write(engine.note + '\n');

@@ -39,14 +39,14 @@ export const predictCommand: Command = {
     const topK = numberFlag(values, 'top-k', { integer: true, min: 1 }) ?? 1;
     const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
     const engineChoice = choiceFlag(values, 'engine', ['auto', 'tfjs', 'onnx'] as const);
-    const [{ initEngine }, { loadTrainedModel }, { predictFiles }, { openInferenceEngine }] = await Promise.all([
+    const [{ initEngine }, { loadModel }, { predictFiles }, { openInferenceEngine }] = await Promise.all([
       import('../../engines/tfjs/tf.js'),
-      import('../../train/trained_model.js'),
+      import('../../weights/saved_model.js'),
       import('../../train/predict.js'),
-      import('../../train/inference_engine.js'),
+      import('../../engines/inference_engine.js'),
     ]);
     await initEngine();
-    const { model, metadata } = await loadTrainedModel(positionals[0]);
+    const { model, metadata } = await loadModel(positionals[0]);
     const engine = await openInferenceEngine(model, engineChoice);
     if (engine.note) io.stderr.write(engine.note + '\n');
     let predictions;

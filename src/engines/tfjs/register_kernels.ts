@@ -1,14 +1,14 @@
 // Makes the wasm backend able to train convnets, fast: registers the gradient kernels it lacks,
 // replaces the ones it has in a form too slow for training, swaps tfjs's gradients of a few ops
 // (FusedBatchNorm, clipping activations) for one-pass kernels on wasm, routes BatchNormalization in
-// training mode and ReLU(6) layers to single ops (fast_batch_norm.ts, fast_relu6.ts), and frees
+// training mode and ReLU(6) layers to single ops (batch_norm_layer.ts, fast_relu6.ts), and frees
 // intermediate gradients as soon as backprop has used them (early_gradient_release.ts). Each kernel
 // lives in kernels/<name>.ts and is tested against the cpu backend in test/engine/; bench/train.ts
 // measures the whole.
 import type { GradConfig, KernelConfig } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { installEarlyGradientRelease } from './early_gradient_release.js';
-import { installFastBatchNormTraining } from './fast_batch_norm.js';
+import { installBatchNormLayer } from './batch_norm_layer.js';
 import { installFastRelu6Layer } from './fast_relu6.js';
 import { batchNormBackwardConfig, fusedBatchNormGradConfig } from './kernels/batch_norm_grad.js';
 import { batchNormNormalizeConfig, batchNormStatsConfig, batchNormTrainingBackwardConfig } from './kernels/batch_norm_training.js';
@@ -91,7 +91,7 @@ export function registerTrainingKernels(): string[] {
     installedGradients.set(kernelName, replacement);
     registered.push(`${kernelName} gradient`);
   }
-  installFastBatchNormTraining();
+  installBatchNormLayer();
   installFastRelu6Layer();
   installEarlyGradientRelease();
   return registered;

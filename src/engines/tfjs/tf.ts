@@ -5,10 +5,14 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { installAvgPoolGradient } from './avg_pool_gradient.js';
-import { installFastBatchNormTraining } from './fast_batch_norm.js';
+import { installBatchNormLayer } from './batch_norm_layer.js';
 import { registerTrainingKernels } from './register_kernels.js';
 
 export { tf, tfl };
+
+// On import, not at initEngine: a model built before the engine starts already has Keras's frozen-BN
+// semantics, and on every backend BN without gamma/beta (InceptionV3) trains (the fast path is wasm's).
+installBatchNormLayer();
 
 export type BackendName = 'wasm' | 'cpu';
 
@@ -25,8 +29,6 @@ export function initEngine(preferred?: BackendName): Promise<BackendName> {
       try {
         // Before the backend starts, so that training works on wasm from the first step.
         if (wanted === 'wasm') registerTrainingKernels();
-        // On every backend: BN without gamma/beta (InceptionV3) trains through it (the fast path is wasm's).
-        installFastBatchNormTraining();
         // tfjs's AvgPool gradient ignores 'same' padding's smaller border windows (InceptionV3).
         installAvgPoolGradient();
         if (await tf.setBackend(wanted)) {

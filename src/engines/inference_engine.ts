@@ -1,10 +1,9 @@
 // Which engine runs a trained model for evaluate / predict: onnxruntime (the whole model exported
 // once, several times faster than tfjs on wasm) when it can, tfjs otherwise.
-import type { tf, tfl } from '../engines/tfjs/tf.js';
-import { createOnnxPredictor } from '../engines/onnx/predictor.js';
-import { UsageError } from '../core/errors.js';
-
-export type InferenceEngineChoice = 'auto' | 'tfjs' | 'onnx';
+import type { tf, tfl } from './tfjs/tf.js';
+import { createOnnxPredictor } from './onnx/predictor.js';
+import type { EngineChoice } from '../core/names.js';
+import { checkEngineChoice } from './engine_decision.js';
 
 export interface InferenceEngine {
   name: 'onnx' | 'tfjs';
@@ -15,8 +14,8 @@ export interface InferenceEngine {
   dispose(): Promise<void>;
 }
 
-export async function openInferenceEngine(model: tfl.LayersModel, choice: InferenceEngineChoice = 'auto'): Promise<InferenceEngine> {
-  if (!['auto', 'tfjs', 'onnx'].includes(choice)) throw new UsageError(`engine expects auto, tfjs or onnx; got '${choice}'`, 'engine');
+export async function openInferenceEngine(model: tfl.LayersModel, choice: EngineChoice = 'auto'): Promise<InferenceEngine> {
+  checkEngineChoice(choice);
   if (choice === 'tfjs') return { name: 'tfjs', dispose: async () => undefined };
   try {
     const predictor = await createOnnxPredictor(model);

@@ -7,13 +7,15 @@
 import { DataError, invalidArgument } from '../core/errors.js';
 import { tf } from '../engines/tfjs/tf.js';
 import { Random, randomSeed } from '../core/random.js';
+import type { Batch, BatchIterator } from './batch.js';
 
 export interface SkippedFile {
   file: string;
   reason: string;
 }
 
-export interface Batch {
+/** A batch of images from flowFromDirectory / flow: the training contract's Batch with its files' fate. */
+export interface ImageBatch extends Batch {
   /** float32 NHWC, after standardize. */
   x: tf.Tensor4D;
   /** Labels per classMode; absent for classMode none. */
@@ -52,7 +54,7 @@ export function checkSeed(value: unknown): number | undefined {
   return value;
 }
 
-export interface BatchIteratorOptions {
+export interface SampleIteratorOptions {
   batchSize?: number;
   shuffle?: boolean;
   seed?: number;
@@ -61,7 +63,7 @@ export interface BatchIteratorOptions {
   onWarning?: (message: string) => void;
 }
 
-export abstract class BatchIterator implements AsyncIterable<Batch> {
+export abstract class SampleIterator implements BatchIterator, AsyncIterable<ImageBatch> {
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly seed: number;
@@ -82,7 +84,7 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
 
   constructor(
     readonly samples: number,
-    options: BatchIteratorOptions,
+    options: SampleIteratorOptions,
   ) {
     this.batchSize = checkBatchSize(options.batchSize ?? 32);
     this.shuffle = options.shuffle ?? true;
@@ -175,7 +177,7 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
    * Reads samples of the current epoch until the batch is full or the epoch ends. Returns null when
    * the epoch had nothing left (all remaining files bad).
    */
-  private async collect(): Promise<Batch | null> {
+  private async collect(): Promise<ImageBatch | null> {
     const indices: number[] = [];
     const rows: Float32Array[] = [];
     const skipped: SkippedFile[] = [];
@@ -231,11 +233,11 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
   }
 
   /** The next batch; after the epoch's last batch comes the next epoch's first (Keras's endless iterator). */
-  next(): Promise<Batch> {
+  next(): Promise<ImageBatch> {
     return this.serial(() => this.nextBatch());
   }
 
-  private async nextBatch(): Promise<Batch> {
+  private async nextBatch(): Promise<ImageBatch> {
     if (this.samples === 0) throw new DataError('no samples to iterate over (empty subset?)');
     for (let emptyEpochs = 0; ; ) {
       const startEpoch = this.epoch;
@@ -250,7 +252,7 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
   }
 
   /** The rest of the current epoch (a whole epoch when called at its start), batch by batch. */
-  async *epochBatches(): AsyncGenerator<Batch> {
+  async *epochBatches(): AsyncGenerator<ImageBatch> {
     if (this.samples === 0) return;
     const epoch = this.epoch;
     while (this.epoch === epoch) {
@@ -260,7 +262,7 @@ export abstract class BatchIterator implements AsyncIterable<Batch> {
   }
 
   /** Endless, like a Keras iterator: use epochBatches() for one epoch. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Batch> {
+  async *[Symbol.asyncIterator](): AsyncGenerator<ImageBatch> {
     for (;;) yield await this.next();
   }
 

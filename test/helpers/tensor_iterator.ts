@@ -1,23 +1,24 @@
-// An in-memory BatchIterator over tensors, with Keras Iterator semantics (ceil(n / batchSize) batches,
+// Test helper: an in-memory BatchIterator over ready tensors (no decoding, no augmentation), with
+// Keras Iterator semantics (ceil(n / batchSize) batches,
 // seeded reshuffle every epoch) and a tiny state {epoch, position} for exact resume.
-import { tf } from '../engines/tfjs/tf.js';
-import { invalidArgument } from '../core/errors.js';
-import { Random } from '../core/random.js';
-import type { Batch, BatchIterator } from './types.js';
+import { tf } from '../../src/engines/tfjs/tf.js';
+import { invalidArgument } from '../../src/core/errors.js';
+import { Random } from '../../src/core/random.js';
+import type { Batch, BatchIterator } from '../../src/data/batch.js';
 
-export interface ArrayIteratorOptions {
+export interface TensorIteratorOptions {
   batchSize?: number;
   shuffle?: boolean;
   seed?: number;
   classNames?: string[];
 }
 
-export interface ArrayIteratorState {
+export interface TensorIteratorState {
   epoch: number;
   position: number;
 }
 
-export class ArrayIterator implements BatchIterator {
+export class TensorIterator implements BatchIterator {
   readonly batchSize: number;
   readonly samples: number;
   readonly classes?: number[];
@@ -32,7 +33,7 @@ export class ArrayIterator implements BatchIterator {
   constructor(
     private readonly x: tf.Tensor,
     private readonly y: tf.Tensor | undefined,
-    options: ArrayIteratorOptions = {},
+    options: TensorIteratorOptions = {},
   ) {
     this.samples = x.shape[0];
     this.batchSize = options.batchSize ?? 32;
@@ -84,12 +85,12 @@ export class ArrayIterator implements BatchIterator {
     this.position = 0;
   }
 
-  getState(): ArrayIteratorState {
+  getState(): TensorIteratorState {
     return { epoch: this.epoch, position: this.position };
   }
 
   setState(state: unknown): void {
-    const s = state as ArrayIteratorState;
+    const s = state as TensorIteratorState;
     this.epoch = s.epoch;
     this.position = s.position;
     this.order = this.orderFor(this.epoch);

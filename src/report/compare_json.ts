@@ -1,0 +1,27 @@
+// compare.json: the machine-readable result of a comparison.
+import type { CompareResult } from '../compare/types.js';
+
+/** The `--json` shape the issue pins, plus failures and the rule. */
+export function compareJson(result: CompareResult): Record<string, unknown> {
+  return {
+    backbones: result.rows.map((r) =>
+      r.ok
+        ? {
+            id: r.id,
+            totalParams: r.totalParams,
+            trainableParams: r.trainableParams,
+            nonTrainableParams: r.nonTrainableParams,
+            elapsedSeconds: Number(r.elapsedSeconds.toFixed(3)),
+            accuracy: r.accuracy,
+            valLoss: r.valLoss,
+            epochs: r.epochs,
+            engine: r.engine,
+            weights: r.weightsSource,
+          }
+        : { id: r.id, error: r.error },
+    ),
+    recommendation: result.recommendation,
+    rule: result.rule,
+    dataset: result.dataset,
+  };
+}

@@ -1,0 +1,44 @@
+// Writes a comparison's report files: report.html (self-contained: table, curves, confusion matrices,
+// misclassified thumbnails, time per phase), report.md and compare.json.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import type { CompareResult, CompareRow } from '../compare/types.js';
+import { compareJson } from './compare_json.js';
+import { renderCompareHtml, renderCompareMarkdown } from './compare_report.js';
+
+const MAX_MISCLASSIFIED_THUMBNAILS = 24;
+
+export interface CompareReportFiles {
+  html: string;
+  markdown: string;
+  json: string;
+}
+
+/** PNG data URIs of the first misclassified images of each backbone, keyed by their relative path. */
+async function thumbnails(rows: CompareRow[], baseDir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const row of rows) {
+    if (!row.ok) continue;
+    for (const m of row.misclassified.slice(0, MAX_MISCLASSIFIED_THUMBNAILS)) {
+      if (out[m.file]) continue;
+      try {
+        const png = await sharp(resolve(baseDir, m.file), { limitInputPixels: 1 << 26 }).rotate().resize(112, 112, { fit: 'inside' }).png().toBuffer();
+        out[m.file] = `data:image/png;base64,${png.toString('base64')}`;
+      } catch {
+        // A file that cannot be read again is shown without a preview.
+      }
+    }
+  }
+  return out;
+}
+
+/** Writes the three report files into `outDir` (default: the comparison's own folder). */
+export async function writeCompareReport(result: CompareResult, outDir: string = result.outDir): Promise<CompareReportFiles> {
+  await mkdir(outDir, { recursive: true });
+  const files = { html: join(outDir, 'report.html'), markdown: join(outDir, 'report.md'), json: join(outDir, 'compare.json') };
+  await writeFile(files.html, renderCompareHtml(result, { thumbnails: await thumbnails(result.rows, result.heldOutDir) }));
+  await writeFile(files.markdown, renderCompareMarkdown(result));
+  await writeFile(files.json, JSON.stringify(compareJson(result), null, 2) + '\n');
+  return files;
+}
