@@ -2,7 +2,7 @@
 // run needs: the optimizer's slots, the batch position inside an epoch, the iterator's RNG state, and
 // the loss of a step checked for NaN before the step's gradients are applied.
 import { tf, type tfl } from '../engines/tfjs/tf.js';
-import { TrainingError, invalidArgument } from '../core/errors.js';
+import { DataError, TrainingError, invalidArgument } from '../core/errors.js';
 import type { ProgressCallback } from '../core/progress.js';
 import type { Callback, TrainingContext, BatchLogs } from './callbacks/callback.js';
 import { ProgressReporter } from './callbacks/progress.js';
@@ -246,6 +246,8 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
         for (const cb of callbacks) await cb.onBatchEnd?.(logs, ctx);
       }
 
+      // Every file skipped (all corrupt, or nothing to read): the epoch's metrics would be 0/0.
+      if (acc.seen === 0) throw new DataError(`epoch ${epoch + 1}: no training image could be used (every file was skipped; the log lists why)`);
       const logs: EpochLogs = {
         epoch: epoch + 1,
         ...options.extraLogs,
@@ -362,7 +364,7 @@ function trainStep(
     ]);
     if (!Number.isFinite(lossValue) || !Number.isFinite(outputSum) || !Number.isFinite(gradientSumOfSquares)) {
       const what = !Number.isFinite(lossValue) ? `loss is ${lossValue}` : !Number.isFinite(outputSum) ? 'loss is NaN (the model output is not finite)' : `loss is ${lossValue} but the gradients are not finite`;
-      throw new TrainingError(`${what} at epoch ${epoch + 1}, batch ${batch + 1}: training stopped before applying this step (try a lower learning rate, or look for broken input images); the last checkpoint was written before this batch and is intact`);
+      throw new TrainingError(`${what} at epoch ${epoch + 1}, batch ${batch + 1}: training stopped before applying this step (try a lower learning rate, or look for broken input images)`);
     }
     optimizer.applyGradients(grads);
     const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(predictedClasses(output!), trueClasses(loss, y)), 'int32')).dataSync()[0]);

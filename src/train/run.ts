@@ -27,7 +27,9 @@ import { FeatureIterator } from './feature_iterator.js';
 import { atomicWriteText } from '../core/atomic_write.js';
 import { mixSeed, withSeededMathRandom } from '../core/random.js';
 import { DEFAULT_LEARNING_RATE } from './optimizers.js';
-import { createRunDir, readJson, runDirLayout, writeJson } from './run_dir.js';
+import { readJson, runDirLayout, writeJson } from './run_dir.js';
+import { checkRunDirRequest, claimRunDir, type RunDirClaim } from './run_dir_guard.js';
+import { checkInputSize, checkResumeDataDir, checkResumeIdentity, checkRunData } from './run_checks.js';
 import { loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
 import { inputScalingFor } from '../weights/resolve.js';
 import type { BatchIterator, ClassWeight, EpochLogs } from './types.js';
@@ -81,6 +83,11 @@ export interface TrainRunOptions {
   outDir: string;
   /** Continue the run in outDir from its last checkpoint (its config.json wins over these options, but `engine`). */
   resume?: boolean;
+  /**
+   * Replace the previous run in outDir (its files are removed once the new run starts). Without it (or
+   * `resume`) a non-empty outDir is refused; a folder that is not a tlkit run is refused either way.
+   */
+  overwrite?: boolean;
   seed?: number;
   earlyStoppingPatience?: number;
   reduceLrPatience?: number;
@@ -123,7 +130,7 @@ type StoredConfig = Omit<TrainRunOptions, 'train' | 'validation' | 'signal'>;
 
 /** The JSON-able options with absolute paths, so `--resume` works from any working directory. */
 function storedConfig(options: TrainRunOptions): StoredConfig {
-  const { train: _t, validation: _v, signal: _s, ...rest } = options;
+  const { train: _t, validation: _v, signal: _s, overwrite: _o, ...rest } = options;
   const absolute = (p: string | undefined) => (p === undefined ? undefined : resolve(p));
   return {
     ...rest,
@@ -246,6 +253,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       throw new FileError(options.outDir, 'nothing to resume: not a tlkit run directory (no config.json); start the run without --resume');
     }
     const stored = await readJson<StoredConfig>(layout.config);
+    checkResumeDataDir(options.dataDir, stored.dataDir, options.outDir);
     // The engine only decides where the numbers are computed (checkpoints convert between engines), so
     // an engine given with resume wins over the stored one.
     const engine = options.engine ?? stored.engine;
@@ -259,15 +267,16 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
   }
   const full: TrainRunOptions = { ...config, train: options.train, validation: options.validation, signal: options.signal };
   checkOptions(full);
+  // Refusals that need nothing but the options come first: a refused run creates nothing.
+  checkRunDirRequest({ outDir: options.outDir, resume: options.resume, overwrite: options.overwrite, inputDirs: [full.dataDir, full.valDir] });
+  checkInputSize(full.inputSize, full.batchSize ?? 32);
   const engineChoice: EngineChoice = full.engine ?? 'auto';
   const seed = full.seed ?? Math.floor(Math.random() * 2 ** 31);
   config.seed = seed;
 
-  await createRunDir(options.outDir);
-  if (!options.resume) await writeJson(layout.config, { ...config, tlkit: { configVersion: 1 }, createdAt: new Date().toISOString() });
-
   let iterators: RunInputs | undefined;
   let classifier: Classifier | undefined;
+  let runDir: RunDirClaim | undefined;
   try {
     const choice = weightsChoice(full);
     if (choice.reason) log(`weights: ${choice.reason}`);
@@ -275,6 +284,8 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     const userRescale = full.augmentation?.rescale;
     if (typeof userRescale === 'number' && userRescale !== 0) scaling.rescale = userRescale;
     iterators = makeRunInputs(full, choice.weights, seed, scaling, log);
+    checkRunData(iterators.train, iterators.validation, full);
+    checkResumeIdentity(resumeFrom, { inputSize: iterators.inputSize, classNames: iterators.classNames }, options.outDir);
     const classes = iterators.classNames.length;
     const classMode = full.classMode ?? 'categorical';
     // Initial weights (the head's, and the backbone's with weights none) come from the run's seed too.
@@ -287,6 +298,9 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     };
     classifier = withSeededMathRandom(mixSeed(seed, 0x494e4954), () => buildClassifier(classifierOptions));
     const weightsInfo = await loadWeightsForRun(classifier, choice.weights, full, log);
+    // Everything is checked (options, data, backbone, weights): only now does the run directory change.
+    runDir = await claimRunDir(layout, { outDir: options.outDir, resume: options.resume, overwrite: options.overwrite, inputDirs: [full.dataDir, full.valDir] }, log);
+    if (!options.resume) await writeJson(layout.config, { ...config, tlkit: { configVersion: 1 }, createdAt: new Date().toISOString() });
 
     const phases = phasesOf(config);
     const history: EpochLogs[] = [];
@@ -346,7 +360,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
           seed: seed + phase.index,
           resumeFrom: resumeHere,
           extraLogs: phases.length > 1 ? { phase: phase.index } : undefined,
-          tag: { phase: phase.index, engine: phaseEngine },
+          tag: { phase: phase.index, engine: phaseEngine, inputSize: iterators.inputSize, classNames: iterators.classNames },
           stateModel: classifier.model,
           engine: useStep ? 'onnx' : 'tfjs',
           onLog: log,
@@ -386,6 +400,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     const elapsedSeconds = (performance.now() - started) / 1000;
     const engine = [...new Set(phaseEngines)].join(',') || 'tfjs';
     await atomicWriteText(layout.summary, summaryText(classifier, summary, history, evaluation, elapsedSeconds, engine));
+    runDir.complete();
     return {
       runDir: layout.root,
       history,
@@ -402,6 +417,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     await iterators?.close();
     // The trained model lives on in the run directory; its tensors here are freed (compare runs many).
     classifier?.model.dispose();
+    await runDir?.release();
   }
 }
 
