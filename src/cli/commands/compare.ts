@@ -32,6 +32,7 @@ Options:
   --select RULE              within=TOLERANCE then tie-breaks among time, params, gap, accuracy
                              (default within=0.01,time,params,gap: accuracy within 0.01 of the best, then the fastest)
   --out DIR                  where runs and reports go (default runs/compare-TIMESTAMP)
+  --overwrite                replace the backbones' runs already in --out (else each one is refused)
   --allow-random-weights     train backbones without pretrained weights from random weights (default: report them)
   --json                     print the result as JSON on stdout
 
@@ -48,6 +49,7 @@ const flags = {
   select: { type: 'string' },
   out: { type: 'string' },
   'allow-random-weights': { type: 'boolean' },
+  overwrite: { type: 'boolean' },
   json: { type: 'boolean' },
   ...trainFlagSpec,
 } as const;
@@ -86,11 +88,13 @@ export const compareCommand: Command = {
       if (backbones.length === 0) throw new UsageError('no backbone has pretrained weights at hand; pass --backbones and --weights');
     }
     const outDir = stringFlag(values, 'out') ?? `runs/compare-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`;
+    (await import('../../train/output_path.js')).refuseSystemPath(outDir, '--out');
     const options = {
       ...shared,
       dataDir,
       backbones,
       outDir,
+      overwrite: Boolean(values.overwrite),
       epochs: shared.epochs ?? COMPARE_DEFAULTS.epochs,
       batchSize: shared.batchSize ?? COMPARE_DEFAULTS.batchSize,
       seed: shared.seed ?? COMPARE_DEFAULTS.seed,
