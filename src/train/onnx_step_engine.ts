@@ -147,7 +147,7 @@ export class OnnxStepEngine {
       return { loss: result.loss, correct: result.correct, size: x.shape[0] };
     } catch (error) {
       if (error instanceof TrainingError) {
-        throw new TrainingError(`${error.message}; ${where}: training stopped before applying this step; the last checkpoint was written before this batch and is intact`, { cause: error });
+        throw new TrainingError(`${error.message}; ${where}: training stopped before applying this step`, { cause: error });
       }
       throw error;
     }

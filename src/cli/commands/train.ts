@@ -81,8 +81,10 @@ export const trainCommand: Command = {
       const checkpointed = existsSync(runDirLayout(options.outDir).lastCheckpoint);
       const removed = resume ? '' : ' (the run directory was removed)';
       if (!controller.signal.aborted) {
+        // A training failure (NaN stop) says what is left to continue from, which only the run directory knows.
         if (error instanceof TrainingError) {
-          io.stderr.write(checkpointed ? `the last checkpoint is from before this failure: after fixing the cause, continue with: tlkit train --resume --out ${options.outDir}\n` : `no checkpoint had been written${removed}\n`);
+          const left = checkpointed ? `the last checkpoint is from before this failure: after fixing the cause, continue with: tlkit train --resume --out ${options.outDir}` : `no checkpoint had been written${removed}`;
+          throw new TrainingError(`${error.message}; ${left}`, { cause: error });
         }
         throw error;
       }
