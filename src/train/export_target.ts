@@ -69,7 +69,7 @@ export async function checkExportTarget(out: string, format: ExportFormat, optio
     if (!isDir) throw new UsageError(`--out ${out} is a file; --format tfjs writes a folder`, 'out');
     const ours = existsSync(join(out, METADATA_JSON)) && existsSync(join(out, MODEL_JSON));
     const clash = [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON].filter((n) => existsSync(join(out, n)));
-    if (!ours && clash.length && !options.overwrite) throw refuse(`holds ${clash.join(', ')} that are not a tlkit model`);
+    if (!ours && clash.length && !options.overwrite) throw refuse(`holds ${clash.join(', ')} of something that is not a tlkit model`);
     return;
   }
   if (isDir) throw new UsageError(`--out ${out} is a folder; --format ${format} writes a file`, 'out');
