@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { onnx } from '../engines/onnx/graph_builder.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import { assertHdf5, loadH5wasm } from '../weights/h5.js';
 import { METADATA_JSON, MODEL_JSON, WEIGHTS_BIN } from '../weights/saved_model.js';
 import { isInside, realPathOf, refuseSystemPath } from './output_path.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
 import { isPlainFolderName, scanDirectory } from '../../src/data/scan_directory.js';
 import { runCli } from '../helpers/io.js';
 

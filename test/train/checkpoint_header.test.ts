@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileError } from '../../src/errors.js';
+import { FileError } from '../../src/core/errors.js';
 import { readCheckpoint, writeCheckpoint } from '../../src/train/checkpoint.js';
 import { smallCheckpoint, writeEditedCheckpoint } from '../helpers/hostile_files.js';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
-import { FileError, WeightsError } from '../../src/errors.js';
+import { FileError, WeightsError } from '../../src/core/errors.js';
 import { loadH5Weights, readKerasH5 } from '../../src/weights/h5_import.js';
 import { NotHdf5Error } from '../../src/weights/h5.js';
 import { loadModel, saveModel } from '../../src/weights/saved_model.js';
