@@ -56,6 +56,7 @@ export type { SelectedEngine, TrainingEngineChoice } from './engines/onnx/traini
 export { loadBackboneWeights, availableWeights, defaultWeights, parseWeightsFlag } from './weights/resolve.js';
 export type { WeightsInfo, LoadBackboneWeightsOptions, DefaultWeights } from './weights/resolve.js';
 export { readKerasH5, loadH5Weights } from './weights/h5_import.js';
+export { NotHdf5Error } from './weights/h5.js';
 export { saveH5, KERAS_LAYOUT_VERSION } from './weights/h5_export.js';
 export type { SaveH5Options } from './weights/h5_export.js';
 export { applyStoredWeights } from './weights/stored_weights.js';
@@ -99,6 +100,7 @@ export type { Evaluation, EvaluateOptions, ClassReport, Misclassified } from './
 export { predict, predictFiles, listImageFiles, loadImageForModel } from './train/predict.js';
 export type { Prediction, ClassProbability, PredictOptions, PredictFilesOptions } from './train/predict.js';
 export { trainRun } from './train/run.js';
+export { RunLockedError } from './train/run_lock.js';
 export type { TrainRunOptions, TrainRunHooks, TrainRunResult, EngineChoice, PhaseEngine } from './train/run.js';
 export { loadTrainedModel } from './train/trained_model.js';
 export { openInferenceEngine } from './train/inference_engine.js';
