@@ -40,3 +40,13 @@ export function refuseSystemPath(path: string, flag: string): void {
   const root = SYSTEM_ROOTS.find((r) => isInside(real, r) || isInside(resolve(path), r));
   if (root) throw new UsageError(`${flag} ${path} is under ${root}, a kernel file system: tlkit writes nothing there; choose a folder on a disk`, flag.replace(/^-+/, ''));
 }
+
+/** Refuses an output folder inside one of the folders a command reads images from. */
+export function refuseInsideInputs(outDir: string, inputDirs: (string | undefined)[]): void {
+  const out = realPathOf(outDir);
+  for (const input of inputDirs) {
+    if (input !== undefined && isInside(out, realPathOf(input))) {
+      throw new UsageError(`--out ${outDir} is inside the data folder ${input}: it would become one more class folder there; choose a folder outside it`, 'out');
+    }
+  }
+}

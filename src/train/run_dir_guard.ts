@@ -7,7 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileError, UsageError } from '../core/errors.js';
-import { isInside, realPathOf, refuseSystemPath } from './output_path.js';
+import { refuseInsideInputs, refuseSystemPath } from './output_path.js';
 import { LOCK_FILE, acquireRunLock, type RunLock } from './run_lock.js';
 import type { RunDirLayout } from './run_dir.js';
 
@@ -52,12 +52,7 @@ export function checkRunDirRequest(request: RunDirRequest): void {
     throw new UsageError('--resume and --overwrite exclude each other: --resume continues the run in --out, --overwrite replaces it', 'overwrite');
   }
   refuseSystemPath(outDir, '--out');
-  const out = realPathOf(outDir);
-  for (const input of request.inputDirs ?? []) {
-    if (input !== undefined && isInside(out, realPathOf(input))) {
-      throw new UsageError(`--out ${outDir} is inside the data folder ${input}: the run directory would become one more class folder there; choose a folder outside it`, 'out');
-    }
-  }
+  refuseInsideInputs(outDir, request.inputDirs ?? []);
   if (!existsSync(outDir)) return;
   if (!statSync(outDir).isDirectory()) throw new FileError(outDir, 'exists and is not a directory; --out must be a folder for the run');
   if (request.resume) return;
