@@ -8,9 +8,9 @@ import type { TrainingCheckpoint } from './checkpoint.js';
 import type { BatchIterator } from './types.js';
 
 /**
- * A training step keeps its activations for the backward pass: measured here, 190x the input batch's
- * bytes for mobilenet_v2 and 310x for resnet50 (peak RSS at 224, batch 16). The bound uses 64x, a third
- * of the lightest: it refuses sizes that cannot fit, never one that might.
+ * A training step keeps its activations for the backward pass: the peak RSS bench/train_onnx.ts reports
+ * (README: 1.8 GB mobilenet_v2, 3.0 GB resnet50, at 224 with batch 16) is 190x and 310x the input batch's
+ * 9.6 MB. The bound uses 64x, a third of the lightest: it refuses sizes that cannot fit, not ones that might.
  */
 const ACTIVATION_BYTES_PER_INPUT_BYTE = 64;
 

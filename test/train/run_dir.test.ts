@@ -139,7 +139,8 @@ test('zero usable images is a failure with the reason, not "loss NaN" and exit 0
   const out = join(root, 'nan-run');
   const r = await runCli(['train', allBad, ...B, '--out', out]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /no training image could be used|every one of the 8 files failed to load/);
+  assert.match(r.stderr, /epoch 1: no training image could be used \(every file was skipped; the log lists why\)/);
+  assert.match(r.stderr, /skipped .*broken0\.png: not an image/);
   assert.doesNotMatch(r.stdout, /NaN/);
   assert.equal(existsSync(out), false, 'a run that failed before its first checkpoint leaves nothing');
 
