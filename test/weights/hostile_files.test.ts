@@ -12,6 +12,7 @@ import { FileError, WeightsError } from '../../src/core/errors.js';
 import { loadH5Weights, readKerasH5 } from '../../src/weights/h5_import.js';
 import { NotHdf5Error } from '../../src/weights/h5.js';
 import { loadModel, saveModel } from '../../src/weights/saved_model.js';
+import { predict } from '../../src/train/predict.js';
 import { runCli } from '../helpers/io.js';
 import { redirectManifest, writeHugeDeclaredH5, writeNotHdf5 } from '../helpers/hostile_files.js';
 
@@ -82,12 +83,21 @@ test("model.json manifest paths must stay inside the model folder (load and expo
   await assert.rejects(loadModel(modelDir), /is a link to .*secret\/x\.bin, outside the folder/);
 });
 
-test('predict with NaN weights fails clearly instead of printing "shirt NaN"', async () => {
+function poisonedModel(): tfl.LayersModel {
   const model = tinyModel();
   const kernel = model.getLayer('predictions').getWeights()[0]!;
   const poisoned = tf.tidy(() => tf.mul(kernel, tf.scalar(Number.NaN)));
   model.getLayer('predictions').setWeights([poisoned, model.getLayer('predictions').getWeights()[1]!]);
-  const run = await savedRun('nan', model);
+  return model;
+}
+
+test('predict with NaN weights fails clearly instead of printing "shirt NaN"', async () => {
+  // In memory (the library's predict): the output is checked.
+  const inMemory = poisonedModel();
+  await assert.rejects(predict(inMemory, tf.zeros([1, 8, 8, 3]) as tf.Tensor4D, { classNames: ['shirt', 'shoe'] }), /the model's output is not finite \(NaN\)/);
+  inMemory.dispose();
+  // On disk: refused when loaded, naming the weight.
+  const run = await savedRun('nan', poisonedModel());
   const image = join(root, 'img.png');
   await sharp(Buffer.alloc(8 * 8 * 3, 100), { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(image);
   const r = await runCli(['predict', run, image]);
