@@ -62,6 +62,8 @@ export const compareCommand: Command = {
     const { values, positionals } = parseFlags(argv, flags, usage);
     if (positionals.length > 1) throw new UsageError(`compare expects at most one DIR; got ${positionals.length}\n\n${usage}`);
     const shared = definedOnly(trainOptionsFromFlags(values));
+    const outFlag = stringFlag(values, 'out');
+    if (outFlag !== undefined) (await import('../../train/output_path.js')).refuseSystemPath(outFlag, '--out');
     const embedded = positionals.length === 0;
     let dataDir = positionals[0];
     if (embedded) {
@@ -88,7 +90,6 @@ export const compareCommand: Command = {
       if (backbones.length === 0) throw new UsageError('no backbone has pretrained weights at hand; pass --backbones and --weights');
     }
     const outDir = stringFlag(values, 'out') ?? `runs/compare-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`;
-    (await import('../../train/output_path.js')).refuseSystemPath(outDir, '--out');
     const options = {
       ...shared,
       dataDir,
