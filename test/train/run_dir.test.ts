@@ -192,7 +192,7 @@ test('Ctrl-C before the first checkpoint does not claim "the last checkpoint is 
   process.emit('SIGINT');
   const r = await running;
   assert.equal(r.code, 130);
-  assert.match(r.stderr, /interrupted before the first checkpoint: nothing to resume \(the run directory was removed\)/);
+  assert.match(r.stderr, /interrupted before the first checkpoint: nothing to resume \(no run directory is left\)/);
   assert.doesNotMatch(r.stderr, /checkpoint is kept/);
   assert.equal(existsSync(out), false);
 });
@@ -202,7 +202,7 @@ test('a NaN stop before the first checkpoint says no checkpoint was written', as
   const r = await runCli(['train', ds, ...B, '--optimizer', 'sgd', '--lr', '1e30', '--out', out]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /training stopped before applying this step/);
-  assert.match(r.stderr, /no checkpoint had been written \(the run directory was removed\)/);
+  assert.match(r.stderr, /no checkpoint had been written \(no run directory is left\)/);
   assert.doesNotMatch(r.stderr, /intact|is kept/);
 });
 

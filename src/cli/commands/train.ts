@@ -79,7 +79,8 @@ export const trainCommand: Command = {
       const { existsSync } = await import('node:fs');
       const { runDirLayout } = await import('../../train/run_dir.js');
       const checkpointed = existsSync(runDirLayout(options.outDir).lastCheckpoint);
-      const removed = resume ? '' : ' (the run directory was removed)';
+      // A new run that ends before its first checkpoint removes its directory (run_dir_guard.ts).
+      const removed = existsSync(options.outDir) ? '' : ' (no run directory is left)';
       if (!controller.signal.aborted) {
         // A training failure (NaN stop) says what is left to continue from, which only the run directory knows.
         if (error instanceof TrainingError) {
