@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileError, UsageError } from '../core/errors.js';
 import { refuseInsideInputs, refuseSystemPath } from './output_path.js';
-import { LOCK_FILE, acquireRunLock, type RunLock } from './run_lock.js';
+import { LOCK_FILE, acquireRunLock, checkRunLockFree, type RunLock } from './run_lock.js';
 import type { RunDirLayout } from './run_dir.js';
 
 export interface RunDirRequest {
@@ -44,9 +44,10 @@ function listed(names: string[]): string {
 
 /**
  * Checks, without touching the disk, that a run may use `outDir`: not under /proc, /sys or /dev, not
- * inside its own data folders, and empty unless resumed or overwriting a previous run.
+ * inside its own data folders, not locked by a live run (unless `lockHeld`: the caller holds it), and
+ * empty unless resumed or overwriting a previous run.
  */
-export function checkRunDirRequest(request: RunDirRequest): void {
+export function checkRunDirRequest(request: RunDirRequest, lockHeld = false): void {
   const { outDir } = request;
   if (request.resume && request.overwrite) {
     throw new UsageError('--resume and --overwrite exclude each other: --resume continues the run in --out, --overwrite replaces it', 'overwrite');
@@ -55,6 +56,7 @@ export function checkRunDirRequest(request: RunDirRequest): void {
   refuseInsideInputs(outDir, request.inputDirs ?? []);
   if (!existsSync(outDir)) return;
   if (!statSync(outDir).isDirectory()) throw new FileError(outDir, 'exists and is not a directory; --out must be a folder for the run');
+  if (!lockHeld) checkRunLockFree(outDir);
   if (request.resume) return;
   const names = contents(outDir);
   if (names.length === 0) return;
@@ -101,7 +103,7 @@ export async function claimRunDir(layout: RunDirLayout, request: RunDirRequest, 
   }
   let complete = false;
   try {
-    checkRunDirRequest(request);
+    checkRunDirRequest(request, true);
     if (request.overwrite) {
       const removed = readdirSync(layout.root).filter((n) => isTemporary(n) || runEntries(layout).includes(join(layout.root, n)));
       for (const name of removed) await fs.rm(join(layout.root, name), { recursive: true, force: true });

@@ -73,6 +73,14 @@ function describe(owner: LockOwner): string {
   return `process ${owner.pid} on ${owner.hostname}, since ${owner.startedAt}`;
 }
 
+function inUse(dir: string, holder: LockOwner): RunLockedError {
+  const remote = holder.hostname !== hostname();
+  return new RunLockedError(
+    `${dir} is in use by another tlkit run (${describe(holder)})` +
+      (remote ? `; it cannot be checked from ${hostname()}: if that run is over, delete ${join(dir, LOCK_FILE)}` : '; wait for it to end, or choose another --out'),
+  );
+}
+
 /**
  * Takes the run directory's lock (the directory must exist). Throws RunLockedError when another live
  * process holds it, or when the holder cannot be checked (another host, unreadable lock file).
@@ -106,13 +114,7 @@ export async function acquireRunLock(dir: string, onLog?: (message: string) => v
     if (!holder) {
       throw new RunLockedError(`${dir} is locked by ${path}, which cannot be read as a tlkit lock; if no tlkit process uses this run, delete ${path} and try again`);
     }
-    if (!isStale(holder)) {
-      const remote = holder.hostname !== hostname();
-      throw new RunLockedError(
-        `${dir} is in use by another tlkit run (${describe(holder)})` +
-          (remote ? `; it cannot be checked from ${hostname()}: if that run is over, delete ${path}` : '; wait for it to end, or choose another --out'),
-      );
-    }
+    if (!isStale(holder)) throw inUse(dir, holder);
     // Take the stale lock out of the way atomically, then make sure it is the one judged stale: two
     // processes may find the same stale lock, and the later one must not remove the earlier's new lock.
     const aside = `${path}.stale-${owner.token}`;
@@ -136,6 +138,23 @@ export async function acquireRunLock(dir: string, onLog?: (message: string) => v
 async function releaseLock(path: string, token: string): Promise<void> {
   const held = parseOwner(await fs.readFile(path, 'utf8').catch(() => ''));
   if (held?.token === token) await fs.rm(path, { force: true });
+}
+
+/**
+ * Refuses early, before a run loads anything, when a live process holds `dir`'s lock (the lock itself
+ * is taken later, by acquireRunLock, once the run is known to be valid).
+ */
+export function checkRunLockFree(dir: string): void {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, LOCK_FILE), 'utf8');
+  } catch {
+    return;
+  }
+  const holder = parseOwner(text);
+  if (holder && !isStale(holder)) {
+    throw inUse(dir, holder);
+  }
 }
 
 /** The current holder of a run directory's lock, if the lock file exists and can be read. */

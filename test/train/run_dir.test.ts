@@ -6,6 +6,8 @@ import * as fs from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { initEngine } from '../../src/engines/tfjs/tf.js';
 import { runDirLayout } from '../../src/train/run_dir.js';
 import { LOCK_FILE } from '../../src/train/run_lock.js';
@@ -14,6 +16,7 @@ import { writeBrokenImages, writeNotHdf5 } from '../helpers/hostile_files.js';
 import { writeSquaresFolder } from './helpers.js';
 
 const B = ['--backbone', 'mobilenet', '--alpha', '0.25', '--weights', 'none', '--input-size', '32', '--epochs', '1', '--batch-size', '4', '--class-mode', 'sparse', '--seed', '3'];
+const bin = fileURLToPath(new URL('../../bin/tlkit.js', import.meta.url));
 let root: string;
 let ds: string;
 
@@ -67,17 +70,22 @@ test('a non-empty folder that is not a run is refused even with --overwrite, and
   assert.deepEqual(await fs.readdir(out), ['thesis.tex']);
 });
 
-test('two train processes with the same --out: one run, the other refused; config and model from the same run', async () => {
+test('two train processes with the same --out: the second is refused while the first runs; the run stays whole', { timeout: 240_000 }, async () => {
   const out = join(root, 'concurrent');
-  const [a, b] = await Promise.all([runCli(['train', ds, ...B, '--seed', '11', '--out', out]), runCli(['train', ds, ...B, '--seed', '22', '--out', out])]);
-  const winner = [a, b].findIndex((r) => r.code === 0);
-  assert.notEqual(winner, -1, `${a.stderr}\n${b.stderr}`);
-  const loser = winner === 0 ? b : a;
-  assert.notEqual(loser.code, 0);
-  assert.match(loser.stderr, /in use by another tlkit run|already holds a run/);
-  const seed = JSON.parse(read(runDirLayout(out).config)).seed;
-  assert.equal(seed, winner === 0 ? 11 : 22);
-  assert.match(read(runDirLayout(out).summary), /epochs: 1/);
+  const first = spawn(process.execPath, [bin, 'train', ds, ...B, '--epochs', '2', '--seed', '11', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  first.stderr!.on('data', (d) => (stderr += d));
+  let exited = false;
+  const exit = new Promise<number | null>((resolve) => first.on('exit', (code) => ((exited = true), resolve(code))));
+  while (!existsSync(join(out, LOCK_FILE)) && !exited) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(!exited, `the first run ended before it was seen running: ${stderr}`);
+  const second = await runCli(['train', ds, ...B, '--seed', '22', '--out', out]);
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, new RegExp(`is in use by another tlkit run \\(process ${first.pid} on ${hostname()}`));
+  assert.equal(await exit, 0, stderr);
+  assert.equal(JSON.parse(read(runDirLayout(out).config)).seed, 11, 'config.json of the run that trained');
+  assert.match(read(runDirLayout(out).summary), /epochs: 2/);
+  assert.equal(existsSync(join(out, LOCK_FILE)), false);
 });
 
 test('a run directory locked by a live process is refused, even for --resume', async () => {

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LOCK_FILE, RunLockedError, acquireRunLock, readRunLock } from '../../src/train/run_lock.js';
+import { LOCK_FILE, RunLockedError, acquireRunLock, checkRunLockFree, readRunLock } from '../../src/train/run_lock.js';
 
 let root: string;
 
@@ -31,7 +31,9 @@ test('a held lock refuses a second taker, names the holder, and is gone after re
   assert.deepEqual({ pid: lock.owner.pid, hostname: lock.owner.hostname }, { pid: process.pid, hostname: hostname() });
   assert.equal((await readRunLock(dir))?.token, lock.owner.token);
   await assert.rejects(acquireRunLock(dir), (e: unknown) => e instanceof RunLockedError && e.message.includes(`in use by another tlkit run (process ${process.pid} on ${hostname()}`));
+  assert.throws(() => checkRunLockFree(dir), RunLockedError, 'the early check (before a run loads anything) sees it too');
   await lock.release();
+  checkRunLockFree(dir);
   assert.equal(await readRunLock(dir), undefined);
   const again = await acquireRunLock(dir);
   await again.release();
