@@ -32,6 +32,7 @@ export { removeBatchNorm, foldBatchNorm } from './models/batchnorm.js';
 export { loadBackboneWeights, availableWeights } from './weights/resolve.js';
 export type { WeightsInfo, LoadBackboneWeightsOptions } from './weights/resolve.js';
 export { loadH5Weights } from './weights/h5_import.js';
+export { NotHdf5Error } from './weights/h5.js';
 export { saveH5 } from './weights/h5_export.js';
 export type { SaveH5Options } from './weights/h5_export.js';
 export { saveModel, loadModel } from './weights/saved_model.js';
@@ -81,6 +82,7 @@ export type { TrainRunOptions, TrainRunHooks, TrainRunResult } from './train/run
 export { planRun } from './train/run_plan.js';
 export type { RunPlan, PhasePlan } from './train/run_plan.js';
 export { runDirLayout } from './train/run_dir.js';
+export { RunLockedError } from './train/run_lock.js';
 export type { RunDirLayout } from './train/run_dir.js';
 export { readCheckpoint } from './train/checkpoint.js';
 export type { TrainingCheckpoint } from './train/checkpoint.js';

@@ -6,6 +6,7 @@ import { join, resolve, relative } from 'node:path';
 import { getBackbone } from '../models/zoo.js';
 import type { ProgressCallback } from '../core/progress.js';
 import { trainRun, type TrainRunOptions, type TrainRunResult } from '../train/run.js';
+import { refuseInsideInputs } from '../train/output_path.js';
 import { defaultWeights } from '../weights/resolve.js';
 import { describeRule, parseSelectionRule, selectBackbone, type SelectionRule } from './selection_rule.js';
 import type { BackboneResult, CompareResult, CompareRow, EpochRecord } from './types.js';
@@ -106,6 +107,8 @@ export async function compareBackbones(options: CompareOptions, hooks: CompareHo
   const ids = options.backbones.map((b) => getBackbone(b).id);
   const { backbones: _b, select: _s, allowRandomWeights: _a, outDir, ...shared } = options;
   const seed = options.seed ?? 1234;
+  // The reports folder is made before any run: it must not land among the classes it compares.
+  refuseInsideInputs(outDir, [options.dataDir, options.valDir]);
   await mkdir(outDir, { recursive: true });
 
   const rows: CompareRow[] = [];

@@ -92,6 +92,11 @@ function walkImages(top: string, followLinks: boolean): string[] {
   return files;
 }
 
+/** A class is a folder directly inside the data folder: its name cannot climb out or go deeper. */
+export function isPlainFolderName(name: string): boolean {
+  return typeof name === 'string' && name !== '' && name !== '.' && name !== '..' && !/[\\/\0]/.test(name);
+}
+
 export function checkValidationSplit(value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value >= 1) {
     throw invalidArgument('validationSplit', value, 'a number in [0, 1) (0 = no split)');
@@ -112,6 +117,8 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
     classNames = [...options.classes];
     const dup = classNames.find((c, i) => classNames.indexOf(c) !== i);
     if (dup !== undefined) throw invalidArgument('classes', options.classes, 'distinct class names');
+    const notPlain = classNames.find((c) => !isPlainFolderName(c));
+    if (notPlain !== undefined) throw invalidArgument('classes', options.classes, `plain folder names inside ${dir} (not '', '.', '..', nor with '/' or '\\'); got ${JSON.stringify(notPlain)}`);
     for (const c of classNames) {
       if (!isDirectory(join(dir, c))) throw new DataError(`class '${c}' has no folder ${join(dir, c)}`);
     }

@@ -5,6 +5,7 @@ import * as fs from 'node:fs/promises';
 import { tf, type tfl } from '../engines/tfjs/tf.js';
 import { FileError, TrainingError } from '../core/errors.js';
 import { atomicWrite, type AtomicWriteFs } from '../core/atomic_write.js';
+import { validateCheckpointHeader } from './checkpoint_header.js';
 import type { SavedArray } from './optimizers.js';
 import type { FlatSlotLayout } from './optimizer_state_convert.js';
 import type { EpochLogs } from './types.js';
@@ -136,7 +137,9 @@ export function decodeCheckpoint(bytes: Uint8Array, path = 'checkpoint'): Traini
   } catch (error) {
     throw bad(`header is not JSON: ${(error as Error).message}`);
   }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
   if (header.format !== 'tlkit-checkpoint' || header.version !== 1) throw bad(`format ${String(header.format)} version ${String(header.version)}`);
+  validateCheckpointHeader(header, path);
   if (dataStart + (header.dataLength as number) !== bytes.byteLength) throw bad(`expected ${dataStart + (header.dataLength as number)} bytes, found ${bytes.byteLength}`);
   // Copy each array out so it is aligned and independent of the file buffer.
   const load = (r: ArrayRef): SavedArray => {

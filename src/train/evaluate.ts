@@ -150,6 +150,15 @@ export async function evaluate(model: tfl.LayersModel, iterator: BatchIterator, 
     b += 1;
     options.onProgress?.({ task, current: b, total: Math.max(b, iterator.length), unit: 'batch', done: b >= iterator.length });
   }
+  // Accuracy on no image is not a number to report: say why instead.
+  if (acc.samples === 0) {
+    const skipped = (iterator as { skippedFiles?: { file: string; reason: string }[] }).skippedFiles ?? [];
+    const where = (iterator as { directory?: string }).directory;
+    throw new DataError(
+      `nothing to evaluate: no image could be used${where ? ` in ${where}` : ''}` +
+        (skipped.length ? ` (all ${skipped.length} files were skipped; first: ${skipped[0]!.file}: ${skipped[0]!.reason})` : ' (no images)'),
+    );
+  }
   const classNames = options.classNames ?? iterator.classNames ?? Array.from({ length: numClasses }, (_, i) => String(i));
   for (const m of misclassified) {
     m.trueClass = classNames[Number(m.trueClass)] ?? m.trueClass;

@@ -4,7 +4,7 @@
 // engine's (step_engine.ts): tfjs, or the compiled ONNX training step; fit never asks which.
 import { tf, type tfl } from '../engines/tfjs/tf.js';
 import { decideStepEngine } from '../engines/engine_decision.js';
-import { TrainingError, invalidArgument } from '../core/errors.js';
+import { DataError, TrainingError, invalidArgument } from '../core/errors.js';
 import type { EngineChoice, LossName, OptimizerName, StepEngineName } from '../core/names.js';
 import { resolveLoss } from '../core/names.js';
 import type { ProgressCallback } from '../core/progress.js';
@@ -234,6 +234,8 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
         for (const cb of callbacks) await cb.onBatchEnd?.(logs, ctx);
       }
 
+      // Every file skipped (all corrupt, or nothing to read): the epoch's metrics would be 0/0.
+      if (acc.seen === 0) throw new DataError(`epoch ${epoch + 1}: no training image could be used (every file was skipped; the log lists why)`);
       const logs: EpochLogs = {
         epoch: epoch + 1,
         ...options.extraLogs,

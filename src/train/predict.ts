@@ -3,7 +3,7 @@
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { tf, type tfl } from '../engines/tfjs/tf.js';
-import { FileError, invalidArgument } from '../core/errors.js';
+import { FileError, TlkitError, invalidArgument } from '../core/errors.js';
 import { decodeImageFile } from '../data/decode.js';
 import { preprocessInputArray } from '../data/preprocess_input.js';
 import { IMAGE_EXTENSIONS } from '../data/scan_directory.js';
@@ -39,6 +39,8 @@ function probabilityRows(output: tf.Tensor): number[][] {
   const values = output.arraySync() as number[][] | number[];
   return (values as (number[] | number)[]).map((row) => {
     const r = Array.isArray(row) ? row : [row];
+    // A probability of NaN is no answer: the model (weights) or the input is broken; say so instead.
+    if (!r.every(Number.isFinite)) throw new TlkitError(`the model's output is not finite (${r.find((v) => !Number.isFinite(v))}): its weights or this input hold NaN or Infinity; no prediction made`);
     return r.length === 1 ? [1 - r[0], r[0]] : r;
   });
 }

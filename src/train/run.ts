@@ -26,7 +26,9 @@ import { evaluate, type Evaluation } from './evaluate.js';
 import { fit } from './fit.js';
 import { FeatureIterator } from './feature_iterator.js';
 import { planRun, storedConfig, type PhasePlan, type RunPlan, type StoredConfig } from './run_plan.js';
-import { createRunDir, readJson, runDirLayout, writeJson, type RunDirLayout } from './run_dir.js';
+import { readJson, runDirLayout, writeJson, type RunDirLayout } from './run_dir.js';
+import { checkRunDirRequest, claimRunDir, type RunDirClaim } from './run_dir_guard.js';
+import { checkInputSize, checkResumeDataDir, checkResumeIdentity, checkRunData } from './run_checks.js';
 import { loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
 import type { ClassWeight, EpochLogs } from './types.js';
 import type { BatchIterator } from '../data/batch.js';
@@ -77,6 +79,11 @@ export interface TrainRunOptions {
   outDir: string;
   /** Continue the run in outDir from its last checkpoint (its config.json wins over these options, but `engine`). */
   resume?: boolean;
+  /**
+   * Replace the previous run in outDir (its files are removed once the new run starts). Without it (or
+   * `resume`) a non-empty outDir is refused; a folder that is not a tlkit run is refused either way.
+   */
+  overwrite?: boolean;
   seed?: number;
   earlyStoppingPatience?: number;
   reduceLrPatience?: number;
@@ -158,6 +165,7 @@ async function resolveStart(options: TrainRunOptions, layout: RunDirLayout, log:
     throw new FileError(options.outDir, 'nothing to resume: not a tlkit run directory (no config.json); start the run without --resume');
   }
   const stored = await readJson<StoredConfig>(layout.config);
+  checkResumeDataDir(options.dataDir, stored.dataDir, options.outDir);
   // The engine only decides where the numbers are computed (checkpoints convert between engines), so
   // an engine given with resume wins over the stored one.
   const engine = options.engine ?? stored.engine;
@@ -180,12 +188,14 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
   // On resume the stored config is the run's definition; only the run directory, iterators and signal come from the caller.
   const plan = planRun(config, { train: options.train, validation: options.validation });
   const full: TrainRunOptions = { ...plan.config, train: options.train, validation: options.validation, signal: options.signal };
-
-  await createRunDir(options.outDir);
-  if (!options.resume) await writeJson(layout.config, { ...plan.config, tlkit: { configVersion: 1 }, createdAt: new Date().toISOString() });
+  // Refusals that need nothing but the options come first: a refused run creates nothing.
+  const dirRequest = { outDir: options.outDir, resume: options.resume, overwrite: options.overwrite, inputDirs: [full.dataDir, full.valDir] };
+  checkRunDirRequest(dirRequest);
+  checkInputSize(full.inputSize, full.batchSize ?? 32);
 
   let iterators: RunInputs | undefined;
   let classifier: Classifier | undefined;
+  let runDir: RunDirClaim | undefined;
   try {
     const choice = weightsChoice(full);
     if (choice.reason) log(`weights: ${choice.reason}`);
@@ -193,6 +203,8 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     const userRescale = full.augmentation?.rescale;
     if (typeof userRescale === 'number' && userRescale !== 0) scaling.rescale = userRescale;
     iterators = makeRunInputs(full, choice.weights, plan.seed, scaling, log);
+    checkRunData(iterators.train, iterators.validation, full);
+    checkResumeIdentity(resumeFrom, { inputSize: iterators.inputSize, classNames: iterators.classNames }, options.outDir);
     // Initial weights (the head's, and the backbone's with weights none) come from the run's seed too.
     const classifierOptions = {
       backbone: full.backbone,
@@ -203,6 +215,9 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     };
     classifier = withSeededMathRandom(mixSeed(plan.seed, 0x494e4954), () => buildClassifier(classifierOptions));
     const weightsInfo = await loadWeightsForRun(classifier, choice.weights, full, log);
+    // Everything is checked (options, data, backbone, weights): only now does the run directory change.
+    runDir = await claimRunDir(layout, dirRequest, log);
+    if (!options.resume) await writeJson(layout.config, { ...plan.config, tlkit: { configVersion: 1 }, createdAt: new Date().toISOString() });
 
     const outcome = await runPhases(plan, full, classifier, iterators, layout, resumeFrom, hooks, log);
     const summary = summarize(classifier.model);
@@ -219,6 +234,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     const elapsedSeconds = (performance.now() - started) / 1000;
     const engine = [...new Set(outcome.phaseEngines)].join(',') || 'tfjs';
     await atomicWriteText(layout.summary, summaryText(classifier, summary, outcome.history, outcome.evaluation, elapsedSeconds, engine));
+    runDir.complete();
     return {
       runDir: layout.root,
       history: outcome.history,
@@ -236,6 +252,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     await iterators?.close();
     // The trained model lives on in the run directory; its tensors here are freed (compare runs many).
     classifier?.model.dispose();
+    await runDir?.release();
   }
 }
 
@@ -331,7 +348,7 @@ async function runPhase(phase: PhasePlan, plan: RunPlan, full: TrainRunOptions, 
     seed: phase.seed,
     resumeFrom: resumeHere,
     extraLogs: plan.phases.length > 1 ? { phase: phase.index } : undefined,
-    tag: { phase: phase.index, engine: frozen ? 'onnx-frozen' : undefined },
+    tag: { phase: phase.index, engine: frozen ? 'onnx-frozen' : undefined, inputSize: iterators.inputSize, classNames: iterators.classNames },
     stateModel: classifier.model,
     engine: stepChoice,
     onLog: log,

@@ -5,6 +5,7 @@
 //   summary.txt       layers, params, final metrics
 //   config.json       the options of the run: enough to repeat it (`tlkit train --resume` reads it)
 //   evaluation.json   metrics on the validation data
+//   .tlkit.lock       while a run uses the directory (run_lock.ts); run_dir_guard.ts creates, checks and clears it
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileError } from '../core/errors.js';
@@ -36,19 +37,6 @@ export function runDirLayout(root: string): RunDirLayout {
     config: join(root, 'config.json'),
     evaluation: join(root, 'evaluation.json'),
   };
-}
-
-export async function createRunDir(root: string): Promise<RunDirLayout> {
-  const layout = runDirLayout(root);
-  // model/ is left to saveModel, which writes it into a temporary folder and renames it.
-  for (const dir of [root, layout.checkpoints]) {
-    try {
-      await fs.mkdir(dir, { recursive: true });
-    } catch (error) {
-      throw new FileError(dir, `cannot create the run directory (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
-    }
-  }
-  return layout;
 }
 
 export async function writeJson(path: string, value: unknown): Promise<void> {

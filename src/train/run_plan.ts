@@ -12,7 +12,7 @@ import { DEFAULT_LEARNING_RATE } from './optimizers.js';
 import type { TrainRunOptions } from './run.js';
 
 /** The JSON-able options, as stored in config.json so the run can be repeated or resumed. */
-export type StoredConfig = Omit<TrainRunOptions, 'train' | 'validation' | 'signal'>;
+export type StoredConfig = Omit<TrainRunOptions, 'train' | 'validation' | 'signal' | 'overwrite'>;
 
 export interface PhasePlan {
   index: 1 | 2;
@@ -37,7 +37,7 @@ export interface RunPlan {
 
 /** The JSON-able options with absolute paths, so `--resume` works from any working directory. */
 export function storedConfig(options: TrainRunOptions): StoredConfig {
-  const { train: _t, validation: _v, signal: _s, ...rest } = options;
+  const { train: _t, validation: _v, signal: _s, overwrite: _o, ...rest } = options;
   const absolute = (p: string | undefined) => (p === undefined ? undefined : resolve(p));
   return {
     ...rest,

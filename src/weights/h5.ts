@@ -1,6 +1,8 @@
 // The one place that starts h5wasm (ESM-only, a wasm module that must be ready before use) and the
 // Keras legacy-HDF5 conventions shared by the reader and the writer.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import h5wasm from 'h5wasm/node';
+import { FileError } from '../core/errors.js';
 
 export type H5 = typeof h5wasm;
 export type H5Group = InstanceType<H5['Group']>;
@@ -66,4 +68,36 @@ export function writeStringListAttr(group: H5Group, name: string, values: string
     const part = values.slice(c * per, (c + 1) * per);
     group.create_attribute(`${name}${c}`, part, [part.length], `S${width}`);
   }
+}
+
+/** The 8 bytes every HDF5 file has at offset 0, or at 512, 1024, 2048... after a user block. */
+const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** A file that is not HDF5 at all (h5wasm alone answers with "error - name not defined!"). */
+export class NotHdf5Error extends FileError {
+  constructor(path: string) {
+    super(path, 'not an HDF5 file');
+    this.message = `not an HDF5 file: ${path} (no HDF5 signature; a Keras .h5 is written by model.save_weights or model.save)`;
+  }
+}
+
+/** Checks the HDF5 signature before h5wasm opens the file. */
+export function assertHdf5(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw new FileError(path, `cannot open (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const bytes = Buffer.alloc(HDF5_SIGNATURE.length);
+    for (let offset = 0; offset + bytes.length <= size; offset = offset === 0 ? 512 : offset * 2) {
+      readSync(fd, bytes, 0, bytes.length, offset);
+      if (bytes.equals(HDF5_SIGNATURE)) return;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  throw new NotHdf5Error(path);
 }

@@ -83,6 +83,8 @@ export async function saveH5(model: tfl.LayersModel, path: string, options: Save
     try {
       if (options.weightsOnly) {
         writeWeightsTree(file, model);
+        // Keras ignores it; `tlkit export` reads it to tell its own files from others before replacing one.
+        file.create_attribute('tlkit_version', tlkitVersion());
       } else {
         file.create_attribute('keras_version', KERAS_LAYOUT_VERSION);
         file.create_attribute('backend', 'tensorflow');

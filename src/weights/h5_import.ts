@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import type { tfl } from '../engines/tfjs/tf.js';
 import { FileError } from '../core/errors.js';
-import { loadH5wasm, readStringAttr, readStringListAttr, type H5Group } from './h5.js';
+import { assertHdf5, loadH5wasm, readStringAttr, readStringListAttr, type H5Group } from './h5.js';
 import { applyStoredWeights, type ApplyWeightsOptions, type ApplyWeightsResult, type StoredLayer, type StoredWeights } from './stored_weights.js';
 
 function asFloat32(value: unknown, path: string): Float32Array {
@@ -18,11 +18,24 @@ function asFloat32(value: unknown, path: string): Float32Array {
   throw new FileError(path, `dataset is not numeric (got ${typeof value}); only float weights can be loaded`);
 }
 
-/** Reads every layer's weights from a Keras legacy .h5 file, in the file's layer order. */
-export async function readKerasH5(path: string): Promise<StoredWeights> {
+/**
+ * A dataset larger than this is refused by the eager reader: the largest Keras applications weight
+ * (VGG16's fc1, 25088x4096) has 103M values; a forged header can declare billions.
+ */
+const MAX_EAGER_VALUES = 2 ** 28;
+
+type H5File = InstanceType<Awaited<ReturnType<typeof loadH5wasm>>['File']>;
+
+/**
+ * Opens a Keras legacy .h5 and lists its layers, weight names and shapes. The values are read only
+ * when a weight's `values` is used, so shapes can be checked against a model before any data is read
+ * (a forged dataset shape must not make tlkit allocate it). Close the file when done.
+ */
+async function openKerasH5(path: string): Promise<{ stored: StoredWeights; file: H5File }> {
   if (!existsSync(path)) throw new FileError(path, 'no such weights file');
+  assertHdf5(path);
   const h5 = await loadH5wasm();
-  let file: InstanceType<typeof h5.File>;
+  let file: H5File;
   try {
     file = new h5.File(path, 'r');
   } catch (error) {
@@ -46,11 +59,37 @@ export async function readKerasH5(path: string): Promise<StoredWeights> {
         weights: weightNames.map((weightName) => {
           const dataset = group.get(weightName) as InstanceType<typeof h5.Dataset> | null;
           if (!dataset || !(dataset instanceof h5.Dataset)) throw new FileError(path, `layer '${layerName}' lists weight '${weightName}' but has no dataset for it`);
-          return { name: weightName, shape: dataset.shape ?? [], values: asFloat32(dataset.value, `${path}:${layerName}/${weightName}`) };
+          const where = `${path}:${layerName}/${weightName}`;
+          return {
+            name: weightName,
+            shape: (dataset.shape ?? []).map(Number),
+            get values() {
+              return asFloat32(dataset.value, where);
+            },
+          };
         }),
       };
     });
-    return { source: path, layers, kerasVersion: readStringAttr(root, 'keras_version'), backend: readStringAttr(root, 'backend') };
+    return { stored: { source: path, layers, kerasVersion: readStringAttr(root, 'keras_version'), backend: readStringAttr(root, 'backend') }, file };
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+}
+
+/** Reads every layer's weights from a Keras legacy .h5 file, in the file's layer order. */
+export async function readKerasH5(path: string): Promise<StoredWeights> {
+  const { stored, file } = await openKerasH5(path);
+  try {
+    const layers = stored.layers.map((layer) => ({
+      name: layer.name,
+      weights: layer.weights.map((w) => {
+        const count = w.shape.reduce((a, b) => a * b, 1);
+        if (count > MAX_EAGER_VALUES) throw new FileError(path, `weight '${w.name}' of layer '${layer.name}' declares shape [${w.shape}] (${count} values): too large to be a model weight; not read`);
+        return { name: w.name, shape: w.shape, values: w.values };
+      }),
+    }));
+    return { ...stored, layers };
   } finally {
     file.close();
   }
@@ -58,8 +97,14 @@ export async function readKerasH5(path: string): Promise<StoredWeights> {
 
 /**
  * Loads a Keras .h5 into `model`: by topological order with shape checks (Keras's default for .h5,
- * needed where layers are auto-named, e.g. InceptionV3), or by layer name with `byName`.
+ * needed where layers are auto-named, e.g. InceptionV3), or by layer name with `byName`. Every shape
+ * is checked against the model before any value is read.
  */
 export async function loadH5Weights(model: tfl.LayersModel, path: string, options: ApplyWeightsOptions = {}): Promise<ApplyWeightsResult> {
-  return applyStoredWeights(model, await readKerasH5(path), options);
+  const { stored, file } = await openKerasH5(path);
+  try {
+    return applyStoredWeights(model, stored, options);
+  } finally {
+    file.close();
+  }
 }

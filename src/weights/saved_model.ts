@@ -6,9 +6,9 @@
 // directory (a run's model/ folder) gets each file written to a temporary name and renamed, with
 // tlkit.json removed first and written last, so a directory with tlkit.json always holds a whole model.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { tf, tfl } from '../engines/tfjs/tf.js';
 import { FileError, formatValue } from '../core/errors.js';
 import { LABEL_CLASS_MODES, type LabelClassMode } from '../core/names.js';
@@ -193,11 +193,13 @@ export async function loadModel(path: string): Promise<{ model: tfl.LayersModel;
   if (!json.modelTopology || !Array.isArray(json.weightsManifest)) throw new FileError(modelJsonPath, 'not a tfjs layers model.json: needs modelTopology and weightsManifest');
   const buffers: Buffer[] = [];
   for (const group of json.weightsManifest) {
+    if (!group || !Array.isArray(group.paths) || !Array.isArray(group.weights)) throw new FileError(modelJsonPath, 'weightsManifest entries need `paths` and `weights` lists');
     for (const p of group.paths) {
+      const file = weightsFilePath(dir, p, modelJsonPath);
       try {
-        buffers.push(await fs.readFile(join(dir, p)));
+        buffers.push(await fs.readFile(file));
       } catch (error) {
-        throw new FileError(join(dir, p), `cannot read the model's weights (${(error as Error).message})`, { cause: error });
+        throw new FileError(file, `cannot read the model's weights (${(error as Error).message})`, { cause: error });
       }
     }
   }
@@ -215,5 +217,40 @@ export async function loadModel(path: string): Promise<{ model: tfl.LayersModel;
     throw new FileError(modelJsonPath, `cannot build the model (${(error as Error).message})`, { cause: error });
   }
   checkModelAgainstMetadata(model, metadata, dir);
+  try {
+    checkFiniteWeights(model, join(dir, WEIGHTS_BIN));
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
   return { model, metadata };
+}
+
+/**
+ * A weights file named by model.json, confined to the model folder: a manifest path may not climb out
+ * ('../../secret.bin'), be absolute, or reach outside through a symbolic link.
+ */
+function weightsFilePath(dir: string, path: unknown, modelJsonPath: string): string {
+  const refuse = (why: string) => new FileError(modelJsonPath, `weightsManifest path ${formatValue(path)} ${why}: a model's weights files must lie inside its folder ${dir}`);
+  if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) throw refuse('is not a file name');
+  if (isAbsolute(path)) throw refuse('is absolute');
+  const root = resolve(dir);
+  const file = resolve(root, path);
+  if (!file.startsWith(root + sep)) throw refuse('leaves the folder');
+  if (existsSync(file)) {
+    const real = realpathSync(file);
+    const realRoot = realpathSync(root);
+    if (!real.startsWith(realRoot + sep)) throw refuse(`is a link to ${real}, outside the folder`);
+  }
+  return file;
+}
+
+/** NaN or infinite weights (a diverged or damaged model) would make every prediction NaN. */
+function checkFiniteWeights(model: tfl.LayersModel, where: string): void {
+  for (const w of model.weights) {
+    const values = w.read().dataSync();
+    let bad = 0;
+    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
+    if (bad > 0) throw new FileError(where, `weight ${w.originalName} holds ${bad} non-finite value(s) (NaN or Infinity) of ${values.length}: this model cannot predict; retrain it or restore its files`);
+  }
 }

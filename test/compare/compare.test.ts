@@ -124,3 +124,14 @@ test('compare flags: bad --select and unknown backbone are usage errors', async 
   assert.equal(b.code, 2);
   assert.match(b.stderr, /Unknown backbone 'vgg16'. Available: .*mobilenet/);
 });
+
+test('compare --out inside the data folder is refused before any folder is made there (issue 16)', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'tlkit-compare-data-'));
+  let trained = 0;
+  await assert.rejects(
+    compareBackbones({ dataDir: data, backbones: ['mobilenet'], outDir: join(data, 'cmp'), epochs: 1 }, { train: async (o) => (trained++, fakeResult(o, 0.9, 1)) }),
+    /--out .*cmp is inside the data folder/,
+  );
+  assert.equal(trained, 0);
+  assert.equal(existsSync(join(data, 'cmp')), false);
+});

@@ -10,6 +10,8 @@ import { initEngine } from '../../src/engines/tfjs/tf.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { loadModel } from '../../src/weights/saved_model.js';
 import { runDirLayout } from '../../src/train/run_dir.js';
+import { LOCK_FILE } from '../../src/train/run_lock.js';
+import { existsSync } from 'node:fs';
 import { writeSquaresFolder } from './helpers.js';
 
 const bin = fileURLToPath(new URL('../../bin/tlkit.js', import.meta.url));
@@ -69,6 +71,9 @@ test('SIGKILL in the middle of an epoch, then --resume: the run finishes, every 
   const resumed = await second.exit;
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, new RegExp(`resuming .* at epoch 2, batch ${atKill.batch}`));
+  // The killed process could not remove its lock: the resume recognises it as stale (issue 16).
+  assert.match(resumed.stderr, new RegExp(`took over a stale lock of process ${first.child.pid} on `));
+  assert.equal(existsSync(join(out, LOCK_FILE)), false, 'the resumed run released its lock');
 
   // Every file of the run directory loads.
   const history = JSON.parse(await fs.readFile(layout.historyJson, 'utf8')).epochs as { epoch: number; samples: number }[];

@@ -34,7 +34,7 @@ const x = () => tf.randomUniform([2, 12, 12, 3], -1, 1, 'float32', 11);
 test('export --format h5 writes a Keras .h5 that loads back into the same architecture', async () => {
   const r = await runCli(['export', runDir, '--format', 'h5']);
   assert.equal(r.code, 0, r.stderr);
-  const out = join(runDir, 'model', 'model.h5');
+  const out = join(runDir, 'model.h5');
   assert.equal(r.stdout, `wrote ${out} (Keras .h5)\n`);
   const copy = tinyClassifier();
   await loadH5Weights(copy, out);

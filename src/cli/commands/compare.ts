@@ -32,6 +32,7 @@ Options:
   --select RULE              within=TOLERANCE then tie-breaks among time, params, gap, accuracy
                              (default within=0.01,time,params,gap: accuracy within 0.01 of the best, then the fastest)
   --out DIR                  where runs and reports go (default runs/compare-TIMESTAMP)
+  --overwrite                replace the backbones' runs already in --out (else each one is refused)
   --allow-random-weights     train backbones without pretrained weights from random weights (default: report them)
   --json                     print the result as JSON on stdout
 
@@ -48,6 +49,7 @@ const flags = {
   select: { type: 'string' },
   out: { type: 'string' },
   'allow-random-weights': { type: 'boolean' },
+  overwrite: { type: 'boolean' },
   json: { type: 'boolean' },
   ...trainFlagSpec,
 } as const;
@@ -60,6 +62,8 @@ export const compareCommand: Command = {
     const { values, positionals } = parseFlags(argv, flags, usage);
     if (positionals.length > 1) throw new UsageError(`compare expects at most one DIR; got ${positionals.length}\n\n${usage}`);
     const shared = definedOnly(trainOptionsFromFlags(values));
+    const outFlag = stringFlag(values, 'out');
+    if (outFlag !== undefined) (await import('../../train/output_path.js')).refuseSystemPath(outFlag, '--out');
     const embedded = positionals.length === 0;
     let dataDir = positionals[0];
     if (embedded) {
@@ -91,6 +95,7 @@ export const compareCommand: Command = {
       dataDir,
       backbones,
       outDir,
+      overwrite: Boolean(values.overwrite),
       epochs: shared.epochs ?? COMPARE_DEFAULTS.epochs,
       batchSize: shared.batchSize ?? COMPARE_DEFAULTS.batchSize,
       seed: shared.seed ?? COMPARE_DEFAULTS.seed,

@@ -5,17 +5,19 @@ import { UsageError } from '../../core/errors.js';
 
 const FORMATS = ['onnx', 'tfjs', 'h5'] as const;
 
-const usage = `Usage: tlkit export MODEL_DIR --format onnx|tfjs|h5 [--out PATH] [--batch-size N] [--weights-only]
+const usage = `Usage: tlkit export MODEL_DIR --format onnx|tfjs|h5 [--out PATH] [--overwrite] [--batch-size N] [--weights-only]
 
 Writes a trained model (a run directory, or its model/ folder) in another format:
-  onnx   an ONNX model (opset 13) for onnxruntime and other ONNX runtimes   default out: MODEL_DIR/model.onnx
+  onnx   an ONNX model (opset 13) for onnxruntime and other ONNX runtimes   default out: RUN/model.onnx
   tfjs   a tfjs layers model folder (model.json + weights.bin + tlkit.json), for tf.loadLayersModel
-         in a browser                                                         default out: MODEL_DIR/tfjs
+         in a browser                                                         default out: RUN/tfjs
   h5     a Keras .h5 in the layout model.save writes (model config + weights), readable by
-         keras.models.load_model / model.load_weights                       default out: MODEL_DIR/model.h5
+         keras.models.load_model / model.load_weights                       default out: RUN/model.h5
+(RUN: the folder that holds the model folder.) Nothing is written inside a run's model/ or checkpoints/.
 
 Options:
   --out PATH        where to write (a file for onnx and h5, a folder for tfjs)
+  --overwrite       replace an existing file at --out that is not an earlier tlkit export of this format
   --batch-size N    onnx: a fixed batch size instead of a dynamic one
   --weights-only    h5: only the weights (the model.save_weights layout)`;
 
@@ -24,6 +26,7 @@ const flags = {
   out: { type: 'string' },
   'batch-size': { type: 'string' },
   'weights-only': { type: 'boolean' },
+  overwrite: { type: 'boolean' },
 } as const;
 
 export const exportCommand: Command = {
@@ -39,11 +42,12 @@ export const exportCommand: Command = {
     if (batchSize !== undefined && format !== 'onnx') throw new UsageError(`--batch-size applies to --format onnx only; got --format ${format}`, 'batch-size');
     if (values['weights-only'] && format !== 'h5') throw new UsageError(`--weights-only applies to --format h5 only; got --format ${format}`, 'weights-only');
 
-    const [{ join }, { initEngine }, saved] = await Promise.all([import('node:path'), import('../../engines/tfjs/tf.js'), import('../../weights/saved_model.js')]);
+    const [{ initEngine }, saved, target] = await Promise.all([import('../../engines/tfjs/tf.js'), import('../../weights/saved_model.js'), import('../../train/export_target.js')]);
     await initEngine();
     const dir = saved.resolveModelDir(positionals[0]!);
+    const out = stringFlag(values, 'out') ?? target.defaultExportPath(dir, format);
+    await target.checkExportTarget(out, format, { modelDir: dir, overwrite: Boolean(values.overwrite) });
     const { model, metadata } = await saved.loadModel(dir);
-    const out = stringFlag(values, 'out') ?? join(dir, format === 'onnx' ? 'model.onnx' : format === 'h5' ? 'model.h5' : 'tfjs');
     try {
       if (format === 'onnx') {
         const [{ exportOnnx }, { atomicWrite }] = await Promise.all([import('../../engines/onnx/export.js'), import('../../core/atomic_write.js')]);

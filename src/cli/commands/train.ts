@@ -1,7 +1,7 @@
 // `tlkit train DIR --backbone ID`: a whole training run into a run directory.
 import type { Command } from '../command.js';
 import { parseFlags, stringFlag } from '../args.js';
-import { UsageError } from '../../core/errors.js';
+import { TrainingError, UsageError } from '../../core/errors.js';
 import { ProgressPrinter, formatDuration } from '../progress_bar.js';
 import { formatCount } from '../../core/format.js';
 import { trainFlagSpec, trainFlagUsage, trainOptionsFromFlags } from '../train_flags.js';
@@ -16,8 +16,11 @@ the best and last checkpoints, history.csv/json, summary.txt, evaluation.json an
 Options:
   --backbone ID              backbone id (required unless --resume)
   --out RUN_DIR              the run directory (default runs/BACKBONE-TIMESTAMP)
-  --resume                   continue the run in --out from its last checkpoint (its config.json wins;
-                             --engine may switch engines: the optimizer state is converted)
+  --resume                   continue the run in --out from its last checkpoint, as its config.json says
+                             (other training flags are refused; --engine may switch engines: the
+                             optimizer state is converted)
+  --overwrite                replace the run already in --out (its files are removed when the new run
+                             starts); without it a non-empty --out is refused
 
 ${trainFlagUsage}`;
 
@@ -25,8 +28,12 @@ const flags = {
   backbone: { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'boolean' },
+  overwrite: { type: 'boolean' },
   ...trainFlagSpec,
 } as const;
+
+/** The flags that mean something with --resume: which run, and where its numbers are computed. */
+const RESUME_FLAGS = ['resume', 'out', 'engine'];
 
 export const trainCommand: Command = {
   name: 'train',
@@ -37,6 +44,13 @@ export const trainCommand: Command = {
     const resume = Boolean(values.resume);
     const out = stringFlag(values, 'out');
     if (resume && !out) throw new UsageError('--resume needs --out RUN_DIR: the run to continue', 'resume');
+    if (resume) {
+      // The run's config.json defines it; a flag that would be silently ignored is refused instead.
+      const ignored = Object.keys(values).filter((k) => values[k] !== undefined && !RESUME_FLAGS.includes(k));
+      if (ignored.length) {
+        throw new UsageError(`--resume continues the run in ${out} exactly as its config.json says; ${ignored.map((k) => `--${k}`).join(', ')} would be ignored: drop ${ignored.length > 1 ? 'them' : 'it'} (only --engine may change), or start a new run`, ignored[0]);
+      }
+    }
     if (!resume && positionals.length !== 1) throw new UsageError(`train expects one DIR (a folder with one sub-folder per class); got ${positionals.length}\n\n${usage}`);
     const backbone = stringFlag(values, 'backbone');
     if (!resume && !backbone) throw new UsageError('--backbone is required (see `tlkit models`)', 'backbone');
@@ -50,6 +64,7 @@ export const trainCommand: Command = {
       freezeBackbone: Boolean(shared.freezeBackbone),
       outDir: out ?? `runs/${backbone}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`,
       resume,
+      overwrite: Boolean(values.overwrite),
     };
     const { trainRun } = await import('../../train/run.js');
     const printer = new ProgressPrinter(io.stderr, io.interactive);
@@ -61,8 +76,20 @@ export const trainCommand: Command = {
     try {
       result = await trainRun({ ...options, signal: controller.signal }, { onProgress: printer.update, onLog: (m) => io.stderr.write(m + '\n') });
     } catch (error) {
-      if (!controller.signal.aborted) throw error;
-      io.stderr.write(`\ninterrupted; the last checkpoint is kept. Continue with: tlkit train --resume --out ${options.outDir}\n`);
+      const { existsSync } = await import('node:fs');
+      const { runDirLayout } = await import('../../train/run_dir.js');
+      const checkpointed = existsSync(runDirLayout(options.outDir).lastCheckpoint);
+      // A new run that ends before its first checkpoint removes its directory (run_dir_guard.ts).
+      const removed = existsSync(options.outDir) ? '' : ' (no run directory is left)';
+      if (!controller.signal.aborted) {
+        // A training failure (NaN stop) says what is left to continue from, which only the run directory knows.
+        if (error instanceof TrainingError) {
+          const left = checkpointed ? `the last checkpoint is from before this failure: after fixing the cause, continue with: tlkit train --resume --out ${options.outDir}` : `no checkpoint had been written${removed}`;
+          throw new TrainingError(`${error.message}; ${left}`, { cause: error });
+        }
+        throw error;
+      }
+      io.stderr.write(checkpointed ? `\ninterrupted; the last checkpoint is kept. Continue with: tlkit train --resume --out ${options.outDir}\n` : `\ninterrupted before the first checkpoint: nothing to resume${removed}\n`);
       return 130;
     } finally {
       process.removeListener('SIGINT', onInterrupt);
