@@ -8,6 +8,7 @@ import { checkClasses, obtainInputShape } from './input_shape.js';
 import { Normalization } from './layers/normalization.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
+import { topOrNotop } from './weights_records.js';
 import type { BackboneOptions } from './types.js';
 
 interface BlockArgs {
@@ -246,5 +247,9 @@ export const efficientnetB0 = registerBackbone({
   defaultInputSize: 224,
   minInputSize: 32,
   preprocess: 'none',
+  // keras/src/applications/efficientnet.py: name 'efficientnetb0', WEIGHTS_HASHES['b0'], a different bucket.
+  weights: {
+    imagenet: topOrNotop('efficientnet_b0', 'efficientnetb0', { top: '902e53a9f72be733fc0bcb005b3ebbac', notop: '50bc09e76180e00e4465e1a485ddc09d' }, 'https://storage.googleapis.com/keras-applications/', [224]),
+  },
   build: EfficientNetB0,
 });

@@ -8,6 +8,7 @@ import { tfl } from '../engines/tfjs/tf.js';
 import { applyTopOrPooling, checkApplicationOptions } from './imagenet_utils.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
+import { KERAS_APPLICATIONS_STORAGE, NSFWJS_INPUT, NSFWJS_SOURCE, topOrNotop } from './weights_records.js';
 import type { BackboneOptions } from './types.js';
 
 type SymbolicTensor = tfl.SymbolicTensor;
@@ -159,5 +160,11 @@ registerBackbone({
   defaultInputSize: DEFAULT_SIZE,
   minInputSize: MIN_SIZE,
   preprocess: 'tf',
+  weights: {
+    // keras/src/applications/inception_v3.py.
+    imagenet: topOrNotop('inception_v3', 'inception_v3_weights_tf_dim_ordering_tf_kernels', { top: '9a0d58056eeedaa3f26cb7ebd46da564', notop: 'bcbd6486424b2319ff4ef7d526e38f63' }, `${KERAS_APPLICATIONS_STORAGE}inception_v3/`, [299]),
+    // nsfwjs@4's InceptionV3 is auto-named ('conv2d_1' in Keras 2.2.4, 'conv2d' today): loaded by topological order.
+    offline: [{ source: NSFWJS_SOURCE, variant: 'inception_v3', inputSize: 299, lastBackboneLayer: 'mixed10', byName: false, input: NSFWJS_INPUT }],
+  },
   build: InceptionV3,
 });

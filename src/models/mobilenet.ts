@@ -7,6 +7,7 @@ import { formatFixed2, validateClassifierActivation } from './imagenet_utils.js'
 import { checkClasses, obtainInputShape } from './input_shape.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
+import { KERAS_APPLICATIONS_STORAGE, checkImagenetAlpha, kerasRows } from './weights_records.js';
 import type { BackboneOptions } from './types.js';
 
 
@@ -152,5 +153,17 @@ export const mobilenet = registerBackbone({
   minInputSize: 32,
   preprocess: 'tf',
   alphas: MOBILENET_IMAGENET_ALPHAS,
+  // keras/src/applications/mobilenet.py: no hash in Keras.
+  weights: {
+    imagenet: {
+      file({ alpha, inputSize, includeTop }) {
+        checkImagenetAlpha('mobilenet', alpha, MOBILENET_IMAGENET_ALPHAS);
+        const rows = kerasRows(inputSize, MOBILENET_IMAGENET_SIZES, includeTop, 'mobilenet');
+        const alphaText = { 1: '1_0', 0.75: '7_5', 0.5: '5_0', 0.25: '2_5' }[alpha];
+        const fileName = `mobilenet_${alphaText}_${rows}_tf${includeTop ? '' : '_no_top'}.h5`;
+        return { fileName, url: `${KERAS_APPLICATIONS_STORAGE}mobilenet/${fileName}` };
+      },
+    },
+  },
   build: MobileNet,
 });

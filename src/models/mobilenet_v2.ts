@@ -8,6 +8,7 @@ import { correctPad, formatFixed2, rejectUnsupportedOptions, validateClassifierA
 import { checkClasses, obtainInputShape } from './input_shape.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
+import { KERAS_APPLICATIONS_STORAGE, NSFWJS_INPUT, NSFWJS_SOURCE, checkImagenetAlpha, kerasRows, pythonFloat } from './weights_records.js';
 import type { BackboneOptions } from './types.js';
 
 /** Width multipliers Keras publishes ImageNet weights for. */
@@ -163,5 +164,18 @@ export const mobilenetV2 = registerBackbone({
   minInputSize: 32,
   preprocess: 'tf',
   alphas: MOBILENET_V2_IMAGENET_ALPHAS,
+  weights: {
+    // keras/src/applications/mobilenet_v2.py: no hash in Keras.
+    imagenet: {
+      file({ alpha, inputSize, includeTop }) {
+        checkImagenetAlpha('mobilenet_v2', alpha, MOBILENET_V2_IMAGENET_ALPHAS);
+        const rows = kerasRows(inputSize, MOBILENET_V2_IMAGENET_SIZES, includeTop, 'mobilenet_v2');
+        const fileName = `mobilenet_v2_weights_tf_dim_ordering_tf_kernels_${pythonFloat(alpha)}_${rows}${includeTop ? '' : '_no_top'}.h5`;
+        return { fileName, url: `${KERAS_APPLICATIONS_STORAGE}mobilenet_v2/${fileName}` };
+      },
+    },
+    // nsfwjs@4's MobileNetV2 carries Keras's explicit layer names.
+    offline: [{ source: NSFWJS_SOURCE, variant: 'mobilenet_v2', inputSize: 224, lastBackboneLayer: 'out_relu', byName: true, input: NSFWJS_INPUT }],
+  },
   build: MobileNetV2,
 });

@@ -4,6 +4,7 @@ import { tfl } from '../engines/tfjs/tf.js';
 import { checkApplicationOptions } from './imagenet_utils.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
+import { KERAS_APPLICATIONS_STORAGE, topOrNotop } from './weights_records.js';
 import type { BackboneOptions } from './types.js';
 
 type SymbolicTensor = tfl.SymbolicTensor;
@@ -131,5 +132,9 @@ registerBackbone({
   defaultInputSize: DEFAULT_SIZE,
   minInputSize: MIN_SIZE,
   preprocess: 'caffe',
+  // keras/src/applications/resnet.py WEIGHTS_HASHES['resnet50'].
+  weights: {
+    imagenet: topOrNotop('resnet50', 'resnet50_weights_tf_dim_ordering_tf_kernels', { top: '2cb95161c43110f7111970584f804107', notop: '4d473c1dd8becc155b73f8504c6f6626' }, `${KERAS_APPLICATIONS_STORAGE}resnet/`, [224]),
+  },
   build: ResNet50,
 });

@@ -1,5 +1,7 @@
 import type { tfl } from '../engines/tfjs/tf.js';
 
+import type { BackboneWeights } from './weights_records.js';
+
 export type Pooling = 'avg' | 'max' | null;
 export type PreprocessMode = 'tf' | 'caffe' | 'torch' | 'none';
 
@@ -47,6 +49,8 @@ export interface BackboneDefinition {
    * block(s) the same way). A single tensor, so the frozen part can run on another engine.
    */
   lastBlockInput: string;
+  /** Its weights: Keras's ImageNet files and tlkit's offline sources (weights_records.ts). */
+  weights: BackboneWeights;
   /** Builds the model with Keras layer names. Throws UsageError on bad options. */
   build(options?: BackboneOptions): tfl.LayersModel;
 }

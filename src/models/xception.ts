@@ -8,6 +8,7 @@ import { tfl } from '../engines/tfjs/tf.js';
 import { applyTopOrPooling, checkApplicationOptions } from './imagenet_utils.js';
 import { LayerNames } from './naming.js';
 import { registerBackbone } from './registry.js';
+import { KERAS_APPLICATIONS_STORAGE, topOrNotop } from './weights_records.js';
 import type { BackboneOptions } from './types.js';
 
 type SymbolicTensor = tfl.SymbolicTensor;
@@ -103,5 +104,9 @@ registerBackbone({
   defaultInputSize: DEFAULT_SIZE,
   minInputSize: MIN_SIZE,
   preprocess: 'tf',
+  // keras/src/applications/xception.py.
+  weights: {
+    imagenet: topOrNotop('xception', 'xception_weights_tf_dim_ordering_tf_kernels', { top: '0a58e3b7378bc2990ea3b43d5981f1f6', notop: 'b0042744bf5b25fce3cb969f33bebb97' }, `${KERAS_APPLICATIONS_STORAGE}xception/`, [299]),
+  },
   build: Xception,
 });

@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { tfl } from '../engines/tfjs/tf.js';
 import { WeightsError } from '../core/errors.js';
-import { NSFWJS_BACKBONES, NSFWJS_SOURCE, offlineSources, type NsfwjsVariant, type OfflineBackbone } from './catalog.js';
+import { NSFWJS_SOURCE, offlineRecord, offlineSources, type NsfwjsVariant, type OfflineWeights } from './catalog.js';
 import { applyStoredWeights, type ApplyWeightsResult, type StoredLayer, type StoredWeights } from './stored_weights.js';
 
 export { NSFWJS_SOURCE, NSFWJS_INPUT, isOfflineSource, offlineSources, offlineSourcesFor, offlineInputSize } from './catalog.js';
@@ -134,13 +134,14 @@ export function readNsfwjsModel(variant: NsfwjsVariant): NsfwjsModel {
   return model;
 }
 
-function backboneEntry(source: string, backboneId: string): OfflineBackbone {
-  if (source !== NSFWJS_SOURCE) {
+function backboneEntry(source: string, backboneId: string): OfflineWeights {
+  const known = offlineSources().find((s) => s.name === source);
+  if (!known) {
     throw new WeightsError(`Unknown offline weights source '${source}'. Offline sources: ${offlineSources().map((s) => s.name).join(', ')}`);
   }
-  const entry = NSFWJS_BACKBONES[backboneId];
+  const entry = offlineRecord(source, backboneId);
   if (!entry) {
-    throw new WeightsError(`The offline source '${source}' has no weights for backbone '${backboneId}'; it has: ${Object.keys(NSFWJS_BACKBONES).join(', ')}`);
+    throw new WeightsError(`The offline source '${source}' has no weights for backbone '${backboneId}'; it has: ${known.backbones.join(', ')}`);
   }
   return entry;
 }
@@ -148,7 +149,7 @@ function backboneEntry(source: string, backboneId: string): OfflineBackbone {
 /** The backbone part of an offline model's weights (the head's layers left out). */
 export function offlineBackboneWeights(source: string, backboneId: string): StoredWeights {
   const entry = backboneEntry(source, backboneId);
-  const model = readNsfwjsModel(entry.variant);
+  const model = readNsfwjsModel(entry.variant as NsfwjsVariant);
   const last = model.layers.findIndex((l) => l.name === entry.lastBackboneLayer);
   if (last < 0) throw new WeightsError(`nsfwjs ${entry.variant}: layer '${entry.lastBackboneLayer}' not found; is this nsfwjs@4?`);
   return { source: `${source}:${entry.variant}`, layers: model.layers.slice(0, last + 1), kerasVersion: model.modelTopology.keras_version };

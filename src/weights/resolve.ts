@@ -43,8 +43,12 @@ export interface WeightsInfo {
 
 /** How images must be prepared for these weights (preprocess_input mode, then rescale); known before loading. */
 export function inputScalingFor(backboneId: string, weights: string | null): InputScaling {
-  if (weights !== null && isOfflineSource(weights)) return offlineSources().find((s) => s.name === weights)!.input;
-  return { preprocess: getBackbone(backboneId).preprocess };
+  const backbone = getBackbone(backboneId);
+  if (weights !== null && isOfflineSource(weights)) {
+    const record = backbone.weights.offline?.find((o) => o.source === weights);
+    return { ...(record?.input ?? offlineSources().find((s) => s.name === weights)!.input) };
+  }
+  return { preprocess: backbone.preprocess };
 }
 
 function acceptedText(backboneId?: string): string {

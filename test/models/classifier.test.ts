@@ -20,6 +20,7 @@ registerBackbone({
   id: 'tiny_test',
   kerasName: 'TinyTest',
   kerasModule: 'test',
+  weights: {},
   description: 'conv-bn-relu x2 for tests',
   lastBlockInput: 'conv1_relu',
   defaultInputSize: 8,
