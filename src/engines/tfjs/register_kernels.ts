@@ -3,7 +3,7 @@
 // (FusedBatchNorm, clipping activations) for one-pass kernels on wasm, routes BatchNormalization in
 // training mode and ReLU(6) layers to single ops (batch_norm_layer.ts, fast_relu6.ts), and frees
 // intermediate gradients as soon as backprop has used them (early_gradient_release.ts). Each kernel
-// lives in kernels/<name>.ts and is tested against the cpu backend in test/engine/; bench/train.ts
+// lives in kernels/<name>.ts and is tested against the cpu backend in test/engines/tfjs/; bench/train.ts
 // measures the whole.
 import type { GradConfig, KernelConfig } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';

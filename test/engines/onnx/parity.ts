@@ -1,13 +1,13 @@
 // Test helpers: deterministic random weights (non-trivial BatchNorm statistics included) and a
 // tfjs-vs-onnxruntime comparison. Not a test file itself.
 import assert from 'node:assert/strict';
-import { tf, tfl } from '../../src/engines/tfjs/tf.js';
-import { exportOnnx, type ExportOnnxOptions } from '../../src/engines/onnx/export.js';
-import { createOnnxRunner } from '../../src/engines/onnx/session.js';
+import { tf, tfl } from '../../../src/engines/tfjs/tf.js';
+import { exportOnnx, type ExportOnnxOptions } from '../../../src/engines/onnx/export.js';
+import { createOnnxRunner } from '../../../src/engines/onnx/session.js';
 /**
  * A small seeded PRNG (mulberry32), so every run sees the same weights and inputs. The tests' own: the
  * gradient tests' random weights were chosen with this stream (ReLU inputs away from the kink, see
- * test/onnx_training/gradients_zoo.test.ts), so it must not follow changes to the library's RNG.
+ * test/engines/onnx/training/gradients_zoo.test.ts), so it must not follow changes to the library's RNG.
  */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;

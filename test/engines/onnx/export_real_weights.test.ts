@@ -1,9 +1,9 @@
 // Trained weights, not just random ones: the offline nsfwjs backbones (Keras-trained MobileNetV2 at 224
 // and InceptionV3 at 299) exported to ONNX agree with tfjs within 1e-4 at their native input sizes.
 import { before, test } from 'node:test';
-import { initEngine, tf } from '../../src/engines/tfjs/tf.js';
-import { getBackbone } from '../../src/models/zoo.js';
-import { loadOfflineWeights } from '../../src/weights/offline.js';
+import { initEngine, tf } from '../../../src/engines/tfjs/tf.js';
+import { getBackbone } from '../../../src/models/zoo.js';
+import { loadOfflineWeights } from '../../../src/weights/offline.js';
 import { assertOnnxMatchesTfjs, randomInput } from './parity.js';
 
 before(async () => {

@@ -2,11 +2,11 @@
 // between concurrent runs, same results on the main thread and in a worker.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
-import { exportOnnx } from '../../src/engines/onnx/export.js';
-import { createOnnxRunner } from '../../src/engines/onnx/session.js';
-import { readTensorData } from '../../src/engines/onnx/tensor_data.js';
-import { UsageError } from '../../src/core/errors.js';
+import { initEngine, tf, tfl } from '../../../src/engines/tfjs/tf.js';
+import { exportOnnx } from '../../../src/engines/onnx/export.js';
+import { createOnnxRunner } from '../../../src/engines/onnx/session.js';
+import { readTensorData } from '../../../src/engines/onnx/tensor_data.js';
+import { UsageError } from '../../../src/core/errors.js';
 import { assertClose, randomInput, randomizeWeights } from './parity.js';
 
 before(async () => {

@@ -4,8 +4,8 @@
 // taken between steps rather than around the model's life).
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
-import { listBackbones } from '../../src/models/zoo.js';
+import { tf, tfl, initEngine } from '../../../src/engines/tfjs/tf.js';
+import { listBackbones } from '../../../src/models/zoo.js';
 
 const BATCH = 2;
 const CLASSES = 3;

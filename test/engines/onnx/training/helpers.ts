@@ -1,13 +1,13 @@
 // Shared by the compiled-training-step tests: tfjs reference gradients (tf.variableGrads on the cpu
 // backend, which has every gradient kernel) and a comparison with the compiled ONNX graph's.
 import assert from 'node:assert/strict';
-import { tf, tfl } from '../../src/engines/tfjs/tf.js';
-import { computeGradients } from '../../src/engines/onnx/training/compile_training_step.js';
-import { batchLoss } from '../../src/train/losses.js';
-import type { LossName } from '../../src/core/names.js';
-import { randomArray, seededRandom } from '../onnx/parity.js';
+import { tf, tfl } from '../../../../src/engines/tfjs/tf.js';
+import { computeGradients } from '../../../../src/engines/onnx/training/compile_training_step.js';
+import { batchLoss } from '../../../../src/train/losses.js';
+import type { LossName } from '../../../../src/core/names.js';
+import { randomArray, seededRandom } from '../parity.js';
 
-export { randomizeWeights, randomInput } from '../onnx/parity.js';
+export { randomizeWeights, randomInput } from '../parity.js';
 
 export interface Reference {
   loss: number;

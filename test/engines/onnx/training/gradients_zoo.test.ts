@@ -9,10 +9,10 @@
 // smooth (swish) EfficientNet and this MobileNetV2 have no such flip and match tightly.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
-import { buildClassifier } from '../../src/models/classifier.js';
-import { canCompileTrainingStep, computeGradients } from '../../src/engines/onnx/training/compile_training_step.js';
-import { batchLoss } from '../../src/train/losses.js';
+import { initEngine, tf, tfl } from '../../../../src/engines/tfjs/tf.js';
+import { buildClassifier } from '../../../../src/models/classifier.js';
+import { canCompileTrainingStep, computeGradients } from '../../../../src/engines/onnx/training/compile_training_step.js';
+import { batchLoss } from '../../../../src/train/losses.js';
 import { assertClose, assertGradientsMatch, labelsFor, randomizeWeights, randomTensor } from './helpers.js';
 
 before(async () => {

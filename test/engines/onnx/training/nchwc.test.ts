@@ -2,9 +2,9 @@
 // taking them where batch * channels fits a block (its values are checked in gradients_conv.test.ts).
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initEngine, tfl } from '../../src/engines/tfjs/tf.js';
-import { buildTrainingGraph } from '../../src/engines/onnx/training/training_graph.js';
-import { NCHWC_DOMAIN, nchwcBlockSize, probeNchwcBlockSize } from '../../src/engines/onnx/training/nchwc.js';
+import { initEngine, tfl } from '../../../../src/engines/tfjs/tf.js';
+import { buildTrainingGraph } from '../../../../src/engines/onnx/training/training_graph.js';
+import { NCHWC_DOMAIN, nchwcBlockSize, probeNchwcBlockSize } from '../../../../src/engines/onnx/training/nchwc.js';
 
 before(async () => {
   await initEngine();

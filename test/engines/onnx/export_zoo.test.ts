@@ -2,8 +2,8 @@
 // onnxruntime-node running the ONNX export agrees with tfjs within 1e-4 (relative to the output's scale
 // when that exceeds 1). Both the classifier (include_top) and the no-top feature map are checked.
 import { before, describe, test } from 'node:test';
-import { initEngine, tf } from '../../src/engines/tfjs/tf.js';
-import { listBackbones } from '../../src/models/zoo.js';
+import { initEngine, tf } from '../../../src/engines/tfjs/tf.js';
+import { listBackbones } from '../../../src/models/zoo.js';
 import { assertOnnxMatchesTfjs, randomInput, randomizeWeights } from './parity.js';
 
 before(async () => {

@@ -3,8 +3,8 @@
 // (residual Add and Concatenate, where a gradient is handed on to two tensors; a multi-output Split).
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
-import { releasedGradientCount, setEarlyGradientRelease } from '../../src/engines/tfjs/early_gradient_release.js';
+import { tf, tfl, initEngine } from '../../../src/engines/tfjs/tf.js';
+import { releasedGradientCount, setEarlyGradientRelease } from '../../../src/engines/tfjs/early_gradient_release.js';
 
 function buildModel(): tfl.LayersModel {
   const input = tfl.input({ shape: [8, 8, 4] });

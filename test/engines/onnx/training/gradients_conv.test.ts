@@ -3,10 +3,10 @@
 // DepthwiseConv2D and SeparableConv2D: the compiled graph's gradients equal tfjs's (cpu) within 1e-4,
 // for every gradient form.
 import { after, before, describe, test } from 'node:test';
-import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
+import { initEngine, tf, tfl } from '../../../../src/engines/tfjs/tf.js';
 // Keras semantics for frozen BatchNormalization (inference mode), as tlkit's models install them.
-import '../../src/models/batchnorm.js';
-import { setGradientForms, type GradientForms } from '../../src/engines/onnx/training/conv_gradients.js';
+import '../../../../src/models/batchnorm.js';
+import { setGradientForms, type GradientForms } from '../../../../src/engines/onnx/training/conv_gradients.js';
 import { assertGradientsMatch, labelsFor, randomizeWeights, randomTensor } from './helpers.js';
 
 const L = tfl.layers;

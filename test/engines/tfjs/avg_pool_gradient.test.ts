@@ -3,7 +3,7 @@
 // exact gradient written out by hand, on wasm and cpu.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { initEngine, tf } from '../../src/engines/tfjs/tf.js';
+import { initEngine, tf } from '../../../src/engines/tfjs/tf.js';
 
 before(async () => {
   await initEngine();

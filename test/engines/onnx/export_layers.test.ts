@@ -2,11 +2,11 @@
 // random models with non-square, odd-sized inputs, strides 2 with 'same' padding and real BN statistics.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
-import { exportOnnx } from '../../src/engines/onnx/export.js';
-import { createOnnxRunner } from '../../src/engines/onnx/session.js';
-import { Normalization } from '../../src/models/layers/normalization.js';
-import { TlkitError, UsageError } from '../../src/core/errors.js';
+import { initEngine, tf, tfl } from '../../../src/engines/tfjs/tf.js';
+import { exportOnnx } from '../../../src/engines/onnx/export.js';
+import { createOnnxRunner } from '../../../src/engines/onnx/session.js';
+import { Normalization } from '../../../src/models/layers/normalization.js';
+import { TlkitError, UsageError } from '../../../src/core/errors.js';
 import { assertOnnxMatchesTfjs, randomInput, randomizeWeights } from './parity.js';
 
 type ST = tfl.SymbolicTensor;

@@ -1,7 +1,7 @@
 // Step 1: Dense, activations, Flatten, global pooling and the three cross-entropy losses: the compiled
 // ONNX graph's gradients equal tfjs's (cpu backend) within 1e-4.
 import { before, describe, test } from 'node:test';
-import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
+import { initEngine, tf, tfl } from '../../../../src/engines/tfjs/tf.js';
 import { assertGradientsMatch, labelsFor, randomizeWeights, randomTensor } from './helpers.js';
 
 const L = tfl.layers;

@@ -5,15 +5,15 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
-import { splitAtLayer } from '../../src/engines/onnx/split_at_layer.js';
-import { createFrozenEngine } from '../../src/engines/onnx/frozen_features.js';
-import { createOnnxPredictor } from '../../src/engines/onnx/predictor.js';
-import { FeatureCache } from '../../src/engines/onnx/feature_cache.js';
-import { frozenPrefixEnd } from '../../src/engines/onnx/frozen_prefix.js';
-import { TlkitError, UsageError } from '../../src/core/errors.js';
+import { initEngine, tf, tfl } from '../../../src/engines/tfjs/tf.js';
+import { splitAtLayer } from '../../../src/engines/onnx/split_at_layer.js';
+import { createFrozenEngine } from '../../../src/engines/onnx/frozen_features.js';
+import { createOnnxPredictor } from '../../../src/engines/onnx/predictor.js';
+import { FeatureCache } from '../../../src/engines/onnx/feature_cache.js';
+import { frozenPrefixEnd } from '../../../src/engines/onnx/frozen_prefix.js';
+import { TlkitError, UsageError } from '../../../src/core/errors.js';
 // Keras semantics for frozen BatchNormalization (inference mode while training), as tlkit's models use.
-import '../../src/models/batchnorm.js';
+import '../../../src/models/batchnorm.js';
 import { assertClose, randomInput, randomizeWeights } from './parity.js';
 
 type ST = tfl.SymbolicTensor;

@@ -2,9 +2,9 @@
 // The cpu kernels are called directly on the cpu backend, so the test never switches backends.
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
-import { kernelLimits } from '../../src/engines/tfjs/kernels/conv_geometry.js';
-import { trainingKernels } from '../../src/engines/tfjs/register_kernels.js';
+import { tf, initEngine } from '../../../src/engines/tfjs/tf.js';
+import { kernelLimits } from '../../../src/engines/tfjs/kernels/conv_geometry.js';
+import { trainingKernels } from '../../../src/engines/tfjs/register_kernels.js';
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 type Attrs = Record<string, unknown>;

@@ -2,11 +2,11 @@
 // statistics) as the tfjs engine's optimizers (src/train/optimizers.ts) on the same batches.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
-import '../../src/models/batchnorm.js';
-import { canCompileTrainingStep, compileTrainingStep } from '../../src/engines/onnx/training/compile_training_step.js';
-import { batchLoss } from '../../src/train/losses.js';
-import type { LossName } from '../../src/core/names.js';
+import { initEngine, tf, tfl } from '../../../../src/engines/tfjs/tf.js';
+import '../../../../src/models/batchnorm.js';
+import { canCompileTrainingStep, compileTrainingStep } from '../../../../src/engines/onnx/training/compile_training_step.js';
+import { batchLoss } from '../../../../src/train/losses.js';
+import type { LossName } from '../../../../src/core/names.js';
 import { assertClose, labelsFor, randomizeWeights, randomTensor } from './helpers.js';
 
 const L = tfl.layers;
@@ -128,7 +128,7 @@ describe('compiled training step: a few steps match the tfjs engine', () => {
 
 describe('decideStepEngine (the one engine decision)', () => {
   test('auto and onnx pick the compiled step when it compiles; otherwise tfjs with the reason; bad names are a UsageError', async () => {
-    const { decideStepEngine } = await import('../../src/engines/engine_decision.js');
+    const { decideStepEngine } = await import('../../../../src/engines/engine_decision.js');
     const loss = 'categorical_crossentropy';
     const ok = smallConvNet(2, 3, 'softmax');
     assert.equal(decideStepEngine(ok, 'auto', loss, 'adam').engine, 'onnx-step');

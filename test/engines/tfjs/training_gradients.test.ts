@@ -2,8 +2,8 @@
 // ClipByValue) and the memory-sharing Identity, checked against tfjs's own on the cpu backend.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
-import { batchNormTraining } from '../../src/engines/tfjs/kernels/batch_norm_training.js';
+import { tf, tfl, initEngine } from '../../../src/engines/tfjs/tf.js';
+import { batchNormTraining } from '../../../src/engines/tfjs/kernels/batch_norm_training.js';
 import { spawnSync } from 'node:child_process';
 
 function values(n: number, seed: number, scale = 2, offset = 0): Float32Array {
