@@ -75,12 +75,7 @@ function toBackboneResult(id: string, weights: string, result: TrainRunResult, d
     classNames: result.classNames,
     confusionMatrix: evaluation?.confusionMatrix ?? [],
     history: historyRecords(result),
-    misclassified: (evaluation?.misclassified ?? []).map((m) => ({
-      file: relative(dataDir, m.file).startsWith('..') ? m.file : relative(dataDir, m.file),
-      trueClass: m.trueClass,
-      predictedClass: m.predictedClass,
-      probability: m.probability,
-    })),
+    misclassified: (evaluation?.misclassified ?? []).map((m) => ({ ...m, file: relative(dataDir, m.file).startsWith('..') ? m.file : relative(dataDir, m.file) })),
     phaseSeconds: phaseSeconds(result),
     runDir: result.runDir,
   };

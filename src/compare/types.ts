@@ -1,5 +1,5 @@
 // What `compare` produces: one row per backbone, the reference experiment's table, and a recommendation.
-import type { Misclassified as EvaluationMiss } from '../train/evaluate.js';
+import type { Misclassified } from '../train/evaluate.js';
 
 export interface EpochRecord {
   epoch: number;
@@ -10,8 +10,6 @@ export interface EpochRecord {
   valAccuracy?: number;
 }
 
-/** A held-out image a backbone got wrong, its path relative to the held-out folder. */
-export type Misclassified = Omit<EvaluationMiss, 'index'>;
 
 export interface BackboneResult {
   id: string;
@@ -30,6 +28,7 @@ export interface BackboneResult {
   classNames: string[];
   confusionMatrix: number[][];
   history: EpochRecord[];
+  /** Held-out images it got wrong, their paths relative to the held-out folder. */
   misclassified: Misclassified[];
   /** Seconds per phase: build, weights, train-head, fine-tune, evaluate... */
   phaseSeconds: Record<string, number>;

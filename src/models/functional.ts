@@ -1,7 +1,7 @@
 // Small typed glue for building tfjs-layers functional graphs the way Keras code reads: `layer(x)`.
-import { tfl } from '../engines/tfjs/tf.js';
+import type { SymbolicTensor, tfl } from '../engines/tfjs/tf.js';
 
-export type SymbolicTensor = tfl.SymbolicTensor;
+export type { SymbolicTensor };
 export type ActivationIdentifier = NonNullable<Parameters<typeof tfl.layers.activation>[0]['activation']>;
 
 /** `layer.apply(x)` for one symbolic input or a list (merge layers), typed as one symbolic output. */

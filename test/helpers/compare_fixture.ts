@@ -24,7 +24,7 @@ export function sampleResult(): CompareResult {
     rule: 'accuracy within 0.010 of the best, then the fastest',
     config: { epochs: 2 },
     rows: [
-      { ...base, id: 'mobilenet', totalParams: 4031730, trainableParams: 4009842, nonTrainableParams: 21888, elapsedSeconds: 265, accuracy: 0.984, trainAccuracy: 0.99, confusionMatrix: [[49, 1], [1, 49]], misclassified: [{ file: 'cats/1.jpg', trueClass: 'cats', predictedClass: 'dogs', probability: 0.7 }] },
+      { ...base, id: 'mobilenet', totalParams: 4031730, trainableParams: 4009842, nonTrainableParams: 21888, elapsedSeconds: 265, accuracy: 0.984, trainAccuracy: 0.99, confusionMatrix: [[49, 1], [1, 49]], misclassified: [{ file: 'cats/1.jpg', index: 0, trueClass: 'cats', predictedClass: 'dogs', probability: 0.7 }] },
       { ...base, id: 'resnet50', totalParams: 25193394, trainableParams: 25140274, nonTrainableParams: 53120, elapsedSeconds: 568, accuracy: 0.99, trainAccuracy: 1, confusionMatrix: [[50, 0], [1, 49]], misclassified: [] },
       { ok: false, id: 'xception', error: 'weights missing: xception_weights_tf_dim_ordering_tf_kernels_notop.h5' },
     ],

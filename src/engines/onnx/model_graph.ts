@@ -1,11 +1,11 @@
 // Reading a tfjs-layers functional graph: which call (node) of a layer belongs to a model, and
 // which symbolic tensor a layer produced there. A layer shared between models (the backbone of a
 // classifier, the tail re-applied by splitAtLayer) has one node per model that called it.
-import { tfl } from '../tfjs/tf.js';
+import { tfl, type SymbolicTensor } from '../tfjs/tf.js';
 import { UsageError } from '../../core/errors.js';
 
 export type Layer = tfl.layers.Layer;
-export type SymbolicTensor = tfl.SymbolicTensor;
+export type { SymbolicTensor };
 export type LayersModel = tfl.LayersModel;
 
 /** One call of a layer (a tfjs `Node`): the tensors it took and the ones it produced. */

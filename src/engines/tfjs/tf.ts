@@ -10,6 +10,9 @@ import { registerTrainingKernels } from './register_kernels.js';
 
 export { tf, tfl };
 
+/** A symbolic (graph) tensor of a tfjs-layers functional model. */
+export type SymbolicTensor = tfl.SymbolicTensor;
+
 // On import, not at initEngine: a model built before the engine starts already has Keras's frozen-BN
 // semantics, and on every backend BN without gamma/beta (InceptionV3) trains (the fast path is wasm's).
 installBatchNormLayer();
