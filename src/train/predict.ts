@@ -5,17 +5,13 @@ import { join } from 'node:path';
 import { tf, type tfl } from '../engines/tfjs/tf.js';
 import { FileError, TlkitError, invalidArgument } from '../core/errors.js';
 import { decodeImageFile } from '../data/decode.js';
-import { preprocessInputArray } from '../data/preprocess_input.js';
+import { modelInputFromRgb } from '../data/model_input.js';
 import { IMAGE_EXTENSIONS } from '../data/scan_directory.js';
-import type { PreprocessMode } from '../models/types.js';
 import type { ProgressCallback } from '../core/progress.js';
 import type { ModelMetadata } from '../weights/saved_model.js';
+import { classProbabilities, topOf, type ClassProbability } from './top_classes.js';
 
-export interface ClassProbability {
-  className: string;
-  index: number;
-  probability: number;
-}
+export type { ClassProbability };
 
 export interface Prediction {
   /** The image file, when predicting files. */
@@ -34,22 +30,14 @@ export interface PredictOptions {
   predictor?: (x: tf.Tensor) => Promise<tf.Tensor>;
 }
 
-/** Class probabilities as rows: a single sigmoid unit p becomes [1 - p, p]. */
 function probabilityRows(output: tf.Tensor): number[][] {
   const values = output.arraySync() as number[][] | number[];
   return (values as (number[] | number)[]).map((row) => {
     const r = Array.isArray(row) ? row : [row];
     // A probability of NaN is no answer: the model (weights) or the input is broken; say so instead.
     if (!r.every(Number.isFinite)) throw new TlkitError(`the model's output is not finite (${r.find((v) => !Number.isFinite(v))}): its weights or this input hold NaN or Infinity; no prediction made`);
-    return r.length === 1 ? [1 - r[0], r[0]] : r;
+    return classProbabilities(r);
   });
-}
-
-function topOf(row: number[], classNames: string[] | undefined, k: number): ClassProbability[] {
-  return row
-    .map((probability, index) => ({ className: classNames?.[index] ?? String(index), index, probability }))
-    .sort((a, b) => b.probability - a.probability || a.index - b.index)
-    .slice(0, k);
 }
 
 function checkTopK(topK: unknown): number {
@@ -104,10 +92,7 @@ export async function listImageFiles(paths: string[]): Promise<string[]> {
 /** Decodes one image to the model's input: resize, preprocess_input mode, then rescale. */
 export async function loadImageForModel(file: string, metadata: Pick<ModelMetadata, 'inputSize' | 'preprocess' | 'rescale'>): Promise<Float32Array> {
   const decoded = await decodeImageFile(file, { targetSize: metadata.inputSize, colorMode: 'rgb' });
-  const data = Float32Array.from(decoded.data);
-  preprocessInputArray(data, 3, metadata.preprocess as PreprocessMode);
-  if (metadata.rescale !== undefined) for (let i = 0; i < data.length; i++) data[i] *= metadata.rescale;
-  return data;
+  return modelInputFromRgb(decoded.data, metadata);
 }
 
 export interface PredictFilesOptions extends PredictOptions {
