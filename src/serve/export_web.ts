@@ -1,0 +1,79 @@
+// `tlkit export RUN --format web`: a folder that classifies images in a browser, offline, served by any
+// static file server. index.html, tlkit-web.js (the page script with tfjs, bundled), tfjs's .wasm files
+// and model/ (model.json + weights.bin in plain tfjs form, tlkit.json).
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { FileError } from '../errors.js';
+import { loadTrainedModel } from '../train/trained_model.js';
+import { saveModel, type ModelMetadata } from '../weights/saved_model.js';
+import { bundlePageScript } from './bundle.js';
+import { toPlainTfjsModel } from './plain_tfjs_model.js';
+import { renderWebPage } from './web_page.js';
+import type { WebPageConfig } from './web/page_config.js';
+
+export const WEB_SCRIPT = 'tlkit-web.js';
+export const WEB_MODEL_DIR = 'model';
+/** tfjs-backend-wasm picks one of these at run time (SIMD or not; threads only when cross-origin isolated). */
+const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
+
+export interface ExportWebAppOptions {
+  /** Page title. Default: '<backbone> classifier: <classes>'. */
+  title?: string;
+  /** Classes listed per image. Default min(5, classes). */
+  topK?: number;
+}
+
+export interface ExportWebAppResult {
+  outDir: string;
+  files: string[];
+}
+
+/** The page config for a model's metadata; `mode` says where classification happens. */
+export function pageConfigFor(metadata: ModelMetadata, mode: WebPageConfig['mode'], options: ExportWebAppOptions = {}): WebPageConfig {
+  const shown = metadata.classNames.length <= 4 ? metadata.classNames.join(', ') : `${metadata.classNames.length} classes`;
+  return {
+    mode,
+    title: options.title ?? `${metadata.backbone} classifier: ${shown}`,
+    classNames: metadata.classNames,
+    classMode: metadata.classMode,
+    inputSize: metadata.inputSize,
+    preprocess: metadata.preprocess,
+    rescale: metadata.rescale,
+    backbone: metadata.backbone,
+    topK: options.topK ?? Math.min(5, metadata.classNames.length),
+  };
+}
+
+function wasmDir(): string {
+  const require = createRequire(import.meta.url);
+  return dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+}
+
+/** Writes the web page for the model of `runDir` (a run directory or its model/ folder) into `outDir`. */
+export async function exportWebApp(runDir: string, outDir: string, options: ExportWebAppOptions = {}): Promise<ExportWebAppResult> {
+  const { model, metadata } = await loadTrainedModel(runDir);
+  const script = bundlePageScript('local');
+  script.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+  try {
+    await mkdir(outDir, { recursive: true });
+    const plain = toPlainTfjsModel(model);
+    try {
+      const { formatVersion: _f, tlkitVersion: _t, ...rest } = metadata;
+      await saveModel(join(outDir, WEB_MODEL_DIR), plain, rest);
+    } finally {
+      plain.dispose();
+    }
+  } catch (error) {
+    if (error instanceof FileError || !(error instanceof Error)) throw error;
+    throw new FileError(outDir, `cannot write the web page (${error.message})`, { cause: error });
+  } finally {
+    model.dispose();
+  }
+  const config: WebPageConfig = { ...pageConfigFor(metadata, 'local', options), modelUrl: `${WEB_MODEL_DIR}/model.json`, wasmPath: './' };
+  await writeFile(join(outDir, 'index.html'), renderWebPage(config, WEB_SCRIPT));
+  await writeFile(join(outDir, WEB_SCRIPT), await script);
+  const wasm = wasmDir();
+  for (const f of WASM_FILES) await copyFile(join(wasm, f), join(outDir, f));
+  return { outDir, files: ['index.html', WEB_SCRIPT, ...WASM_FILES, `${WEB_MODEL_DIR}/model.json`, `${WEB_MODEL_DIR}/weights.bin`, `${WEB_MODEL_DIR}/tlkit.json`] };
+}
