@@ -1,11 +1,11 @@
-// `tlkit export MODEL_DIR --format onnx|tfjs|h5 [--out PATH]`: a trained model in another format.
+// `tlkit export MODEL_DIR --format onnx|tfjs|h5|web [--out PATH]`: a trained model in another format.
 import type { Command } from '../command.js';
 import { choiceFlag, numberFlag, parseFlags, stringFlag } from '../args.js';
 import { UsageError } from '../../core/errors.js';
 
-const FORMATS = ['onnx', 'tfjs', 'h5'] as const;
+const FORMATS = ['onnx', 'tfjs', 'h5', 'web'] as const;
 
-const usage = `Usage: tlkit export MODEL_DIR --format onnx|tfjs|h5 [--out PATH] [--overwrite] [--batch-size N] [--weights-only]
+const usage = `Usage: tlkit export MODEL_DIR --format onnx|tfjs|h5|web [--out PATH] [--overwrite] [--batch-size N] [--weights-only]
 
 Writes a trained model (a run directory, or its model/ folder) in another format:
   onnx   an ONNX model (opset 13) for onnxruntime and other ONNX runtimes   default out: RUN/model.onnx
@@ -13,10 +13,14 @@ Writes a trained model (a run directory, or its model/ folder) in another format
          in a browser                                                         default out: RUN/tfjs
   h5     a Keras .h5 in the layout model.save writes (model config + weights), readable by
          keras.models.load_model / model.load_weights                       default out: RUN/model.h5
+  web    a web page that classifies dropped images in the browser, offline: index.html, the page
+         script with tfjs (bundled), the model in plain tfjs form; serve the folder statically
+         (e.g. python3 -m http.server -d DIR); the page exposes tlkit.classify(img)
+                                                                              default out: RUN/web
 (RUN: the folder that holds the model folder.) Nothing is written inside a run's model/ or checkpoints/.
 
 Options:
-  --out PATH        where to write (a file for onnx and h5, a folder for tfjs)
+  --out PATH        where to write (a file for onnx and h5, a folder for tfjs and web)
   --overwrite       replace an existing file at --out that is not an earlier tlkit export of this format
   --batch-size N    onnx: a fixed batch size instead of a dynamic one
   --weights-only    h5: only the weights (the model.save_weights layout)`;
@@ -31,7 +35,7 @@ const flags = {
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: 'write a trained model as ONNX, a tfjs folder or a Keras .h5',
+  summary: 'write a trained model as ONNX, a tfjs folder, a Keras .h5 or an offline web page',
   usage,
   async run(argv, io) {
     const { values, positionals } = parseFlags(argv, flags, usage);
@@ -47,6 +51,12 @@ export const exportCommand: Command = {
     const dir = saved.resolveModelDir(positionals[0]!);
     const out = stringFlag(values, 'out') ?? target.defaultExportPath(dir, format);
     await target.checkExportTarget(out, format, { modelDir: dir, overwrite: Boolean(values.overwrite) });
+    if (format === 'web') {
+      const { exportWebApp } = await import('../../serve/export_web.js');
+      const result = await exportWebApp(dir, out);
+      io.stdout.write(`wrote ${out}/ (web page: ${result.files.join(', ')}); serve it statically and open index.html\n`);
+      return 0;
+    }
     const { model, metadata } = await saved.loadModel(dir);
     try {
       if (format === 'onnx') {

@@ -10,6 +10,7 @@ import { modelsCommand } from './models.js';
 import { summaryCommand } from './summary.js';
 import { exportCommand } from './export.js';
 import { compareCommand } from './compare.js';
+import { serveCommand } from './serve.js';
 
 export const commands: Command[] = [
   // command-list: one entry per command below this line
@@ -22,4 +23,5 @@ export const commands: Command[] = [
   evaluateCommand,
   predictCommand,
   exportCommand,
+  serveCommand,
 ];

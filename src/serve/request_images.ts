@@ -1,0 +1,46 @@
+// From request bytes to model input rows, with the HTTP status a client gets for each way an upload can
+// be unusable. Bytes are decoded in memory (sharp, with the pixel limit); nothing touches the disk.
+import { decodeImageBuffer, DecodeFailure } from '../data/decode.js';
+import { modelInputFromRgb } from '../data/model_input.js';
+import { TlkitError } from '../errors.js';
+import type { ModelMetadata } from '../weights/saved_model.js';
+import type { RejectReason } from './metrics.js';
+
+/** An error the client caused: its status, a machine-readable code and a sentence saying what to change. */
+export class HttpError extends TlkitError {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly reject?: RejectReason,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export interface UploadedImage {
+  /** 'body' for a raw upload, the part's file name (or field name) for multipart. */
+  name: string;
+  bytes: Buffer;
+}
+
+/** Maps why sharp/tlkit could not decode an upload to the status the client sees. */
+export function decodeFailureToHttp(failure: DecodeFailure): HttpError {
+  const reason = failure.reason;
+  if (reason === 'zero-byte file') return new HttpError(400, 'empty_image', `${failure.file}: the image is empty (0 bytes)`, 'bad_request');
+  if (/^not an image|^unsupported format/.test(reason)) return new HttpError(415, 'not_an_image', `${failure.file}: ${reason}`, 'unsupported_media_type');
+  if (/pixel limit/.test(reason)) return new HttpError(413, 'too_many_pixels', `${failure.file}: ${reason}`, 'too_large');
+  return new HttpError(422, 'bad_image', `${failure.file}: ${reason}`, 'bad_image');
+}
+
+/** One upload as the model's input row (size, preprocessing and rescale from tlkit.json). */
+export async function imageToModelInput(image: UploadedImage, metadata: ModelMetadata, limitInputPixels: number): Promise<Float32Array> {
+  try {
+    const decoded = await decodeImageBuffer(image.bytes, image.name, { targetSize: metadata.inputSize, colorMode: 'rgb', limitInputPixels });
+    return modelInputFromRgb(decoded.data, metadata);
+  } catch (error) {
+    if (error instanceof DecodeFailure) throw decodeFailureToHttp(error);
+    throw error;
+  }
+}

@@ -1,0 +1,297 @@
+// `tlkit serve`: the trained classifier behind HTTP, on fastify. Images are decoded in memory (sharp),
+// batched across concurrent requests (MicroBatcher) and classified on onnxruntime in a worker thread,
+// so the event loop keeps accepting, decoding and answering while the model runs.
+//
+//   POST /v1/predict   image body (image/*, application/octet-stream) or multipart/form-data with
+//                      several images; ?top_k=K -> { predictions: [{ file?, top: [{ className, index, probability }] }] }
+//   GET  /v1/model     classes, input size, backbone, the run's evaluation metrics, serving limits
+//   GET  /healthz      { status: 'ok' }, 503 while draining
+//   GET  /metrics      Prometheus text
+//   GET  /             the web page, classifying through this server
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { DEFAULT_LIMIT_INPUT_PIXELS } from '../data/decode.js';
+import { createOnnxPredictor, type OnnxPredictor } from '../engines/onnx/predictor.js';
+import { initEngine } from '../engines/tfjs/tf.js';
+import { invalidArgument } from '../errors.js';
+import { classProbabilities, topOf, type ClassProbability } from '../train/top_classes.js';
+import { loadTrainedModel } from '../train/trained_model.js';
+import { resolveModelDir, type ModelMetadata } from '../weights/saved_model.js';
+import { apiKeyCheck, type ApiKeyCheck } from './api_key.js';
+import { bundlePageScript } from './bundle.js';
+import { pageConfigFor } from './export_web.js';
+import { ServeMetrics } from './metrics.js';
+import { BatcherClosedError, MicroBatcher, QueueFullError } from './micro_batcher.js';
+import { HttpError, imageToModelInput, type UploadedImage } from './request_images.js';
+import { renderWebPage } from './web_page.js';
+
+export interface ServeOptions {
+  /** A run directory or its model/ folder. */
+  runDir: string;
+  /** Default '127.0.0.1' (loopback only). */
+  host?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** When set, /v1/* and /metrics require `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** Origins allowed by CORS; default none (CORS off). */
+  cors?: string | string[];
+  /** Most images per model call. Default 16. */
+  maxBatch?: number;
+  /** How long a lone image waits for company before its model call. Default 4 ms. */
+  batchWindowMs?: number;
+  /** Most images waiting for a model call; beyond it, 503 + Retry-After. Default 64. */
+  maxQueue?: number;
+  /** Largest image body (or multipart file) in bytes. Default 10 MiB. */
+  maxBodyBytes?: number;
+  /** Most images in one multipart request. Default 16. */
+  maxImagesPerRequest?: number;
+  /** Largest decoded image (width x height), against decompression bombs. Default 40 megapixels. */
+  limitInputPixels?: number;
+  /** Time a client has to send a whole request (headers and body); slower ones get 408. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Time a client has to send the headers. Default 10 s (at most requestTimeoutMs). */
+  headersTimeoutMs?: number;
+  /** Classes per image when the request does not say (?top_k). Default min(5, classes). */
+  topK?: number;
+  /** Retry-After, in seconds, on 503. Default 1. */
+  retryAfterSeconds?: number;
+  /** onnxruntime intra-op threads. Default: all cores. */
+  threads?: number;
+  /** Where unexpected (5xx) errors are reported; the library never prints. */
+  onError?: (error: unknown) => void;
+}
+
+export interface TlkitServer {
+  /** Starts listening; resolves with the base URL (http://host:port). */
+  listen(): Promise<string>;
+  /** Stops accepting, lets in-flight requests finish, then frees the model. Idempotent. */
+  close(): Promise<void>;
+  readonly metadata: ModelMetadata;
+  /** The fastify instance (e.g. for `inject` in tests or extra routes before listen). */
+  readonly app: FastifyInstance;
+}
+
+const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/bmp', 'image/x-portable-pixmap'];
+const ACCEPTED = `an image body (Content-Type ${IMAGE_TYPES.slice(0, 5).join(', ')}, ... or application/octet-stream) or multipart/form-data with image files`;
+
+function positiveInteger(name: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min) throw invalidArgument(name, value, `an integer >= ${min}`);
+  return value;
+}
+
+async function evaluationSummary(modelDir: string): Promise<Record<string, unknown> | null> {
+  // A run directory keeps evaluation.json beside model/; a bare model folder has none.
+  for (const file of [join(dirname(modelDir), 'evaluation.json'), join(modelDir, 'evaluation.json')]) {
+    try {
+      const e = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      return { accuracy: e.accuracy, loss: e.loss, samples: e.samples, macro: e.macro };
+    } catch {
+      // not there or not readable: try the next place
+    }
+  }
+  return null;
+}
+
+/** Loads the model (exported to ONNX once) and builds the service; call listen() to serve. */
+export async function createServer(options: ServeOptions): Promise<TlkitServer> {
+  const host = options.host ?? '127.0.0.1';
+  const port = positiveInteger('port', options.port, 8080, 0);
+  const maxBatch = positiveInteger('maxBatch', options.maxBatch, 16);
+  const maxQueue = positiveInteger('maxQueue', options.maxQueue, 64);
+  const maxBodyBytes = positiveInteger('maxBodyBytes', options.maxBodyBytes, 10 * 1024 * 1024);
+  const maxImagesPerRequest = positiveInteger('maxImagesPerRequest', options.maxImagesPerRequest, 16);
+  if (maxImagesPerRequest > maxQueue) throw invalidArgument('maxImagesPerRequest', maxImagesPerRequest, `at most maxQueue (${maxQueue}), or such a request could never be queued`);
+  const limitInputPixels = positiveInteger('limitInputPixels', options.limitInputPixels, Math.min(40_000_000, DEFAULT_LIMIT_INPUT_PIXELS));
+  const requestTimeoutMs = positiveInteger('requestTimeoutMs', options.requestTimeoutMs, 30_000);
+  const headersTimeoutMs = Math.min(requestTimeoutMs, positiveInteger('headersTimeoutMs', options.headersTimeoutMs, 10_000));
+  const retryAfter = String(positiveInteger('retryAfterSeconds', options.retryAfterSeconds, 1));
+  const windowMs = options.batchWindowMs ?? 4;
+  if (!(windowMs >= 0)) throw invalidArgument('batchWindowMs', windowMs, 'a number >= 0');
+  const checkKey: ApiKeyCheck | undefined = options.apiKey === undefined ? undefined : apiKeyCheck(options.apiKey);
+
+  await initEngine();
+  const modelDir = resolveModelDir(options.runDir);
+  const { model, metadata } = await loadTrainedModel(modelDir);
+  const defaultTopK = positiveInteger('topK', options.topK, Math.min(5, metadata.classNames.length));
+  let predictor: OnnxPredictor;
+  try {
+    predictor = await createOnnxPredictor(model, { worker: true, batchSize: 8, intraOpNumThreads: options.threads });
+  } finally {
+    model.dispose();
+  }
+  const [h, w] = metadata.inputSize;
+  const rowSize = h * w * 3;
+  const batcher = new MicroBatcher<Float32Array, number[]>({
+    maxBatch,
+    windowMs,
+    maxQueue,
+    async run(inputs) {
+      const batch = new Float32Array(inputs.length * rowSize);
+      inputs.forEach((x, i) => batch.set(x, i * rowSize));
+      const out = await predictor.predictArray(batch, [inputs.length, h, w, 3]);
+      const units = out.data.length / inputs.length;
+      return inputs.map((_, i) => classProbabilities(out.data.subarray(i * units, (i + 1) * units)));
+    },
+    onBatch: (size, ms) => metrics.batch(size, ms),
+  });
+  let draining = false;
+  const metrics = new ServeMetrics({ queueDepth: () => batcher.depth });
+  const evaluation = await evaluationSummary(modelDir);
+  const pageScript = await bundlePageScript('server');
+  const pageHtml = renderWebPage({ ...pageConfigFor(metadata, 'server', { topK: defaultTopK }), predictUrl: 'v1/predict' }, 'app.js');
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit: maxBodyBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // Node's own timers bound slow clients: the whole request within requestTimeout (else 408), checked
+    // often enough that a stalled upload is cut close to its deadline.
+    serverFactory: (handler) =>
+      createHttpServer(
+        { requestTimeout: requestTimeoutMs, headersTimeout: headersTimeoutMs, connectionsCheckingInterval: Math.max(50, Math.min(1000, requestTimeoutMs / 4)), keepAliveTimeout: 5000 },
+        handler as (req: IncomingMessage, res: ServerResponse) => void,
+      ) as Server,
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser([...IMAGE_TYPES, 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_req, body, done) => done(null, body));
+  await app.register((await import('@fastify/multipart')).default, {
+    limits: { fileSize: maxBodyBytes, files: maxImagesPerRequest, fields: 16, parts: maxImagesPerRequest + 16, fieldSize: 4096, headerPairs: 100 },
+  });
+  if (options.cors !== undefined) {
+    await app.register((await import('@fastify/cors')).default, { origin: options.cors, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'] });
+  }
+
+  const protectedRoute = (url: string): boolean => url.startsWith('/v1/') || url === '/metrics';
+  app.addHook('onRequest', async (request, reply) => {
+    if (checkKey && protectedRoute(request.url.split('?')[0]) && !checkKey(request.headers.authorization)) {
+      reply.header('www-authenticate', 'Bearer');
+      throw new HttpError(401, 'unauthorized', 'this server needs an API key: send Authorization: Bearer <key>', 'unauthorized');
+    }
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.request(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000);
+  });
+  app.setErrorHandler((error: FastifyError | HttpError, request: FastifyRequest, reply: FastifyReply) => {
+    const http = toHttpError(error, request.headers['content-type'], maxBodyBytes, maxImagesPerRequest);
+    if (!http) {
+      options.onError?.(error);
+      return reply.status(500).send({ error: 'internal', message: 'the server failed to handle this request' });
+    }
+    if (http.reject) metrics.reject(http.reject);
+    return reply.status(http.statusCode).headers(http.headers).send({ error: http.code, message: http.message });
+  });
+  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }));
+
+  app.get('/healthz', async (_request, reply) => (draining ? reply.status(503).send({ status: 'draining' }) : { status: 'ok' }));
+  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(pageHtml));
+  app.get('/app.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(pageScript));
+  app.get('/v1/model', async () => ({
+    backbone: metadata.backbone,
+    classNames: metadata.classNames,
+    classMode: metadata.classMode,
+    inputSize: metadata.inputSize,
+    preprocess: metadata.preprocess,
+    rescale: metadata.rescale ?? null,
+    weightsSource: metadata.weightsSource,
+    createdAt: metadata.createdAt,
+    tlkitVersion: metadata.tlkitVersion,
+    metrics: evaluation,
+    limits: { maxBodyBytes, maxImagesPerRequest, limitInputPixels, maxBatch, batchWindowMs: windowMs, maxQueue, requestTimeoutMs },
+  }));
+  app.post('/v1/predict', async (request) => {
+    const topK = parseTopK((request.query as Record<string, unknown>).top_k, defaultTopK, metadata.classNames.length);
+    const images = request.isMultipart() ? await multipartImages(request) : [bodyImage(request.body, request.headers['content-type'])];
+    if (batcher.depth + images.length > maxQueue) throw queueFull(batcher.depth, retryAfter);
+    const inputs = await Promise.all(images.map((image) => imageToModelInput(image, metadata, limitInputPixels)));
+    let rows: number[][];
+    try {
+      rows = await batcher.submit(inputs);
+    } catch (error) {
+      if (error instanceof QueueFullError) throw queueFull(error.depth, retryAfter);
+      if (error instanceof BatcherClosedError) throw new HttpError(503, 'shutting_down', 'the server is shutting down', 'shutting_down', { 'retry-after': retryAfter });
+      throw error;
+    }
+    const multipart = request.isMultipart();
+    return { predictions: rows.map((row, i): { file?: string; top: ClassProbability[] } => ({ ...(multipart ? { file: images[i].name } : {}), top: topOf(row, metadata.classNames, topK) })) };
+  });
+
+  let url: string | undefined;
+  let closing: Promise<void> | undefined;
+  return {
+    metadata,
+    app,
+    async listen() {
+      await app.listen({ host, port });
+      const address = app.server.address() as AddressInfo;
+      url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+      return url;
+    },
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        // fastify stops accepting and waits for the requests in flight, whose images are in the batcher.
+        await app.close();
+        await batcher.close();
+        await predictor.dispose();
+      })();
+      return closing;
+    },
+  };
+}
+
+function queueFull(depth: number, retryAfter: string): HttpError {
+  return new HttpError(503, 'queue_full', `the server is busy (${depth} images waiting); retry after ${retryAfter} s`, 'queue_full', { 'retry-after': retryAfter });
+}
+
+function parseTopK(value: unknown, fallback: number, classes: number): number {
+  if (value === undefined || value === '') return fallback;
+  const k = Number(value);
+  if (!Number.isInteger(k) || k < 1) throw new HttpError(400, 'bad_top_k', `top_k must be an integer >= 1; got ${JSON.stringify(value)}`, 'bad_request');
+  return Math.min(k, classes);
+}
+
+function bodyImage(body: unknown, contentType: string | undefined): UploadedImage {
+  if (body === undefined || body === null || (Buffer.isBuffer(body) && body.length === 0)) {
+    throw new HttpError(400, 'empty_body', `the request has no body: send ${ACCEPTED}`, 'bad_request');
+  }
+  if (!Buffer.isBuffer(body)) throw new HttpError(415, 'unsupported_media_type', `Content-Type ${contentType ?? '(none)'} is not accepted: send ${ACCEPTED}`, 'unsupported_media_type');
+  return { name: 'body', bytes: body };
+}
+
+async function multipartImages(request: FastifyRequest): Promise<UploadedImage[]> {
+  const images: UploadedImage[] = [];
+  for await (const part of request.parts()) {
+    if (part.type !== 'file') continue;
+    // toBuffer enforces the per-file size limit while reading (413); the bytes stay in memory.
+    images.push({ name: part.filename || part.fieldname, bytes: await part.toBuffer() });
+  }
+  if (images.length === 0) throw new HttpError(400, 'no_images', 'the multipart body has no file parts: add one part per image (e.g. curl -F image=@photo.jpg)', 'bad_request');
+  return images;
+}
+
+/** Client errors from fastify and its plugins, reworded to say what the limit is; undefined for a server fault. */
+function toHttpError(error: FastifyError | HttpError, contentType: string | undefined, maxBodyBytes: number, maxImages: number): HttpError | undefined {
+  if (error instanceof HttpError) return error;
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return new HttpError(413, 'too_large', `an image is larger than the limit maxBodyBytes=${maxBodyBytes} bytes`, 'too_large');
+    case 'FST_FILES_LIMIT':
+    case 'FST_PARTS_LIMIT':
+      return new HttpError(413, 'too_many_images', `a request may carry at most maxImagesPerRequest=${maxImages} images`, 'too_large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new HttpError(415, 'unsupported_media_type', `Content-Type ${contentType ?? '(none)'} is not accepted: send ${ACCEPTED}`, 'unsupported_media_type');
+    default: {
+      const status = error.statusCode ?? 500;
+      if (status >= 400 && status < 500) return new HttpError(status, (error.code ?? 'bad_request').toLowerCase(), error.message, 'bad_request');
+      return undefined;
+    }
+  }
+}
