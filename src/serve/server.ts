@@ -164,7 +164,7 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
     limits: { fileSize: maxBodyBytes, files: maxImagesPerRequest, fields: 16, parts: maxImagesPerRequest + 16, fieldSize: 4096, headerPairs: 100 },
   });
   if (options.cors !== undefined) {
-    await app.register((await import('@fastify/cors')).default, { origin: options.cors, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'] });
+    await app.register((await import('@fastify/cors')).default, { origin: Array.isArray(options.cors) ? options.cors : [options.cors], methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'] });
   }
 
   const protectedRoute = (url: string): boolean => url.startsWith('/v1/') || url === '/metrics';
