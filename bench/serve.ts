@@ -1,0 +1,140 @@
+// `tlkit serve` under load, in one run: autocannon posts one JPEG at concurrency 1, 8 and 32 to a server
+// running as its own process on 127.0.0.1, and the same model's ONNX predictor is timed alone on full
+// batches in this process (with the server idle), so the served rate can be read against what the
+// model itself can do. Then a soak: constant load for --soak seconds, the server's resident memory
+// (VmRSS) printed at its start and end.
+//
+//   npx tsx bench/serve.ts [--backbone mobilenet_v2] [--size 224] [--image 224] [--duration 10] [--soak 120] [--max-batch 16]
+//
+// Targets (issue 15): 0 errors; served img/s at c=32 >= 0.8x the predictor's own batch throughput;
+// RSS flat within 10% over the soak. The model has random weights (speed does not depend on them).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import sharp from 'sharp';
+import { initEngine } from '../src/engines/tfjs/tf.js';
+import { buildClassifier } from '../src/models/classifier.js';
+import { createOnnxPredictor } from '../src/engines/onnx/predictor.js';
+import { saveModel } from '../src/weights/saved_model.js';
+
+interface Args {
+  backbone: string;
+  size: number;
+  image: number;
+  duration: number;
+  soak: number;
+  maxBatch: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { backbone: 'mobilenet_v2', size: 224, image: 224, duration: 10, soak: 120, maxBatch: 16 };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (flag === '--backbone') args.backbone = value;
+    else if (flag === '--size') args.size = Number(value);
+    else if (flag === '--image') args.image = Number(value);
+    else if (flag === '--duration') args.duration = Number(value);
+    else if (flag === '--soak') args.soak = Number(value);
+    else if (flag === '--max-batch') args.maxBatch = Number(value);
+    else throw new Error(`unknown argument ${flag}`);
+    i++;
+  }
+  return args;
+}
+
+function rssMiB(pid: number): number {
+  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+  return kb / 1024;
+}
+
+async function startServer(run: string, maxBatch: number): Promise<{ child: ChildProcess; url: string }> {
+  const bin = fileURLToPath(new URL('../bin/tlkit.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'serve', run, '--port', '0', '--max-batch', String(maxBatch), '--max-queue', '256'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`tlkit serve exited (${code}): ${out}`)));
+  });
+  return { child, url };
+}
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  requests: number;
+}
+
+async function load(url: string, body: Buffer, connections: number, seconds: number): Promise<Load> {
+  const result = await autocannon({ url: `${url}/v1/predict`, method: 'POST', headers: { 'content-type': 'image/jpeg' }, body, connections, duration: seconds });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts, non2xx: result.non2xx, requests: result.requests.total };
+}
+
+/** The predictor alone on full batches: images per second over `seconds` (after one warm-up batch). */
+async function predictorRate(run: string, maxBatch: number, size: number, seconds: number): Promise<number> {
+  const { loadTrainedModel } = await import('../src/train/trained_model.js');
+  const { model } = await loadTrainedModel(run);
+  const predictor = await createOnnxPredictor(model, { worker: true, batchSize: 8 });
+  model.dispose();
+  const batch = new Float32Array(maxBatch * size * size * 3).map((_, i) => ((i * 7919) % 255) / 127.5 - 1);
+  await predictor.predictArray(batch, [maxBatch, size, size, 3]);
+  let images = 0;
+  const start = performance.now();
+  while (performance.now() - start < seconds * 1000) {
+    await predictor.predictArray(batch, [maxBatch, size, size, 3]);
+    images += maxBatch;
+  }
+  const rate = images / ((performance.now() - start) / 1000);
+  await predictor.dispose();
+  return rate;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  await initEngine();
+  const root = mkdtempSync(join(tmpdir(), 'tlkit-bench-serve-'));
+  const run = join(root, 'run');
+  const c = buildClassifier({ backbone: args.backbone, backboneOptions: { inputShape: [args.size, args.size, 3] }, classes: 5, classMode: 'categorical' });
+  await saveModel(join(run, 'model'), c.model, { classNames: ['a', 'b', 'c', 'd', 'e'], classMode: 'categorical', preprocess: c.preprocess, inputSize: [args.size, args.size], backbone: args.backbone, weightsSource: 'none' });
+  c.model.dispose();
+  const noise = Buffer.alloc(args.image * args.image * 3).map((_, i) => (i * 2654435761) >>> 24);
+  const jpeg = await sharp(noise, { raw: { width: args.image, height: args.image, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+  console.log(`${args.backbone} @${args.size}, random weights; body: ${args.image}x${args.image} JPEG (${jpeg.length} bytes); server: --max-batch ${args.maxBatch}, batch window 4 ms`);
+
+  const { child, url } = await startServer(run, args.maxBatch);
+  try {
+    await load(url, jpeg, 8, 2); // warm-up
+    // Timed before and after the load runs (the machine is shared): the ratio uses their mean.
+    const aloneBefore = await predictorRate(run, args.maxBatch, args.size, args.duration);
+    const rows: [number, Load][] = [];
+    for (const connections of [1, 8, 32]) rows.push([connections, await load(url, jpeg, connections, args.duration)]);
+    const aloneAfter = await predictorRate(run, args.maxBatch, args.size, args.duration);
+    const alone = (aloneBefore + aloneAfter) / 2;
+    console.log(`predictor alone (createOnnxPredictor, batches of ${args.maxBatch}, server idle): ${aloneBefore.toFixed(1)} img/s before, ${aloneAfter.toFixed(1)} after the load runs; mean ${alone.toFixed(1)}`);
+    console.log('concurrency  img/s   p50 ms  p99 ms  errors  non-2xx  served/predictor');
+    for (const [connections, r] of rows) {
+      console.log(`${String(connections).padStart(11)}  ${r.rps.toFixed(1).padStart(5)}  ${String(r.p50).padStart(7)}  ${String(r.p99).padStart(6)}  ${String(r.errors).padStart(6)}  ${String(r.non2xx).padStart(7)}  ${(r.rps / alone).toFixed(2)}x`);
+    }
+    if (args.soak > 0) {
+      const before = rssMiB(child.pid!);
+      const r = await load(url, jpeg, 8, args.soak);
+      const after = rssMiB(child.pid!);
+      console.log(`soak ${args.soak} s at concurrency 8: ${r.requests} requests, ${r.rps.toFixed(1)} img/s, errors ${r.errors}, non-2xx ${r.non2xx}; server RSS ${before.toFixed(0)} MiB -> ${after.toFixed(0)} MiB (${(((after - before) / before) * 100).toFixed(1)}%)`);
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.on('exit', resolve));
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await main();
