@@ -1,7 +1,7 @@
 // Bearer-token check for the service. Both sides are hashed before the constant-time comparison, so
 // neither the key's content nor its length leaks through timing.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument } from '../core/errors.js';
 
 export type ApiKeyCheck = (authorization: string | undefined) => boolean;
 

@@ -7,7 +7,7 @@
 // is already installed (tsx runs on it).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { TlkitError } from '../errors.js';
+import { TlkitError } from '../core/errors.js';
 
 export type PageScript = 'local' | 'server';
 

@@ -4,7 +4,7 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { FileError } from '../errors.js';
+import { FileError } from '../core/errors.js';
 import { loadTrainedModel } from '../train/trained_model.js';
 import { saveModel, type ModelMetadata } from '../weights/saved_model.js';
 import { bundlePageScript } from './bundle.js';

@@ -1,7 +1,7 @@
 // Concurrent requests share one model call: images wait at most `windowMs` for company, up to `maxBatch`
 // per call, one call at a time. The queue is bounded: past `maxQueue` waiting images, `submit` refuses
 // at once (the server answers 503) instead of letting memory and latency grow without limit.
-import { invalidArgument, TlkitError } from '../errors.js';
+import { invalidArgument, TlkitError } from '../core/errors.js';
 
 export interface MicroBatcherOptions<I, O> {
   /** Runs one batch; returns one output per input, in order. */

@@ -3,7 +3,7 @@
 // which tfjs-layers lacks: (x - mean) / max(sqrt(variance), 1e-7) per channel is a 1x1 DepthwiseConv2D
 // with kernel 1/std and bias -mean/std.
 import { tf, tfl } from '../engines/tfjs/tf.js';
-import { TlkitError } from '../errors.js';
+import { TlkitError } from '../core/errors.js';
 import { rewriteModel, type LayerRewriteContext } from '../models/graph_rewrite.js';
 import { Normalization } from '../models/layers/normalization.js';
 

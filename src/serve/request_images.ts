@@ -2,7 +2,7 @@
 // be unusable. Bytes are decoded in memory (sharp, with the pixel limit); nothing touches the disk.
 import { decodeImageBuffer, DecodeFailure } from '../data/decode.js';
 import { modelInputFromRgb } from '../data/model_input.js';
-import { TlkitError } from '../errors.js';
+import { TlkitError } from '../core/errors.js';
 import type { ModelMetadata } from '../weights/saved_model.js';
 import type { RejectReason } from './metrics.js';
 

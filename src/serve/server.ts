@@ -16,7 +16,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { DEFAULT_LIMIT_INPUT_PIXELS } from '../data/decode.js';
 import { createOnnxPredictor, type OnnxPredictor } from '../engines/onnx/predictor.js';
 import { initEngine } from '../engines/tfjs/tf.js';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument } from '../core/errors.js';
 import { classProbabilities, topOf, type ClassProbability } from '../train/top_classes.js';
 import { loadTrainedModel } from '../train/trained_model.js';
 import { resolveModelDir, type ModelMetadata } from '../weights/saved_model.js';

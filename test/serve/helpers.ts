@@ -6,7 +6,7 @@ import { extname, join, normalize } from 'node:path';
 import sharp from 'sharp';
 import { tf, tfl, initEngine } from '../../src/engines/tfjs/tf.js';
 import { buildClassifier } from '../../src/models/classifier.js';
-import type { ClassMode } from '../../src/models/heads.js';
+import type { LabelClassMode } from '../../src/core/names.js';
 import type { BackboneOptions } from '../../src/models/types.js';
 import { saveModel } from '../../src/weights/saved_model.js';
 
@@ -14,7 +14,7 @@ export interface RunSpec {
   backbone: string;
   backboneOptions: BackboneOptions;
   classNames: string[];
-  classMode: ClassMode;
+  classMode: LabelClassMode;
   preprocess?: 'tf' | 'caffe' | 'torch' | 'none';
   rescale?: number;
 }

@@ -2,7 +2,7 @@
 // requests in flight before the process exits.
 import type { Command } from '../command.js';
 import { numberFlag, parseFlags, stringFlag } from '../args.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../core/errors.js';
 
 const usage = `Usage: tlkit serve RUN [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--cors ORIGIN] [limits...]
 

@@ -1,7 +1,7 @@
 // What index.html tells its script: the model's metadata from tlkit.json and where to classify (in this
 // page with tfjs, or on the tlkit server that served it). Embedded as JSON in the page; shared by the
 // Node side that writes it and the browser side that reads it.
-import type { ClassMode } from '../../models/heads.js';
+import type { LabelClassMode } from '../../core/names.js';
 
 export const CONFIG_ELEMENT_ID = 'tlkit-config';
 
@@ -10,7 +10,7 @@ export interface WebPageConfig {
   mode: 'local' | 'server';
   title: string;
   classNames: string[];
-  classMode: ClassMode;
+  classMode: LabelClassMode;
   /** [height, width]. */
   inputSize: [number, number];
   preprocess: string;
