@@ -4,7 +4,7 @@
 // model itself can do. Then a soak: constant load for --soak seconds, the server's resident memory
 // (VmRSS) printed at its start and end.
 //
-//   npx tsx bench/serve.ts [--backbone mobilenet_v2] [--size 224] [--image 224] [--duration 10] [--soak 120] [--max-batch 16]
+//   npx tsx bench/serve.ts [--backbone mobilenet_v2] [--size 224] [--image 224] [--duration 10] [--soak 120] [--max-batch 16] [--run-batch 1] [--threads N]
 //
 // Targets (issue 15): 0 errors; served img/s at c=32 >= 0.8x the predictor's own batch throughput;
 // RSS flat within 10% over the soak. The model has random weights (speed does not depend on them).
@@ -27,10 +27,12 @@ interface Args {
   duration: number;
   soak: number;
   maxBatch: number;
+  runBatch: number;
+  threads?: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { backbone: 'mobilenet_v2', size: 224, image: 224, duration: 10, soak: 120, maxBatch: 16 };
+  const args: Args = { backbone: 'mobilenet_v2', size: 224, image: 224, duration: 10, soak: 120, maxBatch: 16, runBatch: 1 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--backbone') args.backbone = value;
@@ -39,6 +41,8 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--duration') args.duration = Number(value);
     else if (flag === '--soak') args.soak = Number(value);
     else if (flag === '--max-batch') args.maxBatch = Number(value);
+    else if (flag === '--run-batch') args.runBatch = Number(value);
+    else if (flag === '--threads') args.threads = Number(value);
     else throw new Error(`unknown argument ${flag}`);
     i++;
   }
@@ -50,9 +54,9 @@ function rssMiB(pid: number): number {
   return kb / 1024;
 }
 
-async function startServer(run: string, maxBatch: number): Promise<{ child: ChildProcess; url: string }> {
+async function startServer(run: string, maxBatch: number, runBatch: number, threads: number | undefined): Promise<{ child: ChildProcess; url: string }> {
   const bin = fileURLToPath(new URL('../bin/tlkit.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, 'serve', run, '--port', '0', '--max-batch', String(maxBatch), '--max-queue', '256'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bin, 'serve', run, '--port', '0', '--max-batch', String(maxBatch), '--run-batch', String(runBatch), '--max-queue', '256', ...(threads ? ['--threads', String(threads)] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
@@ -80,10 +84,10 @@ async function load(url: string, body: Buffer, connections: number, seconds: num
 }
 
 /** The predictor alone on full batches: images per second over `seconds` (after one warm-up batch). */
-async function predictorRate(run: string, maxBatch: number, size: number, seconds: number): Promise<number> {
+async function predictorRate(run: string, maxBatch: number, runBatch: number, threads: number | undefined, size: number, seconds: number): Promise<number> {
   const { loadTrainedModel } = await import('../src/train/trained_model.js');
   const { model } = await loadTrainedModel(run);
-  const predictor = await createOnnxPredictor(model, { worker: true, batchSize: 8 });
+  const predictor = await createOnnxPredictor(model, { worker: true, batchSize: runBatch, intraOpNumThreads: threads });
   model.dispose();
   const batch = new Float32Array(maxBatch * size * size * 3).map((_, i) => ((i * 7919) % 255) / 127.5 - 1);
   await predictor.predictArray(batch, [maxBatch, size, size, 3]);
@@ -108,18 +112,18 @@ async function main(): Promise<void> {
   c.model.dispose();
   const noise = Buffer.alloc(args.image * args.image * 3).map((_, i) => (i * 2654435761) >>> 24);
   const jpeg = await sharp(noise, { raw: { width: args.image, height: args.image, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
-  console.log(`${args.backbone} @${args.size}, random weights; body: ${args.image}x${args.image} JPEG (${jpeg.length} bytes); server: --max-batch ${args.maxBatch}, batch window 4 ms`);
+  console.log(`${args.backbone} @${args.size}, random weights; body: ${args.image}x${args.image} JPEG (${jpeg.length} bytes); server: --max-batch ${args.maxBatch} --run-batch ${args.runBatch}${args.threads ? ` --threads ${args.threads}` : ''}, batch window 4 ms`);
 
-  const { child, url } = await startServer(run, args.maxBatch);
+  const { child, url } = await startServer(run, args.maxBatch, args.runBatch, args.threads);
   try {
     await load(url, jpeg, 8, 2); // warm-up
     // Timed before and after the load runs (the machine is shared): the ratio uses their mean.
-    const aloneBefore = await predictorRate(run, args.maxBatch, args.size, args.duration);
+    const aloneBefore = await predictorRate(run, args.maxBatch, args.runBatch, args.threads, args.size, args.duration);
     const rows: [number, Load][] = [];
     for (const connections of [1, 8, 32]) rows.push([connections, await load(url, jpeg, connections, args.duration)]);
-    const aloneAfter = await predictorRate(run, args.maxBatch, args.size, args.duration);
+    const aloneAfter = await predictorRate(run, args.maxBatch, args.runBatch, args.threads, args.size, args.duration);
     const alone = (aloneBefore + aloneAfter) / 2;
-    console.log(`predictor alone (createOnnxPredictor, batches of ${args.maxBatch}, server idle): ${aloneBefore.toFixed(1)} img/s before, ${aloneAfter.toFixed(1)} after the load runs; mean ${alone.toFixed(1)}`);
+    console.log(`predictor alone (createOnnxPredictor, batches of ${args.maxBatch} run in slices of ${args.runBatch}, server idle): ${aloneBefore.toFixed(1)} img/s before, ${aloneAfter.toFixed(1)} after the load runs; mean ${alone.toFixed(1)}`);
     console.log('concurrency  img/s   p50 ms  p99 ms  errors  non-2xx  served/predictor');
     for (const [connections, r] of rows) {
       console.log(`${String(connections).padStart(11)}  ${r.rps.toFixed(1).padStart(5)}  ${String(r.p50).padStart(7)}  ${String(r.p99).padStart(6)}  ${String(r.errors).padStart(6)}  ${String(r.non2xx).padStart(7)}  ${(r.rps / alone).toFixed(2)}x`);

@@ -20,6 +20,7 @@ Options:
   --api-key KEY            require Authorization: Bearer KEY on /v1/* and /metrics (or set TLKIT_API_KEY)
   --cors ORIGIN            allow this origin (repeatable; default: CORS off)
   --max-batch N            images per model call (default 16)
+  --run-batch N            images per onnxruntime run within a call (default 1)
   --batch-window-ms MS     how long an image waits for others to share its call (default 4)
   --max-queue N            images waiting beyond which requests get 503 + Retry-After (default 64)
   --max-body-bytes N       largest image in bytes (default 10485760); larger: 413
@@ -36,6 +37,7 @@ const flags = {
   'api-key': { type: 'string' },
   cors: { type: 'string', multiple: true },
   'max-batch': { type: 'string' },
+  'run-batch': { type: 'string' },
   'batch-window-ms': { type: 'string' },
   'max-queue': { type: 'string' },
   'max-body-bytes': { type: 'string' },
@@ -62,6 +64,7 @@ export const serveCommand: Command = {
       apiKey,
       cors: cors && cors.length > 0 ? cors : undefined,
       maxBatch: numberFlag(values, 'max-batch', { integer: true, min: 1 }),
+      runBatch: numberFlag(values, 'run-batch', { integer: true, min: 1 }),
       batchWindowMs: numberFlag(values, 'batch-window-ms', { min: 0 }),
       maxQueue: numberFlag(values, 'max-queue', { integer: true, min: 1 }),
       maxBodyBytes: numberFlag(values, 'max-body-bytes', { integer: true, min: 1 }),
