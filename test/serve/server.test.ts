@@ -246,3 +246,35 @@ test('with an API key: Bearer required on /v1/* and /metrics (401 otherwise), /h
   const plain = await fetch(url + '/healthz', { headers: { origin: 'http://app.test' } });
   assert.equal(plain.headers.get('access-control-allow-origin'), null, 'CORS off by default');
 });
+
+test('nothing a request sends is written to disk (every fs write entry point watched during uploads)', async () => {
+  // The CommonJS exports object: patching it and syncing reaches every ESM importer of node:fs too.
+  const fs = (await import('node:fs')).default;
+  const { syncBuiltinESMExports } = await import('node:module');
+  const writes: string[] = [];
+  const isWrite = (flags: unknown) => typeof flags === 'string' && /[wa+]/.test(flags);
+  const originals = { open: fs.open, openSync: fs.openSync, createWriteStream: fs.createWriteStream, writeFile: fs.writeFile, writeFileSync: fs.writeFileSync, pOpen: fs.promises.open, pWriteFile: fs.promises.writeFile };
+  const mutable = fs as unknown as Record<string, unknown>;
+  const promises = fs.promises as unknown as Record<string, unknown>;
+  mutable.open = (p: unknown, flags: unknown, ...rest: unknown[]) => (isWrite(flags) && writes.push(String(p)), (originals.open as any)(p, flags, ...rest));
+  mutable.openSync = (p: unknown, flags: unknown, ...rest: unknown[]) => (isWrite(flags) && writes.push(String(p)), (originals.openSync as any)(p, flags, ...rest));
+  mutable.createWriteStream = (p: unknown, ...rest: unknown[]) => (writes.push(String(p)), (originals.createWriteStream as any)(p, ...rest));
+  mutable.writeFile = (p: unknown, ...rest: unknown[]) => (writes.push(String(p)), (originals.writeFile as any)(p, ...rest));
+  mutable.writeFileSync = (p: unknown, ...rest: unknown[]) => (writes.push(String(p)), (originals.writeFileSync as any)(p, ...rest));
+  promises.open = (p: unknown, flags: unknown, ...rest: unknown[]) => (isWrite(flags) && writes.push(String(p)), (originals.pOpen as any)(p, flags, ...rest));
+  promises.writeFile = (p: unknown, ...rest: unknown[]) => (writes.push(String(p)), (originals.pWriteFile as any)(p, ...rest));
+  syncBuiltinESMExports();
+  try {
+    const form = new FormData();
+    form.append('a', new Blob([new Uint8Array(await pngImage(40, 30, 5))], { type: 'image/png' }), 'a.png');
+    form.append('b', new Blob([new Uint8Array(await jpegImage(60, 60, 6))], { type: 'image/jpeg' }), 'b.jpg');
+    assert.equal((await post(form)).status, 200);
+    assert.equal((await post(new Uint8Array(await jpegImage(90, 70, 3)), { 'content-type': 'image/jpeg' })).status, 200);
+    assert.equal((await post(new Uint8Array(300_000), { 'content-type': 'image/png' })).status, 413);
+  } finally {
+    Object.assign(mutable, { open: originals.open, openSync: originals.openSync, createWriteStream: originals.createWriteStream, writeFile: originals.writeFile, writeFileSync: originals.writeFileSync });
+    Object.assign(promises, { open: originals.pOpen, writeFile: originals.pWriteFile });
+    syncBuiltinESMExports();
+  }
+  assert.deepEqual(writes, []);
+});
