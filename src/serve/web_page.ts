@@ -16,7 +16,7 @@ const STYLE = `
   h1 { font-size: 1.4rem; margin-bottom: .2rem; }
   #status { color: #555; margin-top: 0; }
   body[data-state=error] #status { color: #b00020; }
-  #drop { border: 2px dashed #999; border-radius: 8px; padding: 1.5rem; text-align: center; margin: 1rem 0; }
+  #drop { display: block; border: 2px dashed #999; border-radius: 8px; padding: 1.5rem; text-align: center; margin: 1rem 0; }
   #drop.over { border-color: #1565c0; background: #e3f2fd; }
   #results { display: grid; gap: 1rem; }
   figure.result { display: grid; grid-template-columns: 8rem 1fr; gap: .3rem 1rem; margin: 0; padding: .8rem; border: 1px solid #ddd; border-radius: 8px; }
@@ -29,6 +29,7 @@ const STYLE = `
   .fill { display: block; height: 100%; background: #1565c0; }
   .value { text-align: right; font-variant-numeric: tabular-nums; }
   .error { color: #b00020; }
+  details { margin-top: 1rem; }
   pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; }
 `;
 
