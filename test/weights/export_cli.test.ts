@@ -71,7 +71,7 @@ test('bad flags exit 2 with what is accepted; a missing model exits 1', async ()
   assert.match(r.stderr, /--format is required: one of onnx, tfjs, h5/);
   r = await runCli(['export', runDir, '--format', 'pt']);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /--format expects one of onnx, tfjs, h5; got 'pt'/);
+  assert.match(r.stderr, /--format expects one of onnx, tfjs, h5, web; got 'pt'/);
   r = await runCli(['export', runDir, '--format', 'h5', '--batch-size', '4']);
   assert.equal(r.code, 2);
   r = await runCli(['export', join(runDir, 'nope'), '--format', 'h5']);
