@@ -274,10 +274,16 @@ function bodyImage(body: unknown, contentType: string | undefined): UploadedImag
 
 async function multipartImages(request: FastifyRequest): Promise<UploadedImage[]> {
   const images: UploadedImage[] = [];
-  for await (const part of request.parts()) {
-    if (part.type !== 'file') continue;
-    // toBuffer enforces the per-file size limit while reading (413); the bytes stay in memory.
-    images.push({ name: part.filename || part.fieldname, bytes: await part.toBuffer() });
+  try {
+    for await (const part of request.parts()) {
+      if (part.type !== 'file') continue;
+      // toBuffer enforces the per-file size limit while reading (413); the bytes stay in memory.
+      images.push({ name: part.filename || part.fieldname, bytes: await part.toBuffer() });
+    }
+  } catch (error) {
+    // The parser's own complaints (no boundary, cut-off form) carry no status: they are the client's.
+    if ((error as FastifyError).statusCode !== undefined) throw error;
+    throw new HttpError(400, 'bad_multipart', `the multipart body cannot be read (${(error as Error).message})`, 'bad_request');
   }
   if (images.length === 0) throw new HttpError(400, 'no_images', 'the multipart body has no file parts: add one part per image (e.g. curl -F image=@photo.jpg)', 'bad_request');
   return images;
@@ -293,6 +299,8 @@ function toHttpError(error: FastifyError | HttpError, contentType: string | unde
     case 'FST_FILES_LIMIT':
     case 'FST_PARTS_LIMIT':
       return new HttpError(413, 'too_many_images', `a request may carry at most maxImagesPerRequest=${maxImages} images`, 'too_large');
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new HttpError(400, 'bad_multipart', `the multipart body cannot be read (${error.message})`, 'bad_request');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new HttpError(415, 'unsupported_media_type', `Content-Type ${contentType ?? '(none)'} is not accepted: send ${ACCEPTED}`, 'unsupported_media_type');
     default: {

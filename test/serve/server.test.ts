@@ -123,6 +123,12 @@ test('bad uploads get a 4xx with a message saying what is wrong, and the server 
   const none = await post(noFiles);
   assert.equal(none.status, 400);
   assert.match(none.json.message, /no file parts/);
+  const noBoundary = await post(new TextEncoder().encode('--x\r\n'), { 'content-type': 'multipart/form-data' });
+  assert.equal(noBoundary.status, 400, noBoundary.text);
+  assert.match(noBoundary.json.message, /multipart body cannot be read \(.*[Bb]oundary/);
+  const cutOff = await post(new TextEncoder().encode('--xyz\r\nContent-Disposition: form-data; name="f"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n\x89PNG'), { 'content-type': 'multipart/form-data; boundary=xyz' });
+  assert.equal(cutOff.status, 400, cutOff.text);
+  assert.match(cutOff.json.message, /multipart body cannot be read/);
   const badPart = new FormData();
   badPart.append('f', new Blob([new TextEncoder().encode('not a picture at all')], { type: 'image/png' }), 'notes.png');
   const bad = await post(badPart);
