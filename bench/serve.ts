@@ -130,9 +130,13 @@ async function main(): Promise<void> {
     }
     if (args.soak > 0) {
       const before = rssMiB(child.pid!);
+      // Samples along the way tell a trend (a leak) from the allocator's and the GC's ups and downs.
+      const samples: number[] = [];
+      const sampler = setInterval(() => samples.push(rssMiB(child.pid!)), (args.soak * 1000) / 8);
       const r = await load(url, jpeg, 8, args.soak);
+      clearInterval(sampler);
       const after = rssMiB(child.pid!);
-      console.log(`soak ${args.soak} s at concurrency 8: ${r.requests} requests, ${r.rps.toFixed(1)} img/s, errors ${r.errors}, non-2xx ${r.non2xx}; server RSS ${before.toFixed(0)} MiB -> ${after.toFixed(0)} MiB (${(((after - before) / before) * 100).toFixed(1)}%)`);
+      console.log(`soak ${args.soak} s at concurrency 8: ${r.requests} requests, ${r.rps.toFixed(1)} img/s, errors ${r.errors}, non-2xx ${r.non2xx}; server RSS ${before.toFixed(0)} MiB -> ${after.toFixed(0)} MiB (${(((after - before) / before) * 100).toFixed(1)}%); along the way: ${samples.map((m) => m.toFixed(0)).join(', ')} MiB`);
     }
   } finally {
     child.kill('SIGTERM');

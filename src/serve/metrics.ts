@@ -34,7 +34,7 @@ export class ServeMetrics {
   private readonly rejects = new Map<RejectReason, number>();
   private images = 0;
 
-  constructor(private readonly gauges: { queueDepth(): number }) {}
+  constructor(private readonly gauges: { queueDepth(): number; admitted(): number }) {}
 
   request(route: string, method: string, status: number, seconds: number): void {
     const key = JSON.stringify([route, method, String(status)]);
@@ -71,6 +71,7 @@ export class ServeMetrics {
     out.push('# HELP tlkit_rejected_total Requests refused, by reason.', '# TYPE tlkit_rejected_total counter');
     for (const [reason, n] of this.rejects) out.push(`tlkit_rejected_total${labels({ reason })} ${n}`);
     out.push('# HELP tlkit_queue_depth Images waiting for a model call.', '# TYPE tlkit_queue_depth gauge', `tlkit_queue_depth ${this.gauges.queueDepth()}`);
+    out.push('# HELP tlkit_images_admitted Images accepted and not yet answered (decoding, waiting or in a model call).', '# TYPE tlkit_images_admitted gauge', `tlkit_images_admitted ${this.gauges.admitted()}`);
     return out.join('\n') + '\n';
   }
 }

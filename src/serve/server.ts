@@ -43,7 +43,7 @@ export interface ServeOptions {
   maxBatch?: number;
   /** How long a lone image waits for company before its model call. Default 4 ms. */
   batchWindowMs?: number;
-  /** Most images waiting for a model call; beyond it, 503 + Retry-After. Default 64. */
+  /** Most images admitted and not yet answered (decoding, waiting or in the model call); beyond it, 503 + Retry-After. Default 64. */
   maxQueue?: number;
   /** Largest image body (or multipart file) in bytes. Default 10 MiB. */
   maxBodyBytes?: number;
@@ -147,7 +147,8 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
     onBatch: (size, ms) => metrics.batch(size, ms),
   });
   let draining = false;
-  const metrics = new ServeMetrics({ queueDepth: () => batcher.depth });
+  let admitted = 0;
+  const metrics = new ServeMetrics({ queueDepth: () => batcher.depth, admitted: () => admitted });
   const evaluation = await evaluationSummary(modelDir);
   const pageScript = await bundlePageScript('server');
   const pageHtml = renderWebPage({ ...pageConfigFor(metadata, 'server', { topK: defaultTopK }), predictUrl: 'v1/predict' }, 'app.js');
@@ -215,15 +216,19 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
   app.post('/v1/predict', async (request) => {
     const topK = parseTopK((request.query as Record<string, unknown>).top_k, defaultTopK, metadata.classNames.length);
     const images = request.isMultipart() ? await multipartImages(request) : [bodyImage(request.body, request.headers['content-type'])];
-    if (batcher.depth + images.length > maxQueue) throw queueFull(batcher.depth, retryAfter);
-    const inputs = await Promise.all(images.map((image) => imageToModelInput(image, metadata, limitInputPixels)));
+    // Admitted images count from here (decoding too, which is where big images cost memory) until answered.
+    if (admitted + images.length > maxQueue) throw queueFull(admitted, retryAfter);
+    admitted += images.length;
     let rows: number[][];
     try {
+      const inputs = await Promise.all(images.map((image) => imageToModelInput(image, metadata, limitInputPixels)));
       rows = await batcher.submit(inputs);
     } catch (error) {
       if (error instanceof QueueFullError) throw queueFull(error.depth, retryAfter);
       if (error instanceof BatcherClosedError) throw new HttpError(503, 'shutting_down', 'the server is shutting down', 'shutting_down', { 'retry-after': retryAfter });
       throw error;
+    } finally {
+      admitted -= images.length;
     }
     const multipart = request.isMultipart();
     return { predictions: rows.map((row, i): { file?: string; top: ClassProbability[] } => ({ ...(multipart ? { file: images[i].name } : {}), top: topOf(row, metadata.classNames, topK) })) };
@@ -253,8 +258,8 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
   };
 }
 
-function queueFull(depth: number, retryAfter: string): HttpError {
-  return new HttpError(503, 'queue_full', `the server is busy (${depth} images waiting); retry after ${retryAfter} s`, 'queue_full', { 'retry-after': retryAfter });
+function queueFull(admitted: number, retryAfter: string): HttpError {
+  return new HttpError(503, 'queue_full', `the server is busy (${admitted} images in hand); retry after ${retryAfter} s`, 'queue_full', { 'retry-after': retryAfter });
 }
 
 function parseTopK(value: unknown, fallback: number, classes: number): number {

@@ -199,7 +199,8 @@ test('concurrent requests share a model call; past maxQueue they get 503 with Re
     const refused = await post(body, { 'content-type': 'image/png' }, '/v1/predict', base);
     assert.equal(refused.status, 503, refused.text);
     assert.equal(refused.headers.get('retry-after'), '1');
-    assert.match(refused.json.message, /busy/);
+    assert.match(refused.json.message, /busy \(2 images in hand\)/);
+    assert.match(await (await fetch(base + '/metrics')).text(), /tlkit_images_admitted 2\n/);
     const [a, b] = await Promise.all([first, second]);
     assert.equal(a.status, 200);
     assert.equal(b.status, 200);

@@ -22,7 +22,8 @@ Options:
   --max-batch N            images per model call (default 16)
   --run-batch N            images per onnxruntime run within a call (default 1)
   --batch-window-ms MS     how long an image waits for others to share its call (default 4)
-  --max-queue N            images waiting beyond which requests get 503 + Retry-After (default 64)
+  --max-queue N            images in hand (decoding, waiting, in the model) beyond which requests
+                           get 503 + Retry-After (default 64)
   --max-body-bytes N       largest image in bytes (default 10485760); larger: 413
   --max-images N           most images per multipart request (default 16)
   --limit-input-pixels N   largest decoded width x height (default 40000000); larger: 413
