@@ -136,7 +136,7 @@ async function main(): Promise<void> {
       const r = await load(url, jpeg, 8, args.soak);
       clearInterval(sampler);
       const after = rssMiB(child.pid!);
-      console.log(`soak ${args.soak} s at concurrency 8: ${r.requests} requests, ${r.rps.toFixed(1)} img/s, errors ${r.errors}, non-2xx ${r.non2xx}; server RSS ${before.toFixed(0)} MiB -> ${after.toFixed(0)} MiB (${(((after - before) / before) * 100).toFixed(1)}%); along the way: ${samples.map((m) => m.toFixed(0)).join(', ')} MiB`);
+      console.log(`soak ${args.soak} s at concurrency 8: ${r.requests} requests, ${r.rps.toFixed(1)} img/s, errors ${r.errors}, non-2xx ${r.non2xx}; server RSS ${before.toFixed(0)} MiB (idle, before) -> ${after.toFixed(0)} MiB (${(((after - before) / before) * 100).toFixed(1)}%); every ${args.soak / 8} s: ${samples.map((m) => m.toFixed(0)).join(', ')} MiB; end vs first sample under load: ${(((after - samples[0]) / samples[0]) * 100).toFixed(1)}%`);
     }
   } finally {
     child.kill('SIGTERM');

@@ -2,7 +2,7 @@
 // full-queue 503, micro-batching, auth, CORS and draining on close().
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ let url: string;
 before(async () => {
   run = await makeRun(join(root, 'run'), { backbone: 'mobilenet_v2', backboneOptions: { alpha: 0.35, inputShape: [32, 32, 3] }, classNames: ['ant', 'bee', 'cat'], classMode: 'categorical' });
   images = await writeTestImages(join(root, 'images'));
+  writeFileSync(join(run, 'evaluation.json'), JSON.stringify({ loss: 0.25, accuracy: 0.9, samples: 40, classNames: ['ant', 'bee', 'cat'], confusionMatrix: [], perClass: [], macro: { precision: 0.9, recall: 0.89, f1: 0.895 }, misclassified: [] }));
   server = await createServer({ runDir: run, port: 0, maxBodyBytes: 200_000, maxImagesPerRequest: 3, limitInputPixels: 100_000, requestTimeoutMs: 600, headersTimeoutMs: 600 });
   url = await server.listen();
 });
@@ -161,6 +162,7 @@ test('GET /v1/model, /healthz, /metrics and the web page at /', async () => {
   assert.deepEqual(model.inputSize, [32, 32]);
   assert.equal(model.backbone, 'mobilenet_v2');
   assert.equal(model.limits.maxBodyBytes, 200_000);
+  assert.deepEqual(model.metrics, { accuracy: 0.9, loss: 0.25, samples: 40, macro: { precision: 0.9, recall: 0.89, f1: 0.895 } }, "the run's evaluation.json");
   assert.deepEqual(await (await fetch(url + '/healthz')).json(), { status: 'ok' });
   const metrics = await fetch(url + '/metrics');
   assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
