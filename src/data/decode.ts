@@ -219,7 +219,8 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
   let channels = info.channels;
   let width = info.width;
   let height = info.height;
-  if (nearestHere && target) {
+  // An image already at the target size maps onto itself (the crop box is the whole image): no copy.
+  if (nearestHere && target && (height !== target[0] || width !== target[1])) {
     data = resizeNearest(data, height, width, channels, target[0], target[1], Boolean(options.keepAspectRatio));
     [height, width] = target;
   }

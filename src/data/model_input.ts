@@ -9,9 +9,35 @@ export interface ModelInputSpec {
   rescale?: number;
 }
 
+/**
+ * Each output channel is a function of one input byte, so the whole preprocessing is a lookup: table
+ * entry v*3+c is what preprocessInputArray (then rescale) makes of byte v in channel c, computed by
+ * running them on a 256-pixel grey ramp, so the values are theirs bit for bit. 'caffe' also swaps RGB
+ * to BGR: output channel c reads input channel SOURCE[c].
+ */
+const tables = new Map<string, Float32Array>();
+
+function tableFor(spec: ModelInputSpec): Float32Array {
+  const key = `${spec.preprocess}|${spec.rescale ?? ''}`;
+  let table = tables.get(key);
+  if (!table) {
+    table = new Float32Array(256 * 3);
+    for (let v = 0; v < 256; v++) table.fill(v, v * 3, v * 3 + 3);
+    preprocessInputArray(table, 3, spec.preprocess as PreprocessMode);
+    if (spec.rescale !== undefined) for (let i = 0; i < table.length; i++) table[i] *= spec.rescale;
+    tables.set(key, table);
+  }
+  return table;
+}
+
 export function modelInputFromRgb(rgb: Uint8Array, spec: ModelInputSpec): Float32Array {
-  const data = Float32Array.from(rgb);
-  preprocessInputArray(data, 3, spec.preprocess as PreprocessMode);
-  if (spec.rescale !== undefined) for (let i = 0; i < data.length; i++) data[i] *= spec.rescale;
+  const table = tableFor(spec);
+  const [s0, s1, s2] = spec.preprocess === 'caffe' ? [2, 1, 0] : [0, 1, 2];
+  const data = new Float32Array(rgb.length);
+  for (let i = 0; i < rgb.length; i += 3) {
+    data[i] = table[rgb[i + s0] * 3];
+    data[i + 1] = table[rgb[i + s1] * 3 + 1];
+    data[i + 2] = table[rgb[i + s2] * 3 + 2];
+  }
   return data;
 }
