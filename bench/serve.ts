@@ -85,8 +85,8 @@ async function load(url: string, body: Buffer, connections: number, seconds: num
 
 /** The predictor alone on full batches: images per second over `seconds` (after one warm-up batch). */
 async function predictorRate(run: string, maxBatch: number, runBatch: number, threads: number | undefined, size: number, seconds: number): Promise<number> {
-  const { loadTrainedModel } = await import('../src/train/trained_model.js');
-  const { model } = await loadTrainedModel(run);
+  const { loadModel } = await import('../src/weights/saved_model.js');
+  const { model } = await loadModel(run);
   const predictor = await createOnnxPredictor(model, { worker: true, batchSize: runBatch, intraOpNumThreads: threads });
   model.dispose();
   const batch = new Float32Array(maxBatch * size * size * 3).map((_, i) => ((i * 7919) % 255) / 127.5 - 1);

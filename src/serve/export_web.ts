@@ -1,19 +1,18 @@
 // `tlkit export RUN --format web`: a folder that classifies images in a browser, offline, served by any
 // static file server. index.html, tlkit-web.js (the page script with tfjs, bundled), tfjs's .wasm files
-// and model/ (model.json + weights.bin in plain tfjs form, tlkit.json).
+// and the model beside them (model.json + weights.bin in plain tfjs form, tlkit.json): the folder is a tlkit
+// model folder too (`tlkit predict DIR ...` reads it), and not a run directory (no model/ inside it).
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { FileError } from '../core/errors.js';
-import { loadTrainedModel } from '../train/trained_model.js';
-import { saveModel, type ModelMetadata } from '../weights/saved_model.js';
+import { loadModel, saveModel, type ModelMetadata } from '../weights/saved_model.js';
 import { bundlePageScript } from './bundle.js';
 import { toPlainTfjsModel } from './plain_tfjs_model.js';
 import { renderWebPage } from './web_page.js';
 import type { WebPageConfig } from './web/page_config.js';
 
 export const WEB_SCRIPT = 'tlkit-web.js';
-export const WEB_MODEL_DIR = 'model';
 /** tfjs-backend-wasm picks one of these at run time (SIMD or not; threads only when cross-origin isolated). */
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 
@@ -52,7 +51,7 @@ function wasmDir(): string {
 
 /** Writes the web page for the model of `runDir` (a run directory or its model/ folder) into `outDir`. */
 export async function exportWebApp(runDir: string, outDir: string, options: ExportWebAppOptions = {}): Promise<ExportWebAppResult> {
-  const { model, metadata } = await loadTrainedModel(runDir);
+  const { model, metadata } = await loadModel(runDir);
   const script = bundlePageScript('local');
   script.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
   try {
@@ -60,7 +59,7 @@ export async function exportWebApp(runDir: string, outDir: string, options: Expo
     const plain = toPlainTfjsModel(model);
     try {
       const { formatVersion: _f, tlkitVersion: _t, ...rest } = metadata;
-      await saveModel(join(outDir, WEB_MODEL_DIR), plain, rest);
+      await saveModel(outDir, plain, rest);
     } finally {
       plain.dispose();
     }
@@ -70,10 +69,10 @@ export async function exportWebApp(runDir: string, outDir: string, options: Expo
   } finally {
     model.dispose();
   }
-  const config: WebPageConfig = { ...pageConfigFor(metadata, 'local', options), modelUrl: `${WEB_MODEL_DIR}/model.json`, wasmPath: './' };
+  const config: WebPageConfig = { ...pageConfigFor(metadata, 'local', options), modelUrl: 'model.json', wasmPath: './' };
   await writeFile(join(outDir, 'index.html'), renderWebPage(config, WEB_SCRIPT));
   await writeFile(join(outDir, WEB_SCRIPT), await script);
   const wasm = wasmDir();
   for (const f of WASM_FILES) await copyFile(join(wasm, f), join(outDir, f));
-  return { outDir, files: ['index.html', WEB_SCRIPT, ...WASM_FILES, `${WEB_MODEL_DIR}/model.json`, `${WEB_MODEL_DIR}/weights.bin`, `${WEB_MODEL_DIR}/tlkit.json`] };
+  return { outDir, files: ['index.html', WEB_SCRIPT, ...WASM_FILES, 'model.json', 'weights.bin', 'tlkit.json'] };
 }

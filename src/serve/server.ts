@@ -18,8 +18,7 @@ import { createOnnxPredictor, type OnnxPredictor } from '../engines/onnx/predict
 import { initEngine } from '../engines/tfjs/tf.js';
 import { invalidArgument } from '../core/errors.js';
 import { classProbabilities, topOf, type ClassProbability } from '../train/top_classes.js';
-import { loadTrainedModel } from '../train/trained_model.js';
-import { resolveModelDir, type ModelMetadata } from '../weights/saved_model.js';
+import { loadModel, resolveModelDir, type ModelMetadata } from '../weights/saved_model.js';
 import { apiKeyCheck, type ApiKeyCheck } from './api_key.js';
 import { bundlePageScript } from './bundle.js';
 import { pageConfigFor } from './export_web.js';
@@ -123,7 +122,7 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
 
   await initEngine();
   const modelDir = resolveModelDir(options.runDir);
-  const { model, metadata } = await loadTrainedModel(modelDir);
+  const { model, metadata } = await loadModel(modelDir);
   const defaultTopK = positiveInteger('topK', options.topK, Math.min(5, metadata.classNames.length));
   let predictor: OnnxPredictor;
   try {

@@ -10,11 +10,11 @@ import { METADATA_JSON, MODEL_JSON, WEIGHTS_BIN } from '../weights/saved_model.j
 import { isInside, realPathOf, refuseSystemPath } from './output_path.js';
 import { isRunDirectory } from './run_dir_guard.js';
 
-export type ExportFormat = 'onnx' | 'tfjs' | 'h5';
+export type ExportFormat = 'onnx' | 'tfjs' | 'h5' | 'web';
 
-/** The default output: beside the model folder (RUN/model.onnx, RUN/model.h5, RUN/tfjs/), never in it. */
+/** The default output: beside the model folder (RUN/model.onnx, RUN/model.h5, RUN/tfjs/, RUN/web/), never in it. */
 export function defaultExportPath(modelDir: string, format: ExportFormat): string {
-  return join(dirname(modelDir), format === 'onnx' ? 'model.onnx' : format === 'h5' ? 'model.h5' : 'tfjs');
+  return join(dirname(modelDir), format === 'onnx' ? 'model.onnx' : format === 'h5' ? 'model.h5' : format);
 }
 
 function isTlkitOnnx(path: string): boolean {
@@ -65,6 +65,14 @@ export async function checkExportTarget(out: string, format: ExportFormat, optio
   const isDir = statSync(out).isDirectory();
   const refuse = (what: string) =>
     new UsageError(`--out ${out} ${what}; tlkit replaces only its own earlier ${format} export there: give --overwrite to replace it anyway, or choose another path`, 'out');
+  if (format === 'web') {
+    // The web page (serve/export_web.ts): index.html, its script, the model files beside them.
+    if (!isDir) throw new UsageError(`--out ${out} is a file; --format web writes a folder`, 'out');
+    const ours = existsSync(join(out, 'index.html')) && existsSync(join(out, 'tlkit-web.js'));
+    const clash = ['index.html', 'tlkit-web.js', MODEL_JSON, WEIGHTS_BIN, METADATA_JSON].filter((n) => existsSync(join(out, n)));
+    if (!ours && clash.length && !options.overwrite) throw refuse(`holds ${clash.join(', ')} of something that is not a tlkit web page`);
+    return;
+  }
   if (format === 'tfjs') {
     if (!isDir) throw new UsageError(`--out ${out} is a file; --format tfjs writes a folder`, 'out');
     const ours = existsSync(join(out, METADATA_JSON)) && existsSync(join(out, MODEL_JSON));

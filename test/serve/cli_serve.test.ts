@@ -64,3 +64,27 @@ test('tlkit serve: bad flags are usage errors (exit 2) naming the flag', async (
   assert.equal(none.code, 2);
   assert.match(none.stderr, /serve expects one RUN/);
 });
+
+test('export --format web: default RUN/web, re-export over its own page, refuses a folder of something else', async () => {
+  const { existsSync, mkdirSync, writeFileSync } = await import('node:fs');
+  const first = await runCli(['export', run, '--format', 'web']);
+  assert.equal(first.code, 0, first.stderr);
+  for (const f of ['index.html', 'tlkit-web.js', 'tfjs-backend-wasm-simd.wasm', 'model.json', 'weights.bin', 'tlkit.json']) assert.ok(existsSync(join(run, 'web', f)), f);
+  assert.equal((await runCli(['export', run, '--format', 'web'])).code, 0, 'an earlier tlkit page is replaced');
+  // The page's folder is a model folder too: tlkit predict reads its plain-tfjs model, with the run's answers.
+  const image = join(root, 'one.png');
+  writeFileSync(image, await pngImage(40, 30, 3));
+  const fromRun = JSON.parse((await runCli(['predict', run, image, '--json', '--top-k', '2'])).stdout);
+  const fromPage = JSON.parse((await runCli(['predict', join(run, 'web'), image, '--json', '--top-k', '2'])).stdout);
+  fromRun[0].top.forEach((t: { className: string; probability: number }, i: number) => {
+    assert.equal(fromPage[0].top[i].className, t.className);
+    assert.ok(Math.abs(fromPage[0].top[i].probability - t.probability) < 1e-5);
+  });
+  const foreign = join(root, 'site');
+  mkdirSync(foreign);
+  writeFileSync(join(foreign, 'index.html'), '<h1>my site</h1>');
+  const refused = await runCli(['export', run, '--format', 'web', '--out', foreign]);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /holds index\.html of something that is not a tlkit web page/);
+  assert.equal((await runCli(['export', run, '--format', 'web', '--out', join(run, 'model', 'web')])).code, 2, "never inside the run's model/");
+});

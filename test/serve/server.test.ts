@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { createServer, type TlkitServer } from '../../src/serve/server.js';
-import { loadTrainedModel } from '../../src/train/trained_model.js';
+import { loadModel } from '../../src/weights/saved_model.js';
 import { predictFiles } from '../../src/train/predict.js';
-import { openInferenceEngine } from '../../src/train/inference_engine.js';
+import { openInferenceEngine } from '../../src/engines/inference_engine.js';
 import { jpegImage, makeRun, pngImage, writeTestImages } from './helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'tlkit-serve-'));
@@ -49,7 +49,7 @@ const png = (bytes: Buffer) => [new Uint8Array(bytes), { 'content-type': 'image/
 
 test('POST /v1/predict with an image body gives the same top classes and probabilities as tlkit predict', async () => {
   const { readFile } = await import('node:fs/promises');
-  const { model, metadata } = await loadTrainedModel(run);
+  const { model, metadata } = await loadModel(run);
   const engine = await openInferenceEngine(model, 'onnx');
   const expected = await predictFiles(model, metadata, images, { topK: 3, predictor: engine.predictor });
   await engine.dispose();

@@ -90,7 +90,7 @@ for (const [id, spec] of Object.entries(RUNS)) {
     if (id === 'efficientnet_b0') {
       const r = await runCli(['export', run, '--format', 'web', '--out', out]);
       assert.equal(r.code, 0, r.stderr);
-      const modelJson = readFileSync(join(out, 'model', 'model.json'), 'utf8');
+      const modelJson = readFileSync(join(out, 'model.json'), 'utf8');
       assert.ok(!modelJson.includes('"Normalization"'), 'no tlkit-only layer class in the exported model');
       assert.ok(modelJson.includes('"DepthwiseConv2D"'));
     } else {

@@ -25,7 +25,7 @@ async function load(): Promise<void> {
     await tf.setBackend('cpu');
   }
   await tf.ready();
-  model = await tfl.loadLayersModel(new URL(config.modelUrl ?? 'model/model.json', document.baseURI).href);
+  model = await tfl.loadLayersModel(new URL(config.modelUrl ?? 'model.json', document.baseURI).href);
   document.body.dataset.backend = backend;
 }
 
