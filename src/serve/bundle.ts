@@ -17,8 +17,21 @@ function entryFile(script: PageScript): string {
   return existsSync(`${base}.ts`) ? `${base}.ts` : `${base}.js`;
 }
 
-/** The minified browser script; its exports become the global `tlkit`. */
-export async function bundlePageScript(script: PageScript): Promise<string> {
+const bundles = new Map<PageScript, Promise<string>>();
+
+/** The minified browser script; its exports become the global `tlkit`. Built once per process. */
+export function bundlePageScript(script: PageScript): Promise<string> {
+  let bundle = bundles.get(script);
+  if (!bundle) {
+    bundle = build(script);
+    // A failed build is not kept: the next call tries again.
+    bundle.catch(() => bundles.delete(script));
+    bundles.set(script, bundle);
+  }
+  return bundle;
+}
+
+async function build(script: PageScript): Promise<string> {
   const esbuild = await import('esbuild');
   try {
     const result = await esbuild.build({
