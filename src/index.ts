@@ -97,8 +97,15 @@ export type { ReduceLROnPlateauOptions } from './train/callbacks/reduce_lr_on_pl
 export { ProgressReporter } from './train/callbacks/progress.js';
 
 // Compare: several backbones under one config, the reference table, a recommendation by your rule.
-export { compareBackbones } from './compare/compare.js';
-export type { CompareOptions, CompareHooks } from './compare/compare.js';
+export { compareBackbones, planComparison } from './compare/compare.js';
+export type { CompareOptions, CompareHooks, ComparisonPlan, ComparisonRun, ComparisonQueue } from './compare/compare.js';
+// Sweeps: backbones x a grid of recipes; and the same comparison on several machines (BullMQ + Redis).
+export { expandSweep, gridAxes, SWEEPABLE_OPTIONS } from './compare/sweep.js';
+export type { SweepAxis, PlannedRun, SweepableOptions } from './compare/sweep.js';
+export { connectQueue } from './queue/submit.js';
+export type { QueueClient, QueueClientOptions, ComparisonStatus, RunStatus } from './queue/submit.js';
+export { startWorker } from './queue/worker.js';
+export type { WorkerOptions, QueueWorker } from './queue/worker.js';
 export type { CompareResult, CompareRow, BackboneResult, FailedBackbone, Recommendation } from './compare/types.js';
 export { parseSelectionRule } from './compare/selection_rule.js';
 export type { SelectionRule, TieBreak } from './compare/selection_rule.js';

@@ -9,6 +9,7 @@ import { trainRun, type TrainRunOptions, type TrainRunResult } from '../train/ru
 import { refuseInsideInputs } from '../train/output_path.js';
 import { defaultWeights } from '../weights/resolve.js';
 import { describeRule, parseSelectionRule, selectBackbone, type SelectionRule } from './selection_rule.js';
+import { expandSweep, gridAxes, type PlannedRun, type SweepAxis } from './sweep.js';
 import type { BackboneResult, CompareResult, CompareRow, EpochRecord } from './types.js';
 
 export interface CompareOptions extends Omit<TrainRunOptions, 'backbone' | 'outDir' | 'train' | 'validation' | 'resume'> {
@@ -23,6 +24,35 @@ export interface CompareOptions extends Omit<TrainRunOptions, 'backbone' | 'outD
    * such a backbone is reported as failed with the reason, never silently trained from scratch.
    */
   allowRandomWeights?: boolean;
+  /**
+   * A sweep: each backbone runs once per combination of these values (`{ learningRate: [1e-3, 1e-4] }`
+   * or axes as the CLI's `--grid` builds them). Seed and held-out data stay shared.
+   */
+  grid?: Record<string, readonly unknown[]> | readonly SweepAxis[];
+  /** Runs the comparison's runs elsewhere (`connectQueue(url)` from tlkit's queue module) instead of here in turn. */
+  queue?: ComparisonQueue;
+}
+
+/** One run of a comparison, ready to train: its trainRun options, or why it is not trained. */
+export interface ComparisonRun extends PlannedRun {
+  train: Omit<TrainRunOptions, 'train' | 'validation' | 'signal'>;
+  weightsReason: string;
+  /** Set when the run is reported as failed without training (no pretrained weights at hand). */
+  skipped?: string;
+}
+
+/** Everything a comparison is, before anything is trained: what a queue sends to its workers. */
+export interface ComparisonPlan {
+  options: Omit<CompareOptions, 'queue' | 'select' | 'grid'>;
+  rule: SelectionRule;
+  seed: number;
+  runs: ComparisonRun[];
+  startedAt: string;
+}
+
+/** Trains a plan's runs somewhere else and returns the comparison's result (its report already written there). */
+export interface ComparisonQueue {
+  runComparison(plan: ComparisonPlan, hooks: CompareHooks): Promise<CompareResult>;
 }
 
 export interface CompareHooks {
@@ -81,72 +111,92 @@ function toBackboneResult(id: string, weights: string, result: TrainRunResult, d
   };
 }
 
+/** A finished run's row: labelled by the run, with its backbone and grid values. */
+export function runRow(run: Pick<PlannedRun, 'label' | 'backbone' | 'settings'>, result: TrainRunResult, weights: string, evaluationDir: string): CompareRow {
+  return { ok: true, ...toBackboneResult(run.label, weights, result, evaluationDir), backbone: run.backbone, settings: run.settings };
+}
+
 /** The folder of the held-out images: misclassified files are shown relative to it. */
-function evaluationDir(options: CompareOptions): string {
+export function evaluationDir(options: Pick<CompareOptions, 'valDir' | 'dataDir'>): string {
   return options.valDir ?? options.dataDir;
 }
 
 /** Resolves each backbone's weights: the explicit option, else ImageNet if cached, else offline, else none. */
-function weightsFor(id: string, options: CompareOptions): { weights: string | null; reason: string } {
+function weightsFor(id: string, options: Pick<TrainRunOptions, 'weights' | 'alpha' | 'inputSize'>): { weights: string | null; reason: string } {
   if (options.weights !== undefined) return { weights: options.weights, reason: `weights ${options.weights} (given)` };
   const choice = defaultWeights(id, { alpha: options.alpha, inputSize: options.inputSize });
   return { weights: choice.weights, reason: choice.reason };
 }
 
-export async function compareBackbones(options: CompareOptions, hooks: CompareHooks = {}): Promise<CompareResult> {
-  const started = performance.now();
-  const startedAt = new Date().toISOString();
-  const log = hooks.onLog ?? (() => undefined);
-  const train = hooks.train ?? trainRun;
+/** Expands backbones x grid and decides each run's weights; trains nothing. */
+export function planComparison(options: CompareOptions): ComparisonPlan {
   const rule = typeof options.select === 'string' || options.select === undefined ? parseSelectionRule(options.select) : options.select;
   const ids = options.backbones.map((b) => getBackbone(b).id);
-  const { backbones: _b, select: _s, allowRandomWeights: _a, outDir, ...shared } = options;
+  const { backbones: _b, select: _s, allowRandomWeights: _a, grid, queue: _q, outDir, ...shared } = options;
   const seed = options.seed ?? 1234;
-  // The reports folder is made before any run: it must not land among the classes it compares.
+  // The reports folder must not land among the classes it compares (checked before anything is queued or made).
   refuseInsideInputs(outDir, [options.dataDir, options.valDir]);
-  await mkdir(outDir, { recursive: true });
+  const runs = expandSweep(ids, gridAxes(grid)).map((run): ComparisonRun => {
+    const merged = { ...shared, ...run.options };
+    const { weights, reason } = weightsFor(run.backbone, merged);
+    const train = { ...merged, seed, backbone: run.backbone, weights: weights ?? 'none', outDir: join(outDir, run.dirName) };
+    const skipped = weights === null && !options.allowRandomWeights ? `no pretrained weights: ${reason}. Pass --weights none to train it from random weights anyway.` : undefined;
+    return { ...run, train, weightsReason: reason, ...(skipped ? { skipped } : {}) };
+  });
+  const { grid: _g, queue: _q2, select: _s2, ...rest } = options;
+  return { options: { ...rest, backbones: ids, seed }, rule, seed, runs, startedAt: new Date().toISOString() };
+}
+
+export async function compareBackbones(options: CompareOptions, hooks: CompareHooks = {}): Promise<CompareResult> {
+  const plan = planComparison(options);
+  if (options.queue) return options.queue.runComparison(plan, hooks);
+  const started = performance.now();
+  const log = hooks.onLog ?? (() => undefined);
+  const train = hooks.train ?? trainRun;
+  const runs = plan.runs;
+  await mkdir(options.outDir, { recursive: true });
 
   const rows: CompareRow[] = [];
-  for (const [index, id] of ids.entries()) {
-    hooks.onProgress?.({ task: 'compare', current: index, total: ids.length, unit: 'backbone' });
-    const tag = `[${index + 1}/${ids.length} ${id}]`;
-    const { weights, reason } = weightsFor(id, options);
+  for (const [index, run] of runs.entries()) {
+    hooks.onProgress?.({ task: 'compare', current: index, total: runs.length, unit: 'run' });
+    const tag = `[${index + 1}/${runs.length} ${run.label}]`;
     let row: CompareRow;
-    if (weights === null && !options.allowRandomWeights) {
-      row = { ok: false, id, error: `no pretrained weights: ${reason}. Pass --weights none to train it from random weights anyway.` };
+    if (run.skipped) {
+      row = { ok: false, id: run.label, backbone: run.backbone, settings: run.settings, error: run.skipped };
     } else {
-      log(`${tag} ${reason}`);
+      log(`${tag} ${run.weightsReason}`);
       try {
-        const result = await train(
-          { ...shared, seed, backbone: id, weights: weights ?? 'none', outDir: join(outDir, id) },
-          {
-            onProgress: hooks.onProgress ? (e) => hooks.onProgress!({ ...e, task: `${tag} ${e.task}` }) : undefined,
-            onLog: (m) => log(`${tag} ${m}`),
-          },
-        );
-        row = { ok: true, ...toBackboneResult(id, weights ?? 'none', result, evaluationDir(options)) };
+        const result = await train(run.train, {
+          onProgress: hooks.onProgress ? (e) => hooks.onProgress!({ ...e, task: `${tag} ${e.task}` }) : undefined,
+          onLog: (m) => log(`${tag} ${m}`),
+        });
+        row = runRow(run, result, run.train.weights ?? 'none', evaluationDir(options));
       } catch (error) {
-        row = { ok: false, id, error: error instanceof Error ? error.message : String(error) };
+        row = { ok: false, id: run.label, backbone: run.backbone, settings: run.settings, error: error instanceof Error ? error.message : String(error) };
       }
     }
     if (!row.ok) log(`${tag} failed: ${row.error}`);
     rows.push(row);
     hooks.onBackboneDone?.(row);
   }
-  hooks.onProgress?.({ task: 'compare', current: ids.length, total: ids.length, unit: 'backbone', done: true });
-
-  const finished = rows.filter((r): r is BackboneResult & { ok: true } => r.ok && Number.isFinite(r.accuracy));
-  const result: CompareResult = {
-    dataset: resolve(options.dataDir),
-    heldOutDir: resolve(evaluationDir(options)),
-    outDir: resolve(outDir),
-    rows,
-    recommendation: selectBackbone(finished, rule),
-    rule: describeRule(rule),
-    config: { ...shared, seed, backbones: ids },
-    startedAt,
-    elapsedSeconds: (performance.now() - started) / 1000,
-  };
-  return result;
+  hooks.onProgress?.({ task: 'compare', current: runs.length, total: runs.length, unit: 'run', done: true });
+  return finishComparison(plan, rows, (performance.now() - started) / 1000);
 }
 
+/** A plan's result from its finished rows: the recommendation by the plan's rule (report/ writes the files). */
+export function finishComparison(plan: Omit<ComparisonPlan, 'runs'> & { runs: readonly Pick<PlannedRun, 'label' | 'settings'>[] }, rows: CompareRow[], elapsedSeconds: number): CompareResult {
+  const { dataDir, outDir, backbones: _b, allowRandomWeights: _a, ...shared } = plan.options;
+  const finished = rows.filter((r): r is BackboneResult & { ok: true } => r.ok && Number.isFinite(r.accuracy));
+  const sweep = plan.runs.some((r) => Object.keys(r.settings).length > 0);
+  return {
+    dataset: resolve(dataDir),
+    heldOutDir: resolve(evaluationDir(plan.options)),
+    outDir: resolve(outDir),
+    rows,
+    recommendation: selectBackbone(finished, plan.rule),
+    rule: describeRule(plan.rule),
+    config: { ...shared, seed: plan.seed, backbones: plan.options.backbones, ...(sweep ? { runs: plan.runs.map((r) => r.label) } : {}) },
+    startedAt: plan.startedAt,
+    elapsedSeconds,
+  };
+}

@@ -12,7 +12,11 @@ export interface EpochRecord {
 
 
 export interface BackboneResult {
+  /** The run's label: the backbone id, or in a sweep what differs between runs ('mobilenet lr=1e-3'). */
   id: string;
+  /** The backbone of the run, and its grid values in a sweep. */
+  backbone?: string;
+  settings?: Record<string, string>;
   totalParams: number;
   trainableParams: number;
   nonTrainableParams: number;
@@ -37,6 +41,8 @@ export interface BackboneResult {
 
 export interface FailedBackbone {
   id: string;
+  backbone?: string;
+  settings?: Record<string, string>;
   error: string;
 }
 

@@ -17,11 +17,17 @@ export function compareJson(result: CompareResult): Record<string, unknown> {
             epochs: r.epochs,
             engine: r.engine,
             weights: r.weightsSource,
+            ...runIdentity(r),
           }
-        : { id: r.id, error: r.error },
+        : { id: r.id, error: r.error, ...runIdentity(r) },
     ),
     recommendation: result.recommendation,
     rule: result.rule,
     dataset: result.dataset,
   };
+}
+
+/** A sweep's rows also carry their backbone and grid values (without a grid the id is the backbone). */
+function runIdentity(row: CompareResult['rows'][number]): Record<string, unknown> {
+  return row.settings && Object.keys(row.settings).length > 0 ? { backbone: row.backbone, settings: row.settings } : {};
 }

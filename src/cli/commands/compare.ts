@@ -7,6 +7,10 @@ import { parseFlags, stringFlag } from '../args.js';
 import { UsageError } from '../../core/errors.js';
 import { ProgressPrinter, formatDuration } from '../progress_bar.js';
 import { definedOnly, trainFlagSpec, trainFlagUsage, trainOptionsFromFlags } from '../train_flags.js';
+import { gridAxesFromFlags } from '../grid_flags.js';
+import type { CompareResult } from '../../compare/types.js';
+import type { CompareReportFiles } from '../../report/write_compare_report.js';
+import { formatStatus, queueFlagSpec, queueFlagUsage, queueUrlFromFlags } from '../queue_flags.js';
 
 /** The embedded default: a two-class Fashion-MNIST sample shipped in the package (samples/LICENSE.md). */
 export const SAMPLE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'samples', 'fashion-shoes');
@@ -16,7 +20,9 @@ export const COMPARE_DEFAULTS = { epochs: 5, fineTuneEpochs: 3, fineTuneFrom: 'l
 /** The embedded sample's images are 28x28; 96 px is plenty and keeps the demo to minutes on a CPU. */
 const SAMPLE_INPUT_SIZE = 96;
 
-const usage = `Usage: tlkit compare [DIR] [--backbones a,b,c] [training options] [--select RULE] [--out DIR] [--json]
+const usage = `Usage: tlkit compare [DIR] [--backbones a,b,c] [--grid KEY=v1,v2 ...] [training options] [--select RULE] [--out DIR] [--json]
+       tlkit compare ... --queue URL [--detach]        (runs on workers: tlkit worker)
+       tlkit compare --cancel ID --queue URL
 
 Trains each backbone under the same config and seed, evaluates each on the same held-out data, and prints
 the reference experiment's table (Total / Trainable / Non-trainable params, Elapsed time, Accuracy), then
@@ -35,12 +41,22 @@ Options:
   --overwrite                replace the backbones' runs already in --out (else each one is refused)
   --allow-random-weights     train backbones without pretrained weights from random weights (default: report them)
   --json                     print the result as JSON on stdout
+  --grid KEY=v1,v2           a sweep (repeatable): every backbone runs once per combination of the values,
+                             same seed and held-out data; KEY is a training flag (lr, fine-tune-from,
+                             batch-size, optimizer, head...); values with commas are split on ';' instead
+                             (--grid 'head=gap;flatten,dense:16:relu'). Runs are labelled by what differs.
+  --queue URL                enqueue the runs on Redis (BullMQ) for \`tlkit worker\`s and wait; the report is
+                             written by a worker when the last run ends. Ctrl-C stops waiting, not the runs.
+  --detach                   with --queue: print the comparison id and return (see tlkit status ID)
+  --cancel ID                stop a queued comparison: waiting runs are dropped, running ones killed
 
 Without --weights each backbone uses ImageNet weights when they are in the Keras cache, else its offline
 weights, and says which. Default recipe: --epochs ${COMPARE_DEFAULTS.epochs} on the frozen backbone, then
 --fine-tune-epochs ${COMPARE_DEFAULTS.fineTuneEpochs} from --fine-tune-from ${COMPARE_DEFAULTS.fineTuneFrom} at lr/10. The reference experiment exactly:
   --head flatten,dense:16:relu,dropout:0.25 --class-mode sparse --optimizer adam --lr 2e-5
   --fine-tune-from all --fine-tune-epochs 0 --input-size 224
+
+${queueFlagUsage}
 
 ${trainFlagUsage}`;
 
@@ -51,6 +67,10 @@ const flags = {
   'allow-random-weights': { type: 'boolean' },
   overwrite: { type: 'boolean' },
   json: { type: 'boolean' },
+  grid: { type: 'string', multiple: true },
+  detach: { type: 'boolean' },
+  cancel: { type: 'string' },
+  ...queueFlagSpec,
   ...trainFlagSpec,
 } as const;
 
@@ -60,6 +80,20 @@ export const compareCommand: Command = {
   usage,
   async run(argv, io) {
     const { values, positionals } = parseFlags(argv, flags, usage);
+    const queueUrl = queueUrlFromFlags(values);
+    const cancelId = stringFlag(values, 'cancel');
+    if (cancelId !== undefined) {
+      if (!queueUrl) throw new UsageError('--cancel needs --queue URL (or TLKIT_QUEUE)', 'cancel');
+      const { connectQueue } = await import('../../queue/submit.js');
+      const client = connectQueue(queueUrl);
+      try {
+        io.stdout.write((await formatStatus(await client.cancel(cancelId))) + '\n');
+      } finally {
+        await client.close();
+      }
+      return 0;
+    }
+    if (values.detach && !queueUrl) throw new UsageError('--detach needs --queue URL: only queued runs go on without the submitter', 'detach');
     if (positionals.length > 1) throw new UsageError(`compare expects at most one DIR; got ${positionals.length}\n\n${usage}`);
     const shared = definedOnly(trainOptionsFromFlags(values));
     const outFlag = stringFlag(values, 'out');
@@ -74,6 +108,8 @@ export const compareCommand: Command = {
     } else if (shared.valDir === undefined && shared.validationSplit === undefined) {
       shared.validationSplit = 0.2;
     }
+    const grid = gridAxesFromFlags((values.grid as string[] | undefined) ?? [], shared.augmentation as Record<string, unknown> | undefined);
+    const varied = new Set(grid.flatMap((axis) => axis.values.flatMap((v) => Object.keys(v.options))));
     // --fine-tune-epochs 0 (or --freeze-backbone): one phase, as in the reference experiment.
     const onePhase = shared.fineTuneEpochs === 0 || shared.freezeBackbone === true;
     const { listBackbones } = await import('../../models/zoo.js');
@@ -100,27 +136,61 @@ export const compareCommand: Command = {
       batchSize: shared.batchSize ?? COMPARE_DEFAULTS.batchSize,
       seed: shared.seed ?? COMPARE_DEFAULTS.seed,
       // One phase trains what --fine-tune-from says (all: the reference experiment), else the head alone.
-      ...(onePhase ? { freezeBackbone: shared.fineTuneFrom === undefined } : { fineTuneEpochs: shared.fineTuneEpochs ?? COMPARE_DEFAULTS.fineTuneEpochs, fineTuneFrom: shared.fineTuneFrom ?? COMPARE_DEFAULTS.fineTuneFrom }),
+      ...(onePhase ? { freezeBackbone: shared.fineTuneFrom === undefined && !varied.has('fineTuneFrom') } : { fineTuneEpochs: shared.fineTuneEpochs ?? COMPARE_DEFAULTS.fineTuneEpochs, fineTuneFrom: shared.fineTuneFrom ?? COMPARE_DEFAULTS.fineTuneFrom }),
       select: stringFlag(values, 'select'),
       allowRandomWeights: Boolean(values['allow-random-weights']),
+      ...(grid.length > 0 ? { grid } : {}),
     };
-    const { compareBackbones } = await import('../../compare/compare.js');
+    const { compareBackbones, planComparison } = await import('../../compare/compare.js');
     const { formatCompareTable } = await import('../../report/compare_table.js');
     const { compareJson } = await import('../../report/compare_json.js');
     const { writeCompareReport } = await import('../../report/write_compare_report.js');
     const printer = new ProgressPrinter(io.stderr, io.interactive);
-    io.stderr.write(`comparing ${backbones.join(', ')} on ${dataDir}\n`);
-    const result = await compareBackbones(options, {
-      onProgress: printer.update,
-      onLog: (m) => io.stderr.write(m + '\n'),
-      onBackboneDone: (row) => io.stderr.write(row.ok ? `${row.id}: accuracy ${row.accuracy.toFixed(3)} in ${formatDuration(row.elapsedSeconds)}\n` : `${row.id}: failed: ${row.error}\n`),
-    });
-    const files = await writeCompareReport(result);
+    const plan = planComparison(options);
+    io.stderr.write(`comparing ${plan.runs.length === backbones.length ? backbones.join(', ') : `${plan.runs.length} runs (${plan.runs.map((r) => r.label).join('; ')})`} on ${dataDir}\n`);
+    const onLog = (m: string) => io.stderr.write(m + '\n');
+    let result: CompareResult;
+    let files: CompareReportFiles;
+    if (queueUrl) {
+      const { connectQueue } = await import('../../queue/submit.js');
+      const client = connectQueue(queueUrl, { dataRoot: stringFlag(values, 'data-root'), runsRoot: stringFlag(values, 'runs-root') });
+      // Ctrl-C stops the waiting only: the runs are the workers' now.
+      const controller = new AbortController();
+      const onInterrupt = () => controller.abort();
+      process.once('SIGINT', onInterrupt);
+      try {
+        const id = await client.submit(plan);
+        if (values.detach) {
+          io.stdout.write(id + '\n');
+          io.stderr.write(`comparison ${id} queued (${plan.runs.length} runs); follow it with: tlkit status ${id} --queue URL\n`);
+          return 0;
+        }
+        io.stderr.write(`comparison ${id} queued (${plan.runs.length} runs); waiting for workers (Ctrl-C leaves them running)\n`);
+        try {
+          // The worker that ended the last run wrote the report.
+          ({ files, ...result } = await client.wait(id, { onLog, signal: controller.signal }));
+        } catch (error) {
+          if (!controller.signal.aborted) throw error;
+          io.stderr.write(`stopped waiting; comparison ${id} goes on: tlkit status ${id} --queue URL, or tlkit compare --cancel ${id} --queue URL\n`);
+          return 130;
+        }
+      } finally {
+        process.removeListener('SIGINT', onInterrupt);
+        await client.close();
+      }
+    } else {
+      result = await compareBackbones(options, {
+        onProgress: printer.update,
+        onLog,
+        onBackboneDone: (row) => io.stderr.write(row.ok ? `${row.id}: accuracy ${row.accuracy.toFixed(3)} in ${formatDuration(row.elapsedSeconds)}\n` : `${row.id}: failed: ${row.error}\n`),
+      });
+      files = await writeCompareReport(result);
+    }
     if (values.json) {
       io.stdout.write(JSON.stringify(compareJson(result), null, 2) + '\n');
     } else {
       const lines = ['', formatCompareTable(result), ''];
-      lines.push(result.recommendation ? `Recommendation: ${result.recommendation.reason}.` : 'No recommendation: no backbone finished.');
+      lines.push(result.recommendation ? `Recommendation: ${result.recommendation.reason}.` : 'No recommendation: no run finished.');
       lines.push(`Rule: ${result.rule}. Set yours with --select.`);
       lines.push('', `Report: ${files.html}`, `        ${files.markdown}, ${files.json}`);
       io.stdout.write(lines.join('\n') + '\n');

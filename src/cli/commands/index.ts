@@ -11,6 +11,8 @@ import { summaryCommand } from './summary.js';
 import { exportCommand } from './export.js';
 import { compareCommand } from './compare.js';
 import { serveCommand } from './serve.js';
+import { workerCommand } from './worker.js';
+import { statusCommand } from './status.js';
 
 export const commands: Command[] = [
   // command-list: one entry per command below this line
@@ -20,6 +22,8 @@ export const commands: Command[] = [
   summaryCommand,
   trainCommand,
   compareCommand,
+  workerCommand,
+  statusCommand,
   evaluateCommand,
   predictCommand,
   exportCommand,

@@ -64,6 +64,9 @@ interface SessionBackend {
 }
 
 export function defaultThreadCount(): number {
+  // A queue worker running several runs at once gives each its share of the cores this way.
+  const fromEnv = Number(process.env.TLKIT_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
