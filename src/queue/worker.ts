@@ -3,9 +3,9 @@
 // report is written even when nobody waits for it). A worker that dies mid-run loses its lock; BullMQ
 // hands the job to another worker, which resumes the run from its last checkpoint.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { finishComparison, type ComparisonPlan } from '../compare/compare.js';
 import type { CompareRow } from '../compare/types.js';
@@ -13,6 +13,7 @@ import { writeCompareReport } from '../report/write_compare_report.js';
 import { invalidArgument } from '../core/errors.js';
 import type { ProgressEvent } from '../core/progress.js';
 import { runDirLayout } from '../train/run_dir.js';
+import { LOCK_FILE, readRunLock } from '../train/run_lock.js';
 import { createRedis, parseQueueUrl, type QueueConnectionOptions } from './connection.js';
 import { checkFingerprint } from './fingerprint.js';
 import { CANCEL_KEY, COMPARISONS_QUEUE, RUNS_QUEUE, type ComparisonJobData, type ComparisonJobResult, type RunJobData, type RunJobResult, type RunProgress } from './jobs.js';
@@ -47,7 +48,8 @@ export interface QueueWorker {
 
 /** Times a run may be taken back from a lost worker before it counts as failed. */
 const MAX_LOST_WORKERS = 5;
-const MARKER = 'queue-job.json';
+/** Beside the run directories (a new run needs an empty one): which job started which run. */
+const MARKERS = '.tlkit-queue';
 
 function describeEvent(event: ProgressEvent, started: number, startFraction: number): Omit<RunProgress, 'worker'> {
   const m = /epoch (\d+)\/(\d+)/.exec(event.task);
@@ -74,7 +76,7 @@ export async function startWorker(options: WorkerOptions): Promise<QueueWorker> 
   const name = options.name ?? `${hostname()}:${process.pid}`;
   const prefix = options.prefix ?? 'bull';
   const redis = createRedis(options.queue, options);
-  const children = new Map<string, { kill(): void; lostLock?: boolean }>();
+  const children = new Map<string, { kill(): void; lostLock: boolean; renewedAt: number }>();
   const pool = new RunProcessPool(options.threads);
   pool.prewarm(concurrency);
   const isCancelled = async (id: string) => (await redis.exists(CANCEL_KEY(prefix, id))) === 1;
@@ -99,11 +101,18 @@ export async function startWorker(options: WorkerOptions): Promise<QueueWorker> 
     }
     // The run continues from its checkpoint only if this very job started it (not a stale folder).
     const layout = runDirLayout(outDir);
-    const marker = join(outDir, MARKER);
+    const marker = join(dirname(outDir), MARKERS, `${basename(outDir)}.json`);
     const mine = existsSync(marker) && JSON.parse(await readFile(marker, 'utf8')).jobId === job.id;
     const resume = mine && existsSync(layout.config);
-    await mkdir(outDir, { recursive: true });
+    await mkdir(dirname(marker), { recursive: true });
     if (!mine) await writeFile(marker, JSON.stringify({ comparisonId: data.comparisonId, jobId: job.id }) + '\n');
+    // The queue gave this job to this worker: whoever held the run before lost its queue lock and stops
+    // (see the lock watchdog below), so its run lock, which another host cannot check, is taken over.
+    const holder = resume ? await readRunLock(outDir) : undefined;
+    if (holder) {
+      await rm(join(outDir, LOCK_FILE), { force: true });
+      log(`${tag} took the run over from ${holder.hostname} (process ${holder.pid}), which lost the job`);
+    }
     log(`${tag} ${resume ? 'resuming' : 'training'} in ${outDir}`);
 
     const started = performance.now();
@@ -136,7 +145,7 @@ export async function startWorker(options: WorkerOptions): Promise<QueueWorker> 
         },
       },
     );
-    const entry = { kill: () => child.kill(), lostLock: false };
+    const entry = { kill: () => child.kill(), lostLock: false, renewedAt: Date.now() };
     children.set(job.id!, entry);
     let cancelled = false;
     const watch = setInterval(() => {
@@ -207,20 +216,27 @@ export async function startWorker(options: WorkerOptions): Promise<QueueWorker> 
   for (const w of [runs, comparisons]) w.on('error', (error) => log(`queue: ${error.message}`));
   // A run whose lock could not be renewed may already be someone else's: stop training it here, or two
   // processes would write one run directory.
-  runs.on('lockRenewalFailed', (jobIds: string[]) => {
-    for (const id of jobIds) {
-      const entry = children.get(id);
-      if (!entry) continue;
-      log(`[${id}] lost its lock: stopping the run here`);
-      entry.lostLock = true;
-      entry.kill();
-    }
-  });
+  const loseLock = (id: string, why: string) => {
+    const entry = children.get(id);
+    if (!entry || entry.lostLock) return;
+    log(`[${id}] ${why}: stopping the run here`);
+    entry.lostLock = true;
+    entry.kill();
+  };
+  runs.on('lockRenewalFailed', (jobIds: string[]) => jobIds.forEach((id) => loseLock(id, 'lost its lock')));
+  runs.on('locksRenewed', ({ jobIds }: { jobIds: string[] }) => jobIds.forEach((id) => children.get(id) && (children.get(id)!.renewedAt = Date.now())));
+  // Cut off from Redis, renewals neither succeed nor fail: past the lock's life the job may be another
+  // worker's already, so the run stops here too.
+  const watchdog = setInterval(() => {
+    for (const [id, entry] of children) if (Date.now() - entry.renewedAt > lockDuration) loseLock(id, 'could not renew its lock in time');
+  }, 1000);
+  watchdog.unref();
   await Promise.all([runs.waitUntilReady(), comparisons.waitUntilReady()]);
   log(`worker ${name} ready (concurrency ${concurrency}${options.threads ? `, ${options.threads} threads per run` : ''})`);
   return {
     name,
     async close(force = false) {
+      clearInterval(watchdog);
       if (force) for (const child of children.values()) child.kill();
       await Promise.all([runs.close(force), comparisons.close(force)]);
       pool.close();

@@ -61,6 +61,7 @@ test('three runs, two workers, one SIGKILLed mid-run: the run resumes elsewhere 
     assert.equal(resumed.worker, 'worker-b', 'the lost run finished on the other worker');
     assert.ok((resumed.lostWorkers ?? 0) >= 1, 'counted as taken back from a lost worker, not as a failed attempt');
     assert.match(resumed.resumedFrom ?? '', /^epoch \d+, batch \d+$/, 'resumed from the checkpoint, not from scratch');
+    assert.match(workerB.output(), /took the run over from \S+ \(process \d+\), which lost the job/, "the lost worker's run lock taken over on the queue's word");
 
     // The same comparison, locally, in turn.
     const local = await compareBackbones({ ...options, outDir: join(dirs.runsRoot, 'local') });
