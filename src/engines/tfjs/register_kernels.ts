@@ -60,7 +60,7 @@ const installedGradients = new Map<string, GradConfig>();
 
 /**
  * Registers `trainingKernels` for the wasm backend, the kernel and gradient replacements, and installs
- * the layer fast paths and the early gradient release. `initEngine()` calls it when it selects wasm.
+ * the layer fast paths and the early gradient release. tf.ts calls it on import, before any backend starts.
  * Idempotent; replaces a kernel of the same name (unregistering it first, so tfjs does not warn about
  * the override). Returns the names it registered on this call.
  */
