@@ -6,22 +6,30 @@
 export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput'];
 
 export interface ProbeResult {
+  /** The backend right after the import, when the first tensor was made. */
+  initial: string;
+  /** The backend the gradients ran on (after `switchTo`). */
   backend: string;
   sum: number;
   missingWasmKernels: string[];
   filterGradient: number;
   depthwiseGradient: number;
+  /** With `thenInitEngine`: what initEngine(that) returned and the backend after it. */
+  afterInitEngine?: [string, string];
 }
 
 /**
- * ESM source printing one JSON line (ProbeResult). `switchTo`: after the import, the probe first
+ * ESM source printing one JSON line (ProbeResult). `switchTo`: after the first tensor, the probe
  * switches the backend itself the way tfjs's error message suggests (tf.setBackend + tf.ready).
+ * `thenInitEngine`: at the end, calls tlkit's initEngine with that backend.
  */
-export function engineProbe(specifier: string, switchTo?: 'wasm' | 'cpu'): string {
+export function engineProbe(specifier: string, options: { switchTo?: 'wasm' | 'cpu'; thenInitEngine?: 'wasm' | 'cpu' } = {}): string {
+  const { switchTo, thenInitEngine } = options;
   return `
-const { tf } = await import(${JSON.stringify(specifier)});
-${switchTo ? `await tf.setBackend(${JSON.stringify(switchTo)}); await tf.ready();` : ''}
+const { tf, initEngine } = await import(${JSON.stringify(specifier)});
 const sum = tf.sum(tf.tensor1d([1, 2, 3])).dataSync()[0];
+const initial = tf.getBackend();
+${switchTo ? `await tf.setBackend(${JSON.stringify(switchTo)}); await tf.ready();` : ''}
 const missingWasmKernels = ${JSON.stringify(WASM_TRAINING_KERNELS)}.filter((k) => tf.getKernel(k, 'wasm') === undefined);
 const x = tf.randomUniform([1, 6, 6, 2], -1, 1, 'float32', 1);
 const w = tf.randomUniform([3, 3, 2, 4], -1, 1, 'float32', 2);
@@ -30,7 +38,9 @@ const norm = (t) => tf.sum(tf.abs(t)).dataSync()[0];
 const filterGradient = norm(tf.grad((f) => tf.sum(tf.square(tf.conv2d(x, f, 1, 'same'))))(w));
 const depthwiseGradient = tf.grads((a, f) => tf.sum(tf.square(tf.depthwiseConv2d(a, f, 1, 'same'))))([x, d])
   .reduce((s, g) => s + norm(g), 0);
-console.log(JSON.stringify({ backend: tf.getBackend(), sum, missingWasmKernels, filterGradient, depthwiseGradient }));
+const backend = tf.getBackend();
+const afterInitEngine = ${thenInitEngine ? `[await initEngine(${JSON.stringify(thenInitEngine)}), tf.getBackend()]` : 'undefined'};
+console.log(JSON.stringify({ initial, backend, sum, missingWasmKernels, filterGradient, depthwiseGradient, afterInitEngine }));
 `;
 }
 

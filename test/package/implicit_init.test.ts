@@ -12,46 +12,35 @@ const index = pathToFileURL(fileURLToPath(new URL('../../src/index.ts', import.m
 
 function run(source: string, env: Record<string, string> = {}) {
   const { TLKIT_BACKEND: _, ...base } = process.env;
-  return spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { cwd: root, env: { ...base, ...env }, encoding: 'utf8', timeout: 60_000 });
+  return spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { cwd: root, env: { ...base, ...env }, encoding: 'utf8', timeout: 120_000 });
 }
 
-function probe(env: Record<string, string> = {}, switchTo?: 'wasm' | 'cpu'): ProbeResult {
-  const child = run(engineProbe(index, switchTo), env);
+function probe(env: Record<string, string>, options: Parameters<typeof engineProbe>[1]): ProbeResult {
+  const child = run(engineProbe(index, options), env);
   assert.equal(child.status, 0, child.stderr.slice(-1500));
   return parseProbe(child.stdout);
 }
 
-function assertTrains(result: ProbeResult): void {
+function assertTrainsOnWasm(result: ProbeResult): void {
   assert.equal(result.sum, 6);
+  assert.equal(result.backend, 'wasm');
+  assert.deepEqual(result.missingWasmKernels, []);
   assert.ok(Number.isFinite(result.filterGradient) && result.filterGradient > 0, `conv2d filter gradient ${result.filterGradient}`);
   assert.ok(Number.isFinite(result.depthwiseGradient) && result.depthwiseGradient > 0, `depthwise gradients ${result.depthwiseGradient}`);
 }
 
 describe("importing 'tlkit'", () => {
-  it('makes the first tensor on wasm with the training kernels, no init call needed', () => {
-    const result = probe();
-    assert.equal(result.backend, 'wasm');
-    assert.deepEqual(result.missingWasmKernels, []);
-    assertTrains(result);
+  it('makes the first tensor on wasm with the training kernels, no init call needed; initEngine(backend) then switches', () => {
+    const result = probe({}, { thenInitEngine: 'cpu' });
+    assert.equal(result.initial, 'wasm');
+    assertTrainsOnWasm(result);
+    assert.deepEqual(result.afterInitEngine, ['cpu', 'cpu']);
   });
 
-  it('honours TLKIT_BACKEND=cpu, and a later tf.setBackend("wasm") still gets the kernels', () => {
-    const cpu = probe({ TLKIT_BACKEND: 'cpu' });
-    assert.equal(cpu.backend, 'cpu');
-    assertTrains(cpu);
-    const switched = probe({ TLKIT_BACKEND: 'cpu' }, 'wasm');
-    assert.equal(switched.backend, 'wasm');
-    assert.deepEqual(switched.missingWasmKernels, []);
-    assertTrains(switched);
-  });
-
-  it('initEngine(backend) after the import switches to that backend', () => {
-    const child = run(`const { initEngine, tf } = await import(${JSON.stringify(index)});
-      const first = tf.getBackend();
-      const chosen = await initEngine('cpu');
-      console.log(first, chosen, tf.getBackend(), await initEngine(), tf.getBackend());`);
-    assert.equal(child.status, 0, child.stderr.slice(-1500));
-    assert.equal(child.stdout.trim(), 'wasm cpu cpu cpu cpu');
+  it('honours TLKIT_BACKEND=cpu, and a later tf.setBackend("wasm") by the caller still gets the kernels', () => {
+    const result = probe({ TLKIT_BACKEND: 'cpu' }, { switchTo: 'wasm' });
+    assert.equal(result.initial, 'cpu');
+    assertTrainsOnWasm(result);
   });
 });
 

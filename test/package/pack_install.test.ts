@@ -86,6 +86,7 @@ describe('the npm package', () => {
   it("importing 'tlkit' in plain Node leaves tf ready on wasm with tlkit's training kernels", () => {
     writeFileSync(join(consumer, 'probe.mjs'), engineProbe('tlkit'));
     const result = parseProbe(run(process.execPath, ['probe.mjs'], { cwd: consumer, timeout: 60_000 }));
+    assert.equal(result.initial, 'wasm');
     assert.equal(result.backend, 'wasm');
     assert.deepEqual(result.missingWasmKernels, []);
     assert.ok(result.filterGradient > 0 && result.depthwiseGradient > 0);
