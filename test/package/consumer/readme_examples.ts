@@ -8,6 +8,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   compareBackbones,
+  formatCompareTable,
+  writeCompareReport,
   buildClassifier,
   setTrainable,
   summarize,
@@ -44,8 +46,10 @@ const step = (name: string) => process.stdout.write(`${name}\n`);
 const compared = await compareBackbones({ dataDir: trainDir, valDir: testDir, backbones: ['mobilenet_v2'], inputSize: size,
   epochs: 1, fineTuneEpochs: 1, fineTuneFrom: 'last-block', outDir: join(scratch, 'cmp'), select: 'within=0.01,time' });
 assert.equal(compared.recommendation?.id, 'mobilenet_v2');
-assert.ok(existsSync(compared.files.html) && existsSync(compared.files.json), 'compare writes its report');
-step('compareBackbones');
+assert.match(formatCompareTable(compared), /Total params/);
+const files = await writeCompareReport(compared);
+assert.ok(existsSync(files.html) && existsSync(files.markdown) && existsSync(files.json), 'writeCompareReport writes the report');
+step('compareBackbones, formatCompareTable, writeCompareReport');
 
 // Models, heads and summaries: the reference experiment's MobileNet, with Keras's parameter counts.
 const c = buildClassifier({ backbone: 'mobilenet', head: 'flatten,dense:16:relu,dropout:0.25', classes: 2, classMode: 'sparse' });
