@@ -4,7 +4,8 @@
 // (PyTorch's CPU best practice, the reference of every ratio), with its NCHW-contiguous figure beside it.
 //
 //   npx tsx bench/train_onnx.ts [--model mobilenet_v2|resnet50|...] [--size 224] [--batch 16] [--iters 5]
-//        [--threads 2] [--inter-op 1] [--rounds 2] [--no-torch] [--forms key=value,...] [--profile]
+//        [--threads 2] [--inter-op 1] [--rounds 2] [--no-torch] [--forms key=value,...] [--profile] [--spin]
+// --spin: onnxruntime's idle threads spin (allowSpinning; tlkit's default is off).
 // --profile: onnxruntime's per-node profile of the measured steps, summed per layer class and direction
 // (forward, backward, weight gradient), per op type and per node (bench/step_profile.ts).
 // Prints one line per round (onnx img/s, PyTorch img/s, ratio) and a JSON summary with peak RSS;
@@ -41,7 +42,7 @@ await initEngine();
 const classifier = buildClassifier({ backbone: modelId, backboneOptions: { inputShape: [size, size, 3], weights: null }, classes: 2, classMode: 'sparse', head: 'gap' });
 const model = classifier.model;
 let t0 = performance.now();
-const step = await compileTrainingStep(model, { loss: 'sparse_categorical_crossentropy', optimizer: 'adam', learningRate: 1e-4, batchSize: batch, intraOpNumThreads: threads, interOpNumThreads: interOp, profilePrefix });
+const step = await compileTrainingStep(model, { loss: 'sparse_categorical_crossentropy', optimizer: 'adam', learningRate: 1e-4, batchSize: batch, intraOpNumThreads: threads, interOpNumThreads: interOp, allowSpinning: process.argv.includes('--spin'), profilePrefix, cacheDir: false });
 const compileMs = performance.now() - t0;
 const x = new Float32Array(batch * size * size * 3).map((_, i) => ((i * 2654435761) % 1000) / 500 - 1);
 const y = Float32Array.from({ length: batch }, (_, i) => i % 2);

@@ -38,6 +38,8 @@ export interface CompileTrainingStepOptions {
   intraOpNumThreads?: number;
   /** onnxruntime threads running independent ops at once (> 1: parallel execution mode). Default 1. */
   interOpNumThreads?: number;
+  /** Let idle intra-op threads spin while waiting for work (onnxruntime's default). Default false. */
+  allowSpinning?: boolean;
   /**
    * Writes onnxruntime's per-node profile (Chrome trace JSON) to files starting with this path; a file
    * is complete once the step is disposed (bench/train_onnx.ts --profile reads it).
@@ -232,7 +234,7 @@ class TrainingStepRunner {
     private readonly model: LayersModel,
     private readonly loss: LossName,
     private readonly optimizer: OptimizerSettings | 'gradients',
-    private readonly options: { batchSize: number; seed?: number; intraOpNumThreads?: number; interOpNumThreads?: number; profilePrefix?: string; cacheDir?: string | false },
+    private readonly options: { batchSize: number; seed?: number; intraOpNumThreads?: number; interOpNumThreads?: number; allowSpinning?: boolean; profilePrefix?: string; cacheDir?: string | false },
   ) {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw invalidArgument('batchSize', options.batchSize, 'a positive integer');
     this.random = seededUniform(options.seed ?? 0, 0x0badd00d);
@@ -298,6 +300,10 @@ class TrainingStepRunner {
       // for mobilenet_v2@224 batch 16, against 1.7 GB without it, at the same speed (bench/train_onnx.ts).
       enableMemPattern: false,
       executionProviders: ['cpu'],
+      // Idle intra-op threads sleep instead of spinning (as in session.ts): on the shared 2-core machine,
+      // mobilenet_v2@224 b16 went from 1.09-1.55 to 1.82-1.94 img/s with spinning off (same process, steps
+      // interleaved, load average ~20); the step also shares the cores with decoding and augmentation.
+      extra: { session: { intra_op: { allow_spinning: this.options.allowSpinning ? '1' : '0' } } },
       // onnxruntime writes the graph as it optimised it; writeCached stores it.
       ...(saveOptimizedTo ? { optimizedModelFilePath: saveOptimizedTo, logSeverityLevel: 3 as const } : {}),
       ...(this.options.profilePrefix ? { enableProfiling: true, profileFilePrefix: this.options.profilePrefix } : {}),
