@@ -22,11 +22,7 @@ import path from 'node:path';
 import { formatStepProfile, newestProfile, readStepProfile } from './step_profile.js';
 import { onnxSgemmPeak, trainingStepFlops } from './roofline.js';
 import { setGradientForms, type GradientForms } from '../src/engines/onnx/training/conv_gradients.js';
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
+import { flag } from './flags.js';
 
 const modelId = flag('model', 'mobilenet_v2');
 const size = Number(flag('size', '224'));
