@@ -6,6 +6,8 @@
 //   npx tsx bench/train_onnx.ts [--model mobilenet_v2|resnet50|...] [--size 224] [--batch 16] [--iters 5]
 //        [--threads 2] [--inter-op 1] [--rounds 2] [--no-torch] [--forms key=value,...] [--profile] [--spin]
 // --spin: onnxruntime's idle threads spin (allowSpinning; tlkit's default is off).
+// --freeze-bn: every BatchNormalization frozen (inference mode), as tlkit's fine-tune phase runs them, on
+// both sides; with --forms foldFrozenBatchNorm=off the compiled step keeps them unfolded.
 // --profile: onnxruntime's per-node profile of the measured steps, summed per layer class and direction
 // (forward, backward, weight gradient), per op type and per node (bench/step_profile.ts).
 // Prints one line per round (onnx img/s, PyTorch img/s, ratio) and a JSON summary with peak RSS;
@@ -37,6 +39,8 @@ if (forms) setGradientForms(Object.fromEntries(forms.split(',').map((kv) => kv.s
 await initEngine();
 const classifier = buildClassifier({ backbone: modelId, backboneOptions: { inputShape: [size, size, 3], weights: null }, classes: 2, classMode: 'sparse', head: 'gap' });
 const model = classifier.model;
+const freezeBatchNorm = process.argv.includes('--freeze-bn');
+if (freezeBatchNorm) for (const layer of [...model.layers, ...classifier.backbone.layers]) if (layer.getClassName() === 'BatchNormalization') layer.trainable = false;
 let t0 = performance.now();
 const step = await compileTrainingStep(model, { loss: 'sparse_categorical_crossentropy', optimizer: 'adam', learningRate: 1e-4, batchSize: batch, intraOpNumThreads: threads, interOpNumThreads: interOp, allowSpinning: process.argv.includes('--spin'), profilePrefix, cacheDir: false });
 const compileMs = performance.now() - t0;
@@ -65,7 +69,7 @@ for (let round = 0; round < rounds; round++) {
   onnxRates.push((batch * 1000) / median);
   let line = `round ${round + 1}: onnx compiled step ${modelId}@${size} batch ${batch}, ${threads} threads (inter-op ${interOp}): ${onnxRates[round].toFixed(2)} img/s (median ${median.toFixed(0)} ms of ${iters})`;
   if (withTorch) {
-    const out = execFileSync('/usr/bin/python3', ['bench/train_onnx_torch.py', modelId, '--threads', String(threads), '--batch', String(batch), '--size', String(size), '--iters', String(iters)], { encoding: 'utf8' });
+    const out = execFileSync('/usr/bin/python3', ['bench/train_onnx_torch.py', modelId, '--threads', String(threads), '--batch', String(batch), '--size', String(size), '--iters', String(iters), ...(freezeBatchNorm ? ['--freeze-bn'] : [])], { encoding: 'utf8' });
     const parsed = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; peak_rss_mb: number; sgemm_gflops: number; results: Record<string, number>; results_nchw: Record<string, number> };
     torchInfo = parsed;
     torchRates.push(parsed.results[modelId]);

@@ -10,7 +10,8 @@ Each model runs in PyTorch's CPU best practice, channels_last (model and input c
 Prints one JSON object: {"torch": version, "threads": n, "batch": b, "results": {model: img_per_s channels_last},
 "results_nchw": {model: img_per_s NCHW-contiguous}, "peak_rss_mb": m,
 "sgemm_gflops": best GFLOP/s of a 2048^3 torch.matmul with the same threads (the machine's arithmetic peak)}.
-Usage: /usr/bin/python3 bench/train_onnx_torch.py [--threads 2] [--batch 16] [--size 224] [--iters 5] [models...]
+--freeze-bn: every BatchNorm2d in eval mode with its weight and bias frozen (Keras's frozen BatchNormalization).
+Usage: /usr/bin/python3 bench/train_onnx_torch.py [--threads 2] [--batch 16] [--size 224] [--iters 5] [--freeze-bn] [models...]
 """
 import argparse
 import json
@@ -50,7 +51,12 @@ def train_rate(name, args, memory_format):
     """Median img/s of `args.iters` full training steps after one warm-up, in `memory_format`."""
     torch.manual_seed(0)
     net = classifier(name, args.classes).train().to(memory_format=memory_format)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    if args.freeze_bn:
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.eval()
+                module.requires_grad_(False)
+    optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-4)
     x = torch.rand(args.batch, 3, args.size, args.size).to(memory_format=memory_format)
     y = torch.randint(0, args.classes, (args.batch,))
 
@@ -77,6 +83,7 @@ def main():
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--classes", type=int, default=2)
+    parser.add_argument("--freeze-bn", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
