@@ -65,6 +65,12 @@ export interface CompileInfo {
   cache: 'hit' | 'miss' | 'off';
 }
 
+/** One log line for a run: what got ready, how long it took and whether the cache served it. */
+export function describeCompile(what: string, info: CompileInfo): string {
+  const cache = info.cache === 'off' ? 'compiled-graph cache off' : `compiled-graph cache ${info.cache}`;
+  return `${what} ready in ${(info.compileMs / 1000).toFixed(1)} s (${cache})`;
+}
+
 /** The key of `description` (any JSON value that determines the graph) on this machine and code. */
 export async function cacheKey(kind: CacheKind, description: unknown): Promise<string> {
   return sha256(JSON.stringify({ kind, environment: await environment(), description }));
