@@ -259,7 +259,12 @@ class TrainingStepRunner {
     const entry = dir ? await cacheEntry(dir, 'training-step', describeTrainingStep(this.model, { batchSize: batch, loss: this.loss, optimizer: this.optimizer })) : undefined;
     if (entry) {
       const hit = await readCached<TrainingGraphRecord>(entry);
-      const graph = hit && trainingGraphFromRecord(hit.meta, this.model, hit.model);
+      let graph: TrainingGraph | undefined;
+      try {
+        graph = hit && trainingGraphFromRecord(hit.meta, this.model, hit.model);
+      } catch {
+        // A record that does not parse as this model's: rebuilt below.
+      }
       if (graph) {
         try {
           // The cached graph is already optimised (and holds CPU-specific kernels): no second pass.
