@@ -21,10 +21,10 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
 import { atomicWrite } from '../../core/atomic_write.js';
 import type { LayersModel } from './model_graph.js';
 import { nchwcBlockSize, probeNchwcBlockSize } from './training/nchwc.js';
@@ -225,10 +225,8 @@ let environmentPromise: Promise<Record<string, unknown>> | undefined;
 function environment(): Promise<Record<string, unknown>> {
   environmentPromise ??= (async () => {
     await probeNchwcBlockSize();
-    const require = createRequire(import.meta.url);
-    const ortVersion = (require('onnxruntime-node/package.json') as { version: string }).version;
     return {
-      onnxruntime: ortVersion,
+      onnxruntime: ort.env.versions,
       platform: process.platform,
       arch: process.arch,
       cpu: os.cpus()[0]?.model ?? 'unknown',
