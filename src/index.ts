@@ -51,6 +51,8 @@ export { createOnnxPredictor } from './engines/onnx/predictor.js';
 export type { OnnxPredictor, OnnxPredictorOptions } from './engines/onnx/predictor.js';
 export { compileTrainingStep, canCompileTrainingStep } from './engines/onnx/training/compile_training_step.js';
 export type { CompiledTrainingStep, CompileTrainingStepOptions } from './engines/onnx/training/compile_training_step.js';
+export { defaultCacheDir } from './engines/onnx/compiled_cache.js';
+export type { CompileInfo } from './engines/onnx/compiled_cache.js';
 
 // Data: ImageDataGenerator with Keras semantics, flowFromDirectory / flow, decoding, preprocess_input.
 export { ImageDataGenerator } from './data/image_data_generator.js';

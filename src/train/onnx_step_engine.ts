@@ -3,6 +3,7 @@
 // record: its weights are brought up to date (syncToModel) whenever something outside the step reads
 // them (validation, checkpoints, EarlyStopping, the end of fit).
 import { compileTrainingStep, type CompiledTrainingStep, type FlatWeightPlacement } from '../engines/onnx/training/compile_training_step.js';
+import { describeCompile } from '../engines/onnx/compiled_cache.js';
 import { buildTrainingGraph } from '../engines/onnx/training/training_graph.js';
 import { createOnnxPredictor } from '../engines/onnx/predictor.js';
 import type { tf, tfl } from '../engines/tfjs/tf.js';
@@ -61,6 +62,7 @@ export class OnnxStepEngine implements StepEngine {
       batchSize,
       intraOpNumThreads: this.options.intraOpNumThreads,
     });
+    this.options.onLog?.(describeCompile('compiled training step', step.compileInfo));
     this.layout = flatSlotLayoutOf(this.model, step.flatLayout());
     try {
       let state: FlatOptimizerState | undefined;

@@ -5,6 +5,7 @@
 // backbone; the CLI's `train` is a thin wrapper around it.
 import { existsSync } from 'node:fs';
 import { initEngine } from '../engines/tfjs/tf.js';
+import { describeCompile } from '../engines/onnx/compiled_cache.js';
 import { createFrozenEngine, type FrozenEngine } from '../engines/onnx/frozen_features.js';
 import { decideStepEngine, frozenSplitPoint } from '../engines/engine_decision.js';
 import { FileError, TlkitError } from '../core/errors.js';
@@ -150,6 +151,7 @@ async function openFrozenEngine(classifier: Classifier, choice: EngineChoice, lo
   if (frozenUpTo === undefined) return undefined;
   try {
     const engine = await createFrozenEngine(classifier.model, { frozenUpTo });
+    log(describeCompile('frozen layers on onnxruntime', engine.compileInfo));
     return engine;
   } catch (error) {
     if (choice === 'onnx') throw error;

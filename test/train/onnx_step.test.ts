@@ -167,6 +167,8 @@ test("trainRun with engine 'onnx' trains the whole model on the compiled step an
   assert.deepEqual(result.phaseEngines, ['onnx-step']);
   assert.equal(logs.filter((l) => l.startsWith('engine:')).length, 1);
   assert.ok(logs.some((l) => /^engine: onnx-step/.test(l)));
+  // The fixed cost before the first batch, for the CLI to print.
+  assert.ok(logs.some((l) => /^compiled training step ready in \d+\.\d s \(compiled-graph cache (hit|miss|off)\)$/.test(l)), logs.join('\n'));
   assert.equal(result.history.length, 1);
   assert.ok(Number.isFinite(result.history[0].loss) && Number.isFinite(result.history[0].val_loss));
   const last = await readCheckpoint(join(result.runDir, 'checkpoints', 'last.ckpt'));

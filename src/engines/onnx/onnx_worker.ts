@@ -13,6 +13,8 @@ export interface WorkerSessionOptions {
   graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
   executionProviders: string[];
   extra: Record<string, unknown>;
+  optimizedModelFilePath?: string;
+  logSeverityLevel?: number;
 }
 
 export type WorkerRequest =

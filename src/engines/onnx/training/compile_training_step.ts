@@ -9,12 +9,14 @@ import { seededUniform } from '../../../core/random.js';
 import type { LossName } from '../../../core/names.js';
 import { tf, type tfl } from '../../tfjs/tf.js';
 import type { LayersModel } from '../model_graph.js';
+import { cacheEntry, optimizedModelPath, prepareEntryDir, readCached, resolveCacheDir, writeCached, type CompileInfo } from '../compiled_cache.js';
 import { defaultThreadCount } from '../session.js';
 import { checkOptimizerSettings, slotNames, stepScalarValues, type OptimizerSettings } from './optimizer_update.js';
 import { probeNchwcBlockSize } from './nchwc.js';
 import { kerasToOnnx, onnxToKeras, type ParamLayout, type ParamSlot } from './params.js';
 import { UnsupportedLayer } from './rules.js';
 import { buildTrainingGraph, GRAPH_NAMES, type TrainingGraph } from './training_graph.js';
+import { describeTrainingStep, trainingGraphFromRecord, trainingGraphRecord, type TrainingGraphRecord } from './training_step_cache.js';
 
 export interface CompileTrainingStepOptions {
   /** Keras loss name: binary_crossentropy, sparse_categorical_crossentropy, categorical_crossentropy. */
@@ -36,11 +38,19 @@ export interface CompileTrainingStepOptions {
   intraOpNumThreads?: number;
   /** onnxruntime threads running independent ops at once (> 1: parallel execution mode). Default 1. */
   interOpNumThreads?: number;
+  /** Let idle intra-op threads spin while waiting for work (onnxruntime's default). Default false. */
+  allowSpinning?: boolean;
   /**
    * Writes onnxruntime's per-node profile (Chrome trace JSON) to files starting with this path; a file
    * is complete once the step is disposed (bench/train_onnx.ts --profile reads it).
    */
   profilePrefix?: string;
+  /**
+   * Directory of the on-disk cache of compiled steps (compiled_cache.ts), keyed by the model's
+   * architecture, trainable set, batch size and these options (not its weights, which are graph inputs).
+   * false: no cache. Default: $TLKIT_CACHE_DIR, else $XDG_CACHE_HOME/tlkit, else ~/.cache/tlkit.
+   */
+  cacheDir?: string | false;
 }
 
 export interface TrainingStepResult {
@@ -74,6 +84,8 @@ export interface CompiledTrainingStep {
   getLearningRate(): number;
   /** Steps taken. */
   readonly iterations: number;
+  /** Fixed cost of this step: compile time and whether the cache served it. */
+  readonly compileInfo: CompileInfo;
   /** Copies of the optimizer's state, for checkpoints: the step count and the slots (Adam m, v; SGD momentum). */
   getOptimizerState(): OptimizerState;
   /**
@@ -106,6 +118,7 @@ export interface OptimizerState {
 interface CompiledSession {
   graph: TrainingGraph;
   session: ort.InferenceSession;
+  cache: CompileInfo['cache'];
 }
 
 interface FlatStore {
@@ -153,9 +166,11 @@ export async function compileTrainingStep(model: LayersModel, options: CompileTr
   checkOptimizerSettings(settings);
   let learningRate = options.learningRate ?? DEFAULT_LR[optimizerName];
   if (!(learningRate > 0) || !Number.isFinite(learningRate)) throw invalidArgument('learningRate', options.learningRate, 'a finite number > 0');
+  const started = performance.now();
   const step = new TrainingStepRunner(model, resolveLoss(options.loss), settings, options);
-  await step.sessionFor(options.batchSize);
+  const { cache } = await step.sessionFor(options.batchSize);
   step.syncWeightsFromModel();
+  const compileInfo: CompileInfo = { compileMs: performance.now() - started, cache };
   return {
     step: (x, y, stepOptions) => step.run(x, y, stepOptions ?? {}, learningRate),
     syncWeightsToModel: () => step.syncWeightsToModel(),
@@ -168,6 +183,7 @@ export async function compileTrainingStep(model: LayersModel, options: CompileTr
     get iterations() {
       return step.iterations;
     },
+    compileInfo,
     getOptimizerState: () => step.getOptimizerState(),
     setOptimizerState: (state) => step.setOptimizerState(state),
     flatLayout: () => step.flatLayout(),
@@ -186,7 +202,7 @@ export async function computeGradients(
   y: tf.Tensor,
   options: { loss: LossName | string; dropoutMasks?: Float32Array[]; intraOpNumThreads?: number },
 ): Promise<{ loss: number; gradients: Map<string, Float32Array>; state: Map<string, Float32Array> }> {
-  const runner = new TrainingStepRunner(model, resolveLoss(options.loss), 'gradients', { batchSize: x.shape[0], intraOpNumThreads: options.intraOpNumThreads });
+  const runner = new TrainingStepRunner(model, resolveLoss(options.loss), 'gradients', { batchSize: x.shape[0], intraOpNumThreads: options.intraOpNumThreads, cacheDir: false });
   try {
     const compiled = await runner.sessionFor(x.shape[0]);
     runner.syncWeightsFromModel();
@@ -218,7 +234,7 @@ class TrainingStepRunner {
     private readonly model: LayersModel,
     private readonly loss: LossName,
     private readonly optimizer: OptimizerSettings | 'gradients',
-    private readonly options: { batchSize: number; seed?: number; intraOpNumThreads?: number; interOpNumThreads?: number; profilePrefix?: string },
+    private readonly options: { batchSize: number; seed?: number; intraOpNumThreads?: number; interOpNumThreads?: number; allowSpinning?: boolean; profilePrefix?: string; cacheDir?: string | false },
   ) {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw invalidArgument('batchSize', options.batchSize, 'a positive integer');
     this.random = seededUniform(options.seed ?? 0, 0x0badd00d);
@@ -227,39 +243,76 @@ class TrainingStepRunner {
   sessionFor(batch: number): Promise<CompiledSession> {
     let pending = this.sessions.get(batch);
     if (!pending) {
-      pending = (async () => {
-        await probeNchwcBlockSize(); // decides where the blocked depthwise kernels can be used
-        let graph: TrainingGraph;
-        try {
-          graph = buildTrainingGraph(this.model, { batchSize: batch, loss: this.loss, optimizer: this.optimizer });
-        } catch (error) {
-          if (error instanceof UnsupportedLayer) {
-            throw new TlkitError(`Cannot compile a training step for model '${this.model.name}' to ONNX: ${error.message}`, { cause: error });
-          }
-          throw error;
-        }
-        this.compiledGraphs.push(graph);
-        const threads = this.options.intraOpNumThreads ?? defaultThreadCount();
-        try {
-          const session = await ort.InferenceSession.create(graph.modelBytes, {
-            intraOpNumThreads: threads,
-            interOpNumThreads: this.options.interOpNumThreads ?? 1,
-            executionMode: (this.options.interOpNumThreads ?? 1) > 1 ? 'parallel' : 'sequential',
-            graphOptimizationLevel: 'all',
-            // The memory pattern pre-plans one block for every intermediate of the step: 3.1 GB peak RSS
-            // for mobilenet_v2@224 batch 16, against 1.7 GB without it, at the same speed (bench/train_onnx.ts).
-            enableMemPattern: false,
-            executionProviders: ['cpu'],
-            ...(this.options.profilePrefix ? { enableProfiling: true, profileFilePrefix: this.options.profilePrefix } : {}),
-          });
-          return { graph, session };
-        } catch (error) {
-          throw new TlkitError(`onnxruntime-node could not load the training step of '${this.model.name}': ${(error as Error).message}`, { cause: error });
-        }
-      })();
+      pending = this.compile(batch).then((compiled) => {
+        this.compiledGraphs.push(compiled.graph);
+        return compiled;
+      });
       this.sessions.set(batch, pending);
     }
     return pending;
+  }
+
+  /** The session for `batch`: from the on-disk cache when it holds this step, else built (and stored). */
+  private async compile(batch: number): Promise<CompiledSession> {
+    await probeNchwcBlockSize(); // decides where the blocked depthwise kernels can be used
+    const dir = resolveCacheDir(this.options.cacheDir);
+    const entry = dir ? await cacheEntry(dir, 'training-step', describeTrainingStep(this.model, { batchSize: batch, loss: this.loss, optimizer: this.optimizer })) : undefined;
+    if (entry) {
+      const hit = await readCached<TrainingGraphRecord>(entry);
+      let graph: TrainingGraph | undefined;
+      try {
+        graph = hit && trainingGraphFromRecord(hit.meta, this.model, hit.model);
+      } catch {
+        // A record that does not parse as this model's: rebuilt below.
+      }
+      if (graph) {
+        try {
+          // The cached graph is already optimised (and holds CPU-specific kernels): no second pass.
+          return { graph, session: await this.createSession(graph.modelBytes, 'disabled'), cache: 'hit' };
+        } catch {
+          // A graph this onnxruntime cannot load: rebuilt below, which overwrites the entry.
+        }
+      }
+    }
+    let graph: TrainingGraph;
+    try {
+      graph = buildTrainingGraph(this.model, { batchSize: batch, loss: this.loss, optimizer: this.optimizer });
+    } catch (error) {
+      if (error instanceof UnsupportedLayer) {
+        throw new TlkitError(`Cannot compile a training step for model '${this.model.name}' to ONNX: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+    const optimized = entry && (await prepareEntryDir(entry)) ? optimizedModelPath(entry) : undefined;
+    let session: ort.InferenceSession;
+    try {
+      session = await this.createSession(graph.modelBytes, 'all', optimized);
+    } catch (error) {
+      throw new TlkitError(`onnxruntime-node could not load the training step of '${this.model.name}': ${(error as Error).message}`, { cause: error });
+    }
+    if (entry && optimized) await writeCached(entry, optimized, trainingGraphRecord(graph, this.model));
+    return { graph, session, cache: entry ? 'miss' : 'off' };
+  }
+
+  private createSession(modelBytes: Uint8Array, level: 'all' | 'disabled', saveOptimizedTo?: string): Promise<ort.InferenceSession> {
+    const threads = this.options.intraOpNumThreads ?? defaultThreadCount();
+    return ort.InferenceSession.create(modelBytes, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: this.options.interOpNumThreads ?? 1,
+      executionMode: (this.options.interOpNumThreads ?? 1) > 1 ? 'parallel' : 'sequential',
+      graphOptimizationLevel: level,
+      // The memory pattern pre-plans one block for every intermediate of the step: 3.1 GB peak RSS
+      // for mobilenet_v2@224 batch 16, against 1.7 GB without it, at the same speed (bench/train_onnx.ts).
+      enableMemPattern: false,
+      executionProviders: ['cpu'],
+      // Idle intra-op threads sleep instead of spinning (as in session.ts): on the shared 2-core machine,
+      // mobilenet_v2@224 b16 went from 1.09-1.55 to 1.82-1.94 img/s with spinning off (same process, steps
+      // interleaved, load average ~20); the step also shares the cores with decoding and augmentation.
+      extra: { session: { intra_op: { allow_spinning: this.options.allowSpinning ? '1' : '0' } } },
+      // onnxruntime writes the graph as it optimised it; writeCached stores it.
+      ...(saveOptimizedTo ? { optimizedModelFilePath: saveOptimizedTo, logSeverityLevel: 3 as const } : {}),
+      ...(this.options.profilePrefix ? { enableProfiling: true, profileFilePrefix: this.options.profilePrefix } : {}),
+    });
   }
 
   /** Reads every weight the compiled graphs use from the tfjs model; optimizer slots restart at 0. */

@@ -47,6 +47,14 @@ export interface GradientForms {
    * img/s with the reorders, so group-1 convolutions stay on the plain Conv.)
    */
   depthwiseConv: 'auto' | 'plain';
+  /**
+   * A frozen (inference-mode) BatchNormalization right after a Conv2D or DepthwiseConv2D without
+   * activation, as its only consumer: 'auto' folds it into the convolution (weights scaled per output
+   * channel in the graph, the gradient taken through the scale), which removes the BatchNorm's forward
+   * and backward passes over the activation and lets onnxruntime fuse the following activation into the
+   * Conv; 'off' keeps it a layer of its own.
+   */
+  foldFrozenBatchNorm: 'auto' | 'off';
 }
 
 // Depthwise filter gradient (bench/op_forms.ts, N16, quiet machine): the NCHWc form beat the grouped
@@ -60,6 +68,7 @@ export const gradientForms: GradientForms = {
   // 82 vs 156), the transposed Conv for image stems with few input channels (7x7 3->64 at 224: 131 vs 619).
   convFilterGrad: 'auto',
   depthwiseConv: 'auto',
+  foldFrozenBatchNorm: 'auto',
 };
 
 /** Overrides the gradient forms (benchmarks and tests); returns the previous settings. */

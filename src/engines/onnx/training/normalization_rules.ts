@@ -48,12 +48,6 @@ registerGradientRule('BatchNormalization', (c) => {
   const perChannel = (v: string, hint: string): string => (L.broadcast.length === 1 ? v : o.reshape(v, L.broadcast, hint));
   const gammaValue = gamma?.name ?? o.b.addFloatInitializer(`${name}/ones`, new Float32Array(L.channels).fill(1), [L.channels]);
   const betaValue = beta?.name ?? o.b.addFloatInitializer(`${name}/zeros`, new Float32Array(L.channels), [L.channels]);
-  // Per-channel affine y = x * scale + shift in one pass: BatchNormalization with mean 0 and a variance
-  // that makes sqrt(var + eps) exactly 1.
-  const zeros = o.b.addFloatInitializer(`${name}/affine_mean`, new Float32Array(L.channels), [L.channels]);
-  const unitVariance = o.b.addFloatInitializer(`${name}/affine_var`, new Float32Array(L.channels).fill(1 - AFFINE_EPSILON), [L.channels]);
-  const affine = (v: string, scale: string, shift: string, hint: string): string =>
-    o.op('BatchNormalization', [v, scale, shift, zeros, unitVariance], hint, { epsilon: { float: AFFINE_EPSILON } });
 
   if (c.frozen) {
     // Keras: a frozen BN normalises with its moving statistics and leaves them untouched.
@@ -66,6 +60,12 @@ registerGradientRule('BatchNormalization', (c) => {
     };
   }
 
+  // Per-channel affine y = x * scale + shift in one pass: BatchNormalization with mean 0 and a variance
+  // that makes sqrt(var + eps) exactly 1. (Training mode only: unused constants make onnxruntime warn.)
+  const zeros = o.b.addFloatInitializer(`${name}/affine_mean`, new Float32Array(L.channels), [L.channels]);
+  const unitVariance = o.b.addFloatInitializer(`${name}/affine_var`, new Float32Array(L.channels).fill(1 - AFFINE_EPSILON), [L.channels]);
+  const affine = (v: string, scale: string, shift: string, hint: string): string =>
+    o.op('BatchNormalization', [v, scale, shift, zeros, unitVariance], hint, { epsilon: { float: AFFINE_EPSILON } });
   const invCount = o.scalar(1 / L.count);
   const mean = o.reduceMean(x.name, L.axes, false, `${name}_mean`);
   // Biased batch variance, as tfjs-layers (and Keras) normalise with, from centred values: E[x^2] - E[x]^2

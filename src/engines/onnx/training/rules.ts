@@ -34,12 +34,25 @@ export interface RuleContext {
   inputPadding?: [number, number, number, number];
   /** Frozen layers (Keras: trainable=False) run in inference mode: BatchNorm uses its moving statistics. */
   frozen: boolean;
+  /**
+   * A frozen BatchNormalization that is this convolution's only consumer, folded into it: the rule
+   * emits conv(x, W * scale) + bias * scale + shift and the BatchNorm layer emits nothing.
+   */
+  foldedNorm?: FoldedNorm;
   /** A graph input carrying a dropout keep-mask: 0 or 1/(1-rate), drawn by tlkit each step. */
   dropoutMask(physicalShape: number[], rate: number): string;
   /** Marks `y` as softmax/sigmoid(logits): the loss then gives dL/dlogits directly. */
   registerLogits(y: OnnxValue, logits: OnnxValue, kind: 'softmax' | 'sigmoid'): void;
   /** The loss's gradient w.r.t. the logits of `y`, when `y` is the model output. */
   logitGrad(y: OnnxValue): OnnxValue | undefined;
+}
+
+/** An inference-mode BatchNormalization folded into the convolution before it (frozen: no gradients). */
+export interface FoldedNorm {
+  /** The BatchNorm layer's weight in `field` (gamma, beta, movingMean, movingVariance); undefined if absent. */
+  param(field: string): ParamHandle | undefined;
+  epsilon: number;
+  name: string;
 }
 
 /** Gradients of the outputs (undefined: the output does not reach the loss). */

@@ -11,7 +11,8 @@ import { NCHWC_DOMAIN } from './nchwc.js';
 import { Ops } from './ops.js';
 import { emitUpdate, slotNames, stepScalarNames, type OptimizerSettings } from './optimizer_update.js';
 import { onnxShape, type ParamLayout, type ParamSlot } from './params.js';
-import { getGradientRule, trainableLayerClasses, UnsupportedLayer, type Backward, type RuleContext } from './rules.js';
+import { gradientForms } from './conv_gradients.js';
+import { getGradientRule, trainableLayerClasses, UnsupportedLayer, type Backward, type FoldedNorm, type ParamHandle, type RuleContext } from './rules.js';
 import { traceModel, type LayerCall } from './trace.js';
 import './activation_gradients.js';
 import './conv_rules.js';
@@ -95,6 +96,8 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
   }
 
   const folded = foldablePaddings(traced);
+  const foldedNorms = gradientForms.foldFrozenBatchNorm === 'auto' ? foldableBatchNorms(traced, trainableIds) : new Map<LayerCall, LayerCall>();
+  const normsFolded = new Set(foldedNorms.values());
 
   const params = new Map<tfl.LayerVariable, ParamSlot>();
   const paramGradParts = new Map<ParamSlot, string[]>();
@@ -103,12 +106,33 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
   const logitGrads = new Map<string, OnnxValue>();
   const backwards: { backward: Backward; inputs: number[]; outputs: number[] }[] = [];
 
+  /** The graph input of `owner`'s weight in `field` (created on first use). */
+  const readParam = (owner: tfl.layers.Layer, field: string, layout: ParamLayout): ParamHandle | undefined => {
+    const variable = variableOf(owner, field);
+    if (!variable) return undefined;
+    let slot = params.get(variable);
+    if (!slot) {
+      const kerasShape = variable.shape as number[];
+      const shape = onnxShape(kerasShape, layout);
+      const input = addInput(`w${params.size}_${variable.name}`.replace(/[^A-Za-z0-9_./:-]/g, '_'), shape);
+      slot = { variable, input, layout, shape, kerasShape, trainable: trainableIds.has(variable.id) };
+      params.set(variable, slot);
+    }
+    return { name: slot.input, trainable: slot.trainable };
+  };
+  const foldedNormOf = (norm: tfl.layers.Layer): FoldedNorm => ({
+    param: (field) => readParam(norm, field, 'plain'),
+    epsilon: norm.getConfig().epsilon as number ?? 1e-3,
+    name: norm.name,
+  });
+
   for (const call of traced.calls) {
     const layer = call.layer;
     const className = layer.getClassName();
     if (className === 'InputLayer') continue;
-    if (folded.skip.has(call)) {
-      // The padding happens inside the consuming convolution (its pads); the value passes through.
+    if (folded.skip.has(call) || normsFolded.has(call)) {
+      // The padding happens inside the consuming convolution (its pads), the frozen BatchNorm inside the
+      // convolution before it (foldedNorm); the value passes through.
       values.set(call.outputs[0], values.get(call.inputs[0])!);
       backwards.push({ backward: (dys, need) => [need[0] ? dys[0] : undefined], inputs: call.inputs, outputs: call.outputs });
       continue;
@@ -121,7 +145,7 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
     }
     const own = layer.trainableWeights;
     const frozen = !layer.trainable || (own.length > 0 && own.every((w) => !trainableIds.has(w.id)));
-    const fieldVariable = (field: string): tfl.LayerVariable | undefined => (layer as unknown as Record<string, tfl.LayerVariable | null | undefined>)[field] ?? undefined;
+    const fieldVariable = (field: string): tfl.LayerVariable | undefined => variableOf(layer, field);
     const slotOf = (field: string): ParamSlot => {
       const variable = fieldVariable(field);
       const slot = variable && params.get(variable);
@@ -140,19 +164,8 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
       outputShapes: call.outputShapes.map((s) => [n, ...(s.slice(1) as number[])]),
       frozen,
       inputPadding: folded.pads.get(call),
-      param(field: string, layout: ParamLayout = 'plain') {
-        const variable = fieldVariable(field);
-        if (!variable) return undefined;
-        let slot = params.get(variable);
-        if (!slot) {
-          const kerasShape = variable.shape as number[];
-          const shape = onnxShape(kerasShape, layout);
-          const input = addInput(`w${params.size}_${variable.name}`.replace(/[^A-Za-z0-9_./:-]/g, '_'), shape);
-          slot = { variable, input, layout, shape, kerasShape, trainable: trainableIds.has(variable.id) };
-          params.set(variable, slot);
-        }
-        return { name: slot.input, trainable: slot.trainable };
-      },
+      foldedNorm: foldedNorms.has(call) ? foldedNormOf(foldedNorms.get(call)!.layer) : undefined,
+      param: (field: string, layout: ParamLayout = 'plain') => readParam(layer, field, layout),
       paramGrad(field, grad) {
         const slot = slotOf(field);
         const parts = paramGradParts.get(slot) ?? [];
@@ -333,6 +346,38 @@ function foldablePaddings(traced: ReturnType<typeof traceModel>): { skip: Set<La
     pads.set(user, [top, left, bottom, right]);
   }
   return { skip, pads };
+}
+
+function variableOf(layer: tfl.layers.Layer, field: string): tfl.LayerVariable | undefined {
+  return (layer as unknown as Record<string, tfl.LayerVariable | null | undefined>)[field] ?? undefined;
+}
+
+const FOLDING_CONVOLUTIONS = new Set(['Conv2D', 'DepthwiseConv2D']);
+
+/**
+ * Convolution calls whose output only a frozen BatchNormalization over the channels reads (MobileNet,
+ * MobileNetV2, ResNet50... fine-tuned with frozen BatchNorm, tlkit's default fine-tune phase), mapped to
+ * that BatchNorm call. Inference-mode BatchNorm is a per-channel affine map, so it folds into the
+ * convolution's weights and bias.
+ */
+function foldableBatchNorms(traced: ReturnType<typeof traceModel>, trainableIds: Set<number>): Map<LayerCall, LayerCall> {
+  const consumers = new Map<number, LayerCall[]>();
+  for (const call of traced.calls) for (const k of call.inputs) consumers.set(k, [...(consumers.get(k) ?? []), call]);
+  const folds = new Map<LayerCall, LayerCall>();
+  for (const call of traced.calls) {
+    const config = call.layer.getConfig();
+    if (!FOLDING_CONVOLUTIONS.has(call.layer.getClassName()) || (config.activation ?? 'linear') !== 'linear') continue;
+    if (traced.outputs.includes(call.outputs[0])) continue;
+    const users = consumers.get(call.outputs[0]) ?? [];
+    if (users.length !== 1 || users[0].layer.getClassName() !== 'BatchNormalization') continue;
+    const norm = users[0].layer;
+    const axis = norm.getConfig().axis as number | number[] | undefined;
+    const channelsLast = axis === undefined || axis === -1 || axis === 3 || (Array.isArray(axis) && axis.length === 1 && (axis[0] === -1 || axis[0] === 3));
+    const frozen = !norm.trainable || norm.trainableWeights.every((w) => !trainableIds.has(w.id));
+    if (!channelsLast || !frozen || norm.weights.some((w) => trainableIds.has(w.id))) continue;
+    folds.set(call, users[0]);
+  }
+  return folds;
 }
 
 function valueInfo(name: string, shape: number[]): OnnxTypes.IValueInfoProto {

@@ -3,10 +3,13 @@
 // DepthwiseConv2D and SeparableConv2D: the compiled graph's gradients equal tfjs's (cpu) within 1e-4,
 // for every gradient form.
 import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
 import { initEngine, tf, tfl } from '../../../../src/engines/tfjs/tf.js';
 // Keras semantics for frozen BatchNormalization (inference mode), as tlkit's models install them.
 import '../../../../src/models/batchnorm.js';
 import { setGradientForms, type GradientForms } from '../../../../src/engines/onnx/training/conv_gradients.js';
+import { buildTrainingGraph } from '../../../../src/engines/onnx/training/training_graph.js';
+import { onnx } from '../../../../src/engines/onnx/graph_builder.js';
 import { assertGradientsMatch, labelsFor, randomizeWeights, randomTensor } from './helpers.js';
 
 const L = tfl.layers;
@@ -112,6 +115,39 @@ describe('compiled training step: normalisation, merges, padding, pooling match 
         m.getLayer('frozen_bn').trainable = false;
       },
     );
+  });
+
+  test('frozen BatchNormalization folded into the convolution before it: same gradients as unfolded, no BatchNorm pass left', async () => {
+    // Conv2D with bias + BN; depthwise without bias + BN without gamma; 1x1 conv + BN without beta; a BN
+    // that cannot fold (after an activation) stays a layer of its own.
+    const body = (x: ST): ST => {
+      let h = apply(L.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same' }), x);
+      h = apply(L.batchNormalization({ name: 'bn_conv', epsilon: 1e-3 }), h);
+      h = apply(L.reLU({ maxValue: 6 }), h);
+      h = apply(L.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false }), h);
+      h = apply(L.batchNormalization({ name: 'bn_dw', scale: false, epsilon: 1.001e-5 }), h);
+      h = apply(L.conv2d({ filters: 16, kernelSize: 1, activation: 'relu' }), h);
+      h = apply(L.batchNormalization({ name: 'bn_after_relu' }), h);
+      h = apply(L.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false }), h);
+      return apply(L.batchNormalization({ name: 'bn_dw16', center: false }), h);
+    };
+    const freeze = (m: tfl.LayersModel): void => {
+      for (const name of ['bn_conv', 'bn_dw', 'bn_after_relu', 'bn_dw16']) m.getLayer(name).trainable = false;
+    };
+    const previous = setGradientForms({});
+    try {
+      for (const fold of ['auto', 'off'] as const) {
+        setGradientForms({ foldFrozenBatchNorm: fold });
+        await check([9, 7, 3], body, 48, (m) => {
+          freeze(m);
+          const graph = buildTrainingGraph(m, { batchSize: 3, loss: 'sparse_categorical_crossentropy', optimizer: 'gradients' });
+          const norms = onnx.ModelProto.decode(graph.modelBytes).graph!.node!.filter((n) => n.opType === 'BatchNormalization' && !n.output![0].includes('_dx'));
+          assert.equal(norms.length, fold === 'auto' ? 1 : 4, `BatchNormalization nodes with folding ${fold}: ${norms.map((n) => n.name).join(', ')}`);
+        });
+      }
+    } finally {
+      setGradientForms(previous);
+    }
   });
 
   test('Add, Multiply with a broadcast [N,1,1,C] gate (squeeze-excite), Concatenate, ZeroPadding2D', async () => {
