@@ -95,6 +95,13 @@ export { ModelCheckpoint } from './train/callbacks/model_checkpoint.js';
 export type { ModelCheckpointOptions } from './train/callbacks/model_checkpoint.js';
 export { HistoryLogger } from './train/callbacks/history_logger.js';
 export { ReduceLROnPlateau } from './train/callbacks/reduce_lr_on_plateau.js';
+// the default recipe's parts: the linear-probe baseline, --epochs auto, BatchNorm recalibration
+export { linearProbe, fitLogisticRegression, predictClasses } from './train/linear_probe.js';
+export type { LinearProbeOptions, LinearProbeResult, LogisticRegressionOptions, LogisticModel, DenseRows } from './train/linear_probe.js';
+export { planEpochs, AUTO_EPOCHS_CAP, AUTO_EPOCHS_PATIENCE, AUTO_EPOCHS_FIXED } from './train/epochs_auto.js';
+export type { Epochs, EpochPlan } from './train/epochs_auto.js';
+export { recalibrateBatchNorm } from './train/recalibrate_batchnorm.js';
+export type { RecalibrationOptions, RecalibrationResult } from './train/recalibrate_batchnorm.js';
 export type { ReduceLROnPlateauOptions } from './train/callbacks/reduce_lr_on_plateau.js';
 export { ProgressReporter } from './train/callbacks/progress.js';
 

@@ -2,6 +2,7 @@
 // into trainRun options, so both commands accept the same recipe.
 import { UsageError } from '../core/errors.js';
 import type { TrainRunOptions } from '../train/run.js';
+import type { Epochs } from '../train/epochs_auto.js';
 import { choiceFlag, numberFlag, stringFlag, type FlagSpec, type ParsedArgs } from './args.js';
 import { augmentationFlagSpec, augmentationFlagUsage, augmentationOptionsFromFlags, augmentValidationFromFlags } from './augmentation_flags.js';
 
@@ -28,6 +29,7 @@ export const trainFlagSpec = {
   'checkpoint-every': { type: 'string' },
   engine: { type: 'string' },
   workers: { type: 'string' },
+  'no-recalibrate-bn': { type: 'boolean' },
   ...augmentationFlagSpec,
 } as const satisfies FlagSpec;
 
@@ -38,7 +40,10 @@ export const trainFlagUsage = `Training options:
   --alpha A                  width multiplier (mobilenet, mobilenet_v2)
   --head SPEC                e.g. flatten,dense:16:relu,dropout:0.25 (default gap)
   --class-mode M             binary, sparse or categorical (default categorical)
-  --epochs N                 epochs; with --fine-tune-epochs: epochs of the head phase
+  --epochs N|auto            epochs; with --fine-tune-epochs: epochs of the head phase. auto (default): with
+                             the backbone frozen and nothing augmented (features cached, epochs almost free),
+                             until val_loss stops improving (patience 5, best weights kept, at most 100);
+                             else 5
   --batch-size B             default 32
   --optimizer O              adam (default), sgd or rmsprop
   --lr X                     learning rate (default: Keras's, 1e-3 for adam)
@@ -56,12 +61,15 @@ export const trainFlagUsage = `Training options:
   --checkpoint-every N       also checkpoint every N batches inside an epoch
   --workers N                threads that decode and augment while the model computes (default 1 with
                              augmentation, else 0)
+  --no-recalibrate-bn        keep BatchNorm moving statistics as training left them (default: after a phase that
+                             trained BatchNorm in training mode, set them to the average batch statistics of one
+                             un-augmented pass over the training images: PreciseBN)
   --engine E                 auto (default: frozen first layers on onnxruntime, the rest on tfjs; with nothing
                              frozen, the compiled ONNX training step when it supports the model), tfjs, onnx
 
 ${augmentationFlagUsage}`;
 
-export type SharedTrainOptions = Omit<TrainRunOptions, 'backbone' | 'outDir' | 'dataDir' | 'resume' | 'train' | 'validation' | 'signal' | 'epochs'> & { epochs?: number };
+export type SharedTrainOptions = Omit<TrainRunOptions, 'backbone' | 'outDir' | 'dataDir' | 'resume' | 'train' | 'validation' | 'signal' | 'epochs'> & { epochs?: Epochs };
 
 /** Flags -> the trainRun options both commands share (undefined where the flag is absent). */
 export function trainOptionsFromFlags(values: ParsedArgs['values']): SharedTrainOptions {
@@ -75,7 +83,7 @@ export function trainOptionsFromFlags(values: ParsedArgs['values']): SharedTrain
     alpha: numberFlag(values, 'alpha', { min: 0, exclusiveMin: true }),
     head: stringFlag(values, 'head'),
     classMode: choiceFlag(values, 'class-mode', ['binary', 'sparse', 'categorical'] as const),
-    epochs: numberFlag(values, 'epochs', { integer: true, min: 0 }),
+    epochs: stringFlag(values, 'epochs') === 'auto' ? 'auto' : numberFlag(values, 'epochs', { integer: true, min: 0 }),
     batchSize: numberFlag(values, 'batch-size', { integer: true, min: 1 }),
     optimizer: choiceFlag(values, 'optimizer', ['adam', 'sgd', 'rmsprop'] as const),
     learningRate: numberFlag(values, 'lr', { min: 0, exclusiveMin: true }),
@@ -92,6 +100,7 @@ export function trainOptionsFromFlags(values: ParsedArgs['values']): SharedTrain
     checkpointEveryBatches: numberFlag(values, 'checkpoint-every', { integer: true, min: 1 }),
     engine: choiceFlag(values, 'engine', ['tfjs', 'onnx', 'auto'] as const),
     workers: numberFlag(values, 'workers', { integer: true, min: 0, max: 16 }),
+    recalibrateBatchNorm: values['no-recalibrate-bn'] ? false : undefined,
     augmentation: augmentationOptionsFromFlags(values) as Record<string, unknown>,
     augmentValidation: augmentValidationFromFlags(values),
   };

@@ -87,6 +87,12 @@ function phaseSeconds(result: TrainRunResult): Record<string, number> {
   return phases;
 }
 
+function batchNormNote(result: TrainRunResult): string {
+  const done = result.batchNormRecalibration ?? [];
+  if (done.length > 0) return done.map((r) => `recalibrated after phase ${r.phase} (${r.layers} layers, ${r.samples} images, ${r.seconds.toFixed(1)} s)`).join('; ');
+  return result.batchNormSkipped ? 'trained in training mode, not recalibrated (--no-recalibrate-bn)' : 'frozen or absent (nothing to recalibrate)';
+}
+
 function toBackboneResult(id: string, weights: string, result: TrainRunResult, dataDir: string): BackboneResult {
   const evaluation = result.evaluation;
   const last = result.history.at(-1);
@@ -98,7 +104,15 @@ function toBackboneResult(id: string, weights: string, result: TrainRunResult, d
     elapsedSeconds: result.elapsedSeconds,
     accuracy: evaluation?.accuracy ?? last?.accuracy ?? Number.NaN,
     valLoss: evaluation?.loss ?? Number.NaN,
+    ...(result.linearProbe
+      ? {
+          linearProbeAccuracy: result.linearProbe.accuracy,
+          linearProbe: { c: result.linearProbe.c, trainAccuracy: result.linearProbe.trainAccuracy, seconds: result.linearProbe.seconds, features: result.linearProbe.features },
+        }
+      : {}),
     trainAccuracy: last?.accuracy ?? Number.NaN,
+    batchNorm: batchNormNote(result),
+    ...(result.warning ? { warning: result.warning } : {}),
     epochs: result.history.length,
     engine: result.engine,
     weightsSource: weights,
@@ -139,7 +153,7 @@ export function planComparison(options: CompareOptions): ComparisonPlan {
   const runs = expandSweep(ids, gridAxes(grid)).map((run): ComparisonRun => {
     const merged = { ...shared, ...run.options };
     const { weights, reason } = weightsFor(run.backbone, merged);
-    const train = { ...merged, seed, backbone: run.backbone, weights: weights ?? 'none', outDir: join(outDir, run.dirName) };
+    const train = { linearProbe: true, ...merged, seed, backbone: run.backbone, weights: weights ?? 'none', outDir: join(outDir, run.dirName) };
     const skipped = weights === null && !options.allowRandomWeights ? `no pretrained weights: ${reason}. Pass --weights none to train it from random weights anyway.` : undefined;
     return { ...run, train, weightsReason: reason, ...(skipped ? { skipped } : {}) };
   });

@@ -24,6 +24,17 @@ export interface BackboneResult {
   /** Accuracy on the held-out data (the comparison's yardstick). */
   accuracy: number;
   valLoss: number;
+  /**
+   * Held-out accuracy of the linear probe (logistic regression on the frozen backbone's pooled features),
+   * when the run had a frozen-backbone phase; the baseline that fine-tuning should beat.
+   */
+  linearProbeAccuracy?: number;
+  /** The probe's regularisation (C, chosen by cross-validation on the training data) and solver time. */
+  linearProbe?: { c: number; trainAccuracy: number; seconds: number; features: number };
+  /** What happened to BatchNorm moving statistics: recalibrated after which phase, skipped, or nothing to do. */
+  batchNorm?: string;
+  /** Held-out accuracy far below training accuracy: the run's warning, with its likely cause. */
+  warning?: string;
   /** Last training accuracy, for the overfitting gap (trainAccuracy - accuracy). */
   trainAccuracy: number;
   epochs: number;

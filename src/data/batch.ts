@@ -37,6 +37,12 @@ export interface BatchIterator {
   readonly filepaths?: string[];
 }
 
+/** True when the iterator says its samples are the same every epoch (no augmentation), so derived features can be cached. */
+export function isDeterministic(iterator: BatchIterator): boolean {
+  const f = (iterator as { isDeterministic?: () => boolean }).isDeterministic;
+  return typeof f === 'function' ? f.call(iterator) : false;
+}
+
 /** The rest of the current epoch: the iterator's own epochBatches(), else `length` minus `done` calls of next(). */
 export async function* restOfEpoch(iterator: BatchIterator, done = 0): AsyncGenerator<Batch> {
   if (iterator.epochBatches) {

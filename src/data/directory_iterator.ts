@@ -158,6 +158,15 @@ export class DirectoryIterator extends SampleIterator {
     return this.generator.standardizeArray(data, this.imageShape);
   }
 
+  protected override standardizeInto(data: Float32Array, batch: Float32Array, offset: number): boolean {
+    // saveToDir writes the standardized rows after the batch is built: they must exist then.
+    const factor = this.saveToDir ? undefined : this.generator.rescaleOnly();
+    if (factor === undefined) return false;
+    // data[i] * factor stored as float32: what rescaleInPlace then a copy store.
+    for (let i = 0; i < data.length; i++) batch[offset + i] = data[i] * factor;
+    return true;
+  }
+
   protected override releaseSample(data: Float32Array): void {
     // Samples run on this thread (stolen from the worker pool too) came from the pool; worker results
     // arrive in fresh buffers of the same size: all are reused.

@@ -289,6 +289,16 @@ export class ImageDataGenerator {
     return this.applyTransform(x, this.getRandomTransform(x.shape, seed));
   }
 
+  /**
+   * The factor when standardize is nothing but `rescale` (x *= rescale), so a caller can apply it while
+   * copying the image (same float32 values, one pass less); undefined otherwise.
+   */
+  rescaleOnly(): number | undefined {
+    const o = this.options;
+    const other = o.preprocessingFunction || o.samplewiseCenter || o.samplewiseStdNormalization || o.featurewiseCenter || o.featurewiseStdNormalization || o.zcaWhitening;
+    return o.rescale && !other ? o.rescale : undefined;
+  }
+
   /** standardize on flat HWC data: preprocessingFunction, rescale, samplewise, featurewise, ZCA. May return new data. */
   standardizeArray(data: Float32Array, shape: readonly [number, number, number]): Float32Array {
     const o = this.options;

@@ -63,6 +63,8 @@ export interface SampleIteratorOptions {
   onWarning?: (message: string) => void;
 }
 
+const NO_PIXELS = new Float32Array(0);
+
 export abstract class SampleIterator implements BatchIterator, AsyncIterable<ImageBatch> {
   readonly batchSize: number;
   readonly shuffle: boolean;
@@ -81,6 +83,13 @@ export abstract class SampleIterator implements BatchIterator, AsyncIterable<Ima
   /** next() / epochBatches() steps run one after the other even when a caller does not await. */
   private queue: Promise<unknown> = Promise.resolve();
   private batchBuffer: Float32Array | null = null;
+  /**
+   * false while a consumer that already holds what it derives from every sample's pixels (a feature
+   * cache filled by a whole epoch) pulls batches: samples are not read and each batch's x is an empty
+   * [n, 0, 0, 0] tensor; order, indices, labels and state advance exactly as when reading. Samples
+   * prefetched meanwhile are read when a batch that needs pixels reaches them. Default true.
+   */
+  pixelsNeeded = true;
 
   constructor(
     readonly samples: number,
@@ -112,6 +121,14 @@ export abstract class SampleIterator implements BatchIterator, AsyncIterable<Ima
 
   /** Standardizes one sample in place (or returns new data). */
   protected abstract standardizeSample(data: Float32Array): Float32Array;
+
+  /**
+   * Writes the standardized sample straight into the batch at `offset` when standardize is a pointwise
+   * factor and nobody needs the standardized row afterwards; false: use standardizeSample and copy.
+   */
+  protected standardizeInto(_data: Float32Array, _batch: Float32Array, _offset: number): boolean {
+    return false;
+  }
 
   /** Labels for these sample indices, or undefined; `x` is the batch (for classMode 'input'). */
   protected abstract makeLabels(indices: number[], x: tf.Tensor4D): tf.Tensor | undefined;
@@ -146,6 +163,7 @@ export abstract class SampleIterator implements BatchIterator, AsyncIterable<Ima
     const index = this.orderOf(epoch)[position];
     const bad = this.knownBad.get(index);
     if (bad !== undefined) return Promise.resolve({ ok: false, reason: bad });
+    if (!this.pixelsNeeded) return Promise.resolve({ ok: true, data: NO_PIXELS });
     const load = () => this.loadSample(index, new Random(this.seed, SAMPLE_STREAM, epoch, position));
     // A rejection (not a bad file: e.g. a worker thread that died) is retried once before the file is skipped.
     return load()
@@ -193,7 +211,8 @@ export abstract class SampleIterator implements BatchIterator, AsyncIterable<Ima
       for (let work = ready ? null : this.helpWhileWaiting(); work && !ready; work = ready ? null : this.helpWhileWaiting()) {
         await Promise.race([work, pending]);
       }
-      const result = await pending;
+      let result = await pending;
+      if (this.pixelsNeeded && result.ok && result.data === NO_PIXELS) result = await this.start(epoch, p);
       if (this.epoch !== epoch || this.position !== p) throw new DataError('the iterator was reset or its state set while next() was running; await next() before calling reset()/setState()');
       this.inflight.delete(p);
       this.position++;
@@ -213,6 +232,13 @@ export abstract class SampleIterator implements BatchIterator, AsyncIterable<Ima
     this.fill();
     if (rows.length === 0) return null;
     this.batchesSeen++;
+    if (!this.pixelsNeeded) {
+      // Samples read before the switch (prefetched) are dropped like the rest: the consumer has them.
+      for (const row of rows) if (row !== NO_PIXELS) this.releaseSample(row);
+      const x = tf.zeros([rows.length, 0, 0, 0], 'float32') as tf.Tensor4D;
+      const y = this.makeLabels(indices, x);
+      return y ? { x, y, indices, skipped } : { x, indices, skipped };
+    }
     const [h, w, c] = this.imageShape;
     const size = h * w * c;
     // The wasm backend copies tensor data into its own memory, so the batch buffer can be reused;
@@ -221,6 +247,7 @@ export abstract class SampleIterator implements BatchIterator, AsyncIterable<Ima
     const xData = reuse && this.batchBuffer?.length === rows.length * size ? this.batchBuffer : new Float32Array(rows.length * size);
     if (reuse) this.batchBuffer = xData;
     for (let i = 0; i < rows.length; i++) {
+      if (this.standardizeInto(rows[i], xData, i * size)) continue;
       const s = this.standardizeSample(rows[i]);
       rows[i] = s;
       xData.set(s, i * size);

@@ -21,16 +21,17 @@ export type SampleResult =
 export async function runSampleJob(job: SampleJob, pool?: Float32Pool): Promise<SampleResult> {
   try {
     const img = await decodeImageFile(job.file, job.decode);
-    // TypedArray.set converts uint8 -> float32 natively, several times faster than a JS loop here.
     const n = img.data.length;
-    const pixels = pool ? pool.take(n) : new Float32Array(n);
-    pixels.set(img.data);
-    let data = pixels;
+    const out = pool ? pool.take(n) : new Float32Array(n);
+    let data: Float32Array;
     if (job.params) {
-      const scratch = pool ? pool.take(n) : undefined;
-      data = applyTransformToArray(pixels, img.height, img.width, img.channels, job.params, job.settings, scratch);
-      if (pool && data !== pixels) pool.give(pixels);
-      else if (pool && scratch) pool.give(scratch);
+      // The transform reads the decoded bytes directly: the resample is the uint8 -> float32 pass.
+      data = applyTransformToArray(img.data, img.height, img.width, img.channels, job.params, job.settings, out);
+      if (pool && data !== out) pool.give(out);
+    } else {
+      // TypedArray.set converts uint8 -> float32 natively, several times faster than a JS loop here.
+      out.set(img.data);
+      data = out;
     }
     return { ok: true, data, height: img.height, width: img.width, channels: img.channels, source: img.source };
   } catch (error) {

@@ -18,6 +18,7 @@ export function compareJson(result: CompareResult): Record<string, unknown> {
             engine: r.engine,
             weights: r.weightsSource,
             ...runIdentity(r),
+            linearProbeAccuracy: r.linearProbeAccuracy ?? null,
           }
         : { id: r.id, error: r.error, ...runIdentity(r) },
     ),

@@ -66,7 +66,7 @@ export function renderCompareHtml(result: CompareResult, images: ReportImages = 
     ? `<h2>Failed</h2><ul>${failed.map((f) => `<li><b>${escapeHtml(f.id)}</b>: ${escapeHtml(!f.ok ? f.error : '')}</li>`).join('')}</ul>`
     : '';
   const details = rows
-    .map((r) => `<li><b>${escapeHtml(r.id)}</b>: weights ${escapeHtml(r.weightsSource)}, engine ${escapeHtml(r.engine)}, ${r.epochs} epochs, val loss ${r.valLoss.toFixed(4)}, train accuracy ${formatAccuracy(r.trainAccuracy)}, elapsed ${formatElapsed(r.elapsedSeconds)}</li>`)
+    .map((r) => `<li><b>${escapeHtml(r.id)}</b>: weights ${escapeHtml(r.weightsSource)}, engine ${escapeHtml(r.engine)}, ${r.epochs} epochs, val loss ${r.valLoss.toFixed(4)}, train accuracy ${formatAccuracy(r.trainAccuracy)}, elapsed ${formatElapsed(r.elapsedSeconds)}${extras(r).map((e) => `, ${escapeHtml(e)}`).join('')}</li>`)
     .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tlkit compare: ${escapeHtml(result.dataset)}</title>
@@ -102,6 +102,15 @@ ${failures}
 `;
 }
 
+/** The per-backbone notes beyond the table: the probe's C, BatchNorm, and the generalisation warning. */
+function extras(r: BackboneResult): string[] {
+  const out: string[] = [];
+  if (r.linearProbe && r.linearProbeAccuracy !== undefined) out.push(`linear probe ${formatAccuracy(r.linearProbeAccuracy)} (C=${r.linearProbe.c}, ${r.linearProbe.features} pooled features, ${r.linearProbe.seconds.toFixed(1)} s)`);
+  if (r.batchNorm) out.push(`BatchNorm statistics: ${r.batchNorm}`);
+  if (r.warning) out.push(r.warning);
+  return out;
+}
+
 export function renderCompareMarkdown(result: CompareResult): string {
   const rec = result.recommendation;
   const lines = [
@@ -116,7 +125,7 @@ export function renderCompareMarkdown(result: CompareResult): string {
   ];
   for (const r of result.rows) {
     if (!r.ok) lines.push(`- ${r.id}: failed: ${r.error}`);
-    else lines.push(`- ${r.id}: weights ${r.weightsSource}, engine ${r.engine}, ${r.epochs} epochs, val loss ${r.valLoss.toFixed(4)}, ${r.misclassified.length} misclassified`);
+    else lines.push(`- ${r.id}: weights ${r.weightsSource}, engine ${r.engine}, ${r.epochs} epochs, val loss ${r.valLoss.toFixed(4)}, ${r.misclassified.length} misclassified${extras(r).map((e) => `, ${e}`).join('')}`);
   }
   lines.push('');
   return lines.join('\n');

@@ -2,7 +2,9 @@
 import type { CompareResult, CompareRow } from '../compare/types.js';
 import { formatAccuracy, formatCount, formatElapsed } from '../core/format.js';
 
-export const TABLE_ROWS = ['Total params', 'Trainable params', 'Non-trainable params', 'Elapsed time', 'Accuracy'] as const;
+// 'Linear probe' is the held-out accuracy of a logistic regression on the frozen backbone's pooled
+// features: what the backbone gives without any training of it, so Accuracy above it is what training added.
+export const TABLE_ROWS = ['Total params', 'Trainable params', 'Non-trainable params', 'Elapsed time', 'Accuracy', 'Linear probe'] as const;
 
 function cell(row: CompareRow, label: (typeof TABLE_ROWS)[number]): string {
   if (!row.ok) return label === 'Accuracy' ? 'failed' : '-';
@@ -17,6 +19,8 @@ function cell(row: CompareRow, label: (typeof TABLE_ROWS)[number]): string {
       return formatElapsed(row.elapsedSeconds);
     case 'Accuracy':
       return formatAccuracy(row.accuracy);
+    case 'Linear probe':
+      return row.linearProbeAccuracy === undefined ? '-' : formatAccuracy(row.linearProbeAccuracy);
   }
 }
 

@@ -41,7 +41,7 @@ export class FeatureIterator implements BatchIterator {
   }
 
   async next(): Promise<Batch> {
-    return this.toFeatures(await this.inner.next());
+    return this.toFeatures(await this.pull(() => this.inner.next()));
   }
 
   /** Present exactly when the inner iterator has it (see BatchIterator.epochBatches). */
@@ -50,7 +50,12 @@ export class FeatureIterator implements BatchIterator {
     if (!inner.epochBatches) return undefined;
     const self = this;
     return async function* () {
-      for await (const batch of inner.epochBatches!()) yield await self.toFeatures(batch);
+      const batches = inner.epochBatches!()[Symbol.asyncIterator]();
+      for (;;) {
+        const step = await self.pull(() => batches.next());
+        if (step.done) return;
+        yield await self.toFeatures(step.value);
+      }
     };
   }
 
@@ -65,6 +70,10 @@ export class FeatureIterator implements BatchIterator {
       cached.forEach((row, i) => data.set(row!, i * rowSize));
       return { x: tf.tensor(data, [cached.length, ...this.rowShape!]), y: batch.y, indices };
     }
+    if (batch.x.size === 0) {
+      batch.x.dispose();
+      throw new Error('FeatureIterator: a batch without pixels for samples whose features are not cached (was the inner iterator shared?)');
+    }
     let features: tf.Tensor;
     try {
       features = await this.extractor.features(batch.x);
@@ -77,11 +86,36 @@ export class FeatureIterator implements BatchIterator {
       const data = (await features.data()) as Float32Array;
       const rowSize = data.length / features.shape[0];
       indices.forEach((sample, i) => this.cache!.set(sample, data.slice(i * rowSize, (i + 1) * rowSize)));
+      this.complete ||= this.cache.size >= (this.inner.samples ?? Infinity) - ((this.inner as { skippedFiles?: unknown[] }).skippedFiles?.length ?? 0);
     }
     return { x: features, y: batch.y, indices };
   }
 
   private rowShape?: number[];
+
+  /** Every readable sample's features are cached. */
+  private complete = false;
+
+  /**
+   * Pulls from the inner iterator; once the cache is complete, without decoding images when the inner
+   * iterator can skip them (pixelsNeeded), so an epoch over cached features costs only the head's work.
+   * The inner iterator reads pixels again for anyone else.
+   */
+  private async pull<T>(step: () => Promise<T>): Promise<T> {
+    const inner = this.inner as { pixelsNeeded?: boolean };
+    if (!this.complete || inner.pixelsNeeded === undefined) return step();
+    inner.pixelsNeeded = false;
+    try {
+      return await step();
+    } finally {
+      inner.pixelsNeeded = true;
+    }
+  }
+
+  /** The features computed so far by sample index, with one row's shape; undefined without a cache. */
+  cachedRows(): { rows: ReadonlyMap<number, Float32Array>; shape: number[] } | undefined {
+    return this.cache && this.rowShape ? { rows: this.cache, shape: this.rowShape } : undefined;
+  }
 
   reset(): void {
     this.inner.reset();

@@ -32,7 +32,13 @@ import { checkRunDirRequest, claimRunDir, type RunDirClaim } from './run_dir_gua
 import { checkInputSize, checkResumeDataDir, checkResumeIdentity, checkRunData } from './run_checks.js';
 import { loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
 import type { ClassWeight, EpochLogs } from './types.js';
-import type { BatchIterator } from '../data/batch.js';
+import { isDeterministic, type BatchIterator } from '../data/batch.js';
+import { planEpochs, type Epochs } from './epochs_auto.js';
+import { describeProbe, probeFrozenFeatures } from './frozen_probe.js';
+import type { LinearProbeResult } from './linear_probe.js';
+import { recalibrateAfterPhase, type PhaseRecalibration } from './recalibrate_after_phase.js';
+import { generalizationWarning } from './recalibrate_batchnorm.js';
+import type { InputScaling } from './run_inputs.js';
 
 /** Every option of a run; the JSON-able part is stored in config.json so the run can be repeated. */
 export interface TrainRunOptions {
@@ -53,7 +59,11 @@ export interface TrainRunOptions {
   /** Head spec ('flatten,dense:16:relu,dropout:0.25'); default: the models module's default (gap). */
   head?: string;
   classMode?: LabelClassMode;
-  epochs: number;
+  /**
+   * Epochs of the (first) phase, or 'auto': with the features cached (frozen backbone, nothing augmented)
+   * and validation data, until val_loss stops improving (best weights restored, at most 100); else 5.
+   */
+  epochs: Epochs;
   batchSize?: number;
   optimizer?: OptimizerName;
   learningRate?: number;
@@ -100,6 +110,16 @@ export interface TrainRunOptions {
    * state converted.
    */
   engine?: EngineChoice;
+  /**
+   * Also fit a linear probe (logistic regression on the frozen backbone's pooled features, its strength
+   * chosen by cross-validation on the training data) after the head phase, as a baseline. Default false.
+   */
+  linearProbe?: boolean;
+  /**
+   * After a phase that trained BatchNorm layers in training mode, set their moving statistics to the
+   * average batch statistics over one pass of un-augmented training batches (PreciseBN). Default true.
+   */
+  recalibrateBatchNorm?: boolean;
   signal?: AbortSignal;
 }
 
@@ -123,6 +143,14 @@ export interface TrainRunResult {
   classNames: string[];
   backbone: string;
   stoppedEarly: boolean;
+  /** The linear-probe baseline, when asked for and the run had a frozen-backbone phase and held-out data. */
+  linearProbe?: LinearProbeResult;
+  /** BatchNorm recalibrations done after phases (empty when no phase trained BatchNorm in training mode). */
+  batchNormRecalibration: PhaseRecalibration[];
+  /** True when BatchNorm trained in training mode and recalibration was turned off. */
+  batchNormSkipped: boolean;
+  /** Set when held-out accuracy is far below training accuracy: what happened and why. */
+  warning?: string;
 }
 
 /**
@@ -137,10 +165,6 @@ async function closeFrozenEngine(engine: FrozenEngine | undefined): Promise<void
   engine.head.dispose();
 }
 
-function isDeterministic(iterator: BatchIterator): boolean {
-  const f = (iterator as { isDeterministic?: () => boolean }).isDeterministic;
-  return typeof f === 'function' ? f.call(iterator) : false;
-}
 
 /**
  * The frozen prefix of a phase on onnxruntime (features cached across epochs when the images never
@@ -221,7 +245,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     runDir = await claimRunDir(layout, dirRequest, log);
     if (!options.resume) await writeJson(layout.config, { ...plan.config, tlkit: { configVersion: 1 }, createdAt: new Date().toISOString() });
 
-    const outcome = await runPhases(plan, full, classifier, iterators, layout, resumeFrom, hooks, log);
+    const outcome = await runPhases(plan, full, classifier, iterators, layout, resumeFrom, hooks, log, { weights: choice.weights, scaling });
     const summary = summarize(classifier.model);
     await saveModel(layout.model, classifier.model, {
       classNames: iterators.classNames,
@@ -249,6 +273,10 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       classNames: iterators.classNames,
       backbone: classifier.backboneId,
       stoppedEarly: outcome.stoppedEarly,
+      linearProbe: outcome.linearProbe,
+      batchNormRecalibration: outcome.batchNormRecalibration,
+      batchNormSkipped: outcome.batchNormSkipped,
+      warning: outcome.warning,
     };
   } finally {
     await iterators?.close();
@@ -264,11 +292,25 @@ interface PhasesOutcome {
   phaseEngines: PhaseEngine[];
   stepEngines: StepEngineName[];
   stoppedEarly: boolean;
+  linearProbe?: LinearProbeResult;
+  batchNormRecalibration: PhaseRecalibration[];
+  batchNormSkipped: boolean;
+  warning?: string;
 }
 
 /** Runs the plan's phases in turn (skipping those a resumed checkpoint has finished), then evaluates. */
-async function runPhases(plan: RunPlan, full: TrainRunOptions, classifier: Classifier, iterators: RunInputs, layout: RunDirLayout, resumeFrom: TrainingCheckpoint | undefined, hooks: TrainRunHooks, log: (m: string) => void): Promise<PhasesOutcome> {
-  const outcome: PhasesOutcome = { history: [], phaseEngines: [], stepEngines: [], stoppedEarly: false };
+async function runPhases(
+  plan: RunPlan,
+  full: TrainRunOptions,
+  classifier: Classifier,
+  iterators: RunInputs,
+  layout: RunDirLayout,
+  resumeFrom: TrainingCheckpoint | undefined,
+  hooks: TrainRunHooks,
+  log: (m: string) => void,
+  inputs: { weights: string; scaling: InputScaling },
+): Promise<PhasesOutcome> {
+  const outcome: PhasesOutcome = { history: [], phaseEngines: [], stepEngines: [], stoppedEarly: false, batchNormRecalibration: [], batchNormSkipped: false };
   const monitor = iterators.validation ? 'val_loss' : 'loss';
   const shared: Callback[] = [new ModelCheckpoint({ dir: layout.checkpoints, monitor, everyBatches: full.checkpointEveryBatches }), new HistoryLogger({ dir: layout.root })];
   // The last phase's frozen prefix stays open for the final evaluation.
@@ -277,7 +319,7 @@ async function runPhases(plan: RunPlan, full: TrainRunOptions, classifier: Class
     for (const phase of plan.phases) {
       const resumeHere = resumeFrom && (resumeFrom.tag?.phase ?? 1) === phase.index ? resumeFrom : undefined;
       if (resumeFrom && !resumeHere && (resumeFrom.tag?.phase as number) > phase.index) continue;
-      if (!resumeHere && outcome.history.length >= phase.untilEpoch) continue;
+      if (!resumeHere && phase.epochs === 0) continue;
       await closeFrozenEngine(frozen);
       frozen = undefined;
       setTrainable(classifier, phase.trainable);
@@ -286,13 +328,23 @@ async function runPhases(plan: RunPlan, full: TrainRunOptions, classifier: Class
       // The frozen engine captures the frozen weights when created: create it after any restore.
       frozen = await openFrozenEngine(classifier, plan.engine, log);
       const callbacks = [...shared, ...phaseCallbacks(full, monitor)];
-      const result = await runPhase(phase, plan, full, classifier, iterators, frozen, callbacks, outcome.history, resumeHere, hooks, log);
+      const { result, train, validation } = await runPhase(phase, plan, full, classifier, iterators, frozen, callbacks, outcome.history, resumeHere, hooks, log);
       outcome.phaseEngines.push(frozen ? 'onnx-frozen' : result.engine);
       outcome.stepEngines.push(result.engine);
       outcome.history = result.epochs;
       if (result.stoppedEarly) {
         outcome.stoppedEarly = true;
         log(`early stopping after epoch ${outcome.history.length}`);
+      }
+      const recalibrated = await recalibrateAfterPhase({
+        phase: phase.index, classifier, engine: frozen, phaseTrain: train, iterators, options: full, weights: inputs.weights, seed: plan.seed, scaling: inputs.scaling,
+        enabled: full.recalibrateBatchNorm !== false, log, onProgress: hooks.onProgress, signal: full.signal,
+      });
+      if (recalibrated === 'skipped') outcome.batchNormSkipped = true;
+      else if (recalibrated) outcome.batchNormRecalibration.push(recalibrated);
+      if (full.linearProbe && !outcome.linearProbe && train instanceof FeatureIterator && validation instanceof FeatureIterator && phase.trainable.freezeBackbone) {
+        outcome.linearProbe = await probeFrozenFeatures(train, validation, iterators.classNames.length);
+        log(describeProbe(outcome.linearProbe));
       }
     }
     if (resumeFrom && outcome.history.length === 0) {
@@ -304,6 +356,10 @@ async function runPhases(plan: RunPlan, full: TrainRunOptions, classifier: Class
       const model = frozen ? frozen.head : classifier.model;
       const data = frozen ? new FeatureIterator(iterators.validation, frozen, { cache: false }) : iterators.validation;
       outcome.evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: iterators.classNames, onProgress: hooks.onProgress, task: 'evaluate', signal: full.signal });
+      const trainAccuracy = outcome.history.at(-1)?.accuracy;
+      const batchNorm = outcome.batchNormSkipped ? 'skipped' : outcome.batchNormRecalibration.length > 0 ? 'recalibrated' : 'not-trained';
+      outcome.warning = trainAccuracy === undefined ? undefined : generalizationWarning(trainAccuracy, outcome.evaluation.accuracy, batchNorm);
+      if (outcome.warning) log(outcome.warning);
     }
   } finally {
     await closeFrozenEngine(frozen);
@@ -327,6 +383,13 @@ async function runPhase(phase: PhasePlan, plan: RunPlan, full: TrainRunOptions, 
   const train = frozen ? new FeatureIterator(iterators.train, frozen, { cache: isDeterministic(iterators.train) }) : iterators.train;
   const validation = frozen && iterators.validation ? new FeatureIterator(iterators.validation, frozen, { cache: isDeterministic(iterators.validation) }) : iterators.validation;
   const trained = frozen ? frozen.head : classifier.model;
+  const monitor = iterators.validation ? 'val_loss' : 'loss';
+  const epochs = planEpochs(phase.epochs, { featuresCached: Boolean(frozen) && isDeterministic(iterators.train), hasValidation: Boolean(iterators.validation) });
+  if (phase.epochs === 'auto') log(`epochs: ${epochs.reason}`);
+  if (epochs.earlyStopping) callbacks = [...callbacks, new EarlyStopping({ ...epochs.earlyStopping, monitor })];
+  // Epochs of the earlier phases (epochs count across phases, as Keras's initial_epoch does): the
+  // history so far, or on resume the checkpoint's.
+  const before = resumeHere ? resumeHere.history.filter((h) => (h.phase ?? 1) < phase.index).length : history.length;
   const stepChoice: EngineChoice = plan.engine === 'tfjs' ? 'tfjs' : 'auto';
   // fit makes this same decision; asked here too so the log says what runs before it runs.
   const step = decideStepEngine(trained, stepChoice, classifier.loss, plan.optimizer);
@@ -335,7 +398,7 @@ async function runPhase(phase: PhasePlan, plan: RunPlan, full: TrainRunOptions, 
   const resumedEngine = resumeHere ? (resumeHere.engine ?? 'tfjs') : undefined;
   if (resumedEngine && resumedEngine !== step.engine) log(`resume: the checkpoint was written by the ${resumedEngine} engine; its optimizer state is converted for ${step.engine}`);
   const result = await fit(trained, train, {
-    epochs: phase.untilEpoch,
+    epochs: before + epochs.epochs,
     initialEpoch: history.length,
     initialHistory: history,
     validation,
@@ -356,7 +419,7 @@ async function runPhase(phase: PhasePlan, plan: RunPlan, full: TrainRunOptions, 
     onLog: log,
   });
   result.optimizer.dispose();
-  return result;
+  return { result, train, validation };
 }
 
 function describeTrainable(classifier: Classifier): string {

@@ -9,6 +9,7 @@ import { checkEngineChoice } from '../engines/engine_decision.js';
 import type { EngineChoice, LabelClassMode, OptimizerName } from '../core/names.js';
 import type { TrainableOptions } from '../models/classifier.js';
 import { DEFAULT_LEARNING_RATE } from './optimizers.js';
+import { checkEpochs, type Epochs } from './epochs_auto.js';
 import type { TrainRunOptions } from './run.js';
 
 /** The JSON-able options, as stored in config.json so the run can be repeated or resumed. */
@@ -18,8 +19,8 @@ export interface PhasePlan {
   index: 1 | 2;
   /** 'head' / 'fine-tune' in the two-phase recipe; none for a single phase. */
   label?: string;
-  /** Total epochs at the end of this phase (epochs count across phases, as Keras's initial_epoch does). */
-  untilEpoch: number;
+  /** Epochs of this phase, or 'auto' (epochs_auto.ts decides when the phase's engine is known). */
+  epochs: Epochs;
   learningRate: number;
   trainable: TrainableOptions;
   /** Seed of the phase's steps (Dropout noise). */
@@ -52,7 +53,7 @@ export function checkRunOptions(o: TrainRunOptions): void {
   const int = (name: string, v: unknown, min: number) => {
     if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min)) throw invalidArgument(name, v, `an integer >= ${min}`);
   };
-  int('epochs', o.epochs, 0);
+  checkEpochs('epochs', o.epochs);
   int('fineTuneEpochs', o.fineTuneEpochs, 0);
   int('batchSize', o.batchSize, 1);
   int('earlyStoppingPatience', o.earlyStoppingPatience, 0);
@@ -73,11 +74,11 @@ export function phasesOf(config: StoredConfig, seed: number): PhasePlan[] {
   const lr = config.learningRate ?? DEFAULT_LEARNING_RATE[optimizer];
   if (config.fineTuneEpochs && config.fineTuneEpochs > 0) {
     return [
-      { index: 1, label: 'head', untilEpoch: config.epochs, learningRate: lr, trainable: { freezeBackbone: true }, seed: seed + 1 },
+      { index: 1, label: 'head', epochs: config.epochs, learningRate: lr, trainable: { freezeBackbone: true }, seed: seed + 1 },
       {
         index: 2,
         label: 'fine-tune',
-        untilEpoch: config.epochs + config.fineTuneEpochs,
+        epochs: config.fineTuneEpochs,
         learningRate: config.fineTuneLr ?? lr / 10,
         trainable: { fineTuneFrom: config.fineTuneFrom ?? 'all', freezeBatchNorm: true },
         seed: seed + 2,
@@ -85,7 +86,7 @@ export function phasesOf(config: StoredConfig, seed: number): PhasePlan[] {
     ];
   }
   const trainable = config.fineTuneFrom !== undefined ? { fineTuneFrom: config.fineTuneFrom } : { freezeBackbone: Boolean(config.freezeBackbone) };
-  return [{ index: 1, untilEpoch: config.epochs, learningRate: lr, trainable, seed: seed + 1 }];
+  return [{ index: 1, epochs: config.epochs, learningRate: lr, trainable, seed: seed + 1 }];
 }
 
 /** The plan of a run from its options (`config`: the stored config on resume, else the caller's). */

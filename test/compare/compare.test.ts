@@ -34,6 +34,7 @@ function fakeResult(options: TrainRunOptions, accuracy: number, seconds: number)
     classNames: ['a', 'b'],
     backbone: options.backbone,
     stoppedEarly: false,
+    linearProbe: { accuracy: 0.9, trainAccuracy: 0.95, c: 0.01, cvAccuracy: [], features: 1280, seconds: 1.5 },
   } as unknown as TrainRunResult;
 }
 
@@ -70,6 +71,10 @@ test('compare trains each backbone with the same config and seed, survives a fai
     const json = JSON.parse(readFileSync(files.json, 'utf8'));
     assert.deepEqual(Object.keys(json.backbones[0]).slice(0, 9), ['id', 'totalParams', 'trainableParams', 'nonTrainableParams', 'elapsedSeconds', 'accuracy', 'valLoss', 'epochs', 'engine']);
     assert.equal(json.backbones[2].error, 'out of memory (simulated)');
+    assert.ok(calls.every((c) => c.linearProbe === true), 'compare asks every run for the linear probe');
+    assert.equal(json.backbones[0].linearProbeAccuracy, 0.9);
+    assert.match(html, /Linear probe/);
+    assert.match(readFileSync(files.markdown, 'utf8'), /\| Linear probe \| 0\.900 \| 0\.900 \| - \|/);
     assert.ok(existsSync(files.markdown));
   } finally {
     rmSync(out, { recursive: true, force: true });

@@ -16,7 +16,7 @@ import { formatStatus, queueFlagSpec, queueFlagUsage, queueUrlFromFlags } from '
 export const SAMPLE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'samples', 'fashion-shoes');
 
 /** The default recipe: the head on the frozen backbone, then the last block fine-tuned at a tenth of the rate. */
-export const COMPARE_DEFAULTS = { epochs: 5, fineTuneEpochs: 3, fineTuneFrom: 'last-block', batchSize: 32, seed: 1234 } as const;
+export const COMPARE_DEFAULTS = { epochs: 'auto', fineTuneEpochs: 3, fineTuneFrom: 'last-block', batchSize: 32, seed: 1234 } as const;
 /** The embedded sample's images are 28x28; 96 px is plenty and keeps the demo to minutes on a CPU. */
 const SAMPLE_INPUT_SIZE = 96;
 
@@ -51,8 +51,10 @@ Options:
   --cancel ID                stop a queued comparison: waiting runs are dropped, running ones killed
 
 Without --weights each backbone uses ImageNet weights when they are in the Keras cache, else its offline
-weights, and says which. Default recipe: --epochs ${COMPARE_DEFAULTS.epochs} on the frozen backbone, then
---fine-tune-epochs ${COMPARE_DEFAULTS.fineTuneEpochs} from --fine-tune-from ${COMPARE_DEFAULTS.fineTuneFrom} at lr/10. The reference experiment exactly:
+weights, and says which. Default recipe: --epochs ${COMPARE_DEFAULTS.epochs} on the frozen backbone (until val_loss stops
+improving, on cached features), then --fine-tune-epochs ${COMPARE_DEFAULTS.fineTuneEpochs} from --fine-tune-from ${COMPARE_DEFAULTS.fineTuneFrom} at lr/10.
+Each backbone also gets a linear probe (logistic regression on its frozen pooled features, C chosen by
+cross-validation on the training data): the "Linear probe" row, what the backbone gives before any training. The reference experiment exactly:
   --head flatten,dense:16:relu,dropout:0.25 --class-mode sparse --optimizer adam --lr 2e-5
   --fine-tune-from all --fine-tune-epochs 0 --input-size 224
 
@@ -182,7 +184,7 @@ export const compareCommand: Command = {
       result = await compareBackbones(options, {
         onProgress: printer.update,
         onLog,
-        onBackboneDone: (row) => io.stderr.write(row.ok ? `${row.id}: accuracy ${row.accuracy.toFixed(3)} in ${formatDuration(row.elapsedSeconds)}\n` : `${row.id}: failed: ${row.error}\n`),
+        onBackboneDone: (row) => io.stderr.write(row.ok ? `${row.id}: accuracy ${row.accuracy.toFixed(3)}${row.linearProbeAccuracy !== undefined ? ` (linear probe ${row.linearProbeAccuracy.toFixed(3)})` : ''} in ${formatDuration(row.elapsedSeconds)}\n` : `${row.id}: failed: ${row.error}\n`),
       });
       files = await writeCompareReport(result);
     }

@@ -59,7 +59,7 @@ export const trainCommand: Command = {
       ...shared,
       dataDir: positionals[0],
       backbone: backbone ?? '',
-      epochs: shared.epochs ?? 5,
+      epochs: shared.epochs ?? 'auto',
       batchSize: shared.batchSize ?? 32,
       freezeBackbone: Boolean(shared.freezeBackbone),
       outDir: out ?? `runs/${backbone}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`,

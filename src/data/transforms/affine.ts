@@ -41,6 +41,15 @@ export interface ResampleOptions {
   cval?: number;
   /** 0 = nearest neighbour, 1 = bilinear (Keras's default). */
   order?: 0 | 1;
+  /**
+   * Work that Keras does after the resample, done while writing each output value (no extra pass over
+   * the image; same values): mirror the output columns / rows (horizontal / vertical flip), and map each
+   * value, as float32 truncated to an integer, through a 256-entry table (brightness on values known to
+   * be in [0, 255]).
+   */
+  flipHorizontal?: boolean;
+  flipVertical?: boolean;
+  lut?: Uint8Array;
 }
 
 type M3 = number[][];
@@ -177,7 +186,7 @@ export function checkFillMode(mode: unknown, argument = 'fillMode'): FillMode {
  * scipy's coordinate folding (taps that fall outside carry zero weight or equal the edge sample).
  */
 export function resampleAffine(
-  src: Float32Array,
+  src: Float32Array | Uint8Array,
   height: number,
   width: number,
   channels: number,
@@ -195,11 +204,18 @@ export function resampleAffine(
   const lastC = width - 1;
   const rowStride = width * channels;
   const rgb = channels === 3;
+  const lut = options.lut;
+  if (lut && lut.length !== 256) throw new RangeError(`resampleAffine: lut has ${lut.length} entries, expected 256`);
+  const flipH = Boolean(options.flipHorizontal);
+  // Output position of (r, c): columns run right to left when mirrored, rows bottom to top.
+  const step = flipH ? -channels : channels;
   let o = 0;
   for (let r = 0; r < height; r++) {
     const rowR = m00 * r;
     const rowC = m10 * r;
-    for (let c = 0; c < width; c++, o += channels) {
+    const outRow = options.flipVertical ? height - 1 - r : r;
+    o = outRow * rowStride + (flipH ? (width - 1) * channels : 0);
+    for (let c = 0; c < width; c++, o += step) {
       // Summed in scipy's order (matrix·coordinates, then the offset), so that coordinates landing
       // exactly on an edge round the same way and 'constant' mode cuts at the same pixels.
       let y = rowR + m01 * c + offsetRow;
@@ -216,10 +232,19 @@ export function resampleAffine(
         const w11 = ty * tx;
         const i00 = y0 * rowStride + x0 * channels;
         const i10 = i00 + rowStride;
-        if (rgb) {
+        if (rgb && lut) {
+          // float32 first, then the truncating cast, as the separate brightness pass reads stored values.
+          out[o] = lut[Math.fround(w00 * src[i00] + w01 * src[i00 + 3] + w10 * src[i10] + w11 * src[i10 + 3]) | 0];
+          out[o + 1] = lut[Math.fround(w00 * src[i00 + 1] + w01 * src[i00 + 4] + w10 * src[i10 + 1] + w11 * src[i10 + 4]) | 0];
+          out[o + 2] = lut[Math.fround(w00 * src[i00 + 2] + w01 * src[i00 + 5] + w10 * src[i10 + 2] + w11 * src[i10 + 5]) | 0];
+        } else if (rgb) {
           out[o] = w00 * src[i00] + w01 * src[i00 + 3] + w10 * src[i10] + w11 * src[i10 + 3];
           out[o + 1] = w00 * src[i00 + 1] + w01 * src[i00 + 4] + w10 * src[i10 + 1] + w11 * src[i10 + 4];
           out[o + 2] = w00 * src[i00 + 2] + w01 * src[i00 + 5] + w10 * src[i10 + 2] + w11 * src[i10 + 5];
+        } else if (lut) {
+          for (let k = 0; k < channels; k++) {
+            out[o + k] = lut[Math.fround(w00 * src[i00 + k] + w01 * src[i00 + channels + k] + w10 * src[i10 + k] + w11 * src[i10 + channels + k]) | 0];
+          }
         } else {
           for (let k = 0; k < channels; k++) {
             out[o + k] = w00 * src[i00 + k] + w01 * src[i00 + channels + k] + w10 * src[i10 + k] + w11 * src[i10 + channels + k];
@@ -241,7 +266,7 @@ export function resampleAffine(
       }
       // scipy: -1 (constant mode outside) and anything at or below -1 take cval.
       if (y <= -1 || x <= -1) {
-        for (let k = 0; k < channels; k++) out[o + k] = cval;
+        for (let k = 0; k < channels; k++) out[o + k] = lut ? lut[Math.fround(cval) | 0] : cval;
         continue;
       }
       if (order === 0) {
@@ -250,7 +275,7 @@ export function resampleAffine(
         ry = ry < 0 ? 0 : ry > lastR ? lastR : ry;
         rx = rx < 0 ? 0 : rx > lastC ? lastC : rx;
         const i = ry * rowStride + rx * channels;
-        for (let k = 0; k < channels; k++) out[o + k] = src[i + k];
+        for (let k = 0; k < channels; k++) out[o + k] = lut ? lut[Math.fround(src[i + k]) | 0] : src[i + k];
       } else {
         const fy = Math.floor(y);
         const fx = Math.floor(x);
@@ -269,7 +294,8 @@ export function resampleAffine(
         const i10 = y1 * rowStride + x0 * channels;
         const i11 = y1 * rowStride + x1 * channels;
         for (let k = 0; k < channels; k++) {
-          out[o + k] = w00 * src[i00 + k] + w01 * src[i01 + k] + w10 * src[i10 + k] + w11 * src[i11 + k];
+          const v = w00 * src[i00 + k] + w01 * src[i01 + k] + w10 * src[i10 + k] + w11 * src[i11 + k];
+          out[o + k] = lut ? lut[Math.fround(v) | 0] : v;
         }
       }
     }

@@ -8,6 +8,17 @@
 // So brightness quantises to 256 levels, as Keras's did for the images models were trained on. In place.
 const f32 = Math.fround;
 
+/** PIL's enhance of each uint8 value: trunc(factor * v) in float32, clipped to [0, 255]. */
+export function brightnessTable(brightness: number): Uint8Array {
+  const factor = f32(brightness);
+  const enhanced = new Uint8Array(256);
+  for (let u = 0; u < 256; u++) {
+    const e = f32(factor * u);
+    enhanced[u] = e >= 255 ? 255 : e <= 0 ? 0 : e | 0;
+  }
+  return enhanced;
+}
+
 export function applyBrightness(data: Float32Array, brightness: number, channels: number): Float32Array {
   const n = data.length;
   if (n === 0) return data;
@@ -18,13 +29,7 @@ export function applyBrightness(data: Float32Array, brightness: number, channels
     if (v < min) min = v;
     else if (v > maxRaw) maxRaw = v;
   }
-  const factor = f32(brightness);
-  // PIL's enhance of a uint8 value, for all 256 of them.
-  const enhanced = new Uint8Array(256);
-  for (let u = 0; u < 256; u++) {
-    const e = f32(factor * u);
-    enhanced[u] = e >= 255 ? 255 : e <= 0 ? 0 : e | 0;
-  }
+  const enhanced = brightnessTable(brightness);
   const alphaStep = channels === 4 ? 3 : -1;
   const localScale = min < 0 || maxRaw > 255;
   if (!localScale) {
