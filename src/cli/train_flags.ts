@@ -83,7 +83,7 @@ export function trainOptionsFromFlags(values: ParsedArgs['values']): SharedTrain
     alpha: numberFlag(values, 'alpha', { min: 0, exclusiveMin: true }),
     head: stringFlag(values, 'head'),
     classMode: choiceFlag(values, 'class-mode', ['binary', 'sparse', 'categorical'] as const),
-    epochs: stringFlag(values, 'epochs') === 'auto' ? 'auto' : numberFlag(values, 'epochs', { integer: true, min: 0 }),
+    epochs: epochsFlag(values),
     batchSize: numberFlag(values, 'batch-size', { integer: true, min: 1 }),
     optimizer: choiceFlag(values, 'optimizer', ['adam', 'sgd', 'rmsprop'] as const),
     learningRate: numberFlag(values, 'lr', { min: 0, exclusiveMin: true }),
@@ -104,6 +104,15 @@ export function trainOptionsFromFlags(values: ParsedArgs['values']): SharedTrain
     augmentation: augmentationOptionsFromFlags(values) as Record<string, unknown>,
     augmentValidation: augmentValidationFromFlags(values),
   };
+}
+
+/** --epochs N or auto. */
+function epochsFlag(values: ParsedArgs['values']): Epochs | undefined {
+  const raw = stringFlag(values, 'epochs');
+  if (raw === undefined || raw === 'auto') return raw;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(n) || n < 0) throw new UsageError(`--epochs expects an integer >= 0 or auto; got '${raw}'`, 'epochs');
+  return n;
 }
 
 /** Drops undefined fields so defaults further down (trainRun's, compare's) apply. */

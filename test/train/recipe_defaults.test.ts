@@ -102,3 +102,14 @@ test("epochs must be an integer >= 0 or 'auto'", async () => {
     (e: unknown) => e instanceof UsageError && e.argument === 'epochs' && /'auto'/.test(e.message),
   );
 });
+
+test("the CLI takes --epochs auto and refuses anything else but a count, naming the flag", async () => {
+  const { runCli } = await import('../helpers/io.js');
+  const bad = await runCli(['train', join(tmpdir(), 'no-such-data'), '--backbone', 'mobilenet', '--epochs', 'forever']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--epochs expects an integer >= 0 or auto; got 'forever'/);
+  const { trainOptionsFromFlags } = await import('../../src/cli/train_flags.js');
+  assert.equal(trainOptionsFromFlags({ epochs: 'auto' }).epochs, 'auto');
+  assert.equal(trainOptionsFromFlags({ epochs: '7' }).epochs, 7);
+  assert.equal(trainOptionsFromFlags({ 'no-recalibrate-bn': true }).recalibrateBatchNorm, false);
+});
