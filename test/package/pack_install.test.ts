@@ -103,7 +103,9 @@ describe('the npm package', () => {
         `if (missing.length > 0) throw new Error('undefined exports: ' + missing.join(', '));\nconsole.log('imports ok');\n`,
     );
     // README's examples verbatim, against the types; the free variables they use stand for the user's own.
-    const prelude = 'declare const model: any, trainIterator: any, valIterator: any, testIterator: any, images: any, labels: any;\n';
+    const prelude = 'declare const model: any, trainIterator: any, valIterator: any, testIterator: any, unaugmentedTrainIterator: any, images: any, labels: any;\n' +
+      '// Placeholders README shows as the user\'s data (features as flat Float64Arrays, n or m rows of d values).\n' +
+      'declare const trainFeatures: Float64Array, testFeatures: Float64Array, trainLabels: Int32Array, testLabels: Int32Array, n: number, m: number, d: number, classes: number;\n';
     codeBlocks('ts').forEach((block, i) => writeFileSync(join(consumer, `readme_block_${i + 1}.ts`), `${prelude}${block}export {};\n`));
     copyFileSync(fileURLToPath(new URL('./consumer/readme_examples.ts', import.meta.url)), join(consumer, 'readme_examples.ts'));
     writeFileSync(
