@@ -2,6 +2,7 @@
 // ClipByValue) and the memory-sharing Identity, checked against tfjs's own on the cpu backend.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertClose } from '../../helpers/assert_close.js';
 import { tf, tfl, initEngine } from '../../../src/engines/tfjs/tf.js';
 import { batchNormTraining } from '../../../src/engines/tfjs/kernels/batch_norm_training.js';
 import { spawnSync } from 'node:child_process';
@@ -28,14 +29,6 @@ async function on(backend: 'wasm' | 'cpu', fn: () => tf.Tensor[]): Promise<Float
   return data;
 }
 
-function assertClose(actual: Float32Array, expected: Float32Array, what: string, tolerance = 1e-4): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let scale = 0;
-  for (const v of expected) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-  assert.ok(Number.isFinite(worst) && worst <= tolerance * Math.max(1, scale), `${what}: max error ${worst} (scale ${scale})`);
-}
 
 describe('gradients replaced on wasm match tfjs on cpu', () => {
   before(async () => {

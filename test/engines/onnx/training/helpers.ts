@@ -6,6 +6,7 @@ import { computeGradients } from '../../../../src/engines/onnx/training/compile_
 import { batchLoss } from '../../../../src/train/losses.js';
 import type { LossName } from '../../../../src/core/names.js';
 import { randomArray, seededRandom } from '../parity.js';
+import { assertClose } from '../../../helpers/assert_close.js';
 
 export { randomizeWeights, randomInput } from '../parity.js';
 
@@ -29,17 +30,7 @@ export function tfjsGradients(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor
   return { loss: lossValue, gradients, state };
 }
 
-/** max |a-b| <= tol * max(1, max|b|). */
-export function assertClose(actual: Float32Array | undefined, expected: Float32Array, what: string, tolerance = 1e-4): number {
-  assert.ok(actual, `${what}: missing`);
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let scale = 0;
-  for (const v of expected) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-  assert.ok(Number.isFinite(worst) && worst <= tolerance * Math.max(1, scale), `${what}: max error ${worst} (scale ${scale})`);
-  return worst;
-}
+export { assertClose };
 
 export function labelsFor(loss: LossName, batch: number, classes: number, seed: number): tf.Tensor {
   const random = seededRandom(seed);
