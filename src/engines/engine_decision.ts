@@ -31,8 +31,17 @@ export function compiledStepSupport(model: tfl.LayersModel, loss: LossName, opti
   if (optimizer !== 'adam' && optimizer !== 'sgd') {
     return { ok: false, reason: `optimizer ${typeof optimizer === 'string' ? `'${optimizer}'` : 'given as a tf.Optimizer'} is not one of the compiled step's (adam, sgd)` };
   }
-  return canCompileTrainingStep(model, { loss });
+  // The verdict builds the whole training graph; trainRun and the fit it calls ask for the same model,
+  // loss and trainable set, so it is kept per model for that combination.
+  const key = `${loss}|${model.trainableWeights.map((w) => w.name).join(',')}`;
+  let verdicts = compileVerdicts.get(model);
+  if (!verdicts) compileVerdicts.set(model, (verdicts = new Map()));
+  let verdict = verdicts.get(key);
+  if (!verdict) verdicts.set(key, (verdict = canCompileTrainingStep(model, { loss })));
+  return verdict;
 }
+
+const compileVerdicts = new WeakMap<tfl.LayersModel, Map<string, { ok: boolean; reason?: string }>>();
 
 /** Which engine computes the training steps of `model` (every trainable layer of it). */
 export function decideStepEngine(model: tfl.LayersModel, choice: EngineChoice, loss: LossName, optimizer: unknown): StepEngineDecision {

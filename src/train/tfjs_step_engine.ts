@@ -8,7 +8,6 @@ import type { TrainingCheckpoint } from './checkpoint.js';
 import { batchLoss, predictedClasses, trueClasses } from './losses.js';
 import { loadOptimizerState, saveOptimizerState, type SavedArray } from './optimizers.js';
 import { convertibleOptimizerOf, describeConversion, flatStateFromSaved, flatToTfjsState, trainableWeightInfos, type ConvertibleOptimizer } from './optimizer_state_convert.js';
-import { compiledStepLayout } from './onnx_step_engine.js';
 import type { EngineOptimizerState, StepContext, StepEngine, StepEngineOptions, StepResult } from './step_engine.js';
 
 export class TfjsStepEngine implements StepEngine {
@@ -25,7 +24,7 @@ export class TfjsStepEngine implements StepEngine {
     const resume = options.resume;
     if (resume) {
       const from = resume.engine ?? 'tfjs';
-      const saved = from === 'tfjs' ? resume.optimizerWeights : onnxStepStateForTfjs(options.model, options.loss, resume, convertibleOptimizerFor(options.optimizer, resume.optimizerClass, from), options.onLog);
+      const saved = from === 'tfjs' ? resume.optimizerWeights : await onnxStepStateForTfjs(options.model, options.loss, resume, convertibleOptimizerFor(options.optimizer, resume.optimizerClass, from), options.onLog);
       await loadOptimizerState(options.optimizer, saved);
     }
     return engine;
@@ -94,10 +93,12 @@ export function convertibleOptimizerFor(optimizer: tf.Optimizer, checkpointClass
  * An onnx-step checkpoint's flat slots as tfjs optimizer weights for `model`. The layout comes from the
  * checkpoint; older checkpoints lack it, and then the model's training graph gives it (when it compiles).
  */
-function onnxStepStateForTfjs(model: tfl.LayersModel, loss: LossName, resume: TrainingCheckpoint, optimizer: ConvertibleOptimizer, onLog?: (message: string) => void): SavedArray[] {
+async function onnxStepStateForTfjs(model: tfl.LayersModel, loss: LossName, resume: TrainingCheckpoint, optimizer: ConvertibleOptimizer, onLog?: (message: string) => void): Promise<SavedArray[]> {
   let layout = resume.optimizerLayout;
   if (!layout) {
     try {
+      // Loaded only here: the tfjs engine otherwise needs none of the compiled step's graph code.
+      const { compiledStepLayout } = await import('./onnx_step_engine.js');
       layout = compiledStepLayout(model, loss);
     } catch (error) {
       throw new TrainingError(`the checkpoint was written by the compiled ONNX step without its slot layout (an older tlkit), and the layout cannot be rebuilt for this model: ${(error as Error).message}; resume it with engine 'onnx'`, { cause: error });
