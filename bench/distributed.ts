@@ -1,13 +1,16 @@
 // Four runs of one comparison on a local Redis: one worker vs two (each --threads 1, --concurrency 1),
 // wall time from submission to the report, the speedup, and the queue's overhead per job (wall time of
 // the one-worker case minus the runs' own elapsed time, per run: process start, imports, Redis, report).
-// Run: npx tsx bench/distributed.ts [--epochs 1] [--input-size 64] [--repeat 1]
+// Run: npx tsx bench/distributed.ts [--epochs 1] [--input-size 64] [--repeat 1] [--source]
+// Workers run the built package (dist/, built first with `npm run build` when missing or older than src/),
+// as an installed tlkit runs; --source runs them from the TypeScript through tsx instead, which adds a
+// loader thread and per-process compilation to every worker and run process.
 // The machine is shared: run it more than once and quote the spread.
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { planComparison } from '../src/compare/compare.js';
 import { connectQueue } from '../src/queue/submit.js';
 import { startRedis } from '../test/helpers/redis_server.js';
@@ -21,11 +24,33 @@ const EPOCHS = arg('epochs', 1);
 const INPUT = arg('input-size', 64);
 const REPEAT = arg('repeat', 1);
 const sample = fileURLToPath(new URL('../samples/fashion-shoes', import.meta.url));
-const bin = fileURLToPath(new URL('../bin/tlkit.js', import.meta.url));
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const FROM_SOURCE = args.includes('--source');
+
+/** The command line that starts `tlkit ARGS...`: bin/tlkit.js from source, or dist/cli/main.js directly. */
+function tlkitCommand(): string[] {
+  if (FROM_SOURCE) return [join(repo, 'bin', 'tlkit.js')];
+  const built = join(repo, 'dist', 'cli', 'main.js');
+  if (!existsSync(built) || newestMtime(join(repo, 'src')) > statSync(built).mtimeMs) {
+    console.log('building dist/ (npm run build) so the workers run the package as installed...');
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: repo, stdio: 'inherit' });
+  }
+  const url = pathToFileURL(built).href;
+  return ['--input-type=module', '-e', `const { main } = await import(${JSON.stringify(url)}); process.exitCode = await main(process.argv.slice(1));`, '--'];
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+const command = tlkitCommand();
 
 function startWorkers(url: string, runsRoot: string, count: number) {
   return Array.from({ length: count }, (_, i) => {
-    const child = spawn(process.execPath, [bin, 'worker', '--data-root', sample, '--runs-root', runsRoot, '--threads', '1', '--concurrency', '1', '--name', `w${i + 1}`], {
+    const child = spawn(process.execPath, [...command, 'worker', '--data-root', sample, '--runs-root', runsRoot, '--threads', '1', '--concurrency', '1', '--name', `w${i + 1}`], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, TLKIT_QUEUE: url },
     });
@@ -102,7 +127,7 @@ async function machineParallelism(): Promise<number> {
 const root = mkdtempSync(join(tmpdir(), 'tlkit-bench-distributed-'));
 const redis = await startRedis();
 try {
-  console.log(`4 runs (mobilenet_v2 alpha 0.35, ${INPUT} px, ${EPOCHS} epoch(s), 400 images, random weights), workers with --threads 1`);
+  console.log(`4 runs (mobilenet_v2 alpha 0.35, ${INPUT} px, ${EPOCHS} epoch(s), 400 images, random weights), workers with --threads 1, ${FROM_SOURCE ? 'from source (tsx)' : 'from dist/'}`);
   for (let r = 0; r < REPEAT; r++) {
     const before = await machineParallelism();
     const one = await timeComparison(1, redis.url, root, `one-${r}`);

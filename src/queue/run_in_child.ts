@@ -32,12 +32,19 @@ export class RunProcessPool {
   private readonly idle: RunProcess[] = [];
   private readonly all = new Set<RunProcess>();
 
-  /** @param threads onnxruntime intra-op threads in each process (TLKIT_THREADS). */
+  /** @param threads each process's thread budget: onnxruntime intra-op threads (TLKIT_THREADS), libuv's pool. */
   constructor(private readonly threads?: number) {}
 
   private spawn(): RunProcess {
     const execArgv = entryUrl.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
-    const env = { ...process.env, ...(this.threads !== undefined ? { TLKIT_THREADS: String(this.threads) } : {}) };
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    if (this.threads !== undefined) {
+      // The thread budget covers more than onnxruntime: libuv's pool (file reads, sharp's decodes) is
+      // sized by it too, so runs side by side on one machine do not each take more than their share.
+      // A value the user set in the environment wins.
+      env.TLKIT_THREADS = String(this.threads);
+      env.UV_THREADPOOL_SIZE ??= String(this.threads);
+    }
     const child = fork(entryUrl, [], { execArgv, env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     let markReady: () => void = () => undefined;
     const proc: RunProcess = { child, ready: new Promise<void>((resolve) => (markReady = resolve)), stderr: '' };

@@ -225,3 +225,38 @@ test('next() calls without await are served one after the other, in order', asyn
   assert.deepEqual(batches.map((b) => b.indices), [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12]]);
   for (const b of batches) tf.dispose([b.x, b.y!]);
 });
+
+test('without augmentation, decoded pixels are kept between epochs: the same batches, files read once', async () => {
+  const dir = join(root, 'cached');
+  await makeDataset(dir, { a: 3, b: 3 });
+  const byIndex = (batches: Awaited<ReturnType<typeof drain>>, size: number) => {
+    const rows = new Map<number, number[]>();
+    for (const b of batches) b.indices.forEach((index, r) => rows.set(index, [...b.x.subarray(r * size, (r + 1) * size)]));
+    return rows;
+  };
+  const size = 12 * 12 * 3;
+  const cached = new ImageDataGenerator({ rescale: 1 / 255 }).flowFromDirectory(dir, { targetSize: [12, 12], batchSize: 4, seed: 3 });
+  const uncached = new ImageDataGenerator({ rescale: 1 / 255 }).flowFromDirectory(dir, { targetSize: [12, 12], batchSize: 4, seed: 3, cacheBytes: 0 });
+  const first = byIndex(await drain(cached), size);
+  const firstUncached = byIndex(await drain(uncached), size);
+  assert.deepEqual(firstUncached, first);
+  // The files change on disk after the first epoch. The next epoch's first samples are already
+  // prefetched then, so the third epoch is the one that shows whether a file is read again.
+  for (const name of ['a/img00.jpg', 'b/img02.jpg']) await writeImage(join(dir, name), 1000);
+  await drain(cached);
+  await drain(uncached);
+  assert.deepEqual(byIndex(await drain(cached), size), first);
+  const third = byIndex(await drain(uncached), size);
+  assert.notDeepEqual(third.get(0), first.get(0), 'cacheBytes: 0 reads the changed file');
+  assert.deepEqual(third.get(1), first.get(1));
+  // A budget smaller than one image caches nothing: a file broken after the first epoch is skipped.
+  const tiny = new ImageDataGenerator().flowFromDirectory(dir, { targetSize: [12, 12], batchSize: 4, seed: 3, cacheBytes: size - 1 });
+  await drain(tiny);
+  writeFileSync(join(dir, 'a', 'img01.jpg'), 'now broken');
+  await drain(tiny);
+  const after = await drain(tiny);
+  assert.equal(after.reduce((n, b) => n + b.indices.length, 0), 5, 'the broken file is read again and skipped');
+  // Augmented iterators never cache: every epoch draws new transforms.
+  assert.throws(() => new ImageDataGenerator().flowFromDirectory(dir, { cacheBytes: -1 }), /cacheBytes/);
+  await Promise.all([cached.close(), uncached.close(), tiny.close()]);
+});
