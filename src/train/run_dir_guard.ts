@@ -96,7 +96,7 @@ export async function claimRunDir(layout: RunDirLayout, request: RunDirRequest, 
   }
   let lock: RunLock;
   try {
-    lock = await acquireRunLock(layout.root, onLog);
+    lock = await acquireRunLock(layout.root, { onLog });
   } catch (error) {
     if (created) await fs.rm(created, { recursive: true, force: true });
     throw error;

@@ -44,7 +44,7 @@ test('a stale lock of a dead process on this host is taken over, and says so', a
   const pid = deadPid();
   await fs.writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid, hostname: hostname(), startedAt: '2026-01-01T00:00:00Z', token: 'old' }));
   const logs: string[] = [];
-  const lock = await acquireRunLock(dir, (m) => logs.push(m));
+  const lock = await acquireRunLock(dir, { onLog: (m) => logs.push(m) });
   assert.equal((await readRunLock(dir))?.token, lock.owner.token);
   assert.match(logs.join('\n'), new RegExp(`took over a stale lock of process ${pid} on ${hostname()}`));
   await lock.release();
@@ -58,7 +58,7 @@ test('a lock whose pid now belongs to another process (reused pid) is stale', as
   await lock.release();
 });
 
-test('a lock from another host cannot be checked: refused with how to remove it; a torn lock file too', async () => {
+test('a lock from another host without a heartbeat (older tlkit) cannot be checked: refused with how to remove it; a torn lock file too', async () => {
   const dir = await freshDir('remote');
   await fs.writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid: 12345, hostname: 'elsewhere.example', startedAt: 'x', token: 'remote' }));
   await assert.rejects(acquireRunLock(dir), (e: unknown) => e instanceof RunLockedError && /process 12345 on elsewhere\.example.*cannot be checked from .*delete .*\.tlkit\.lock/.test(e.message));
@@ -73,4 +73,43 @@ test('release does not remove a lock that another taker holds now', async () => 
   await fs.writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid: process.pid, hostname: hostname(), startedAt: 'x', token: 'someone-else' }));
   await first.release();
   assert.equal((await readRunLock(dir))?.token, 'someone-else');
+});
+
+test('the owner touches its lock: the heartbeat other hosts watch', async () => {
+  const dir = await freshDir('heartbeat');
+  const lock = await acquireRunLock(dir, { heartbeatMs: 50 });
+  assert.equal(lock.owner.heartbeatMs, 50);
+  const before = (await fs.stat(lock.path)).mtimeMs;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.ok((await fs.stat(lock.path)).mtimeMs > before, 'the lock file was touched');
+  await lock.release();
+  await assert.rejects(fs.stat(lock.path), /ENOENT/);
+});
+
+test('a lock from another host whose heartbeat stopped is taken over after 2.5 heartbeats; a live one is refused', async () => {
+  const dir = await freshDir('remote-heartbeat');
+  const remote = { pid: 12345, hostname: 'lost-machine.example', startedAt: 'x', token: 'remote', heartbeatMs: 200 };
+  await fs.writeFile(join(dir, LOCK_FILE), JSON.stringify(remote));
+  const logs: string[] = [];
+  const started = performance.now();
+  const lock = await acquireRunLock(dir, { onLog: (m) => logs.push(m) });
+  assert.ok(performance.now() - started >= 450, 'it watched the lock for 2.5 heartbeats first');
+  assert.match(logs.join('\n'), /watching its heartbeat.*\n.*took over a stale lock of process 12345 on lost-machine\.example, since x \(its heartbeat stopped\)/);
+  assert.equal((await readRunLock(dir))?.token, lock.owner.token);
+  await lock.release();
+
+  // The remote run is alive: its lock file keeps changing while this host watches.
+  await fs.writeFile(join(dir, LOCK_FILE), JSON.stringify(remote));
+  const beat = setInterval(() => {
+    const now = new Date();
+    void fs.utimes(join(dir, LOCK_FILE), now, now).catch(() => undefined);
+  }, 100);
+  try {
+    // The early check defers to the watch, which refuses.
+    checkRunLockFree(dir);
+    await assert.rejects(acquireRunLock(dir), (e: unknown) => e instanceof RunLockedError && /lost-machine\.example.*heartbeat is alive/.test(e.message));
+  } finally {
+    clearInterval(beat);
+  }
+  assert.equal((await readRunLock(dir))?.token, 'remote');
 });
