@@ -1,7 +1,7 @@
 // Queue URLs with a password and TLS; the password stays out of everything tlkit prints or stores.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { planComparison } from '../../src/compare/compare.js';
 import { UsageError } from '../../src/core/errors.js';
@@ -82,6 +82,46 @@ test('tlkit compare --queue --detach prints an id, tlkit status shows it, Ctrl-C
     if (prev === undefined) delete process.env.TLKIT_QUEUE;
     else process.env.TLKIT_QUEUE = prev;
     await plain.dispose();
+    rmSync(local.root, { recursive: true, force: true });
+  }
+});
+
+test('rediss:// with client certificates: the CLI connects with --queue-ca/--queue-cert/--queue-key; a certificate from another CA is refused', { timeout: 60_000 }, async () => {
+  const server = await startRedis({ tls: 'client-certificates' });
+  const local = await queueTestDirs(8);
+  const certs = server.clientCertificates!;
+  try {
+    // The library: a client certificate from the private CA is accepted.
+    const good = createRedis(server.url, { redis: { tls: { ca: server.ca, cert: readFileSync(certs.certFile, 'utf8'), key: readFileSync(certs.keyFile, 'utf8') } } });
+    assert.equal(await good.ping(), 'PONG');
+    good.disconnect();
+    // One signed by another CA is not: the handshake fails (the client would retry for ever, so watch its errors).
+    const rogue = createRedis(server.url, { redis: { tls: { ca: server.ca, cert: readFileSync(certs.rogueCertFile, 'utf8'), key: readFileSync(certs.rogueKeyFile, 'utf8') } } });
+    const refused = await new Promise<string>((resolve) => {
+      rogue.on('error', (e: Error) => resolve(e.message));
+      void rogue.ping().catch((e: Error) => resolve(e.message));
+    });
+    rogue.disconnect();
+    assert.match(refused, /alert unknown ca|certificate/i);
+    // The CLI: flags carry the PEM files to submit and status.
+    const tlsFlags = ['--queue', server.url, '--queue-ca', certs.caFile, '--queue-cert', certs.certFile, '--queue-key', certs.keyFile];
+    const detached = await runCli(['compare', local.dataDir, '--backbones', 'mobilenet', '--alpha', '0.25', '--weights', 'none', '--allow-random-weights', '--input-size', '32', '--epochs', '1',
+      '--data-root', local.dataRoot, '--runs-root', local.runsRoot, '--out', join(local.runsRoot, 'mtls'), '--detach', ...tlsFlags]);
+    assert.equal(detached.code, 0, detached.stderr);
+    const status = await runCli(['status', detached.stdout.trim(), '--json', ...tlsFlags]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal(JSON.parse(status.stdout).runs[0].state, 'waiting');
+    // Bad flags are named.
+    const missingKey = await runCli(['status', 'cmp-x', '--queue', server.url, '--queue-cert', certs.certFile]);
+    assert.equal(missingKey.code, 2);
+    assert.match(missingKey.stderr, /--queue-cert and --queue-key go together/);
+    const notPem = await runCli(['status', 'cmp-x', '--queue', server.url, '--queue-ca', join(local.dataDir, '..', 'missing.pem')]);
+    assert.notEqual(notPem.code, 0);
+    assert.match(notPem.stderr, /missing\.pem.*--queue-ca: cannot read it/);
+    const plainUrl = await runCli(['status', 'cmp-x', '--queue', 'redis://127.0.0.1:1', '--queue-ca', certs.caFile]);
+    assert.match(plainUrl.stderr, /need a rediss:\/\/ \(TLS\) queue URL/);
+  } finally {
+    await server.dispose();
     rmSync(local.root, { recursive: true, force: true });
   }
 });

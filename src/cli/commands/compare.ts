@@ -10,7 +10,7 @@ import { definedOnly, trainFlagSpec, trainFlagUsage, trainOptionsFromFlags } fro
 import { gridAxesFromFlags } from '../grid_flags.js';
 import type { CompareResult } from '../../compare/types.js';
 import type { CompareReportFiles } from '../../report/write_compare_report.js';
-import { formatStatus, queueFlagSpec, queueFlagUsage, queueUrlFromFlags } from '../queue_flags.js';
+import { formatStatus, queueConnectionFromFlags, queueFlagSpec, queueFlagUsage, queueUrlFromFlags } from '../queue_flags.js';
 
 /** The embedded default: a two-class Fashion-MNIST sample shipped in the package (samples/LICENSE.md). */
 export const SAMPLE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'samples', 'fashion-shoes');
@@ -87,7 +87,7 @@ export const compareCommand: Command = {
     if (cancelId !== undefined) {
       if (!queueUrl) throw new UsageError('--cancel needs --queue URL (or TLKIT_QUEUE)', 'cancel');
       const { connectQueue } = await import('../../queue/submit.js');
-      const client = connectQueue(queueUrl);
+      const client = connectQueue(queueUrl, queueConnectionFromFlags(values, queueUrl));
       try {
         io.stdout.write((await formatStatus(await client.cancel(cancelId))) + '\n');
       } finally {
@@ -155,7 +155,7 @@ export const compareCommand: Command = {
     let files: CompareReportFiles;
     if (queueUrl) {
       const { connectQueue } = await import('../../queue/submit.js');
-      const client = connectQueue(queueUrl, { dataRoot: stringFlag(values, 'data-root'), runsRoot: stringFlag(values, 'runs-root') });
+      const client = connectQueue(queueUrl, { ...queueConnectionFromFlags(values, queueUrl), dataRoot: stringFlag(values, 'data-root'), runsRoot: stringFlag(values, 'runs-root') });
       // Ctrl-C stops the waiting only: the runs are the workers' now.
       const controller = new AbortController();
       const onInterrupt = () => controller.abort();

@@ -2,7 +2,7 @@
 import type { Command } from '../command.js';
 import { parseFlags, stringFlag } from '../args.js';
 import { UsageError } from '../../core/errors.js';
-import { formatStatus, queueFlagSpec, queueFlagUsage, requireQueueUrl } from '../queue_flags.js';
+import { formatStatus, queueConnectionFromFlags, queueFlagSpec, queueFlagUsage, requireQueueUrl } from '../queue_flags.js';
 
 const usage = `Usage: tlkit status ID --queue URL [--json]
 
@@ -25,7 +25,7 @@ export const statusCommand: Command = {
     if (positionals.length !== 1) throw new UsageError(`status expects one comparison ID; got ${positionals.length}\n\n${usage}`);
     const queue = requireQueueUrl(values, 'status');
     const { connectQueue } = await import('../../queue/submit.js');
-    const client = connectQueue(queue, { runsRoot: stringFlag(values, 'runs-root'), dataRoot: stringFlag(values, 'data-root') });
+    const client = connectQueue(queue, { ...queueConnectionFromFlags(values, queue), runsRoot: stringFlag(values, 'runs-root'), dataRoot: stringFlag(values, 'data-root') });
     try {
       const status = await client.status(positionals[0]);
       io.stdout.write((values.json ? JSON.stringify(status, null, 2) : await formatStatus(status)) + '\n');

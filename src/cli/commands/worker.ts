@@ -2,7 +2,7 @@
 import type { Command } from '../command.js';
 import { numberFlag, parseFlags, stringFlag } from '../args.js';
 import { UsageError } from '../../core/errors.js';
-import { queueFlagSpec, queueFlagUsage, requireQueueUrl } from '../queue_flags.js';
+import { queueConnectionFromFlags, queueFlagSpec, queueFlagUsage, requireQueueUrl } from '../queue_flags.js';
 
 const usage = `Usage: tlkit worker --queue URL --data-root DIR --runs-root DIR [--concurrency 1] [--threads N]
 
@@ -13,7 +13,7 @@ from their last checkpoints. Ctrl-C: finishes nothing, stops at once; its runs g
 
 Options:
   --concurrency N            runs trained at once (default 1)
-  --threads N                onnxruntime threads per run (default: all cores)
+  --threads N                threads per run: onnxruntime's and libuv's pool (default: all cores)
   --name NAME                how status shows this worker (default host:pid)
   --lock-duration S          seconds after which a silent worker's runs go to another worker (default 30)
 
@@ -44,6 +44,7 @@ export const workerCommand: Command = {
     const { describeQueueUrl } = await import('../../queue/connection.js');
     const worker = await startWorker({
       queue,
+      ...queueConnectionFromFlags(values, queue),
       dataRoot,
       runsRoot,
       concurrency: numberFlag(values, 'concurrency', { integer: true, min: 1 }),
