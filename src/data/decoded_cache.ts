@@ -1,7 +1,8 @@
-// Decoded pixels kept between epochs. Without augmentation a file gives the same pixels every epoch, so
-// reading and decoding it again (most of an epoch's data work at small sizes) is wasted; tf.data users
-// write `.cache()` for this. The pixels are kept as uint8 (what the decoder produced, a quarter of the
-// float size) up to a byte budget; samples past the budget are decoded each epoch as before.
+// Decoded pixels kept between epochs. A file decodes to the same pixels every epoch (augmentation draws
+// its random transform afterwards, from those pixels), so reading and decoding it again, most of an
+// epoch's data work, is wasted; tf.data users write `.cache()` for this. The pixels are kept as uint8 at
+// the target size (what the decoder produced, a quarter of the float size) up to a byte budget; samples
+// past the budget are decoded each epoch as before.
 import os from 'node:os';
 
 /** Default budget: an eighth of the machine's memory, at most 1 GiB. */
@@ -15,24 +16,21 @@ export class DecodedCache {
 
   constructor(readonly budgetBytes: number) {}
 
-  /** Writes sample `index`'s pixels into `out` as float32; false when it is not cached. */
-  readInto(index: number, out: Float32Array): boolean {
-    const pixels = this.entries.get(index);
-    if (!pixels || pixels.length !== out.length) return false;
-    out.set(pixels);
-    return true;
+  /** Sample `index`'s pixels, if kept. */
+  get(index: number): Uint8Array | undefined {
+    return this.entries.get(index);
   }
 
-  /**
-   * Keeps sample `index`'s pixels (float32 values that are whole numbers 0-255, as decoded) while the
-   * budget allows.
-   */
-  keep(index: number, pixels: Float32Array): void {
-    if (this.entries.has(index) || this.bytes + pixels.length > this.budgetBytes) return;
-    const copy = new Uint8Array(pixels.length);
-    copy.set(pixels);
-    this.entries.set(index, copy);
-    this.bytes += copy.length;
+  /** Whether `bytes` more would still fit. */
+  hasRoom(bytes: number): boolean {
+    return this.bytes + bytes <= this.budgetBytes;
+  }
+
+  /** Keeps sample `index`'s decoded pixels (taken over, not copied) while the budget allows. */
+  keep(index: number, pixels: Uint8Array): void {
+    if (this.entries.has(index) || !this.hasRoom(pixels.length)) return;
+    this.entries.set(index, pixels);
+    this.bytes += pixels.length;
   }
 
   get size(): number {

@@ -42,9 +42,9 @@ export interface FlowFromDirectoryOptions extends SampleIteratorOptions {
   /** Apply EXIF orientation. Default true (PIL, so Keras, ignores it). */
   autoOrient?: boolean;
   /**
-   * Bytes of decoded pixels kept between epochs when nothing is augmented (uint8, so a 224x224 RGB
-   * image takes 150 KB); files past the budget are decoded every epoch. 0 turns it off. Default: an
-   * eighth of the machine's memory, at most 1 GiB.
+   * Bytes of decoded pixels kept between epochs (uint8 at the target size, so a 224x224 RGB image takes
+   * 150 KB): later epochs augment them without reading or decoding the file again. Files past the
+   * budget are decoded every epoch. 0 turns it off. Default: an eighth of the machine's memory, at most 1 GiB.
    */
   cacheBytes?: number;
 }
@@ -69,7 +69,7 @@ export class DirectoryIterator extends SampleIterator {
   private readonly pool: WorkerPool | null;
   /** Float buffers reused across samples (decoded pixels, affine output, returned worker results). */
   private readonly buffers = new Float32Pool(32);
-  /** Decoded pixels kept between epochs (only when nothing is augmented). */
+  /** Decoded pixels kept between epochs. */
   private readonly decoded: DecodedCache | null;
   private readonly saveToDir: string | null;
   private readonly savePrefix: string;
@@ -125,7 +125,7 @@ export class DirectoryIterator extends SampleIterator {
     this.pool = workers > 0 ? new WorkerPool(workers, this.augment) : null;
     const cacheBytes = options.cacheBytes ?? defaultDecodedCacheBytes();
     if (!Number.isFinite(cacheBytes) || cacheBytes < 0) throw invalidArgument('cacheBytes', options.cacheBytes, 'a number of bytes >= 0');
-    this.decoded = !this.augment && cacheBytes > 0 ? new DecodedCache(cacheBytes) : null;
+    this.decoded = cacheBytes > 0 ? new DecodedCache(cacheBytes) : null;
     this.saveToDir = options.saveToDir ?? null;
     this.savePrefix = options.savePrefix ?? '';
     this.saveFormat = saveFormat;
@@ -150,20 +150,22 @@ export class DirectoryIterator extends SampleIterator {
   }
 
   protected async loadSample(index: number, rng: Random): Promise<LoadedSample> {
-    if (this.decoded) {
-      const [h, w, c] = this.imageShape;
+    const [h, w, c] = this.imageShape;
+    const cached = this.decoded?.get(index);
+    if (cached && !this.augment) {
       const out = this.buffers.take(h * w * c);
-      if (this.decoded.readInto(index, out)) return { ok: true, data: out };
-      this.buffers.give(out);
+      out.set(cached);
+      return { ok: true, data: out };
     }
     const job: SampleJob = {
       file: this.filepaths[index],
       decode: this.decodeOptions,
       params: this.augment ? this.generator.drawTransform(this.imageShape, rng) : null,
       settings: this.generator.transformSettings,
+      ...(cached ? { decoded: { data: cached, height: h, width: w, channels: c } } : { keepDecoded: this.decoded?.hasRoom(h * w * c) ?? false }),
     };
     const r = this.pool ? await this.pool.run(job) : await runSampleJob(job, this.buffers);
-    if (r.ok) this.decoded?.keep(index, r.data);
+    if (r.ok && r.decoded) this.decoded?.keep(index, r.decoded);
     return r.ok ? { ok: true, data: r.data } : { ok: false, reason: r.reason };
   }
 

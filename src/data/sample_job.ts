@@ -11,16 +11,28 @@ export interface SampleJob {
   /** null: no augmentation. */
   params: TransformParams | null;
   settings: TransformSettings;
+  /** The file's pixels decoded before (a cache): used instead of reading and decoding the file. */
+  decoded?: DecodedPixels;
+  /** Return the decoded pixels too (`SampleResult.decoded`), for a cache. */
+  keepDecoded?: boolean;
+}
+
+/** 8-bit HWC pixels of one file at the target size, as decoded. */
+export interface DecodedPixels {
+  data: Uint8Array;
+  height: number;
+  width: number;
+  channels: number;
 }
 
 export type SampleResult =
-  | { ok: true; data: Float32Array; height: number; width: number; channels: number; source?: SourceInfo }
+  | { ok: true; data: Float32Array; height: number; width: number; channels: number; source?: SourceInfo; decoded?: Uint8Array }
   | { ok: false; reason: string };
 
 /** `pool`, when given, supplies the float buffers (and gets the intermediate one back). */
 export async function runSampleJob(job: SampleJob, pool?: Float32Pool): Promise<SampleResult> {
   try {
-    const img = await decodeImageFile(job.file, job.decode);
+    const img: DecodedPixels & { source?: SourceInfo } = job.decoded ?? (await decodeImageFile(job.file, job.decode));
     const n = img.data.length;
     const out = pool ? pool.take(n) : new Float32Array(n);
     let data: Float32Array;
@@ -33,7 +45,9 @@ export async function runSampleJob(job: SampleJob, pool?: Float32Pool): Promise<
       out.set(img.data);
       data = out;
     }
-    return { ok: true, data, height: img.height, width: img.width, channels: img.channels, source: img.source };
+    // A copy for the cache: the decoder's buffer may be a view of a larger allocation.
+    const decoded = job.keepDecoded && !job.decoded ? img.data.slice() : undefined;
+    return { ok: true, data, height: img.height, width: img.width, channels: img.channels, ...(img.source ? { source: img.source } : {}), ...(decoded ? { decoded } : {}) };
   } catch (error) {
     if (error instanceof DecodeFailure) return { ok: false, reason: error.reason };
     // Anything else (a libvips crash message, an out-of-memory on a huge file) is still one bad file.

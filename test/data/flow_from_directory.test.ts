@@ -256,7 +256,28 @@ test('without augmentation, decoded pixels are kept between epochs: the same bat
   await drain(tiny);
   const after = await drain(tiny);
   assert.equal(after.reduce((n, b) => n + b.indices.length, 0), 5, 'the broken file is read again and skipped');
-  // Augmented iterators never cache: every epoch draws new transforms.
   assert.throws(() => new ImageDataGenerator().flowFromDirectory(dir, { cacheBytes: -1 }), /cacheBytes/);
   await Promise.all([cached.close(), uncached.close(), tiny.close()]);
+});
+
+test('with augmentation, later epochs transform the kept decoded pixels: the same batches as decoding again, with 0 or 1 workers', async () => {
+  const dir = join(root, 'cached-augmented');
+  await makeDataset(dir, { a: 4, b: 3 });
+  const epochs = async (options: { cacheBytes?: number; workers?: number }, change?: () => Promise<void>) => {
+    const it = augmenting().flowFromDirectory(dir, { targetSize: [12, 12], batchSize: 3, seed: 5, ...options });
+    const out = [await drain(it), await drain(it)];
+    await change?.();
+    out.push(await drain(it), await drain(it));
+    await it.close();
+    return out;
+  };
+  const reference = await epochs({ cacheBytes: 0 });
+  assert.notDeepEqual(reference[2], reference[3], 'each epoch draws new transforms');
+  assert.deepEqual(await epochs({}), reference);
+  assert.deepEqual(await epochs({ workers: 1 }), reference);
+  // A file changed after the second epoch: with the cache its old pixels are still transformed.
+  const changed = await epochs({ workers: 1 }, () => writeImage(join(dir, 'a', 'img00.jpg'), 500));
+  assert.deepEqual(changed, reference);
+  const reread = await epochs({ cacheBytes: 0 });
+  assert.notDeepEqual(reread[3], reference[3]);
 });
