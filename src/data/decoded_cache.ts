@@ -10,11 +10,27 @@ export function defaultDecodedCacheBytes(): number {
   return Math.min(1024 ** 3, Math.floor(os.totalmem() / 8));
 }
 
+/**
+ * What every cache of the process holds together may not exceed the default budget either: a training,
+ * a validation and a recalibration reader at once share it instead of taking it three times.
+ */
+let processBytes = 0;
+/** An iterator dropped without close() gives its share back when it is collected. */
+const unclosed = new FinalizationRegistry<{ bytes: number }>((account) => {
+  processBytes -= account.bytes;
+});
+
 export class DecodedCache {
   private readonly entries = new Map<number, Uint8Array>();
-  private bytes = 0;
+  /** This cache's share of the process budget (an object the finalizer can hold without holding the cache). */
+  private readonly account = { bytes: 0 };
 
-  constructor(readonly budgetBytes: number) {}
+  constructor(
+    readonly budgetBytes: number,
+    private readonly processBudgetBytes = Math.max(budgetBytes, defaultDecodedCacheBytes()),
+  ) {
+    unclosed.register(this, this.account, this);
+  }
 
   /** Sample `index`'s pixels, if kept. */
   get(index: number): Uint8Array | undefined {
@@ -23,14 +39,15 @@ export class DecodedCache {
 
   /** Whether `bytes` more would still fit. */
   hasRoom(bytes: number): boolean {
-    return this.bytes + bytes <= this.budgetBytes;
+    return this.account.bytes + bytes <= this.budgetBytes && processBytes + bytes <= this.processBudgetBytes;
   }
 
   /** Keeps sample `index`'s decoded pixels (taken over, not copied) while the budget allows. */
   keep(index: number, pixels: Uint8Array): void {
     if (this.entries.has(index) || !this.hasRoom(pixels.length)) return;
     this.entries.set(index, pixels);
-    this.bytes += pixels.length;
+    this.account.bytes += pixels.length;
+    processBytes += pixels.length;
   }
 
   get size(): number {
@@ -38,11 +55,13 @@ export class DecodedCache {
   }
 
   get sizeBytes(): number {
-    return this.bytes;
+    return this.account.bytes;
   }
 
+  /** Drops every kept image (and gives its share of the process budget back). */
   clear(): void {
     this.entries.clear();
-    this.bytes = 0;
+    processBytes -= this.account.bytes;
+    this.account.bytes = 0;
   }
 }

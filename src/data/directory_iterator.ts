@@ -44,7 +44,8 @@ export interface FlowFromDirectoryOptions extends SampleIteratorOptions {
   /**
    * Bytes of decoded pixels kept between epochs (uint8 at the target size, so a 224x224 RGB image takes
    * 150 KB): later epochs augment them without reading or decoding the file again. Files past the
-   * budget are decoded every epoch. 0 turns it off. Default: an eighth of the machine's memory, at most 1 GiB.
+   * budget are decoded every epoch. 0 turns it off. Default: an eighth of the machine's memory, at most 1 GiB,
+   * which is also what all iterators of the process keep together (a larger cacheBytes raises that bound).
    */
   cacheBytes?: number;
 }
