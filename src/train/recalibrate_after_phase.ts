@@ -98,8 +98,9 @@ export async function recalibrateAfterPhase(a: RecalibrateAfterPhaseArgs): Promi
 /**
  * Images of the bounded pass before each validation (at least one batch). Per-channel moments average
  * over images x positions, so few images do: on samples/fashion-shoes (mobilenet_v2 0.35 from random
- * weights, 64 px) 64 and 256 images gave the same epoch val_accuracy within 0.01. Kept small so the pass
- * stays under the cost guard on small data sets (it runs on tfjs, about twice the cost of a prediction).
+ * weights, 64 px) 64 and 256 images gave the same epoch val_accuracy within 0.01. Kept small because
+ * the pass runs on tfjs (about twice a tfjs prediction, about as much per image as an onnx-step training
+ * step), and the cost guard weighs it against the epoch's training.
  */
 export const VALIDATION_RECALIBRATION_SAMPLES = 128;
 /** The pass before validation stays on only while it costs at most this fraction of the epoch's training time. */
