@@ -59,6 +59,14 @@ export interface FitOptions {
   engine?: EngineChoice;
   /** onnxruntime threads of the compiled step (default: all cores). */
   intraOpNumThreads?: number;
+  /**
+   * Called before each epoch's validation, once the model holds the epoch's weights (and before the
+   * compiled step's validation predictor is exported from it): may change the model for validation and
+   * return how to undo that, called right after validation, before callbacks see the epoch. trainRun
+   * sets recalibrated BatchNorm statistics here. `epoch` is 1-based; `trainSeconds` is the time the
+   * epoch's training steps took (data included).
+   */
+  beforeValidation?: (info: { epoch: number; trainSeconds: number }) => Promise<(() => void) | undefined>;
   /** One line of information: a resumed optimizer state converted between engines. */
   onLog?: (message: string) => void;
 }
@@ -248,12 +256,17 @@ export async function fit(model: tfl.LayersModel, train: BatchIterator, options:
         // Validation shows as its own bar, never marked done: the epoch's final line replaces it.
         const onProgress = options.onProgress;
         const task = `${options.progressLabel ? `${options.progressLabel} ` : ''}epoch ${epoch + 1}/${epochs} validate`;
-        const predictor = await engine.validationPredictor?.();
+        const undo = await options.beforeValidation?.({ epoch: epoch + 1, trainSeconds: acc.seconds });
         let val: Awaited<ReturnType<typeof evaluate>>;
         try {
-          val = await evaluate(model, options.validation, { loss, signal: options.signal, task, predictor: predictor?.predict, onProgress: onProgress && ((e) => onProgress({ ...e, done: false })) });
+          const predictor = await engine.validationPredictor?.();
+          try {
+            val = await evaluate(model, options.validation, { loss, signal: options.signal, task, predictor: predictor?.predict, onProgress: onProgress && ((e) => onProgress({ ...e, done: false })) });
+          } finally {
+            await predictor?.dispose();
+          }
         } finally {
-          await predictor?.dispose();
+          undo?.();
         }
         logs.val_loss = val.loss;
         logs.val_accuracy = val.accuracy;

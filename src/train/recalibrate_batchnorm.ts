@@ -8,7 +8,7 @@ import { tf, tfl } from '../engines/tfjs/tf.js';
 import { resolveTensor, type TensorScope } from '../engines/onnx/model_walk.js';
 import { isFrozen } from '../engines/tfjs/batch_norm_layer.js';
 import type { ProgressCallback } from '../core/progress.js';
-import { TrainingError } from '../core/errors.js';
+import { TrainingError, invalidArgument } from '../core/errors.js';
 import { restOfEpoch, type BatchIterator } from '../data/batch.js';
 
 type Layer = tfl.layers.Layer;
@@ -16,6 +16,11 @@ type Layer = tfl.layers.Layer;
 export interface RecalibrationOptions {
   /** Which BatchNormalization layers to recalibrate. Default: those not frozen (they trained in training mode). */
   select?: (layer: Layer) => boolean;
+  /**
+   * Stop after the batch that brings the images seen to at least this many (so at least one batch):
+   * a bounded estimate, as trainRun makes before each validation. Default: one whole epoch of `data`.
+   */
+  maxSamples?: number;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
 }
@@ -62,7 +67,7 @@ interface Accumulator {
 
 /**
  * Sets the moving mean and variance of the selected BatchNormalization layers to the average, over one
- * pass of `data`, of the batch mean and (biased, as training normalises with) batch variance each layer
+ * pass of `data` (or its first `maxSamples` images), of the batch mean and (biased, as training normalises with) batch variance each layer
  * sees when the selected layers normalise with batch statistics and every other layer runs in inference
  * mode (dropout off). Batches are weighted equally, as PreciseBN does.
  */
@@ -71,6 +76,8 @@ export async function recalibrateBatchNorm(model: tfl.LayersModel, data: BatchIt
   const selected = new Set(batchNormLayers(model).filter(options.select ?? ((l) => !isFrozen(l))));
   const result: RecalibrationResult = { layers: selected.size, batches: 0, samples: 0, seconds: 0 };
   if (selected.size === 0) return result;
+  const maxSamples = options.maxSamples ?? Infinity;
+  if (!(maxSamples >= 1)) throw invalidArgument('maxSamples', options.maxSamples, 'a number >= 1');
   const sums = new Map<Layer, Accumulator>();
   data.reset();
   for await (const batch of restOfEpoch(data)) {
@@ -122,6 +129,7 @@ export async function recalibrateBatchNorm(model: tfl.LayersModel, data: BatchIt
       batch.x.dispose();
       batch.y?.dispose();
     }
+    if (result.samples >= maxSamples) break;
   }
   if (result.batches === 0) return result;
   for (const [layer, acc] of sums) {
@@ -138,6 +146,29 @@ export async function recalibrateBatchNorm(model: tfl.LayersModel, data: BatchIt
   result.seconds = (performance.now() - started) / 1000;
   options.onProgress?.({ task: 'recalibrate BatchNorm', current: result.samples, total: result.samples, unit: 'img', done: true });
   return result;
+}
+
+/**
+ * Copies of the moving mean and variance of `layers`, and a function that writes them back: trainRun
+ * validates with recalibrated statistics, then puts the training's own moving averages back so that
+ * checkpoints, callbacks and the rest of training see exactly what they would have without it.
+ */
+export function saveMovingStatistics(layers: Layer[]): { restore: () => void } {
+  const saved = layers.flatMap((layer) => ['moving_mean', 'moving_variance'].map((suffix) => {
+    const variable = variableNamed(layer, suffix);
+    return { variable, values: tf.keep(tf.clone(variable.read())) };
+  }));
+  let restored = false;
+  return {
+    restore: () => {
+      if (restored) return;
+      restored = true;
+      for (const { variable, values } of saved) {
+        variable.write(values);
+        values.dispose();
+      }
+    },
+  };
 }
 
 /** Held-out accuracy this far below training accuracy earns a warning. */

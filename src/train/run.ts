@@ -36,7 +36,7 @@ import { isDeterministic, type BatchIterator } from '../data/batch.js';
 import { planEpochs, type Epochs } from './epochs_auto.js';
 import { describeProbe, probeFrozenFeatures } from './frozen_probe.js';
 import type { LinearProbeResult } from './linear_probe.js';
-import { recalibrateAfterPhase, type PhaseRecalibration } from './recalibrate_after_phase.js';
+import { recalibrateAfterPhase, validationRecalibration, type PhaseRecalibration, type RecalibrateAfterPhaseArgs, type ValidationRecalibration, type ValidationRecalibrationSettings } from './recalibrate_after_phase.js';
 import { generalizationWarning } from './recalibrate_batchnorm.js';
 import type { InputScaling } from './run_inputs.js';
 
@@ -120,6 +120,15 @@ export interface TrainRunOptions {
    * average batch statistics over one pass of un-augmented training batches (PreciseBN). Default true.
    */
   recalibrateBatchNorm?: boolean;
+  /**
+   * During such a phase (with recalibrateBatchNorm not false), validate each epoch with the moving
+   * statistics set from a bounded pass (`maxSamples`, default 128 images, at least one batch) over
+   * the same un-augmented training data, the training's own moving averages put back after, so that
+   * val_loss / val_accuracy, EarlyStopping and best.ckpt judge the weights. Decided once per phase: when
+   * the first pass costs more than `maxCostFraction` (default 0.2) of that epoch's training time, the
+   * phase validates with the lagging moving statistics instead (logged). Default true; false: never.
+   */
+  recalibrateBatchNormForValidation?: boolean | ValidationRecalibrationSettings;
   signal?: AbortSignal;
 }
 
@@ -328,7 +337,12 @@ async function runPhases(
       // The frozen engine captures the frozen weights when created: create it after any restore.
       frozen = await openFrozenEngine(classifier, plan.engine, log);
       const callbacks = [...shared, ...phaseCallbacks(full, monitor)];
-      const { result, train, validation } = await runPhase(phase, plan, full, classifier, iterators, frozen, callbacks, outcome.history, resumeHere, hooks, log);
+      const recalibration = (phaseTrain: BatchIterator): RecalibrateAfterPhaseArgs => ({
+        phase: phase.index, classifier, engine: frozen, phaseTrain, iterators, options: full, weights: inputs.weights, seed: plan.seed, scaling: inputs.scaling,
+        enabled: full.recalibrateBatchNorm !== false, log, onProgress: hooks.onProgress, signal: full.signal,
+      });
+      const forValidation = (phaseTrain: BatchIterator) => validationRecalibration(recalibration(phaseTrain), full.recalibrateBatchNormForValidation, Boolean(iterators.validation));
+      const { result, train, validation } = await runPhase(phase, plan, full, classifier, iterators, frozen, callbacks, outcome.history, resumeHere, hooks, log, forValidation);
       outcome.phaseEngines.push(frozen ? 'onnx-frozen' : result.engine);
       outcome.stepEngines.push(result.engine);
       outcome.history = result.epochs;
@@ -336,10 +350,13 @@ async function runPhases(
         outcome.stoppedEarly = true;
         log(`early stopping after epoch ${outcome.history.length}`);
       }
-      const recalibrated = await recalibrateAfterPhase({
-        phase: phase.index, classifier, engine: frozen, phaseTrain: train, iterators, options: full, weights: inputs.weights, seed: plan.seed, scaling: inputs.scaling,
-        enabled: full.recalibrateBatchNorm !== false, log, onProgress: hooks.onProgress, signal: full.signal,
-      });
+      // Checkpoints are written at the end of epochs, before this, and never hold recalibrated
+      // statistics (the pass before each validation puts the moving averages back before callbacks
+      // run). So a run killed during this recalibration resumes from a checkpoint of this phase with
+      // epoch === its last: the phase is entered again (fit has no epoch left to train) and
+      // recalibration runs here as in an uninterrupted run, on the same data (the iterator state is
+      // the checkpoint's). The rule is simply: after a phase, resumed or not, recalibrate.
+      const recalibrated = await recalibrateAfterPhase(recalibration(train));
       if (recalibrated === 'skipped') outcome.batchNormSkipped = true;
       else if (recalibrated) outcome.batchNormRecalibration.push(recalibrated);
       if (full.linearProbe && !outcome.linearProbe && train instanceof FeatureIterator && validation instanceof FeatureIterator && phase.trainable.freezeBackbone) {
@@ -348,7 +365,8 @@ async function runPhases(
       }
     }
     if (resumeFrom && outcome.history.length === 0) {
-      // Everything had already run: the checkpoint holds the final state.
+      // No planned phase matched the checkpoint's tag (the loop above re-enters the checkpoint's
+      // phase, and recalibrates after it, whenever it is part of the plan): its weights are all there is.
       restoreWeights(classifier.model, resumeFrom.weights);
       outcome.history = [...resumeFrom.history];
     }
@@ -379,7 +397,20 @@ function phaseCallbacks(full: TrainRunOptions, monitor: string): Callback[] {
  * head it feeds (on boundary features, cached when the images never change); the step engine of what
  * trains comes from the engine decision ('auto': the compiled step where it compiles).
  */
-async function runPhase(phase: PhasePlan, plan: RunPlan, full: TrainRunOptions, classifier: Classifier, iterators: RunInputs, frozen: FrozenEngine | undefined, callbacks: Callback[], history: EpochLogs[], resumeHere: TrainingCheckpoint | undefined, hooks: TrainRunHooks, log: (m: string) => void) {
+async function runPhase(
+  phase: PhasePlan,
+  plan: RunPlan,
+  full: TrainRunOptions,
+  classifier: Classifier,
+  iterators: RunInputs,
+  frozen: FrozenEngine | undefined,
+  callbacks: Callback[],
+  history: EpochLogs[],
+  resumeHere: TrainingCheckpoint | undefined,
+  hooks: TrainRunHooks,
+  log: (m: string) => void,
+  forValidation: (phaseTrain: BatchIterator) => ValidationRecalibration,
+) {
   const train = frozen ? new FeatureIterator(iterators.train, frozen, { cache: isDeterministic(iterators.train) }) : iterators.train;
   const validation = frozen && iterators.validation ? new FeatureIterator(iterators.validation, frozen, { cache: isDeterministic(iterators.validation) }) : iterators.validation;
   const trained = frozen ? frozen.head : classifier.model;
@@ -397,6 +428,7 @@ async function runPhase(phase: PhasePlan, plan: RunPlan, full: TrainRunOptions, 
   log(plan.engine === 'tfjs' ? 'engine: tfjs (requested)' : `engine: ${where} (${step.reason})`);
   const resumedEngine = resumeHere ? (resumeHere.engine ?? 'tfjs') : undefined;
   if (resumedEngine && resumedEngine !== step.engine) log(`resume: the checkpoint was written by the ${resumedEngine} engine; its optimizer state is converted for ${step.engine}`);
+  const validationStats = forValidation(train);
   const result = await fit(trained, train, {
     epochs: before + epochs.epochs,
     initialEpoch: history.length,
@@ -416,8 +448,9 @@ async function runPhase(phase: PhasePlan, plan: RunPlan, full: TrainRunOptions, 
     tag: { phase: phase.index, engine: frozen ? 'onnx-frozen' : undefined, inputSize: iterators.inputSize, classNames: iterators.classNames },
     stateModel: classifier.model,
     engine: stepChoice,
+    beforeValidation: validationStats.beforeValidation,
     onLog: log,
-  });
+  }).finally(() => validationStats.close());
   result.optimizer.dispose();
   return { result, train, validation };
 }

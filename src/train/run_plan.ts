@@ -61,6 +61,17 @@ export function checkRunOptions(o: TrainRunOptions): void {
   if (o.freezeBackbone && o.fineTuneFrom !== undefined && !o.fineTuneEpochs) {
     throw new UsageError('freezeBackbone and fineTuneFrom contradict each other (unless fineTuneEpochs asks for the two-phase recipe); give one', 'fineTuneFrom');
   }
+  const forValidation = o.recalibrateBatchNormForValidation;
+  if (forValidation !== undefined && typeof forValidation !== 'boolean') {
+    if (typeof forValidation !== 'object' || forValidation === null) throw invalidArgument('recalibrateBatchNormForValidation', forValidation, 'a boolean or { maxSamples, maxCostFraction }');
+    if (forValidation.maxSamples !== undefined && !(typeof forValidation.maxSamples === 'number' && forValidation.maxSamples >= 1)) {
+      throw invalidArgument('recalibrateBatchNormForValidation.maxSamples', forValidation.maxSamples, 'a number >= 1');
+    }
+    if (forValidation.maxCostFraction !== undefined && !(Number.isFinite(forValidation.maxCostFraction) && forValidation.maxCostFraction >= 0)) {
+      // Finite: config.json would store Infinity as null.
+      throw invalidArgument('recalibrateBatchNormForValidation.maxCostFraction', forValidation.maxCostFraction, 'a finite number >= 0 (a large one: always on)');
+    }
+  }
   if (!o.dataDir && !o.train) throw invalidArgument('dataDir', o.dataDir, 'a folder with one sub-folder per class (or a `train` iterator)');
   if (o.engine !== undefined) checkEngineChoice(o.engine);
 }

@@ -77,6 +77,23 @@ test('recalibrateBatchNorm sets moving mean/variance to the average batch statis
   tf.dispose([x, y]);
 });
 
+test('recalibrateBatchNorm maxSamples: stops after the batch that reaches it, averaging only the batches read', async () => {
+  const x = tf.randomUniform([16, 6, 6, 3], 0, 3, 'float32', 8) as tf.Tensor4D;
+  const y = tf.zeros([16]);
+  const bounded = twoBatchNormNet();
+  const firstTwo = twoBatchNormNet();
+  const result = await recalibrateBatchNorm(bounded, new TensorIterator(x, y, { batchSize: 4, shuffle: false }), { maxSamples: 5 });
+  assert.deepEqual([result.batches, result.samples], [2, 8]);
+  const x8 = tf.slice(x, 0, 8);
+  const y8 = tf.slice(y, 0, 8);
+  await recalibrateBatchNorm(firstTwo, new TensorIterator(x8, y8, { batchSize: 4, shuffle: false }));
+  assert.deepEqual(Array.from(weightOf(bounded, 'bn2', 'moving_variance')), Array.from(weightOf(firstTwo, 'bn2', 'moving_variance')));
+  await assert.rejects(recalibrateBatchNorm(bounded, new TensorIterator(x, y, { batchSize: 4 }), { maxSamples: 0 }), /maxSamples/);
+  bounded.dispose();
+  firstTwo.dispose();
+  tf.dispose([x, y, x8, y8]);
+});
+
 test('recalibrateBatchNorm leaves frozen BatchNorm layers (inference mode in training) untouched', async () => {
   const model = twoBatchNormNet();
   model.getLayer('bn1').trainable = false;
