@@ -102,7 +102,7 @@ export { planEpochs, AUTO_EPOCHS_CAP, AUTO_EPOCHS_PATIENCE, AUTO_EPOCHS_FIXED } 
 export type { Epochs, EpochPlan } from './train/epochs_auto.js';
 export { recalibrateBatchNorm } from './train/recalibrate_batchnorm.js';
 export type { RecalibrationOptions, RecalibrationResult } from './train/recalibrate_batchnorm.js';
-export { VALIDATION_RECALIBRATION_SAMPLES, VALIDATION_RECALIBRATION_MAX_COST } from './train/recalibrate_after_phase.js';
+export { VALIDATION_RECALIBRATION_SAMPLES, VALIDATION_RECALIBRATION_MAX_COST, VALIDATION_RECALIBRATION_CHEAP_SECONDS } from './train/recalibrate_after_phase.js';
 export type { PhaseRecalibration, ValidationRecalibrationSettings } from './train/recalibrate_after_phase.js';
 export type { ReduceLROnPlateauOptions } from './train/callbacks/reduce_lr_on_plateau.js';
 export { ProgressReporter } from './train/callbacks/progress.js';

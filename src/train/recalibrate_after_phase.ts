@@ -105,6 +105,8 @@ export async function recalibrateAfterPhase(a: RecalibrateAfterPhaseArgs): Promi
 export const VALIDATION_RECALIBRATION_SAMPLES = 128;
 /** The pass before validation stays on only while it costs at most this fraction of the epoch's training time. */
 export const VALIDATION_RECALIBRATION_MAX_COST = 0.2;
+/** ...or while it takes at most this many seconds, whatever the epoch's length (two seconds per epoch are cheap to a person). */
+export const VALIDATION_RECALIBRATION_CHEAP_SECONDS = 2;
 
 export interface ValidationRecalibrationSettings {
   /** Images per pass (default VALIDATION_RECALIBRATION_SAMPLES; at least one batch is used). */
@@ -114,6 +116,8 @@ export interface ValidationRecalibrationSettings {
    * passes stop for the phase (default VALIDATION_RECALIBRATION_MAX_COST; a large number: always on; 0: off after the first pass).
    */
   maxCostFraction?: number;
+  /** A pass that takes at most this many seconds stays on whatever the fraction (default VALIDATION_RECALIBRATION_CHEAP_SECONDS). */
+  cheapSeconds?: number;
 }
 
 export interface ValidationRecalibration {
@@ -132,7 +136,7 @@ export interface ValidationRecalibration {
  * normalises with batch statistics; the moving ones only serve prediction).
  *
  * Cost guard, decided once per phase on its first validated epoch: when that pass took more than
- * `maxCostFraction` of the epoch's training time, the statistics are put back before that validation
+ * `cheapSeconds` and more than `maxCostFraction` of the epoch's training time, the statistics are put back before that validation
  * already, and no pass is made for the rest of the phase: the phase's epochs are all judged the same
  * way (EarlyStopping and best.ckpt compare them).
  */
@@ -140,7 +144,11 @@ export function validationRecalibration(a: RecalibrateAfterPhaseArgs, settings: 
   const model = a.engine ? a.engine.head : a.classifier.model;
   const layers = batchNormTrainedInTrainingMode(model);
   if (!hasValidation || !a.enabled || settings === false || layers.length === 0) return { close: async () => undefined };
-  const { maxSamples = VALIDATION_RECALIBRATION_SAMPLES, maxCostFraction = VALIDATION_RECALIBRATION_MAX_COST } = typeof settings === 'object' ? settings : {};
+  const {
+    maxSamples = VALIDATION_RECALIBRATION_SAMPLES,
+    maxCostFraction = VALIDATION_RECALIBRATION_MAX_COST,
+    cheapSeconds = VALIDATION_RECALIBRATION_CHEAP_SECONDS,
+  } = typeof settings === 'object' ? settings : {};
   let source: RecalibrationData | undefined;
   let decided = false;
   let off = false;
@@ -158,12 +166,12 @@ export function validationRecalibration(a: RecalibrateAfterPhaseArgs, settings: 
       const result = await source.pass((data) => recalibrateBatchNorm(model, data, { maxSamples, signal: a.signal }));
       if (!decided) {
         decided = true;
-        if (result.seconds > maxCostFraction * trainSeconds) {
+        if (result.seconds > Math.max(maxCostFraction * trainSeconds, cheapSeconds)) {
           off = true;
           saved.restore();
           a.log(
             `validation: BatchNorm statistics not recalibrated before validation in this phase: a pass over ${result.samples} training images took ${result.seconds.toFixed(1)} s, ` +
-              `more than ${Math.round(maxCostFraction * 100)}% of epoch ${epoch}'s ${trainSeconds.toFixed(1)} s of training; val metrics use moving statistics that lag behind the weights (the end-of-phase recalibration still runs)`,
+              `more than ${cheapSeconds} s and ${Math.round(maxCostFraction * 100)}% of epoch ${epoch}'s ${trainSeconds.toFixed(1)} s of training; val metrics use moving statistics that lag behind the weights (the end-of-phase recalibration still runs)`,
           );
           return undefined;
         }

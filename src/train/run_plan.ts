@@ -63,13 +63,16 @@ export function checkRunOptions(o: TrainRunOptions): void {
   }
   const forValidation = o.recalibrateBatchNormForValidation;
   if (forValidation !== undefined && typeof forValidation !== 'boolean') {
-    if (typeof forValidation !== 'object' || forValidation === null) throw invalidArgument('recalibrateBatchNormForValidation', forValidation, 'a boolean or { maxSamples, maxCostFraction }');
+    if (typeof forValidation !== 'object' || forValidation === null) throw invalidArgument('recalibrateBatchNormForValidation', forValidation, 'a boolean or { maxSamples, maxCostFraction, cheapSeconds }');
     if (forValidation.maxSamples !== undefined && !(typeof forValidation.maxSamples === 'number' && forValidation.maxSamples >= 1)) {
       throw invalidArgument('recalibrateBatchNormForValidation.maxSamples', forValidation.maxSamples, 'a number >= 1');
     }
     if (forValidation.maxCostFraction !== undefined && !(Number.isFinite(forValidation.maxCostFraction) && forValidation.maxCostFraction >= 0)) {
       // Finite: config.json would store Infinity as null.
       throw invalidArgument('recalibrateBatchNormForValidation.maxCostFraction', forValidation.maxCostFraction, 'a finite number >= 0 (a large one: always on)');
+    }
+    if (forValidation.cheapSeconds !== undefined && !(Number.isFinite(forValidation.cheapSeconds) && forValidation.cheapSeconds >= 0)) {
+      throw invalidArgument('recalibrateBatchNormForValidation.cheapSeconds', forValidation.cheapSeconds, 'a finite number of seconds >= 0');
     }
   }
   if (!o.dataDir && !o.train) throw invalidArgument('dataDir', o.dataDir, 'a folder with one sub-folder per class (or a `train` iterator)');

@@ -89,7 +89,7 @@ test('on the compiled ONNX step too: its validation predictor, exported after th
 });
 
 test('cost guard: a first pass over budget turns the per-epoch recalibration off for the phase, that epoch included, and says why once', { timeout: 60_000 }, async () => {
-  const guarded = await run('guarded', { recalibrateBatchNormForValidation: { maxSamples: 16, maxCostFraction: 0 } });
+  const guarded = await run('guarded', { recalibrateBatchNormForValidation: { maxSamples: 16, maxCostFraction: 0, cheapSeconds: 0 } });
   const lines = guarded.logs.filter((l) => /^validation: BatchNorm/.test(l));
   assert.equal(lines.length, 1, guarded.logs.join('\n'));
   assert.match(lines[0], /not recalibrated before validation in this phase: a pass over 16 training images took \d+\.\d s, more than 0% of epoch 1's \d+\.\d s of training/);
