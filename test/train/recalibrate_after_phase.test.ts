@@ -92,7 +92,7 @@ test('cost guard: a first pass over budget turns the per-epoch recalibration off
   const guarded = await run('guarded', { recalibrateBatchNormForValidation: { maxSamples: 16, maxCostFraction: 0, cheapSeconds: 0 } });
   const lines = guarded.logs.filter((l) => /^validation: BatchNorm/.test(l));
   assert.equal(lines.length, 1, guarded.logs.join('\n'));
-  assert.match(lines[0], /not recalibrated before validation in this phase: a pass over 16 training images took \d+\.\d s, more than 0% of epoch 1's \d+\.\d s of training/);
+  assert.match(lines[0], /not recalibrated before validation in this phase: a pass over 16 training images took \d+\.\d s, more than 0 s and 0% of epoch 1's \d+\.\d s of training/);
   // Every epoch (the first too) validated with the moving averages, as with the feature off.
   assert.deepEqual(guarded.result.history.map((h) => [h.val_loss, h.val_accuracy]), off.result.history.map((h) => [h.val_loss, h.val_accuracy]));
   assert.equal(guarded.result.batchNormRecalibration.length, 1);
