@@ -132,6 +132,9 @@ interface FlatStore {
 
 const DEFAULT_LR = { adam: 1e-3, sgd: 1e-2 } as const;
 
+/** Constant fills of at least this size go into the cached step as ConstantOfShape nodes (compiled_cache.ts). */
+const UNFOLD_FILLS_OVER = 1 << 20;
+
 function allFinite(values: Float32Array): boolean {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i] * 0;
@@ -290,7 +293,7 @@ class TrainingStepRunner {
     } catch (error) {
       throw new TlkitError(`onnxruntime-node could not load the training step of '${this.model.name}': ${(error as Error).message}`, { cause: error });
     }
-    if (entry && optimized) await writeCached(entry, optimized, trainingGraphRecord(graph, this.model));
+    if (entry && optimized) await writeCached(entry, optimized, trainingGraphRecord(graph, this.model), { unfoldFillsOver: UNFOLD_FILLS_OVER });
     return { graph, session, cache: entry ? 'miss' : 'off' };
   }
 
