@@ -331,10 +331,11 @@ class TrainingStepRunner {
     const weights = new Float32Array(size);
     this.state.clear();
     for (const slot of graph.params) {
-      const data = kerasToOnnx(slot.variable.read().dataSync() as Float32Array, slot.kerasShape, slot.layout);
+      const keras = slot.variable.read().dataSync() as Float32Array;
       const place = offsets.get(slot.variable);
-      if (place) weights.set(data, place.offset);
-      else this.state.set(slot.variable, { value: data, slot });
+      // Trainable weights go straight into their place in the flat vector.
+      if (place) kerasToOnnx(keras, slot.kerasShape, slot.layout, weights.subarray(place.offset, place.offset + keras.length));
+      else this.state.set(slot.variable, { value: kerasToOnnx(keras, slot.kerasShape, slot.layout), slot });
     }
     const slotCount = this.optimizer === 'gradients' ? 0 : slotNames(this.optimizer).length;
     this.flat = { weights, slots: Array.from({ length: slotCount }, () => new Float32Array(size)), offsets };

@@ -28,7 +28,7 @@ export interface ParamSlot {
  * copy goes in square tiles (a ResNet50's kernels, HWIO -> OIHW, in ~0.1 s where an element-wise
  * odometer took ~1.2 s). Only the order of the copies changes: the values are those of a plain gather.
  */
-export function permute(data: Float32Array, shape: number[], perm: number[]): Float32Array {
+export function permute(data: Float32Array, shape: number[], perm: number[], into?: Float32Array): Float32Array {
   const rank = shape.length;
   const inStrides = new Array<number>(rank);
   let stride = 1;
@@ -36,7 +36,8 @@ export function permute(data: Float32Array, shape: number[], perm: number[]): Fl
     inStrides[i] = stride;
     stride *= shape[i];
   }
-  const out = new Float32Array(data.length);
+  if (into && into.length !== data.length) throw new Error(`internal: permute into ${into.length} values, not ${data.length}`);
+  const out = into ?? new Float32Array(data.length);
   if (out.length === 0) return out;
   // Output axes (as size and input stride), without size-1 axes, adjacent ones merged.
   const dims: number[] = [];
@@ -124,11 +125,15 @@ export function onnxShape(kerasShape: number[], layout: ParamLayout): number[] {
   return kerasShape.slice();
 }
 
-export function kerasToOnnx(data: Float32Array, kerasShape: number[], layout: ParamLayout): Float32Array {
-  if (layout === 'oihw') return permute(data, kerasShape, [3, 2, 0, 1]);
+/** `data` in the graph's layout: a new array, or written into `into` (same length) and returned. */
+export function kerasToOnnx(data: Float32Array, kerasShape: number[], layout: ParamLayout, into?: Float32Array): Float32Array {
+  if (layout === 'oihw') return permute(data, kerasShape, [3, 2, 0, 1], into);
   // [kh,kw,C,M] -> [C,M,kh,kw], read as [C*M,1,kh,kw]: channel-major outputs, as TF orders them.
-  if (layout === 'grouped') return permute(data, kerasShape, [2, 3, 0, 1]);
-  return data.slice();
+  if (layout === 'grouped') return permute(data, kerasShape, [2, 3, 0, 1], into);
+  if (!into) return data.slice();
+  if (into.length !== data.length) throw new Error(`internal: ${data.length} values into ${into.length}`);
+  into.set(data);
+  return into;
 }
 
 export function onnxToKeras(data: Float32Array, kerasShape: number[], layout: ParamLayout): Float32Array {

@@ -1,6 +1,6 @@
 // Weight layouts of the compiled step (params.ts): the tiled permute moves every value where a plain
 // element-by-element gather puts it, for every permutation of ranks 0-5 (size-1 axes included), and
-// kerasToOnnx / onnxToKeras are inverse.
+// kerasToOnnx / onnxToKeras are inverse (also when writing into a view of the flat weight vector).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { kerasToOnnx, onnxToKeras, permute, type ParamLayout } from '../../../../src/engines/onnx/training/params.js';
@@ -50,5 +50,11 @@ test('kerasToOnnx and onnxToKeras are inverse for every layout, and copy', () =>
     const onnx = kerasToOnnx(data, shape, layout);
     assert.notEqual(onnx, data);
     assert.deepEqual(onnxToKeras(onnx, shape, layout), data);
+    // Into a view of a larger vector (the flat weights): same values, nothing written outside it.
+    const flat = new Float32Array(data.length + 6).fill(-1);
+    const view = flat.subarray(3, 3 + data.length);
+    assert.equal(kerasToOnnx(data, shape, layout, view), view);
+    assert.deepEqual(view, onnx);
+    assert.deepEqual([...flat.subarray(0, 3), ...flat.subarray(3 + data.length)], [-1, -1, -1, -1, -1, -1]);
   }
 });
