@@ -26,6 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { atomicWrite } from '../../core/atomic_write.js';
+import { onnx, type OnnxTypes } from './graph_builder.js';
 import type { LayersModel } from './model_graph.js';
 import { nchwcBlockSize, probeNchwcBlockSize } from './training/nchwc.js';
 import { traceModel } from './training/trace.js';
@@ -116,14 +117,23 @@ export async function readCached<M>(entry: CacheEntry): Promise<{ model: Uint8Ar
   }
 }
 
+export interface WriteOptions {
+  /**
+   * Float initializers of at least this many bytes that hold one value throughout (constant folding's
+   * ConstantOfShape results, e.g. the 53 MB of zeros a ResNet50 MaxPool gradient scatters into) are
+   * stored as ConstantOfShape nodes again (unfoldConstantFills). Default: none.
+   */
+  unfoldFillsOver?: number;
+}
+
 /**
  * Stores the optimised graph onnxruntime wrote to `optimized` (an optimizedModelPath), with `meta`,
  * atomically, and removes onnxruntime's file. Returns false (and leaves no file behind) when it could not.
  */
-export async function writeCached(entry: CacheEntry, optimized: string, meta: unknown): Promise<boolean> {
+export async function writeCached(entry: CacheEntry, optimized: string, meta: unknown, options: WriteOptions = {}): Promise<boolean> {
   // One write per entry file at a time in this process (atomicWrite's temporary name is per process).
   const previous = writing.get(entry.file) ?? Promise.resolve(true);
-  const task = previous.then(() => store(entry, optimized, meta));
+  const task = previous.then(() => store(entry, optimized, meta, options));
   writing.set(entry.file, task);
   try {
     return await task;
@@ -134,9 +144,10 @@ export async function writeCached(entry: CacheEntry, optimized: string, meta: un
 
 const writing = new Map<string, Promise<boolean>>();
 
-async function store(entry: CacheEntry, optimized: string, meta: unknown): Promise<boolean> {
+async function store(entry: CacheEntry, optimized: string, meta: unknown, options: WriteOptions): Promise<boolean> {
   try {
-    const model = await fsp.readFile(optimized);
+    let model: Uint8Array = await fsp.readFile(optimized);
+    if (options.unfoldFillsOver !== undefined) model = unfoldConstantFills(model, options.unfoldFillsOver);
     const header = Buffer.from(JSON.stringify({ key: entry.key, sha256: sha256(model), meta }), 'utf8');
     const length = Buffer.alloc(4);
     length.writeUInt32LE(header.length);
@@ -148,6 +159,66 @@ async function store(entry: CacheEntry, optimized: string, meta: unknown): Promi
   } finally {
     await fsp.rm(optimized, { force: true }).catch(() => undefined);
   }
+}
+
+/**
+ * `model` with every float32 initializer of at least `minBytes` bytes whose elements are all the same
+ * bits replaced by a ConstantOfShape node that produces it (same name, shape and values). onnxruntime's
+ * constant folding turns ConstantOfShape into such initializers; stored as they are, a cache entry holds
+ * (and every load reads, hashes and copies) megabytes of one repeated value. The node costs a fill per
+ * run, which the folded graph's consumers (ScatterElements copies its data input) paid as a copy anyway.
+ * Returns `model` itself when nothing qualifies.
+ */
+export function unfoldConstantFills(model: Uint8Array, minBytes: number): Uint8Array {
+  const proto = onnx.ModelProto.decode(model);
+  const graph = proto.graph;
+  if (!graph) return model;
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const kept: typeof graph.initializer = [];
+  const nodes: typeof graph.node = [];
+  for (const init of graph.initializer ?? []) {
+    const bytes = init.dataType === FLOAT && !(init.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) ? floatBytes(init) : undefined;
+    if (!bytes || bytes.length < Math.max(minBytes, 4) || !init.name || !oneValue(bytes)) {
+      kept.push(init);
+      continue;
+    }
+    const dims = (init.dims ?? []).map(Number);
+    const shapeName = `${init.name}__fill_shape`;
+    kept.push({ name: shapeName, dims: [dims.length], dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(new BigInt64Array(dims.map((d) => BigInt(d))).buffer) });
+    nodes.push({
+      opType: 'ConstantOfShape',
+      name: `${init.name}__fill`,
+      input: [shapeName],
+      output: [init.name],
+      attribute: [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { dims: [1], dataType: FLOAT, rawData: bytes.slice(0, 4) } }],
+    });
+  }
+  if (nodes.length === 0) return model;
+  const unfolded = new Set(nodes.map((n) => n.output![0]));
+  graph.initializer = kept;
+  graph.input = (graph.input ?? []).filter((i) => !unfolded.has(i.name ?? ''));
+  graph.node = [...nodes, ...(graph.node ?? [])];
+  return onnx.ModelProto.encode(proto).finish();
+}
+
+/** A float tensor's little-endian bytes (raw_data, or float_data packed), else undefined. */
+function floatBytes(tensor: OnnxTypes.ITensorProto): Uint8Array | undefined {
+  if (tensor.rawData && tensor.rawData.length > 0) return tensor.rawData;
+  if (tensor.floatData && tensor.floatData.length > 0) {
+    const data = Float32Array.from(tensor.floatData);
+    return new Uint8Array(data.buffer);
+  }
+  return undefined;
+}
+
+/** Whether `bytes` is one 4-byte value repeated. */
+function oneValue(bytes: Uint8Array): boolean {
+  if (bytes.length % 4 !== 0) return false;
+  const [b0, b1, b2, b3] = [bytes[0], bytes[1], bytes[2], bytes[3]];
+  for (let i = 4; i < bytes.length; i += 4) {
+    if (bytes[i] !== b0 || bytes[i + 1] !== b1 || bytes[i + 2] !== b2 || bytes[i + 3] !== b3) return false;
+  }
+  return true;
 }
 
 /** Creates the entry's directory (before onnxruntime writes into it); false when that is impossible. */

@@ -119,6 +119,39 @@ describe('compiled training step cache', () => {
   });
 });
 
+describe('constant fills in the cached step', () => {
+  test("a MaxPool gradient's folded zeros (1 MiB) are stored as ConstantOfShape: a small entry that trains exactly as the miss", async () => {
+    // MaxPool input [4, 16, 64, 64] = 262144 floats: onnxruntime folds its ConstantOfShape into 1 MiB of zeros.
+    const input = tfl.input({ shape: [64, 64, 3] });
+    let h = apply(L.conv2d({ filters: 16, kernelSize: 3, padding: 'same' }), input);
+    h = apply(L.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }), h);
+    h = apply(L.globalAveragePooling2d({}), h);
+    const model = tfl.model({ inputs: input, outputs: apply(L.dense({ units: 3, activation: 'softmax' }), h) });
+    randomizeWeights(model, 7);
+    const steps = async (step: CompiledTrainingStep): Promise<{ losses: number[]; output: number[]; slots: number[][] }> => {
+      const losses: number[] = [];
+      let output: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const result = await step.step(randomInput([4, 64, 64, 3], 60 + i), [0, 2, 1, i]);
+        losses.push(result.loss);
+        output = Array.from(result.output);
+      }
+      return { losses, output, slots: step.getOptimizerState().slots.map((s) => Array.from(s)) };
+    };
+    const before = new Set(await entries());
+    const first = await compile(model);
+    assert.equal(first.compileInfo.cache, 'miss');
+    const file = path.join(dir, 'onnx', (await entries()).find((f) => !before.has(f))!);
+    const stored = await readFile(file);
+    assert.ok(stored.length < 512 * 1024, `entry of ${stored.length} bytes: the zeros were stored`);
+    assert.ok(stored.includes(Buffer.from('ConstantOfShape')));
+    const second = await compile(model);
+    assert.equal(second.compileInfo.cache, 'hit');
+    assert.deepEqual(await steps(second), await steps(first));
+    await Promise.all([first.dispose(), second.dispose()]);
+  });
+});
+
 /** `bytes` with every float32 `from` (little-endian) replaced by `to`. */
 function changeConstant(bytes: Buffer, from: number, to: number): Buffer {
   const pattern = Buffer.alloc(4);

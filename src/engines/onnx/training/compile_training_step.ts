@@ -132,6 +132,9 @@ interface FlatStore {
 
 const DEFAULT_LR = { adam: 1e-3, sgd: 1e-2 } as const;
 
+/** Constant fills of at least this size go into the cached step as ConstantOfShape nodes (compiled_cache.ts). */
+const UNFOLD_FILLS_OVER = 1 << 20;
+
 function allFinite(values: Float32Array): boolean {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i] * 0;
@@ -290,7 +293,7 @@ class TrainingStepRunner {
     } catch (error) {
       throw new TlkitError(`onnxruntime-node could not load the training step of '${this.model.name}': ${(error as Error).message}`, { cause: error });
     }
-    if (entry && optimized) await writeCached(entry, optimized, trainingGraphRecord(graph, this.model));
+    if (entry && optimized) await writeCached(entry, optimized, trainingGraphRecord(graph, this.model), { unfoldFillsOver: UNFOLD_FILLS_OVER });
     return { graph, session, cache: entry ? 'miss' : 'off' };
   }
 
@@ -328,10 +331,11 @@ class TrainingStepRunner {
     const weights = new Float32Array(size);
     this.state.clear();
     for (const slot of graph.params) {
-      const data = kerasToOnnx(slot.variable.read().dataSync() as Float32Array, slot.kerasShape, slot.layout);
+      const keras = slot.variable.read().dataSync() as Float32Array;
       const place = offsets.get(slot.variable);
-      if (place) weights.set(data, place.offset);
-      else this.state.set(slot.variable, { value: data, slot });
+      // Trainable weights go straight into their place in the flat vector.
+      if (place) kerasToOnnx(keras, slot.kerasShape, slot.layout, weights.subarray(place.offset, place.offset + keras.length));
+      else this.state.set(slot.variable, { value: kerasToOnnx(keras, slot.kerasShape, slot.layout), slot });
     }
     const slotCount = this.optimizer === 'gradients' ? 0 : slotNames(this.optimizer).length;
     this.flat = { weights, slots: Array.from({ length: slotCount }, () => new Float32Array(size)), offsets };
