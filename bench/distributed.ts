@@ -1,7 +1,7 @@
 // Four runs of one comparison on a local Redis: one worker vs two (each --threads 1, --concurrency 1),
 // wall time from submission to the report, the speedup, and the queue's overhead per job (wall time of
 // the one-worker case minus the runs' own elapsed time, per run: process start, imports, Redis, report).
-// Run: npx tsx bench/distributed.ts [--epochs 1] [--input-size 64] [--repeat 1] [--source]
+// Run: npx tsx bench/distributed.ts [--epochs 4] [--input-size 96] [--repeat 1] [--source]
 // Workers run the built package (dist/, built first with `npm run build` when missing or older than src/),
 // as an installed tlkit runs; --source runs them from the TypeScript through tsx instead, which adds a
 // loader thread and per-process compilation to every worker and run process.
@@ -20,8 +20,8 @@ const arg = (name: string, fallback: number) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
-const EPOCHS = arg('epochs', 1);
-const INPUT = arg('input-size', 64);
+const EPOCHS = arg('epochs', 4);
+const INPUT = arg('input-size', 96);
 const REPEAT = arg('repeat', 1);
 const sample = fileURLToPath(new URL('../samples/fashion-shoes', import.meta.url));
 const repo = fileURLToPath(new URL('..', import.meta.url));
