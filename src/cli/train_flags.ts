@@ -30,6 +30,7 @@ export const trainFlagSpec = {
   engine: { type: 'string' },
   workers: { type: 'string' },
   'no-recalibrate-bn': { type: 'boolean' },
+  'no-validation-recalibration': { type: 'boolean' },
   ...augmentationFlagSpec,
 } as const satisfies FlagSpec;
 
@@ -63,7 +64,9 @@ export const trainFlagUsage = `Training options:
                              augmentation, else 0)
   --no-recalibrate-bn        keep BatchNorm moving statistics as training left them (default: after a phase that
                              trained BatchNorm in training mode, set them to the average batch statistics of one
-                             un-augmented pass over the training images: PreciseBN)
+                             un-augmented pass over the training images: PreciseBN); also turns off:
+  --no-validation-recalibration  validate each epoch with the moving statistics as training left them (default:
+                             where it is cheap, a 128-image recalibration before each validation, put back after)
   --engine E                 auto (default: frozen first layers on onnxruntime, the rest on tfjs; with nothing
                              frozen, the compiled ONNX training step when it supports the model), tfjs, onnx
 
@@ -101,6 +104,7 @@ export function trainOptionsFromFlags(values: ParsedArgs['values']): SharedTrain
     engine: choiceFlag(values, 'engine', ['tfjs', 'onnx', 'auto'] as const),
     workers: numberFlag(values, 'workers', { integer: true, min: 0, max: 16 }),
     recalibrateBatchNorm: values['no-recalibrate-bn'] ? false : undefined,
+    recalibrateBatchNormForValidation: values['no-validation-recalibration'] ? false : undefined,
     augmentation: augmentationOptionsFromFlags(values) as Record<string, unknown>,
     augmentValidation: augmentValidationFromFlags(values),
   };

@@ -112,4 +112,6 @@ test("the CLI takes --epochs auto and refuses anything else but a count, naming 
   assert.equal(trainOptionsFromFlags({ epochs: 'auto' }).epochs, 'auto');
   assert.equal(trainOptionsFromFlags({ epochs: '7' }).epochs, 7);
   assert.equal(trainOptionsFromFlags({ 'no-recalibrate-bn': true }).recalibrateBatchNorm, false);
+  assert.equal(trainOptionsFromFlags({ 'no-validation-recalibration': true }).recalibrateBatchNormForValidation, false);
+  assert.equal(trainOptionsFromFlags({}).recalibrateBatchNormForValidation, undefined);
 });
