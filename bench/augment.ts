@@ -12,14 +12,10 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { initEngine, tf } from '../src/engines/tfjs/tf.js';
 import { ImageDataGenerator, type ImageDataGeneratorOptions } from '../src/data/image_data_generator.js';
+import { numberFlag } from './flags.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const IMAGES = arg('images', 200);
-const EPOCHS = arg('epochs', 2);
+const IMAGES = numberFlag('images', 200);
+const EPOCHS = numberFlag('epochs', 2);
 
 const reference: ImageDataGeneratorOptions = {
   rotationRange: 20,

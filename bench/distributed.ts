@@ -14,18 +14,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { planComparison } from '../src/compare/compare.js';
 import { connectQueue } from '../src/queue/submit.js';
 import { startRedis } from '../test/helpers/redis_server.js';
+import { numberFlag, hasFlag } from './flags.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const EPOCHS = arg('epochs', 4);
-const INPUT = arg('input-size', 96);
-const REPEAT = arg('repeat', 1);
+const EPOCHS = numberFlag('epochs', 4);
+const INPUT = numberFlag('input-size', 96);
+const REPEAT = numberFlag('repeat', 1);
 const sample = fileURLToPath(new URL('../samples/fashion-shoes', import.meta.url));
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const FROM_SOURCE = args.includes('--source');
+const FROM_SOURCE = hasFlag('source');
 
 /** The command line that starts `tlkit ARGS...`: bin/tlkit.js from source, or dist/cli/main.js directly. */
 function tlkitCommand(): string[] {

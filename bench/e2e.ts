@@ -11,14 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { trainRun } from '../src/train/run.js';
+import { numberFlag, hasFlag } from './flags.js';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const IMAGES = arg('images', 1000);
-const EPOCHS = arg('epochs', 5);
-const WITH_TORCH = !process.argv.includes('--no-torch');
+const IMAGES = numberFlag('images', 1000);
+const EPOCHS = numberFlag('epochs', 5);
+const WITH_TORCH = !hasFlag('no-torch');
 const AUGMENTATION = { rotationRange: 20, widthShiftRange: 0.1, heightShiftRange: 0.1, shearRange: 0.1, zoomRange: 0.1, horizontalFlip: true, brightnessRange: [0.8, 1.2] };
 
 async function makeImages(dir: string): Promise<void> {

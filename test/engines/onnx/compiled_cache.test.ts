@@ -44,12 +44,12 @@ const entries = async (): Promise<string[]> => (await readdir(path.join(dir, 'on
 const compile = (model: tfl.LayersModel, batchSize = 4): Promise<CompiledTrainingStep> =>
   compileTrainingStep(model, { loss: 'sparse_categorical_crossentropy', learningRate: 1e-2, batchSize, intraOpNumThreads: 1, cacheDir: dir });
 
-/** Two steps on fixed batches: losses, outputs, and the optimizer's slots afterwards. */
-async function twoSteps(step: CompiledTrainingStep): Promise<{ losses: number[]; output: number[]; slots: number[][] }> {
+/** Two steps on fixed batches of `shape`: losses, outputs, and the optimizer's slots afterwards. */
+async function twoSteps(step: CompiledTrainingStep, shape = [4, 12, 10, 3], seed = 40): Promise<{ losses: number[]; output: number[]; slots: number[][] }> {
   const losses: number[] = [];
   let output: number[] = [];
   for (let i = 0; i < 2; i++) {
-    const result = await step.step(randomInput([4, 12, 10, 3], 40 + i), [0, 2, 1, i]);
+    const result = await step.step(randomInput(shape, seed + i), [0, 2, 1, i]);
     losses.push(result.loss);
     output = Array.from(result.output);
   }
@@ -128,16 +128,7 @@ describe('constant fills in the cached step', () => {
     h = apply(L.globalAveragePooling2d({}), h);
     const model = tfl.model({ inputs: input, outputs: apply(L.dense({ units: 3, activation: 'softmax' }), h) });
     randomizeWeights(model, 7);
-    const steps = async (step: CompiledTrainingStep): Promise<{ losses: number[]; output: number[]; slots: number[][] }> => {
-      const losses: number[] = [];
-      let output: number[] = [];
-      for (let i = 0; i < 2; i++) {
-        const result = await step.step(randomInput([4, 64, 64, 3], 60 + i), [0, 2, 1, i]);
-        losses.push(result.loss);
-        output = Array.from(result.output);
-      }
-      return { losses, output, slots: step.getOptimizerState().slots.map((s) => Array.from(s)) };
-    };
+    const steps = (step: CompiledTrainingStep) => twoSteps(step, [4, 64, 64, 3], 60);
     const before = new Set(await entries());
     const first = await compile(model);
     assert.equal(first.compileInfo.cache, 'miss');
