@@ -13,6 +13,7 @@ import type { Random } from '../core/random.js';
 import { Float32Pool } from './buffer_pool.js';
 import { DecodedCache, defaultDecodedCacheBytes } from './decoded_cache.js';
 import { runSampleJob, type SampleJob } from './sample_job.js';
+import { applyPixelStandardization } from './transforms/standardize.js';
 import { scanDirectory, type Subset } from './scan_directory.js';
 import { checkWorkers, WorkerPool } from './workers.js';
 
@@ -153,21 +154,26 @@ export class DirectoryIterator extends SampleIterator {
   protected async loadSample(index: number, rng: Random): Promise<LoadedSample> {
     const [h, w, c] = this.imageShape;
     const cached = this.decoded?.get(index);
+    // Standardized where the sample is made (a worker, while its pixels are in cache) when that needs
+    // nothing but the image: batch assembly is then a copy.
+    const standardize = this.generator.pixelStandardization();
     if (cached && !this.augment) {
       const out = this.buffers.take(h * w * c);
       out.set(cached);
-      return { ok: true, data: out };
+      if (standardize) applyPixelStandardization(out, c, standardize);
+      return { ok: true, data: out, standardized: Boolean(standardize) };
     }
     const job: SampleJob = {
       file: this.filepaths[index],
       decode: this.decodeOptions,
       params: this.augment ? this.generator.drawTransform(this.imageShape, rng) : null,
       settings: this.generator.transformSettings,
+      ...(standardize ? { standardize } : {}),
       ...(cached ? { decoded: { data: cached, height: h, width: w, channels: c } } : { keepDecoded: this.decoded?.hasRoom(h * w * c) ?? false }),
     };
     const r = this.pool ? await this.pool.run(job) : await runSampleJob(job, this.buffers);
     if (r.ok && r.decoded) this.decoded?.keep(index, r.decoded);
-    return r.ok ? { ok: true, data: r.data } : { ok: false, reason: r.reason };
+    return r.ok ? { ok: true, data: r.data, standardized: Boolean(standardize) } : { ok: false, reason: r.reason };
   }
 
   protected override helpWhileWaiting(): Promise<void> | null {
@@ -178,15 +184,6 @@ export class DirectoryIterator extends SampleIterator {
 
   protected standardizeSample(data: Float32Array): Float32Array {
     return this.generator.standardizeArray(data, this.imageShape);
-  }
-
-  protected override standardizeInto(data: Float32Array, batch: Float32Array, offset: number): boolean {
-    // saveToDir writes the standardized rows after the batch is built: they must exist then.
-    const factor = this.saveToDir ? undefined : this.generator.rescaleOnly();
-    if (factor === undefined) return false;
-    // data[i] * factor stored as float32: what rescaleInPlace then a copy store.
-    for (let i = 0; i < data.length; i++) batch[offset + i] = data[i] * factor;
-    return true;
   }
 
   protected override releaseSample(data: Float32Array): void {

@@ -15,7 +15,7 @@ import { Random, randomSeed } from '../core/random.js';
 import { checkValidationSplit } from './scan_directory.js';
 import { checkFillMode, type FillMode } from './transforms/affine.js';
 import { applyTransformToArray, type TransformParams, type TransformSettings } from './transforms/apply_transform.js';
-import { featurewiseCenter, featurewiseStdNormalize, rescaleInPlace, samplewiseCenter, samplewiseStdNormalize, zcaWhiten } from './transforms/standardize.js';
+import { featurewiseCenter, featurewiseStdNormalize, rescaleInPlace, samplewiseCenter, samplewiseStdNormalize, zcaWhiten, type PixelStandardization } from './transforms/standardize.js';
 import { fitZca } from './transforms/zca.js';
 
 export type { TransformParams } from './transforms/apply_transform.js';
@@ -290,13 +290,16 @@ export class ImageDataGenerator {
   }
 
   /**
-   * The factor when standardize is nothing but `rescale` (x *= rescale), so a caller can apply it while
-   * copying the image (same float32 values, one pass less); undefined otherwise.
+   * standardize when it is nothing but a preprocess_input mode (preprocessInput) and/or rescale: what a
+   * sample job can apply by itself (same float32 values as standardizeArray); undefined when standardize
+   * needs more (samplewise or featurewise statistics, ZCA, a custom preprocessing function).
    */
-  rescaleOnly(): number | undefined {
+  pixelStandardization(): PixelStandardization | undefined {
     const o = this.options;
-    const other = o.preprocessingFunction || o.samplewiseCenter || o.samplewiseStdNormalization || o.featurewiseCenter || o.featurewiseStdNormalization || o.zcaWhitening;
-    return o.rescale && !other ? o.rescale : undefined;
+    if (o.samplewiseCenter || o.samplewiseStdNormalization || o.featurewiseCenter || o.featurewiseStdNormalization || o.zcaWhitening) return undefined;
+    const fn = o.preprocessingFunction as PreprocessingFunction | null;
+    if (fn && !fn.mode) return undefined;
+    return { ...(fn?.mode ? { preprocess: fn.mode } : {}), ...(o.rescale ? { rescale: o.rescale } : {}) };
   }
 
   /** standardize on flat HWC data: preprocessingFunction, rescale, samplewise, featurewise, ZCA. May return new data. */

@@ -16,6 +16,8 @@ export { PREPROCESS_MODES, CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD, preprocessInpu
 export interface PreprocessingFunction {
   (x: tf.Tensor3D): tf.Tensor3D;
   applyInPlace?: (data: Float32Array, channels: number) => void;
+  /** The keras.applications mode this function applies (set by preprocessInput). */
+  mode?: PreprocessMode;
 }
 
 /** keras.applications.*.preprocess_input for one mode, as a preprocessingFunction. */
@@ -29,5 +31,6 @@ export function preprocessInput(mode: PreprocessMode): PreprocessingFunction {
   fn.applyInPlace = (data, channels) => {
     preprocessInputArray(data, channels, mode);
   };
+  fn.mode = mode;
   return fn;
 }

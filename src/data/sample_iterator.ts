@@ -35,7 +35,8 @@ export interface IteratorState {
   batchesSeen: number;
 }
 
-export type LoadedSample = { ok: true; data: Float32Array } | { ok: false; reason: string };
+/** `standardized`: loadSample already applied standardize (then the batch takes the row as it is). */
+export type LoadedSample = { ok: true; data: Float32Array; standardized?: boolean } | { ok: false; reason: string };
 
 // Stream ids keep the shuffle and the per-sample augmentation generators independent.
 const SHUFFLE_STREAM = 0x5348;
@@ -122,14 +123,6 @@ export abstract class SampleIterator implements BatchIterator, AsyncIterable<Ima
   /** Standardizes one sample in place (or returns new data). */
   protected abstract standardizeSample(data: Float32Array): Float32Array;
 
-  /**
-   * Writes the standardized sample straight into the batch at `offset` when standardize is a pointwise
-   * factor and nobody needs the standardized row afterwards; false: use standardizeSample and copy.
-   */
-  protected standardizeInto(_data: Float32Array, _batch: Float32Array, _offset: number): boolean {
-    return false;
-  }
-
   /** Labels for these sample indices, or undefined; `x` is the batch (for classMode 'input'). */
   protected abstract makeLabels(indices: number[], x: tf.Tensor4D): tf.Tensor | undefined;
 
@@ -198,6 +191,7 @@ export abstract class SampleIterator implements BatchIterator, AsyncIterable<Ima
   private async collect(): Promise<ImageBatch | null> {
     const indices: number[] = [];
     const rows: Float32Array[] = [];
+    const standardized: boolean[] = [];
     const skipped: SkippedFile[] = [];
     const epoch = this.epoch;
     while (rows.length < this.batchSize && this.position < this.samples) {
@@ -220,6 +214,7 @@ export abstract class SampleIterator implements BatchIterator, AsyncIterable<Ima
       if (result.ok) {
         indices.push(index);
         rows.push(result.data);
+        standardized.push(result.standardized === true);
       } else if (!this.knownBad.has(index)) {
         this.knownBad.set(index, result.reason);
         const entry = { file: this.describeSample(index), reason: result.reason };
@@ -247,10 +242,8 @@ export abstract class SampleIterator implements BatchIterator, AsyncIterable<Ima
     const xData = reuse && this.batchBuffer?.length === rows.length * size ? this.batchBuffer : new Float32Array(rows.length * size);
     if (reuse) this.batchBuffer = xData;
     for (let i = 0; i < rows.length; i++) {
-      if (this.standardizeInto(rows[i], xData, i * size)) continue;
-      const s = this.standardizeSample(rows[i]);
-      rows[i] = s;
-      xData.set(s, i * size);
+      if (!standardized[i]) rows[i] = this.standardizeSample(rows[i]);
+      xData.set(rows[i], i * size);
     }
     await this.afterBatch(indices, rows, new Random(this.seed, SAMPLE_STREAM, -1, this.batchesSeen));
     for (const row of rows) this.releaseSample(row);

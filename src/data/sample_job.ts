@@ -4,6 +4,7 @@
 import { decodeImageFile, DecodeFailure, type DecodeOptions, type SourceInfo } from './decode.js';
 import type { Float32Pool } from './buffer_pool.js';
 import { applyTransformToArray, type TransformParams, type TransformSettings } from './transforms/apply_transform.js';
+import { applyPixelStandardization, type PixelStandardization } from './transforms/standardize.js';
 
 export interface SampleJob {
   file: string;
@@ -15,6 +16,8 @@ export interface SampleJob {
   decoded?: DecodedPixels;
   /** Return the decoded pixels too (`SampleResult.decoded`), for a cache. */
   keepDecoded?: boolean;
+  /** Standardize the result too (when standardize depends on nothing but the image). */
+  standardize?: PixelStandardization;
 }
 
 /** 8-bit HWC pixels of one file at the target size, as decoded. */
@@ -45,6 +48,7 @@ export async function runSampleJob(job: SampleJob, pool?: Float32Pool): Promise<
       out.set(img.data);
       data = out;
     }
+    if (job.standardize) applyPixelStandardization(data, img.channels, job.standardize);
     // A copy for the cache: the decoder's buffer may be a view of a larger allocation.
     const decoded = job.keepDecoded && !job.decoded ? img.data.slice() : undefined;
     return { ok: true, data, height: img.height, width: img.width, channels: img.channels, ...(img.source ? { source: img.source } : {}), ...(decoded ? { decoded } : {}) };

@@ -69,15 +69,16 @@ test('applyTransformToArray on decoded bytes equals the separate Keras passes, b
   assert.ok(fusedCases > 40, `${fusedCases} cases went through the fused brightness table`);
 });
 
-test('a rescale-only generator writes rescaled pixels straight into the batch: the same values as standardize then copy', async () => {
+test('standardize done by the sample job (main thread or worker, fresh or kept pixels) gives the values of standardize then copy', async () => {
   const { mkdtempSync, mkdirSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { default: sharp } = await import('sharp');
   const { ImageDataGenerator } = await import('../../src/data/image_data_generator.js');
+  const { preprocessInput, preprocessInputArray } = await import('../../src/data/preprocess_input.js');
   const { initEngine, tf } = await import('../../src/engines/tfjs/tf.js');
   await initEngine();
-  const root = mkdtempSync(join(tmpdir(), 'tlkit-rescale-into-'));
+  const root = mkdtempSync(join(tmpdir(), 'tlkit-standardize-in-job-'));
   try {
     const r = rng(3);
     for (let i = 0; i < 6; i++) {
@@ -85,23 +86,40 @@ test('a rescale-only generator writes rescaled pixels straight into the batch: t
       const px = Buffer.from(Array.from({ length: 20 * 14 * 3 }, () => Math.floor(r() * 256)));
       await sharp(px, { raw: { width: 20, height: 14, channels: 3 } }).png().toFile(join(root, `c${i % 2}`, `${i}.png`));
     }
-    const flow = { targetSize: [12, 12] as [number, number], batchSize: 4, seed: 2 };
     const augmentation = { rotationRange: 30, horizontalFlip: true, brightnessRange: [0.7, 1.3] as [number, number] };
-    // A preprocessing function that changes nothing forces the standardize-then-copy path.
-    const identity = Object.assign((x: unknown) => x, { applyInPlace: () => undefined });
-    const batches = async (options: Record<string, unknown>) => {
-      const it = new ImageDataGenerator({ ...augmentation, ...options }).flowFromDirectory(root, flow);
+    // The same arithmetic as a function tlkit does not recognise: standardize runs on the main thread, then the copy.
+    const opaque = (mode: 'tf' | 'caffe') => Object.assign((x: unknown) => x, { applyInPlace: (d: Float32Array, c: number) => void preprocessInputArray(d, c, mode) });
+    const epochs = async (options: Record<string, unknown>, workers: number) => {
+      const it = new ImageDataGenerator(options).flowFromDirectory(root, { targetSize: [12, 12], batchSize: 4, seed: 2, workers });
       const out: number[][] = [];
-      for await (const b of it.epochBatches()) {
-        out.push(Array.from(await b.x.data()));
-        tf.dispose([b.x, b.y!]);
+      try {
+        for (let epoch = 0; epoch < 2; epoch++) {
+          for await (const b of it.epochBatches()) {
+            out.push(Array.from(await b.x.data()));
+            tf.dispose([b.x, b.y!]);
+          }
+        }
+      } finally {
+        await it.close();
       }
       return out;
     };
-    const direct = await batches({ rescale: 1 / 255 });
-    const copied = await batches({ rescale: 1 / 255, preprocessingFunction: identity });
-    assert.deepEqual(direct, copied);
-    assert.ok(direct.flat().some((v) => v > 0 && v < 1), 'rescaled values');
+    const noOp = Object.assign((x: unknown) => x, { applyInPlace: () => undefined });
+    const cases: [string, Record<string, unknown>, Record<string, unknown>][] = [
+      ['rescale', { rescale: 1 / 255 }, { rescale: 1 / 255, preprocessingFunction: noOp }],
+      ['tf mode', { preprocessingFunction: preprocessInput('tf') }, { preprocessingFunction: opaque('tf') }],
+      ['caffe mode then rescale', { preprocessingFunction: preprocessInput('caffe'), rescale: 0.5 }, { preprocessingFunction: opaque('caffe'), rescale: 0.5 }],
+    ];
+    for (const [name, inJob, reference] of cases) {
+      for (const augment of [false, true]) {
+        const extra = augment ? augmentation : {};
+        const expected = await epochs({ ...extra, ...reference }, 0);
+        assert.ok(expected.flat().some((v) => v !== Math.round(v)), `${name}: standardized values`);
+        for (const workers of [0, 1]) {
+          assert.deepEqual(await epochs({ ...extra, ...inJob }, workers), expected, `${name}, augment ${augment}, workers ${workers}`);
+        }
+      }
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -1,6 +1,25 @@
 // Keras's standardize steps after preprocessing_function and rescale, as pure kernels on HWC float
 // data, in place. Keras's order: samplewise centre, samplewise std, featurewise centre, featurewise
 // std, ZCA. 1e-6 is Keras's epsilon for both std divisions.
+import { preprocessInputArray } from '../preprocess_array.js';
+import type { PreprocessMode } from '../../models/types.js';
+
+/**
+ * The part of standardize that depends on nothing but the image: a keras.applications preprocess_input
+ * mode, then rescale. Serialisable, so a sample job applies it where the image was made (a worker
+ * thread, while the pixels are still in cache) and the batch assembly is a plain copy.
+ */
+export interface PixelStandardization {
+  preprocess?: PreprocessMode;
+  rescale?: number;
+}
+
+/** Applies `s` in place, in standardize's order (preprocessing function, then rescale). */
+export function applyPixelStandardization(data: Float32Array, channels: number, s: PixelStandardization): Float32Array {
+  if (s.preprocess && s.preprocess !== 'none') preprocessInputArray(data, channels, s.preprocess);
+  if (s.rescale) rescaleInPlace(data, s.rescale);
+  return data;
+}
 
 /** x *= factor (Keras's rescale), in place. */
 export function rescaleInPlace(data: Float32Array, factor: number): Float32Array {
