@@ -88,19 +88,25 @@ export async function recalibrateAfterPhase(a: RecalibrateAfterPhaseArgs): Promi
   }
   try {
     const result = await source.pass((data) => recalibrateBatchNorm(model, data, { onProgress: a.onProgress, signal: a.signal }));
-    a.log(`BatchNorm: recalibrated the moving statistics of ${result.layers} layers as the average batch statistics over ${result.samples} un-augmented training images (${result.batches} batches, PreciseBN), ${result.seconds.toFixed(1)} s`);
+    a.log(`BatchNorm: recalibrated the moving statistics of ${result.layers} layers as the average batch statistics over ${result.samples} un-augmented training images (${result.batches} batches, PreciseBN), ${result.seconds.toFixed(1)} s ${engineNote(result)}`);
     return { phase: a.phase, ...result };
   } finally {
     await source.close();
   }
 }
 
+/** Where the statistics pass ran, for the log. */
+function engineNote(result: RecalibrationResult): string {
+  return result.engine === 'tfjs' && result.fallbackReason ? `on tfjs (not onnxruntime: ${result.fallbackReason})` : `on ${result.engine === 'onnx' ? 'onnxruntime' : 'tfjs'}`;
+}
+
 /**
  * Images of the bounded pass before each validation (at least one batch). Per-channel moments average
  * over images x positions, so few images do: on samples/fashion-shoes (mobilenet_v2 0.35 from random
  * weights, 64 px) 64 and 256 images gave the same epoch val_accuracy within 0.01. Kept small because
- * the pass runs on tfjs (about twice a tfjs prediction, about as much per image as an onnx-step training
- * step), and the cost guard weighs it against the epoch's training.
+ * the cost guard weighs the pass against the epoch's training: on onnxruntime it runs at about inference
+ * speed, but a model that does not compile to ONNX runs it on tfjs (about as much per image as an
+ * onnx-step training step).
  */
 export const VALIDATION_RECALIBRATION_SAMPLES = 128;
 /** The pass before validation stays on only while it costs at most this fraction of the epoch's training time. */
@@ -175,7 +181,7 @@ export function validationRecalibration(a: RecalibrateAfterPhaseArgs, settings: 
           );
           return undefined;
         }
-        a.log(`validation: BatchNorm statistics recalibrated on ${result.samples} training images before each validation (${result.seconds.toFixed(1)} s; epoch ${epoch} trained in ${trainSeconds.toFixed(1)} s)`);
+        a.log(`validation: BatchNorm statistics recalibrated on ${result.samples} training images before each validation (${result.seconds.toFixed(1)} s ${engineNote(result)}; epoch ${epoch} trained in ${trainSeconds.toFixed(1)} s)`);
       }
       return saved.restore;
     } catch (error) {

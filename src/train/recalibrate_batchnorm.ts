@@ -8,7 +8,10 @@ import { tf, tfl } from '../engines/tfjs/tf.js';
 import { resolveTensor, type TensorScope } from '../engines/onnx/model_walk.js';
 import { isFrozen } from '../engines/tfjs/batch_norm_layer.js';
 import type { ProgressCallback } from '../core/progress.js';
-import { TrainingError, invalidArgument } from '../core/errors.js';
+import { TlkitError, TrainingError, invalidArgument } from '../core/errors.js';
+import { OnnxBatchStatistics } from '../engines/onnx/training/batch_statistics.js';
+import { UnsupportedLayer } from '../engines/onnx/training/rules.js';
+import { readTensorData } from '../engines/onnx/tensor_data.js';
 import { restOfEpoch, type BatchIterator } from '../data/batch.js';
 
 type Layer = tfl.layers.Layer;
@@ -23,6 +26,13 @@ export interface RecalibrationOptions {
   maxSamples?: number;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
+  /**
+   * Where the statistics pass runs. 'auto' (default): onnxruntime when the model compiles to ONNX and
+   * the selected layers are exactly its BatchNorm layers in training mode, else tfjs.
+   */
+  engine?: 'auto' | 'onnx' | 'tfjs';
+  /** onnxruntime threads (default: the machine's cores). */
+  intraOpNumThreads?: number;
 }
 
 export interface RecalibrationResult {
@@ -30,6 +40,10 @@ export interface RecalibrationResult {
   batches: number;
   samples: number;
   seconds: number;
+  /** The engine that ran the statistics pass (absent when there was nothing to recalibrate). */
+  engine?: 'onnx' | 'tfjs';
+  /** Why onnxruntime was not used, when 'auto' fell back to tfjs. */
+  fallbackReason?: string;
 }
 
 function isBatchNorm(layer: Layer): boolean {
@@ -79,59 +93,44 @@ export async function recalibrateBatchNorm(model: tfl.LayersModel, data: BatchIt
   const maxSamples = options.maxSamples ?? Infinity;
   if (!(maxSamples >= 1)) throw invalidArgument('maxSamples', options.maxSamples, 'a number >= 1');
   const sums = new Map<Layer, Accumulator>();
+  let engine: 'onnx' | 'tfjs' | undefined;
+  let onnx: OnnxBatchStatistics | undefined;
   data.reset();
-  for await (const batch of restOfEpoch(data)) {
-    if (options.signal?.aborted) {
-      batch.x.dispose();
-      batch.y?.dispose();
-      throw new TrainingError('BatchNorm recalibration aborted');
-    }
-    const moments: { layer: Layer; mean: tf.Tensor; variance: tf.Tensor }[] = [];
-    try {
-      tf.tidy(() => {
-        const scope: TensorScope<tf.Tensor> = new Map(model.inputs.map((t) => [t.id, batch.x]));
-        const walk = {
-          inlineNestedModels: true,
-          unboundInput: (layer: Layer) => new TrainingError(`recalibration: model input '${layer.name}' has no value`),
-          callLayer: (layer: Layer, _node: unknown, inputs: tf.Tensor[]): tf.Tensor[] => {
-            if (!selected.has(layer)) {
-              const out = layer.apply(inputs.length === 1 ? inputs[0] : inputs, { training: false }) as tf.Tensor | tf.Tensor[];
-              return Array.isArray(out) ? out : [out];
-            }
-            const x = inputs[0];
-            const axes = x.shape.map((_, i) => i).slice(0, -1);
-            const { mean, variance } = tf.moments(x, axes);
-            moments.push({ layer, mean: tf.keep(mean), variance: tf.keep(variance) });
-            const config = layer.getConfig() as { epsilon?: number; center?: boolean; scale?: boolean };
-            const gamma = config.scale === false ? undefined : variableNamed(layer, 'gamma').read();
-            const beta = config.center === false ? undefined : variableNamed(layer, 'beta').read();
-            return [tf.batchNorm(x, mean, variance, beta, gamma, config.epsilon ?? 1e-3)];
-          },
-        };
-        // Only the values up to the last selected layer are needed, but the outputs reach every one.
-        for (const output of model.outputs) resolveTensor(output, scope, walk);
-      });
-      for (const m of moments) {
-        const mean = await m.mean.data();
-        const variance = await m.variance.data();
-        let acc = sums.get(m.layer);
-        if (!acc) sums.set(m.layer, (acc = { mean: new Float64Array(mean.length), variance: new Float64Array(mean.length) }));
-        for (let c = 0; c < mean.length; c++) {
-          acc.mean[c] += mean[c];
-          acc.variance[c] += variance[c];
-        }
+  try {
+    for await (const batch of restOfEpoch(data)) {
+      if (options.signal?.aborted) {
+        batch.x.dispose();
+        batch.y?.dispose();
+        throw new TrainingError('BatchNorm recalibration aborted');
       }
-      result.batches++;
-      result.samples += batch.x.shape[0];
-      options.onProgress?.({ task: 'recalibrate BatchNorm', current: result.samples, unit: 'img' });
-    } finally {
-      tf.dispose(moments.flatMap((m) => [m.mean, m.variance]));
-      batch.x.dispose();
-      batch.y?.dispose();
+      if (engine === undefined) ({ engine, onnx } = await chooseEngine(model, selected, batch.x.shape[0], options, result));
+      let moments: { layer: Layer; mean: ArrayLike<number>; variance: ArrayLike<number> }[];
+      try {
+        moments = onnx ? await onnx.run(readTensorData(batch.x), batch.x.shape[0]) : await tfjsMoments(model, selected, batch.x);
+        for (const m of moments) {
+          const mean = m.mean;
+          const variance = m.variance;
+          let acc = sums.get(m.layer);
+          if (!acc) sums.set(m.layer, (acc = { mean: new Float64Array(mean.length), variance: new Float64Array(mean.length) }));
+          for (let c = 0; c < mean.length; c++) {
+            acc.mean[c] += mean[c];
+            acc.variance[c] += variance[c];
+          }
+        }
+        result.batches++;
+        result.samples += batch.x.shape[0];
+        options.onProgress?.({ task: 'recalibrate BatchNorm', current: result.samples, unit: 'img' });
+      } finally {
+        batch.x.dispose();
+        batch.y?.dispose();
+      }
+      if (result.samples >= maxSamples) break;
     }
-    if (result.samples >= maxSamples) break;
+  } finally {
+    await onnx?.dispose();
   }
   if (result.batches === 0) return result;
+  result.engine = engine;
   for (const [layer, acc] of sums) {
     const n = result.batches;
     const write = (suffix: string, values: Float64Array) => {
@@ -146,6 +145,64 @@ export async function recalibrateBatchNorm(model: tfl.LayersModel, data: BatchIt
   result.seconds = (performance.now() - started) / 1000;
   options.onProgress?.({ task: 'recalibrate BatchNorm', current: result.samples, total: result.samples, unit: 'img', done: true });
   return result;
+}
+
+/** One batch's statistics on tfjs: the selected layers normalise with them, every other layer runs in inference mode. */
+async function tfjsMoments(model: tfl.LayersModel, selected: Set<Layer>, x: tf.Tensor): Promise<{ layer: Layer; mean: Float32Array; variance: Float32Array }[]> {
+  const moments: { layer: Layer; mean: tf.Tensor; variance: tf.Tensor }[] = [];
+  try {
+    tf.tidy(() => {
+      const scope: TensorScope<tf.Tensor> = new Map(model.inputs.map((t) => [t.id, x]));
+      const walk = {
+        inlineNestedModels: true,
+        unboundInput: (layer: Layer) => new TrainingError(`recalibration: model input '${layer.name}' has no value`),
+        callLayer: (layer: Layer, _node: unknown, inputs: tf.Tensor[]): tf.Tensor[] => {
+          if (!selected.has(layer)) {
+            const out = layer.apply(inputs.length === 1 ? inputs[0] : inputs, { training: false }) as tf.Tensor | tf.Tensor[];
+            return Array.isArray(out) ? out : [out];
+          }
+          const input = inputs[0];
+          const axes = input.shape.map((_, i) => i).slice(0, -1);
+          const { mean, variance } = tf.moments(input, axes);
+          moments.push({ layer, mean: tf.keep(mean), variance: tf.keep(variance) });
+          const config = layer.getConfig() as { epsilon?: number; center?: boolean; scale?: boolean };
+          const gamma = config.scale === false ? undefined : variableNamed(layer, 'gamma').read();
+          const beta = config.center === false ? undefined : variableNamed(layer, 'beta').read();
+          return [tf.batchNorm(input, mean, variance, beta, gamma, config.epsilon ?? 1e-3)];
+        },
+      };
+      // Only the values up to the last selected layer are needed, but the outputs reach every one.
+      for (const output of model.outputs) resolveTensor(output, scope, walk);
+    });
+    const out = [];
+    for (const m of moments) out.push({ layer: m.layer, mean: (await m.mean.data()) as Float32Array, variance: (await m.variance.data()) as Float32Array });
+    return out;
+  } finally {
+    tf.dispose(moments.flatMap((m) => [m.mean, m.variance]));
+  }
+}
+
+/**
+ * onnxruntime for the pass when asked or possible: the model must compile to ONNX and its BatchNorm
+ * layers in training mode must be exactly the selected ones. Records why not on `result` under 'auto'.
+ */
+async function chooseEngine(model: tfl.LayersModel, selected: Set<Layer>, batchSize: number, options: RecalibrationOptions, result: RecalibrationResult): Promise<{ engine: 'onnx' | 'tfjs'; onnx?: OnnxBatchStatistics }> {
+  const wanted = options.engine ?? 'auto';
+  if (wanted === 'tfjs') return { engine: 'tfjs' };
+  let onnx: OnnxBatchStatistics | undefined;
+  let reason: string;
+  try {
+    onnx = await OnnxBatchStatistics.create(model, batchSize, { intraOpNumThreads: options.intraOpNumThreads });
+    if (onnx.layers.length === selected.size && onnx.layers.every((l) => selected.has(l))) return { engine: 'onnx', onnx };
+    reason = `the selected BatchNorm layers (${selected.size}) are not the ${onnx.layers.length} that run in training mode`;
+    await onnx.dispose();
+  } catch (error) {
+    if (!(error instanceof UnsupportedLayer) && !(error instanceof TlkitError)) throw error;
+    reason = error.message;
+  }
+  if (wanted === 'onnx') throw new TrainingError(`BatchNorm recalibration on onnxruntime: ${reason}`);
+  result.fallbackReason = reason;
+  return { engine: 'tfjs' };
 }
 
 /**

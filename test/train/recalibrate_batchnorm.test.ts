@@ -35,7 +35,7 @@ function weightOf(model: tfl.LayersModel, layer: string, suffix: string): Float3
   return model.getLayer(layer).weights.find((w) => w.originalName.endsWith(suffix))!.read().dataSync() as Float32Array;
 }
 
-test('recalibrateBatchNorm sets moving mean/variance to the average batch statistics of one pass, each layer normalising with its batch statistics', async () => {
+for (const engine of ['onnx', 'tfjs'] as const) test(`recalibrateBatchNorm (${engine}) sets moving mean/variance to the average batch statistics of one pass, each layer normalising with its batch statistics`, async () => {
   const model = twoBatchNormNet();
   const n = 12;
   const batchSize = 4;
@@ -62,9 +62,9 @@ test('recalibrateBatchNorm sets moving mean/variance to the average batch statis
     });
   }
   const before = tf.memory().numTensors;
-  const result = await recalibrateBatchNorm(model, new TensorIterator(x, y, { batchSize, shuffle: false }));
+  const result = await recalibrateBatchNorm(model, new TensorIterator(x, y, { batchSize, shuffle: false }), { engine });
   assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
-  assert.deepEqual({ layers: result.layers, batches: result.batches, samples: result.samples }, { layers: 2, batches: 3, samples: 12 });
+  assert.deepEqual({ layers: result.layers, batches: result.batches, samples: result.samples, engine: result.engine }, { layers: 2, batches: 3, samples: 12, engine });
   for (const key of ['bn1', 'bn2'] as const) {
     const mean = weightOf(model, key, 'moving_mean');
     const variance = weightOf(model, key, 'moving_variance');
@@ -134,6 +134,58 @@ test('trainRun from random weights: recalibrated BatchNorm lifts held-out accura
   assert.ok(after >= before + 0.2, `held-out accuracy ${before} -> ${after}`);
   assert.match(stale.result.warning ?? '', /not recalibrated \(--no-recalibrate-bn\)/);
   tf.dispose([data.x, data.y, val.x, val.y]);
+});
+
+test('recalibrateBatchNorm on onnxruntime (the default where the model compiles) agrees with tfjs: mobilenet_v2, a last partial batch, a frozen layer', async () => {
+  const { buildClassifier } = await import('../../src/models/classifier.js');
+  const make = () => {
+    const c = buildClassifier({ backbone: 'mobilenet_v2', backboneOptions: { inputShape: [48, 48, 3], alpha: 0.35, weights: null }, classes: 2, classMode: 'sparse', head: 'gap' });
+    // Frozen BatchNorm stays in inference mode and out of the pass, on both engines.
+    c.model.getLayer('bn_Conv1').trainable = false;
+    return c.model;
+  };
+  const onnxModel = make();
+  const tfjsModel = make();
+  tfjsModel.setWeights(onnxModel.getWeights());
+  const x = tf.randomUniform([10, 48, 48, 3], -1, 1, 'float32', 11) as tf.Tensor4D;
+  const y = tf.zeros([10]);
+  const viaOnnx = await recalibrateBatchNorm(onnxModel, new TensorIterator(x, y, { batchSize: 4, shuffle: false }));
+  const viaTfjs = await recalibrateBatchNorm(tfjsModel, new TensorIterator(x, y, { batchSize: 4, shuffle: false }), { engine: 'tfjs' });
+  assert.equal(viaOnnx.engine, 'onnx', viaOnnx.fallbackReason);
+  assert.deepEqual([viaOnnx.layers, viaOnnx.batches, viaOnnx.samples], [viaTfjs.layers, 3, 10]);
+  assert.equal(viaOnnx.layers, batchNormLayers(onnxModel).length - 1);
+  const a = onnxModel.getWeights().map((w) => w.dataSync());
+  const b = tfjsModel.getWeights().map((w) => w.dataSync());
+  let worst = 0;
+  let moved = 0;
+  const names = onnxModel.weights.map((w) => w.name);
+  for (let i = 0; i < a.length; i++) {
+    for (let j = 0; j < a[i].length; j++) worst = Math.max(worst, Math.abs(a[i][j] - b[i][j]) / Math.max(1, Math.abs(b[i][j])));
+    if (/moving_variance/.test(names[i]) && Array.from(a[i]).some((v) => Math.abs(v - 1) > 1e-3)) moved++;
+  }
+  assert.ok(worst < 1e-4, `largest relative difference ${worst}`);
+  assert.ok(moved >= viaOnnx.layers - 1, `moving variances recalibrated: ${moved}`);
+  onnxModel.dispose();
+  tfjsModel.dispose();
+  tf.dispose([x, y]);
+});
+
+test('recalibrateBatchNorm falls back to tfjs, saying why, when the model does not compile to ONNX; engine onnx then fails', async () => {
+  const input = tfl.input({ shape: [6, 6, 3] });
+  let h = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(input) as tfl.SymbolicTensor;
+  h = tfl.layers.batchNormalization({ name: 'bn' }).apply(h) as tfl.SymbolicTensor;
+  h = tfl.layers.leakyReLU({}).apply(h) as tfl.SymbolicTensor; // no ONNX training rule
+  h = tfl.layers.globalAveragePooling2d({}).apply(h) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 2, activation: 'softmax' }).apply(h) as tfl.SymbolicTensor });
+  const x = tf.randomUniform([4, 6, 6, 3], 0, 3, 'float32', 3) as tf.Tensor4D;
+  const y = tf.zeros([4]);
+  const result = await recalibrateBatchNorm(model, new TensorIterator(x, y, { batchSize: 4, shuffle: false }));
+  assert.equal(result.engine, 'tfjs');
+  assert.match(result.fallbackReason ?? '', /LeakyReLU/);
+  assert.notDeepEqual(Array.from(weightOf(model, 'bn', 'moving_mean')), [0, 0, 0, 0]);
+  await assert.rejects(recalibrateBatchNorm(model, new TensorIterator(x, y, { batchSize: 4, shuffle: false }), { engine: 'onnx' }), /onnxruntime.*LeakyReLU/);
+  model.dispose();
+  tf.dispose([x, y]);
 });
 
 test('generalizationWarning: silent for a small gap, names the cause otherwise', () => {

@@ -61,11 +61,13 @@ registerGradientRule('BatchNormalization', (c) => {
   }
 
   // Per-channel affine y = x * scale + shift in one pass: BatchNormalization with mean 0 and a variance
-  // that makes sqrt(var + eps) exactly 1. (Training mode only: unused constants make onnxruntime warn.)
-  const zeros = o.b.addFloatInitializer(`${name}/affine_mean`, new Float32Array(L.channels), [L.channels]);
-  const unitVariance = o.b.addFloatInitializer(`${name}/affine_var`, new Float32Array(L.channels).fill(1 - AFFINE_EPSILON), [L.channels]);
-  const affine = (v: string, scale: string, shift: string, hint: string): string =>
-    o.op('BatchNormalization', [v, scale, shift, zeros, unitVariance], hint, { epsilon: { float: AFFINE_EPSILON } });
+  // that makes sqrt(var + eps) exactly 1. Its constants are made with the backward pass that uses them:
+  // unused constants make onnxruntime warn (the batch-statistics graph has no backward).
+  const affine = (v: string, scale: string, shift: string, hint: string): string => {
+    const zeros = o.b.addFloatInitializer(`${name}/affine_mean`, new Float32Array(L.channels), [L.channels]);
+    const unitVariance = o.b.addFloatInitializer(`${name}/affine_var`, new Float32Array(L.channels).fill(1 - AFFINE_EPSILON), [L.channels]);
+    return o.op('BatchNormalization', [v, scale, shift, zeros, unitVariance], hint, { epsilon: { float: AFFINE_EPSILON } });
+  };
   const invCount = o.scalar(1 / L.count);
   const mean = o.reduceMean(x.name, L.axes, false, `${name}_mean`);
   // Biased batch variance, as tfjs-layers (and Keras) normalise with, from centred values: E[x^2] - E[x]^2
@@ -76,6 +78,7 @@ registerGradientRule('BatchNormalization', (c) => {
   // tfjs-layers' moving average: moving - (moving - batch) * (1 - momentum).
   const decay = o.scalar(1 - momentum);
   const update = (moving: string, batch: string, hint: string): string => o.sub(moving, o.mul(o.sub(moving, batch, `${hint}_diff`), decay, `${hint}_step`), hint);
+  c.batchStatistics(mean, variance, L.channels);
   c.stateUpdate('movingMean', update(movingMean.name, mean, `${name}_moving_mean`));
   c.stateUpdate('movingVariance', update(movingVariance.name, variance, `${name}_moving_variance`));
 

@@ -30,6 +30,8 @@ export interface RuleContext {
   paramGrad(field: string, grad: string): void;
   /** Declares the new value of a non-trainable state weight (BatchNorm moving statistics). */
   stateUpdate(field: string, value: string): void;
+  /** A BatchNorm in training mode names its batch mean and (biased) variance, [C] (for recalibration). */
+  batchStatistics(mean: string, variance: string, channels: number): void;
   /** A ZeroPadding2D ([top, left, bottom, right]) folded into this 'valid' convolution's own pads. */
   inputPadding?: [number, number, number, number];
   /** Frozen layers (Keras: trainable=False) run in inference mode: BatchNorm uses its moving statistics. */

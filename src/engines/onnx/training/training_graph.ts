@@ -65,11 +65,55 @@ export interface TrainingGraph {
 
 export const GRAPH_NAMES = { x: 'x', labels: 'labels', sampleWeight: 'sample_weight', loss: 'loss', output: 'predictions' } as const;
 
-export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOptions): TrainingGraph {
+/** A BatchNormalization layer that normalises with its batch's statistics, and the graph values holding them. */
+export interface BatchStatisticsOutput {
+  layer: tfl.layers.Layer;
+  mean: string;
+  variance: string;
+  channels: number;
+}
+
+/** The forward pass of the model that outputs the batch statistics of its BatchNorm layers in training mode. */
+export interface BatchStatisticsGraph {
+  modelBytes: Uint8Array;
+  /** Every weight the graph reads, in graph-input order. */
+  params: ParamSlot[];
+  dropout: DropoutInput[];
+  inputShape: number[];
+  /** Per BatchNorm layer in training mode (not frozen), its output names: batch mean and biased batch variance, [C]. */
+  layers: BatchStatisticsOutput[];
+}
+
+/**
+ * The forward pass alone, each BatchNormalization layer that is not frozen normalising with its batch's
+ * statistics (as in training) and every other layer in inference mode (feed dropout masks of ones):
+ * outputs the batch mean and variance of those layers, for BatchNorm recalibration.
+ */
+export function buildBatchStatisticsGraph(model: LayersModel, batchSize: number): BatchStatisticsGraph {
+  const { builder, params, dropout, batchStatistics, graphInputs, graphOutputs, inputShape } = emitForward(model, batchSize);
+  const layers = batchStatistics.map((b, i) => {
+    const out = (value: string, name: string): string => {
+      const outName = builder.reserve(name);
+      builder.node('Identity', [value], outName, {}, [outName]);
+      graphOutputs.push(valueInfo(outName, [b.channels]));
+      return outName;
+    };
+    return { layer: b.layer, channels: b.channels, mean: out(b.mean, `bn${i}_${b.layer.name}:mean`), variance: out(b.variance, `bn${i}_${b.layer.name}:variance`) };
+  });
+  const proto = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    producerName: 'tlkit',
+    opsetImport: [{ domain: '', version: TRAINING_OPSET }, ...(builder.nodes.some((n) => n.domain === NCHWC_DOMAIN) ? [{ domain: NCHWC_DOMAIN, version: 1 }] : [])],
+    graph: { name: `${model.name}_batch_statistics`, node: builder.nodes, initializer: builder.initializers, input: graphInputs, output: graphOutputs },
+  });
+  return { modelBytes: onnx.ModelProto.encode(proto).finish(), params: [...params.values()], dropout, inputShape, layers };
+}
+
+/** The forward pass of every traced layer call, with what the backward pass and the outputs need. */
+function emitForward(model: LayersModel, n: number) {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     throw new UnsupportedLayer(`the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs (one of each is compiled)`);
   }
-  const n = options.batchSize;
   const builder = new OnnxGraphBuilder();
   const o = new Ops(builder);
   const traced = traceModel(model);
@@ -105,6 +149,7 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
   const logits = new Map<string, { logits: OnnxValue; kind: 'softmax' | 'sigmoid' }>();
   const logitGrads = new Map<string, OnnxValue>();
   const backwards: { backward: Backward; inputs: number[]; outputs: number[] }[] = [];
+  const batchStatistics: BatchStatisticsOutput[] = [];
 
   /** The graph input of `owner`'s weight in `field` (created on first use). */
   const readParam = (owner: tfl.layers.Layer, field: string, layout: ParamLayout): ParamHandle | undefined => {
@@ -175,6 +220,9 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
       stateUpdate(field, value) {
         slotOf(field).stateOutput = value;
       },
+      batchStatistics(mean, variance, channels) {
+        batchStatistics.push({ layer, mean, variance, channels });
+      },
       dropoutMask(shape, rate) {
         const input = addInput(`dropout${dropout.length}_${layer.name}`, shape);
         dropout.push({ input, shape, rate });
@@ -197,6 +245,13 @@ export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOpt
     call.outputs.forEach((k, i) => values.set(k, { ...result.outputs[i], shape: context.outputShapes[i] }));
     backwards.push({ backward: result.backward, inputs: call.inputs, outputs: call.outputs });
   }
+
+  return { builder, o, traced, values, params, paramGradParts, dropout, logits, logitGrads, backwards, needsGrad, graphInputs, graphOutputs, addInput, inputShape, batchStatistics };
+}
+
+export function buildTrainingGraph(model: LayersModel, options: TrainingGraphOptions): TrainingGraph {
+  const n = options.batchSize;
+  const { builder, o, traced, values, params, paramGradParts, dropout, logits, logitGrads, backwards, needsGrad, graphInputs, graphOutputs, addInput, inputShape } = emitForward(model, n);
 
   // Loss on the output.
   const output = builder.toLayout(values.get(traced.outputs[0])!, 'native');
