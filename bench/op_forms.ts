@@ -74,6 +74,15 @@ const inside = (o: Ops, y: string): string => o.op('And', [o.op('Greater', [y, o
 await timeForm('Greater, Less, And, Cast, Mul (the step)', { y: big, dy: big }, (o, [y, dy]) => [o.mul(dy, o.op('Cast', [inside(o, y)], 'c', { to: 1 }), 'g')]);
 await timeForm('Greater, Less, And, Where', { y: big, dy: big }, (o, [y, dy]) => [o.op('Where', [inside(o, y), dy, o.scalar(0)], 'g')]);
 await timeForm('Sign(y (6 - y)) * dy', { y: big, dy: big }, (o, [y, dy]) => [o.mul(dy, o.op('Sign', [o.mul(y, o.sub(o.scalar(6), y, 's'), 'm')], 'sg'), 'g')]);
+// HardSigmoid(a y + b) = max(0, min(1, a y + b)) with a = 2^100 is the indicator of y > 0 (exact for y outside
+// (0, 2^-100)); a = -2^100, b = 6 2^100 that of y < 6 (exact: 2^100 y and 6 2^100 are exact, their sum by Sterbenz).
+const BIG = 2 ** 100;
+const hardSigmoid = (o: Ops, y: string, alpha: number, beta: number, hint: string): string => o.op('HardSigmoid', [y], hint, { alpha: { float: alpha }, beta: { float: beta } });
+await timeForm('HardSigmoid (y > 0) * HardSigmoid (y < 6) * dy', { y: big, dy: big }, (o, [y, dy]) => [o.mul(dy, o.mul(hardSigmoid(o, y, BIG, 0, 'pos'), hardSigmoid(o, y, -BIG, 6 * BIG, 'lt6'), 'in'), 'g')]);
+await timeForm('(HardSigmoid (y > 0) * dy) * HardSigmoid (y < 6)', { y: big, dy: big }, (o, [y, dy]) => [o.mul(o.mul(dy, hardSigmoid(o, y, BIG, 0, 'pos'), 'g0'), hardSigmoid(o, y, -BIG, 6 * BIG, 'lt6'), 'g')]);
+console.log(`ReLU backward on ${big.join('x')}:`);
+await timeForm('Greater, Cast, Mul (the step)', { y: big, dy: big }, (o, [y, dy]) => [o.mul(dy, o.op('Cast', [o.op('Greater', [y, o.scalar(0)], 'p')], 'c', { to: 1 }), 'g')]);
+await timeForm('HardSigmoid (y > 0) * dy', { y: big, dy: big }, (o, [y, dy]) => [o.mul(dy, hardSigmoid(o, y, BIG, 0, 'pos'), 'g')]);
 
 console.log('BatchNorm backward sum(dy * x) per channel:');
 for (const [n, c, h] of [[16, 96, 112], [16, 144, 56], [16, 576, 14]]) {
