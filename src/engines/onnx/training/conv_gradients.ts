@@ -5,7 +5,7 @@
 import type { Ops } from './ops.js';
 import type { Geometry } from './conv_geometry.js';
 import { isPointwise } from './conv_geometry.js';
-import { NCHWC_DOMAIN, nchwcBlockSize, nchwcDepthwiseConv } from './nchwc.js';
+import { NCHWC_DOMAIN, nchwcBlockSize, nchwcDepthwiseConv, reorderInput } from './nchwc.js';
 
 /**
  * 'auto' picks by stride, from onnxruntime-node 1.30 timings on this machine (N16, bench micro-runs):
@@ -235,10 +235,13 @@ export function convFilterGrad(o: Ops, x: string, dy: string, g: Geometry, s: Co
     if (!nchwcFits) throw new Error(`internal: the 'nchwc' depthwise filter gradient needs the NCHWc kernels and N*C (${n * cin}) divisible by their block (${block ?? 'none'})`);
     // dW[c] = sum_n correlation of x[n, c] with dy[n, c]: a depthwise Conv over the N*C (sample,
     // channel) maps (free reshapes of NCHW) whose kernel is dy, dilated by the stride; its weight goes
-    // in the blocked layout [N*C/B, 1, Ho, Wo, B] (one transpose of dy).
+    // in the blocked layout [N*C/B, 1, Ho, Wo, B], which is ReorderInput(dy)'s: shared with a stride-1
+    // input gradient, which reorders the same dy (and faster than a Transpose of dy into it).
     const maps = n * cin;
     const xc = o.domainOp(NCHWC_DOMAIN, 'ReorderInput', [o.reshape(x, [1, maps, g.inSize[0], g.inSize[1]], `${hint}_x1`)], `${hint}_xc`);
-    const kernel = o.reshape(o.transpose(o.reshape(dy, [maps / block!, block!, 1, ho, wo], `${hint}_dy5`), [0, 2, 3, 4, 1], `${hint}_dyb`), [maps, 1, ho, wo], `${hint}_dyk`);
+    // (Per sample when C fills whole blocks; else ReorderInput would pad each sample's channels.)
+    const dyMaps = cin % block! === 0 ? dy : o.reshape(dy, [1, maps, ho, wo], `${hint}_dy1`);
+    const kernel = o.reshape(reorderInput(o, dyMaps, `${hint}_dyc`), [maps, 1, ho, wo], `${hint}_dyk`);
     const full = o.domainOp(NCHWC_DOMAIN, 'Conv', [xc, kernel], `${hint}_dwfull`, { ...dilationAttrs, kernel_shape: [ho, wo], group: maps });
     const planar = o.domainOp(NCHWC_DOMAIN, 'ReorderOutput', [full], `${hint}_dwplanar`, { channels: maps });
     const perSample = o.reshape(o.slice(planar, [0, 0], g.kernel, [2, 3], `${hint}_dwcrop`), [n, cout, g.kernel[0], g.kernel[1]], `${hint}_dw_n`);

@@ -57,7 +57,25 @@ export function nchwcDepthwiseConv(o: Ops, x: string, w: string, bias: string | 
   if (block === undefined || channels % block !== 0) throw new Error(`internal: ${channels} channels do not fit the NCHWc block (${block ?? 'none'})`);
   const [kh, kw] = attrs.kernel_shape;
   const blocked = o.reshape(o.transpose(o.reshape(w, [channels / block, block, 1, kh, kw], `${hint}_w5`), [0, 2, 3, 4, 1], `${hint}_wb`), [channels, 1, kh, kw], `${hint}_wblocked`);
-  const xc = o.domainOp(NCHWC_DOMAIN, 'ReorderInput', [x], `${hint}_xc`);
+  const xc = reorderInput(o, x, `${hint}_xc`);
   const yc = o.domainOp(NCHWC_DOMAIN, 'Conv', bias ? [xc, blocked, bias] : [xc, blocked], `${hint}_yc`, { ...attrs, dilations: [1, 1], group: channels });
   return o.domainOp(NCHWC_DOMAIN, 'ReorderOutput', [yc], hint, { channels });
+}
+
+const reordered = new WeakMap<Ops, Map<string, string>>();
+
+/**
+ * ReorderInput of the NCHW value `x` into the blocked layout [N, C/B, H, W, B], once per value and
+ * graph. Its bytes are also the blocked depthwise weight layout [N*C/B, 1, H, W, B] of the N*C maps, so
+ * the depthwise filter gradient takes dy from here as its kernel, sharing the input gradient's reorder.
+ */
+export function reorderInput(o: Ops, x: string, hint: string): string {
+  let memo = reordered.get(o);
+  if (!memo) reordered.set(o, (memo = new Map()));
+  let xc = memo.get(x);
+  if (!xc) {
+    xc = o.domainOp(NCHWC_DOMAIN, 'ReorderInput', [x], hint);
+    memo.set(x, xc);
+  }
+  return xc;
 }
