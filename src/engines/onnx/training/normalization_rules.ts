@@ -69,12 +69,32 @@ registerGradientRule('BatchNormalization', (c) => {
     return o.op('BatchNormalization', [v, scale, shift, zeros, unitVariance], hint, { epsilon: { float: AFFINE_EPSILON } });
   };
   const invCount = o.scalar(1 / L.count);
-  const mean = o.reduceMean(x.name, L.axes, false, `${name}_mean`);
-  // Biased batch variance, as tfjs-layers (and Keras) normalise with, from centred values: E[x^2] - E[x]^2
-  // would save the Sub pass but loses float32 digits when |mean| >> std (ResNet/Inception activations).
-  const centered = o.sub(x.name, perChannel(mean, `${name}_mean_b`), `${name}_centered`);
-  const variance = o.mul(o.op('ReduceSumSquare', [centered], `${name}_sumsq`, { axes: L.axes, keepdims: 0 }), invCount, `${name}_var`);
-  const y = o.op('BatchNormalization', [x.name, gammaValue, betaValue, mean, variance], name, { epsilon: { float: epsilon } });
+  let mean: string;
+  let variance: string;
+  let y: string;
+  if (x.shape.length === 4 || x.shape.length === 2) {
+    // onnxruntime's BatchNormalization in training mode: batch mean, biased variance and the normalised
+    // output in one op (the composed form below takes four passes). With momentum 0 its "running" outputs
+    // are the batch statistics. The kernel writes them into the buffers of its running-statistics
+    // inputs (in place, as a training build updates them), so those inputs are scratch constants of this
+    // layer alone, never the moving statistics that the update below reads; their values are unique per
+    // layer so that no optimiser merges two layers' scratch buffers.
+    const fill = (scratchCount.get(o.b) ?? 0) + 1;
+    scratchCount.set(o.b, fill + 1);
+    const scratch = (what: string, value: number): string => o.b.addFloatInitializer(`${name}/${what}_scratch`, new Float32Array(L.channels).fill(value), [L.channels]);
+    [y, mean, variance] = o.b.node('BatchNormalization', [x.name, gammaValue, betaValue, scratch('mean', fill), scratch('variance', fill + 1)], name, { epsilon: { float: epsilon }, momentum: { float: 0 }, training_mode: 1 }, [
+      o.b.uniqueName(name),
+      o.b.uniqueName(`${name}_mean`),
+      o.b.uniqueName(`${name}_var`),
+    ]);
+  } else {
+    mean = o.reduceMean(x.name, L.axes, false, `${name}_mean`);
+    // Biased batch variance, as tfjs-layers (and Keras) normalise with, from centred values: E[x^2] - E[x]^2
+    // would save the Sub pass but loses float32 digits when |mean| >> std (ResNet/Inception activations).
+    const centered = o.sub(x.name, perChannel(mean, `${name}_mean_b`), `${name}_centered`);
+    variance = o.mul(o.op('ReduceSumSquare', [centered], `${name}_sumsq`, { axes: L.axes, keepdims: 0 }), invCount, `${name}_var`);
+    y = o.op('BatchNormalization', [x.name, gammaValue, betaValue, mean, variance], name, { epsilon: { float: epsilon } });
+  }
   // tfjs-layers' moving average: moving - (moving - batch) * (1 - momentum).
   const decay = o.scalar(1 - momentum);
   const update = (moving: string, batch: string, hint: string): string => o.sub(moving, o.mul(o.sub(moving, batch, `${hint}_diff`), decay, `${hint}_step`), hint);
@@ -106,6 +126,9 @@ registerGradientRule('BatchNormalization', (c) => {
     },
   };
 });
+
+/** Per graph, the last fill value of the training-mode kernel's scratch inputs: distinct across layers, the same on every build. */
+const scratchCount = new WeakMap<object, number>();
 
 /** Epsilon of the affine-only BatchNormalization trick; 1 - eps + eps rounds to 1 in float32. */
 const AFFINE_EPSILON = 1 / 1024;
