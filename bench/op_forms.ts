@@ -93,3 +93,17 @@ for (const [n, c, h] of [[16, 96, 112], [16, 144, 56], [16, 576, 14]]) {
     o.reduceSum(o.op('MatMul', [o.reshape(dy, [n, c, 1, h * h], 'a'), o.reshape(x, [n, c, h * h, 1], 'b')], 'mm'), [0, 2, 3], false, 's'),
   ]);
 }
+
+console.log(`BatchNorm backward dx = k dy + c1 x + c0 (per-channel k, c1, c0) on ${big.join('x')}:`);
+const perChannel = (o: Ops, v: number, hint: string): string => o.b.addFloatInitializer(hint, new Float32Array(big[1]).fill(v), [big[1]]);
+const affine = (o: Ops, v: string, scale: string, shift: string, hint: string): string =>
+  o.op('BatchNormalization', [v, scale, shift, perChannel(o, 0, `${hint}_m`), perChannel(o, 1 - 1 / 1024, `${hint}_v`)], hint, { epsilon: { float: 1 / 1024 } });
+await timeForm('affine(x), Mul(dy, k broadcast), Add (the step)', { x: big, dy: big }, (o, [x, dy]) => [
+  o.add(o.mul(dy, o.reshape(perChannel(o, 0.5, 'k'), [1, big[1], 1, 1], 'kb'), 'dyk'), affine(o, x, perChannel(o, 0.25, 'c1'), perChannel(o, 0.1, 'c0'), 'xa'), 'dx'),
+]);
+await timeForm('affine(x), affine(dy), Add', { x: big, dy: big }, (o, [x, dy]) => [
+  o.add(affine(o, dy, perChannel(o, 0.5, 'k'), perChannel(o, 0, 'z'), 'dya'), affine(o, x, perChannel(o, 0.25, 'c1'), perChannel(o, 0.1, 'c0'), 'xa'), 'dx'),
+]);
+await timeForm('affine(x), Sum(dy k broadcast, ...)', { x: big, dy: big }, (o, [x, dy]) => [
+  o.op('Sum', [o.mul(dy, o.reshape(perChannel(o, 0.5, 'k'), [1, big[1], 1, 1], 'kb'), 'dyk'), affine(o, x, perChannel(o, 0.25, 'c1'), perChannel(o, 0.1, 'c0'), 'xa')], 'dx'),
+]);
