@@ -28,6 +28,20 @@ interface RunProcess {
   stderr: string;
 }
 
+/**
+ * The environment of a run process: `base` plus, with a thread budget, onnxruntime's intra-op threads
+ * (TLKIT_THREADS) and libuv's pool (UV_THREADPOOL_SIZE: file reads and sharp's decodes), so runs side by
+ * side on one machine do not each take more than their share. A UV_THREADPOOL_SIZE set in `base` wins.
+ */
+export function runProcessEnvironment(threads: number | undefined, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  if (threads !== undefined) {
+    env.TLKIT_THREADS = String(threads);
+    env.UV_THREADPOOL_SIZE ??= String(threads);
+  }
+  return env;
+}
+
 export class RunProcessPool {
   private readonly idle: RunProcess[] = [];
   private readonly all = new Set<RunProcess>();
@@ -37,14 +51,7 @@ export class RunProcessPool {
 
   private spawn(): RunProcess {
     const execArgv = entryUrl.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    if (this.threads !== undefined) {
-      // The thread budget covers more than onnxruntime: libuv's pool (file reads, sharp's decodes) is
-      // sized by it too, so runs side by side on one machine do not each take more than their share.
-      // A value the user set in the environment wins.
-      env.TLKIT_THREADS = String(this.threads);
-      env.UV_THREADPOOL_SIZE ??= String(this.threads);
-    }
+    const env = runProcessEnvironment(this.threads);
     const child = fork(entryUrl, [], { execArgv, env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     let markReady: () => void = () => undefined;
     const proc: RunProcess = { child, ready: new Promise<void>((resolve) => (markReady = resolve)), stderr: '' };
