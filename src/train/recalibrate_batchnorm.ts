@@ -9,7 +9,7 @@ import { resolveTensor, type TensorScope } from '../engines/onnx/model_walk.js';
 import { isFrozen } from '../engines/tfjs/batch_norm_layer.js';
 import type { ProgressCallback } from '../core/progress.js';
 import { TlkitError, TrainingError, invalidArgument } from '../core/errors.js';
-import { OnnxBatchStatistics } from '../engines/onnx/training/batch_statistics.js';
+import { OnnxBatchStatistics, type LayerBatchStatistics } from '../engines/onnx/training/batch_statistics.js';
 import { UnsupportedLayer } from '../engines/onnx/training/rules.js';
 import { readTensorData } from '../engines/onnx/tensor_data.js';
 import { restOfEpoch, type BatchIterator } from '../data/batch.js';
@@ -104,14 +104,11 @@ export async function recalibrateBatchNorm(model: tfl.LayersModel, data: BatchIt
         throw new TrainingError('BatchNorm recalibration aborted');
       }
       if (engine === undefined) ({ engine, onnx } = await chooseEngine(model, selected, batch.x.shape[0], options, result));
-      let moments: { layer: Layer; mean: ArrayLike<number>; variance: ArrayLike<number> }[];
       try {
-        moments = onnx ? await onnx.run(readTensorData(batch.x), batch.x.shape[0]) : await tfjsMoments(model, selected, batch.x);
-        for (const m of moments) {
-          const mean = m.mean;
-          const variance = m.variance;
-          let acc = sums.get(m.layer);
-          if (!acc) sums.set(m.layer, (acc = { mean: new Float64Array(mean.length), variance: new Float64Array(mean.length) }));
+        const moments = onnx ? await onnx.run(readTensorData(batch.x), batch.x.shape[0]) : await tfjsMoments(model, selected, batch.x);
+        for (const { layer, mean, variance } of moments) {
+          let acc = sums.get(layer);
+          if (!acc) sums.set(layer, (acc = { mean: new Float64Array(mean.length), variance: new Float64Array(mean.length) }));
           for (let c = 0; c < mean.length; c++) {
             acc.mean[c] += mean[c];
             acc.variance[c] += variance[c];
@@ -148,7 +145,7 @@ export async function recalibrateBatchNorm(model: tfl.LayersModel, data: BatchIt
 }
 
 /** One batch's statistics on tfjs: the selected layers normalise with them, every other layer runs in inference mode. */
-async function tfjsMoments(model: tfl.LayersModel, selected: Set<Layer>, x: tf.Tensor): Promise<{ layer: Layer; mean: Float32Array; variance: Float32Array }[]> {
+async function tfjsMoments(model: tfl.LayersModel, selected: Set<Layer>, x: tf.Tensor): Promise<LayerBatchStatistics[]> {
   const moments: { layer: Layer; mean: tf.Tensor; variance: tf.Tensor }[] = [];
   try {
     tf.tidy(() => {

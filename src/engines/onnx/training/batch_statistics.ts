@@ -6,9 +6,9 @@ import * as ort from 'onnxruntime-node';
 import { invalidArgument } from '../../../core/errors.js';
 import type { tfl } from '../../tfjs/tf.js';
 import type { LayersModel } from '../model_graph.js';
-import { defaultThreadCount } from '../session.js';
 import { probeNchwcBlockSize } from './nchwc.js';
 import { kerasToOnnx } from './params.js';
+import { createStepSession } from './step_session.js';
 import { UnsupportedLayer } from './rules.js';
 import { buildBatchStatisticsGraph, GRAPH_NAMES, type BatchStatisticsGraph } from './training_graph.js';
 
@@ -85,16 +85,7 @@ async function compile(model: LayersModel, batchSize: number, options: BatchStat
     constantFeeds[slot.input] = new ort.Tensor('float32', kerasToOnnx(data, slot.kerasShape, slot.layout), slot.shape);
   }
   for (const d of graph.dropout) constantFeeds[d.input] = new ort.Tensor('float32', new Float32Array(d.shape.reduce((a, b) => a * b, 1)).fill(1), d.shape);
-  const session = await ort.InferenceSession.create(graph.modelBytes, {
-    intraOpNumThreads: options.intraOpNumThreads ?? defaultThreadCount(),
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    enableMemPattern: false,
-    executionProviders: ['cpu'],
-    // Layers after the last BatchNorm feed no output: onnxruntime drops them, and says so at warning level.
-    logSeverityLevel: 3,
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
-  });
+  // quiet: layers after the last BatchNorm feed no output; onnxruntime drops them with a warning each.
+  const session = await createStepSession(graph.modelBytes, { intraOpNumThreads: options.intraOpNumThreads, quiet: true });
   return { graph, session, constantFeeds };
 }

@@ -10,8 +10,8 @@ import type { LossName } from '../../../core/names.js';
 import { tf, type tfl } from '../../tfjs/tf.js';
 import type { LayersModel } from '../model_graph.js';
 import { cacheEntry, optimizedModelPath, prepareEntryDir, readCached, resolveCacheDir, writeCached, type CompileInfo } from '../compiled_cache.js';
-import { defaultThreadCount } from '../session.js';
 import { checkOptimizerSettings, slotNames, stepScalarValues, type OptimizerSettings } from './optimizer_update.js';
+import { createStepSession } from './step_session.js';
 import { probeNchwcBlockSize } from './nchwc.js';
 import { kerasToOnnx, onnxToKeras, type ParamLayout, type ParamSlot } from './params.js';
 import { UnsupportedLayer } from './rules.js';
@@ -298,24 +298,9 @@ class TrainingStepRunner {
   }
 
   private createSession(modelBytes: Uint8Array, level: 'all' | 'disabled', saveOptimizedTo?: string): Promise<ort.InferenceSession> {
-    const threads = this.options.intraOpNumThreads ?? defaultThreadCount();
-    return ort.InferenceSession.create(modelBytes, {
-      intraOpNumThreads: threads,
-      interOpNumThreads: this.options.interOpNumThreads ?? 1,
-      executionMode: (this.options.interOpNumThreads ?? 1) > 1 ? 'parallel' : 'sequential',
-      graphOptimizationLevel: level,
-      // The memory pattern pre-plans one block for every intermediate of the step: 3.1 GB peak RSS
-      // for mobilenet_v2@224 batch 16, against 1.7 GB without it, at the same speed (bench/train_onnx.ts).
-      enableMemPattern: false,
-      executionProviders: ['cpu'],
-      // Idle intra-op threads sleep instead of spinning (as in session.ts): on the shared 2-core machine,
-      // mobilenet_v2@224 b16 went from 1.09-1.55 to 1.82-1.94 img/s with spinning off (same process, steps
-      // interleaved, load average ~20); the step also shares the cores with decoding and augmentation.
-      extra: { session: { intra_op: { allow_spinning: this.options.allowSpinning ? '1' : '0' } } },
-      // onnxruntime writes the graph as it optimised it; writeCached stores it.
-      ...(saveOptimizedTo ? { optimizedModelFilePath: saveOptimizedTo, logSeverityLevel: 3 as const } : {}),
-      ...(this.options.profilePrefix ? { enableProfiling: true, profileFilePrefix: this.options.profilePrefix } : {}),
-    });
+    const { intraOpNumThreads, interOpNumThreads, allowSpinning, profilePrefix } = this.options;
+    // onnxruntime writes the graph as it optimised it to saveOptimizedTo; writeCached stores it.
+    return createStepSession(modelBytes, { intraOpNumThreads, interOpNumThreads, allowSpinning, profilePrefix, level, saveOptimizedTo });
   }
 
   /** Reads every weight the compiled graphs use from the tfjs model; optimizer slots restart at 0. */

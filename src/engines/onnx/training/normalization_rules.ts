@@ -78,11 +78,9 @@ registerGradientRule('BatchNormalization', (c) => {
     // are the batch statistics. The kernel writes them into the buffers of its running-statistics
     // inputs (in place, as a training build updates them), so those inputs are scratch constants of this
     // layer alone, never the moving statistics that the update below reads; their values are unique per
-    // layer so that no optimiser merges two layers' scratch buffers.
-    const fill = (scratchCount.get(o.b) ?? 0) + 1;
-    scratchCount.set(o.b, fill + 1);
-    const scratch = (what: string, value: number): string => o.b.addFloatInitializer(`${name}/${what}_scratch`, new Float32Array(L.channels).fill(value), [L.channels]);
-    [y, mean, variance] = o.b.node('BatchNormalization', [x.name, gammaValue, betaValue, scratch('mean', fill), scratch('variance', fill + 1)], name, { epsilon: { float: epsilon }, momentum: { float: 0 }, training_mode: 1 }, [
+    // layer (the graph's initializer count) so that no optimiser merges two layers' scratch buffers.
+    const scratch = (what: string): string => o.b.addFloatInitializer(`${name}/${what}_scratch`, new Float32Array(L.channels).fill(o.b.initializers.length), [L.channels]);
+    [y, mean, variance] = o.b.node('BatchNormalization', [x.name, gammaValue, betaValue, scratch('mean'), scratch('variance')], name, { epsilon: { float: epsilon }, momentum: { float: 0 }, training_mode: 1 }, [
       o.b.uniqueName(name),
       o.b.uniqueName(`${name}_mean`),
       o.b.uniqueName(`${name}_var`),
@@ -126,9 +124,6 @@ registerGradientRule('BatchNormalization', (c) => {
     },
   };
 });
-
-/** Per graph, the last fill value of the training-mode kernel's scratch inputs: distinct across layers, the same on every build. */
-const scratchCount = new WeakMap<object, number>();
 
 /** Epsilon of the affine-only BatchNormalization trick; 1 - eps + eps rounds to 1 in float32. */
 const AFFINE_EPSILON = 1 / 1024;
