@@ -4,7 +4,7 @@
 //
 //   POST /v1/predict   image body (image/*, application/octet-stream) or multipart/form-data with
 //                      several images; ?top_k=K -> { predictions: [{ file?, top: [{ className, index, probability }] }] }
-//   GET  /v1/model     classes, input size, backbone, the run's evaluation metrics, serving limits
+//   GET  /v1/model     classes, input size, precision served, backbone, the run's evaluation metrics, serving limits
 //   GET  /healthz      { status: 'ok' }, 503 while draining
 //   GET  /metrics      Prometheus text
 //   GET  /             the web page, classifying through this server
@@ -19,6 +19,7 @@ import { initEngine } from '../engines/tfjs/tf.js';
 import { invalidArgument } from '../core/errors.js';
 import { classProbabilities, topOf, type ClassProbability } from '../train/top_classes.js';
 import { loadModel, resolveModelDir, type ModelMetadata } from '../weights/saved_model.js';
+import { readQuantizedOnnx, type ServingPrecision } from '../weights/quantized_onnx.js';
 import { apiKeyCheck, type ApiKeyCheck } from './api_key.js';
 import { bundlePageScript } from './bundle.js';
 import { pageConfigFor } from './export_web.js';
@@ -61,6 +62,11 @@ export interface ServeOptions {
   /** onnxruntime intra-op threads. Default: all cores. */
   threads?: number;
   /**
+   * 'int8': serve RUN/model.int8.onnx (`tlkit export RUN --format onnx --quantize int8`) instead of
+   * the float32 export; /v1/model says which precision is served. Default: float32.
+   */
+  quantize?: 'int8';
+  /**
    * Largest slice of a batch given to onnxruntime in one run (a batch of maxBatch runs as slices of this
    * size, back to back). Default 1: on this 2-core machine under load, MobileNetV2@224 ran 2-3x faster
    * per image one at a time than in slices of 2-16 (bench/serve.ts prints both).
@@ -76,6 +82,8 @@ export interface TlkitServer {
   /** Stops accepting, lets in-flight requests finish, then frees the model. Idempotent. */
   close(): Promise<void>;
   readonly metadata: ModelMetadata;
+  /** What the model computes in: 'float32', or 'int8' (options.quantize). */
+  readonly precision: ServingPrecision;
   /** The fastify instance (e.g. for `inject` in tests or extra routes before listen). */
   readonly app: FastifyInstance;
 }
@@ -124,9 +132,12 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
   const modelDir = resolveModelDir(options.runDir);
   const { model, metadata } = await loadModel(modelDir);
   const defaultTopK = positiveInteger('topK', options.topK, Math.min(5, metadata.classNames.length));
+  if (options.quantize !== undefined && options.quantize !== 'int8') throw invalidArgument('quantize', options.quantize, "'int8' (or leave it out for float32)");
+  const precision: ServingPrecision = options.quantize ?? 'float32';
   let predictor: OnnxPredictor;
   try {
-    predictor = await createOnnxPredictor(model, { worker: true, batchSize: runBatch, intraOpNumThreads: options.threads });
+    const onnxModel = precision === 'int8' ? await readQuantizedOnnx(modelDir) : undefined;
+    predictor = await createOnnxPredictor(model, { worker: true, batchSize: runBatch, intraOpNumThreads: options.threads, onnxModel });
   } finally {
     model.dispose();
   }
@@ -204,6 +215,7 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
     classNames: metadata.classNames,
     classMode: metadata.classMode,
     inputSize: metadata.inputSize,
+    precision,
     preprocess: metadata.preprocess,
     rescale: metadata.rescale ?? null,
     weightsSource: metadata.weightsSource,
@@ -237,6 +249,7 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
   let closing: Promise<void> | undefined;
   return {
     metadata,
+    precision,
     app,
     async listen() {
       await app.listen({ host, port });

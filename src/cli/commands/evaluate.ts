@@ -4,7 +4,7 @@ import { choiceFlag, numberFlag, parseFlags } from '../args.js';
 import { UsageError } from '../../core/errors.js';
 import { ProgressPrinter } from '../progress_bar.js';
 
-const usage = `Usage: tlkit evaluate MODEL DIR [--batch-size B] [--json]
+const usage = `Usage: tlkit evaluate MODEL DIR [--batch-size B] [--json] [--quantize int8]
 
 Evaluates a trained model (a run directory, or its model/ folder) on DIR, a folder with one sub-folder
 per class named like the training classes. Prints accuracy, loss, per-class precision / recall / F1
@@ -13,12 +13,14 @@ and the confusion matrix (rows: true class, columns: predicted class).
 Options:
   --batch-size B   images per batch (default 16)
   --engine E       auto (default: onnxruntime when it can run the model, else tfjs), onnx or tfjs
+  --quantize int8  run RUN/model.int8.onnx (tlkit export RUN --format onnx --quantize int8) on onnxruntime
   --json           the evaluation as JSON`;
 
 const flags = {
   'batch-size': { type: 'string' },
   json: { type: 'boolean' },
   engine: { type: 'string' },
+  quantize: { type: 'string' },
 } as const;
 
 export function formatEvaluation(e: import('../../train/evaluate.js').Evaluation): string {
@@ -45,6 +47,8 @@ export const evaluateCommand: Command = {
     if (positionals.length !== 2) throw new UsageError(`evaluate expects MODEL and DIR; got ${positionals.length} argument(s)\n\n${usage}`);
     const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
     const engineChoice = choiceFlag(values, 'engine', ['auto', 'tfjs', 'onnx'] as const);
+    const quantize = choiceFlag(values, 'quantize', ['int8'] as const);
+    if (quantize && engineChoice === 'tfjs') throw new UsageError('--quantize int8 runs on onnxruntime; it excludes --engine tfjs', 'quantize');
     const [{ initEngine }, { loadModel }, { evaluationIterator }, { evaluate }, { openInferenceEngine }] = await Promise.all([
       import('../../engines/tfjs/tf.js'),
       import('../../weights/saved_model.js'),
@@ -55,12 +59,12 @@ export const evaluateCommand: Command = {
     await initEngine();
     const { model, metadata } = await loadModel(positionals[0]);
     const iterator = evaluationIterator(positionals[1], metadata, { batchSize, onWarning: (m) => io.stderr.write(m + '\n') });
-    const engine = await openInferenceEngine(model, engineChoice);
+    const engine = quantize ? await (await import('../../train/quantized_engine.js')).openQuantizedEngine(positionals[0], model) : await openInferenceEngine(model, engineChoice);
     if (engine.note) io.stderr.write(engine.note + '\n');
     const printer = new ProgressPrinter(io.stderr, io.interactive);
     try {
       const evaluation = await evaluate(model, iterator, { classNames: metadata.classNames, onProgress: values.json ? undefined : printer.update, predictor: engine.predictor });
-      io.stdout.write((values.json ? JSON.stringify({ ...evaluation, engine: engine.name }, null, 2) : formatEvaluation(evaluation)) + '\n');
+      io.stdout.write((values.json ? JSON.stringify({ ...evaluation, engine: engine.name, precision: quantize ?? 'float32' }, null, 2) : formatEvaluation(evaluation)) + '\n');
     } finally {
       await iterator.close();
       await engine.dispose();

@@ -3,7 +3,7 @@ import type { Command } from '../command.js';
 import { choiceFlag, numberFlag, parseFlags } from '../args.js';
 import { UsageError } from '../../core/errors.js';
 
-const usage = `Usage: tlkit predict MODEL IMAGE|DIR... [--top-k K] [--batch-size B] [--json | --csv]
+const usage = `Usage: tlkit predict MODEL IMAGE|DIR... [--top-k K] [--batch-size B] [--json | --csv] [--quantize int8]
 
 Classifies images with a trained model (a run directory, or its model/ folder). Directories are read
 recursively (png jpg jpeg bmp ppm tif tiff). Prints, per image, the K most probable classes; a file
@@ -13,6 +13,7 @@ Options:
   --top-k K        classes per image, most probable first (default 1)
   --batch-size B   images per batch (default 16)
   --engine E       auto (default: onnxruntime when it can run the model, else tfjs), onnx or tfjs
+  --quantize int8  run RUN/model.int8.onnx (tlkit export RUN --format onnx --quantize int8) on onnxruntime
   --json           [{"file", "top": [{"className", "index", "probability"}]}]
   --csv            file,rank,class,probability (one row per listed class)`;
 
@@ -21,6 +22,7 @@ const flags = {
   'batch-size': { type: 'string' },
   json: { type: 'boolean' },
   engine: { type: 'string' },
+  quantize: { type: 'string' },
   csv: { type: 'boolean' },
 } as const;
 
@@ -39,6 +41,8 @@ export const predictCommand: Command = {
     const topK = numberFlag(values, 'top-k', { integer: true, min: 1 }) ?? 1;
     const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
     const engineChoice = choiceFlag(values, 'engine', ['auto', 'tfjs', 'onnx'] as const);
+    const quantize = choiceFlag(values, 'quantize', ['int8'] as const);
+    if (quantize && engineChoice === 'tfjs') throw new UsageError('--quantize int8 runs on onnxruntime; it excludes --engine tfjs', 'quantize');
     const [{ initEngine }, { loadModel }, { predictFiles }, { openInferenceEngine }] = await Promise.all([
       import('../../engines/tfjs/tf.js'),
       import('../../weights/saved_model.js'),
@@ -47,7 +51,7 @@ export const predictCommand: Command = {
     ]);
     await initEngine();
     const { model, metadata } = await loadModel(positionals[0]);
-    const engine = await openInferenceEngine(model, engineChoice);
+    const engine = quantize ? await (await import('../../train/quantized_engine.js')).openQuantizedEngine(positionals[0], model) : await openInferenceEngine(model, engineChoice);
     if (engine.note) io.stderr.write(engine.note + '\n');
     let predictions;
     try {

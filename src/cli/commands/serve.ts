@@ -1,7 +1,7 @@
 // `tlkit serve RUN`: the trained classifier as an HTTP service, until SIGTERM or SIGINT, which drain the
 // requests in flight before the process exits.
 import type { Command } from '../command.js';
-import { numberFlag, parseFlags, stringFlag } from '../args.js';
+import { choiceFlag, numberFlag, parseFlags, stringFlag } from '../args.js';
 import { UsageError } from '../../core/errors.js';
 
 const usage = `Usage: tlkit serve RUN [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--cors ORIGIN] [limits...]
@@ -29,6 +29,7 @@ Options:
   --limit-input-pixels N   largest decoded width x height (default 40000000); larger: 413
   --request-timeout-ms MS  time to send a whole request (default 30000); slower: 408
   --threads N              onnxruntime threads (default: all cores)
+  --quantize int8          serve RUN/model.int8.onnx (tlkit export RUN --format onnx --quantize int8)
 
 SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit 0.`;
 
@@ -46,6 +47,7 @@ const flags = {
   'limit-input-pixels': { type: 'string' },
   'request-timeout-ms': { type: 'string' },
   threads: { type: 'string' },
+  quantize: { type: 'string' },
 } as const;
 
 export const serveCommand: Command = {
@@ -73,11 +75,12 @@ export const serveCommand: Command = {
       limitInputPixels: numberFlag(values, 'limit-input-pixels', { integer: true, min: 1 }),
       requestTimeoutMs: numberFlag(values, 'request-timeout-ms', { integer: true, min: 1 }),
       threads: numberFlag(values, 'threads', { integer: true, min: 1 }),
+      quantize: choiceFlag(values, 'quantize', ['int8'] as const),
       onError: (error) => io.stderr.write(`tlkit serve: request failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`),
     });
     const url = await server.listen();
     const m = server.metadata;
-    io.stdout.write(`tlkit serve: ${m.backbone}, ${m.classNames.length} classes, listening on ${url} (POST ${url}/v1/predict${apiKey ? ', API key required' : ''})\n`);
+    io.stdout.write(`tlkit serve: ${m.backbone}, ${m.classNames.length} classes, ${server.precision}, listening on ${url} (POST ${url}/v1/predict${apiKey ? ', API key required' : ''})\n`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));

@@ -1,5 +1,6 @@
 // Whole-model inference on onnxruntime-node, for `predict` and `evaluate`: the model is exported once,
 // then batches run natively, in slices of `batchSize` (memory stays bounded, activations stay in cache).
+// Given ONNX bytes (an int8 model), those run instead.
 import { invalidArgument } from '../../core/errors.js';
 import type { tf, tfl } from '../tfjs/tf.js';
 import { exportOnnx } from './export.js';
@@ -8,6 +9,11 @@ import { createOnnxRunner, type OnnxOutput, type OnnxRunnerOptions } from './ses
 export interface OnnxPredictorOptions extends OnnxRunnerOptions {
   /** Largest batch handed to onnxruntime at once (the runner's maxRunBatch). Default 8. */
   batchSize?: number;
+  /**
+   * Run these ONNX model bytes instead of exporting `model` (e.g. the int8 model quantizeOnnx made
+   * from it); `model` then only has to be the model they were made from.
+   */
+  onnxModel?: Uint8Array;
 }
 
 export interface OnnxPredictor {
@@ -22,7 +28,7 @@ export interface OnnxPredictor {
 export async function createOnnxPredictor(model: tfl.LayersModel, options: OnnxPredictorOptions = {}): Promise<OnnxPredictor> {
   const batchSize = options.batchSize ?? options.maxRunBatch;
   if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1)) throw invalidArgument('batchSize', batchSize, 'a positive integer');
-  const onnxModel = await exportOnnx(model);
+  const onnxModel = options.onnxModel ?? (await exportOnnx(model));
   const runner = await createOnnxRunner(onnxModel, { ...options, maxRunBatch: batchSize });
   return {
     predict: (x) => runner.run(x),
