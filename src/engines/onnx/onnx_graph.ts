@@ -76,6 +76,8 @@ export class EditableGraph {
   readonly initializers = new Map<string, OnnxTypes.ITensorProto>();
   producers = new Map<string, OnnxTypes.INodeProto>();
   consumers = new Map<string, OnnxTypes.INodeProto[]>();
+  /** Value names a node answered to before a rewrite merged others into it (a Conv and its folded BatchNorm). */
+  readonly aliases = new Map<OnnxTypes.INodeProto, Set<string>>();
   private readonly names = new Set<string>();
 
   constructor(readonly model: OnnxTypes.IModelProto) {
@@ -113,6 +115,18 @@ export class EditableGraph {
         this.consumers.set(i, list);
       }
     }
+  }
+
+  /** Records that `node` now also stands for the value `name` (gone from the graph). */
+  addAlias(node: OnnxTypes.INodeProto, ...names: string[]): void {
+    const set = this.aliases.get(node) ?? new Set<string>();
+    for (const n of names) set.add(n);
+    this.aliases.set(node, set);
+  }
+
+  /** The node's names: its own, its outputs' and the aliases of what was merged into it. */
+  namesOf(node: OnnxTypes.INodeProto): string[] {
+    return [node.name ?? '', ...(node.output ?? []), ...(this.aliases.get(node) ?? [])].filter(Boolean);
   }
 
   isGraphOutput(name: string): boolean {

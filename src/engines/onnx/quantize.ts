@@ -178,35 +178,42 @@ function planQuantization(g: EditableGraph, options: QuantizeOnnxOptions): Plan 
   const keep = new Set(options.keepFloat ?? []);
   const keptFloat: string[] = [];
   const isActivation = (name: string) => !g.initializers.has(name);
-  const quantized: OnnxTypes.INodeProto[] = [];
+  const candidates: OnnxTypes.INodeProto[] = [];
   for (const n of g.nodes) {
     const op = n.opType!;
     const candidate =
       (WEIGHTED.has(op) && g.initializers.has(n.input![1]) && isActivation(n.input![0]) && (!n.input![2] || g.initializers.has(n.input![2])) && weightedSupported(n)) ||
       (op === 'Add' && n.input!.length === 2 && n.input!.every(isActivation)) ||
       ((ACTIVATION_OPS.has(op) || PASS_THROUGH.has(op)) && op !== 'Add' && n.input!.every(isActivation) && n.output!.length === 1);
-    if (!candidate) continue;
-    if (keep.has(n.name!) || n.output!.some((o) => keep.has(o)) || (DENSE.has(op) && !options.quantizeDense)) {
-      keptFloat.push(n.name!);
-      continue;
-    }
-    quantized.push(n);
+    if (candidate) candidates.push(n);
   }
-  const known = new Set([...g.nodes.map((n) => n.name!), ...g.nodes.flatMap((n) => n.output!)]);
-  const unknown = [...keep].filter((k) => !known.has(k));
-  if (unknown.length > 0) throw invalidArgument('keepFloat', unknown, `node or value names of the model (e.g. ${g.nodes.slice(1, 4).map((n) => n.output![0]).join(', ')})`);
 
+  // A quantized Conv / Add / Dense absorbs the Relu or ReLU6 right after it.
   const fused = new Map<OnnxTypes.INodeProto, OnnxTypes.INodeProto>();
   const outputOf = new Map<OnnxTypes.INodeProto, string>();
-  for (const n of quantized) {
+  for (const n of candidates) {
     let out = n.output![0];
     const users = g.consumers.get(out) ?? [];
     const act = users[0];
     if ((WEIGHTED.has(n.opType!) || n.opType === 'Add') && users.length === 1 && !g.isGraphOutput(out) && FUSABLE_ACTIVATIONS.has(act.opType!) && clampsAtZero(g, act)) {
       fused.set(act, n);
+      g.addAlias(n, ...g.namesOf(act));
       out = act.output![0];
     }
     outputOf.set(n, out);
+  }
+
+  const known = new Set(g.nodes.flatMap((n) => g.namesOf(n)));
+  const unknown = [...keep].filter((k) => !known.has(k));
+  if (unknown.length > 0) throw invalidArgument('keepFloat', unknown, `node or value names of the model (e.g. ${g.nodes.slice(1, 4).map((n) => n.output![0]).join(', ')})`);
+  const quantized: OnnxTypes.INodeProto[] = [];
+  for (const n of candidates) {
+    if (g.namesOf(n).some((name) => keep.has(name)) || (DENSE.has(n.opType!) && !options.quantizeDense)) {
+      keptFloat.push(n.name!);
+      for (const [act, owner] of fused) if (owner === n) fused.delete(act);
+      continue;
+    }
+    quantized.push(n);
   }
 
   const tensors: string[] = [];

@@ -54,6 +54,7 @@ function foldBatchNorms(g: EditableGraph): number {
     const wName = g.addInitializer(floatTensor(`${weight.name}_folded`, foldedW, dims));
     const bName = g.addInitializer(floatTensor(`${bn.output![0]}/bias_folded`, foldedB, [outChannels]));
     conv.input = [conv.input![0], wName, bName];
+    g.addAlias(conv, conv.output![0], bn.name ?? '');
     conv.output = [bn.output![0]];
     removed.add(bn);
   }
@@ -81,6 +82,7 @@ function foldPads(g: EditableGraph): number {
     const convPads = intsAttribute(conv, 'pads') ?? [0, 0, 0, 0];
     setIntsAttribute(conv, 'pads', [convPads[0] + pads[2], convPads[1] + pads[3], convPads[2] + pads[6], convPads[3] + pads[7]]);
     conv.input = [pad.input![0], ...conv.input!.slice(1)];
+    g.addAlias(conv, pad.output![0]);
     removed.add(pad);
   }
   g.nodes = g.nodes.filter((n) => !removed.has(n));
