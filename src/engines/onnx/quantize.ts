@@ -45,6 +45,13 @@ export interface QuantizeOnnxOptions {
   /** One weight scale per output channel (default true), or one per tensor. */
   perChannel?: boolean;
   /**
+   * Weights as int8 (zero point 0) or uint8 (zero point 128), both symmetric. On x86 CPUs without
+   * AVX-512 VNNI (AVX2 only) onnxruntime's u8 x s8 kernels add pairs of products in saturating 16-bit
+   * arithmetic, which cost MobileNetV2 several points of accuracy here; its u8 x u8 kernels widen first
+   * and do not saturate. Default 'uint8' (measured: docs/deployment-quantization.md).
+   */
+  weightType?: ActivationType;
+  /**
    * 7-bit weights ([-64, 63]): on x86 CPUs without AVX-512 VNNI onnxruntime's u8 x s8 kernels add
    * pairs of products in 16 bits, which can saturate with full-range weights. Default false.
    */
@@ -76,6 +83,7 @@ export interface QuantizationReport {
   quantizedTensors: number;
   calibrationMethod: CalibrationMethod;
   activationType: ActivationType;
+  weightType: ActivationType;
   perChannel: boolean;
   reduceRange: boolean;
   /** Bytes of the model before and after. */
@@ -119,6 +127,8 @@ export async function quantizeOnnx(modelBytes: Uint8Array, options: QuantizeOnnx
   if (activationType !== 'uint8' && activationType !== 'int8') throw invalidArgument('activationType', activationType, "'uint8' or 'int8'");
   const calibrationMethod = options.calibrationMethod ?? 'minmax';
   const perChannel = options.perChannel ?? true;
+  const weightType = options.weightType ?? 'uint8';
+  if (weightType !== 'uint8' && weightType !== 'int8') throw invalidArgument('weightType', weightType, "'uint8' or 'int8'");
   const reduceRange = options.reduceRange ?? false;
 
   const g = new EditableGraph(decodeModel(modelBytes));
@@ -141,7 +151,7 @@ export async function quantizeOnnx(modelBytes: Uint8Array, options: QuantizeOnnx
     if (!params.has(source)) params.set(source, activationParams(ranges.get(source)!, activationType));
     params.set(t, params.get(source)!);
   }
-  const fusedActivations = rewrite(g, plan, params, { activationType, perChannel, reduceRange });
+  const fusedActivations = rewrite(g, plan, params, { activationType, weightType, perChannel, reduceRange });
   const model = g.encode();
   return {
     model,
@@ -154,6 +164,7 @@ export async function quantizeOnnx(modelBytes: Uint8Array, options: QuantizeOnnx
       quantizedTensors: plan.tensors.length,
       calibrationMethod,
       activationType,
+      weightType,
       perChannel,
       reduceRange,
       bytesBefore: modelBytes.byteLength,
@@ -264,6 +275,7 @@ export function activationParams(range: TensorRange, type: ActivationType): Quan
 
 interface RewriteOptions {
   activationType: ActivationType;
+  weightType: ActivationType;
   perChannel: boolean;
   reduceRange: boolean;
 }
@@ -334,13 +346,16 @@ function weightNodes(g: EditableGraph, n: OnnxTypes.INodeProto, input: QuantPara
   const maxAbs = new Float64Array(channels);
   for (let i = 0; i < w.length; i++) maxAbs[channelOf(i)] = Math.max(maxAbs[channelOf(i)], Math.abs(w[i]));
   const scales = Float32Array.from(maxAbs, (m) => (m > 0 ? m / qmax : 1));
-  const q = new Int8Array(w.length);
-  for (let i = 0; i < w.length; i++) q[i] = Math.max(-qmax, Math.min(qmax, Math.round(w[i] / scales[channelOf(i)])));
+  // Symmetric either way: uint8 weights are int8 ones shifted by a zero point of 128.
+  const offset = options.weightType === 'uint8' ? 128 : 0;
+  const q = options.weightType === 'uint8' ? new Uint8Array(w.length) : new Int8Array(w.length);
+  for (let i = 0; i < w.length; i++) q[i] = offset + Math.max(-qmax, Math.min(qmax, Math.round(w[i] / scales[channelOf(i)])));
   const scaleDims = perChannel ? [channels] : [];
   const base = n.input![1];
-  const qName = g.addInitializer(int8Tensor(`${base}/quantized`, q, dims));
+  const qName = g.addInitializer(q instanceof Uint8Array ? uint8Tensor(`${base}/quantized`, q, dims) : int8Tensor(`${base}/quantized`, q, dims));
   const sName = g.addInitializer(floatTensor(`${base}/scale`, scales, scaleDims));
-  const zName = g.addInitializer(int8Tensor(`${base}/zero_point`, new Int8Array(channels), scaleDims));
+  const zeros = q instanceof Uint8Array ? uint8Tensor(`${base}/zero_point`, new Uint8Array(channels).fill(offset), scaleDims) : int8Tensor(`${base}/zero_point`, new Int8Array(channels), scaleDims);
+  const zName = g.addInitializer(zeros);
   const axisAttr = perChannel ? [{ name: 'axis', type: 2, i: axis }] : [];
   const dqWeight = g.uniqueName(`${base}/dequantized`);
   const nodes: OnnxTypes.INodeProto[] = [{ opType: 'DequantizeLinear', name: g.uniqueName(`${base}/DequantizeLinear`), input: [qName, sName, zName], output: [dqWeight], attribute: axisAttr }];

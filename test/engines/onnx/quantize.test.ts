@@ -102,7 +102,8 @@ test('the int8 model holds int8 weights and QDQ pairs, onnxruntime runs it as QL
   assert.deepEqual(report.keptFloat, ['predictions/Gemm'], 'the Dense head stays float by default');
   assert.equal(report.fusedActivations, 1, 'the ReLU6 is absorbed by the QuantizeLinear after conv_a');
   const types = initializerTypes(model);
-  assert.ok(types.INT8 >= 4, `int8 weights: ${JSON.stringify(types)}`);
+  // Weights are uint8 with zero point 128 by default (the non-saturating kernels on AVX2): 4 weights + 4 zero points.
+  assert.ok(types.UINT8 >= 8, `8-bit weights: ${JSON.stringify(types)}`);
   assert.ok(types.INT32 >= 3, `int32 biases: ${JSON.stringify(types)}`);
   const ops = opCounts(model);
   assert.ok(ops.QuantizeLinear >= 6 && ops.DequantizeLinear > ops.QuantizeLinear, JSON.stringify(ops));
@@ -128,6 +129,17 @@ test('the int8 model holds int8 weights and QDQ pairs, onnxruntime runs it as QL
   assert.ok(maxDiff < 0.02, `probabilities within 0.02 of float32: ${maxDiff}`);
   assert.ok(maxDiff > 0, 'int8 differs from float32 at all (quantization happened)');
   assert.ok(agree >= 15, `top-1 agreement ${agree}/16`);
+});
+
+test('weightType int8 stores int8 weights with zero point 0; the outputs stay as close', async () => {
+  const { model, report } = await quantizeOnnx(floatBytes, { calibration, weightType: 'int8' });
+  assert.equal(report.weightType, 'int8');
+  assert.ok(initializerTypes(model).INT8 >= 8, JSON.stringify(initializerTypes(model)));
+  const x = images(16, 9);
+  const [a, b] = [await outputs(floatBytes, x, 16), await outputs(model, x, 16)];
+  let maxDiff = 0;
+  a.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - b[i]))));
+  assert.ok(maxDiff < 0.02 && maxDiff > 0, `largest probability difference ${maxDiff}`);
 });
 
 test('keepFloat leaves the named layer in float; an unknown name is a UsageError naming it', async () => {
