@@ -1,8 +1,8 @@
 // The training flags `tlkit train` and `tlkit compare` share: one spec, one usage text, one translation
 // into trainRun options, so both commands accept the same recipe.
 import { UsageError } from '../core/errors.js';
-import type { TrainRunOptions } from '../train/run.js';
-import type { Epochs } from '../train/epochs_auto.js';
+import type { TrainRunOptions } from '../train/run/run.js';
+import type { Epochs } from '../train/run/epochs_auto.js';
 import { choiceFlag, numberFlag, stringFlag, type FlagSpec, type ParsedArgs } from './args.js';
 import { augmentationFlagSpec, augmentationFlagUsage, augmentationOptionsFromFlags, augmentValidationFromFlags } from './augmentation_flags.js';
 

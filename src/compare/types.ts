@@ -1,5 +1,5 @@
 // What `compare` produces: one row per backbone, the reference experiment's table, and a recommendation.
-import type { Misclassified } from '../train/evaluate.js';
+import type { Misclassified } from '../inference/evaluate.js';
 
 export interface EpochRecord {
   epoch: number;

@@ -26,7 +26,7 @@ function send(message: RunMessage): Promise<void> {
 }
 
 async function train(request: RunRequest): Promise<void> {
-  const { trainRun } = await import('../train/run.js');
+  const { trainRun } = await import('../train/run/run.js');
   const { runRow } = await import('../compare/compare.js');
   try {
     const result = await trainRun(
@@ -51,7 +51,7 @@ process.on('message', (request: RunRequest) => {
 // Warm the imports and the engine while the worker sends the first run; a message sent before this
 // module has loaded would be lost, so the worker waits for 'ready'.
 void (async () => {
-  await import('../train/run.js');
+  await import('../train/run/run.js');
   await import('../compare/compare.js');
   await send({ type: 'ready' });
 })();

@@ -17,7 +17,7 @@ import { DEFAULT_LIMIT_INPUT_PIXELS } from '../data/decode.js';
 import { createOnnxPredictor, type OnnxPredictor } from '../engines/onnx/predictor.js';
 import { initEngine } from '../engines/tfjs/tf.js';
 import { invalidArgument } from '../core/errors.js';
-import { classProbabilities, topOf, type ClassProbability } from '../train/top_classes.js';
+import { classProbabilities, topOf, type ClassProbability } from '../inference/top_classes.js';
 import { loadModel, resolveModelDir, type ModelMetadata } from '../weights/saved_model.js';
 import { apiKeyCheck, type ApiKeyCheck } from './api_key.js';
 import { bundlePageScript } from './bundle.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
-import { fit } from '../../src/train/fit.js';
+import { fit } from '../../src/train/loop/fit.js';
 import { TensorIterator } from '../helpers/tensor_iterator.js';
 import { saveModel } from '../../src/weights/saved_model.js';
 import { runCli } from '../helpers/io.js';

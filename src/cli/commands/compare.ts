@@ -99,7 +99,7 @@ export const compareCommand: Command = {
     if (positionals.length > 1) throw new UsageError(`compare expects at most one DIR; got ${positionals.length}\n\n${usage}`);
     const shared = definedOnly(trainOptionsFromFlags(values));
     const outFlag = stringFlag(values, 'out');
-    if (outFlag !== undefined) (await import('../../train/output_path.js')).refuseSystemPath(outFlag, '--out');
+    if (outFlag !== undefined) (await import('../../train/run/output_path.js')).refuseSystemPath(outFlag, '--out');
     const embedded = positionals.length === 0;
     let dataDir = positionals[0];
     if (embedded) {

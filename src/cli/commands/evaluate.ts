@@ -21,7 +21,7 @@ const flags = {
   engine: { type: 'string' },
 } as const;
 
-export function formatEvaluation(e: import('../../train/evaluate.js').Evaluation): string {
+export function formatEvaluation(e: import('../../inference/evaluate.js').Evaluation): string {
   const width = Math.max(9, ...e.classNames.map((n) => n.length));
   const lines = [`accuracy ${e.accuracy.toFixed(4)}  loss ${e.loss.toFixed(4)}  (${e.samples} images)`, ''];
   lines.push(`${'class'.padEnd(width)}  precision  recall  f1      support`);
@@ -48,8 +48,8 @@ export const evaluateCommand: Command = {
     const [{ initEngine }, { loadModel }, { evaluationIterator }, { evaluate }, { openInferenceEngine }] = await Promise.all([
       import('../../engines/tfjs/tf.js'),
       import('../../weights/saved_model.js'),
-      import('../../train/evaluation_data.js'),
-      import('../../train/evaluate.js'),
+      import('../../inference/evaluation_data.js'),
+      import('../../inference/evaluate.js'),
       import('../../engines/inference_engine.js'),
     ]);
     await initEngine();

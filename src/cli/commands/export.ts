@@ -46,7 +46,7 @@ export const exportCommand: Command = {
     if (batchSize !== undefined && format !== 'onnx') throw new UsageError(`--batch-size applies to --format onnx only; got --format ${format}`, 'batch-size');
     if (values['weights-only'] && format !== 'h5') throw new UsageError(`--weights-only applies to --format h5 only; got --format ${format}`, 'weights-only');
 
-    const [{ initEngine }, saved, target] = await Promise.all([import('../../engines/tfjs/tf.js'), import('../../weights/saved_model.js'), import('../../train/export_target.js')]);
+    const [{ initEngine }, saved, target] = await Promise.all([import('../../engines/tfjs/tf.js'), import('../../weights/saved_model.js'), import('../../train/run/export_target.js')]);
     await initEngine();
     const dir = saved.resolveModelDir(positionals[0]!);
     const out = stringFlag(values, 'out') ?? target.defaultExportPath(dir, format);

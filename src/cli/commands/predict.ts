@@ -42,7 +42,7 @@ export const predictCommand: Command = {
     const [{ initEngine }, { loadModel }, { predictFiles }, { openInferenceEngine }] = await Promise.all([
       import('../../engines/tfjs/tf.js'),
       import('../../weights/saved_model.js'),
-      import('../../train/predict.js'),
+      import('../../inference/predict.js'),
       import('../../engines/inference_engine.js'),
     ]);
     await initEngine();

@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 // The page `tlkit serve` shows at /: the same page, classifying on the server (POST /v1/predict) instead
 // of in the browser, so it needs no tfjs. `tlkit.classify(img)` sends the image as PNG.
-import type { ClassProbability } from '../../train/top_classes.js';
+import type { ClassProbability } from '../../inference/top_classes.js';
 import { drawAtNaturalSize, readPageConfig, type ImageSource } from './dom.js';
 import { mountUi, setStatus } from './ui.js';
 

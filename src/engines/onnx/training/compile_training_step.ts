@@ -95,7 +95,7 @@ export interface CompiledTrainingStep {
   setOptimizerState(state: OptimizerState): void;
   /**
    * Where each trainable weight sits in the flat slot vectors and in which layout, so optimizer state can
-   * be moved to and from another engine's per-variable slots (train/optimizer_state_convert.ts).
+   * be moved to and from another engine's per-variable slots (train/loop/optimizer_state_convert.ts).
    */
   flatLayout(): FlatWeightPlacement[];
   dispose(): Promise<void>;

@@ -1,11 +1,11 @@
 // Step 4: the optimizer update in the graph. A few compiled steps give the same weights (and BN moving
-// statistics) as the tfjs engine's optimizers (src/train/optimizers.ts) on the same batches.
+// statistics) as the tfjs engine's optimizers (src/train/loop/optimizers.ts) on the same batches.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf, tfl } from '../../../../src/engines/tfjs/tf.js';
 import '../../../../src/models/batchnorm.js';
 import { canCompileTrainingStep, compileTrainingStep } from '../../../../src/engines/onnx/training/compile_training_step.js';
-import { batchLoss } from '../../../../src/train/losses.js';
+import { batchLoss } from '../../../../src/inference/losses.js';
 import type { LossName } from '../../../../src/core/names.js';
 import { assertClose, labelsFor, randomizeWeights, randomTensor } from './helpers.js';
 
