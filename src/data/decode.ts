@@ -4,7 +4,8 @@
 // Differences from PIL, on purpose: EXIF orientation is applied (autoOrient, default true) so photos
 // come out upright; images above a pixel limit are refused before decoding (decompression bombs).
 // Failures throw DecodeFailure whose `reason` says in words why the file cannot be used.
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
+import { NotRegularFileError, readRegularFile } from '../core/regular_file.js';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { decodeBmp, decodeNetpbm, isBmp, isNetpbm, legacyImageSize, type RawImage } from './legacy_formats.js';
 import { decodeLegacyOffThread } from './legacy_decode_thread.js';
@@ -107,8 +108,10 @@ export function channelsOf(colorMode: ColorMode): number {
 
 async function readBytes(file: string): Promise<Buffer> {
   try {
-    return await readFile(file);
+    return await readRegularFile(file);
   } catch (error) {
+    // A FIFO named like an image would block a plain read for ever: skipped, with what it is.
+    if (error instanceof NotRegularFileError) throw new DecodeFailure(file, `not a regular file (${error.kind}): only regular files are images`);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       try {

@@ -8,7 +8,6 @@
 //   GET  /healthz      { status: 'ok' }, 503 while draining
 //   GET  /metrics      Prometheus text
 //   GET  /             the web page, classifying through this server
-import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -17,6 +16,7 @@ import { DEFAULT_LIMIT_INPUT_PIXELS } from '../data/decode.js';
 import { createOnnxPredictor, type OnnxPredictor } from '../engines/onnx/predictor.js';
 import { initEngine } from '../engines/tfjs/tf.js';
 import { invalidArgument } from '../core/errors.js';
+import { readRegularFile } from '../core/regular_file.js';
 import { classProbabilities, topOf, type ClassProbability } from '../inference/top_classes.js';
 import { loadModel, resolveModelDir, type ModelMetadata } from '../weights/saved_model.js';
 import { apiKeyCheck, type ApiKeyCheck } from './api_key.js';
@@ -111,7 +111,8 @@ async function evaluationSummary(modelDir: string): Promise<Record<string, unkno
   // A run directory keeps evaluation.json beside model/; a bare model folder has none.
   for (const file of [join(dirname(modelDir), 'evaluation.json'), join(modelDir, 'evaluation.json')]) {
     try {
-      const e = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      // Read only as a regular file: a FIFO named evaluation.json would hang start-up.
+      const e = JSON.parse((await readRegularFile(file)).toString('utf8')) as Record<string, unknown>;
       return { accuracy: e.accuracy, loss: e.loss, samples: e.samples, macro: e.macro };
     } catch {
       // not there or not readable: try the next place

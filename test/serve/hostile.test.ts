@@ -4,15 +4,18 @@
 // normalises them). Cases that need a server of their own (drain after SIGTERM) follow the table.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type TlkitServer } from '../../src/serve/server.js';
+import { runCli } from '../helpers/io.js';
 import { jpegImage, makeRun, pngImage } from './helpers.js';
 
 const KEY = 'hostile-test-key';
+/** A class name that a spreadsheet would run as a command (the classic CSV-injection payload). */
+const FORMULA_CLASS = "=cmd|' -C calc'!A0";
 const root = mkdtempSync(join(tmpdir(), 'tlkit-hostile-'));
 let server: TlkitServer;
 let port: number;
@@ -79,7 +82,7 @@ export function pathVariants(path: string): string[] {
 }
 
 before(async () => {
-  const run = await makeRun(join(root, 'run'), { backbone: 'mobilenet_v2', backboneOptions: { alpha: 0.35, inputShape: [32, 32, 3] }, classNames: ['=cmd|calc', 'secret-b'], classMode: 'sparse' });
+  const run = await makeRun(join(root, 'run'), { backbone: 'mobilenet_v2', backboneOptions: { alpha: 0.35, inputShape: [32, 32, 3] }, classNames: [FORMULA_CLASS, 'secret-b'], classMode: 'sparse' });
   writeFileSync(join(run, 'evaluation.json'), JSON.stringify({ loss: 0.3, accuracy: 0.8, samples: 10, macro: {} }));
   goodPng = await pngImage(24, 24, 3);
   server = await createServer({ runDir: run, port: 0, apiKey: KEY, maxBodyBytes: 400_000, maxImagesPerRequest: 4, limitInputPixels: 100_000, maxPixelsPerRequest: 250_000 });
@@ -109,6 +112,26 @@ function bmp1bit(width: number, height: number): Buffer {
   b.writeUInt32LE(0, 54); // palette: black, white
   b.writeUInt32LE(0xffffff, 58);
   return b;
+}
+
+/** RFC 4180 rows (quoted cells with "" escapes), enough to read what predict --csv wrote. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [[]];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
+      else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') rows[rows.length - 1].push(cell), (cell = '');
+    else if (c === '\n') rows[rows.length - 1].push(cell), (cell = ''), rows.push([]);
+    else cell += c;
+  }
+  if (cell !== '' || rows[rows.length - 1].length > 0) rows[rows.length - 1].push(cell);
+  return rows.filter((r) => r.length > 0);
 }
 
 /** multipart/form-data of image parts, built by hand (the boundary and file names exactly as given). */
@@ -245,10 +268,41 @@ const ATTACKS: Attack[] = [
       for (const path of ['/', '/app.js']) {
         const answer = await send('GET', path);
         assert.equal(answer.status, 200);
-        assert.ok(!answer.text.includes('secret-b') && !answer.text.includes('=cmd|calc'), `${path} shows a class name`);
+        assert.ok(!answer.text.includes('secret-b') && !answer.text.includes('cmd|'), `${path} shows a class name`);
       }
       const model = await send('GET', '/v1/model', { key: true });
-      assert.deepEqual(model.json.classNames, ['=cmd|calc', 'secret-b'], 'the key still gets them');
+      assert.deepEqual(model.json.classNames, [FORMULA_CLASS, 'secret-b'], 'the key still gets them');
+    },
+  },
+  {
+    name: 'predict --csv: class and file names a spreadsheet would run as formulas are written as text; error rows keep their reason',
+    async run() {
+      const dir = join(root, 'csv');
+      mkdirSync(dir, { recursive: true });
+      const names = ['=1+1.png', '+SUM(A1).png', '-2+3.png', '@cmd.png', '\tinfo.png', 'plain, "quoted".png'];
+      for (const name of names) writeFileSync(join(dir, name), goodPng);
+      writeFileSync(join(dir, '=broken.png'), 'not an image');
+      // The folder as '.', so each file's cell starts with its own name ('-2+3.png' could not be an argument).
+      const cwd = process.cwd();
+      process.chdir(dir);
+      let r: Awaited<ReturnType<typeof runCli>>;
+      try {
+        r = await runCli(['predict', join(root, 'run'), '.', '--csv', '--top-k', '2']);
+      } finally {
+        process.chdir(cwd);
+      }
+      assert.equal(r.code, 1, 'a broken file makes the exit code 1');
+      const rows = parseCsv(r.stdout);
+      assert.deepEqual(rows[0], ['file', 'rank', 'class', 'probability', 'error']);
+      for (const row of rows.slice(1)) {
+        assert.equal(row.length, 5, JSON.stringify(row));
+        for (const cell of row) assert.doesNotMatch(cell, /^[=+\-@\t\r]/, `a cell a spreadsheet would evaluate: ${JSON.stringify(cell)}`);
+      }
+      assert.ok(rows.some((row) => row[2] === `'${FORMULA_CLASS}`), 'the class name, as text');
+      for (const name of names) assert.ok(rows.some((row) => row[0] === name || row[0] === `'${name}`), `${JSON.stringify(name)} in ${JSON.stringify(rows.map((row) => row[0]))}`);
+      const broken = rows.find((row) => row[0] === "'=broken.png")!;
+      assert.deepEqual(broken.slice(1, 4), ['', '', '']);
+      assert.match(broken[4], /not an image/);
     },
   },
 ];
