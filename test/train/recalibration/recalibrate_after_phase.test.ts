@@ -11,7 +11,7 @@ import { TensorIterator } from '../../helpers/tensor_iterator.js';
 import { trainRun, type TrainRunOptions, type TrainRunResult } from '../../../src/train/run/run.js';
 import { readCheckpoint } from '../../../src/train/loop/checkpoint.js';
 import { runDirLayout } from '../../../src/train/run/run_dir.js';
-import { savedWeightsDiff, squaresDataset } from '../helpers.js';
+import { savedWeightsDiff, squaresDataset, writeSquaresFolder } from '../helpers.js';
 
 let root: string;
 let data: { x: tf.Tensor4D; y: tf.Tensor1D };
@@ -127,4 +127,21 @@ test('a run killed during the end-of-phase recalibration recalibrates when resum
   assert.deepEqual(resumed.result.history.map((h) => h.epoch), [1, 2, 3]);
   assert.equal(resumed.result.evaluation!.accuracy, on.result.evaluation!.accuracy);
   assert.equal(await savedWeightsDiff(resumed.outDir, on.outDir), 0);
+});
+
+test('an augmented training folder: both recalibrations read a fresh un-augmented reader of it, on the plan\'s runtime', { timeout: 120_000 }, async () => {
+  const dataDir = join(root, 'folder');
+  await writeSquaresFolder(dataDir, 24, 32, 43);
+  const logs: string[] = [];
+  const result = await trainRun(
+    {
+      dataDir, validationSplit: 0.25, augmentation: { horizontalFlip: true }, workers: 0,
+      backbone: 'mobilenet', alpha: 0.25, weights: 'none', inputSize: 32, classMode: 'sparse', head: 'gap', epochs: 1, batchSize: 4, learningRate: 0.01,
+      outDir: join(root, 'folder-run'), seed: 3, engine: 'tfjs', recalibrateBatchNormForValidation: { maxSamples: 8, maxCostFraction: 1000 },
+    },
+    { onLog: (m) => logs.push(m) },
+  );
+  // The whole training subset (3 of 4 images of each class), once, un-augmented.
+  assert.deepEqual(result.batchNormRecalibration.map((r) => [r.samples, r.engine]), [[18, 'tfjs']], logs.join('\n'));
+  assert.ok(logs.some((l) => /^validation: BatchNorm statistics recalibrated on 8 training images before each validation \(\d+\.\d s on tfjs;/.test(l)), logs.join('\n'));
 });
