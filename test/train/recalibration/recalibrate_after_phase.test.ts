@@ -99,6 +99,9 @@ test("engine 'tfjs' means tfjs for every pass: one plan per phase says so, and b
 test('on the compiled ONNX step too: its validation predictor, exported after the pass, validates with the recalibrated statistics', { timeout: 120_000 }, async () => {
   const compiled = await run('compiled', { engine: 'auto', recalibrateBatchNormForValidation: { maxSamples: 16, maxCostFraction: 1000 } });
   assert.equal(compiled.result.stepEngines[0], 'onnx-step', compiled.logs.filter((l) => /^engine/.test(l)).join('; '));
+  // 'auto' keeps every pass it can on onnxruntime: the plan says so and the recalibration ran there.
+  assert.deepEqual([compiled.result.enginePlans[0].validation, compiled.result.enginePlans[0].recalibration], ['onnxruntime', 'onnxruntime']);
+  assert.equal(compiled.result.batchNormRecalibration[0].engine, 'onnx');
   const stale = off.result.history.at(-1)!.val_accuracy!;
   const fresh = compiled.result.history.at(-1)!.val_accuracy!;
   assert.ok(fresh >= stale + 0.2, `last epoch val_accuracy: tfjs without ${stale}, onnx-step with ${fresh}`);
