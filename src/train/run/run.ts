@@ -332,7 +332,7 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       // The one engine decision of the phase. The frozen prefix captures the frozen weights when it
       // opens: decide after any restore.
       engines = await planPhaseEngines({ model: classifier.model, choice: plan.engine, loss: classifier.loss, optimizer: plan.optimizer });
-      if (engines.frozenCompileInfo) log(describeCompile('frozen layers on onnxruntime', engines.frozenCompileInfo));
+      if (engines.frozen) log(describeCompile('frozen layers on onnxruntime', engines.frozen.compileInfo));
       log(describeEnginePlan(engines.plan));
       const { frozen } = engines;
       const recalibration = (phaseTrain: BatchIterator): RecalibrateAfterPhaseArgs => ({
