@@ -22,7 +22,7 @@ import { splitAtLayer } from '../engines/onnx/split_at_layer.js';
 import { findLayerPath, isInputLayer, nodeInModel, producerNode, unknownLayer } from '../engines/onnx/model_graph.js';
 import { loadModel, type ModelMetadata } from '../weights/saved_model.js';
 import { listImageFiles, loadImageForModel } from './predict.js';
-import { gradCam, heatmapPeak, heatmapRows, resizeHeatmap, type Heatmap } from './grad_cam.js';
+import { gradCam, hiResCam, heatmapPeak, heatmapRows, resizeHeatmap, scaleToPeak, type Heatmap } from './grad_cam.js';
 import { heatmapOverlayPng, type OverlayOptions } from './heatmap_overlay.js';
 
 export interface ExplainOptions {
@@ -32,6 +32,12 @@ export interface ExplainOptions {
   targetClass?: string | number;
   /** Which engine runs the layers up to `layer` (forward only; the head's gradient is always tfjs). Default 'auto'. */
   engine?: EngineChoice;
+  /**
+   * 'gradcam' (default): channel weights = the spatial mean of the gradient (Selvaraju et al.).
+   * 'hirescam': gradient times activation cell by cell (Draelos & Carin), the same map for pooling heads,
+   * faithful for heads that keep positions (Flatten -> Dense).
+   */
+  method?: CamMethod;
   /** Images per forward pass (default 8). */
   batchSize?: number;
   /**
@@ -45,6 +51,9 @@ export interface ExplainOptions {
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
 }
+
+export type CamMethod = 'gradcam' | 'hirescam';
+export const CAM_METHODS: readonly CamMethod[] = ['gradcam', 'hirescam'];
 
 export interface Explanation {
   file: string;
@@ -146,7 +155,8 @@ export function lastConvolutionalLayer(model: tfl.LayersModel): string {
     if (isInputLayer(layer) || outputRank(model, layer) !== 4) continue;
     if (model.outputs.some((t) => t.sourceLayer === layer)) continue;
     try {
-      splitAtLayer(model, layer.name);
+      // The trial cut re-applies the layers after it (a reference on each): release it.
+      splitAtLayer(model, layer.name).rest.dispose();
       return layer.name;
     } catch {
       // a cut through a residual block: keep looking further up
@@ -191,6 +201,9 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
   if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidArgument('batchSize', batchSize, 'an integer >= 1');
   const heatmapSize = options.heatmapSize ?? 'input';
   if (heatmapSize !== 'input' && heatmapSize !== 'features') throw invalidArgument('heatmapSize', heatmapSize, "'input' or 'features'");
+  const method = options.method ?? 'gradcam';
+  if (!CAM_METHODS.includes(method)) throw invalidArgument('method', method, CAM_METHODS.join(' or '));
+  const cam = method === 'gradcam' ? gradCam : hiResCam;
   const target = options.targetClass === undefined ? undefined : classIndexOf(options.targetClass, metadata);
   const { prefix, rest, boundaryLayer } = splitAtLayer(model, layer);
   const head = buildHead(rest);
@@ -205,9 +218,9 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
     const a = await features(x);
     try {
       const [rows, cols, channels] = a.shape.slice(1) as [number, number, number];
-      const [, probs] = head.run(a);
+      const [forwardScores, probs] = head.run(a);
       const probRows = (await probs.array()) as number[][];
-      tf.dispose(probs);
+      tf.dispose([forwardScores, probs]);
       const picked = probRows.map((row) => {
         const p = classProbabilities(row, binary);
         const predicted = argMax(p);
@@ -231,7 +244,7 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
       const [aData, gData] = await Promise.all([a.data() as Promise<Float32Array>, grads.data() as Promise<Float32Array>]);
       grads.dispose();
       const per = rows * cols * channels;
-      return picked.map((p, i) => ({ ...p, map: gradCam(aData.subarray(i * per, (i + 1) * per), gData.subarray(i * per, (i + 1) * per), rows, cols, channels) }));
+      return picked.map((p, i) => ({ ...p, map: cam(aData.subarray(i * per, (i + 1) * per), gData.subarray(i * per, (i + 1) * per), rows, cols, channels) }));
     } finally {
       a.dispose();
     }
@@ -257,7 +270,7 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
           const x = tf.tensor4d(data, [good.length, h, w, 3]);
           try {
             (await explainBatch(x)).forEach((r, i) => {
-              const shown = heatmapSize === 'input' ? resizeHeatmap(r.map, h, w) : r.map;
+              const shown = heatmapSize === 'input' ? scaleToPeak(resizeHeatmap(r.map, h, w)) : r.map;
               byFile.set(good[i].file, {
                 file: good[i].file,
                 className: metadata.classNames[r.classIndex],
@@ -281,7 +294,12 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
       }
       return out;
     },
-    dispose: () => engine.dispose(),
+    async dispose() {
+      await engine.dispose();
+      // Cutting re-applied the layers after the cut, one more reference on each: release it, so that
+      // disposing the model later frees their weights (the prefix reuses the model's graph as it is).
+      rest.dispose();
+    },
   };
 }
 

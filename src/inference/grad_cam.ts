@@ -39,6 +39,30 @@ export function gradCam(activations: Float32Array, gradients: Float32Array, rows
 }
 
 /**
+ * HiResCAM (Draelos & Carin 2020): cam(i, j) = relu(sum_k dScore/dA(i, j, k) * A(i, j, k)), scaled to 1.
+ * The same map as Grad-CAM when the gradient is constant over space (a head that pools first: GAP then
+ * Dense); faithful to heads that do not pool (Flatten then Dense), where Grad-CAM's spatial mean of the
+ * gradient can cancel a channel that speaks for the class in one place and against it in another.
+ */
+export function hiResCam(activations: Float32Array, gradients: Float32Array, rows: number, cols: number, channels: number): Heatmap {
+  const cells = rows * cols;
+  if (activations.length !== cells * channels || gradients.length !== cells * channels) {
+    throw new Error(`internal: hiResCam expects ${cells * channels} values (${rows}x${cols}x${channels}); got ${activations.length} activations and ${gradients.length} gradients`);
+  }
+  const data = new Float32Array(cells);
+  let max = 0;
+  for (let p = 0; p < cells; p++) {
+    let sum = 0;
+    for (let k = 0; k < channels; k++) sum += gradients[p * channels + k] * activations[p * channels + k];
+    const v = sum > 0 ? sum : 0;
+    data[p] = v;
+    if (v > max) max = v;
+  }
+  if (max > 0) for (let p = 0; p < cells; p++) data[p] /= max;
+  return { rows, cols, data };
+}
+
+/**
  * Bilinear resize with half-pixel centres (what tf.image.resizeBilinear with halfPixelCenters, PIL and
  * OpenCV do): output pixel (y, x) samples the map at ((y + 0.5) * rows / height - 0.5, ...), clamped at
  * the borders. The peak of the result sits at the centre of the map's peak cell.
@@ -64,6 +88,14 @@ export function resizeHeatmap(map: Heatmap, height: number, width: number): Heat
     }
   }
   return { rows: height, cols: width, data };
+}
+
+/** The map divided by its maximum (in place), so its peak is 1 again after a resize; an all-zero map stays zero. */
+export function scaleToPeak(map: Heatmap): Heatmap {
+  let max = 0;
+  for (const v of map.data) if (v > max) max = v;
+  if (max > 0) for (let p = 0; p < map.data.length; p++) map.data[p] /= max;
+  return map;
 }
 
 /** The highest cell (the first one on ties, row-major) and its centre in the pixels of an image of `height` x `width`. */

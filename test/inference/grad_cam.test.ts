@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
-import { gradCam, heatmapPeak, resizeHeatmap } from '../../src/inference/grad_cam.js';
+import { gradCam, hiResCam, heatmapPeak, resizeHeatmap } from '../../src/inference/grad_cam.js';
 import { jetColor } from '../../src/inference/heatmap_overlay.js';
 import { explain, lastConvolutionalLayer } from '../../src/inference/explain.js';
 import { saveModel } from '../../src/weights/saved_model.js';
@@ -24,6 +24,17 @@ test('gradCam: channel weights are the spatial mean of the gradient; relu, then 
   // Nothing positive: all zeros, not NaN.
   assert.deepEqual(Array.from(gradCam(a, Float32Array.from(g, (v) => -Math.abs(v) - 1), 2, 2, 2).data), [0, 0, 0, 0]);
   assert.throws(() => gradCam(a, g, 3, 2, 2), /expects 12 values/);
+});
+
+test('hiResCam: gradient times activation cell by cell; equal to gradCam when the gradient is constant over space', () => {
+  const a = Float32Array.from([1, 0, 2, 1, 0, 3, 1, 1]);
+  const g = Float32Array.from([1, 0, 3, -2, -1, -2, 1, 0]);
+  // cells: 1*1 + 0 = 1, 2*3 - 1*2 = 4, 0 - 3*2 = -6, 1*1 + 0 = 1 -> 0.25, 1, 0, 0.25
+  assert.deepEqual(Array.from(hiResCam(a, g, 2, 2, 2).data), [0.25, 1, 0, 0.25]);
+  const constant = Float32Array.from([0.5, -0.25, 0.5, -0.25, 0.5, -0.25, 0.5, -0.25]);
+  const x = Array.from(hiResCam(a, constant, 2, 2, 2).data);
+  const y = Array.from(gradCam(a, constant, 2, 2, 2).data);
+  x.forEach((v, i) => assert.ok(Math.abs(v - y[i]) < 1e-6));
 });
 
 test('resizeHeatmap keeps the peak at the centre of the peak cell; heatmapPeak maps cells to pixel centres', () => {
@@ -124,6 +135,10 @@ test('explain on conv -> GAP -> softmax Dense equals the analytical CAM of the p
     const expectedA = expectedCam(images[0], size, kernel, bias, [dense[0][0], dense[1][0]]);
     other[0].heatmap.flat().forEach((v, p) => assert.ok(Math.abs(v - expectedA[p]) <= 2e-3));
     model.dispose();
+    // Nothing is left behind: loading, explaining and disposing leaves the tensor count as it was.
+    const before = tf.memory().numTensors;
+    await explain(join(dir, 'model'), files, { engine: 'tfjs' });
+    assert.equal(tf.memory().numTensors, before);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
