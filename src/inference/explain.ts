@@ -6,10 +6,14 @@
 // scores, a few layers) is differentiated, in tfjs, in inference mode (Dropout off, BatchNorm on its moving
 // statistics). So an explanation costs about one forward pass of the model, not a full backward pass.
 //
-// The score differentiated is the pre-softmax logit of the class when the output layer is a softmax or
-// sigmoid Dense (or an Activation after one), as in Selvaraju et al. and Keras's Grad-CAM example; for a
-// sigmoid unit, the logit z for class 1 and -z (the logit of 1 - p) for class 0. Any other output layer:
-// the output itself (reported as `score: 'output'`).
+// The score differentiated is, by default, the log-odds of the class computed from the pre-softmax logits
+// z: z_c - log(sum over j != c of exp z_j), which is z_c - z_other with two classes and, for a sigmoid
+// unit, z for class 1 and -z for class 0. Why not z_c alone (Keras's Grad-CAM example): a softmax gives
+// the same output when any function of the image is added to every logit, so training leaves that common
+// part free, and its gradient (which has nothing to do with the decision) can dominate z_c's; measured on
+// the pointing-game set, it did (docs/explain.md). `score: 'logit'` gives the example's choice. The logits
+// are reached when the output layer is a softmax or sigmoid Dense (or an Activation after one); any other
+// output layer: the output itself (`score: 'output'`).
 import { basename, extname, join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tf, tfl, type SymbolicTensor } from '../engines/tfjs/tf.js';
@@ -32,6 +36,8 @@ export interface ExplainOptions {
   targetClass?: string | number;
   /** Which engine runs the layers up to `layer` (forward only; the head's gradient is always tfjs). Default 'auto'. */
   engine?: EngineChoice;
+  /** What is differentiated: 'log-odds' (default) of the class from the logits, or the class's 'logit' alone (see the file comment). */
+  score?: 'log-odds' | 'logit';
   /**
    * 'gradcam' (default): channel weights = the spatial mean of the gradient (Selvaraju et al.).
    * 'hirescam': gradient times activation cell by cell (Draelos & Carin), the same map for pooling heads,
@@ -55,6 +61,8 @@ export interface ExplainOptions {
 export type CamMethod = 'gradcam' | 'hirescam';
 export const CAM_METHODS: readonly CamMethod[] = ['gradcam', 'hirescam'];
 
+export type ScoreKind = 'log-odds' | 'logit' | 'output';
+
 export interface Explanation {
   file: string;
   /** The class explained: the predicted one, unless `targetClass` was given. */
@@ -74,8 +82,8 @@ export interface Explanation {
   peak: { row: number; col: number; x: number; y: number };
   /** The layer explained. */
   layer: string;
-  /** What was differentiated: the class's pre-activation logit, or the model's output when no logit is reachable. */
-  score: 'logit' | 'output';
+  /** What was differentiated: the class's log-odds or logit (from the pre-activation logits), or the model's output when no logit is reachable. */
+  score: ScoreKind;
   /** The overlay PNG written, with `outDir`. */
   overlay?: string;
   /** Why this file has no explanation (unreadable, not an image...); the other fields are then empty. */
@@ -85,7 +93,7 @@ export interface Explanation {
 /** An explainer bound to one loaded model: reuse it for many images, then dispose it (the model stays the caller's). */
 export interface Explainer {
   layer: string;
-  score: 'logit' | 'output';
+  score: ScoreKind;
   /** The engine that runs the prefix. */
   engine: 'onnx' | 'tfjs';
   /** Why 'auto' fell back to tfjs, when it did. */
@@ -98,9 +106,10 @@ export interface Explainer {
 
 /** The head: feature map -> [per-class scores, probabilities]. */
 interface Head {
-  /** [scores, probabilities], each [n, units]. */
+  /** [logits (or the outputs when unreachable), probabilities], each [n, units]. */
   run(features: tf.Tensor): [tf.Tensor, tf.Tensor];
-  score: 'logit' | 'output';
+  /** Whether run's first tensor holds logits. */
+  logits: boolean;
 }
 
 const SQUASHING = new Set(['softmax', 'sigmoid']);
@@ -120,11 +129,11 @@ function buildHead(rest: tfl.LayersModel): Head {
   const input = producerNode(output).inputTensors[0] as SymbolicTensor | undefined;
   const activation = activationOf(layer);
   const kind = layer.getClassName();
-  const direct: Head = { run: (a) => tf.tidy(() => { const y = rest.apply(a, { training: false }) as tf.Tensor; return [y, y.clone()]; }), score: 'output' };
+  const direct: Head = { run: (a) => tf.tidy(() => { const y = rest.apply(a, { training: false }) as tf.Tensor; return [y, y.clone()]; }), logits: false };
   if (!input || !activation || !SQUASHING.has(activation) || input.id === rest.inputs[0].id) return direct;
   if (kind === 'Activation') {
     const both = tfl.model({ inputs: rest.inputs, outputs: [input, output] });
-    return { run: (a) => both.apply(a, { training: false }) as [tf.Tensor, tf.Tensor], score: 'logit' };
+    return { run: (a) => both.apply(a, { training: false }) as [tf.Tensor, tf.Tensor], logits: true };
   }
   if (kind === 'Dense' && input.shape.length === 2) {
     const both = tfl.model({ inputs: rest.inputs, outputs: [input, output] });
@@ -137,7 +146,7 @@ function buildHead(rest: tfl.LayersModel): Head {
           const z = tf.matMul(h, kernel as tf.Tensor2D);
           return [useBias && bias ? tf.add(z, bias) : z, y];
         }),
-      score: 'logit',
+      logits: true,
     };
   }
   return direct;
@@ -204,10 +213,14 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
   const method = options.method ?? 'gradcam';
   if (!CAM_METHODS.includes(method)) throw invalidArgument('method', method, CAM_METHODS.join(' or '));
   const cam = method === 'gradcam' ? gradCam : hiResCam;
+  const scoreOption = options.score ?? 'log-odds';
+  if (scoreOption !== 'log-odds' && scoreOption !== 'logit') throw invalidArgument('score', scoreOption, "'log-odds' or 'logit'");
   const target = options.targetClass === undefined ? undefined : classIndexOf(options.targetClass, metadata);
   const { prefix, rest, boundaryLayer } = splitAtLayer(model, layer);
   const head = buildHead(rest);
   const binary = metadata.classMode === 'binary';
+  // With one unit (sigmoid) the logit is already the log-odds; a softmax over one class has no odds.
+  const score: ScoreKind = !head.logits ? 'output' : binary || metadata.classNames.length < 2 ? 'logit' : scoreOption;
   const engine: InferenceEngine = await openInferenceEngine(prefix, options.engine ?? 'auto');
   const [h, w] = metadata.inputSize;
 
@@ -235,9 +248,12 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
       );
       const grads = tf.tidy(() =>
         tf.grad((input: tf.Tensor) => {
-          const [scores, p] = head.run(input);
+          const [z, p] = head.run(input);
           p.dispose();
-          return tf.sum(tf.mul(scores, mask));
+          const picked = tf.sum(tf.mul(z, mask));
+          if (score !== 'log-odds') return picked;
+          // Minus log(sum over the other classes of exp z_j): the class's own logit pushed far below the rest.
+          return tf.sub(picked, tf.sum(tf.logSumExp(tf.sub(z, tf.mul(mask, 1e9)), 1)));
         })(a),
       );
       mask.dispose();
@@ -252,7 +268,7 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
 
   return {
     layer: boundaryLayer.name,
-    score: head.score,
+    score,
     engine: engine.name,
     note: engine.note,
     async explainFiles(paths, callOptions = {}) {
@@ -282,14 +298,14 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
                 featureSize: [r.map.rows, r.map.cols],
                 peak: heatmapPeak(shown, h, w),
                 layer: boundaryLayer.name,
-                score: head.score,
+                score,
               });
             });
           } finally {
             x.dispose();
           }
         }
-        chunk.forEach((file, i) => out.push(byFile.get(file) ?? failed(file, (loaded[i] as { error: string }).error, [h, w], boundaryLayer.name, head.score)));
+        chunk.forEach((file, i) => out.push(byFile.get(file) ?? failed(file, (loaded[i] as { error: string }).error, [h, w], boundaryLayer.name, score)));
         callOptions.onProgress?.({ task: 'explain', current: Math.min(files.length, start + batchSize), total: files.length, unit: 'img', done: start + batchSize >= files.length });
       }
       return out;
@@ -303,7 +319,7 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
   };
 }
 
-function failed(file: string, error: string, inputSize: [number, number], layer: string, score: 'logit' | 'output'): Explanation {
+function failed(file: string, error: string, inputSize: [number, number], layer: string, score: ScoreKind): Explanation {
   return { file, className: '', classIndex: -1, probability: Number.NaN, predictedClass: '', heatmap: [], inputSize, featureSize: [0, 0], peak: { row: -1, col: -1, x: Number.NaN, y: Number.NaN }, layer, score, error };
 }
 

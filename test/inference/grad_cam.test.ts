@@ -122,16 +122,18 @@ test('explain on conv -> GAP -> softmax Dense equals the analytical CAM of the p
         assert.equal(e.classIndex, c, `${engine} image ${i}: predicted class`);
         assert.equal(e.className, ['a', 'b'][c]);
         assert.ok(Math.abs(e.probability - probabilities[i][c]) < 1e-4);
-        assert.equal(e.score, 'logit');
+        assert.equal(e.score, 'log-odds');
         assert.equal(e.layer, 'features');
         assert.deepEqual(e.featureSize, [size, size]);
-        const expected = expectedCam(images[i], size, kernel, bias, [dense[0][c], dense[1][c]]);
+        // Two classes: the log-odds is z_c - z_other, so the channel weights are W[k, c] - W[k, other].
+        const expected = expectedCam(images[i], size, kernel, bias, [dense[0][c] - dense[0][1 - c], dense[1][c] - dense[1][1 - c]]);
         const got = e.heatmap.flat();
         got.forEach((v, p) => assert.ok(Math.abs(v - expected[p]) <= 2e-3, `${engine} image ${i} cell ${p}: ${v} vs ${expected[p]}`));
       }
     }
-    // The other class on request: its own weights, not the predicted class's.
-    const other = await explain(join(dir, 'model'), [files[0]], { heatmapSize: 'features', targetClass: 'a', engine: 'tfjs' });
+    // The other class's logit alone on request (Keras's example): its own column of weights.
+    const other = await explain(join(dir, 'model'), [files[0]], { heatmapSize: 'features', targetClass: 'a', score: 'logit', engine: 'tfjs' });
+    assert.equal(other[0].score, 'logit');
     const expectedA = expectedCam(images[0], size, kernel, bias, [dense[0][0], dense[1][0]]);
     other[0].heatmap.flat().forEach((v, p) => assert.ok(Math.abs(v - expectedA[p]) <= 2e-3));
     model.dispose();
@@ -156,6 +158,7 @@ test('explain on a sigmoid unit: class 1 is explained by the logit z, class 0 by
     const p = ((model.predict(tf.tensor4d(Float32Array.from(pixels, (v) => v / 255), [1, size, size, 3])) as tf.Tensor).dataSync())[0];
     for (const [target, sign] of [['pos', 1], ['neg', -1]] as const) {
       const [e] = await explain(join(dir, 'model'), [join(dir, 'x.png')], { heatmapSize: 'features', targetClass: target, engine: 'tfjs' });
+      assert.equal(e.score, 'logit'); // a sigmoid's logit is already the log-odds
       assert.equal(e.className, target);
       assert.ok(Math.abs(e.probability - (target === 'pos' ? p : 1 - p)) < 1e-4);
       assert.equal(e.predictedClass, p >= 0.5 ? 'pos' : 'neg');

@@ -18,6 +18,11 @@ Options:
                    "inputSize": [h, w], "peak": {"x", "y", ...}, ...}] on stdout instead
   --layer NAME     explain this layer's feature map instead of the last convolutional block's
   --class NAME     explain this class (name or index) instead of each image's predicted class
+  --method M       gradcam (default: channels weighted by the spatial mean of their gradient) or
+                   hirescam (gradient times activation per cell; the same map for heads that pool,
+                   faithful for Flatten heads)
+  --score S        log-odds (default: the class's log-odds from the logits) or logit (the class's
+                   logit alone, as in Keras's Grad-CAM example)
   --heatmap-size S input (default: the heatmap at the model's input size) or features (its own grid)
   --batch-size B   images per batch (default 8)
   --engine E       what runs the layers before the explained one: auto (default: onnxruntime when it
@@ -29,6 +34,8 @@ const flags = {
   layer: { type: 'string' },
   class: { type: 'string' },
   'heatmap-size': { type: 'string' },
+  method: { type: 'string' },
+  score: { type: 'string' },
   'batch-size': { type: 'string' },
   engine: { type: 'string' },
 } as const;
@@ -43,6 +50,8 @@ export const explainCommand: Command = {
     const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
     const engineChoice = choiceFlag(values, 'engine', ['auto', 'tfjs', 'onnx'] as const);
     const heatmapSize = choiceFlag(values, 'heatmap-size', ['input', 'features'] as const);
+    const method = choiceFlag(values, 'method', ['gradcam', 'hirescam'] as const);
+    const score = choiceFlag(values, 'score', ['log-odds', 'logit'] as const);
     const outDir = stringFlag(values, 'out');
     const layer = stringFlag(values, 'layer');
     const targetRaw = stringFlag(values, 'class');
@@ -58,7 +67,7 @@ export const explainCommand: Command = {
     const printer = new ProgressPrinter(io.stderr, io.interactive);
     let explanations;
     try {
-      const explainer = await createExplainer(model, metadata, { layer, targetClass, engine: engineChoice, batchSize, heatmapSize });
+      const explainer = await createExplainer(model, metadata, { layer, targetClass, engine: engineChoice, batchSize, heatmapSize, method, score });
       if (explainer.note) io.stderr.write(explainer.note + '\n');
       try {
         explanations = await explainer.explainFiles(positionals.slice(1), { onProgress: values.json ? undefined : printer.update });
@@ -78,7 +87,7 @@ export const explainCommand: Command = {
         io.stdout.write(`${e.file}\t${e.className} ${e.probability.toFixed(4)}\tpeak x=${e.peak.x.toFixed(0)} y=${e.peak.y.toFixed(0)} of ${w}x${h}${e.overlay ? `\t${e.overlay}` : ''}\n`);
       }
       const first = explanations.find((e) => !e.error);
-      if (first) io.stderr.write(`layer ${first.layer} (${first.featureSize.join('x')} feature map), score: ${first.score === 'logit' ? "the class's logit" : "the model's output"}${outDir !== undefined ? `; overlays and explain.json in ${outDir}` : ''}\n`);
+      if (first) io.stderr.write(`layer ${first.layer} (${first.featureSize.join('x')} feature map), score: ${first.score === 'output' ? "the model's output" : `the class's ${first.score}`}${outDir !== undefined ? `; overlays and explain.json in ${outDir}` : ''}\n`);
     }
     const failed = explanations.filter((e) => e.error);
     for (const e of failed) io.stderr.write(`tlkit explain: ${e.file}: ${e.error}\n`);
