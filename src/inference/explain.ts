@@ -1,5 +1,11 @@
 // explain: Grad-CAM heatmaps of a trained classifier's decisions, per image file.
 //
+// The map is gradient x activation summed over channels, cell by cell (HiResCAM), by default: for a head
+// that pools before its Dense layers the gradient is the same in every cell and this is Grad-CAM exactly;
+// for a Flatten head it stays faithful where Grad-CAM's per-channel mean of the gradient cancels (a channel
+// that is evidence for the class on the left and against it on the right). `method: 'gradcam'` gives the
+// original weighting.
+//
 // The model is cut in two at its last convolutional block (the last layer with a rows x cols x channels
 // output that every path to the output goes through; `layer` picks another): the prefix (input -> feature
 // map A) only runs forward, on onnxruntime when it can (engine 'auto'), and only the head (A -> class
@@ -39,9 +45,10 @@ export interface ExplainOptions {
   /** What is differentiated: 'log-odds' (default) of the class from the logits, or the class's 'logit' alone (see the file comment). */
   score?: 'log-odds' | 'logit';
   /**
-   * 'gradcam' (default): channel weights = the spatial mean of the gradient (Selvaraju et al.).
-   * 'hirescam': gradient times activation cell by cell (Draelos & Carin), the same map for pooling heads,
-   * faithful for heads that keep positions (Flatten -> Dense).
+   * 'hirescam' (default): gradient times activation cell by cell (Draelos & Carin 2020), the same map as
+   * Grad-CAM for heads that pool first (GAP -> Dense: tlkit's default head), faithful for heads that keep
+   * positions (Flatten -> Dense). 'gradcam': each channel weighted by the spatial mean of its gradient
+   * (Selvaraju et al. 2017), which can cancel out on such heads (docs/explain.md has the measurements).
    */
   method?: CamMethod;
   /** Images per forward pass (default 8). */
@@ -210,7 +217,7 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
   if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidArgument('batchSize', batchSize, 'an integer >= 1');
   const heatmapSize = options.heatmapSize ?? 'input';
   if (heatmapSize !== 'input' && heatmapSize !== 'features') throw invalidArgument('heatmapSize', heatmapSize, "'input' or 'features'");
-  const method = options.method ?? 'gradcam';
+  const method = options.method ?? 'hirescam';
   if (!CAM_METHODS.includes(method)) throw invalidArgument('method', method, CAM_METHODS.join(' or '));
   const cam = method === 'gradcam' ? gradCam : hiResCam;
   const scoreOption = options.score ?? 'log-odds';

@@ -71,10 +71,7 @@ test('pointing game: the heatmap peak falls in the square (grown by a quarter si
   assert.equal(explanations.length, testFiles.length);
   const { correct, hits } = pointingGame(explanations);
   assert.ok(correct >= 0.8 * testFiles.length, `the model should classify the set (correct ${correct}/${testFiles.length})`);
-  assert.ok(hits / correct >= 0.8, `Grad-CAM pointing game ${hits}/${correct} = ${(hits / correct).toFixed(3)}`);
-  // HiResCAM points as well on this head (and on heads without the hidden Dense, where Grad-CAM may not: docs/explain.md).
-  const hiRes = pointingGame(await explain(runDir, testFiles, { method: 'hirescam' }));
-  assert.ok(hiRes.hits / hiRes.correct >= 0.8, `HiResCAM pointing game ${hiRes.hits}/${hiRes.correct}`);
+  assert.ok(hits / correct >= 0.8, `pointing game ${hits}/${correct} = ${(hits / correct).toFixed(3)}`);
   // The peak given is the heatmap's own maximum, at the input's resolution by default.
   const e = explanations[0];
   assert.equal(e.heatmap.length, SIZE);

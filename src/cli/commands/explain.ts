@@ -7,8 +7,8 @@ import { ProgressPrinter } from '../progress_bar.js';
 const usage = `Usage: tlkit explain MODEL IMAGE|DIR... [--out DIR] [--json] [--layer NAME] [--class NAME]
 
 Grad-CAM class-activation heatmaps: for each image, the gradient of the predicted class's score at the
-model's last convolutional block, weighted over that block's feature map (1 where the evidence for the
-class is strongest). MODEL is a run directory or its model/ folder; directories of images are read
+model's last convolutional block times that block's feature map, summed over channels (1 where the
+evidence for the class is strongest). MODEL is a run directory or its model/ folder; directories of images are read
 recursively. Prints, per image, the class, its probability and where the heatmap peaks (in the model's
 input pixels, x from the left, y from the top).
 
@@ -18,9 +18,9 @@ Options:
                    "inputSize": [h, w], "peak": {"x", "y", ...}, ...}] on stdout instead
   --layer NAME     explain this layer's feature map instead of the last convolutional block's
   --class NAME     explain this class (name or index) instead of each image's predicted class
-  --method M       gradcam (default: channels weighted by the spatial mean of their gradient) or
-                   hirescam (gradient times activation per cell; the same map for heads that pool,
-                   faithful for Flatten heads)
+  --method M       hirescam (default: gradient times activation per cell, summed over channels; the
+                   same map as Grad-CAM for heads that pool, faithful for Flatten heads) or gradcam
+                   (channels weighted by the spatial mean of their gradient, Selvaraju et al.)
   --score S        log-odds (default: the class's log-odds from the logits) or logit (the class's
                    logit alone, as in Keras's Grad-CAM example)
   --heatmap-size S input (default: the heatmap at the model's input size) or features (its own grid)
