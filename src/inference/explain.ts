@@ -211,6 +211,10 @@ function argMax(values: number[]): number {
   return best;
 }
 
+/**
+ * An explainer for a loaded model and its metadata: cuts the model at `layer` (default: the last
+ * convolutional block) and opens the engine for the part before it. Reuse it for many images; dispose it.
+ */
 export async function createExplainer(model: tfl.LayersModel, metadata: ModelMetadata, options: Omit<ExplainOptions, 'outDir' | 'onProgress' | 'signal'> = {}): Promise<Explainer> {
   const layer = options.layer === undefined ? lastConvolutionalLayer(model) : checkLayer(model, options.layer);
   const batchSize = options.batchSize ?? 8;

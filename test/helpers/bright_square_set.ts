@@ -31,8 +31,8 @@ function seeded(seed: number): () => number {
   };
 }
 
-/** `n` images (classes alternate) of size x size, the square's side a quarter of the size; background noise 0..139, square 200..255. */
-export function brightSquareSet(n: number, size: number, seed = 1): SquareSet {
+/** `n` images (classes alternate) of size x size, the square's side a quarter of the size; background noise 0..noise-1 (default 140), square 200..255. */
+export function brightSquareSet(n: number, size: number, seed = 1, noise = 140): SquareSet {
   const rand = seeded(seed);
   const side = Math.round(size / 4);
   const pixels = new Uint8Array(n * size * size * 3);
@@ -46,7 +46,7 @@ export function brightSquareSet(n: number, size: number, seed = 1): SquareSet {
     for (let r = 0; r < size; r++) {
       for (let c = 0; c < size; c++) {
         const inside = c >= x && c < x + side && r >= y && r < y + side;
-        for (let ch = 0; ch < 3; ch++) pixels[((i * size + r) * size + c) * 3 + ch] = inside ? 200 + Math.floor(rand() * 56) : Math.floor(rand() * 140);
+        for (let ch = 0; ch < 3; ch++) pixels[((i * size + r) * size + c) * 3 + ch] = inside ? 200 + Math.floor(rand() * 56) : Math.floor(rand() * noise);
       }
     }
   }
