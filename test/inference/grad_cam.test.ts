@@ -11,7 +11,9 @@ import sharp from 'sharp';
 import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
 import { gradCam, hiResCam, heatmapPeak, resizeHeatmap } from '../../src/inference/grad_cam.js';
 import { jetColor } from '../../src/inference/heatmap_overlay.js';
-import { explain, lastConvolutionalLayer } from '../../src/inference/explain.js';
+import { createExplainer, explain, lastConvolutionalLayer } from '../../src/inference/explain.js';
+import { buildClassifier } from '../../src/models/classifier.js';
+import { MobileNetV2 } from '../../src/models/mobilenet_v2.js';
 import { saveModel } from '../../src/weights/saved_model.js';
 
 test('gradCam: channel weights are the spatial mean of the gradient; relu, then scaled to 1', () => {
@@ -167,6 +169,37 @@ test('explain on a sigmoid unit: class 1 is explained by the logit z, class 0 by
     }
     model.dispose();
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the default layer is the backbone's last activation, also when the backbone is nested as one layer", async () => {
+  await initEngine();
+  const flat = buildClassifier({ backbone: 'mobilenet_v2', backboneOptions: { inputShape: [32, 32, 3], alpha: 0.35 }, head: 'flatten,dense:16:relu,dropout:0.25', classes: 2, classMode: 'sparse' });
+  assert.equal(lastConvolutionalLayer(flat.model), 'out_relu');
+  flat.model.dispose();
+  // Keras's other way to build a classifier: the whole backbone called as one layer.
+  const backbone = MobileNetV2({ inputShape: [32, 32, 3], alpha: 0.35, includeTop: false });
+  const input = tfl.input({ shape: [32, 32, 3] });
+  let h = backbone.apply(input) as tfl.SymbolicTensor;
+  h = tfl.layers.globalAveragePooling2d({}).apply(h) as tfl.SymbolicTensor;
+  const out = tfl.layers.dense({ units: 3, activation: 'softmax' }).apply(h) as tfl.SymbolicTensor;
+  const nested = tfl.model({ inputs: input, outputs: out });
+  assert.equal(lastConvolutionalLayer(nested), backbone.name);
+  const metadata = { formatVersion: 1, classNames: ['a', 'b', 'c'], classMode: 'sparse' as const, preprocess: 'tf' as const, inputSize: [32, 32] as [number, number], backbone: 'mobilenet_v2', weightsSource: 'none', createdAt: '', tlkitVersion: '' };
+  const dir = mkdtempSync(join(tmpdir(), 'tlkit-gradcam-'));
+  try {
+    await writeImage(join(dir, 'x.png'), Uint8Array.from({ length: 32 * 32 * 3 }, (_, i) => (i * 29) % 256), 32);
+    const explainer = await createExplainer(nested, metadata, { engine: 'tfjs', heatmapSize: 'features' });
+    const [e] = await explainer.explainFiles([join(dir, 'x.png')]);
+    await explainer.dispose();
+    assert.equal(e.layer, backbone.name);
+    assert.deepEqual(e.featureSize, [1, 1]);
+    assert.equal(e.score, 'log-odds');
+    // A layer inside the nested backbone that is not its output cannot be cut at.
+    await assert.rejects(createExplainer(nested, metadata, { layer: 'block_6_expand_relu', engine: 'tfjs' }), /inside the nested model/);
+  } finally {
+    nested.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
 });
