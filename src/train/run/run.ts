@@ -360,7 +360,7 @@ async function runPhases(
       if (recalibrated === 'skipped') outcome.batchNormSkipped = true;
       else if (recalibrated) outcome.batchNormRecalibration.push(recalibrated);
       if (full.linearProbe && !outcome.linearProbe && train instanceof FeatureIterator && validation instanceof FeatureIterator && phase.trainable.freezeBackbone) {
-        outcome.linearProbe = await probeFrozenFeatures(train, validation, iterators.classNames.length);
+        outcome.linearProbe = await probeFrozenFeatures(train, validation, iterators.classNames.length, { onProgress: hooks.onProgress });
         log(describeProbe(outcome.linearProbe));
       }
     }
