@@ -96,6 +96,9 @@ export async function createLogisticLossRunner(mean: Float32Array, scale: Float3
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
+    // As in session.ts: idle threads do not spin (on a shared 2-core machine spinning costs more than it
+    // saves), and denormals are flushed.
+    extra: { session: { set_denormal_as_zero: '1', intra_op: { allow_spinning: '0' } } },
   };
   const lossSession = await ort.InferenceSession.create(lossModel(d, k), sessionOptions);
   const logitsSession = await ort.InferenceSession.create(logitsModel(d, k), sessionOptions);
