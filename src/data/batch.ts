@@ -30,9 +30,9 @@ export interface BatchIterator {
   epochBatches?(): AsyncIterable<Batch>;
   /**
    * The caller reads each sample at most once from now on (its features are cached downstream): an
-   * iterator that keeps decoded images between epochs drops them and keeps none.
+   * iterator that keeps decoded images between epochs drops them and keeps none; false keeps them again.
    */
-  readEachImageOnce?(): void;
+  readEachImageOnce?(readOnce?: boolean): void;
   /** JSON-serialisable position + RNG state, so a checkpoint can resume mid-epoch exactly. */
   getState?(): unknown;
   setState?(state: unknown): void;

@@ -87,6 +87,7 @@ export class DirectoryIterator extends SampleIterator {
   private readonly buffers = new Float32Pool(32);
   /** Decoded pixels kept between epochs. */
   private decoded: DecodedCache | null;
+  private readonly makeDecodedCache: () => DecodedCache | null;
   private readonly saveToDir: string | null;
   private readonly savePrefix: string;
   private readonly saveFormat: 'png' | 'jpeg';
@@ -143,10 +144,9 @@ export class DirectoryIterator extends SampleIterator {
     if (!Number.isFinite(cacheBytes) || cacheBytes < 0) throw invalidArgument('cacheBytes', options.cacheBytes, 'a number of bytes >= 0');
     const spillBytes = options.cacheSpillBytes;
     if (spillBytes !== undefined && (!Number.isFinite(spillBytes) || spillBytes < 0)) throw invalidArgument('cacheSpillBytes', spillBytes, 'a number of bytes >= 0');
-    this.decoded =
-      cacheBytes > 0 && !options.readOnce
-        ? new DecodedCache(cacheBytes, undefined, { ...(spillBytes !== undefined ? { spillBytes } : {}), ...(options.cacheSpillDirectory ? { spillDirectory: options.cacheSpillDirectory } : {}) })
-        : null;
+    this.makeDecodedCache = () =>
+      cacheBytes > 0 ? new DecodedCache(cacheBytes, undefined, { ...(spillBytes !== undefined ? { spillBytes } : {}), ...(options.cacheSpillDirectory ? { spillDirectory: options.cacheSpillDirectory } : {}) }) : null;
+    this.decoded = options.readOnce ? null : this.makeDecodedCache();
     this.saveToDir = options.saveToDir ?? null;
     this.savePrefix = options.savePrefix ?? '';
     this.saveFormat = saveFormat;
@@ -168,9 +168,15 @@ export class DirectoryIterator extends SampleIterator {
 
   /**
    * The caller reads each image once from now on (e.g. its features are cached downstream): the decoded
-   * pixels kept so far are dropped, with their spill file, and none are kept any more.
+   * pixels kept so far are dropped, with their spill file, and none are kept any more. A later consumer
+   * that reads the images every epoch again (a phase training on pixels) calls it with false to keep
+   * them again (with the options the iterator was made with).
    */
-  readEachImageOnce(): void {
+  readEachImageOnce(readOnce = true): void {
+    if (!readOnce) {
+      this.decoded ??= this.makeDecodedCache();
+      return;
+    }
     const decoded = this.decoded;
     this.decoded = null;
     void decoded?.close();
