@@ -9,8 +9,9 @@
 //
 // Features: ReLU of a random rank-64 projection of class-dependent latent vectors (non-negative,
 // correlated, a few classes confusable), like pooled CNN features; held-out rows are half the training rows.
-// --rss ROWS runs the new probe alone on ROWS x 2048 x 10 float32 features in a child process and prints its
-// peak RSS (the features themselves are ROWS x 2048 x 4 bytes; the probe must add little to them).
+// --rss ROWS runs the new probe alone on ROWS x 2048 x 10 float32 features (tiled from 2,000 synthetic rows,
+// jittered) in a child process and prints its peak RSS (the features themselves are ROWS x 2048 x 4 bytes;
+// the probe must add little to them).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -62,9 +63,26 @@ function line(label: string, r: LinearProbeResult & { cpuSeconds: number }): str
   return `${label.padEnd(34)} ${r.seconds.toFixed(1).padStart(8)} s wall ${r.cpuSeconds.toFixed(1).padStart(8)} s CPU   held-out acc ${r.accuracy.toFixed(4)}   train acc ${r.trainAccuracy.toFixed(4)}   C=${r.c}`;
 }
 
+/** `n` rows made cheaply from 2,000 synthetic ones (each copy jittered): for memory figures, where the values matter less. */
+function tiledFeatures(n: number, d: number, classes: number, seed: number): { rows: DenseRows; labels: Int32Array } {
+  const base = syntheticFeatures(2000, d, classes, seed);
+  const x = new Float32Array(n * d);
+  const labels = new Int32Array(n);
+  let state = seed * 2654435761 + 1;
+  for (let i = 0; i < n; i++) {
+    const b = i % 2000;
+    labels[i] = base.labels[b];
+    for (let j = 0; j < d; j++) {
+      state = (state * 1103515245 + 12345) & 0x7fffffff;
+      x[i * d + j] = base.rows.x[b * d + j] * (0.9 + (0.2 * state) / 0x7fffffff);
+    }
+  }
+  return { rows: { x, n, d }, labels };
+}
+
 async function rssChild(rows: number): Promise<void> {
-  const data = syntheticFeatures(rows, 2048, 10, 1);
-  const heldOut = syntheticFeatures(Math.round(rows / 10), 2048, 10, 2);
+  const data = tiledFeatures(rows, 2048, 10, 1);
+  const heldOut = tiledFeatures(Math.round(rows / 10), 2048, 10, 2);
   const afterData = process.resourceUsage().maxRSS * 1024;
   const threads = process.argv.includes('--threads') ? Number(process.argv[process.argv.indexOf('--threads') + 1]) : undefined;
   const cpu = process.cpuUsage();
