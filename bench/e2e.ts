@@ -10,7 +10,7 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { trainRun } from '../src/train/run.js';
+import { trainRun } from '../src/train/run/run.js';
 import { numberFlag, hasFlag } from './flags.js';
 
 const IMAGES = numberFlag('images', 1000);

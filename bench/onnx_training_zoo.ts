@@ -12,7 +12,7 @@ import { initEngine, tf } from '../src/engines/tfjs/tf.js';
 import { buildClassifier } from '../src/models/classifier.js';
 import { listBackbones } from '../src/models/zoo.js';
 import { computeGradients } from '../src/engines/onnx/training/compile_training_step.js';
-import { batchLoss } from '../src/train/losses.js';
+import { batchLoss } from '../src/inference/losses.js';
 import { randomizeWeights, randomInput } from '../test/engines/onnx/parity.js';
 
 const SIZES: Record<string, number> = { inception_v3: 139, xception: 139 };

@@ -24,7 +24,7 @@ import path from 'node:path';
 import { initEngine, tf, tfl } from '../src/engines/tfjs/tf.js';
 import { getBackbone } from '../src/models/zoo.js';
 import { TensorIterator } from '../test/helpers/tensor_iterator.js';
-import { fit } from '../src/train/fit.js';
+import { fit } from '../src/train/loop/fit.js';
 import '../src/models/batchnorm.js'; // Keras semantics for frozen BatchNormalization
 
 type Mode = 'full' | 'frozen';

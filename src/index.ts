@@ -9,7 +9,10 @@ export type { BackendName } from './engines/tfjs/tf.js';
 export { TlkitError, UsageError, FileError, WeightsError, DataError, TrainingError } from './core/errors.js';
 export type { ProgressEvent, ProgressCallback } from './core/progress.js';
 export { CLASS_MODES, LABEL_CLASS_MODES, LOSS_NAMES, OPTIMIZER_NAMES, ENGINE_CHOICES, lossForClassMode, tfjsLossName } from './core/names.js';
-export type { ClassMode, LabelClassMode, LossName, OptimizerName, EngineChoice, StepEngineName, PhaseEngine } from './core/names.js';
+export type { ClassMode, LabelClassMode, LossName, OptimizerName, EngineChoice, StepEngineName, PhaseEngineLabel, PhaseEngine } from './core/names.js';
+// The one engine decision: a phase's EnginePlan (docs/training-engines.md).
+export { planPhaseEngines, decideTrainingStep, describeEnginePlan } from './engines/engine_decision.js';
+export type { EnginePlan, Runtime, PhaseEngines, PhaseEnginesRequest, TrainingStepDecision } from './engines/engine_decision.js';
 
 // Models: the Keras applications zoo, classifiers (backbone + head), summaries, BatchNorm tools.
 export { listBackbones, getBackbone } from './models/zoo.js';
@@ -42,7 +45,7 @@ export type { ModelMetadata, ModelMetadataInput } from './weights/saved_model.js
 // the compiled training step.
 export { exportOnnx } from './engines/onnx/export.js';
 export type { ExportOnnxOptions } from './engines/onnx/export.js';
-export { registerOnnxConverter } from './engines/onnx/layer_converters.js';
+export { registerOnnxConverter } from './engines/onnx/layers/index.js';
 export { createFrozenEngine } from './engines/onnx/frozen_features.js';
 export type { FrozenEngine, FrozenEngineOptions } from './engines/onnx/frozen_features.js';
 export { FeatureCache } from './engines/onnx/feature_cache.js';
@@ -72,40 +75,47 @@ export type { DatasetReport, InspectOptions } from './data/inspect_directory.js'
 export * as transforms from './data/transforms/index.js';
 
 // Training: fit / evaluate / predict, callbacks, checkpoints, a whole run (trainRun).
-export { fit } from './train/fit.js';
-export type { FitOptions, FitResult } from './train/fit.js';
-export type { EpochLogs, History, ClassWeight } from './train/types.js';
-export { evaluate } from './train/evaluate.js';
-export type { Evaluation, EvaluateOptions, ClassReport, Misclassified } from './train/evaluate.js';
-export { predict, predictFiles } from './train/predict.js';
-export type { Prediction, ClassProbability, PredictOptions, PredictFilesOptions } from './train/predict.js';
-export { trainRun } from './train/run.js';
-export type { TrainRunOptions, TrainRunHooks, TrainRunResult } from './train/run.js';
-export { planRun } from './train/run_plan.js';
-export type { RunPlan, PhasePlan } from './train/run_plan.js';
-export { runDirLayout } from './train/run_dir.js';
-export { RunLockedError } from './train/run_lock.js';
-export type { RunDirLayout } from './train/run_dir.js';
-export { readCheckpoint } from './train/checkpoint.js';
-export type { TrainingCheckpoint } from './train/checkpoint.js';
-export type { Callback, TrainingContext, BatchLogs } from './train/callbacks/callback.js';
-export { EarlyStopping } from './train/callbacks/early_stopping.js';
-export type { EarlyStoppingOptions } from './train/callbacks/early_stopping.js';
-export { ModelCheckpoint } from './train/callbacks/model_checkpoint.js';
-export type { ModelCheckpointOptions } from './train/callbacks/model_checkpoint.js';
-export { HistoryLogger } from './train/callbacks/history_logger.js';
-export { ReduceLROnPlateau } from './train/callbacks/reduce_lr_on_plateau.js';
+export { fit } from './train/loop/fit.js';
+export type { FitOptions, FitResult } from './train/loop/fit.js';
+export type { EpochLogs, History, ClassWeight } from './train/loop/types.js';
+export { evaluate, DEFAULT_MISCLASSIFIED_LIMIT } from './inference/evaluate.js';
+export type { Evaluation, EvaluateOptions, ClassReport, Misclassified } from './inference/evaluate.js';
+export { predict, predictFiles, predictFilesStream } from './inference/predict.js';
+export type { Prediction, ClassProbability, PredictOptions, PredictFilesOptions } from './inference/predict.js';
+// Explanations: Grad-CAM heatmaps of a saved model's decisions, and their overlays.
+export { explain, createExplainer, writeExplanations, lastConvolutionalLayer } from './inference/explain.js';
+export type { Explanation, ExplainOptions, Explainer } from './inference/explain.js';
+export { gradCam, resizeHeatmap, heatmapPeak } from './inference/grad_cam.js';
+export type { Heatmap } from './inference/grad_cam.js';
+export { heatmapOverlayPng } from './inference/heatmap_overlay.js';
+export type { OverlayOptions } from './inference/heatmap_overlay.js';
+export { trainRun } from './train/run/run.js';
+export type { TrainRunOptions, TrainRunHooks, TrainRunResult } from './train/run/run.js';
+export { planRun } from './train/run/run_plan.js';
+export type { RunPlan, PhasePlan } from './train/run/run_plan.js';
+export { runDirLayout } from './train/run/run_dir.js';
+export { RunLockedError } from './train/run/run_lock.js';
+export type { RunDirLayout } from './train/run/run_dir.js';
+export { readCheckpoint } from './train/loop/checkpoint.js';
+export type { TrainingCheckpoint } from './train/loop/checkpoint.js';
+export type { Callback, TrainingContext, BatchLogs } from './train/loop/callbacks/callback.js';
+export { EarlyStopping } from './train/loop/callbacks/early_stopping.js';
+export type { EarlyStoppingOptions } from './train/loop/callbacks/early_stopping.js';
+export { ModelCheckpoint } from './train/loop/callbacks/model_checkpoint.js';
+export type { ModelCheckpointOptions } from './train/loop/callbacks/model_checkpoint.js';
+export { HistoryLogger } from './train/loop/callbacks/history_logger.js';
+export { ReduceLROnPlateau } from './train/loop/callbacks/reduce_lr_on_plateau.js';
 // the default recipe's parts: the linear-probe baseline, --epochs auto, BatchNorm recalibration
-export { linearProbe, fitLogisticRegression, predictClasses } from './train/linear_probe.js';
-export type { LinearProbeOptions, LinearProbeResult, LogisticRegressionOptions, LogisticModel, DenseRows } from './train/linear_probe.js';
-export { planEpochs, AUTO_EPOCHS_CAP, AUTO_EPOCHS_PATIENCE, AUTO_EPOCHS_FIXED } from './train/epochs_auto.js';
-export type { Epochs, EpochPlan } from './train/epochs_auto.js';
-export { recalibrateBatchNorm } from './train/recalibrate_batchnorm.js';
-export type { RecalibrationOptions, RecalibrationResult } from './train/recalibrate_batchnorm.js';
-export { VALIDATION_RECALIBRATION_SAMPLES, VALIDATION_RECALIBRATION_MAX_COST, VALIDATION_RECALIBRATION_CHEAP_SECONDS } from './train/recalibrate_after_phase.js';
-export type { PhaseRecalibration, ValidationRecalibrationSettings } from './train/recalibrate_after_phase.js';
-export type { ReduceLROnPlateauOptions } from './train/callbacks/reduce_lr_on_plateau.js';
-export { ProgressReporter } from './train/callbacks/progress.js';
+export { linearProbe, runLinearProbe, fitLogisticRegression, predictClasses, stratifiedSubsample } from './train/probes/linear_probe.js';
+export type { LinearProbeOptions, LinearProbeResult, LogisticRegressionOptions, LogisticModel, DenseRows } from './train/probes/linear_probe.js';
+export { planEpochs, AUTO_EPOCHS_CAP, AUTO_EPOCHS_PATIENCE, AUTO_EPOCHS_FIXED } from './train/run/epochs_auto.js';
+export type { Epochs, EpochPlan } from './train/run/epochs_auto.js';
+export { recalibrateBatchNorm } from './train/recalibration/recalibrate_batchnorm.js';
+export type { RecalibrationOptions, RecalibrationResult } from './train/recalibration/recalibrate_batchnorm.js';
+export { VALIDATION_RECALIBRATION_SAMPLES, VALIDATION_RECALIBRATION_MAX_COST, VALIDATION_RECALIBRATION_CHEAP_SECONDS } from './train/recalibration/recalibrate_after_phase.js';
+export type { PhaseRecalibration, ValidationRecalibrationSettings } from './train/recalibration/recalibrate_after_phase.js';
+export type { ReduceLROnPlateauOptions } from './train/loop/callbacks/reduce_lr_on_plateau.js';
+export { ProgressReporter } from './train/loop/callbacks/progress.js';
 
 // Compare: several backbones under one config, the reference table, a recommendation by your rule.
 export { compareBackbones, planComparison } from './compare/compare.js';
@@ -129,7 +139,7 @@ export { exportWebApp } from './serve/export_web.js';
 export type { ExportWebAppOptions, ExportWebAppResult } from './serve/export_web.js';
 export { toPlainTfjsModel } from './serve/plain_tfjs_model.js';
 export { createServer } from './serve/server.js';
-export type { ServeOptions, TlkitServer } from './serve/server.js';
+export type { ServedRoute, ServeOptions, TlkitServer } from './serve/server.js';
 
 // Importing tlkit leaves tf ready: the wasm backend with tlkit's gradient kernels (or the cpu fallback),
 // so no tensor is ever made on a backend that is not initialised or lacks those kernels.

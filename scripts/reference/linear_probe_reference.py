@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference values for tlkit's linear probe (test/train/linear_probe.test.ts): L2-regularised logistic
+"""Reference values for tlkit's linear probe (test/train/probes/linear_probe.test.ts): L2-regularised logistic
 regression solved by scipy's L-BFGS-B to a tight tolerance, with Debian's python3-numpy and python3-scipy
 (scikit-learn is not needed: its objective is restated below).
 

@@ -5,8 +5,8 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve, relative } from 'node:path';
 import { getBackbone } from '../models/zoo.js';
 import type { ProgressCallback } from '../core/progress.js';
-import { trainRun, type TrainRunOptions, type TrainRunResult } from '../train/run.js';
-import { refuseInsideInputs } from '../train/output_path.js';
+import { trainRun, type TrainRunOptions, type TrainRunResult } from '../train/run/run.js';
+import { refuseInsideInputs } from '../train/run/output_path.js';
 import { defaultWeights } from '../weights/resolve.js';
 import { describeRule, parseSelectionRule, selectBackbone, type SelectionRule } from './selection_rule.js';
 import { expandSweep, gridAxes, type PlannedRun, type SweepAxis } from './sweep.js';
@@ -120,6 +120,7 @@ function toBackboneResult(id: string, weights: string, result: TrainRunResult, d
     confusionMatrix: evaluation?.confusionMatrix ?? [],
     history: historyRecords(result),
     misclassified: (evaluation?.misclassified ?? []).map((m) => ({ ...m, file: relative(dataDir, m.file).startsWith('..') ? m.file : relative(dataDir, m.file) })),
+    ...(evaluation ? { misclassifiedCount: evaluation.misclassifiedCount ?? evaluation.misclassified.length } : {}),
     phaseSeconds: phaseSeconds(result),
     runDir: result.runDir,
   };

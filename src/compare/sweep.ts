@@ -2,7 +2,7 @@
 // (`--grid lr=1e-3,1e-4 --grid fine-tune-from=last-block,all`). Every run shares the seed and the held-out
 // data, so the grid may vary only what a recipe is, never what it is measured on.
 import { UsageError } from '../core/errors.js';
-import type { TrainRunOptions } from '../train/run.js';
+import type { TrainRunOptions } from '../train/run/run.js';
 
 /** Options a grid may vary. Seed, data and split stay shared: otherwise the runs would not be comparable. */
 export const SWEEPABLE_OPTIONS = [

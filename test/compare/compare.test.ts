@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compareBackbones } from '../../src/compare/compare.js';
-import type { TrainRunOptions, TrainRunResult } from '../../src/train/run.js';
+import type { TrainRunOptions, TrainRunResult } from '../../src/train/run/run.js';
 import { runCli } from '../helpers/io.js';
 
 const SAMPLE = join(import.meta.dirname, '..', '..', 'samples', 'fashion-shoes');

@@ -8,7 +8,7 @@ import { expandSweep, gridAxes } from '../../src/compare/sweep.js';
 import { gridAxesFromFlags } from '../../src/cli/grid_flags.js';
 import { writeCompareReport } from '../../src/report/write_compare_report.js';
 import { UsageError } from '../../src/core/errors.js';
-import type { TrainRunOptions, TrainRunResult } from '../../src/train/run.js';
+import type { TrainRunOptions, TrainRunResult } from '../../src/train/run/run.js';
 import { runCli } from '../helpers/io.js';
 
 const SAMPLE = join(import.meta.dirname, '..', '..', 'samples', 'fashion-shoes');

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadH5wasm, writeStringListAttr } from '../../src/weights/h5.js';
-import { encodeCheckpoint, type TrainingCheckpoint } from '../../src/train/checkpoint.js';
+import { encodeCheckpoint, type TrainingCheckpoint } from '../../src/train/loop/checkpoint.js';
 
 /** A file named .h5 that is not HDF5 at all. */
 export async function writeNotHdf5(path: string): Promise<void> {

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CompareOptions } from '../../src/compare/compare.js';
-import { readCheckpoint } from '../../src/train/checkpoint.js';
-import { runDirLayout } from '../../src/train/run_dir.js';
+import { readCheckpoint } from '../../src/train/loop/checkpoint.js';
+import { runDirLayout } from '../../src/train/run/run_dir.js';
 import { writeSquaresFolder } from '../train/helpers.js';
 
 const bin = fileURLToPath(new URL('../../bin/tlkit.js', import.meta.url));

@@ -10,7 +10,7 @@ import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { createServer, type TlkitServer } from '../../src/serve/server.js';
 import { loadModel } from '../../src/weights/saved_model.js';
-import { predictFiles } from '../../src/train/predict.js';
+import { predictFiles } from '../../src/inference/predict.js';
 import { openInferenceEngine } from '../../src/engines/inference_engine.js';
 import { jpegImage, makeRun, pngImage, writeTestImages } from './helpers.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { tf, initEngine } from '../../src/engines/tfjs/tf.js';
-import { fit } from '../../src/train/fit.js';
+import { fit } from '../../src/train/loop/fit.js';
 import { TensorIterator } from '../helpers/tensor_iterator.js';
 import { saveModel } from '../../src/weights/saved_model.js';
 import { runCli } from '../helpers/io.js';
@@ -79,7 +79,7 @@ test('tlkit predict lists top-k classes per image as text, JSON and CSV', async 
   assert.match(b.stdout, /broken\.png\terror: /);
   assert.match(b.stdout, /img1\.png\t(top|bottom) /);
   const c = await runCli(['predict', modelDir, join(imageDir, 'top', 'img1.png'), '--csv']);
-  assert.equal(c.stdout.trim().split('\n')[0], 'file,rank,class,probability');
+  assert.equal(c.stdout.trim().split('\n')[0], 'file,rank,class,probability,error');
   assert.equal(c.stdout.trim().split('\n').length, 2);
 });
 

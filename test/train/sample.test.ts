@@ -6,7 +6,7 @@ import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { trainRun } from '../../src/train/run.js';
+import { trainRun } from '../../src/train/run/run.js';
 
 const sample = fileURLToPath(new URL('../../samples/fashion-shoes/', import.meta.url));
 

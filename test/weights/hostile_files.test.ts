@@ -12,7 +12,7 @@ import { FileError, WeightsError } from '../../src/core/errors.js';
 import { loadH5Weights, readKerasH5 } from '../../src/weights/h5_import.js';
 import { NotHdf5Error } from '../../src/weights/h5.js';
 import { loadModel, saveModel } from '../../src/weights/saved_model.js';
-import { predict } from '../../src/train/predict.js';
+import { predict } from '../../src/inference/predict.js';
 import { runCli } from '../helpers/io.js';
 import { redirectManifest, writeHugeDeclaredH5, writeNotHdf5 } from '../helpers/hostile_files.js';
 

@@ -56,7 +56,7 @@ export const augmentCommand: Command = {
     if (positionals.length !== 1) throw new UsageError(`augment expects one DIR (a folder with one sub-folder per class); got ${positionals.length}\n\n${usage}`);
     const out = stringFlag(values, 'out');
     if (!out) throw new UsageError('--out OUTDIR is required', 'out');
-    const outputPath = await import('../../train/output_path.js');
+    const outputPath = await import('../../train/run/output_path.js');
     outputPath.refuseSystemPath(out, '--out');
     outputPath.refuseInsideInputs(out, [positionals[0]]);
     const count = numberFlag(values, 'count', { integer: true, min: 1 }) ?? 16;

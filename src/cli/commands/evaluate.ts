@@ -23,7 +23,7 @@ const flags = {
   quantize: { type: 'string' },
 } as const;
 
-export function formatEvaluation(e: import('../../train/evaluate.js').Evaluation): string {
+export function formatEvaluation(e: import('../../inference/evaluate.js').Evaluation): string {
   const width = Math.max(9, ...e.classNames.map((n) => n.length));
   const lines = [`accuracy ${e.accuracy.toFixed(4)}  loss ${e.loss.toFixed(4)}  (${e.samples} images)`, ''];
   lines.push(`${'class'.padEnd(width)}  precision  recall  f1      support`);
@@ -52,14 +52,14 @@ export const evaluateCommand: Command = {
     const [{ initEngine }, { loadModel }, { evaluationIterator }, { evaluate }, { openInferenceEngine }] = await Promise.all([
       import('../../engines/tfjs/tf.js'),
       import('../../weights/saved_model.js'),
-      import('../../train/evaluation_data.js'),
-      import('../../train/evaluate.js'),
+      import('../../inference/evaluation_data.js'),
+      import('../../inference/evaluate.js'),
       import('../../engines/inference_engine.js'),
     ]);
     await initEngine();
     const { model, metadata } = await loadModel(positionals[0]);
     const iterator = evaluationIterator(positionals[1], metadata, { batchSize, onWarning: (m) => io.stderr.write(m + '\n') });
-    const engine = quantize ? await (await import('../../train/quantized_engine.js')).openQuantizedEngine(positionals[0], model) : await openInferenceEngine(model, engineChoice);
+    const engine = quantize ? await (await import('../../inference/quantized_engine.js')).openQuantizedEngine(positionals[0], model) : await openInferenceEngine(model, engineChoice);
     if (engine.note) io.stderr.write(engine.note + '\n');
     const printer = new ProgressPrinter(io.stderr, io.interactive);
     try {

@@ -26,6 +26,7 @@ Writes a trained model (a run directory, or its model/ folder) in another format
 Options:
   --out PATH        where to write (a file for onnx and h5, a folder for tfjs and web)
   --overwrite       replace an existing file at --out that is not an earlier tlkit export of this format
+                    (web: also write into a non-empty folder that is not an earlier page)
   --batch-size N    onnx: a fixed batch size instead of a dynamic one
   --weights-only    h5: only the weights (the model.save_weights layout)
 
@@ -87,7 +88,7 @@ export const exportCommand: Command = {
       if (values[flag] !== undefined && quantize !== 'int8') throw new UsageError(`--${flag} applies to --format onnx --quantize int8 only`, flag);
     }
 
-    const [{ initEngine }, saved, target] = await Promise.all([import('../../engines/tfjs/tf.js'), import('../../weights/saved_model.js'), import('../../train/export_target.js')]);
+    const [{ initEngine }, saved, target] = await Promise.all([import('../../engines/tfjs/tf.js'), import('../../weights/saved_model.js'), import('../../train/run/export_target.js')]);
     await initEngine();
     const dir = saved.resolveModelDir(positionals[0]!);
     const out = stringFlag(values, 'out') ?? (quantize === 'int8' ? (await import('../../weights/quantized_onnx.js')).quantizedOnnxPath(dir) : target.defaultExportPath(dir, format));
@@ -138,9 +139,9 @@ async function exportInt8(dir: string, out: string, values: Record<string, unkno
     keepFloat: ((values['keep-float'] as string[] | undefined) ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean),
     quantizeDense: Boolean(values['quantize-dense']),
   };
-  const { exportQuantizedOnnx, AccuracyDropError } = await import('../../train/quantize_model.js');
+  const { exportQuantizedOnnx, AccuracyDropError } = await import('../../inference/quantize_model.js');
   const printer = new ProgressPrinter(io.stderr, io.interactive);
-  const accuracyLine = (r: import('../../train/quantize_model.js').QuantizeModelResult) => {
+  const accuracyLine = (r: import('../../inference/quantize_model.js').QuantizeModelResult) => {
     const a = r.accuracy;
     return (
       `held-out accuracy on ${a.samples} images (${a.source}): float32 ${a.float32.toFixed(4)}, int8 ${a.int8.toFixed(4)} ` +

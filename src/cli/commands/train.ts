@@ -66,7 +66,7 @@ export const trainCommand: Command = {
       resume,
       overwrite: Boolean(values.overwrite),
     };
-    const { trainRun } = await import('../../train/run.js');
+    const { trainRun } = await import('../../train/run/run.js');
     const printer = new ProgressPrinter(io.stderr, io.interactive);
     // Ctrl-C stops after the current batch; the last checkpoint stays, and --resume continues from it.
     const controller = new AbortController();
@@ -77,7 +77,7 @@ export const trainCommand: Command = {
       result = await trainRun({ ...options, signal: controller.signal }, { onProgress: printer.update, onLog: (m) => io.stderr.write(m + '\n') });
     } catch (error) {
       const { existsSync } = await import('node:fs');
-      const { runDirLayout } = await import('../../train/run_dir.js');
+      const { runDirLayout } = await import('../../train/run/run_dir.js');
       const checkpointed = existsSync(runDirLayout(options.outDir).lastCheckpoint);
       // A new run that ends before its first checkpoint removes its directory (run_dir_guard.ts).
       const removed = existsSync(options.outDir) ? '' : ' (no run directory is left)';

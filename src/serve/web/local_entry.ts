@@ -8,7 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { resizeNearest } from '../../data/resize_nearest.js';
 import { modelInputFromRgb } from '../../data/model_input.js';
-import { classProbabilities, topOf, type ClassProbability } from '../../train/top_classes.js';
+import { classProbabilities, topOf, type ClassProbability } from '../../inference/top_classes.js';
 import { readPageConfig, rgbPixels, type ImageSource } from './dom.js';
 import { mountUi, setStatus } from './ui.js';
 

@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 // The page a person uses: drop or pick images, see each one with its top classes as probability bars.
 // The classifier is passed in, so the same page runs the model itself (export) or asks the server (serve).
-import type { ClassProbability } from '../../train/top_classes.js';
+import type { ClassProbability } from '../../inference/top_classes.js';
 import { loaded } from './dom.js';
 import type { WebPageConfig } from './page_config.js';
 

@@ -14,7 +14,7 @@ import { checkOptimizerSettings, slotNames, stepScalarValues, type OptimizerSett
 import { createStepSession } from './step_session.js';
 import { probeNchwcBlockSize } from './nchwc.js';
 import { kerasToOnnx, onnxToKeras, type ParamLayout, type ParamSlot } from './params.js';
-import { UnsupportedLayer } from './rules.js';
+import { UnsupportedLayer } from '../layers/index.js';
 import { buildTrainingGraph, GRAPH_NAMES, type TrainingGraph } from './training_graph.js';
 import { describeTrainingStep, trainingGraphFromRecord, trainingGraphRecord, type TrainingGraphRecord } from './training_step_cache.js';
 
@@ -95,7 +95,7 @@ export interface CompiledTrainingStep {
   setOptimizerState(state: OptimizerState): void;
   /**
    * Where each trainable weight sits in the flat slot vectors and in which layout, so optimizer state can
-   * be moved to and from another engine's per-variable slots (train/optimizer_state_convert.ts).
+   * be moved to and from another engine's per-variable slots (train/loop/optimizer_state_convert.ts).
    */
   flatLayout(): FlatWeightPlacement[];
   dispose(): Promise<void>;

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { initEngine, tf, tfl } from '../../../../src/engines/tfjs/tf.js';
 import { buildClassifier } from '../../../../src/models/classifier.js';
 import { canCompileTrainingStep, computeGradients } from '../../../../src/engines/onnx/training/compile_training_step.js';
-import { batchLoss } from '../../../../src/train/losses.js';
+import { batchLoss } from '../../../../src/inference/losses.js';
 import { assertClose, assertGradientsMatch, labelsFor, randomizeWeights, randomTensor } from './helpers.js';
 
 before(async () => {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { tf, tfl } from '../../../../src/engines/tfjs/tf.js';
 import { computeGradients } from '../../../../src/engines/onnx/training/compile_training_step.js';
-import { batchLoss } from '../../../../src/train/losses.js';
+import { batchLoss } from '../../../../src/inference/losses.js';
 import type { LossName } from '../../../../src/core/names.js';
 import { randomArray, seededRandom } from '../parity.js';
 import { assertClose } from '../../../helpers/assert_close.js';

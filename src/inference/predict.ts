@@ -1,0 +1,140 @@
+// predict: top-k class names and probabilities, for a batch tensor or for image files (decoded,
+// resized and preprocessed the way the saved model's metadata says).
+import * as fs from 'node:fs/promises';
+import { join } from 'node:path';
+import { tf, type tfl } from '../engines/tfjs/tf.js';
+import { FileError, TlkitError, invalidArgument } from '../core/errors.js';
+import { decodeImageFile } from '../data/decode.js';
+import { modelInputFromRgb } from '../data/model_input.js';
+import { IMAGE_EXTENSIONS } from '../data/scan_directory.js';
+import type { ProgressCallback } from '../core/progress.js';
+import type { ModelMetadata } from '../weights/saved_model.js';
+import { classProbabilities, topOf, type ClassProbability } from './top_classes.js';
+
+export type { ClassProbability };
+
+export interface Prediction {
+  /** The image file, when predicting files. */
+  file?: string;
+  top: ClassProbability[];
+  /** Why this file has no prediction (unreadable, not an image...); `top` is then empty. */
+  error?: string;
+}
+
+export interface PredictOptions {
+  classNames?: string[];
+  /** How many classes to list per image, most probable first (default 5, at most the class count). */
+  topK?: number;
+  batchSize?: number;
+  /** Computes the model's output instead of tfjs (e.g. an ONNX predictor's `predict`); the caller owns it. */
+  predictor?: (x: tf.Tensor) => Promise<tf.Tensor>;
+}
+
+function probabilityRows(output: tf.Tensor): number[][] {
+  const values = output.arraySync() as number[][] | number[];
+  return (values as (number[] | number)[]).map((row) => {
+    const r = Array.isArray(row) ? row : [row];
+    // A probability of NaN is no answer: the model (weights) or the input is broken; say so instead.
+    if (!r.every(Number.isFinite)) throw new TlkitError(`the model's output is not finite (${r.find((v) => !Number.isFinite(v))}): its weights or this input hold NaN or Infinity; no prediction made`);
+    return classProbabilities(r);
+  });
+}
+
+function checkTopK(topK: unknown): number {
+  if (topK === undefined) return 5;
+  if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 1) throw invalidArgument('topK', topK, 'an integer >= 1');
+  return topK;
+}
+
+/** Predictions for a preprocessed NHWC batch (inference mode). */
+export async function predict(model: tfl.LayersModel, images: tf.Tensor4D, options: PredictOptions = {}): Promise<Prediction[]> {
+  const k = checkTopK(options.topK);
+  const batchSize = options.batchSize ?? 32;
+  const out: Prediction[] = [];
+  for (let start = 0; start < images.shape[0]; start += batchSize) {
+    const x = tf.slice(images, [start, 0, 0, 0], [Math.min(batchSize, images.shape[0] - start), -1, -1, -1]);
+    let output: tf.Tensor | undefined;
+    try {
+      output = options.predictor ? await options.predictor(x) : tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor);
+      for (const row of probabilityRows(output)) out.push({ top: topOf(row, options.classNames, k) });
+    } finally {
+      tf.dispose([x, output as tf.Tensor]);
+    }
+  }
+  return out;
+}
+
+/** Expands directories (recursively, image extensions only, sorted) and keeps files as given. */
+export async function listImageFiles(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  const extensions = new Set<string>(IMAGE_EXTENSIONS);
+  const walk = async (dir: string): Promise<void> => {
+    const entries = (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (extensions.has(e.name.split('.').pop()?.toLowerCase() ?? '')) files.push(p);
+    }
+  };
+  for (const p of paths) {
+    let stat;
+    try {
+      stat = await fs.stat(p);
+    } catch (error) {
+      throw new FileError(p, 'no such file or directory', { cause: error });
+    }
+    if (stat.isDirectory()) await walk(p);
+    else files.push(p);
+  }
+  return files;
+}
+
+/** Decodes one image to the model's input: resize, preprocess_input mode, then rescale. */
+export async function loadImageForModel(file: string, metadata: Pick<ModelMetadata, 'inputSize' | 'preprocess' | 'rescale'>): Promise<Float32Array> {
+  const decoded = await decodeImageFile(file, { targetSize: metadata.inputSize, colorMode: 'rgb' });
+  return modelInputFromRgb(decoded.data, metadata);
+}
+
+export interface PredictFilesOptions extends PredictOptions {
+  onProgress?: ProgressCallback;
+}
+
+/**
+ * Predictions for image files (and directories of them) with a saved model and its metadata, yielded
+ * batch by batch as they are made, in file order: memory holds one batch, whatever the number of files,
+ * and a consumer can write each result out before the next batch is decoded.
+ */
+export async function* predictFilesStream(model: tfl.LayersModel, metadata: ModelMetadata, paths: string[], options: PredictFilesOptions = {}): AsyncGenerator<Prediction> {
+  const files = await listImageFiles(paths);
+  const batchSize = options.batchSize ?? 16;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidArgument('batchSize', options.batchSize, 'an integer >= 1');
+  const [h, w] = metadata.inputSize;
+  for (let start = 0; start < files.length; start += batchSize) {
+    const chunk = files.slice(start, start + batchSize);
+    // A file that cannot be decoded gets an error entry; the others are still classified.
+    const loaded = await Promise.all(
+      chunk.map((f) => loadImageForModel(f, metadata).then((data) => ({ data }), (error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }))),
+    );
+    const good = chunk.flatMap((file, i) => ('data' in loaded[i] ? [{ file, data: (loaded[i] as { data: Float32Array }).data }] : []));
+    const byFile = new Map<string, Prediction>();
+    if (good.length > 0) {
+      const data = new Float32Array(good.length * h * w * 3);
+      good.forEach((g, i) => data.set(g.data, i * h * w * 3));
+      const x = tf.tensor4d(data, [good.length, h, w, 3]);
+      try {
+        (await predict(model, x, { ...options, classNames: options.classNames ?? metadata.classNames })).forEach((p, i) => byFile.set(good[i].file, { file: good[i].file, ...p }));
+      } finally {
+        x.dispose();
+      }
+    }
+    for (const [i, file] of chunk.entries()) yield byFile.get(file) ?? { file, top: [], error: (loaded[i] as { error: string }).error };
+    options.onProgress?.({ task: 'predict', current: Math.min(files.length, start + batchSize), total: files.length, unit: 'img', done: start + batchSize >= files.length });
+  }
+}
+
+/** Predictions for image files (and directories of them), all in one array (`predictFilesStream` for many files). */
+export async function predictFiles(model: tfl.LayersModel, metadata: ModelMetadata, paths: string[], options: PredictFilesOptions = {}): Promise<Prediction[]> {
+  const out: Prediction[] = [];
+  for await (const p of predictFilesStream(model, metadata, paths, options)) out.push(p);
+  return out;
+}

@@ -1,0 +1,96 @@
+// The linear probe of a run: pooled features of the frozen backbone for the training and held-out
+// images, then linearProbe. The features are the ones the head phase already computed and cached when
+// it could (no augmentation), so the probe costs only its solver; else one un-augmented pass through
+// the frozen prefix on onnxruntime.
+import { tf } from '../../engines/tfjs/tf.js';
+import type { FeatureIterator } from '../loop/feature_iterator.js';
+import { runLinearProbe, type DenseRows, type LinearProbeOptions, type LinearProbeResult } from './linear_probe.js';
+import { restOfEpoch } from '../../data/batch.js';
+
+export interface ProbeRows {
+  rows: DenseRows;
+  labels: Int32Array;
+}
+
+/** Average over the spatial positions of NHWC rows ([h, w, c] -> [c]); other shapes are kept flat. */
+function poolRow(row: Float32Array, shape: number[], out: Float64Array, at: number): void {
+  const channels = shape.at(-1) ?? row.length;
+  const positions = shape.length === 3 ? row.length / channels : 1;
+  if (positions === 1) {
+    for (let j = 0; j < row.length; j++) out[at + j] = row[j];
+    return;
+  }
+  for (let p = 0; p < positions; p++) for (let c = 0; c < channels; c++) out[at + c] += row[p * channels + c];
+  for (let c = 0; c < channels; c++) out[at + c] /= positions;
+}
+
+function pooledWidth(shape: number[]): number {
+  return shape.length === 3 ? shape[2] : shape.reduce((a, b) => a * b, 1);
+}
+
+/** Class index of each label row: sparse / binary labels as they are, one-hot rows by their argmax. */
+async function labelIndices(y: tf.Tensor): Promise<number[]> {
+  if (y.rank === 2 && y.shape[1]! > 1) {
+    const index = tf.argMax(y, 1);
+    try {
+      return Array.from(await index.data());
+    } finally {
+      index.dispose();
+    }
+  }
+  return Array.from(await y.data(), (v) => Math.round(v));
+}
+
+/**
+ * Pooled features and labels of every sample the iterator yields: from its cache when it has one filled
+ * by a previous epoch, else by one pass over an epoch.
+ */
+export async function pooledFeatures(iterator: FeatureIterator): Promise<ProbeRows> {
+  const cached = iterator.cachedRows();
+  const classes = iterator.classes;
+  if (cached && cached.rows.size > 0 && classes) {
+    const indices = [...cached.rows.keys()].sort((a, b) => a - b);
+    const d = pooledWidth(cached.shape);
+    const x = new Float64Array(indices.length * d);
+    indices.forEach((sample, i) => poolRow(cached.rows.get(sample)!, cached.shape, x, i * d));
+    return { rows: { x, n: indices.length, d }, labels: Int32Array.from(indices, (i) => classes[i]) };
+  }
+  const chunks: { x: Float64Array; labels: number[] }[] = [];
+  let d = 0;
+  iterator.reset();
+  for await (const batch of restOfEpoch(iterator)) {
+    try {
+      if (!batch.y) throw new Error('the linear probe needs labelled batches');
+      const shape = batch.x.shape.slice(1);
+      d = pooledWidth(shape);
+      const data = (await batch.x.data()) as Float32Array;
+      const n = batch.x.shape[0];
+      const rowSize = data.length / n;
+      const x = new Float64Array(n * d);
+      for (let i = 0; i < n; i++) poolRow(data.subarray(i * rowSize, (i + 1) * rowSize), shape, x, i * d);
+      chunks.push({ x, labels: await labelIndices(batch.y) });
+    } finally {
+      batch.x.dispose();
+      batch.y?.dispose();
+    }
+  }
+  const n = chunks.reduce((a, c) => a + c.labels.length, 0);
+  const x = new Float64Array(n * d);
+  let at = 0;
+  for (const c of chunks) {
+    x.set(c.x, at * d);
+    at += c.labels.length;
+  }
+  return { rows: { x, n, d }, labels: Int32Array.from(chunks.flatMap((c) => c.labels)) };
+}
+
+/** The probe on a run's frozen features: trained on `train`, scored on `heldOut` (products on onnxruntime). */
+export async function probeFrozenFeatures(train: FeatureIterator, heldOut: FeatureIterator, classes: number, options: LinearProbeOptions = {}): Promise<LinearProbeResult> {
+  const a = await pooledFeatures(train);
+  const b = await pooledFeatures(heldOut);
+  return runLinearProbe(a.rows, a.labels, b.rows, b.labels, classes, options);
+}
+
+export function describeProbe(p: LinearProbeResult): string {
+  return `linear probe: held-out accuracy ${p.accuracy.toFixed(4)} (train ${p.trainAccuracy.toFixed(4)}; logistic regression on ${p.features} pooled frozen features, C=${p.c} by cross-validation on the training data, ${p.seconds.toFixed(1)} s)`;
+}
