@@ -45,6 +45,8 @@ export type { ModelMetadata, ModelMetadataInput } from './weights/saved_model.js
 // the compiled training step.
 export { exportOnnx } from './engines/onnx/export.js';
 export type { ExportOnnxOptions } from './engines/onnx/export.js';
+export { quantizeOnnx, CALIBRATION_METHODS } from './engines/onnx/quantize.js';
+export type { ActivationType, CalibrationBatch, CalibrationData, CalibrationMethod, QuantizeOnnxOptions, QuantizationReport, QuantizedOnnx, TensorRange } from './engines/onnx/quantize.js';
 export { registerOnnxConverter } from './engines/onnx/layers/index.js';
 export { createFrozenEngine } from './engines/onnx/frozen_features.js';
 export type { FrozenEngine, FrozenEngineOptions } from './engines/onnx/frozen_features.js';
@@ -82,6 +84,11 @@ export { evaluate, DEFAULT_MISCLASSIFIED_LIMIT } from './inference/evaluate.js';
 export type { Evaluation, EvaluateOptions, ClassReport, Misclassified } from './inference/evaluate.js';
 export { predict, predictFiles, predictFilesStream } from './inference/predict.js';
 export type { Prediction, ClassProbability, PredictOptions, PredictFilesOptions } from './inference/predict.js';
+export { quantizeModel, exportQuantizedOnnx, AccuracyDropError } from './inference/quantize_model.js';
+export type { QuantizeModelOptions, QuantizeModelResult, PrecisionAccuracy } from './inference/quantize_model.js';
+export { openQuantizedEngine } from './inference/quantized_engine.js';
+export { QUANTIZED_ONNX, quantizedOnnxPath, readQuantizedOnnx } from './weights/quantized_onnx.js';
+export type { ServingPrecision } from './weights/quantized_onnx.js';
 // Explanations: Grad-CAM heatmaps of a saved model's decisions, and their overlays.
 export { explain, createExplainer, writeExplanations, lastConvolutionalLayer } from './inference/explain.js';
 export type { Explanation, ExplainOptions, Explainer } from './inference/explain.js';
@@ -137,6 +144,7 @@ export { formatCompareTable } from './report/compare_table.js';
 // Deploy: the trained classifier as an offline web page, and as an HTTP service.
 export { exportWebApp } from './serve/export_web.js';
 export type { ExportWebAppOptions, ExportWebAppResult } from './serve/export_web.js';
+export type { WebWeightQuantization } from './serve/quantize_weights.js';
 export { toPlainTfjsModel } from './serve/plain_tfjs_model.js';
 export { createServer } from './serve/server.js';
 export type { ServedRoute, ServeOptions, TlkitServer } from './serve/server.js';
