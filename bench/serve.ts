@@ -3,14 +3,21 @@
 // batches in this process (with the server idle), so the served rate can be read against what the
 // model itself can do. Then a soak: constant load for --soak seconds, the server's resident memory
 // (VmRSS) printed at its start and end.
+// First, float32 against int8 (issue 25): the run is quantized (RUN/model.int8.onnx, calibrated on noise
+// images: speed does not depend on the weights), a second server serves it with --quantize int8, and both
+// are loaded at concurrency 16 in turns (float32, int8, float32, int8...: the machine is shared, so each
+// precision sees the same spells of load), printing img/s of each and the ratio. --int8-only stops there.
 //
 //   npx tsx bench/serve.ts [--backbone mobilenet_v2] [--size 224] [--image 224] [--duration 10] [--soak 120] [--max-batch 16] [--run-batch 1] [--threads N]
+//                          [--rounds 3] [--int8-only]
 //
+// Target (issue 25): int8 >= 1.5x float32's img/s at concurrency 16.
 // Targets (issue 15): 0 errors; served img/s at c=32 >= 0.8x the predictor's own batch throughput;
 // RSS flat within 10% over the soak. The model has random weights (speed does not depend on them).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -18,7 +25,10 @@ import sharp from 'sharp';
 import { initEngine } from '../src/engines/tfjs/tf.js';
 import { buildClassifier } from '../src/models/classifier.js';
 import { createOnnxPredictor } from '../src/engines/onnx/predictor.js';
-import { saveModel } from '../src/weights/saved_model.js';
+import { loadModel, saveModel } from '../src/weights/saved_model.js';
+import { exportOnnx } from '../src/engines/onnx/export.js';
+import { quantizeOnnx } from '../src/engines/onnx/quantize.js';
+import { modelFingerprint, QUANTIZED_METADATA, quantizedOnnxPath, withOnnxMetadata } from '../src/weights/quantized_onnx.js';
 
 interface Args {
   backbone: string;
@@ -29,12 +39,18 @@ interface Args {
   maxBatch: number;
   runBatch: number;
   threads?: number;
+  rounds: number;
+  int8Only: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { backbone: 'mobilenet_v2', size: 224, image: 224, duration: 10, soak: 120, maxBatch: 16, runBatch: 1 };
+  const args: Args = { backbone: 'mobilenet_v2', size: 224, image: 224, duration: 10, soak: 120, maxBatch: 16, runBatch: 1, rounds: 3, int8Only: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
+    if (flag === '--int8-only') {
+      args.int8Only = true;
+      continue;
+    }
     if (flag === '--backbone') args.backbone = value;
     else if (flag === '--size') args.size = Number(value);
     else if (flag === '--image') args.image = Number(value);
@@ -43,6 +59,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--max-batch') args.maxBatch = Number(value);
     else if (flag === '--run-batch') args.runBatch = Number(value);
     else if (flag === '--threads') args.threads = Number(value);
+    else if (flag === '--rounds') args.rounds = Number(value);
     else throw new Error(`unknown argument ${flag}`);
     i++;
   }
@@ -54,9 +71,9 @@ function rssMiB(pid: number): number {
   return kb / 1024;
 }
 
-async function startServer(run: string, maxBatch: number, runBatch: number, threads: number | undefined): Promise<{ child: ChildProcess; url: string }> {
+async function startServer(run: string, maxBatch: number, runBatch: number, threads: number | undefined, extra: string[] = []): Promise<{ child: ChildProcess; url: string }> {
   const bin = fileURLToPath(new URL('../bin/tlkit.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, 'serve', run, '--port', '0', '--max-batch', String(maxBatch), '--run-batch', String(runBatch), '--max-queue', '256', ...(threads ? ['--threads', String(threads)] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bin, 'serve', run, '--port', '0', '--max-batch', String(maxBatch), '--run-batch', String(runBatch), '--max-queue', '256', ...(threads ? ['--threads', String(threads)] : []), ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
@@ -113,6 +130,11 @@ async function main(): Promise<void> {
   const noise = Buffer.alloc(args.image * args.image * 3).map((_, i) => (i * 2654435761) >>> 24);
   const jpeg = await sharp(noise, { raw: { width: args.image, height: args.image, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
   console.log(`${args.backbone} @${args.size}, random weights; body: ${args.image}x${args.image} JPEG (${jpeg.length} bytes); server: --max-batch ${args.maxBatch} --run-batch ${args.runBatch}${args.threads ? ` --threads ${args.threads}` : ''}, batch window 4 ms`);
+  await comparePrecisions(run, jpeg, args);
+  if (args.int8Only) {
+    rmSync(root, { recursive: true, force: true });
+    return;
+  }
 
   const { child, url } = await startServer(run, args.maxBatch, args.runBatch, args.threads);
   try {
@@ -143,6 +165,46 @@ async function main(): Promise<void> {
     await new Promise((resolve) => child.on('exit', resolve));
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** Writes RUN/model.int8.onnx as `tlkit export --quantize int8` would (calibrated on noise: the bench measures speed only). */
+async function writeInt8Model(run: string, size: number): Promise<string> {
+  const modelDir = join(run, 'model');
+  const { model } = await loadModel(modelDir);
+  const floatBytes = await exportOnnx(model);
+  model.dispose();
+  const calibration = [0, 1, 2, 3].map((b) => ({ data: new Float32Array(4 * size * size * 3).map((_, i) => (((i + b * 7) * 2654435761) >>> 24) / 127.5 - 1), shape: [4, size, size, 3] }));
+  const { model: int8, report } = await quantizeOnnx(floatBytes, { calibration });
+  await writeFile(quantizedOnnxPath(modelDir), withOnnxMetadata(int8, { [QUANTIZED_METADATA.precision]: 'int8', [QUANTIZED_METADATA.sourceFingerprint]: modelFingerprint(modelDir) }));
+  return `${Object.entries(report.quantized).map(([op, n]) => `${n} ${op}`).join(', ')} quantized (weights ${report.weightType}, activations ${report.activationType})`;
+}
+
+async function comparePrecisions(run: string, jpeg: Buffer, args: Args): Promise<void> {
+  const what = await writeInt8Model(run, args.size);
+  const servers = { float32: await startServer(run, args.maxBatch, args.runBatch, args.threads), int8: await startServer(run, args.maxBatch, args.runBatch, args.threads, ['--quantize', 'int8']) };
+  const rates: Record<'float32' | 'int8', number[]> = { float32: [], int8: [] };
+  const loads: number[] = [];
+  try {
+    for (const s of Object.values(servers)) await load(s.url, jpeg, 8, 2); // warm-up
+    for (let round = 0; round < args.rounds; round++) {
+      for (const precision of ['float32', 'int8'] as const) {
+        const r = await load(servers[precision].url, jpeg, 16, args.duration);
+        if (r.errors || r.non2xx) throw new Error(`${precision} server: ${r.errors} errors, ${r.non2xx} non-2xx`);
+        rates[precision].push(r.rps);
+        loads.push(os.loadavg()[0]);
+      }
+    }
+  } finally {
+    for (const s of Object.values(servers)) {
+      s.child.kill('SIGTERM');
+      await new Promise((resolve) => s.child.on('exit', resolve));
+    }
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  console.log(`float32 vs int8 (${what}), concurrency 16, ${args.rounds} alternating rounds of ${args.duration} s, 1-min load average ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} on ${os.availableParallelism()} cores:`);
+  console.log(`  float32 img/s: ${rates.float32.map((r) => r.toFixed(1)).join(', ')} (mean ${mean(rates.float32).toFixed(1)})`);
+  console.log(`  int8    img/s: ${rates.int8.map((r) => r.toFixed(1)).join(', ')} (mean ${mean(rates.int8).toFixed(1)})`);
+  console.log(`  int8 / float32: ${(mean(rates.int8) / mean(rates.float32)).toFixed(2)}x (per round: ${rates.int8.map((r, i) => (r / rates.float32[i]).toFixed(2)).join(', ')})`);
 }
 
 await main();
