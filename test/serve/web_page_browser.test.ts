@@ -1,7 +1,8 @@
 // The exported web page in Debian's chromium (playwright-core), with every non-local request blocked:
 // plain tfjs loads each backbone's export (EfficientNet's Normalization rewritten as a built-in layer),
 // and the page's probabilities equal `tlkit predict`'s within 1e-4, through the UI and through
-// tlkit.classify(img). Then the page `tlkit serve` shows at /, classifying through the server.
+// tlkit.classify(img). The uint8-weight export likewise. Then the page `tlkit serve` shows at /, classifying
+// through the server.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -133,6 +134,42 @@ for (const [id, spec] of Object.entries(RUNS)) {
     }
   });
 }
+
+test('the uint8-weight page (export --quantize uint8) classifies in chromium like tlkit predict on its folder (1e-4), and near the float32 model', async () => {
+  const run = existsSync(join(root, 'mobilenet_v2')) ? join(root, 'mobilenet_v2') : await makeRun(join(root, 'mobilenet_v2'), RUNS.mobilenet_v2);
+  const out = join(root, 'mobilenet_v2-web-uint8');
+  const r = await runCli(['export', run, '--format', 'web', '--quantize', 'uint8', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const manifest = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')).weightsManifest[0].weights as { quantization?: { dtype: string } }[];
+  assert.ok(manifest.some((w) => w.quantization?.dtype === 'uint8'), 'model.json carries uint8 weight quantization');
+  // The exported folder is a tlkit model folder: predict on it reads the same dequantized weights as the page.
+  const [ownFolder, float32] = await Promise.all([
+    runCli(['predict', out, ...images, '--json', '--top-k', '3']),
+    runCli(['predict', run, ...images, '--json', '--top-k', '3']),
+  ]);
+  assert.equal(ownFolder.code, 0, ownFolder.stderr);
+  const expected = new Map((JSON.parse(ownFolder.stdout) as { file: string; top: Top }[]).map((p) => [basename(p.file), p.top]));
+  const reference = new Map((JSON.parse(float32.stdout) as { file: string; top: Top }[]).map((p) => [basename(p.file), p.top]));
+  const site = await serveStatic(out);
+  const { page, problems, blocked } = await offlinePage();
+  try {
+    await page.goto(site.url);
+    await page.waitForFunction(() => document.body.dataset.state !== 'loading', null, { timeout: 60_000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready', await page.evaluate(() => document.getElementById('status')?.textContent ?? ''));
+    const shown = await classifiedInUi(page, images);
+    for (const [file, top] of expected) {
+      assertSameTop(shown.get(file)!, top, `uint8 page, ${file}`);
+      // uint8 kernels (one scale per tensor) move a probability by a few hundredths on this fixture.
+      const f = Object.fromEntries(reference.get(file)!.map((t) => [t.className, t.probability]));
+      for (const t of shown.get(file)!) assert.ok(Math.abs(t.probability - f[t.className]) < 0.05, `uint8 page vs float32, ${file} ${t.className}: ${t.probability} vs ${f[t.className]}`);
+    }
+    assert.deepEqual(blocked, []);
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.context().close();
+    await site.close();
+  }
+});
 
 test('the page at / of tlkit serve classifies through the server, like tlkit predict', async () => {
   const run = existsSync(join(root, 'mobilenet_v2')) ? join(root, 'mobilenet_v2') : await makeRun(join(root, 'mobilenet_v2'), RUNS.mobilenet_v2);
