@@ -38,6 +38,7 @@ export interface QuantizeModelOptions {
   perChannel?: boolean;
   reduceRange?: boolean;
   quantizeDense?: boolean;
+  quantizeFirstConv?: boolean;
   keepFloat?: readonly string[];
   /** Largest accepted accuracy loss, as a fraction (0.01 = one point). Default 0.01. */
   maxAccuracyDrop?: number;
@@ -206,6 +207,7 @@ export async function quantizeModel(runDir: string, options: QuantizeModelOption
     perChannel: options.perChannel,
     reduceRange: options.reduceRange,
     quantizeDense: options.quantizeDense,
+    quantizeFirstConv: options.quantizeFirstConv,
     keepFloat: options.keepFloat,
     threads: options.threads,
     onProgress: options.onProgress,

@@ -44,7 +44,8 @@ Quantization (docs/deployment-quantization.md):
   --validation-data DIR      measure both precisions on DIR instead of the run's validation data
   --max-accuracy-drop F      largest accepted accuracy loss, a fraction (default 0.01)
   --keep-float NAMES         comma-separated layer (ONNX value) names left in float, e.g. Conv1
-  --quantize-dense           quantize the Dense head too (default: left in float)`;
+  --quantize-dense           quantize the Dense head too (default: left in float)
+  --quantize-first-conv      quantize the first convolution too (default: left in float, it costs accuracy)`;
 
 const flags = {
   format: { type: 'string' },
@@ -60,9 +61,10 @@ const flags = {
   'max-accuracy-drop': { type: 'string' },
   'keep-float': { type: 'string', multiple: true },
   'quantize-dense': { type: 'boolean' },
+  'quantize-first-conv': { type: 'boolean' },
 } as const;
 
-const INT8_ONLY = ['calibration-images', 'calibration-method', 'calibration-data', 'validation-data', 'max-accuracy-drop', 'keep-float', 'quantize-dense'] as const;
+const INT8_ONLY = ['calibration-images', 'calibration-method', 'calibration-data', 'validation-data', 'max-accuracy-drop', 'keep-float', 'quantize-dense', 'quantize-first-conv'] as const;
 
 export const exportCommand: Command = {
   name: 'export',
@@ -138,6 +140,7 @@ async function exportInt8(dir: string, out: string, values: Record<string, unkno
     maxAccuracyDrop: numberFlag(v, 'max-accuracy-drop', { min: 0, max: 1 }),
     keepFloat: ((values['keep-float'] as string[] | undefined) ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean),
     quantizeDense: Boolean(values['quantize-dense']),
+    quantizeFirstConv: Boolean(values['quantize-first-conv']),
   };
   const { exportQuantizedOnnx, AccuracyDropError } = await import('../../inference/quantize_model.js');
   const printer = new ProgressPrinter(io.stderr, io.interactive);
