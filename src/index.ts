@@ -132,7 +132,7 @@ export { exportWebApp } from './serve/export_web.js';
 export type { ExportWebAppOptions, ExportWebAppResult } from './serve/export_web.js';
 export { toPlainTfjsModel } from './serve/plain_tfjs_model.js';
 export { createServer } from './serve/server.js';
-export type { ServeOptions, TlkitServer } from './serve/server.js';
+export type { ServedRoute, ServeOptions, TlkitServer } from './serve/server.js';
 
 // Importing tlkit leaves tf ready: the wasm backend with tlkit's gradient kernels (or the cpu fallback),
 // so no tensor is ever made on a backend that is not initialised or lacks those kernels.
