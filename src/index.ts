@@ -45,7 +45,7 @@ export type { ModelMetadata, ModelMetadataInput } from './weights/saved_model.js
 // the compiled training step.
 export { exportOnnx } from './engines/onnx/export.js';
 export type { ExportOnnxOptions } from './engines/onnx/export.js';
-export { registerOnnxConverter } from './engines/onnx/layer_converters.js';
+export { registerOnnxConverter } from './engines/onnx/layers/index.js';
 export { createFrozenEngine } from './engines/onnx/frozen_features.js';
 export type { FrozenEngine, FrozenEngineOptions } from './engines/onnx/frozen_features.js';
 export { FeatureCache } from './engines/onnx/feature_cache.js';
@@ -82,6 +82,13 @@ export { evaluate } from './inference/evaluate.js';
 export type { Evaluation, EvaluateOptions, ClassReport, Misclassified } from './inference/evaluate.js';
 export { predict, predictFiles } from './inference/predict.js';
 export type { Prediction, ClassProbability, PredictOptions, PredictFilesOptions } from './inference/predict.js';
+// Explanations: Grad-CAM heatmaps of a saved model's decisions, and their overlays.
+export { explain, createExplainer, writeExplanations, lastConvolutionalLayer } from './inference/explain.js';
+export type { Explanation, ExplainOptions, Explainer } from './inference/explain.js';
+export { gradCam, resizeHeatmap, heatmapPeak } from './inference/grad_cam.js';
+export type { Heatmap } from './inference/grad_cam.js';
+export { heatmapOverlayPng } from './inference/heatmap_overlay.js';
+export type { OverlayOptions } from './inference/heatmap_overlay.js';
 export { trainRun } from './train/run/run.js';
 export type { TrainRunOptions, TrainRunHooks, TrainRunResult } from './train/run/run.js';
 export { planRun } from './train/run/run_plan.js';

@@ -137,6 +137,8 @@ export interface TrainRunHooks {
   onProgress?: ProgressCallback;
   /** One line of information (weights loaded, data found, phase changes...). */
   onLog?: (message: string) => void;
+  /** The run continues from a checkpoint: the epoch it is in (1-based, of its phase) and the batches of it already done. */
+  onResume?: (from: { epoch: number; batch: number }) => void;
 }
 
 export interface TrainRunResult {
@@ -206,6 +208,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
   await initEngine();
   const layout = runDirLayout(options.outDir);
   const { config, resumeFrom } = await resolveStart(options, layout, log);
+  if (resumeFrom) hooks.onResume?.({ epoch: resumeFrom.epoch + 1, batch: resumeFrom.batch });
   // On resume the stored config is the run's definition; only the run directory, iterators and signal come from the caller.
   const plan = planRun(config, { train: options.train, validation: options.validation });
   const full: TrainRunOptions = { ...plan.config, train: options.train, validation: options.validation, signal: options.signal };
