@@ -45,7 +45,7 @@ export type { ModelMetadata, ModelMetadataInput } from './weights/saved_model.js
 // the compiled training step.
 export { exportOnnx } from './engines/onnx/export.js';
 export type { ExportOnnxOptions } from './engines/onnx/export.js';
-export { registerOnnxConverter } from './engines/onnx/layer_converters.js';
+export { registerOnnxConverter } from './engines/onnx/layers/index.js';
 export { createFrozenEngine } from './engines/onnx/frozen_features.js';
 export type { FrozenEngine, FrozenEngineOptions } from './engines/onnx/frozen_features.js';
 export { FeatureCache } from './engines/onnx/feature_cache.js';
