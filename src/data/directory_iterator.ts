@@ -49,6 +49,8 @@ export interface FlowFromDirectoryOptions extends SampleIteratorOptions {
    * which is also what all iterators of the process keep together (a larger cacheBytes raises that bound).
    */
   cacheBytes?: number;
+  /** Files left out, as 'class/name' relative to the directory (see ScanOptions.exclude). */
+  exclude?: Iterable<string>;
 }
 
 export class DirectoryIterator extends SampleIterator {
@@ -59,6 +61,8 @@ export class DirectoryIterator extends SampleIterator {
   /** Paths relative to the directory ('cats/cat.1.jpg'), in unshuffled order. */
   readonly filenames: string[];
   readonly filepaths: string[];
+  /** Files of this subset left out by the `exclude` option ('class/name'). */
+  readonly excluded: string[];
   readonly classes: Int32Array;
   readonly numClasses: number;
   readonly classMode: ClassMode;
@@ -98,6 +102,7 @@ export class DirectoryIterator extends SampleIterator {
       followLinks: options.followLinks,
       validationSplit: generator.options.validationSplit,
       subset: options.subset ?? null,
+      exclude: options.exclude,
     });
     if (classMode === 'binary' && listing.classNames.length !== 2) {
       throw new DataError(`classMode 'binary' needs exactly 2 classes; found ${listing.classNames.length}: ${listing.classNames.join(', ')}. Use 'categorical' or 'sparse', or pass classes: [a, b].`);
@@ -108,6 +113,7 @@ export class DirectoryIterator extends SampleIterator {
     this.classIndices = listing.classIndices;
     this.filenames = listing.filenames;
     this.filepaths = listing.filepaths;
+    this.excluded = listing.excluded;
     this.classes = listing.classes;
     this.numClasses = listing.classNames.length;
     this.classMode = classMode;

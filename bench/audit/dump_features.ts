@@ -1,0 +1,10 @@
+import { writeFileSync } from 'node:fs';
+import { makePlantedSet } from './planted_set.js';
+import { folderFeatures } from '../../src/train/audit/features.js';
+const root = '/tmp/audit_planted';
+const set = await makePlantedSet(root);
+writeFileSync(root + '/truth.json', JSON.stringify({ flipped: [...set.flipped], copies: [...set.copies] }));
+let t = performance.now();
+const f = await folderFeatures([set.trainDir, set.testDir], { backbone: process.argv[2] ?? 'mobilenet_v2', weights: process.argv[3], inputSize: Number(process.argv[4] ?? 96) });
+console.log('features s', (performance.now() - t) / 1000, f.splits.map((s) => [s.rows.n, s.rows.d]));
+writeFileSync(root + `/features_${f.backbone}.json`, JSON.stringify({ classNames: f.classNames, splits: f.splits.map((s) => ({ n: s.rows.n, d: s.rows.d, x: Array.from(s.rows.x, (v) => Math.round(v * 1e4) / 1e4), labels: Array.from(s.labels), files: s.filepaths })) }));
