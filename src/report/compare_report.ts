@@ -4,10 +4,13 @@ import type { BackboneResult, CompareResult } from '../compare/types.js';
 import { compareTableCells, markdownCompareTable } from './compare_table.js';
 import { escapeHtml, formatAccuracy, formatElapsed } from '../core/format.js';
 import { colorFor, confusionMatrixChart, lineChart, stackedBarChart, type Series } from './svg_charts.js';
+import { AUDIT_STYLE, renderAuditMarkdown, renderAuditSection } from './audit_report.js';
 
 export interface ReportImages {
   /** Data URIs (e.g. PNG thumbnails) keyed by the file path used in `misclassified`. */
   thumbnails?: Record<string, string>;
+  /** The audit section's thumbnails (auditThumbnails). */
+  auditThumbnails?: Record<string, string>;
 }
 
 function okRows(result: CompareResult): BackboneResult[] {
@@ -85,6 +88,7 @@ figure{margin:0}
 .tile{width:120px;font-size:11px}
 .tile img{width:112px;height:112px;image-rendering:pixelated;border:1px solid #ddd}
 .noimg{width:112px;height:112px;background:#eee}
+${AUDIT_STYLE}
 </style></head>
 <body>
 <h1>tlkit compare</h1>
@@ -97,6 +101,7 @@ ${failures}
 <h2>Confusion matrices</h2><p>Rows: true class; columns: predicted class.</p><div class="charts">${matrices}</div>
 <h2>Time per phase</h2>${phases}
 <h2>Misclassified images</h2>${misclassified}
+${result.audit ? renderAuditSection(result.audit, images.auditThumbnails) : ''}
 <h2>Configuration</h2><pre>${escapeHtml(JSON.stringify(result.config, null, 2))}</pre>
 </body></html>
 `;
@@ -128,5 +133,6 @@ export function renderCompareMarkdown(result: CompareResult): string {
     else lines.push(`- ${r.id}: weights ${r.weightsSource}, engine ${r.engine}, ${r.epochs} epochs, val loss ${r.valLoss.toFixed(4)}, ${r.misclassified.length} misclassified${extras(r).map((e) => `, ${e}`).join('')}`);
   }
   lines.push('');
+  if (result.audit) lines.push(renderAuditMarkdown(result.audit));
   return lines.join('\n');
 }

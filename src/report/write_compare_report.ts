@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import type { CompareResult, CompareRow } from '../compare/types.js';
 import { compareJson } from './compare_json.js';
 import { renderCompareHtml, renderCompareMarkdown } from './compare_report.js';
+import { auditThumbnails } from './audit_report.js';
 
 const MAX_MISCLASSIFIED_THUMBNAILS = 24;
 
@@ -37,7 +38,8 @@ async function thumbnails(rows: CompareRow[], baseDir: string): Promise<Record<s
 export async function writeCompareReport(result: CompareResult, outDir: string = result.outDir): Promise<CompareReportFiles> {
   await mkdir(outDir, { recursive: true });
   const files = { html: join(outDir, 'report.html'), markdown: join(outDir, 'report.md'), json: join(outDir, 'compare.json') };
-  await writeFile(files.html, renderCompareHtml(result, { thumbnails: await thumbnails(result.rows, result.heldOutDir) }));
+  const auditImages = result.audit ? await auditThumbnails(result.audit, { train: result.dataset, validation: result.heldOutDir }) : undefined;
+  await writeFile(files.html, renderCompareHtml(result, { thumbnails: await thumbnails(result.rows, result.heldOutDir), auditThumbnails: auditImages }));
   await writeFile(files.markdown, renderCompareMarkdown(result));
   await writeFile(files.json, JSON.stringify(compareJson(result), null, 2) + '\n');
   return files;

@@ -11,11 +11,11 @@ import { scanDirectory } from '../../data/scan_directory.js';
 import type { DenseRows } from '../probes/linear_probe.js';
 import { classBalance } from './class_balance.js';
 import { findDuplicates, type DuplicateOptions } from './duplicates.js';
-import { nearestNeighbours, neighbourSpace, type NeighbourSpace } from './embeddings.js';
+import { nearestNeighbours, projectStandardized, unitSpace, type NeighbourSpace } from './embeddings.js';
 import { folderFeatures, type SplitFeatures } from './features.js';
 import { fingerprintFiles, type ImageFingerprint } from './image_fingerprints.js';
 import { blendedProbabilities, classThresholds, findLabelIssues, neighbourVotes } from './label_issues.js';
-import { outOfFoldProbabilities } from './out_of_fold.js';
+import { ridgeOutOfFold } from './out_of_fold.js';
 import { findOutliers, neighbourDistances, robustScale } from './outliers.js';
 import type { AuditFile, AuditResult, AuditSplit, DuplicateGroup, LabelIssue, Outlier } from './types.js';
 
@@ -78,6 +78,9 @@ export interface AuditView {
   validationProbabilities?: Float64Array;
 }
 
+/** Width of the projection the out-of-fold classifier runs on (its first `dims` columns are the neighbour space). */
+const OUT_OF_FOLD_DIMS = 256;
+
 const round = (v: number, digits = 4): number => Math.round(v * 10 ** digits) / 10 ** digits;
 
 /** One backbone's AuditView from its pooled features (the probe's out-of-fold probabilities when it kept them). */
@@ -86,14 +89,18 @@ export function auditView(features: AuditBackboneFeatures, trainLabels: Int32Arr
   if (train.n !== trainLabels.length) throw invalidArgument('features', `${train.n} training rows of ${features.backbone}`, `one row per training label (${trainLabels.length})`);
   const seed = settings.seed ?? 1234;
   const withValidation = validation !== undefined && validation.n > 0;
-  // One standardisation and projection for both splits, so their distances compare.
-  const space = neighbourSpace(withValidation ? stack(train, validation) : train, settings.dims ?? 128, seed);
+  // One standardisation and projection for both splits, so their distances compare; the neighbour
+  // space is the first columns of the projection the out-of-fold classifier runs on.
+  const projected = projectStandardized(withValidation ? stack(train, validation) : train, OUT_OF_FOLD_DIMS, seed);
+  const space = unitSpace(projected, settings.dims ?? 128);
   const trainSpace = { unit: space.unit.subarray(0, train.n * space.dims), n: train.n, dims: space.dims };
   const validationSpace = withValidation ? { unit: space.unit.subarray(train.n * space.dims), n: validation.n, dims: space.dims } : undefined;
+  const trainRows = { x: projected.x.subarray(0, train.n * projected.d), n: train.n, d: projected.d };
+  const validationRows = withValidation ? { x: projected.x.subarray(train.n * projected.d), n: validation.n, d: projected.d } : undefined;
   // The probe's out-of-fold probabilities when it kept them (then held-out images are judged by their
   // neighbours alone); else fits of our own, whose fold models also score the held-out images.
   const probeKept = features.outOfFold !== undefined && features.outOfFold.length === train.n * classes;
-  const fold = probeKept ? { train: Float64Array.from(features.outOfFold!), heldOut: undefined } : outOfFoldProbabilities(train, trainLabels, classes, { seed }, withValidation ? validation : undefined);
+  const fold = probeKept ? { train: Float64Array.from(features.outOfFold!), heldOut: undefined } : ridgeOutOfFold(trainRows as DenseRows, trainLabels, classes, {}, validationRows as DenseRows | undefined);
   return {
     backbone: features.backbone,
     trainSpace,

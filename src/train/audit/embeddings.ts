@@ -55,8 +55,21 @@ export interface NeighbourSpace {
 
 /** Standardise (per feature, on all rows), project to `dims` and unit-normalise. */
 export function neighbourSpace(data: DenseRows, dims = 128, seed = 1234): NeighbourSpace {
-  const projected = randomProjection(standardize(data, standardizer(data)), dims, seed);
-  return { unit: unitRows(projected), n: data.n, dims: projected.d };
+  return unitSpace(projectStandardized(data, dims, seed));
+}
+
+/** Standardised (per feature, on all rows) and projected to `dims` (fewer features: as they are). */
+export function projectStandardized(data: DenseRows, dims: number, seed = 1234): DenseRows {
+  return randomProjection(standardize(data, standardizer(data)), dims, seed);
+}
+
+/** The first `dims` columns of projected rows, unit-normalised (a narrower Gaussian projection of the same rows). */
+export function unitSpace(projected: DenseRows, dims = projected.d): NeighbourSpace {
+  const d = Math.min(dims, projected.d);
+  if (d === projected.d) return { unit: unitRows(projected), n: projected.n, dims: d };
+  const x = new Float64Array(projected.n * d);
+  for (let i = 0; i < projected.n; i++) x.set(projected.x.subarray(i * projected.d, i * projected.d + d), i * d);
+  return { unit: unitRows({ x, n: projected.n, d }), n: projected.n, dims: d };
 }
 
 /** Rows side by side: [n, d1 + d2 + ...] (the same images seen by several backbones). */
