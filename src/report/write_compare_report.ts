@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import type { CompareResult, CompareRow } from '../compare/types.js';
 import { compareJson } from './compare_json.js';
 import { renderCompareHtml, renderCompareMarkdown } from './compare_report.js';
-import { auditThumbnails } from './audit_report.js';
+import { auditCsv, auditThumbnails } from './audit_report.js';
 
 const MAX_MISCLASSIFIED_THUMBNAILS = 24;
 
@@ -14,6 +14,8 @@ export interface CompareReportFiles {
   html: string;
   markdown: string;
   json: string;
+  /** audit.csv (with the keep column `--exclude` reads), when the comparison ran the audit. */
+  auditCsv?: string;
 }
 
 /** PNG data URIs of the first misclassified images of each backbone, keyed by their relative path. */
@@ -42,5 +44,8 @@ export async function writeCompareReport(result: CompareResult, outDir: string =
   await writeFile(files.html, renderCompareHtml(result, { thumbnails: await thumbnails(result.rows, result.heldOutDir), auditThumbnails: auditImages }));
   await writeFile(files.markdown, renderCompareMarkdown(result));
   await writeFile(files.json, JSON.stringify(compareJson(result), null, 2) + '\n');
-  return files;
+  if (!result.audit) return files;
+  const csv = join(outDir, 'audit.csv');
+  await writeFile(csv, auditCsv(result.audit));
+  return { ...files, auditCsv: csv };
 }
