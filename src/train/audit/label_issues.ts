@@ -103,7 +103,12 @@ export function findLabelIssues(probabilities: Float64Array, labels: ArrayLike<n
         suggested = c;
       }
     }
-    if (suggested < 0 || suggested === y) continue;
+    if (suggested < 0) {
+      // No class reaches its threshold (a class whose own images are confidently recognised sets a high
+      // bar): the most probable class stands in, still held to the margin below.
+      for (let c = 0; c < classes; c++) if (p[i * classes + c] > best) (best = p[i * classes + c]), (suggested = c);
+    }
+    if (suggested === y) continue;
     const margin = best - p[i * classes + y];
     if (margin < minMargin) continue;
     issues.push({ index: i, given: y, suggested, score: margin });
