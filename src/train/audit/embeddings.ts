@@ -1,8 +1,7 @@
 // Embedding rows for the audit's neighbour searches: standardised, projected to a few dimensions and
 // unit-normalised, so a dot product is a cosine and a brute-force neighbour search over thousands of
-// images takes a fraction of a second. The projection is a seeded Gaussian one (Johnson-Lindenstrauss):
-// it keeps cosines to within a few hundredths at 128 dimensions, which ranking neighbours tolerates;
-// exact cosines (duplicate confirmation) use the full rows.
+// images takes a fraction of a second. The projection is a seeded random one (Johnson-Lindenstrauss):
+// it keeps cosines to within a few hundredths at 128 dimensions, which ranking neighbours tolerates.
 import { Random } from '../../core/random.js';
 import { standardize, standardizer, type DenseRows } from '../probes/linear_probe.js';
 
@@ -19,28 +18,41 @@ export function unitRows(data: DenseRows): Float32Array {
   return out;
 }
 
-/** x [n, d] times a seeded Gaussian [d, r] / sqrt(r). */
+/**
+ * x [n, d] times a seeded very sparse random matrix [d, r] (Li, Hastie, Church 2006): each entry is
+ * +-sqrt(s / r) with probability 1 / (2s) each, else 0, with s = sqrt(d). Distances and dot products
+ * are kept as a dense Gaussian projection keeps them, at 1/sqrt(d) of its cost (the projection was
+ * the audit's largest cost with a dense matrix).
+ */
 export function randomProjection(data: DenseRows, r: number, seed: number): DenseRows {
   const { x, n, d } = data;
   if (r >= d) return data;
   const rng = new Random(seed, 0x70726f6a);
-  const p = new Float64Array(d * r);
-  for (let i = 0; i < p.length; i += 2) {
-    // Box-Muller: two normals per draw.
-    const u = Math.max(rng.random(), 1e-300);
-    const v = rng.random();
-    const m = Math.sqrt(-2 * Math.log(u)) / Math.sqrt(r);
-    p[i] = m * Math.cos(2 * Math.PI * v);
-    if (i + 1 < p.length) p[i + 1] = m * Math.sin(2 * Math.PI * v);
+  const s = Math.max(1, Math.sqrt(d));
+  const scale = Math.sqrt(s / r);
+  // For each input feature, the outputs it adds to (with their sign).
+  const targets: Int32Array[] = [];
+  for (let j = 0; j < d; j++) {
+    const list: number[] = [];
+    for (let c = 0; c < r; c++) {
+      const u = rng.random() * s;
+      if (u < 0.5) list.push(c + 1);
+      else if (u < 1) list.push(-(c + 1));
+    }
+    targets.push(Int32Array.from(list));
   }
   const out = new Float64Array(n * r);
   for (let i = 0; i < n; i++) {
     const o = i * r;
     for (let j = 0; j < d; j++) {
-      const v = x[i * d + j];
+      const v = x[i * d + j] * scale;
       if (v === 0) continue;
-      const pj = j * r;
-      for (let c = 0; c < r; c++) out[o + c] += v * p[pj + c];
+      const t = targets[j];
+      for (let m = 0; m < t.length; m++) {
+        const c = t[m];
+        if (c > 0) out[o + c - 1] += v;
+        else out[o - c - 1] -= v;
+      }
     }
   }
   return { x: out, n, d: r };
@@ -95,9 +107,24 @@ export interface Neighbours {
   similarity: Float32Array;
 }
 
+/** Inserts (j, s) into row i's list of the kk best, kept sorted by similarity. */
+function insert(index: Int32Array, similarity: Float32Array, kk: number, i: number, j: number, s: number): void {
+  const base = i * kk;
+  if (kk === 0 || s <= similarity[base + kk - 1]) return;
+  let p = kk - 1;
+  while (p > 0 && similarity[base + p - 1] < s) {
+    similarity[base + p] = similarity[base + p - 1];
+    index[base + p] = index[base + p - 1];
+    p--;
+  }
+  similarity[base + p] = s;
+  index[base + p] = j;
+}
+
 /**
  * The k nearest rows of every query row among the reference rows by cosine (brute force, O(n m dims)).
- * With `self` the query and reference are the same set and a row is not its own neighbour.
+ * With `self` the query and reference are the same set, a row is not its own neighbour, and each pair's
+ * cosine is computed once for both rows.
  */
 export function nearestNeighbours(query: NeighbourSpace, reference: NeighbourSpace, k: number, self: boolean): Neighbours {
   const { n, dims } = query;
@@ -107,29 +134,14 @@ export function nearestNeighbours(query: NeighbourSpace, reference: NeighbourSpa
   const similarity = new Float32Array(n * kk).fill(-Infinity);
   const q = query.unit;
   const r = reference.unit;
-  const sims = new Float32Array(m);
   for (let i = 0; i < n; i++) {
     const qi = i * dims;
-    for (let j = 0; j < m; j++) {
+    for (let j = self ? i + 1 : 0; j < m; j++) {
       const rj = j * dims;
       let s = 0;
       for (let c = 0; c < dims; c++) s += q[qi + c] * r[rj + c];
-      sims[j] = s;
-    }
-    if (self) sims[i] = -Infinity;
-    // Insertion into a small sorted list: k is small (10-20).
-    const base = i * kk;
-    for (let j = 0; j < m; j++) {
-      const s = sims[j];
-      if (kk === 0 || s <= similarity[base + kk - 1]) continue;
-      let p = kk - 1;
-      while (p > 0 && similarity[base + p - 1] < s) {
-        similarity[base + p] = similarity[base + p - 1];
-        index[base + p] = index[base + p - 1];
-        p--;
-      }
-      similarity[base + p] = s;
-      index[base + p] = j;
+      insert(index, similarity, kk, i, j, s);
+      if (self) insert(index, similarity, kk, j, i, s);
     }
   }
   return { k: kk, index, similarity };
