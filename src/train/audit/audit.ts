@@ -43,7 +43,7 @@ export interface AuditSettings {
   neighbourWeight?: number;
   /** Smallest margin p_suggested - p_given of a label issue. Default 0.5. */
   minMargin?: number;
-  /** Robust z-score of an outlier. Default 6. */
+  /** Robust z-score of an outlier. Default 4. */
   outlierScore?: number;
   duplicates?: DuplicateOptions;
   /** Dimensions of the projection the neighbour search and the out-of-fold fits run in. */

@@ -14,7 +14,7 @@ export interface OutlierCandidate {
 }
 
 export interface OutlierOptions {
-  /** Robust z-score above which an image is an outlier. Default 6. */
+  /** Robust z-score above which an image is an outlier. Default 4. */
   minScore?: number;
 }
 
@@ -60,7 +60,7 @@ function majority(neighbours: Neighbours, i: number, labels: ArrayLike<number>):
  * scored against `scale` (robustScale of the training rows' distances), farthest first.
  */
 export function findOutliers(neighbours: Neighbours, rows: number, referenceLabels: ArrayLike<number>, scale: { median: number; scale: number }, options: OutlierOptions = {}): OutlierCandidate[] {
-  const minScore = options.minScore ?? 6;
+  const minScore = options.minScore ?? 4;
   const distances = neighbourDistances(neighbours, rows);
   const out: OutlierCandidate[] = [];
   for (let i = 0; i < rows; i++) {
