@@ -9,7 +9,10 @@ export type { BackendName } from './engines/tfjs/tf.js';
 export { TlkitError, UsageError, FileError, WeightsError, DataError, TrainingError } from './core/errors.js';
 export type { ProgressEvent, ProgressCallback } from './core/progress.js';
 export { CLASS_MODES, LABEL_CLASS_MODES, LOSS_NAMES, OPTIMIZER_NAMES, ENGINE_CHOICES, lossForClassMode, tfjsLossName } from './core/names.js';
-export type { ClassMode, LabelClassMode, LossName, OptimizerName, EngineChoice, StepEngineName, PhaseEngine } from './core/names.js';
+export type { ClassMode, LabelClassMode, LossName, OptimizerName, EngineChoice, StepEngineName, PhaseEngineLabel, PhaseEngine } from './core/names.js';
+// The one engine decision: a phase's EnginePlan (docs/training-engines.md).
+export { planPhaseEngines, decideTrainingStep, describeEnginePlan } from './engines/engine_decision.js';
+export type { EnginePlan, Runtime, PhaseEngines, PhaseEnginesRequest, TrainingStepDecision } from './engines/engine_decision.js';
 
 // Models: the Keras applications zoo, classifiers (backbone + head), summaries, BatchNorm tools.
 export { listBackbones, getBackbone } from './models/zoo.js';
@@ -42,7 +45,7 @@ export type { ModelMetadata, ModelMetadataInput } from './weights/saved_model.js
 // the compiled training step.
 export { exportOnnx } from './engines/onnx/export.js';
 export type { ExportOnnxOptions } from './engines/onnx/export.js';
-export { registerOnnxConverter } from './engines/onnx/layer_converters.js';
+export { registerOnnxConverter } from './engines/onnx/layers/index.js';
 export { createFrozenEngine } from './engines/onnx/frozen_features.js';
 export type { FrozenEngine, FrozenEngineOptions } from './engines/onnx/frozen_features.js';
 export { FeatureCache } from './engines/onnx/feature_cache.js';
@@ -79,6 +82,13 @@ export { evaluate } from './inference/evaluate.js';
 export type { Evaluation, EvaluateOptions, ClassReport, Misclassified } from './inference/evaluate.js';
 export { predict, predictFiles } from './inference/predict.js';
 export type { Prediction, ClassProbability, PredictOptions, PredictFilesOptions } from './inference/predict.js';
+// Explanations: Grad-CAM heatmaps of a saved model's decisions, and their overlays.
+export { explain, createExplainer, writeExplanations, lastConvolutionalLayer } from './inference/explain.js';
+export type { Explanation, ExplainOptions, Explainer } from './inference/explain.js';
+export { gradCam, resizeHeatmap, heatmapPeak } from './inference/grad_cam.js';
+export type { Heatmap } from './inference/grad_cam.js';
+export { heatmapOverlayPng } from './inference/heatmap_overlay.js';
+export type { OverlayOptions } from './inference/heatmap_overlay.js';
 export { trainRun } from './train/run/run.js';
 export type { TrainRunOptions, TrainRunHooks, TrainRunResult } from './train/run/run.js';
 export { planRun } from './train/run/run_plan.js';
@@ -139,7 +149,7 @@ export { exportWebApp } from './serve/export_web.js';
 export type { ExportWebAppOptions, ExportWebAppResult } from './serve/export_web.js';
 export { toPlainTfjsModel } from './serve/plain_tfjs_model.js';
 export { createServer } from './serve/server.js';
-export type { ServeOptions, TlkitServer } from './serve/server.js';
+export type { ServedRoute, ServeOptions, TlkitServer } from './serve/server.js';
 
 // Importing tlkit leaves tf ready: the wasm backend with tlkit's gradient kernels (or the cpu fallback),
 // so no tensor is ever made on a backend that is not initialised or lacks those kernels.

@@ -11,6 +11,8 @@ export interface ReportImages {
   thumbnails?: Record<string, string>;
   /** The audit section's thumbnails (auditThumbnails). */
   auditThumbnails?: Record<string, string>;
+  /** Grad-CAM overlays (data URIs) of the predicted class, by row id, then by the file path used in `misclassified`. */
+  overlays?: Record<string, Record<string, string>>;
 }
 
 function okRows(result: CompareResult): BackboneResult[] {
@@ -58,6 +60,11 @@ export function renderCompareHtml(result: CompareResult, images: ReportImages = 
         .map((m) => {
           const src = images.thumbnails?.[m.file];
           const img = src ? `<img src="${src}" alt="${escapeHtml(m.file)}">` : '<div class="noimg">no preview</div>';
+          const overlay = images.overlays?.[r.id]?.[m.file];
+          if (overlay) {
+            const cam = `<img src="${overlay}" alt="Grad-CAM of ${escapeHtml(m.predictedClass)} on ${escapeHtml(m.file)}" title="where the model saw ${escapeHtml(m.predictedClass)} (Grad-CAM)">`;
+            return `<figure class="tile wide">${img}${cam}<figcaption>${escapeHtml(m.trueClass)} → <b>${escapeHtml(m.predictedClass)}</b> ${(m.probability * 100).toFixed(0)}%<br><small>${escapeHtml(m.file)}</small></figcaption></figure>`;
+          }
           return `<figure class="tile">${img}<figcaption>${escapeHtml(m.trueClass)} → <b>${escapeHtml(m.predictedClass)}</b> ${(m.probability * 100).toFixed(0)}%<br><small>${escapeHtml(m.file)}</small></figcaption></figure>`;
         })
         .join('');
@@ -87,6 +94,8 @@ figure{margin:0}
 .grid{display:flex;flex-wrap:wrap;gap:8px}
 .tile{width:120px;font-size:11px}
 .tile img{width:112px;height:112px;image-rendering:pixelated;border:1px solid #ddd}
+.tile.wide{width:240px}
+.tile.wide img{object-fit:contain}
 .noimg{width:112px;height:112px;background:#eee}
 ${AUDIT_STYLE}
 </style></head>
@@ -100,7 +109,7 @@ ${failures}
 <h2>Learning curves</h2><div class="charts">${rows.length ? curves(result, 'loss') + curves(result, 'accuracy') : '<p>No curves.</p>'}</div>
 <h2>Confusion matrices</h2><p>Rows: true class; columns: predicted class.</p><div class="charts">${matrices}</div>
 <h2>Time per phase</h2>${phases}
-<h2>Misclassified images</h2>${misclassified}
+<h2>Misclassified images</h2>${images.overlays && Object.keys(images.overlays).length ? '<p>Beside an image: Grad-CAM of the class the model predicted (red: where it found that class).</p>' : ''}${misclassified}
 ${result.audit ? renderAuditSection(result.audit, images.auditThumbnails) : ''}
 <h2>Configuration</h2><pre>${escapeHtml(JSON.stringify(result.config, null, 2))}</pre>
 </body></html>

@@ -7,6 +7,7 @@ import type { CompareResult, CompareRow } from '../compare/types.js';
 import { compareJson } from './compare_json.js';
 import { renderCompareHtml, renderCompareMarkdown } from './compare_report.js';
 import { auditCsv, auditThumbnails } from './audit_report.js';
+import { DEFAULT_EXPLAINED_PER_BACKBONE, misclassifiedOverlays } from './misclassified_overlays.js';
 
 const MAX_MISCLASSIFIED_THUMBNAILS = 24;
 
@@ -36,12 +37,18 @@ async function thumbnails(rows: CompareRow[], baseDir: string): Promise<Record<s
   return out;
 }
 
+export interface CompareReportOptions {
+  /** Misclassified images per backbone shown with a Grad-CAM overlay of the predicted class (default 12; 0: none). */
+  explainMisclassified?: number;
+}
+
 /** Writes the three report files into `outDir` (default: the comparison's own folder). */
-export async function writeCompareReport(result: CompareResult, outDir: string = result.outDir): Promise<CompareReportFiles> {
+export async function writeCompareReport(result: CompareResult, outDir: string = result.outDir, options: CompareReportOptions = {}): Promise<CompareReportFiles> {
   await mkdir(outDir, { recursive: true });
   const files = { html: join(outDir, 'report.html'), markdown: join(outDir, 'report.md'), json: join(outDir, 'compare.json') };
   const auditImages = result.audit ? await auditThumbnails(result.audit, { train: result.dataset, validation: result.heldOutDir }) : undefined;
-  await writeFile(files.html, renderCompareHtml(result, { thumbnails: await thumbnails(result.rows, result.heldOutDir), auditThumbnails: auditImages }));
+  const overlays = await misclassifiedOverlays(result.rows, result.heldOutDir, options.explainMisclassified ?? DEFAULT_EXPLAINED_PER_BACKBONE);
+  await writeFile(files.html, renderCompareHtml(result, { thumbnails: await thumbnails(result.rows, result.heldOutDir), overlays, auditThumbnails: auditImages }));
   await writeFile(files.markdown, renderCompareMarkdown(result));
   await writeFile(files.json, JSON.stringify(compareJson(result), null, 2) + '\n');
   if (!result.audit) return files;

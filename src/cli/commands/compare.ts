@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from '../command.js';
-import { parseFlags, stringFlag } from '../args.js';
+import { numberFlag, parseFlags, stringFlag } from '../args.js';
 import { UsageError } from '../../core/errors.js';
 import { ProgressPrinter, formatDuration } from '../progress_bar.js';
 import { definedOnly, trainFlagSpec, trainFlagUsage, trainOptionsFromFlags } from '../train_flags.js';
@@ -44,6 +44,8 @@ Options:
   --no-audit                 skip the data audit (likely label errors, duplicates and train/validation leaks,
                              outliers, class balance, from the probes' features and perceptual hashes; on by
                              default, a few percent of the comparison's time; see docs/audit.md)
+  --explain-misclassified K  Grad-CAM overlays beside the first K misclassified images of each backbone in
+                             report.html (default 12; 0: none)
   --grid KEY=v1,v2           a sweep (repeatable): every backbone runs once per combination of the values,
                              same seed and held-out data; KEY is a training flag (lr, fine-tune-from,
                              batch-size, optimizer, head...); values with commas are split on ';' instead
@@ -72,6 +74,7 @@ const flags = {
   'allow-random-weights': { type: 'boolean' },
   overwrite: { type: 'boolean' },
   json: { type: 'boolean' },
+  'explain-misclassified': { type: 'string' },
   grid: { type: 'string', multiple: true },
   detach: { type: 'boolean' },
   cancel: { type: 'string' },
@@ -196,7 +199,7 @@ export const compareCommand: Command = {
         onLog,
         onBackboneDone: (row) => io.stderr.write(row.ok ? `${row.id}: accuracy ${row.accuracy.toFixed(3)}${row.linearProbeAccuracy !== undefined ? ` (linear probe ${row.linearProbeAccuracy.toFixed(3)})` : ''} in ${formatDuration(row.elapsedSeconds)}\n` : `${row.id}: failed: ${row.error}\n`),
       });
-      files = await writeCompareReport(result);
+      files = await writeCompareReport(result, undefined, { explainMisclassified: numberFlag(values, 'explain-misclassified', { integer: true, min: 0 }) });
     }
     if (values.json) {
       io.stdout.write(JSON.stringify(compareJson(result), null, 2) + '\n');

@@ -14,7 +14,9 @@ Options:
   --batch-size B   images per batch (default 16)
   --engine E       auto (default: onnxruntime when it can run the model, else tfjs), onnx or tfjs
   --json           [{"file", "top": [{"className", "index", "probability"}]}]
-  --csv            file,rank,class,probability (one row per listed class)`;
+  --csv            file,rank,class,probability,error (one row per listed class; a file that could
+                   not be read: one row with its error). Cells that a spreadsheet would run as a
+                   formula (starting with = + - @) are written as text: '=...`;
 
 const flags = {
   'top-k': { type: 'string' },
@@ -24,8 +26,14 @@ const flags = {
   csv: { type: 'boolean' },
 } as const;
 
-function csvField(s: string): string {
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+/**
+ * One CSV cell from text a stranger may control (file and class names, error messages). A cell starting
+ * with = + - @ (or tab / carriage return) is a formula to Excel, LibreOffice and Google Sheets (CSV
+ * injection): it gets a leading ' and quotes, as OWASP recommends, so it shows as the text it is.
+ */
+export function csvField(s: string): string {
+  const text = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+  return text !== s || /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 export const predictCommand: Command = {
@@ -58,10 +66,10 @@ export const predictCommand: Command = {
     if (values.json) {
       io.stdout.write(JSON.stringify(predictions, null, 2) + '\n');
     } else if (values.csv) {
-      const rows = ['file,rank,class,probability'];
+      const rows = ['file,rank,class,probability,error'];
       for (const p of predictions) {
-        if (p.error) rows.push(`${csvField(p.file ?? '')},,,`);
-        p.top.forEach((t, i) => rows.push(`${csvField(p.file ?? '')},${i + 1},${csvField(t.className)},${t.probability}`));
+        if (p.error) rows.push(`${csvField(p.file ?? '')},,,,${csvField(p.error)}`);
+        p.top.forEach((t, i) => rows.push(`${csvField(p.file ?? '')},${i + 1},${csvField(t.className)},${t.probability},`));
       }
       io.stdout.write(rows.join('\n') + '\n');
     } else {

@@ -1,15 +1,16 @@
 // trainRun: one whole training run as a library call (no printing). A plan first (run_plan.ts: the
 // checked options, seed and phases, decided before anything is created), then its execution: build
-// the classifier, load the backbone weights, make the iterators, run each phase (engine per phase from
-// engines/engine_decision.ts), evaluate, and fill the run directory. `compare` calls it once per
-// backbone; the CLI's `train` is a thin wrapper around it.
+// the classifier, load the backbone weights, make the iterators, run each phase (its EnginePlan decided
+// once, on entering it, by engines/engine_decision.ts, and passed to every pass of the phase), evaluate,
+// and fill the run directory. `compare` calls it once per backbone; the CLI's `train` is a thin wrapper
+// around it.
 import { existsSync } from 'node:fs';
 import { initEngine } from '../../engines/tfjs/tf.js';
 import { describeCompile } from '../../engines/onnx/compiled_cache.js';
-import { createFrozenEngine, type FrozenEngine } from '../../engines/onnx/frozen_features.js';
-import { decideStepEngine, frozenSplitPoint } from '../../engines/engine_decision.js';
+import type { FrozenEngine } from '../../engines/onnx/frozen_features.js';
+import { describeEnginePlan, phaseEngineLabel, planPhaseEngines, type EnginePlan, type PhaseEngines } from '../../engines/engine_decision.js';
 import { FileError, TlkitError } from '../../core/errors.js';
-import type { EngineChoice, LabelClassMode, OptimizerName, PhaseEngine, StepEngineName } from '../../core/names.js';
+import type { EngineChoice, LabelClassMode, OptimizerName, PhaseEngineLabel, StepEngineName } from '../../core/names.js';
 import type { ProgressCallback } from '../../core/progress.js';
 import { atomicWriteText } from '../../core/atomic_write.js';
 import { mixSeed, withSeededMathRandom } from '../../core/random.js';
@@ -30,7 +31,7 @@ import { planRun, storedConfig, type PhasePlan, type RunPlan, type StoredConfig 
 import { readJson, runDirLayout, writeJson, type RunDirLayout } from './run_dir.js';
 import { checkRunDirRequest, claimRunDir, type RunDirClaim } from './run_dir_guard.js';
 import { checkInputSize, checkResumeDataDir, checkResumeIdentity, checkRunData } from './run_checks.js';
-import { loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
+import { loadWeightsForRun, makeRunInputs, unaugmentedTrainReader, weightsChoice, type RunInputs } from './run_inputs.js';
 import type { ClassWeight, EpochLogs } from '../loop/types.js';
 import { isDeterministic, type BatchIterator } from '../../data/batch.js';
 import { planEpochs, type Epochs } from './epochs_auto.js';
@@ -147,6 +148,8 @@ export interface TrainRunHooks {
   onProgress?: ProgressCallback;
   /** One line of information (weights loaded, data found, phase changes...). */
   onLog?: (message: string) => void;
+  /** The run continues from a checkpoint: the epoch it is in (1-based, of its phase) and the batches of it already done. */
+  onResume?: (from: { epoch: number; batch: number }) => void;
 }
 
 export interface TrainRunResult {
@@ -157,7 +160,10 @@ export interface TrainRunResult {
   params: { total: number; trainable: number; nonTrainable: number };
   /** Engines that computed the phases, comma-separated ('onnx-frozen', 'tfjs', 'onnx-frozen,tfjs'). */
   engine: string;
-  phaseEngines: PhaseEngine[];
+  /** Each phase's engine plan: where its frozen prefix, training step, validation, recalibration and inference ran. */
+  enginePlans: EnginePlan[];
+  /** Each phase's plan in one word. */
+  phaseEngines: PhaseEngineLabel[];
   /** What computed the trainable part's steps in each phase. */
   stepEngines: StepEngineName[];
   classNames: string[];
@@ -188,24 +194,6 @@ async function closeFrozenEngine(engine: FrozenEngine | undefined): Promise<void
 }
 
 
-/**
- * The frozen prefix of a phase on onnxruntime (features cached across epochs when the images never
- * change), or undefined when nothing is frozen, tfjs was asked for, or ('auto') it cannot be exported.
- */
-async function openFrozenEngine(classifier: Classifier, choice: EngineChoice, log: (m: string) => void): Promise<FrozenEngine | undefined> {
-  const frozenUpTo = frozenSplitPoint(classifier.model, choice);
-  if (frozenUpTo === undefined) return undefined;
-  try {
-    const engine = await createFrozenEngine(classifier.model, { frozenUpTo });
-    log(describeCompile('frozen layers on onnxruntime', engine.compileInfo));
-    return engine;
-  } catch (error) {
-    if (choice === 'onnx') throw error;
-    log(`frozen layers: on tfjs (they could not run on onnxruntime: ${error instanceof Error ? error.message : String(error)})`);
-    return undefined;
-  }
-}
-
 /** Where the run starts: a fresh plan, or (resume) the stored config with its last checkpoint. */
 async function resolveStart(options: TrainRunOptions, layout: RunDirLayout, log: (m: string) => void): Promise<{ config: StoredConfig; resumeFrom?: TrainingCheckpoint }> {
   if (!options.resume) return { config: storedConfig(options) };
@@ -233,6 +221,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
   await initEngine();
   const layout = runDirLayout(options.outDir);
   const { config, resumeFrom } = await resolveStart(options, layout, log);
+  if (resumeFrom) hooks.onResume?.({ epoch: resumeFrom.epoch + 1, batch: resumeFrom.batch });
   // On resume the stored config is the run's definition; only the run directory, iterators and signal come from the caller.
   const plan = planRun(config, { train: options.train, validation: options.validation });
   const full: TrainRunOptions = { ...plan.config, train: options.train, validation: options.validation, signal: options.signal };
@@ -267,7 +256,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     runDir = await claimRunDir(layout, dirRequest, log);
     if (!options.resume) await writeJson(layout.config, { ...plan.config, tlkit: { configVersion: 1 }, createdAt: new Date().toISOString() });
 
-    const outcome = await runPhases(plan, full, classifier, iterators, layout, resumeFrom, hooks, log, { weights: choice.weights, scaling });
+    const outcome = await runPhases({ plan, options: full, classifier, inputs: iterators, layout, resumeFrom, hooks, log, weights: choice.weights, scaling });
     const summary = summarize(classifier.model);
     await saveModel(layout.model, classifier.model, {
       classNames: iterators.classNames,
@@ -290,6 +279,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       elapsedSeconds,
       params: { total: summary.totalParams, trainable: summary.trainableParams, nonTrainable: summary.nonTrainableParams },
       engine,
+      enginePlans: outcome.enginePlans,
       phaseEngines: outcome.phaseEngines,
       stepEngines: outcome.stepEngines,
       classNames: iterators.classNames,
@@ -309,10 +299,27 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
   }
 }
 
+/** What every phase of a run reads, built once by trainRun. */
+interface RunContext {
+  plan: RunPlan;
+  /** The run's options as its plan resolved them, with the caller's iterators and signal. */
+  options: TrainRunOptions;
+  classifier: Classifier;
+  inputs: RunInputs;
+  layout: RunDirLayout;
+  resumeFrom?: TrainingCheckpoint;
+  hooks: TrainRunHooks;
+  log: (message: string) => void;
+  /** The backbone's weights and the input scaling they imply: a recalibration reader opens the data with them. */
+  weights: string;
+  scaling: InputScaling;
+}
+
 interface PhasesOutcome {
   history: EpochLogs[];
   evaluation?: Evaluation;
-  phaseEngines: PhaseEngine[];
+  enginePlans: EnginePlan[];
+  phaseEngines: PhaseEngineLabel[];
   stepEngines: StepEngineName[];
   stoppedEarly: boolean;
   linearProbe?: LinearProbeResult;
@@ -323,42 +330,39 @@ interface PhasesOutcome {
 }
 
 /** Runs the plan's phases in turn (skipping those a resumed checkpoint has finished), then evaluates. */
-async function runPhases(
-  plan: RunPlan,
-  full: TrainRunOptions,
-  classifier: Classifier,
-  iterators: RunInputs,
-  layout: RunDirLayout,
-  resumeFrom: TrainingCheckpoint | undefined,
-  hooks: TrainRunHooks,
-  log: (m: string) => void,
-  inputs: { weights: string; scaling: InputScaling },
-): Promise<PhasesOutcome> {
-  const outcome: PhasesOutcome = { history: [], phaseEngines: [], stepEngines: [], stoppedEarly: false, batchNormRecalibration: [], batchNormSkipped: false };
-  const monitor = iterators.validation ? 'val_loss' : 'loss';
-  const shared: Callback[] = [new ModelCheckpoint({ dir: layout.checkpoints, monitor, everyBatches: full.checkpointEveryBatches }), new HistoryLogger({ dir: layout.root })];
+async function runPhases(run: RunContext): Promise<PhasesOutcome> {
+  const { plan, options: full, classifier, inputs, resumeFrom, log } = run;
+  const outcome: PhasesOutcome = { history: [], enginePlans: [], phaseEngines: [], stepEngines: [], stoppedEarly: false, batchNormRecalibration: [], batchNormSkipped: false };
+  const monitor = inputs.validation ? 'val_loss' : 'loss';
+  const shared: Callback[] = [new ModelCheckpoint({ dir: run.layout.checkpoints, monitor, everyBatches: full.checkpointEveryBatches }), new HistoryLogger({ dir: run.layout.root })];
   // The last phase's frozen prefix stays open for the final evaluation.
-  let frozen: FrozenEngine | undefined;
+  let engines: PhaseEngines | undefined;
   try {
     for (const phase of plan.phases) {
       const resumeHere = resumeFrom && (resumeFrom.tag?.phase ?? 1) === phase.index ? resumeFrom : undefined;
       if (resumeFrom && !resumeHere && (resumeFrom.tag?.phase as number) > phase.index) continue;
       if (!resumeHere && phase.epochs === 0) continue;
-      await closeFrozenEngine(frozen);
-      frozen = undefined;
+      await closeFrozenEngine(engines?.frozen);
+      engines = undefined;
       setTrainable(classifier, phase.trainable);
       if (phase.label) log(`phase ${phase.index} (${phase.label}): ${describeTrainable(classifier)}, lr ${phase.learningRate}`);
       if (resumeHere) restoreWeights(classifier.model, resumeHere.weights);
-      // The frozen engine captures the frozen weights when created: create it after any restore.
-      frozen = await openFrozenEngine(classifier, plan.engine, log);
-      const callbacks = [...shared, ...phaseCallbacks(full, monitor)];
+      // The one engine decision of the phase. The frozen prefix captures the frozen weights when it
+      // opens: decide after any restore.
+      engines = await planPhaseEngines({ model: classifier.model, choice: plan.engine, loss: classifier.loss, optimizer: plan.optimizer });
+      if (engines.frozen) log(describeCompile('frozen layers on onnxruntime', engines.frozen.compileInfo));
+      log(describeEnginePlan(engines.plan));
+      const { frozen } = engines;
       const recalibration = (phaseTrain: BatchIterator): RecalibrateAfterPhaseArgs => ({
-        phase: phase.index, classifier, engine: frozen, phaseTrain, iterators, options: full, weights: inputs.weights, seed: plan.seed, scaling: inputs.scaling,
-        enabled: full.recalibrateBatchNorm !== false, log, onProgress: hooks.onProgress, signal: full.signal,
+        phase: phase.index, model: frozen ? frozen.head : classifier.model, frozen, runsOn: engines!.plan.recalibration, phaseTrain,
+        openUnaugmentedTrain: unaugmentedTrainReader(full, run.weights, plan.seed, run.scaling),
+        enabled: full.recalibrateBatchNorm !== false, log, onProgress: run.hooks.onProgress, signal: full.signal,
       });
-      const forValidation = (phaseTrain: BatchIterator) => validationRecalibration(recalibration(phaseTrain), full.recalibrateBatchNormForValidation, Boolean(iterators.validation));
-      const { result, train, validation } = await runPhase(phase, plan, full, classifier, iterators, frozen, callbacks, outcome.history, resumeHere, hooks, log, forValidation);
-      outcome.phaseEngines.push(frozen ? 'onnx-frozen' : result.engine);
+      const forValidation = (phaseTrain: BatchIterator) => validationRecalibration(recalibration(phaseTrain), full.recalibrateBatchNormForValidation, Boolean(inputs.validation));
+      const callbacks = [...shared, ...phaseCallbacks(full, monitor)];
+      const { result, train, validation } = await runPhase(run, phase, engines, { callbacks, history: outcome.history, resumeHere, forValidation });
+      outcome.enginePlans.push(engines.plan);
+      outcome.phaseEngines.push(phaseEngineLabel(engines.plan));
       outcome.stepEngines.push(result.engine);
       outcome.history = result.epochs;
       if (result.stoppedEarly) {
@@ -376,7 +380,7 @@ async function runPhases(
       else if (recalibrated) outcome.batchNormRecalibration.push(recalibrated);
       if (full.linearProbe && !outcome.linearProbe && train instanceof FeatureIterator && validation instanceof FeatureIterator && phase.trainable.freezeBackbone) {
         const keep = full.keepPooledFeatures ? (a: ProbeRows, b: ProbeRows) => (outcome.pooledFeatures = { train: splitFeatures(a, train), validation: splitFeatures(b, validation) }) : undefined;
-        outcome.linearProbe = await probeFrozenFeatures(train, validation, iterators.classNames.length, keep);
+        outcome.linearProbe = await probeFrozenFeatures(train, validation, inputs.classNames.length, keep);
         log(describeProbe(outcome.linearProbe));
       }
     }
@@ -386,17 +390,18 @@ async function runPhases(
       restoreWeights(classifier.model, resumeFrom.weights);
       outcome.history = [...resumeFrom.history];
     }
-    if (iterators.validation) {
+    if (inputs.validation) {
+      const frozen = engines?.frozen;
       const model = frozen ? frozen.head : classifier.model;
-      const data = frozen ? new FeatureIterator(iterators.validation, frozen, { cache: false }) : iterators.validation;
-      outcome.evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: iterators.classNames, onProgress: hooks.onProgress, task: 'evaluate', signal: full.signal });
+      const data = frozen ? new FeatureIterator(inputs.validation, frozen, { cache: false }) : inputs.validation;
+      outcome.evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: inputs.classNames, onProgress: run.hooks.onProgress, task: 'evaluate', signal: full.signal });
       const trainAccuracy = outcome.history.at(-1)?.accuracy;
       const batchNorm = outcome.batchNormSkipped ? 'skipped' : outcome.batchNormRecalibration.length > 0 ? 'recalibrated' : 'not-trained';
       outcome.warning = trainAccuracy === undefined ? undefined : generalizationWarning(trainAccuracy, outcome.evaluation.accuracy, batchNorm);
       if (outcome.warning) log(outcome.warning);
     }
   } finally {
-    await closeFrozenEngine(frozen);
+    await closeFrozenEngine(engines?.frozen);
   }
   return outcome;
 }
@@ -408,43 +413,36 @@ function phaseCallbacks(full: TrainRunOptions, monitor: string): Callback[] {
   return callbacks;
 }
 
+/** What one phase adds to the run's context: its callbacks, the history so far, a checkpoint to resume, the validation hook. */
+interface PhaseState {
+  callbacks: Callback[];
+  history: EpochLogs[];
+  resumeHere?: TrainingCheckpoint;
+  forValidation: (phaseTrain: BatchIterator) => ValidationRecalibration;
+}
+
 /**
- * One phase: fit over the trainable part. With a frozen prefix on onnxruntime, fit trains only the
- * head it feeds (on boundary features, cached when the images never change); the step engine of what
- * trains comes from the engine decision ('auto': the compiled step where it compiles).
+ * One phase: fit over the trainable part, on the phase's engine plan. With a frozen prefix on
+ * onnxruntime, fit trains only the head it feeds (on boundary features, cached when the images never
+ * change) with the plan's StepEngine.
  */
-async function runPhase(
-  phase: PhasePlan,
-  plan: RunPlan,
-  full: TrainRunOptions,
-  classifier: Classifier,
-  iterators: RunInputs,
-  frozen: FrozenEngine | undefined,
-  callbacks: Callback[],
-  history: EpochLogs[],
-  resumeHere: TrainingCheckpoint | undefined,
-  hooks: TrainRunHooks,
-  log: (m: string) => void,
-  forValidation: (phaseTrain: BatchIterator) => ValidationRecalibration,
-) {
-  const train = frozen ? new FeatureIterator(iterators.train, frozen, { cache: isDeterministic(iterators.train) }) : iterators.train;
-  const validation = frozen && iterators.validation ? new FeatureIterator(iterators.validation, frozen, { cache: isDeterministic(iterators.validation) }) : iterators.validation;
+async function runPhase(run: RunContext, phase: PhasePlan, engines: PhaseEngines, state: PhaseState) {
+  const { plan, options: full, classifier, inputs, log } = run;
+  const { frozen, plan: enginePlan } = engines;
+  const { history, resumeHere } = state;
+  const train = frozen ? new FeatureIterator(inputs.train, frozen, { cache: isDeterministic(inputs.train) }) : inputs.train;
+  const validation = frozen && inputs.validation ? new FeatureIterator(inputs.validation, frozen, { cache: isDeterministic(inputs.validation) }) : inputs.validation;
   const trained = frozen ? frozen.head : classifier.model;
-  const monitor = iterators.validation ? 'val_loss' : 'loss';
-  const epochs = planEpochs(phase.epochs, { featuresCached: Boolean(frozen) && isDeterministic(iterators.train), hasValidation: Boolean(iterators.validation) });
+  const monitor = inputs.validation ? 'val_loss' : 'loss';
+  const epochs = planEpochs(phase.epochs, { featuresCached: Boolean(frozen) && isDeterministic(inputs.train), hasValidation: Boolean(inputs.validation) });
   if (phase.epochs === 'auto') log(`epochs: ${epochs.reason}`);
-  if (epochs.earlyStopping) callbacks = [...callbacks, new EarlyStopping({ ...epochs.earlyStopping, monitor })];
+  const callbacks = epochs.earlyStopping ? [...state.callbacks, new EarlyStopping({ ...epochs.earlyStopping, monitor })] : state.callbacks;
   // Epochs of the earlier phases (epochs count across phases, as Keras's initial_epoch does): the
   // history so far, or on resume the checkpoint's.
   const before = resumeHere ? resumeHere.history.filter((h) => (h.phase ?? 1) < phase.index).length : history.length;
-  const stepChoice: EngineChoice = plan.engine === 'tfjs' ? 'tfjs' : 'auto';
-  // fit makes this same decision; asked here too so the log says what runs before it runs.
-  const step = decideStepEngine(trained, stepChoice, classifier.loss, plan.optimizer);
-  const where = frozen ? `onnx-frozen (the frozen layers on onnxruntime), the trainable rest on ${step.engine}` : step.engine;
-  log(plan.engine === 'tfjs' ? 'engine: tfjs (requested)' : `engine: ${where} (${step.reason})`);
   const resumedEngine = resumeHere ? (resumeHere.engine ?? 'tfjs') : undefined;
-  if (resumedEngine && resumedEngine !== step.engine) log(`resume: the checkpoint was written by the ${resumedEngine} engine; its optimizer state is converted for ${step.engine}`);
-  const validationStats = forValidation(train);
+  if (resumedEngine && resumedEngine !== enginePlan.trainingStep) log(`resume: the checkpoint was written by the ${resumedEngine} engine; its optimizer state is converted for ${enginePlan.trainingStep}`);
+  const validationStats = state.forValidation(train);
   const result = await fit(trained, train, {
     epochs: before + epochs.epochs,
     initialEpoch: history.length,
@@ -455,15 +453,15 @@ async function runPhase(
     loss: classifier.loss,
     classWeight: full.classWeight,
     callbacks,
-    onProgress: hooks.onProgress,
+    onProgress: run.hooks.onProgress,
     progressLabel: phase.label,
     signal: full.signal,
     seed: phase.seed,
     resumeFrom: resumeHere,
     extraLogs: plan.phases.length > 1 ? { phase: phase.index } : undefined,
-    tag: { phase: phase.index, engine: frozen ? 'onnx-frozen' : undefined, inputSize: iterators.inputSize, classNames: iterators.classNames },
+    tag: { phase: phase.index, engine: frozen ? 'onnx-frozen' : undefined, inputSize: inputs.inputSize, classNames: inputs.classNames },
     stateModel: classifier.model,
-    engine: stepChoice,
+    stepEngine: enginePlan.trainingStep,
     beforeValidation: validationStats.beforeValidation,
     onLog: log,
   }).finally(() => validationStats.close());
