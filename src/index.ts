@@ -78,9 +78,9 @@ export * as transforms from './data/transforms/index.js';
 export { fit } from './train/loop/fit.js';
 export type { FitOptions, FitResult } from './train/loop/fit.js';
 export type { EpochLogs, History, ClassWeight } from './train/loop/types.js';
-export { evaluate } from './inference/evaluate.js';
+export { evaluate, DEFAULT_MISCLASSIFIED_LIMIT } from './inference/evaluate.js';
 export type { Evaluation, EvaluateOptions, ClassReport, Misclassified } from './inference/evaluate.js';
-export { predict, predictFiles } from './inference/predict.js';
+export { predict, predictFiles, predictFilesStream } from './inference/predict.js';
 export type { Prediction, ClassProbability, PredictOptions, PredictFilesOptions } from './inference/predict.js';
 // Explanations: Grad-CAM heatmaps of a saved model's decisions, and their overlays.
 export { explain, createExplainer, writeExplanations, lastConvolutionalLayer } from './inference/explain.js';
@@ -106,7 +106,7 @@ export type { ModelCheckpointOptions } from './train/loop/callbacks/model_checkp
 export { HistoryLogger } from './train/loop/callbacks/history_logger.js';
 export { ReduceLROnPlateau } from './train/loop/callbacks/reduce_lr_on_plateau.js';
 // the default recipe's parts: the linear-probe baseline, --epochs auto, BatchNorm recalibration
-export { linearProbe, fitLogisticRegression, predictClasses } from './train/probes/linear_probe.js';
+export { linearProbe, runLinearProbe, fitLogisticRegression, predictClasses, stratifiedSubsample } from './train/probes/linear_probe.js';
 export type { LinearProbeOptions, LinearProbeResult, LogisticRegressionOptions, LogisticModel, DenseRows } from './train/probes/linear_probe.js';
 export { planEpochs, AUTO_EPOCHS_CAP, AUTO_EPOCHS_PATIENCE, AUTO_EPOCHS_FIXED } from './train/run/epochs_auto.js';
 export type { Epochs, EpochPlan } from './train/run/epochs_auto.js';

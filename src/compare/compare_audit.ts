@@ -21,12 +21,12 @@ interface Files {
   validationLabels: Int32Array;
 }
 
-function sortedRows(split: SplitFeatures): { paths: string[]; rows: DenseRows; labels: Int32Array } {
+function sortedRows(split: SplitFeatures): { paths: string[]; rows: DenseRows; labels: Int32Array; order: number[] } {
   const order = split.filepaths.map((_, i) => i).sort((a, b) => (split.filepaths[a] < split.filepaths[b] ? -1 : split.filepaths[a] > split.filepaths[b] ? 1 : 0));
   const d = split.rows.d;
   const x = new Float64Array(order.length * d);
   order.forEach((r, i) => x.set(split.rows.x.subarray(r * d, (r + 1) * d), i * d));
-  return { paths: order.map((i) => split.filepaths[i]), rows: { x, n: order.length, d }, labels: Int32Array.from(order, (i) => split.labels[i]) };
+  return { paths: order.map((i) => split.filepaths[i]), rows: { x, n: order.length, d }, labels: Int32Array.from(order, (i) => split.labels[i]), order };
 }
 
 const sameList = (a: string[], b: string[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
@@ -56,7 +56,11 @@ export class ComparisonAudit {
       this.log(`audit: ${backbone} read other files than the first run; its features are left out of the audit`);
       return;
     }
-    this.views.push(auditView({ backbone, train: train.rows, validation: validation.rows, outOfFold: result.linearProbe && (result.linearProbe as { outOfFoldProbabilities?: ArrayLike<number> }).outOfFoldProbabilities }, train.labels, result.classNames.length, this.options.settings));
+    // The probe's out-of-fold probabilities are in its rows' order: put them in the audit's.
+    const probe = result.linearProbe?.outOfFoldProbabilities;
+    const classes = result.classNames.length;
+    const outOfFold = probe && probe.length === train.order.length * classes ? Float64Array.from({ length: probe.length }, (_, j) => probe[train.order[Math.floor(j / classes)] * classes + (j % classes)]) : undefined;
+    this.views.push(auditView({ backbone, train: train.rows, validation: validation.rows, ...(outOfFold ? { outOfFold } : {}) }, train.labels, classes, this.options.settings));
     this.seconds += (performance.now() - started) / 1000;
   }
 

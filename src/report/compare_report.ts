@@ -15,6 +15,11 @@ export interface ReportImages {
   overlays?: Record<string, Record<string, string>>;
 }
 
+/** Mistakes in all: the list holds at most the worst of them (results from before the count hold them all). */
+function misclassifiedCount(r: BackboneResult): number {
+  return r.misclassifiedCount ?? r.misclassified.length;
+}
+
 function okRows(result: CompareResult): BackboneResult[] {
   return result.rows.filter((r): r is BackboneResult & { ok: true } => r.ok);
 }
@@ -68,8 +73,9 @@ export function renderCompareHtml(result: CompareResult, images: ReportImages = 
           return `<figure class="tile">${img}<figcaption>${escapeHtml(m.trueClass)} → <b>${escapeHtml(m.predictedClass)}</b> ${(m.probability * 100).toFixed(0)}%<br><small>${escapeHtml(m.file)}</small></figcaption></figure>`;
         })
         .join('');
-      const more = r.misclassified.length > shown.length ? `<p>… and ${r.misclassified.length - shown.length} more.</p>` : '';
-      return `<h3>${escapeHtml(r.id)}: ${r.misclassified.length} misclassified</h3><div class="grid">${tiles || '<p>None.</p>'}</div>${more}`;
+      const count = misclassifiedCount(r);
+      const more = count > shown.length ? `<p>… and ${count - shown.length} more.</p>` : '';
+      return `<h3>${escapeHtml(r.id)}: ${count} misclassified${shown.length ? ', worst first' : ''}</h3><div class="grid">${tiles || '<p>None.</p>'}</div>${more}`;
     })
     .join('');
   const failures = failed.length
@@ -139,7 +145,7 @@ export function renderCompareMarkdown(result: CompareResult): string {
   ];
   for (const r of result.rows) {
     if (!r.ok) lines.push(`- ${r.id}: failed: ${r.error}`);
-    else lines.push(`- ${r.id}: weights ${r.weightsSource}, engine ${r.engine}, ${r.epochs} epochs, val loss ${r.valLoss.toFixed(4)}, ${r.misclassified.length} misclassified${extras(r).map((e) => `, ${e}`).join('')}`);
+    else lines.push(`- ${r.id}: weights ${r.weightsSource}, engine ${r.engine}, ${r.epochs} epochs, val loss ${r.valLoss.toFixed(4)}, ${misclassifiedCount(r)} misclassified${extras(r).map((e) => `, ${e}`).join('')}`);
   }
   lines.push('');
   if (result.audit) lines.push(renderAuditMarkdown(result.audit));

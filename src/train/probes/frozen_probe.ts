@@ -4,7 +4,7 @@
 // the frozen prefix on onnxruntime.
 import { tf } from '../../engines/tfjs/tf.js';
 import type { FeatureIterator } from '../loop/feature_iterator.js';
-import { linearProbe, type DenseRows, type LinearProbeResult } from './linear_probe.js';
+import { runLinearProbe, type DenseRows, type LinearProbeOptions, type LinearProbeResult } from './linear_probe.js';
 import { restOfEpoch } from '../../data/batch.js';
 
 export interface ProbeRows {
@@ -102,14 +102,14 @@ export function splitFeatures(rows: ProbeRows, iterator: FeatureIterator): Split
 }
 
 /**
- * The probe on a run's frozen features: trained on `train`, scored on `heldOut`. `onFeatures` receives the
- * pooled rows (the data audit reuses them instead of a second pass).
+ * The probe on a run's frozen features: trained on `train`, scored on `heldOut` (products on onnxruntime).
+ * `onFeatures` receives the pooled rows (the data audit reuses them instead of a second pass).
  */
-export async function probeFrozenFeatures(train: FeatureIterator, heldOut: FeatureIterator, classes: number, onFeatures?: (train: ProbeRows, heldOut: ProbeRows) => void): Promise<LinearProbeResult> {
+export async function probeFrozenFeatures(train: FeatureIterator, heldOut: FeatureIterator, classes: number, options: LinearProbeOptions = {}, onFeatures?: (train: ProbeRows, heldOut: ProbeRows) => void): Promise<LinearProbeResult> {
   const a = await pooledFeatures(train);
   const b = await pooledFeatures(heldOut);
   onFeatures?.(a, b);
-  return linearProbe(a.rows, a.labels, b.rows, b.labels, classes);
+  return runLinearProbe(a.rows, a.labels, b.rows, b.labels, classes, options);
 }
 
 export function describeProbe(p: LinearProbeResult): string {

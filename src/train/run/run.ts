@@ -380,7 +380,8 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       else if (recalibrated) outcome.batchNormRecalibration.push(recalibrated);
       if (full.linearProbe && !outcome.linearProbe && train instanceof FeatureIterator && validation instanceof FeatureIterator && phase.trainable.freezeBackbone) {
         const keep = full.keepPooledFeatures ? (a: ProbeRows, b: ProbeRows) => (outcome.pooledFeatures = { train: splitFeatures(a, train), validation: splitFeatures(b, validation) }) : undefined;
-        outcome.linearProbe = await probeFrozenFeatures(train, validation, inputs.classNames.length, keep);
+        // The data audit of a comparison uses the probe's out-of-fold probabilities when it keeps them.
+        outcome.linearProbe = await probeFrozenFeatures(train, validation, inputs.classNames.length, { onProgress: run.hooks.onProgress, ...(full.keepPooledFeatures ? { keepOutOfFold: true } : {}) }, keep);
         log(describeProbe(outcome.linearProbe));
       }
     }
