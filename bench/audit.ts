@@ -4,7 +4,10 @@
 // and F1 of the label issues (and precision at the top 1%), of the cross-split duplicates (leaks), and the
 // audit's time against the compare it is part of.
 //
-//   npx tsx bench/audit.ts [--root DIR] [--backbones mobilenet_v2] [--input-size 96] [--no-compare] [--no-standalone]
+//   npx tsx bench/audit.ts [--root DIR] [--backbones mobilenet_v2] [--input-size 96] [--fine-tune-epochs 3] [--no-compare] [--no-standalone]
+//
+// --fine-tune-epochs 0 compares the frozen backbones only (head + probe): the shortest compare, so the
+// audit's largest share.
 //
 // Bars (issue #24): label issues F1 >= 0.40 (confident learning alone: 0.32 on the issue's set), leaks
 // precision and recall >= 0.9, the audit <= 10% of the compare's time.
@@ -25,6 +28,7 @@ const flag = (name: string, fallback: string): string => {
 const root = flag('root', mkdtempSync(join(tmpdir(), 'tlkit-audit-bench-')));
 const backbones = flag('backbones', 'mobilenet_v2').split(',');
 const inputSize = Number(flag('input-size', '96'));
+const fineTuneEpochs = Number(flag('fine-tune-epochs', '3'));
 
 function show(label: string, audit: AuditResult, s: Scores): void {
   const l = s.labelIssues;
@@ -49,7 +53,8 @@ if (!argv.includes('--no-standalone')) {
 
 if (!argv.includes('--no-compare')) {
   const out = join(root, 'compare');
-  const result = await compareBackbones({ dataDir: set.trainDir, valDir: set.testDir, backbones, inputSize, epochs: 'auto', fineTuneEpochs: 3, fineTuneFrom: 'last-block', batchSize: 32, seed: 1234, outDir: out, overwrite: true });
+  const recipe = fineTuneEpochs > 0 ? { fineTuneEpochs, fineTuneFrom: 'last-block' } : { freezeBackbone: true };
+  const result = await compareBackbones({ dataDir: set.trainDir, valDir: set.testDir, backbones, inputSize, epochs: 'auto', ...recipe, batchSize: 32, seed: 1234, outDir: out, overwrite: true });
   const audit = result.audit!;
   show('compare audit', audit, scoreAudit(audit, set));
   const rest = result.elapsedSeconds - audit.seconds;
