@@ -179,6 +179,7 @@ export async function compareBackbones(options: CompareOptions, hooks: CompareHo
   await mkdir(options.outDir, { recursive: true });
 
   const audit = options.audit !== false ? new ComparisonAudit({ ...options, settings: typeof options.audit === 'object' ? options.audit : {} }, log) : undefined;
+  audit?.start();
   const rows: CompareRow[] = [];
   for (const [index, run] of runs.entries()) {
     hooks.onProgress?.({ task: 'compare', current: index, total: runs.length, unit: 'run' });
@@ -203,7 +204,11 @@ export async function compareBackbones(options: CompareOptions, hooks: CompareHo
     rows.push(row);
     hooks.onBackboneDone?.(row);
   }
-  const findings = await audit?.finish(hooks.onProgress);
+  // The audit never fails the comparison: its error is logged and the result goes without it.
+  const findings = await audit?.finish(hooks.onProgress).catch((error: unknown) => {
+    log(`audit failed: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  });
   if (findings) log(`audit: ${findings.counts.labelIssues} likely label errors, ${findings.counts.leaks} leaks between train and validation, ${findings.counts.duplicateGroups - findings.counts.leaks} duplicate groups within a split, ${findings.counts.outliers} outliers (${findings.seconds.toFixed(1)} s)`);
   hooks.onProgress?.({ task: 'compare', current: runs.length, total: runs.length, unit: 'run', done: true });
   return finishComparison(plan, rows, (performance.now() - started) / 1000, findings);

@@ -8,7 +8,7 @@ import { scanDirectory } from '../data/scan_directory.js';
 import type { ProgressCallback } from '../core/progress.js';
 import type { TrainRunResult } from '../train/run/run.js';
 import { auditFindings, auditView, relativeName, type AuditSettings, type AuditSplitData, type AuditView } from '../train/audit/audit.js';
-import { fingerprintFiles } from '../train/audit/image_fingerprints.js';
+import { fingerprintFiles, type ImageFingerprint } from '../train/audit/image_fingerprints.js';
 import type { AuditResult } from '../train/audit/types.js';
 import type { SplitFeatures } from '../train/probes/frozen_probe.js';
 import type { DenseRows } from '../train/probes/linear_probe.js';
@@ -64,28 +64,59 @@ export class ComparisonAudit {
     this.seconds += (performance.now() - started) / 1000;
   }
 
-  /** The findings: from the runs' views when any run kept features, else duplicates and balance of the scanned folders. */
+  private hashing?: Promise<{ listed: Files; classNames: string[]; prints: Map<string, ImageFingerprint | null> }>;
+
+  /** The folders as the runs list them (exclude list and validation split applied). */
+  private listFiles(): { files: Files; classNames: string[] } {
+    const dataDir = resolve(this.options.dataDir);
+    const split = this.options.validationSplit && this.options.validationSplit > 0 ? this.options.validationSplit : undefined;
+    const exclude = this.options.exclude as { train?: string[]; validation?: string[] } | string[] | undefined;
+    const trainExclude = Array.isArray(exclude) ? exclude : [...(exclude?.train ?? []), ...(split ? exclude?.validation ?? [] : [])];
+    const train = scanDirectory(dataDir, split ? { validationSplit: split, subset: 'training', exclude: trainExclude } : { exclude: trainExclude });
+    const validation = split
+      ? scanDirectory(dataDir, { validationSplit: split, subset: 'validation', classes: train.classNames, exclude: trainExclude })
+      : this.options.valDir
+        ? scanDirectory(this.options.valDir, { classes: train.classNames, exclude: Array.isArray(exclude) ? [] : exclude?.validation ?? [] })
+        : undefined;
+    return {
+      files: { train: train.filepaths, validation: validation?.filepaths ?? [], trainLabels: train.classes, validationLabels: validation?.classes ?? new Int32Array(0) },
+      classNames: train.classNames,
+    };
+  }
+
+  /**
+   * Starts the perceptual hashes of every file in the background (two files at a time, on libuv's
+   * threads), so they overlap the runs instead of following them.
+   */
+  start(): void {
+    if (this.hashing) return;
+    const task = async () => {
+      const { files, classNames } = this.listFiles();
+      const paths = [...files.train, ...files.validation];
+      const prints = await fingerprintFiles(paths, { concurrency: 2 });
+      return { listed: files, classNames, prints: new Map(paths.map((p, i) => [p, prints[i]])) };
+    };
+    this.hashing = task();
+    // Failures surface when finish() awaits it.
+    this.hashing.catch(() => undefined);
+  }
+
+  /** The findings: from the runs' views when any run kept features, else duplicates and balance of the listed folders. */
   async finish(onProgress?: ProgressCallback): Promise<AuditResult> {
     const started = performance.now();
     const dataDir = resolve(this.options.dataDir);
     const validationDir = resolve(this.options.valDir ?? this.options.dataDir);
-    let files = this.files;
-    let classNames = this.classNames;
-    if (!files || !classNames) {
-      // No run kept features (probe off, no frozen phase, all failed): the folders as the runs list them.
-      const split = this.options.validationSplit && this.options.validationSplit > 0 ? this.options.validationSplit : undefined;
-      const exclude = this.options.exclude as { train?: string[]; validation?: string[] } | string[] | undefined;
-      const trainExclude = Array.isArray(exclude) ? exclude : [...(exclude?.train ?? []), ...(split ? exclude?.validation ?? [] : [])];
-      const train = scanDirectory(dataDir, split ? { validationSplit: split, subset: 'training', exclude: trainExclude } : { exclude: trainExclude });
-      const validation = split
-        ? scanDirectory(dataDir, { validationSplit: split, subset: 'validation', classes: train.classNames, exclude: trainExclude })
-        : this.options.valDir
-          ? scanDirectory(this.options.valDir, { classes: train.classNames, exclude: Array.isArray(exclude) ? [] : exclude?.validation ?? [] })
-          : undefined;
-      files = { train: train.filepaths, validation: validation?.filepaths ?? [], trainLabels: train.classes, validationLabels: validation?.classes ?? new Int32Array(0) };
-      classNames = train.classNames;
+    this.start();
+    const hashed = await this.hashing!;
+    const files = this.files ?? hashed.listed;
+    const classNames = this.classNames ?? hashed.classNames;
+    const paths = [...files.train, ...files.validation];
+    const missing = paths.filter((p) => !hashed.prints.has(p));
+    if (missing.length > 0) {
+      const more = await fingerprintFiles(missing, { onProgress });
+      missing.forEach((p, i) => hashed.prints.set(p, more[i]));
     }
-    const prints = await fingerprintFiles([...files.train, ...files.validation], { onProgress });
+    const prints = paths.map((p) => hashed.prints.get(p) ?? null);
     const hashSeconds = (performance.now() - started) / 1000;
     const trainData: AuditSplitData = { files: files.train.map((p) => relativeName(dataDir, p)), labels: files.trainLabels };
     const validationData: AuditSplitData = { files: files.validation.map((p) => relativeName(validationDir, p)), labels: files.validationLabels };
@@ -96,6 +127,7 @@ export class ComparisonAudit {
       validation: validationData,
       views: this.views,
       fingerprints: { train: prints.slice(0, files.train.length), validation: prints.slice(files.train.length) },
+      // hashes: what was left to wait for once the runs ended (the rest overlapped them).
       phaseSeconds: { views: Math.round(this.seconds * 1000) / 1000, hashes: Math.round(hashSeconds * 1000) / 1000 },
     });
   }
