@@ -68,7 +68,9 @@ export const trainFlagUsage = `Training options:
   --no-validation-recalibration  validate each epoch with the moving statistics as training left them (default:
                              where it is cheap, a 128-image recalibration before each validation, put back after)
   --engine E                 auto (default: frozen first layers on onnxruntime, the rest on tfjs; with nothing
-                             frozen, the compiled ONNX training step when it supports the model), tfjs, onnx
+                             frozen, the compiled ONNX training step when it supports the model), onnx, or tfjs
+                             (every pass on tfjs: training, validation, BatchNorm recalibration). Decided once
+                             per phase; the log's 'engine:' line says where each pass runs
 
 ${augmentationFlagUsage}`;
 

@@ -19,6 +19,7 @@ export class FeatureIterator implements BatchIterator {
     options: { cache: boolean },
   ) {
     if (options.cache) this.cache = new Map();
+    if (options.cache) inner.readEachImageOnce?.(); // features cached: the pixels are not read again
   }
 
   get length(): number {
