@@ -337,17 +337,17 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       engines = await planPhaseEngines({ model: classifier.model, choice: plan.engine, loss: classifier.loss, optimizer: plan.optimizer });
       if (engines.frozen) log(describeCompile('frozen layers on onnxruntime', engines.frozen.compileInfo));
       log(describeEnginePlan(engines.plan));
-      const { frozen } = engines;
+      const { frozen, plan: enginePlan } = engines;
       const recalibration = (phaseTrain: BatchIterator): RecalibrateAfterPhaseArgs => ({
-        phase: phase.index, model: frozen ? frozen.head : classifier.model, frozen, runsOn: engines!.plan.recalibration, phaseTrain,
+        phase: phase.index, model: frozen ? frozen.head : classifier.model, frozen, runsOn: enginePlan.recalibration, phaseTrain,
         openUnaugmentedTrain: unaugmentedTrainReader(full, run.weights, plan.seed, run.scaling),
         enabled: full.recalibrateBatchNorm !== false, log, onProgress: run.hooks.onProgress, signal: full.signal,
       });
       const forValidation = (phaseTrain: BatchIterator) => validationRecalibration(recalibration(phaseTrain), full.recalibrateBatchNormForValidation, Boolean(inputs.validation));
       const callbacks = [...shared, ...phaseCallbacks(full, monitor)];
       const { result, train, validation } = await runPhase(run, phase, engines, { callbacks, history: outcome.history, resumeHere, forValidation });
-      outcome.enginePlans.push(engines.plan);
-      outcome.phaseEngines.push(phaseEngineLabel(engines.plan));
+      outcome.enginePlans.push(enginePlan);
+      outcome.phaseEngines.push(phaseEngineLabel(enginePlan));
       outcome.stepEngines.push(result.engine);
       outcome.history = result.epochs;
       if (result.stoppedEarly) {
