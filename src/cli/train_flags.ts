@@ -4,6 +4,7 @@ import { UsageError } from '../core/errors.js';
 import type { TrainRunOptions } from '../train/run/run.js';
 import type { Epochs } from '../train/run/epochs_auto.js';
 import { choiceFlag, numberFlag, stringFlag, type FlagSpec, type ParsedArgs } from './args.js';
+import { readExcludeList, type ExcludeList } from '../data/exclude_list.js';
 import { augmentationFlagSpec, augmentationFlagUsage, augmentationOptionsFromFlags, augmentValidationFromFlags } from './augmentation_flags.js';
 
 export const trainFlagSpec = {
@@ -31,6 +32,7 @@ export const trainFlagSpec = {
   workers: { type: 'string' },
   'no-recalibrate-bn': { type: 'boolean' },
   'no-validation-recalibration': { type: 'boolean' },
+  exclude: { type: 'string' },
   ...augmentationFlagSpec,
 } as const satisfies FlagSpec;
 
@@ -55,6 +57,8 @@ export const trainFlagUsage = `Training options:
   --fine-tune-lr X           ... at this rate (default lr / 10)
   --validation-split F       hold out this fraction of each class (Keras validation_split)
   --val-dir DIR              validation images in their own folder
+  --exclude FILE             leave these images out (nothing is deleted): one 'class/name' per line, relative to
+                             the training folder, or tlkit audit's audit.csv (rows with keep=false/0/no)
   --seed S                   seed of shuffling, augmentation, dropout and initial weights (default random, recorded)
   --early-stopping-patience N stop after N epochs without val_loss improvement, keep the best weights
   --reduce-lr-patience N     divide the rate by 10 after N epochs without improvement
@@ -109,7 +113,14 @@ export function trainOptionsFromFlags(values: ParsedArgs['values']): SharedTrain
     recalibrateBatchNormForValidation: values['no-validation-recalibration'] ? false : undefined,
     augmentation: augmentationOptionsFromFlags(values) as Record<string, unknown>,
     augmentValidation: augmentValidationFromFlags(values),
+    exclude: excludeFlag(values),
   };
+}
+
+/** --exclude FILE: the list read now, so a missing file fails before anything runs. */
+function excludeFlag(values: ParsedArgs['values']): ExcludeList | undefined {
+  const path = stringFlag(values, 'exclude');
+  return path === undefined ? undefined : readExcludeList(path);
 }
 
 /** --epochs N or auto. */

@@ -35,11 +35,12 @@ import { loadWeightsForRun, makeRunInputs, unaugmentedTrainReader, weightsChoice
 import type { ClassWeight, EpochLogs } from '../loop/types.js';
 import { isDeterministic, type BatchIterator } from '../../data/batch.js';
 import { planEpochs, type Epochs } from './epochs_auto.js';
-import { describeProbe, probeFrozenFeatures } from '../probes/frozen_probe.js';
+import { describeProbe, probeFrozenFeatures, splitFeatures, type ProbeRows, type SplitFeatures } from '../probes/frozen_probe.js';
 import type { LinearProbeResult } from '../probes/linear_probe.js';
 import { recalibrateAfterPhase, validationRecalibration, type PhaseRecalibration, type RecalibrateAfterPhaseArgs, type ValidationRecalibration, type ValidationRecalibrationSettings } from '../recalibration/recalibrate_after_phase.js';
 import { generalizationWarning } from '../recalibration/recalibrate_batchnorm.js';
 import type { InputScaling } from './run_inputs.js';
+import type { ExcludeList } from '../../data/exclude_list.js';
 
 /** Every option of a run; the JSON-able part is stored in config.json so the run can be repeated. */
 export interface TrainRunOptions {
@@ -51,6 +52,11 @@ export interface TrainRunOptions {
   /** Separate validation folder, or the fraction of each class held out (Keras validation_split). */
   valDir?: string;
   validationSplit?: number;
+  /**
+   * Files left out, as 'class/name' relative to their folder: a list (training folder) or readExcludeList's
+   * { train, validation } (an audit CSV with its keep column). Nothing is deleted.
+   */
+  exclude?: readonly string[] | ExcludeList;
   backbone: string;
   /** 'imagenet', 'none', an offline source ('nsfwjs') or a Keras .h5 path. Default: imagenet when it exists. */
   weights?: string;
@@ -117,6 +123,11 @@ export interface TrainRunOptions {
    */
   linearProbe?: boolean;
   /**
+   * Return the probe's pooled features with their files (TrainRunResult.pooledFeatures), for the data
+   * audit of a comparison. Default false.
+   */
+  keepPooledFeatures?: boolean;
+  /**
    * After a phase that trained BatchNorm layers in training mode, set their moving statistics to the
    * average batch statistics over one pass of un-augmented training batches (PreciseBN). Default true.
    */
@@ -160,6 +171,8 @@ export interface TrainRunResult {
   stoppedEarly: boolean;
   /** The linear-probe baseline, when asked for and the run had a frozen-backbone phase and held-out data. */
   linearProbe?: LinearProbeResult;
+  /** With keepPooledFeatures and a probe: the pooled frozen features it was fitted on, row by row with their files. */
+  pooledFeatures?: { train: SplitFeatures; validation: SplitFeatures };
   /** BatchNorm recalibrations done after phases (empty when no phase trained BatchNorm in training mode). */
   batchNormRecalibration: PhaseRecalibration[];
   /** True when BatchNorm trained in training mode and recalibration was turned off. */
@@ -273,6 +286,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       backbone: classifier.backboneId,
       stoppedEarly: outcome.stoppedEarly,
       linearProbe: outcome.linearProbe,
+      ...(outcome.pooledFeatures ? { pooledFeatures: outcome.pooledFeatures } : {}),
       batchNormRecalibration: outcome.batchNormRecalibration,
       batchNormSkipped: outcome.batchNormSkipped,
       warning: outcome.warning,
@@ -309,6 +323,7 @@ interface PhasesOutcome {
   stepEngines: StepEngineName[];
   stoppedEarly: boolean;
   linearProbe?: LinearProbeResult;
+  pooledFeatures?: { train: SplitFeatures; validation: SplitFeatures };
   batchNormRecalibration: PhaseRecalibration[];
   batchNormSkipped: boolean;
   warning?: string;
@@ -364,7 +379,9 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       if (recalibrated === 'skipped') outcome.batchNormSkipped = true;
       else if (recalibrated) outcome.batchNormRecalibration.push(recalibrated);
       if (full.linearProbe && !outcome.linearProbe && train instanceof FeatureIterator && validation instanceof FeatureIterator && phase.trainable.freezeBackbone) {
-        outcome.linearProbe = await probeFrozenFeatures(train, validation, inputs.classNames.length, { onProgress: run.hooks.onProgress });
+        const keep = full.keepPooledFeatures ? (a: ProbeRows, b: ProbeRows) => (outcome.pooledFeatures = { train: splitFeatures(a, train), validation: splitFeatures(b, validation) }) : undefined;
+        // The data audit of a comparison uses the probe's out-of-fold probabilities when it keeps them.
+        outcome.linearProbe = await probeFrozenFeatures(train, validation, inputs.classNames.length, { onProgress: run.hooks.onProgress, ...(full.keepPooledFeatures ? { keepOutOfFold: true } : {}) }, keep);
         log(describeProbe(outcome.linearProbe));
       }
     }
