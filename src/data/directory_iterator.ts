@@ -147,6 +147,19 @@ export class DirectoryIterator extends SampleIterator {
     return !this.augment;
   }
 
+  /**
+   * What turns a file into this iterator's model input, as JSON (the feature store keys on it), or
+   * undefined when it cannot be described: augmented samples, or a standardization that needs more
+   * than a preprocess_input mode and rescale (a custom function, samplewise/featurewise statistics).
+   */
+  describePixels(): Record<string, unknown> | undefined {
+    if (this.augment) return undefined;
+    const standardization = this.generator.pixelStandardization();
+    if (!standardization) return undefined;
+    const { limitInputPixels: _limit, ...decode } = this.decodeOptions;
+    return { decode, standardization };
+  }
+
   protected describeSample(index: number): string {
     return this.filepaths[index];
   }

@@ -159,7 +159,7 @@ export class FeatureStore {
   readonly stats = { written: 0, read: 0, bytesWritten: 0 };
   private readonly entries = new Map<string, Location>();
   private readonly consumed = new Map<string, number>();
-  private readonly readers = new Map<string, fs.FileHandle>();
+  private readonly readers = new Map<string, Promise<fs.FileHandle>>();
   private readonly memory = new Map<string, Float32Array>();
   private memoryBytes = 0;
   private readonly memoryBudget: number;
@@ -324,15 +324,17 @@ export class FeatureStore {
     const rec = await fs.open(path.join(this.dir, `${this.writerId}.rec`), 'wx+');
     const idx = await fs.open(path.join(this.dir, `${this.writerId}.idx`), 'wx');
     this.writer = { rec, idx, records: 0, indexBytes: 0 };
-    this.readers.set(this.writerId, rec);
+    this.readers.set(this.writerId, Promise.resolve(rec));
     return this.writer;
   }
 
-  private async readerOf(writer: string): Promise<fs.FileHandle> {
+  private readerOf(writer: string): Promise<fs.FileHandle> {
+    // One handle per file, shared by concurrent reads (the promise is stored before it settles).
     let handle = this.readers.get(writer);
     if (!handle) {
-      handle = await fs.open(path.join(this.dir, `${writer}.rec`), 'r');
+      handle = fs.open(path.join(this.dir, `${writer}.rec`), 'r');
       this.readers.set(writer, handle);
+      handle.catch(() => this.readers.delete(writer));
     }
     return handle;
   }
@@ -369,6 +371,15 @@ export class FeatureStore {
     }
   }
 
+  /** Bytes of this store's files on disk (every writer's). */
+  async diskBytes(): Promise<number> {
+    let total = 0;
+    for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
+      total += (await fs.stat(path.join(this.dir, name)).catch(() => ({ size: 0 }))).size;
+    }
+    return total;
+  }
+
   /** Marks the store as used now (pruning removes the least recently used stores first). */
   async touch(): Promise<void> {
     const now = new Date();
@@ -383,7 +394,7 @@ export class FeatureStore {
       await this.writer.idx.sync().catch(() => undefined);
       await this.writer.idx.close().catch(() => undefined);
     }
-    for (const handle of this.readers.values()) await handle.close().catch(() => undefined);
+    for (const handle of this.readers.values()) await (await handle.catch(() => undefined))?.close().catch(() => undefined);
     this.readers.clear();
     this.writer = undefined;
     this.memory.clear();

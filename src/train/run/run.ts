@@ -39,9 +39,10 @@ import type { LinearProbeResult } from '../probes/linear_probe.js';
 import { recalibrateAfterPhase, validationRecalibration, type PhaseRecalibration, type RecalibrateAfterPhaseArgs, type ValidationRecalibration, type ValidationRecalibrationSettings } from '../recalibration/recalibrate_after_phase.js';
 import { generalizationWarning } from '../recalibration/recalibrate_batchnorm.js';
 import type { InputScaling } from './run_inputs.js';
+import { RunFeatureStores, type FeatureStoreSettings } from './run_feature_stores.js';
 
 /** Every option of a run; the JSON-able part is stored in config.json so the run can be repeated. */
-export interface TrainRunOptions {
+export interface TrainRunOptions extends FeatureStoreSettings {
   /** Folder with one sub-folder per class (flow_from_directory). Not needed when `train` is given. */
   dataDir?: string;
   /** Ready-made iterators instead of dataDir (tests, custom data); they are not stored in config.json. */
@@ -179,11 +180,11 @@ async function closeFrozenEngine(engine: FrozenEngine | undefined): Promise<void
  * The frozen prefix of a phase on onnxruntime (features cached across epochs when the images never
  * change), or undefined when nothing is frozen, tfjs was asked for, or ('auto') it cannot be exported.
  */
-async function openFrozenEngine(classifier: Classifier, choice: EngineChoice, log: (m: string) => void): Promise<FrozenEngine | undefined> {
+async function openFrozenEngine(classifier: Classifier, choice: EngineChoice, log: (m: string) => void, alsoOutput: string[] = []): Promise<FrozenEngine | undefined> {
   const frozenUpTo = frozenSplitPoint(classifier.model, choice);
   if (frozenUpTo === undefined) return undefined;
   try {
-    const engine = await createFrozenEngine(classifier.model, { frozenUpTo });
+    const engine = await createFrozenEngine(classifier.model, { frozenUpTo, alsoOutput });
     log(describeCompile('frozen layers on onnxruntime', engine.compileInfo));
     return engine;
   } catch (error) {
@@ -324,6 +325,12 @@ async function runPhases(
   const shared: Callback[] = [new ModelCheckpoint({ dir: layout.checkpoints, monitor, everyBatches: full.checkpointEveryBatches }), new HistoryLogger({ dir: layout.root })];
   // The last phase's frozen prefix stays open for the final evaluation.
   let frozen: FrozenEngine | undefined;
+  const featureStores = new RunFeatureStores(full);
+  // Where each phase's frozen prefix ends: a phase's pass also outputs the later phases' boundaries.
+  const splitPoints = plan.phases.map((phase) => {
+    setTrainable(classifier, phase.trainable);
+    return frozenSplitPoint(classifier.model, plan.engine);
+  });
   try {
     for (const phase of plan.phases) {
       const resumeHere = resumeFrom && (resumeFrom.tag?.phase ?? 1) === phase.index ? resumeFrom : undefined;
@@ -335,14 +342,17 @@ async function runPhases(
       if (phase.label) log(`phase ${phase.index} (${phase.label}): ${describeTrainable(classifier)}, lr ${phase.learningRate}`);
       if (resumeHere) restoreWeights(classifier.model, resumeHere.weights);
       // The frozen engine captures the frozen weights when created: create it after any restore.
-      frozen = await openFrozenEngine(classifier, plan.engine, log);
+      const later = splitPoints.slice(plan.phases.indexOf(phase) + 1).filter((p): p is string => p !== undefined);
+      frozen = await openFrozenEngine(classifier, plan.engine, log, later);
       const callbacks = [...shared, ...phaseCallbacks(full, monitor)];
       const recalibration = (phaseTrain: BatchIterator): RecalibrateAfterPhaseArgs => ({
         phase: phase.index, classifier, engine: frozen, phaseTrain, iterators, options: full, weights: inputs.weights, seed: plan.seed, scaling: inputs.scaling,
         enabled: full.recalibrateBatchNorm !== false, log, onProgress: hooks.onProgress, signal: full.signal,
       });
       const forValidation = (phaseTrain: BatchIterator) => validationRecalibration(recalibration(phaseTrain), full.recalibrateBatchNormForValidation, Boolean(iterators.validation));
-      const { result, train, validation } = await runPhase(phase, plan, full, classifier, iterators, frozen, callbacks, outcome.history, resumeHere, hooks, log, forValidation);
+      const { result, train, validation } = await runPhase(phase, plan, full, classifier, iterators, frozen, callbacks, outcome.history, resumeHere, hooks, log, forValidation, featureStores);
+      const features = await featureStores.describe();
+      if (features) log(features);
       outcome.phaseEngines.push(frozen ? 'onnx-frozen' : result.engine);
       outcome.stepEngines.push(result.engine);
       outcome.history = result.epochs;
@@ -372,7 +382,8 @@ async function runPhases(
     }
     if (iterators.validation) {
       const model = frozen ? frozen.head : classifier.model;
-      const data = frozen ? new FeatureIterator(iterators.validation, frozen, { cache: false }) : iterators.validation;
+      const stores = frozen ? await featureStores.forIterator(iterators.validation, frozen) : undefined;
+      const data = frozen ? new FeatureIterator(iterators.validation, frozen, { cache: Boolean(stores), stores }) : iterators.validation;
       outcome.evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: iterators.classNames, onProgress: hooks.onProgress, task: 'evaluate', signal: full.signal });
       const trainAccuracy = outcome.history.at(-1)?.accuracy;
       const batchNorm = outcome.batchNormSkipped ? 'skipped' : outcome.batchNormRecalibration.length > 0 ? 'recalibrated' : 'not-trained';
@@ -381,6 +392,7 @@ async function runPhases(
     }
   } finally {
     await closeFrozenEngine(frozen);
+    await featureStores.close();
   }
   return outcome;
 }
@@ -410,9 +422,18 @@ async function runPhase(
   hooks: TrainRunHooks,
   log: (m: string) => void,
   forValidation: (phaseTrain: BatchIterator) => ValidationRecalibration,
+  featureStores: RunFeatureStores,
 ) {
-  const train = frozen ? new FeatureIterator(iterators.train, frozen, { cache: isDeterministic(iterators.train) }) : iterators.train;
-  const validation = frozen && iterators.validation ? new FeatureIterator(iterators.validation, frozen, { cache: isDeterministic(iterators.validation) }) : iterators.validation;
+  // With a frozen prefix, features of un-augmented images go through the feature stores (one pass over
+  // each image for every boundary this and later phases cut at; nothing held in memory per image).
+  const withFeatures = async (data: BatchIterator, engine: FrozenEngine) => {
+    const stores = await featureStores.forIterator(data, engine);
+    const iterator = new FeatureIterator(data, engine, { cache: Boolean(stores), stores });
+    featureStores.track(iterator.counts);
+    return iterator;
+  };
+  const train = frozen ? await withFeatures(iterators.train, frozen) : iterators.train;
+  const validation = frozen && iterators.validation ? await withFeatures(iterators.validation, frozen) : iterators.validation;
   const trained = frozen ? frozen.head : classifier.model;
   const monitor = iterators.validation ? 'val_loss' : 'loss';
   const epochs = planEpochs(phase.epochs, { featuresCached: Boolean(frozen) && isDeterministic(iterators.train), hasValidation: Boolean(iterators.validation) });
