@@ -13,6 +13,7 @@ import { compareCommand } from './compare.js';
 import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
 import { statusCommand } from './status.js';
+import { cacheCommand } from './cache.js';
 
 export const commands: Command[] = [
   // command-list: one entry per command below this line
@@ -28,4 +29,5 @@ export const commands: Command[] = [
   predictCommand,
   exportCommand,
   serveCommand,
+  cacheCommand,
 ];

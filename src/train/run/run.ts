@@ -325,7 +325,7 @@ async function runPhases(
   const shared: Callback[] = [new ModelCheckpoint({ dir: layout.checkpoints, monitor, everyBatches: full.checkpointEveryBatches }), new HistoryLogger({ dir: layout.root })];
   // The last phase's frozen prefix stays open for the final evaluation.
   let frozen: FrozenEngine | undefined;
-  const featureStores = new RunFeatureStores(full);
+  const featureStores = new RunFeatureStores(full, { backbone: classifier.backboneId });
   // Where each phase's frozen prefix ends: a phase's pass also outputs the later phases' boundaries.
   const splitPoints = plan.phases.map((phase) => {
     setTrainable(classifier, phase.trainable);

@@ -43,7 +43,11 @@ export class RunFeatureStores {
   private temporaryRoot?: string;
   private readonly counted: FeatureCounts[] = [];
 
-  constructor(private readonly settings: FeatureStoreSettings) {}
+  constructor(
+    private readonly settings: FeatureStoreSettings,
+    /** Shown by `tlkit cache` (the backbone's id...): not part of any store's identity. */
+    private readonly about: Record<string, unknown> = {},
+  ) {}
 
   /** The persistent root, or false. */
   get root(): string | false {
@@ -62,7 +66,7 @@ export class RunFeatureStores {
     if (pixels && files && root) {
       const stores = await Promise.all(
         engine.boundaries.map((b) =>
-          this.open(root, digest({ boundary: b.fingerprint, pixels, precision, identity }), b.shape, precision, { boundary: b.layerName, pixels }),
+          this.open(root, digest({ boundary: b.fingerprint, pixels, precision, identity }), b.shape, precision, { ...this.about, boundary: b.layerName, pixels }),
         ),
       );
       const keys = await this.keysOf(iterator, files, identity);
