@@ -9,7 +9,10 @@ export type { BackendName } from './engines/tfjs/tf.js';
 export { TlkitError, UsageError, FileError, WeightsError, DataError, TrainingError } from './core/errors.js';
 export type { ProgressEvent, ProgressCallback } from './core/progress.js';
 export { CLASS_MODES, LABEL_CLASS_MODES, LOSS_NAMES, OPTIMIZER_NAMES, ENGINE_CHOICES, lossForClassMode, tfjsLossName } from './core/names.js';
-export type { ClassMode, LabelClassMode, LossName, OptimizerName, EngineChoice, StepEngineName, PhaseEngine } from './core/names.js';
+export type { ClassMode, LabelClassMode, LossName, OptimizerName, EngineChoice, StepEngineName, PhaseEngineLabel, PhaseEngine } from './core/names.js';
+// The one engine decision: a phase's EnginePlan (docs/training-engines.md).
+export { planPhaseEngines, decideTrainingStep, describeEnginePlan } from './engines/engine_decision.js';
+export type { EnginePlan, Runtime, PhaseEngines, PhaseEnginesRequest, TrainingStepDecision } from './engines/engine_decision.js';
 
 // Models: the Keras applications zoo, classifiers (backbone + head), summaries, BatchNorm tools.
 export { listBackbones, getBackbone } from './models/zoo.js';

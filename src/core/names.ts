@@ -45,11 +45,15 @@ export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'sgd', 'rmspro
 export type EngineChoice = 'auto' | 'onnx' | 'tfjs';
 export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'onnx', 'tfjs'];
 
-/** What computed a training step: tfjs, or the compiled ONNX training step. Stored in checkpoints. */
+/** Which StepEngine computed a training step: tfjs, or the compiled ONNX training step. Stored in checkpoints. */
 export type StepEngineName = 'tfjs' | 'onnx-step';
 
 /**
- * What computed a phase of a run: tfjs alone, the frozen prefix on onnxruntime feeding a head trained
- * by a step engine, or the compiled ONNX training step of the whole model.
+ * A phase's engine plan in one word, as results and checkpoints record it: tfjs alone, the frozen
+ * prefix on onnxruntime feeding a trained head ('onnx-frozen'), or the compiled ONNX training step of
+ * the whole model.
  */
-export type PhaseEngine = 'tfjs' | 'onnx-frozen' | 'onnx-step';
+export type PhaseEngineLabel = 'tfjs' | 'onnx-frozen' | 'onnx-step';
+
+/** @deprecated Renamed PhaseEngineLabel (a label of a phase's EnginePlan). */
+export type PhaseEngine = PhaseEngineLabel;

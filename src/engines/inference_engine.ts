@@ -1,9 +1,10 @@
-// Which engine runs a trained model for evaluate / predict: onnxruntime (the whole model exported
-// once, several times faster than tfjs on wasm) when it can, tfjs otherwise.
+// What runs a trained model for evaluate / predict: onnxruntime (the whole model exported once,
+// several times faster than tfjs on wasm) when the choice allows it (engine_decision.ts's runtimeFor)
+// and the model exports, tfjs otherwise.
 import type { tf, tfl } from './tfjs/tf.js';
 import { createOnnxPredictor } from './onnx/predictor.js';
 import type { EngineChoice } from '../core/names.js';
-import { checkEngineChoice } from './engine_decision.js';
+import { runtimeFor } from './engine_decision.js';
 
 export interface InferenceEngine {
   name: 'onnx' | 'tfjs';
@@ -15,13 +16,13 @@ export interface InferenceEngine {
 }
 
 export async function openInferenceEngine(model: tfl.LayersModel, choice: EngineChoice = 'auto'): Promise<InferenceEngine> {
-  checkEngineChoice(choice);
-  if (choice === 'tfjs') return { name: 'tfjs', dispose: async () => undefined };
+  const { runtime, fallbackToTfjs } = runtimeFor(choice);
+  if (runtime === 'tfjs') return { name: 'tfjs', dispose: async () => undefined };
   try {
     const predictor = await createOnnxPredictor(model);
     return { name: 'onnx', predictor: (x) => predictor.predict(x), dispose: () => predictor.dispose() };
   } catch (error) {
-    if (choice === 'onnx') throw error;
+    if (!fallbackToTfjs) throw error;
     return { name: 'tfjs', note: `onnxruntime cannot run this model (${error instanceof Error ? error.message : String(error)}); using tfjs`, dispose: async () => undefined };
   }
 }

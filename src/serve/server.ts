@@ -78,6 +78,14 @@ export interface TlkitServer {
   readonly metadata: ModelMetadata;
   /** The fastify instance (e.g. for `inject` in tests or extra routes before listen). */
   readonly app: FastifyInstance;
+  /** Every route served (method, path pattern) and whether it needs the API key when one is set. */
+  readonly routes: ServedRoute[];
+}
+
+export interface ServedRoute {
+  method: string;
+  url: string;
+  requiresApiKey: boolean;
 }
 
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/bmp', 'image/x-portable-pixmap'];
@@ -174,12 +182,12 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
     await app.register((await import('@fastify/cors')).default, { origin: Array.isArray(options.cors) ? options.cors : [options.cors], methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'] });
   }
 
-  const protectedRoute = (url: string): boolean => url.startsWith('/v1/') || url === '/metrics';
-  app.addHook('onRequest', async (request, reply) => {
-    if (checkKey && protectedRoute(request.url.split('?')[0]) && !checkKey(request.headers.authorization)) {
-      reply.header('www-authenticate', 'Bearer');
-      throw new HttpError(401, 'unauthorized', 'this server needs an API key: send Authorization: Bearer <key>', 'unauthorized');
-    }
+  // Routes, as registered (method + path pattern) and whether they need the key: the hostile-client test
+  // derives its attack paths from this list, so a new route is covered without editing the test.
+  const routes: { method: string; url: string }[] = [];
+  const keyedRoutes = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.request(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000);
@@ -196,41 +204,55 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
   app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }));
 
   app.get('/healthz', async (_request, reply) => (draining ? reply.status(503).send({ status: 'draining' }) : { status: 'ok' }));
-  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(pageHtml));
   app.get('/app.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(pageScript));
-  app.get('/v1/model', async () => ({
-    backbone: metadata.backbone,
-    classNames: metadata.classNames,
-    classMode: metadata.classMode,
-    inputSize: metadata.inputSize,
-    preprocess: metadata.preprocess,
-    rescale: metadata.rescale ?? null,
-    weightsSource: metadata.weightsSource,
-    createdAt: metadata.createdAt,
-    tlkitVersion: metadata.tlkitVersion,
-    metrics: evaluation,
-    limits: { maxBodyBytes, maxImagesPerRequest, limitInputPixels, maxBatch, runBatch, batchWindowMs: windowMs, maxQueue, requestTimeoutMs },
-  }));
-  app.post('/v1/predict', async (request) => {
-    const topK = parseTopK((request.query as Record<string, unknown>).top_k, defaultTopK, metadata.classNames.length);
-    const images = request.isMultipart() ? await multipartImages(request) : [bodyImage(request.body, request.headers['content-type'])];
-    // Admitted images count from here (decoding too, which is where big images cost memory) until answered.
-    if (admitted + images.length > maxQueue) throw queueFull(admitted, retryAfter);
-    admitted += images.length;
-    let rows: number[][];
-    try {
-      const inputs = await Promise.all(images.map((image) => imageToModelInput(image, metadata, limitInputPixels)));
-      rows = await batcher.submit(inputs);
-    } catch (error) {
-      if (error instanceof QueueFullError) throw queueFull(error.depth, retryAfter);
-      if (error instanceof BatcherClosedError) throw new HttpError(503, 'shutting_down', 'the server is shutting down', 'shutting_down', { 'retry-after': retryAfter });
-      throw error;
-    } finally {
-      admitted -= images.length;
-    }
-    const multipart = request.isMultipart();
-    return { predictions: rows.map((row, i): { file?: string; top: ClassProbability[] } => ({ ...(multipart ? { file: images[i].name } : {}), top: topOf(row, metadata.classNames, topK) })) };
+  // The key is checked on the route fastify matched (after it decoded the path), never on the raw URL:
+  // `/%761/predict` is /v1/predict to the router, so it must be to the check too. Every route registered
+  // in this scope passes the scope's hook first; nothing outside it needs the key.
+  await app.register(async (keyed) => {
+    keyed.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) keyedRoutes.add(`${method} ${route.url}`);
+    });
+    keyed.addHook('onRequest', async (request, reply) => {
+      if (checkKey && !checkKey(request.headers.authorization)) {
+        reply.header('www-authenticate', 'Bearer');
+        throw new HttpError(401, 'unauthorized', 'this server needs an API key: send Authorization: Bearer <key>', 'unauthorized');
+      }
+    });
+    keyed.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+    keyed.get('/v1/model', async () => ({
+      backbone: metadata.backbone,
+      classNames: metadata.classNames,
+      classMode: metadata.classMode,
+      inputSize: metadata.inputSize,
+      preprocess: metadata.preprocess,
+      rescale: metadata.rescale ?? null,
+      weightsSource: metadata.weightsSource,
+      createdAt: metadata.createdAt,
+      tlkitVersion: metadata.tlkitVersion,
+      metrics: evaluation,
+      limits: { maxBodyBytes, maxImagesPerRequest, limitInputPixels, maxBatch, runBatch, batchWindowMs: windowMs, maxQueue, requestTimeoutMs },
+    }));
+    keyed.post('/v1/predict', async (request) => {
+      const topK = parseTopK((request.query as Record<string, unknown>).top_k, defaultTopK, metadata.classNames.length);
+      const images = request.isMultipart() ? await multipartImages(request) : [bodyImage(request.body, request.headers['content-type'])];
+      // Admitted images count from here (decoding too, which is where big images cost memory) until answered.
+      if (admitted + images.length > maxQueue) throw queueFull(admitted, retryAfter);
+      admitted += images.length;
+      let rows: number[][];
+      try {
+        const inputs = await Promise.all(images.map((image) => imageToModelInput(image, metadata, limitInputPixels)));
+        rows = await batcher.submit(inputs);
+      } catch (error) {
+        if (error instanceof QueueFullError) throw queueFull(error.depth, retryAfter);
+        if (error instanceof BatcherClosedError) throw new HttpError(503, 'shutting_down', 'the server is shutting down', 'shutting_down', { 'retry-after': retryAfter });
+        throw error;
+      } finally {
+        admitted -= images.length;
+      }
+      const multipart = request.isMultipart();
+      return { predictions: rows.map((row, i): { file?: string; top: ClassProbability[] } => ({ ...(multipart ? { file: images[i].name } : {}), top: topOf(row, metadata.classNames, topK) })) };
+    });
   });
 
   let url: string | undefined;
@@ -238,6 +260,9 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
   return {
     metadata,
     app,
+    get routes() {
+      return routes.map((r) => ({ ...r, requiresApiKey: keyedRoutes.has(`${r.method} ${r.url}`) }));
+    },
     async listen() {
       await app.listen({ host, port });
       const address = app.server.address() as AddressInfo;

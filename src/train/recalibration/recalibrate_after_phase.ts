@@ -6,6 +6,7 @@
 // epochs by them: EarlyStopping, best.ckpt, --epochs auto) describe the weights rather than moving
 // averages that lag behind them.
 import type { FrozenEngine } from '../../engines/onnx/frozen_features.js';
+import type { Runtime } from '../../engines/engine_decision.js';
 import type { Classifier } from '../../models/classifier.js';
 import type { ProgressCallback } from '../../core/progress.js';
 import { FeatureIterator } from '../loop/feature_iterator.js';
@@ -22,9 +23,11 @@ export interface PhaseRecalibration extends RecalibrationResult {
 export interface RecalibrateAfterPhaseArgs {
   phase: number;
   classifier: Classifier;
-  /** The phase's onnx-frozen engine: then only its head (the trainable rest) can hold trained BatchNorm. */
-  engine?: FrozenEngine;
-  /** The phase's training iterator (features when `engine` is set). */
+  /** The phase's frozen prefix on onnxruntime: then only its head (the trainable rest) can hold trained BatchNorm. */
+  frozen?: FrozenEngine;
+  /** Where the statistics passes run: the phase's EnginePlan's `recalibration`. */
+  runsOn: Runtime;
+  /** The phase's training iterator (features when `frozen` is set). */
   phaseTrain: BatchIterator;
   iterators: RunInputs;
   options: TrainRunOptions;
@@ -68,13 +71,13 @@ function openRecalibrationData(a: RecalibrateAfterPhaseArgs, cacheFeatures: bool
   if (!a.options.dataDir) return undefined;
   const { rescale } = (a.options.augmentation ?? {}) as { rescale?: number };
   const reader = makeRunInputs({ ...a.options, augmentation: rescale !== undefined ? { rescale } : undefined, workers: 0, validationSplit: a.options.validationSplit, valDir: undefined }, a.weights, a.seed, a.scaling, () => undefined);
-  const data = a.engine ? new FeatureIterator(reader.train, a.engine, { cache: cacheFeatures }) : reader.train;
+  const data = a.frozen ? new FeatureIterator(reader.train, a.frozen, { cache: cacheFeatures }) : reader.train;
   return { pass: (run) => run(data), close: () => reader.close() };
 }
 
 /** Recalibrates what the phase trained in training mode; undefined when it trained no BatchNorm so. */
 export async function recalibrateAfterPhase(a: RecalibrateAfterPhaseArgs): Promise<PhaseRecalibration | 'skipped' | undefined> {
-  const model = a.engine ? a.engine.head : a.classifier.model;
+  const model = a.frozen ? a.frozen.head : a.classifier.model;
   const layers = batchNormTrainedInTrainingMode(model);
   if (layers.length === 0) return undefined;
   if (!a.enabled) {
@@ -87,7 +90,7 @@ export async function recalibrateAfterPhase(a: RecalibrateAfterPhaseArgs): Promi
     return 'skipped';
   }
   try {
-    const result = await source.pass((data) => recalibrateBatchNorm(model, data, { onProgress: a.onProgress, signal: a.signal }));
+    const result = await source.pass((data) => recalibrateBatchNorm(model, data, { engine: a.runsOn, onProgress: a.onProgress, signal: a.signal }));
     a.log(`BatchNorm: recalibrated the moving statistics of ${result.layers} layers as the average batch statistics over ${result.samples} un-augmented training images (${result.batches} batches, PreciseBN), ${result.seconds.toFixed(1)} s ${engineNote(result)}`);
     return { phase: a.phase, ...result };
   } finally {
@@ -147,7 +150,7 @@ export interface ValidationRecalibration {
  * way (EarlyStopping and best.ckpt compare them).
  */
 export function validationRecalibration(a: RecalibrateAfterPhaseArgs, settings: boolean | ValidationRecalibrationSettings | undefined, hasValidation: boolean): ValidationRecalibration {
-  const model = a.engine ? a.engine.head : a.classifier.model;
+  const model = a.frozen ? a.frozen.head : a.classifier.model;
   const layers = batchNormTrainedInTrainingMode(model);
   if (!hasValidation || !a.enabled || settings === false || layers.length === 0) return { close: async () => undefined };
   const {
@@ -169,7 +172,7 @@ export function validationRecalibration(a: RecalibrateAfterPhaseArgs, settings: 
     }
     const saved = saveMovingStatistics(layers);
     try {
-      const result = await source.pass((data) => recalibrateBatchNorm(model, data, { maxSamples, signal: a.signal }));
+      const result = await source.pass((data) => recalibrateBatchNorm(model, data, { engine: a.runsOn, maxSamples, signal: a.signal }));
       if (!decided) {
         decided = true;
         if (result.seconds > Math.max(maxCostFraction * trainSeconds, cheapSeconds)) {

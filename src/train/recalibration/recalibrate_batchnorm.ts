@@ -13,6 +13,8 @@ import { OnnxBatchStatistics, type LayerBatchStatistics } from '../../engines/on
 import { UnsupportedLayer } from '../../engines/onnx/training/rules.js';
 import { readTensorData } from '../../engines/onnx/tensor_data.js';
 import { restOfEpoch, type BatchIterator } from '../../data/batch.js';
+import { runtimeFor, type Runtime } from '../../engines/engine_decision.js';
+import type { EngineChoice } from '../../core/names.js';
 
 type Layer = tfl.layers.Layer;
 
@@ -27,10 +29,12 @@ export interface RecalibrationOptions {
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
   /**
-   * Where the statistics pass runs. 'auto' (default): onnxruntime when the model compiles to ONNX and
-   * the selected layers are exactly its BatchNorm layers in training mode, else tfjs.
+   * Where the statistics pass runs: an EngineChoice ('auto', the default, resolves through
+   * engines/engine_decision.ts as every caller's does: onnxruntime when the model compiles to ONNX and
+   * the selected layers are exactly its BatchNorm layers in training mode, else tfjs), or the
+   * `recalibration` runtime of a run's EnginePlan ('onnxruntime' falls back to tfjs as 'auto' does).
    */
-  engine?: 'auto' | 'onnx' | 'tfjs';
+  engine?: EngineChoice | Runtime;
   /** onnxruntime threads (default: the machine's cores). */
   intraOpNumThreads?: number;
 }
@@ -185,7 +189,8 @@ async function tfjsMoments(model: tfl.LayersModel, selected: Set<Layer>, x: tf.T
  */
 async function chooseEngine(model: tfl.LayersModel, selected: Set<Layer>, batchSize: number, options: RecalibrationOptions, result: RecalibrationResult): Promise<{ engine: 'onnx' | 'tfjs'; onnx?: OnnxBatchStatistics }> {
   const wanted = options.engine ?? 'auto';
-  if (wanted === 'tfjs') return { engine: 'tfjs' };
+  const { runtime, fallbackToTfjs } = wanted === 'onnxruntime' ? { runtime: wanted, fallbackToTfjs: true } : runtimeFor(wanted);
+  if (runtime === 'tfjs') return { engine: 'tfjs' };
   let onnx: OnnxBatchStatistics | undefined;
   let reason: string;
   try {
@@ -197,7 +202,7 @@ async function chooseEngine(model: tfl.LayersModel, selected: Set<Layer>, batchS
     if (!(error instanceof UnsupportedLayer) && !(error instanceof TlkitError)) throw error;
     reason = error.message;
   }
-  if (wanted === 'onnx') throw new TrainingError(`BatchNorm recalibration on onnxruntime: ${reason}`);
+  if (!fallbackToTfjs) throw new TrainingError(`BatchNorm recalibration on onnxruntime: ${reason}`);
   result.fallbackReason = reason;
   return { engine: 'tfjs' };
 }

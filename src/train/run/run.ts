@@ -1,15 +1,16 @@
 // trainRun: one whole training run as a library call (no printing). A plan first (run_plan.ts: the
 // checked options, seed and phases, decided before anything is created), then its execution: build
-// the classifier, load the backbone weights, make the iterators, run each phase (engine per phase from
-// engines/engine_decision.ts), evaluate, and fill the run directory. `compare` calls it once per
-// backbone; the CLI's `train` is a thin wrapper around it.
+// the classifier, load the backbone weights, make the iterators, run each phase (its EnginePlan decided
+// once, on entering it, by engines/engine_decision.ts, and passed to every pass of the phase), evaluate,
+// and fill the run directory. `compare` calls it once per backbone; the CLI's `train` is a thin wrapper
+// around it.
 import { existsSync } from 'node:fs';
 import { initEngine } from '../../engines/tfjs/tf.js';
 import { describeCompile } from '../../engines/onnx/compiled_cache.js';
-import { createFrozenEngine, type FrozenEngine } from '../../engines/onnx/frozen_features.js';
-import { decideStepEngine, frozenSplitPoint } from '../../engines/engine_decision.js';
+import type { FrozenEngine } from '../../engines/onnx/frozen_features.js';
+import { describeEnginePlan, phaseEngineLabel, planPhaseEngines, type EnginePlan, type PhaseEngines } from '../../engines/engine_decision.js';
 import { FileError, TlkitError } from '../../core/errors.js';
-import type { EngineChoice, LabelClassMode, OptimizerName, PhaseEngine, StepEngineName } from '../../core/names.js';
+import type { EngineChoice, LabelClassMode, OptimizerName, PhaseEngineLabel, StepEngineName } from '../../core/names.js';
 import type { ProgressCallback } from '../../core/progress.js';
 import { atomicWriteText } from '../../core/atomic_write.js';
 import { mixSeed, withSeededMathRandom } from '../../core/random.js';
@@ -40,6 +41,7 @@ import { recalibrateAfterPhase, validationRecalibration, type PhaseRecalibration
 import { generalizationWarning } from '../recalibration/recalibrate_batchnorm.js';
 import type { InputScaling } from './run_inputs.js';
 import { RunFeatureStores, type FeatureStoreSettings } from './run_feature_stores.js';
+import { frozenPrefixEnd } from '../../engines/onnx/frozen_prefix.js';
 
 /** Every option of a run; the JSON-able part is stored in config.json so the run can be repeated. */
 export interface TrainRunOptions extends FeatureStoreSettings {
@@ -147,7 +149,10 @@ export interface TrainRunResult {
   params: { total: number; trainable: number; nonTrainable: number };
   /** Engines that computed the phases, comma-separated ('onnx-frozen', 'tfjs', 'onnx-frozen,tfjs'). */
   engine: string;
-  phaseEngines: PhaseEngine[];
+  /** Each phase's engine plan: where its frozen prefix, training step, validation, recalibration and inference ran. */
+  enginePlans: EnginePlan[];
+  /** Each phase's plan in one word. */
+  phaseEngines: PhaseEngineLabel[];
   /** What computed the trainable part's steps in each phase. */
   stepEngines: StepEngineName[];
   classNames: string[];
@@ -175,24 +180,6 @@ async function closeFrozenEngine(engine: FrozenEngine | undefined): Promise<void
   engine.head.dispose();
 }
 
-
-/**
- * The frozen prefix of a phase on onnxruntime (features cached across epochs when the images never
- * change), or undefined when nothing is frozen, tfjs was asked for, or ('auto') it cannot be exported.
- */
-async function openFrozenEngine(classifier: Classifier, choice: EngineChoice, log: (m: string) => void, alsoOutput: string[] = []): Promise<FrozenEngine | undefined> {
-  const frozenUpTo = frozenSplitPoint(classifier.model, choice);
-  if (frozenUpTo === undefined) return undefined;
-  try {
-    const engine = await createFrozenEngine(classifier.model, { frozenUpTo, alsoOutput });
-    log(describeCompile('frozen layers on onnxruntime', engine.compileInfo));
-    return engine;
-  } catch (error) {
-    if (choice === 'onnx') throw error;
-    log(`frozen layers: on tfjs (they could not run on onnxruntime: ${error instanceof Error ? error.message : String(error)})`);
-    return undefined;
-  }
-}
 
 /** Where the run starts: a fresh plan, or (resume) the stored config with its last checkpoint. */
 async function resolveStart(options: TrainRunOptions, layout: RunDirLayout, log: (m: string) => void): Promise<{ config: StoredConfig; resumeFrom?: TrainingCheckpoint }> {
@@ -255,7 +242,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
     runDir = await claimRunDir(layout, dirRequest, log);
     if (!options.resume) await writeJson(layout.config, { ...plan.config, tlkit: { configVersion: 1 }, createdAt: new Date().toISOString() });
 
-    const outcome = await runPhases(plan, full, classifier, iterators, layout, resumeFrom, hooks, log, { weights: choice.weights, scaling });
+    const outcome = await runPhases({ plan, options: full, classifier, inputs: iterators, layout, resumeFrom, hooks, log, weights: choice.weights, scaling });
     const summary = summarize(classifier.model);
     await saveModel(layout.model, classifier.model, {
       classNames: iterators.classNames,
@@ -278,6 +265,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       elapsedSeconds,
       params: { total: summary.totalParams, trainable: summary.trainableParams, nonTrainable: summary.nonTrainableParams },
       engine,
+      enginePlans: outcome.enginePlans,
       phaseEngines: outcome.phaseEngines,
       stepEngines: outcome.stepEngines,
       classNames: iterators.classNames,
@@ -296,10 +284,27 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
   }
 }
 
+/** What every phase of a run reads, built once by trainRun. */
+interface RunContext {
+  plan: RunPlan;
+  /** The run's options as its plan resolved them, with the caller's iterators and signal. */
+  options: TrainRunOptions;
+  classifier: Classifier;
+  inputs: RunInputs;
+  layout: RunDirLayout;
+  resumeFrom?: TrainingCheckpoint;
+  hooks: TrainRunHooks;
+  log: (message: string) => void;
+  /** The backbone's weights and the input scaling they imply: a recalibration reader opens the data with them. */
+  weights: string;
+  scaling: InputScaling;
+}
+
 interface PhasesOutcome {
   history: EpochLogs[];
   evaluation?: Evaluation;
-  phaseEngines: PhaseEngine[];
+  enginePlans: EnginePlan[];
+  phaseEngines: PhaseEngineLabel[];
   stepEngines: StepEngineName[];
   stoppedEarly: boolean;
   linearProbe?: LinearProbeResult;
@@ -309,51 +314,48 @@ interface PhasesOutcome {
 }
 
 /** Runs the plan's phases in turn (skipping those a resumed checkpoint has finished), then evaluates. */
-async function runPhases(
-  plan: RunPlan,
-  full: TrainRunOptions,
-  classifier: Classifier,
-  iterators: RunInputs,
-  layout: RunDirLayout,
-  resumeFrom: TrainingCheckpoint | undefined,
-  hooks: TrainRunHooks,
-  log: (m: string) => void,
-  inputs: { weights: string; scaling: InputScaling },
-): Promise<PhasesOutcome> {
-  const outcome: PhasesOutcome = { history: [], phaseEngines: [], stepEngines: [], stoppedEarly: false, batchNormRecalibration: [], batchNormSkipped: false };
-  const monitor = iterators.validation ? 'val_loss' : 'loss';
-  const shared: Callback[] = [new ModelCheckpoint({ dir: layout.checkpoints, monitor, everyBatches: full.checkpointEveryBatches }), new HistoryLogger({ dir: layout.root })];
+async function runPhases(run: RunContext): Promise<PhasesOutcome> {
+  const { plan, options: full, classifier, inputs, resumeFrom, log } = run;
+  const outcome: PhasesOutcome = { history: [], enginePlans: [], phaseEngines: [], stepEngines: [], stoppedEarly: false, batchNormRecalibration: [], batchNormSkipped: false };
+  const monitor = inputs.validation ? 'val_loss' : 'loss';
+  const shared: Callback[] = [new ModelCheckpoint({ dir: run.layout.checkpoints, monitor, everyBatches: full.checkpointEveryBatches }), new HistoryLogger({ dir: run.layout.root })];
   // The last phase's frozen prefix stays open for the final evaluation.
-  let frozen: FrozenEngine | undefined;
+  let engines: PhaseEngines | undefined;
   const featureStores = new RunFeatureStores(full, { backbone: classifier.backboneId });
-  // Where each phase's frozen prefix ends: a phase's pass also outputs the later phases' boundaries.
+  // Where each phase's frozen prefix ends: a phase's pass also outputs the later phases' boundaries, so
+  // each image goes through the frozen layers once for the whole run.
   const splitPoints = plan.phases.map((phase) => {
     setTrainable(classifier, phase.trainable);
-    return frozenSplitPoint(classifier.model, plan.engine);
+    return plan.engine === 'tfjs' ? undefined : frozenPrefixEnd(classifier.model);
   });
   try {
     for (const phase of plan.phases) {
       const resumeHere = resumeFrom && (resumeFrom.tag?.phase ?? 1) === phase.index ? resumeFrom : undefined;
       if (resumeFrom && !resumeHere && (resumeFrom.tag?.phase as number) > phase.index) continue;
       if (!resumeHere && phase.epochs === 0) continue;
-      await closeFrozenEngine(frozen);
-      frozen = undefined;
+      await closeFrozenEngine(engines?.frozen);
+      engines = undefined;
       setTrainable(classifier, phase.trainable);
       if (phase.label) log(`phase ${phase.index} (${phase.label}): ${describeTrainable(classifier)}, lr ${phase.learningRate}`);
       if (resumeHere) restoreWeights(classifier.model, resumeHere.weights);
-      // The frozen engine captures the frozen weights when created: create it after any restore.
+      // The one engine decision of the phase. The frozen prefix captures the frozen weights when it
+      // opens: decide after any restore.
       const later = splitPoints.slice(plan.phases.indexOf(phase) + 1).filter((p): p is string => p !== undefined);
-      frozen = await openFrozenEngine(classifier, plan.engine, log, later);
-      const callbacks = [...shared, ...phaseCallbacks(full, monitor)];
+      engines = await planPhaseEngines({ model: classifier.model, choice: plan.engine, loss: classifier.loss, optimizer: plan.optimizer, frozenPrefixOptions: { alsoOutput: later } });
+      if (engines.frozenCompileInfo) log(describeCompile('frozen layers on onnxruntime', engines.frozenCompileInfo));
+      log(describeEnginePlan(engines.plan));
+      const { frozen } = engines;
       const recalibration = (phaseTrain: BatchIterator): RecalibrateAfterPhaseArgs => ({
-        phase: phase.index, classifier, engine: frozen, phaseTrain, iterators, options: full, weights: inputs.weights, seed: plan.seed, scaling: inputs.scaling,
-        enabled: full.recalibrateBatchNorm !== false, log, onProgress: hooks.onProgress, signal: full.signal,
+        phase: phase.index, classifier, frozen, runsOn: engines!.plan.recalibration, phaseTrain, iterators: inputs, options: full, weights: run.weights, seed: plan.seed, scaling: run.scaling,
+        enabled: full.recalibrateBatchNorm !== false, log, onProgress: run.hooks.onProgress, signal: full.signal,
       });
-      const forValidation = (phaseTrain: BatchIterator) => validationRecalibration(recalibration(phaseTrain), full.recalibrateBatchNormForValidation, Boolean(iterators.validation));
-      const { result, train, validation } = await runPhase(phase, plan, full, classifier, iterators, frozen, callbacks, outcome.history, resumeHere, hooks, log, forValidation, featureStores);
+      const forValidation = (phaseTrain: BatchIterator) => validationRecalibration(recalibration(phaseTrain), full.recalibrateBatchNormForValidation, Boolean(inputs.validation));
+      const callbacks = [...shared, ...phaseCallbacks(full, monitor)];
+      const { result, train, validation } = await runPhase(run, phase, engines, { callbacks, history: outcome.history, resumeHere, forValidation, featureStores });
       const features = await featureStores.describe();
       if (features) log(features);
-      outcome.phaseEngines.push(frozen ? 'onnx-frozen' : result.engine);
+      outcome.enginePlans.push(engines.plan);
+      outcome.phaseEngines.push(phaseEngineLabel(engines.plan));
       outcome.stepEngines.push(result.engine);
       outcome.history = result.epochs;
       if (result.stoppedEarly) {
@@ -370,7 +372,7 @@ async function runPhases(
       if (recalibrated === 'skipped') outcome.batchNormSkipped = true;
       else if (recalibrated) outcome.batchNormRecalibration.push(recalibrated);
       if (full.linearProbe && !outcome.linearProbe && train instanceof FeatureIterator && validation instanceof FeatureIterator && phase.trainable.freezeBackbone) {
-        outcome.linearProbe = await probeFrozenFeatures(train, validation, iterators.classNames.length);
+        outcome.linearProbe = await probeFrozenFeatures(train, validation, inputs.classNames.length);
         log(describeProbe(outcome.linearProbe));
       }
     }
@@ -380,18 +382,19 @@ async function runPhases(
       restoreWeights(classifier.model, resumeFrom.weights);
       outcome.history = [...resumeFrom.history];
     }
-    if (iterators.validation) {
+    if (inputs.validation) {
+      const frozen = engines?.frozen;
       const model = frozen ? frozen.head : classifier.model;
-      const stores = frozen ? await featureStores.forIterator(iterators.validation, frozen) : undefined;
-      const data = frozen ? new FeatureIterator(iterators.validation, frozen, { cache: Boolean(stores), stores }) : iterators.validation;
-      outcome.evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: iterators.classNames, onProgress: hooks.onProgress, task: 'evaluate', signal: full.signal });
+      const stores = frozen ? await featureStores.forIterator(inputs.validation, frozen) : undefined;
+      const data = frozen ? new FeatureIterator(inputs.validation, frozen, { cache: Boolean(stores), stores }) : inputs.validation;
+      outcome.evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: inputs.classNames, onProgress: run.hooks.onProgress, task: 'evaluate', signal: full.signal });
       const trainAccuracy = outcome.history.at(-1)?.accuracy;
       const batchNorm = outcome.batchNormSkipped ? 'skipped' : outcome.batchNormRecalibration.length > 0 ? 'recalibrated' : 'not-trained';
       outcome.warning = trainAccuracy === undefined ? undefined : generalizationWarning(trainAccuracy, outcome.evaluation.accuracy, batchNorm);
       if (outcome.warning) log(outcome.warning);
     }
   } finally {
-    await closeFrozenEngine(frozen);
+    await closeFrozenEngine(engines?.frozen);
     await featureStores.close();
   }
   return outcome;
@@ -404,52 +407,46 @@ function phaseCallbacks(full: TrainRunOptions, monitor: string): Callback[] {
   return callbacks;
 }
 
+/** What one phase adds to the run's context: its callbacks, the history so far, a checkpoint to resume, the validation hook. */
+interface PhaseState {
+  callbacks: Callback[];
+  history: EpochLogs[];
+  resumeHere?: TrainingCheckpoint;
+  forValidation: (phaseTrain: BatchIterator) => ValidationRecalibration;
+  /** Where the phase's frozen features are read and written. */
+  featureStores: RunFeatureStores;
+}
+
 /**
- * One phase: fit over the trainable part. With a frozen prefix on onnxruntime, fit trains only the
- * head it feeds (on boundary features, cached when the images never change); the step engine of what
- * trains comes from the engine decision ('auto': the compiled step where it compiles).
+ * One phase: fit over the trainable part, on the phase's engine plan. With a frozen prefix on
+ * onnxruntime, fit trains only the head it feeds (on boundary features, cached when the images never
+ * change) with the plan's StepEngine.
  */
-async function runPhase(
-  phase: PhasePlan,
-  plan: RunPlan,
-  full: TrainRunOptions,
-  classifier: Classifier,
-  iterators: RunInputs,
-  frozen: FrozenEngine | undefined,
-  callbacks: Callback[],
-  history: EpochLogs[],
-  resumeHere: TrainingCheckpoint | undefined,
-  hooks: TrainRunHooks,
-  log: (m: string) => void,
-  forValidation: (phaseTrain: BatchIterator) => ValidationRecalibration,
-  featureStores: RunFeatureStores,
-) {
+async function runPhase(run: RunContext, phase: PhasePlan, engines: PhaseEngines, state: PhaseState) {
+  const { plan, options: full, classifier, inputs, log } = run;
+  const { frozen, plan: enginePlan } = engines;
+  const { history, resumeHere } = state;
   // With a frozen prefix, features of un-augmented images go through the feature stores (one pass over
   // each image for every boundary this and later phases cut at; nothing held in memory per image).
   const withFeatures = async (data: BatchIterator, engine: FrozenEngine) => {
-    const stores = await featureStores.forIterator(data, engine);
+    const stores = await state.featureStores.forIterator(data, engine);
     const iterator = new FeatureIterator(data, engine, { cache: Boolean(stores), stores });
-    featureStores.track(iterator.counts);
+    state.featureStores.track(iterator.counts);
     return iterator;
   };
-  const train = frozen ? await withFeatures(iterators.train, frozen) : iterators.train;
-  const validation = frozen && iterators.validation ? await withFeatures(iterators.validation, frozen) : iterators.validation;
+  const train = frozen ? await withFeatures(inputs.train, frozen) : inputs.train;
+  const validation = frozen && inputs.validation ? await withFeatures(inputs.validation, frozen) : inputs.validation;
   const trained = frozen ? frozen.head : classifier.model;
-  const monitor = iterators.validation ? 'val_loss' : 'loss';
-  const epochs = planEpochs(phase.epochs, { featuresCached: Boolean(frozen) && isDeterministic(iterators.train), hasValidation: Boolean(iterators.validation) });
+  const monitor = inputs.validation ? 'val_loss' : 'loss';
+  const epochs = planEpochs(phase.epochs, { featuresCached: Boolean(frozen) && isDeterministic(inputs.train), hasValidation: Boolean(inputs.validation) });
   if (phase.epochs === 'auto') log(`epochs: ${epochs.reason}`);
-  if (epochs.earlyStopping) callbacks = [...callbacks, new EarlyStopping({ ...epochs.earlyStopping, monitor })];
+  const callbacks = epochs.earlyStopping ? [...state.callbacks, new EarlyStopping({ ...epochs.earlyStopping, monitor })] : state.callbacks;
   // Epochs of the earlier phases (epochs count across phases, as Keras's initial_epoch does): the
   // history so far, or on resume the checkpoint's.
   const before = resumeHere ? resumeHere.history.filter((h) => (h.phase ?? 1) < phase.index).length : history.length;
-  const stepChoice: EngineChoice = plan.engine === 'tfjs' ? 'tfjs' : 'auto';
-  // fit makes this same decision; asked here too so the log says what runs before it runs.
-  const step = decideStepEngine(trained, stepChoice, classifier.loss, plan.optimizer);
-  const where = frozen ? `onnx-frozen (the frozen layers on onnxruntime), the trainable rest on ${step.engine}` : step.engine;
-  log(plan.engine === 'tfjs' ? 'engine: tfjs (requested)' : `engine: ${where} (${step.reason})`);
   const resumedEngine = resumeHere ? (resumeHere.engine ?? 'tfjs') : undefined;
-  if (resumedEngine && resumedEngine !== step.engine) log(`resume: the checkpoint was written by the ${resumedEngine} engine; its optimizer state is converted for ${step.engine}`);
-  const validationStats = forValidation(train);
+  if (resumedEngine && resumedEngine !== enginePlan.trainingStep) log(`resume: the checkpoint was written by the ${resumedEngine} engine; its optimizer state is converted for ${enginePlan.trainingStep}`);
+  const validationStats = state.forValidation(train);
   const result = await fit(trained, train, {
     epochs: before + epochs.epochs,
     initialEpoch: history.length,
@@ -460,15 +457,15 @@ async function runPhase(
     loss: classifier.loss,
     classWeight: full.classWeight,
     callbacks,
-    onProgress: hooks.onProgress,
+    onProgress: run.hooks.onProgress,
     progressLabel: phase.label,
     signal: full.signal,
     seed: phase.seed,
     resumeFrom: resumeHere,
     extraLogs: plan.phases.length > 1 ? { phase: phase.index } : undefined,
-    tag: { phase: phase.index, engine: frozen ? 'onnx-frozen' : undefined, inputSize: iterators.inputSize, classNames: iterators.classNames },
+    tag: { phase: phase.index, engine: frozen ? 'onnx-frozen' : undefined, inputSize: inputs.inputSize, classNames: inputs.classNames },
     stateModel: classifier.model,
-    engine: stepChoice,
+    stepEngine: enginePlan.trainingStep,
     beforeValidation: validationStats.beforeValidation,
     onLog: log,
   }).finally(() => validationStats.close());

@@ -245,7 +245,7 @@ test('trainRun: an onnx-step run cut, resumed with engine tfjs, cut again and re
   );
   const logged = (logs: string[], pattern: RegExp) => assert.ok(logs.some((l) => pattern.test(l)), `no line like ${pattern} in:\n${logs.join('\n')}`);
   logged(tfjsLogs, /^engine tfjs requested for the resumed run \(its config.json says auto\)$/);
-  logged(tfjsLogs, /^engine: tfjs \(requested\)$/);
+  logged(tfjsLogs, /^engine: tfjs: every pass on tfjs \(tfjs requested\)$/);
   logged(tfjsLogs, /^resume: the checkpoint was written by the onnx-step engine; its optimizer state is converted for tfjs$/);
   logged(tfjsLogs, /^optimizer state: converted the checkpoint's onnx-step state to the tfjs engine's \(adam, step 6, m and v of \d+ trainable weights\)$/);
   const tfjsCheckpoint = await lastCheckpoint();

@@ -32,7 +32,7 @@ interface Probe {
   accuracy: number;
   trainAccuracy: number;
 }
-const reference = JSON.parse(readFileSync(new URL('../fixtures/train/linear_probe.json', import.meta.url), 'utf8')) as { cases: Case[]; probe: Probe };
+const reference = JSON.parse(readFileSync(new URL('../../fixtures/train/linear_probe.json', import.meta.url), 'utf8')) as { cases: Case[]; probe: Probe };
 
 /** Softmax biases are defined up to a constant: compare them centred. */
 function centred(b: ArrayLike<number>): number[] {

@@ -79,6 +79,23 @@ test('per-epoch validation uses recalibrated BatchNorm statistics; training, che
   assert.equal(await savedWeightsDiff(on.outDir, off.outDir), 0);
 });
 
+test("engine 'tfjs' means tfjs for every pass: one plan per phase says so, and both BatchNorm recalibrations ran on tfjs", () => {
+  for (const { result, logs } of [off, on]) {
+    assert.deepEqual(result.enginePlans, [{ choice: 'tfjs', trainingStep: 'tfjs', validation: 'tfjs', recalibration: 'tfjs', inference: 'tfjs', reasons: ['tfjs requested'] }]);
+    assert.deepEqual(logs.filter((l) => /^engine/.test(l)), ['engine: tfjs: every pass on tfjs (tfjs requested)']);
+    // The end-of-phase recalibration once ran on onnxruntime whatever the run's engine.
+    assert.equal(result.batchNormRecalibration.length, 1);
+    assert.equal(result.batchNormRecalibration[0].engine, 'tfjs');
+    const after = logs.filter((l) => /^BatchNorm: recalibrated/.test(l));
+    assert.equal(after.length, 1, logs.join('\n'));
+    assert.match(after[0], / s on tfjs$/);
+  }
+  // ...and so did the pass before each validation.
+  const before = on.logs.filter((l) => /^validation: BatchNorm statistics recalibrated/.test(l));
+  assert.equal(before.length, 1, on.logs.join('\n'));
+  assert.match(before[0], / s on tfjs; epoch 1 /);
+});
+
 test('on the compiled ONNX step too: its validation predictor, exported after the pass, validates with the recalibrated statistics', { timeout: 120_000 }, async () => {
   const compiled = await run('compiled', { engine: 'auto', recalibrateBatchNormForValidation: { maxSamples: 16, maxCostFraction: 1000 } });
   assert.equal(compiled.result.stepEngines[0], 'onnx-step', compiled.logs.filter((l) => /^engine/.test(l)).join('; '));

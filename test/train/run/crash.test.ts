@@ -14,7 +14,7 @@ import { LOCK_FILE } from '../../../src/train/run/run_lock.js';
 import { existsSync } from 'node:fs';
 import { writeSquaresFolder } from '../helpers.js';
 
-const bin = fileURLToPath(new URL('../../bin/tlkit.js', import.meta.url));
+const bin = fileURLToPath(new URL('../../../bin/tlkit.js', import.meta.url));
 let root: string;
 
 before(async () => {

@@ -16,7 +16,7 @@ import { writeBrokenImages, writeNotHdf5 } from '../../helpers/hostile_files.js'
 import { writeSquaresFolder } from '../helpers.js';
 
 const B = ['--backbone', 'mobilenet', '--alpha', '0.25', '--weights', 'none', '--input-size', '32', '--epochs', '1', '--batch-size', '4', '--class-mode', 'sparse', '--seed', '3'];
-const bin = fileURLToPath(new URL('../../bin/tlkit.js', import.meta.url));
+const bin = fileURLToPath(new URL('../../../bin/tlkit.js', import.meta.url));
 let root: string;
 let ds: string;
 

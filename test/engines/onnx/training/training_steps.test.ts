@@ -126,19 +126,19 @@ describe('compiled training step: a few steps match the tfjs engine', () => {
   });
 });
 
-describe('decideStepEngine (the one engine decision)', () => {
+describe('decideTrainingStep (the training-step part of the one engine decision)', () => {
   test('auto and onnx pick the compiled step when it compiles; otherwise tfjs with the reason; bad names are a UsageError', async () => {
-    const { decideStepEngine } = await import('../../../../src/engines/engine_decision.js');
+    const { decideTrainingStep } = await import('../../../../src/engines/engine_decision.js');
     const loss = 'categorical_crossentropy';
     const ok = smallConvNet(2, 3, 'softmax');
-    assert.equal(decideStepEngine(ok, 'auto', loss, 'adam').engine, 'onnx-step');
-    assert.equal(decideStepEngine(ok, 'tfjs', loss, 'adam').engine, 'tfjs');
-    assert.match(decideStepEngine(ok, 'auto', loss, 'rmsprop').reason, /optimizer 'rmsprop' is not one of the compiled step's/);
+    assert.equal(decideTrainingStep(ok, 'auto', loss, 'adam').engine, 'onnx-step');
+    assert.equal(decideTrainingStep(ok, 'tfjs', loss, 'adam').engine, 'tfjs');
+    assert.match(decideTrainingStep(ok, 'auto', loss, 'rmsprop').reason, /optimizer 'rmsprop' is not one of the compiled step's/);
     const input = tfl.input({ shape: [4] });
     const unsupported = tfl.model({ inputs: input, outputs: apply(L.dense({ units: 2, activation: 'softmax' }), apply(L.dense({ units: 3, activation: 'selu' }), input)) });
-    const picked = decideStepEngine(unsupported, 'onnx', loss, 'adam');
+    const picked = decideTrainingStep(unsupported, 'onnx', loss, 'adam');
     assert.equal(picked.engine, 'tfjs');
     assert.match(picked.reason, /cannot train this model: layer 'dense_Dense\d+' \(Dense\): activation 'selu'/);
-    assert.throws(() => decideStepEngine(ok, 'fast' as never, loss, 'adam'), (e: Error) => e.name === 'UsageError' && /auto, onnx, tfjs/.test(e.message));
+    assert.throws(() => decideTrainingStep(ok, 'fast' as never, loss, 'adam'), (e: Error) => e.name === 'UsageError' && /auto, onnx, tfjs/.test(e.message));
   });
 });
