@@ -28,7 +28,7 @@ test('a sweep computes each image once for both phases; the same compare again c
     const base = {
       dataDir: join(SAMPLE, 'train'),
       valDir: join(SAMPLE, 'test'),
-      backbones: ['mobilenet_v2'],
+      backbones: ['mobilenet_v2'] as string[],
       weights: 'none',
       alpha: 0.35,
       inputSize: 48,
@@ -39,7 +39,7 @@ test('a sweep computes each image once for both phases; the same compare again c
       seed: 5,
       featureStore: store,
       linearProbe: false,
-    } as const;
+    };
     const run = async (outDir: string, grid?: Record<string, number[]>) => {
       const log: string[] = [];
       const result: CompareResult = await compareBackbones({ ...base, outDir: join(root, outDir), ...(grid ? { grid } : {}) }, { onLog: (m) => log.push(m) });
