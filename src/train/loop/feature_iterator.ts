@@ -33,6 +33,8 @@ export interface FeatureIteratorOptions {
 export interface FeatureCounts {
   fromStore: number;
   computed: number;
+  /** Seconds spent computing features (the frozen prefix's forward passes, store writes included). */
+  computeSeconds: number;
 }
 
 export class FeatureIterator implements BatchIterator {
@@ -41,7 +43,7 @@ export class FeatureIterator implements BatchIterator {
   /** Batches served from memory or a store / rows computed, for reports and tests. */
   readonly stats = { hits: 0, misses: 0 };
   /** Per sample, counted the first time it is yielded (see FeatureCounts). */
-  readonly counts: FeatureCounts = { fromStore: 0, computed: 0 };
+  readonly counts: FeatureCounts = { fromStore: 0, computed: 0, computeSeconds: 0 };
   private seen?: Uint8Array;
 
   constructor(
@@ -149,6 +151,7 @@ export class FeatureIterator implements BatchIterator {
     const keys = indices.map((i) => s.keyOf(i));
     const rows = await Promise.all(keys.map((k) => (k === undefined || extras.some((e) => !e.has(k)) ? undefined : primary.get(k))));
     const missing = rows.flatMap((row, i) => (row ? [] : [i]));
+    const started = performance.now();
     if (missing.length > 0) {
       let x: tf.Tensor;
       if (batch.x.size === 0) {
@@ -190,6 +193,7 @@ export class FeatureIterator implements BatchIterator {
       }
       this.stats.misses += missing.length;
       this.pendingCheck = true;
+      this.counts.computeSeconds += (performance.now() - started) / 1000;
     }
     batch.x.dispose();
     this.stats.hits += indices.length - missing.length;

@@ -91,12 +91,14 @@ export class RunFeatureStores {
   async describe(): Promise<string | undefined> {
     const fromStore = this.counted.reduce((s, c) => s + c.fromStore, 0);
     const computed = this.counted.reduce((s, c) => s + c.computed, 0);
+    const seconds = this.counted.reduce((s, c) => s + c.computeSeconds, 0);
     this.counted.length = 0;
     if (fromStore + computed === 0) return undefined;
     let bytes = 0;
     for (const store of this.opened.values()) bytes += await (await store).diskBytes();
     const where = this.root === false ? ' (no persistent store)' : '';
-    return `features: ${formatCount(fromStore)} from the store, ${formatCount(computed)} computed (${formatBytes(bytes)} on disk)${where}`;
+    const rate = computed > 0 && seconds > 0 ? `; computed at ${(computed / seconds).toFixed(1)} img/s` : '';
+    return `features: ${formatCount(fromStore)} from the store, ${formatCount(computed)} computed (${formatBytes(bytes)} on disk${rate})${where}`;
   }
 
   /** Closes every store, removes this run's temporary ones, and prunes the persistent root to its budget. */
