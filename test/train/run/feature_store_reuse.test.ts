@@ -16,7 +16,7 @@ const SAMPLE = join(import.meta.dirname, '..', '..', '..', 'samples', 'fashion-s
 /** `features: A from the store, B computed` lines, as [A, B]. */
 function featureLines(log: string[]): [number, number][] {
   return log.flatMap((m) => {
-    const match = /features: ([\d,]+) from the store, ([\d,]+) computed \(.* on disk\)/.exec(m);
+    const match = /features: ([\d,]+) from the store, ([\d,]+) computed \(.* on disk/.exec(m);
     return match ? [[Number(match[1].replace(/,/g, '')), Number(match[2].replace(/,/g, ''))] as [number, number]] : [];
   });
 }
