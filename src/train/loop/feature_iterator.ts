@@ -157,8 +157,8 @@ export class FeatureIterator implements BatchIterator {
       if (batch.x.size === 0) {
         const loadBatch = (this.inner as { loadBatch?: (indices: number[]) => Promise<tf.Tensor> }).loadBatch;
         if (!loadBatch) throw new Error('FeatureIterator: features missing from the store for a batch read without pixels');
+        // Written back below: the store is whole again, so later batches still skip pixels.
         x = await loadBatch.call(this.inner, missing.map((i) => indices[i]));
-        this.complete = false;
       } else if (missing.length === indices.length) {
         x = batch.x.clone();
       } else {
