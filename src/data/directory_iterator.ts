@@ -72,7 +72,7 @@ export class DirectoryIterator extends SampleIterator {
   /** Float buffers reused across samples (decoded pixels, affine output, returned worker results). */
   private readonly buffers = new Float32Pool(32);
   /** Decoded pixels kept between epochs. */
-  private readonly decoded: DecodedCache | null;
+  private decoded: DecodedCache | null;
   private readonly saveToDir: string | null;
   private readonly savePrefix: string;
   private readonly saveFormat: 'png' | 'jpeg';
@@ -145,6 +145,15 @@ export class DirectoryIterator extends SampleIterator {
 
   isDeterministic(): boolean {
     return !this.augment;
+  }
+
+  /**
+   * Frees the decoded-pixel cache and keeps no more pixels: for a consumer that keeps what it derives
+   * from them (frozen features in the feature store), so pixels it will never read again take no memory.
+   */
+  releaseDecodedPixels(): void {
+    this.decoded?.clear();
+    this.decoded = null;
   }
 
   /**
