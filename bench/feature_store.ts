@@ -34,8 +34,8 @@ function timed(data: string, out: string, cache: string, extra: string[] = []): 
   const time = lines.find((l) => l.startsWith('TIME '));
   if (run.status !== 0 || !time) throw new Error(`compare failed:\n${run.stderr.slice(-3000)}`);
   const [, seconds, peakKb] = time.split(' ');
-  const json = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8')) as { rows: { ok: boolean; accuracy?: number }[] };
-  return { seconds: Number(seconds), peakMb: Number(peakKb) / 1024, accuracies: json.rows.map((r) => r.accuracy ?? NaN), features: lines.filter((l) => l.includes('features:')) };
+  const json = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8')) as { backbones: { accuracy?: number }[] };
+  return { seconds: Number(seconds), peakMb: Number(peakKb) / 1024, accuracies: json.backbones.map((r) => r.accuracy ?? NaN), features: lines.filter((l) => l.includes('features:')) };
 }
 
 const root = mkdtempSync(join(tmpdir(), 'tlkit-bench-store-'));

@@ -48,14 +48,14 @@ function compare(n: number, root: string): Result {
   const time = lines.find((l) => l.startsWith('TIME '));
   if (run.status !== 0 || !time) throw new Error(`compare failed:\n${run.stderr.slice(-3000)}`);
   const [, seconds, peakKb] = time.split(' ');
-  const json = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8')) as { rows: { accuracy?: number }[] };
+  const json = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8')) as { backbones: { accuracy?: number }[] };
   return {
     n,
     seconds: Number(seconds),
     peakMb: Number(peakKb) / 1024,
     featureLines: lines.filter((l) => l.includes('features:')).map((l) => l.trim()),
     probe: lines.find((l) => l.includes('linear probe:'))?.trim(),
-    accuracy: json.rows[0]?.accuracy,
+    accuracy: json.backbones[0]?.accuracy,
   };
 }
 

@@ -152,8 +152,10 @@ export class FeatureIterator implements BatchIterator {
   private async fromStores(batch: Batch, indices: number[], s: FeatureStores): Promise<Batch> {
     const [primary, ...extras] = s.stores;
     const keys = indices.map((i) => s.keyOf(i));
-    const rows = await Promise.all(keys.map((k) => (k === undefined || extras.some((e) => !e.has(k)) ? undefined : primary.get(k))));
-    const missing = rows.flatMap((row, i) => (row ? [] : [i]));
+    const rows = await Promise.all(keys.map((k) => (k === undefined ? undefined : primary.get(k))));
+    // Computed again: rows missing from the primary store or from any other output's store. A row the
+    // primary store already has keeps its stored values (a recomputation may differ in the last bits).
+    const missing = rows.flatMap((row, i) => (row && extras.every((e) => e.has(keys[i]!)) ? [] : [i]));
     const started = performance.now();
     if (missing.length > 0) {
       let x: tf.Tensor;
@@ -189,7 +191,7 @@ export class FeatureIterator implements BatchIterator {
             throw new FeatureStoreFullError(error.dir, left * s.stores.reduce((sum, st) => sum + st.recordBytes, 0), { cause: error });
           });
         if (o === 0) {
-          storable.forEach((i, j) => (rows[i] = stored[j]));
+          storable.forEach((i, j) => (rows[i] ??= stored[j]));
           // Rows with no key (an unreadable file's stat) are used as computed.
           missing.forEach((i, j) => (rows[i] ??= data.slice(j * size, (j + 1) * size)));
         }
