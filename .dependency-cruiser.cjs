@@ -13,6 +13,23 @@ const forbidden = LAYERS.map((layer, i) => {
   };
 });
 
+// Inside train/, its parts are layers too: the loop (fit, step engines, callbacks, checkpoints) knows no
+// run; recalibration and probes build on the loop; the run (plan, execution, output folder) uses them all.
+const TRAIN_PARTS = [
+  { part: 'loop', above: ['recalibration', 'probes', 'run'] },
+  { part: 'recalibration', above: ['run'] },
+  { part: 'probes', above: ['run'] },
+];
+for (const { part, above } of TRAIN_PARTS) {
+  forbidden.push({
+    name: `train-${part}-imports-no-${above.join('-')}`,
+    comment: `src/train/${part}/ may not import src/train/${above.join('/, src/train/')}/ (they build on it)`,
+    severity: 'error',
+    from: { path: `^src/train/${part}/` },
+    to: { path: `^src/train/(${above.join('|')})/` },
+  });
+}
+
 forbidden.push(
   {
     name: 'index-is-the-only-entry',

@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { onnx, OnnxGraphBuilder } from '../src/engines/onnx/graph_builder.js';
 import { Ops } from '../src/engines/onnx/training/ops.js';
 import { convFilterGrad, setGradientForms } from '../src/engines/onnx/training/conv_gradients.js';
-import { geometry } from '../src/engines/onnx/training/conv_geometry.js';
+import { geometry } from '../src/engines/onnx/layers/geometry.js';
 import { probeNchwcBlockSize } from '../src/engines/onnx/training/nchwc.js';
 import { bestRunMs } from './roofline.js';
 

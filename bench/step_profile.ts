@@ -23,7 +23,7 @@ export interface StepProfile {
   byNode: [string, number][];
 }
 
-/** Suffixes the training rules give backward nodes (conv_gradients.ts, normalization_rules.ts, activation_gradients.ts). */
+/** Suffixes the training rules give backward nodes (training/conv_gradients.ts, layers/normalization.ts, layers/activation.ts). */
 const WEIGHT_GRADIENT = /^_(dw|db|dgamma|dbeta|sum_dy_x|centered_dot|mean_sumdy)(_|\/|$)/;
 const INPUT_GRADIENT = /^_(dx|grad|mask|pos|lt6|in|dy|k|c0|c1|rstd|std|var_eps|dbeta_m|dgamma_m|k_rstd|k_dbeta|scatter|unpool)(_|\/|$)/;
 

@@ -45,7 +45,7 @@ export type { ModelMetadata, ModelMetadataInput } from './weights/saved_model.js
 // the compiled training step.
 export { exportOnnx } from './engines/onnx/export.js';
 export type { ExportOnnxOptions } from './engines/onnx/export.js';
-export { registerOnnxConverter } from './engines/onnx/layer_converters.js';
+export { registerOnnxConverter } from './engines/onnx/layers/index.js';
 export { createFrozenEngine } from './engines/onnx/frozen_features.js';
 export type { FrozenEngine, FrozenEngineOptions, FrozenBoundary } from './engines/onnx/frozen_features.js';
 
@@ -86,10 +86,17 @@ export * as transforms from './data/transforms/index.js';
 export { fit } from './train/loop/fit.js';
 export type { FitOptions, FitResult } from './train/loop/fit.js';
 export type { EpochLogs, History, ClassWeight } from './train/loop/types.js';
-export { evaluate } from './inference/evaluate.js';
+export { evaluate, DEFAULT_MISCLASSIFIED_LIMIT } from './inference/evaluate.js';
 export type { Evaluation, EvaluateOptions, ClassReport, Misclassified } from './inference/evaluate.js';
-export { predict, predictFiles } from './inference/predict.js';
+export { predict, predictFiles, predictFilesStream } from './inference/predict.js';
 export type { Prediction, ClassProbability, PredictOptions, PredictFilesOptions } from './inference/predict.js';
+// Explanations: Grad-CAM heatmaps of a saved model's decisions, and their overlays.
+export { explain, createExplainer, writeExplanations, lastConvolutionalLayer } from './inference/explain.js';
+export type { Explanation, ExplainOptions, Explainer } from './inference/explain.js';
+export { gradCam, resizeHeatmap, heatmapPeak } from './inference/grad_cam.js';
+export type { Heatmap } from './inference/grad_cam.js';
+export { heatmapOverlayPng } from './inference/heatmap_overlay.js';
+export type { OverlayOptions } from './inference/heatmap_overlay.js';
 export { trainRun } from './train/run/run.js';
 export type { TrainRunOptions, TrainRunHooks, TrainRunResult } from './train/run/run.js';
 export { planRun } from './train/run/run_plan.js';
@@ -107,7 +114,7 @@ export type { ModelCheckpointOptions } from './train/loop/callbacks/model_checkp
 export { HistoryLogger } from './train/loop/callbacks/history_logger.js';
 export { ReduceLROnPlateau } from './train/loop/callbacks/reduce_lr_on_plateau.js';
 // the default recipe's parts: the linear-probe baseline, --epochs auto, BatchNorm recalibration
-export { linearProbe, fitLogisticRegression, predictClasses } from './train/probes/linear_probe.js';
+export { linearProbe, runLinearProbe, fitLogisticRegression, predictClasses, stratifiedSubsample } from './train/probes/linear_probe.js';
 export type { LinearProbeOptions, LinearProbeResult, LogisticRegressionOptions, LogisticModel, DenseRows } from './train/probes/linear_probe.js';
 export { planEpochs, AUTO_EPOCHS_CAP, AUTO_EPOCHS_PATIENCE, AUTO_EPOCHS_FIXED } from './train/run/epochs_auto.js';
 export type { Epochs, EpochPlan } from './train/run/epochs_auto.js';
@@ -140,7 +147,7 @@ export { exportWebApp } from './serve/export_web.js';
 export type { ExportWebAppOptions, ExportWebAppResult } from './serve/export_web.js';
 export { toPlainTfjsModel } from './serve/plain_tfjs_model.js';
 export { createServer } from './serve/server.js';
-export type { ServeOptions, TlkitServer } from './serve/server.js';
+export type { ServedRoute, ServeOptions, TlkitServer } from './serve/server.js';
 
 // Importing tlkit leaves tf ready: the wasm backend with tlkit's gradient kernels (or the cpu fallback),
 // so no tensor is ever made on a backend that is not initialised or lacks those kernels.

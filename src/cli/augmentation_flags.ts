@@ -1,46 +1,60 @@
 // The augmentation flags shared by `tlkit augment`, `train` and `compare`: one spec, one usage text,
-// one translation to ImageDataGeneratorOptions (Keras kwargs in kebab-case).
+// one translation to ImageDataGeneratorOptions (Keras kwargs in kebab-case). The random ops' flags come
+// from the ops themselves (data/transforms/registry.ts); the resample's and standardize's are here.
 import { UsageError } from '../core/errors.js';
 import type { ImageDataGeneratorOptions } from '../data/image_data_generator.js';
 import { FILL_MODES, type FillMode } from '../data/transforms/affine.js';
+import type { AugmentationFlag } from '../data/transforms/augmentation_op.js';
+import { AUGMENTATION_OPS } from '../data/transforms/registry.js';
 import { choiceFlag, numberFlag, numberListFlag, stringFlag, type FlagSpec, type ParsedArgs } from './args.js';
 
-export const augmentationFlagSpec = {
-  'rotation-range': { type: 'string' },
-  'width-shift-range': { type: 'string' },
-  'height-shift-range': { type: 'string' },
-  'shear-range': { type: 'string' },
-  'zoom-range': { type: 'string' },
-  'channel-shift-range': { type: 'string' },
-  'brightness-range': { type: 'string' },
-  'fill-mode': { type: 'string' },
-  cval: { type: 'string' },
-  'horizontal-flip': { type: 'boolean' },
-  'vertical-flip': { type: 'boolean' },
-  rescale: { type: 'string' },
-  'samplewise-center': { type: 'boolean' },
-  'samplewise-std-normalization': { type: 'boolean' },
-  'interpolation-order': { type: 'string' },
-  'augment-validation': { type: 'boolean' },
-} as const satisfies FlagSpec;
+/** The resample's and standardize's flags, beside the ops' own. */
+const settingFlags = [
+  { flag: 'fill-mode', type: 'string', usage: `--fill-mode M`, help: `${FILL_MODES.join(', ')} (default nearest)` },
+  { flag: 'cval', type: 'string', usage: '--cval X', help: 'fill value for --fill-mode constant (default 0)' },
+  { flag: 'rescale', type: 'string', usage: '--rescale X', help: 'multiply pixel values, e.g. 1/255 (after --preprocess, as Keras)' },
+  { flag: 'samplewise-center', type: 'boolean', usage: '--samplewise-center', help: "subtract each image's mean" },
+  { flag: 'samplewise-std-normalization', type: 'boolean', usage: '--samplewise-std-normalization', help: 'divide each image by its std' },
+  { flag: 'interpolation-order', type: 'string', usage: '--interpolation-order N', help: '0 nearest or 1 bilinear (default) for rotations, shifts, shear, zoom' },
+  { flag: 'augment-validation', type: 'boolean', usage: '--augment-validation', help: 'augment the validation subset too (Keras does; tlkit does not by default)' },
+] as const;
 
-export const augmentationFlagUsage = `Augmentation (Keras ImageDataGenerator options):
-  --rotation-range DEG       random rotation in [-DEG, DEG]
-  --width-shift-range F      horizontal shift: fraction of the width if < 1, else pixels; or a list a,b,c
-  --height-shift-range F     vertical shift, likewise
-  --shear-range DEG          shear angle in [-DEG, DEG]
-  --zoom-range Z|LO,HI       zoom factor in [1-Z, 1+Z] or [LO, HI]; < 1 zooms in
-  --channel-shift-range X    add a value in [-X, X] to every channel
-  --brightness-range LO,HI   PIL brightness factor, e.g. 0.8,1.2
-  --fill-mode M              ${FILL_MODES.join(', ')} (default nearest)
-  --cval X                   fill value for --fill-mode constant (default 0)
-  --horizontal-flip          flip half of the images left-right
-  --vertical-flip            flip half of the images upside down
-  --rescale X                multiply pixel values, e.g. 1/255 (after --preprocess, as Keras)
-  --samplewise-center        subtract each image's mean
-  --samplewise-std-normalization  divide each image by its std
-  --interpolation-order N    0 nearest or 1 bilinear (default) for rotations, shifts, shear, zoom
-  --augment-validation       augment the validation subset too (Keras does; tlkit does not by default)`;
+/** Every augmentation op's flags, in the registry's order (data/transforms/registry.ts). */
+const opFlags: readonly AugmentationFlag[] = AUGMENTATION_OPS.flatMap((op) => op.flags);
+
+export const augmentationFlagSpec: FlagSpec = Object.fromEntries([
+  ...opFlags.map((f) => [f.flag, { type: f.value === 'switch' ? 'boolean' : 'string' }] as const),
+  ...settingFlags.map((f) => [f.flag, { type: f.type }] as const),
+]);
+
+function usageLine(left: string, help: string): string {
+  return `  ${left.length >= 27 ? `${left}  ` : left.padEnd(27)}${help}`;
+}
+
+export const augmentationFlagUsage = [
+  'Augmentation (Keras ImageDataGenerator options):',
+  ...opFlags.map((f) => usageLine(`--${f.flag}${f.metavar ? ` ${f.metavar}` : ''}`, f.help)),
+  ...settingFlags.map((f) => usageLine(f.usage, f.help)),
+].join('\n');
+
+/** One op flag's value, parsed as its kind says; undefined when not given. */
+function opFlagValue(values: ParsedArgs['values'], f: AugmentationFlag): unknown {
+  switch (f.value) {
+    case 'switch':
+      return values[f.flag] ? true : undefined;
+    case 'number':
+      return numberFlag(values, f.flag, { min: 0 });
+    case 'pair':
+      return numberListFlag(values, f.flag, 2);
+    case 'number-or-list':
+    case 'number-or-pair': {
+      const raw = stringFlag(values, f.flag);
+      if (raw === undefined) return undefined;
+      if (!raw.includes(',')) return numberFlag(values, f.flag, { min: 0 });
+      return numberListFlag(values, f.flag, f.value === 'number-or-pair' ? 2 : undefined);
+    }
+  }
+}
 
 /** '1/255', '0.5', '2' -> number. */
 function parseScalar(name: string, raw: string): number {
@@ -52,39 +66,22 @@ function parseScalar(name: string, raw: string): number {
 
 /** Flags -> ImageDataGeneratorOptions (only the options given; Keras defaults apply to the rest). */
 export function augmentationOptionsFromFlags(values: ParsedArgs['values']): ImageDataGeneratorOptions {
-  const o: ImageDataGeneratorOptions = {};
-  const rotation = numberFlag(values, 'rotation-range', { min: 0 });
-  if (rotation !== undefined) o.rotationRange = rotation;
-  for (const [flag, key] of [
-    ['width-shift-range', 'widthShiftRange'],
-    ['height-shift-range', 'heightShiftRange'],
-  ] as const) {
-    const raw = stringFlag(values, flag);
-    if (raw === undefined) continue;
-    if (raw.includes(',')) o[key] = numberListFlag(values, flag)!;
-    else o[key] = numberFlag(values, flag, { min: 0 })!;
+  const o: Record<string, unknown> = {};
+  for (const f of opFlags) {
+    const value = opFlagValue(values, f);
+    if (value !== undefined) o[f.option] = value;
   }
-  const shear = numberFlag(values, 'shear-range', { min: 0 });
-  if (shear !== undefined) o.shearRange = shear;
-  const zoomRaw = stringFlag(values, 'zoom-range');
-  if (zoomRaw !== undefined) o.zoomRange = zoomRaw.includes(',') ? (numberListFlag(values, 'zoom-range', 2) as [number, number]) : numberFlag(values, 'zoom-range', { min: 0 })!;
-  const channelShift = numberFlag(values, 'channel-shift-range', { min: 0 });
-  if (channelShift !== undefined) o.channelShiftRange = channelShift;
-  const brightness = numberListFlag(values, 'brightness-range', 2);
-  if (brightness !== undefined) o.brightnessRange = brightness as [number, number];
   const fill = choiceFlag<FillMode>(values, 'fill-mode', FILL_MODES);
   if (fill !== undefined) o.fillMode = fill;
   const cval = numberFlag(values, 'cval');
   if (cval !== undefined) o.cval = cval;
-  if (values['horizontal-flip']) o.horizontalFlip = true;
-  if (values['vertical-flip']) o.verticalFlip = true;
   const rescale = stringFlag(values, 'rescale');
   if (rescale !== undefined) o.rescale = parseScalar('rescale', rescale);
   if (values['samplewise-center']) o.samplewiseCenter = true;
   if (values['samplewise-std-normalization']) o.samplewiseStdNormalization = true;
   const order = choiceFlag(values, 'interpolation-order', ['0', '1'] as const);
   if (order !== undefined) o.interpolationOrder = Number(order) as 0 | 1;
-  return o;
+  return o as ImageDataGeneratorOptions;
 }
 
 /** --augment-validation is an iterator option, not a generator one. */

@@ -80,7 +80,9 @@ export const trainFlagUsage = `Training options:
   --feature-identity I       stat (path, size, mtime; default) or content (sha256 of each file)
   --feature-store-budget GB  gigabytes the stores may keep after a run, oldest removed first (default 20)
   --engine E                 auto (default: frozen first layers on onnxruntime, the rest on tfjs; with nothing
-                             frozen, the compiled ONNX training step when it supports the model), tfjs, onnx
+                             frozen, the compiled ONNX training step when it supports the model), onnx, or tfjs
+                             (every pass on tfjs: training, validation, BatchNorm recalibration). Decided once
+                             per phase; the log's 'engine:' line says where each pass runs
 
 ${augmentationFlagUsage}`;
 

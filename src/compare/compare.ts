@@ -120,6 +120,7 @@ function toBackboneResult(id: string, weights: string, result: TrainRunResult, d
     confusionMatrix: evaluation?.confusionMatrix ?? [],
     history: historyRecords(result),
     misclassified: (evaluation?.misclassified ?? []).map((m) => ({ ...m, file: relative(dataDir, m.file).startsWith('..') ? m.file : relative(dataDir, m.file) })),
+    ...(evaluation ? { misclassifiedCount: evaluation.misclassifiedCount ?? evaluation.misclassified.length } : {}),
     phaseSeconds: phaseSeconds(result),
     runDir: result.runDir,
   };

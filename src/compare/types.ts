@@ -43,8 +43,10 @@ export interface BackboneResult {
   classNames: string[];
   confusionMatrix: number[][];
   history: EpochRecord[];
-  /** Held-out images it got wrong, their paths relative to the held-out folder. */
+  /** Held-out images it got wrong (the worst by loss, at most evaluate's misclassifiedLimit), their paths relative to the held-out folder. */
   misclassified: Misclassified[];
+  /** Held-out images it got wrong in all (the list above may hold only the worst of them). */
+  misclassifiedCount?: number;
   /** Seconds per phase: build, weights, train-head, fine-tune, evaluate... */
   phaseSeconds: Record<string, number>;
   runDir?: string;

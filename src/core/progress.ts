@@ -13,6 +13,12 @@ export interface ProgressEvent {
   metrics?: Record<string, number>;
   /** True on the last event of a task. */
   done?: boolean;
+  /**
+   * The training epoch the event belongs to (1-based, within its phase) and the phase's epoch count,
+   * set by the training loop so that consumers (the queue's workers) never read them back from `task`.
+   */
+  epoch?: number;
+  epochs?: number;
 }
 
 export type ProgressCallback = (event: ProgressEvent) => void;

@@ -28,6 +28,11 @@ export interface BatchIterator {
    * when present: an iterator that skips unreadable files learns its true epoch length on the way.
    */
   epochBatches?(): AsyncIterable<Batch>;
+  /**
+   * The caller reads each sample at most once from now on (its features are cached downstream): an
+   * iterator that keeps decoded images between epochs drops them and keeps none; false keeps them again.
+   */
+  readEachImageOnce?(readOnce?: boolean): void;
   /** JSON-serialisable position + RNG state, so a checkpoint can resume mid-epoch exactly. */
   getState?(): unknown;
   setState?(state: unknown): void;

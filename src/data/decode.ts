@@ -4,9 +4,11 @@
 // Differences from PIL, on purpose: EXIF orientation is applied (autoOrient, default true) so photos
 // come out upright; images above a pixel limit are refused before decoding (decompression bombs).
 // Failures throw DecodeFailure whose `reason` says in words why the file cannot be used.
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
+import { NotRegularFileError, readRegularFile } from '../core/regular_file.js';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
-import { decodeBmp, decodeNetpbm, isBmp, isNetpbm, type RawImage } from './legacy_formats.js';
+import { decodeBmp, decodeNetpbm, isBmp, isNetpbm, legacyImageSize, type RawImage } from './legacy_formats.js';
+import { decodeLegacyOffThread } from './legacy_decode_thread.js';
 import { invalidArgument } from '../core/errors.js';
 import { resizeNearest } from './resize_nearest.js';
 
@@ -46,6 +48,11 @@ export interface DecodeOptions {
   autoOrient?: boolean;
   /** Also describe the source (format, size, colour space...): one more header parse. Default false. */
   inspect?: boolean;
+  /**
+   * Decode BMP and PPM/PGM (JavaScript decoders) on a thread of their own instead of this one. A server
+   * sets it so its event loop keeps answering; batch work (already in workers) does not need it.
+   */
+  legacyOffThread?: boolean;
 }
 
 export interface SourceInfo {
@@ -77,6 +84,8 @@ export class DecodeFailure extends Error {
   constructor(
     readonly file: string,
     readonly reason: string,
+    /** The reason without the parser's own message (libvips, libxml2...), for answers to strangers. */
+    readonly publicReason: string = reason,
   ) {
     super(`${file}: ${reason}`);
     this.name = 'DecodeFailure';
@@ -99,8 +108,10 @@ export function channelsOf(colorMode: ColorMode): number {
 
 async function readBytes(file: string): Promise<Buffer> {
   try {
-    return await readFile(file);
+    return await readRegularFile(file);
   } catch (error) {
+    // A FIFO named like an image would block a plain read for ever: skipped, with what it is.
+    if (error instanceof NotRegularFileError) throw new DecodeFailure(file, `not a regular file (${error.kind}): only regular files are images`);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       try {
@@ -115,14 +126,13 @@ async function readBytes(file: string): Promise<Buffer> {
   }
 }
 
-function describeSharpError(error: unknown): string {
+function sharpFailure(file: string, error: unknown): DecodeFailure {
   const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-  if (/unsupported image format/i.test(message)) return 'not an image: content is in no format sharp recognises';
-  if (/pixel limit/i.test(message)) return `image exceeds the pixel limit (${message})`;
-  return `corrupt or truncated image (${message})`;
+  if (/unsupported image format/i.test(message)) return new DecodeFailure(file, 'not an image: content is in no format sharp recognises', 'not an image: its content is in none of the accepted formats');
+  if (/pixel limit/i.test(message)) return new DecodeFailure(file, `image exceeds the pixel limit (${message})`, 'image exceeds the pixel limit limitInputPixels');
+  return new DecodeFailure(file, `corrupt or truncated image (${message})`, 'corrupt or truncated image: its data could not be decoded');
 }
 
-/** Decodes bytes already read; `file` only names the source in failures. */
 /** The formats we take, recognised by their first bytes; null for anything else (then sharp's metadata names it). */
 function sniffFormat(b: Uint8Array): string | null {
   if (b.length < 12) return null;
@@ -134,6 +144,23 @@ function sniffFormat(b: Uint8Array): string | null {
   return null;
 }
 
+/**
+ * Width and height from the header alone (PNG, JPEG, BMP, PPM/PGM parsed here; other formats through
+ * sharp's header read), without decoding; null when the bytes do not say.
+ */
+export async function imageDimensions(bytes: Uint8Array): Promise<{ width: number; height: number } | null> {
+  const size = headerSize(bytes) ?? legacyImageSize(bytes);
+  if (size) return size;
+  if (bytes.length === 0) return null;
+  try {
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    return meta.width && meta.height ? { width: meta.width, height: meta.height } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Decodes bytes already read; `file` only names the source in failures. */
 export async function decodeImageBuffer(bytes: Buffer, file: string, options: DecodeOptions = {}): Promise<DecodedImage> {
   const colorMode = options.colorMode ?? 'rgb';
   const limit = options.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS;
@@ -146,15 +173,18 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
     // limit is enforced by sharp itself (and described after the fact).
     pipeline = sharp(bytes, { limitInputPixels: limit > 0 ? limit : false, failOn: 'warning', sequentialRead: true });
   } else if (isBmp(bytes) || isNetpbm(bytes)) {
-    // Keras lists .bmp and .ppm; sharp reads neither, so they are decoded here to raw pixels.
+    // Keras lists .bmp and .ppm; sharp reads neither, so they are decoded here to raw pixels. Their size
+    // is checked from the header first: nothing is allocated for an image beyond the pixel limit.
+    const kind = isBmp(bytes) ? 'BMP' : 'PPM/PGM';
+    const size = legacyImageSize(bytes);
+    if (size && limit > 0 && size.width * size.height > limit) {
+      throw new DecodeFailure(file, `image of ${size.width}x${size.height} = ${size.width * size.height} pixels exceeds the pixel limit limitInputPixels=${limit} (decompression bomb guard)`);
+    }
     let raw: RawImage;
     try {
-      raw = isBmp(bytes) ? decodeBmp(bytes) : decodeNetpbm(bytes);
+      raw = options.legacyOffThread ? await decodeLegacyOffThread(bytes) : isBmp(bytes) ? decodeBmp(bytes) : decodeNetpbm(bytes);
     } catch (error) {
-      throw new DecodeFailure(file, `corrupt or unsupported ${isBmp(bytes) ? 'BMP' : 'PPM/PGM'} (${(error as Error).message})`);
-    }
-    if (limit > 0 && raw.width * raw.height > limit) {
-      throw new DecodeFailure(file, `image of ${raw.width}x${raw.height} = ${raw.width * raw.height} pixels exceeds the pixel limit limitInputPixels=${limit} (decompression bomb guard)`);
+      throw new DecodeFailure(file, `corrupt or unsupported ${kind} (${(error as Error).message})`);
     }
     source = { format: raw.format, width: raw.width, height: raw.height, channels: raw.channels, space: raw.channels === 1 ? 'b-w' : 'srgb', depth: raw.depth, hasAlpha: raw.channels === 4, palette: raw.palette };
     pipeline = sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: raw.channels } });
@@ -163,7 +193,7 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
     try {
       meta = await sharp(bytes, { limitInputPixels: false }).metadata();
     } catch (error) {
-      throw new DecodeFailure(file, describeSharpError(error));
+      throw sharpFailure(file, error);
     }
     const format = String(meta.format);
     if (!ACCEPTED_FORMATS.has(format)) throw new DecodeFailure(file, `unsupported format '${format}' (accepted: ${[...ACCEPTED_FORMATS].join(', ')}, bmp, ppm)`);
@@ -212,7 +242,7 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
         throw new DecodeFailure(file, `image of ${meta.width}x${meta.height} = ${meta.width * meta.height} pixels exceeds the pixel limit limitInputPixels=${limit} (decompression bomb guard)`);
       }
     }
-    throw new DecodeFailure(file, describeSharpError(error));
+    throw sharpFailure(file, error);
   }
   const { info } = raw;
   let data: Uint8Array = raw.data;

@@ -44,11 +44,25 @@ export interface FlowFromDirectoryOptions extends SampleIteratorOptions {
   autoOrient?: boolean;
   /**
    * Bytes of decoded pixels kept between epochs (uint8 at the target size, so a 224x224 RGB image takes
-   * 150 KB): later epochs augment them without reading or decoding the file again. Files past the
-   * budget are decoded every epoch. 0 turns it off. Default: an eighth of the machine's memory, at most 1 GiB,
-   * which is also what all iterators of the process keep together (a larger cacheBytes raises that bound).
+   * 150 KB): later epochs augment them without reading or decoding the file again. Past the budget they
+   * spill to a file on disk (`cacheSpillBytes`). 0 turns it off. Default: an eighth of the machine's
+   * memory, at most 1 GiB, which is also what all iterators of the process keep together (a larger
+   * cacheBytes raises that bound).
    */
   cacheBytes?: number;
+  /**
+   * Bytes of decoded pixels written to a spill file (one per iterator, in `cacheSpillDirectory`, removed
+   * on close and at exit) once `cacheBytes` is full; files past both are decoded every epoch. 0: no spill.
+   * Default: a quarter of the free space there, at most 16 GiB.
+   */
+  cacheSpillBytes?: number;
+  /** Where the spill file goes. Default: the system's temporary directory. */
+  cacheSpillDirectory?: string;
+  /**
+   * Each image is read once (a single pass: prediction, evaluation, a one-epoch run, or features cached
+   * downstream): keep no decoded pixels at all. Also settable later with `readEachImageOnce()`.
+   */
+  readOnce?: boolean;
 }
 
 export class DirectoryIterator extends SampleIterator {
@@ -73,6 +87,7 @@ export class DirectoryIterator extends SampleIterator {
   private readonly buffers = new Float32Pool(32);
   /** Decoded pixels kept between epochs. */
   private decoded: DecodedCache | null;
+  private readonly makeDecodedCache: () => DecodedCache | null;
   private readonly saveToDir: string | null;
   private readonly savePrefix: string;
   private readonly saveFormat: 'png' | 'jpeg';
@@ -127,7 +142,11 @@ export class DirectoryIterator extends SampleIterator {
     this.pool = workers > 0 ? new WorkerPool(workers, this.augment) : null;
     const cacheBytes = options.cacheBytes ?? defaultDecodedCacheBytes();
     if (!Number.isFinite(cacheBytes) || cacheBytes < 0) throw invalidArgument('cacheBytes', options.cacheBytes, 'a number of bytes >= 0');
-    this.decoded = cacheBytes > 0 ? new DecodedCache(cacheBytes) : null;
+    const spillBytes = options.cacheSpillBytes;
+    if (spillBytes !== undefined && (!Number.isFinite(spillBytes) || spillBytes < 0)) throw invalidArgument('cacheSpillBytes', spillBytes, 'a number of bytes >= 0');
+    this.makeDecodedCache = () =>
+      cacheBytes > 0 ? new DecodedCache(cacheBytes, undefined, { ...(spillBytes !== undefined ? { spillBytes } : {}), ...(options.cacheSpillDirectory ? { spillDirectory: options.cacheSpillDirectory } : {}) }) : null;
+    this.decoded = options.readOnce ? null : this.makeDecodedCache();
     this.saveToDir = options.saveToDir ?? null;
     this.savePrefix = options.savePrefix ?? '';
     this.saveFormat = saveFormat;
@@ -148,12 +167,25 @@ export class DirectoryIterator extends SampleIterator {
   }
 
   /**
-   * Frees the decoded-pixel cache and keeps no more pixels: for a consumer that keeps what it derives
-   * from them (frozen features in the feature store), so pixels it will never read again take no memory.
+   * The caller reads each image once from now on (e.g. its features are cached downstream): the decoded
+   * pixels kept so far are dropped, with their spill file, and none are kept any more. A later consumer
+   * that reads the images every epoch again (a phase training on pixels) calls it with false to keep
+   * them again (with the options the iterator was made with).
    */
-  releaseDecodedPixels(): void {
-    this.decoded?.clear();
+  readEachImageOnce(readOnce = true): void {
+    if (!readOnce) {
+      this.decoded ??= this.makeDecodedCache();
+      return;
+    }
+    const decoded = this.decoded;
     this.decoded = null;
+    void decoded?.close();
+  }
+
+  /** Decoded-pixel cache figures: samples kept in memory / on disk (for tests and logs). */
+  get decodedCacheStats(): { memorySamples: number; memoryBytes: number; spilledSamples: number; spilledBytes: number; spillPath: string | null } {
+    const spill = this.decoded?.spill ?? { samples: 0, bytes: 0, path: null };
+    return { memorySamples: (this.decoded?.size ?? 0) - spill.samples, memoryBytes: this.decoded?.sizeBytes ?? 0, spilledSamples: spill.samples, spilledBytes: spill.bytes, spillPath: spill.path };
   }
 
   /**
@@ -175,7 +207,8 @@ export class DirectoryIterator extends SampleIterator {
 
   protected async loadSample(index: number, rng: Random): Promise<LoadedSample> {
     const [h, w, c] = this.imageShape;
-    const cached = this.decoded?.get(index);
+    const decoded = this.decoded;
+    const cached = decoded ? (decoded.get(index) ?? (await decoded.read(index))) : undefined;
     // Standardized where the sample is made (a worker, while its pixels are in cache) when that needs
     // nothing but the image: batch assembly is then a copy.
     const standardize = this.generator.pixelStandardization();
@@ -191,9 +224,10 @@ export class DirectoryIterator extends SampleIterator {
       params: this.augment ? this.generator.drawTransform(this.imageShape, rng) : null,
       settings: this.generator.transformSettings,
       ...(standardize ? { standardize } : {}),
-      ...(cached ? { decoded: { data: cached, height: h, width: w, channels: c } } : { keepDecoded: this.decoded?.hasRoom(h * w * c) ?? false }),
+      ...(cached ? { decoded: { data: cached, height: h, width: w, channels: c } } : { keepDecoded: decoded?.hasRoom(h * w * c) ?? false }),
     };
     const r = this.pool ? await this.pool.run(job) : await runSampleJob(job, this.buffers);
+    // this.decoded, not `decoded`: readEachImageOnce() may have dropped the cache meanwhile.
     if (r.ok && r.decoded) this.decoded?.keep(index, r.decoded);
     return r.ok ? { ok: true, data: r.data, standardized: Boolean(standardize) } : { ok: false, reason: r.reason };
   }
@@ -245,7 +279,7 @@ export class DirectoryIterator extends SampleIterator {
 
   override async close(): Promise<void> {
     await super.close();
-    this.decoded?.clear();
+    await this.decoded?.close();
     await this.pool?.close();
   }
 }

@@ -15,45 +15,27 @@ import { Random, randomSeed } from '../core/random.js';
 import { checkValidationSplit } from './scan_directory.js';
 import { checkFillMode, type FillMode } from './transforms/affine.js';
 import { applyTransformToArray, type TransformParams, type TransformSettings } from './transforms/apply_transform.js';
+import { AUGMENTATION_OPS, type AugmentationOptions, type ResolvedAugmentation } from './transforms/registry.js';
 import { featurewiseCenter, featurewiseStdNormalize, rescaleInPlace, samplewiseCenter, samplewiseStdNormalize, zcaWhiten, type PixelStandardization } from './transforms/standardize.js';
 import { fitZca } from './transforms/zca.js';
 
 export type { TransformParams } from './transforms/apply_transform.js';
+export type { ShiftRange } from './transforms/shift.js';
 
-/** A shift range: a fraction of the size (< 1), pixels (>= 1), or a list of allowed values (Keras). */
-export type ShiftRange = number | number[];
-
-export interface ImageDataGeneratorOptions {
+/**
+ * Keras's kwargs: the random augmentations (AugmentationOptions, one interface per op in
+ * transforms/registry.ts: rotationRange, width/heightShiftRange, shearRange, zoomRange, horizontal/
+ * verticalFlip, channelShiftRange, brightnessRange), the resample's settings and standardize's.
+ */
+export interface ImageDataGeneratorOptions extends AugmentationOptions {
   featurewiseCenter?: boolean;
   samplewiseCenter?: boolean;
   featurewiseStdNormalization?: boolean;
   samplewiseStdNormalization?: boolean;
   zcaWhitening?: boolean;
   zcaEpsilon?: number;
-  /** Degrees; the angle is drawn uniformly in [-r, r]. */
-  rotationRange?: number;
-  /**
-   * Horizontal shift. A float f < 1: uniform in [-f, f] times the width; a float >= 1: uniform pixels in
-   * [-f, f]; an integer n >= 1: integer pixels in (-n, n) (Keras's int case; in JS any integer-valued
-   * number counts as int); a list: one of its values with a random sign (fractions if all < 1).
-   */
-  widthShiftRange?: ShiftRange;
-  /** Vertical shift, as widthShiftRange with the height. */
-  heightShiftRange?: ShiftRange;
-  /** [low, high] PIL brightness factor (Keras's semantics: the result is quantised to 256 levels). */
-  brightnessRange?: [number, number] | null;
-  /** Degrees, uniform in [-r, r]. */
-  shearRange?: number;
-  /**
-   * z -> [1-z, 1+z], or [low, high]; zx and zy are drawn independently. A factor < 1 zooms IN (content
-   * enlarged), > 1 zooms out, as in Keras (the factor scales the sampled input area).
-   */
-  zoomRange?: number | [number, number];
-  channelShiftRange?: number;
   fillMode?: FillMode;
   cval?: number;
-  horizontalFlip?: boolean;
-  verticalFlip?: boolean;
   /** Multiplies the data after preprocessingFunction (e.g. 1/255); null or 0 = none, as Keras. */
   rescale?: number | null;
   /** Per image, on the augmented 0-255 HWC image, before rescale (Keras). */
@@ -70,42 +52,15 @@ export interface ImageDataGeneratorOptions {
   onWarning?: (message: string) => void;
 }
 
-function checkNonNegative(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalidArgument(name, value, 'a number >= 0');
-  return value;
-}
-
-function checkShiftRange(name: string, value: unknown): ShiftRange {
-  if (Array.isArray(value)) {
-    if (value.some((v) => typeof v !== 'number' || !Number.isFinite(v))) throw invalidArgument(name, value, 'a number or a list of numbers');
-    return [...value];
-  }
-  return checkNonNegative(name, value);
-}
-
-function checkPair(name: string, value: unknown, what: string): [number, number] {
-  if (!Array.isArray(value) || value.length !== 2 || value.some((v) => typeof v !== 'number' || !Number.isFinite(v))) throw invalidArgument(name, value, what);
-  return [value[0], value[1]];
-}
-
-interface ResolvedOptions {
+interface ResolvedOptions extends ResolvedAugmentation {
   featurewiseCenter: boolean;
   samplewiseCenter: boolean;
   featurewiseStdNormalization: boolean;
   samplewiseStdNormalization: boolean;
   zcaWhitening: boolean;
   zcaEpsilon: number;
-  rotationRange: number;
-  widthShiftRange: ShiftRange;
-  heightShiftRange: ShiftRange;
-  brightnessRange: [number, number] | null;
-  shearRange: number;
-  zoomRange: [number, number];
-  channelShiftRange: number;
   fillMode: FillMode;
   cval: number;
-  horizontalFlip: boolean;
-  verticalFlip: boolean;
   rescale: number | null;
   preprocessingFunction: PreprocessingFunction | ((x: tf.Tensor3D) => tf.Tensor3D) | null;
   validationSplit: number;
@@ -115,38 +70,24 @@ interface ResolvedOptions {
 }
 
 function resolveOptions(o: ImageDataGeneratorOptions, warn: (m: string) => void): ResolvedOptions {
-  const r: ResolvedOptions = {
+  const r = {
     featurewiseCenter: Boolean(o.featurewiseCenter),
     samplewiseCenter: Boolean(o.samplewiseCenter),
     featurewiseStdNormalization: Boolean(o.featurewiseStdNormalization),
     samplewiseStdNormalization: Boolean(o.samplewiseStdNormalization),
     zcaWhitening: Boolean(o.zcaWhitening),
     zcaEpsilon: o.zcaEpsilon ?? 1e-6,
-    rotationRange: checkNonNegative('rotationRange', o.rotationRange ?? 0),
-    widthShiftRange: checkShiftRange('widthShiftRange', o.widthShiftRange ?? 0),
-    heightShiftRange: checkShiftRange('heightShiftRange', o.heightShiftRange ?? 0),
-    brightnessRange: o.brightnessRange == null ? null : checkPair('brightnessRange', o.brightnessRange, 'a list of two numbers [low, high] or null'),
-    shearRange: checkNonNegative('shearRange', o.shearRange ?? 0),
-    zoomRange: [1, 1],
-    channelShiftRange: checkNonNegative('channelShiftRange', o.channelShiftRange ?? 0),
     fillMode: checkFillMode(o.fillMode ?? 'nearest'),
     cval: o.cval ?? 0,
-    horizontalFlip: Boolean(o.horizontalFlip),
-    verticalFlip: Boolean(o.verticalFlip),
     rescale: o.rescale ? o.rescale : null,
     preprocessingFunction: o.preprocessingFunction ?? null,
     validationSplit: checkValidationSplit(o.validationSplit ?? 0),
     dtype: o.dtype ?? 'float32',
     interpolationOrder: o.interpolationOrder ?? 1,
     zcaMaxDimension: o.zcaMaxDimension ?? 4096,
-  };
-  const zoom = o.zoomRange ?? 0;
-  if (typeof zoom === 'number') {
-    checkNonNegative('zoomRange', zoom);
-    r.zoomRange = [1 - zoom, 1 + zoom];
-  } else {
-    r.zoomRange = checkPair('zoomRange', zoom, 'a number z (meaning [1-z, 1+z]) or a list of two numbers [low, high]');
-  }
+    // Each augmentation op checks its own kwargs.
+    ...(Object.assign({}, ...AUGMENTATION_OPS.map((op) => op.check(o))) as ResolvedAugmentation),
+  } satisfies ResolvedOptions as ResolvedOptions;
   if (r.dtype !== 'float32') throw invalidArgument('dtype', r.dtype, "'float32'");
   if (r.interpolationOrder !== 0 && r.interpolationOrder !== 1) throw invalidArgument('interpolationOrder', r.interpolationOrder, '0 (nearest) or 1 (bilinear)');
   if (typeof r.cval !== 'number' || !Number.isFinite(r.cval)) throw invalidArgument('cval', r.cval, 'a finite number');
@@ -172,20 +113,6 @@ function resolveOptions(o: ImageDataGeneratorOptions, warn: (m: string) => void)
     warn('This ImageDataGenerator specifies `samplewiseStdNormalization`, which overrides setting of `samplewiseCenter`.');
   }
   return r;
-}
-
-/** One shift draw, Keras's get_random_transform rules. */
-function drawShift(range: ShiftRange, size: number, rng: Random): number {
-  if (Array.isArray(range)) {
-    if (range.length === 0) return 0;
-    let v = rng.choice(range) * (rng.random() < 0.5 ? -1 : 1);
-    if (Math.max(...range) < 1) v *= size;
-    return v;
-  }
-  if (range === 0) return 0;
-  if (Number.isInteger(range) && range >= 1) return rng.int(range) * (rng.random() < 0.5 ? -1 : 1);
-  const v = rng.uniform(-range, range);
-  return range < 1 ? v * size : v;
 }
 
 export interface GeneratorFitOptions {
@@ -233,43 +160,18 @@ export class ImageDataGenerator {
 
   /** True when no random transform is configured: every image comes out the same each epoch. */
   isDeterministic(): boolean {
-    const o = this.options;
-    return (
-      o.rotationRange === 0 &&
-      (Array.isArray(o.widthShiftRange) ? o.widthShiftRange.every((v) => v === 0) : o.widthShiftRange === 0) &&
-      (Array.isArray(o.heightShiftRange) ? o.heightShiftRange.every((v) => v === 0) : o.heightShiftRange === 0) &&
-      o.shearRange === 0 &&
-      o.zoomRange[0] === 1 &&
-      o.zoomRange[1] === 1 &&
-      o.channelShiftRange === 0 &&
-      !o.horizontalFlip &&
-      !o.verticalFlip &&
-      o.brightnessRange === null
-    );
+    return !AUGMENTATION_OPS.some((op) => op.enabled(this.options));
   }
 
   /**
-   * Draws transform parameters for an image of shape [h, w, c] with the given generator. Order of draws:
-   * theta, tx, ty, shear, zx/zy, flips, channel shift, brightness (each only when configured).
+   * Draws transform parameters for an image of shape [h, w, c] with the given generator: each op in
+   * registry order (Keras's: theta, tx, ty, shear, zx/zy, flips, channel shift, brightness), each
+   * drawing only when configured.
    */
   drawTransform(shape: readonly number[], rng: Random): TransformParams {
-    const o = this.options;
-    const [h, w] = shape;
-    const theta = o.rotationRange ? rng.uniform(-o.rotationRange, o.rotationRange) : 0;
-    const tx = drawShift(o.widthShiftRange, w, rng);
-    const ty = drawShift(o.heightShiftRange, h, rng);
-    const shear = o.shearRange ? rng.uniform(-o.shearRange, o.shearRange) : 0;
-    let zx = 1;
-    let zy = 1;
-    if (o.zoomRange[0] !== 1 || o.zoomRange[1] !== 1) {
-      zx = rng.uniform(o.zoomRange[0], o.zoomRange[1]);
-      zy = rng.uniform(o.zoomRange[0], o.zoomRange[1]);
-    }
-    const flipHorizontal = o.horizontalFlip ? rng.random() < 0.5 : false;
-    const flipVertical = o.verticalFlip ? rng.random() < 0.5 : false;
-    const channelShiftIntensity = o.channelShiftRange !== 0 ? rng.uniform(-o.channelShiftRange, o.channelShiftRange) : null;
-    const brightness = o.brightnessRange ? rng.uniform(o.brightnessRange[0], o.brightnessRange[1]) : null;
-    return { theta, tx, ty, shear, zx, zy, flipHorizontal, flipVertical, channelShiftIntensity, brightness };
+    const params: TransformParams = {};
+    for (const op of AUGMENTATION_OPS) op.draw(this.options, rng, shape, params);
+    return params;
   }
 
   /** Keras's get_random_transform(img_shape, seed): a seed gives a fresh generator, as np.random.seed does. */

@@ -1,6 +1,8 @@
 // BMP and PPM/PGM readers: Keras's flow_from_directory lists .bmp and .ppm files (PIL reads them) but
 // sharp's libvips build reads neither, so these two small decoders turn them into raw pixels that the
 // sharp pipeline then resizes like any other image. Unsupported variants throw with the reason.
+// Their size is read from the header first (legacyImageSize) and checked against the bytes present
+// before any pixel buffer is allocated, so a small file cannot make the decoder allocate gigabytes.
 
 export interface RawImage {
   data: Uint8Array;
@@ -20,6 +22,59 @@ export function isBmp(b: Uint8Array): boolean {
 
 export function isNetpbm(b: Uint8Array): boolean {
   return b.length >= 2 && b[0] === 0x50 && (b[1] === 0x32 || b[1] === 0x33 || b[1] === 0x35 || b[1] === 0x36);
+}
+
+/** Width and height from a BMP or PPM/PGM header, without decoding; null when the header is unreadable. */
+export function legacyImageSize(b: Uint8Array): { width: number; height: number } | null {
+  try {
+    if (isBmp(b)) {
+      if (b.length < 26) return null;
+      const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      return { width: v.getInt32(18, true), height: Math.abs(v.getInt32(22, true)) };
+    }
+    if (isNetpbm(b)) {
+      const header = netpbmHeader(b);
+      return { width: header.width, height: header.height };
+    }
+  } catch {
+    // a malformed header: the decoder says why when it is asked to decode
+  }
+  return null;
+}
+
+const isSpace = (c: number): boolean => c === 0x20 || (c >= 0x09 && c <= 0x0d);
+
+/** Reads whitespace-separated decimal tokens (and # comments) from a PNM body. */
+function netpbmTokens(buf: Uint8Array, start: number) {
+  let pos = start;
+  return {
+    get pos() {
+      return pos;
+    },
+    next(): number {
+      for (;;) {
+        while (pos < buf.length && isSpace(buf[pos])) pos++;
+        if (buf[pos] === 0x23) {
+          while (pos < buf.length && buf[pos] !== 0x0a) pos++;
+          continue;
+        }
+        break;
+      }
+      const begin = pos;
+      let value = 0;
+      while (pos < buf.length && buf[pos] >= 0x30 && buf[pos] <= 0x39 && pos - begin < 10) value = value * 10 + (buf[pos++] - 0x30);
+      if (begin === pos) throw new LegacyFormatError('malformed PPM/PGM header');
+      return value;
+    },
+  };
+}
+
+function netpbmHeader(buf: Uint8Array): { width: number; height: number; maxval: number; tokens: ReturnType<typeof netpbmTokens> } {
+  const tokens = netpbmTokens(buf, 2);
+  const width = tokens.next();
+  const height = tokens.next();
+  const maxval = tokens.next();
+  return { width, height, maxval, tokens };
 }
 
 function maskShift(mask: number): { shift: number; max: number } {
@@ -102,36 +157,22 @@ export function decodeBmp(buf: Uint8Array): RawImage {
 
 export function decodeNetpbm(buf: Uint8Array): RawImage {
   const kind = String.fromCharCode(buf[1]);
-  let pos = 2;
-  const token = (): number => {
-    for (;;) {
-      while (pos < buf.length && /\s/.test(String.fromCharCode(buf[pos]))) pos++;
-      if (buf[pos] === 0x23) {
-        while (pos < buf.length && buf[pos] !== 0x0a) pos++;
-        continue;
-      }
-      break;
-    }
-    const start = pos;
-    while (pos < buf.length && buf[pos] >= 0x30 && buf[pos] <= 0x39) pos++;
-    if (start === pos) throw new LegacyFormatError('malformed PPM/PGM header');
-    return Number(String.fromCharCode(...buf.subarray(start, pos)));
-  };
-  const width = token();
-  const height = token();
-  const maxval = token();
+  const { width, height, maxval, tokens } = netpbmHeader(buf);
   if (width < 1 || height < 1 || maxval < 1 || maxval > 65535) throw new LegacyFormatError(`PPM/PGM header ${width}x${height} maxval ${maxval}`);
   const channels: 1 | 3 = kind === '3' || kind === '6' ? 3 : 1;
   const n = width * height * channels;
-  const out = new Uint8Array(n);
   const scale = (x: number) => (maxval === 255 ? x : Math.round((Math.min(x, maxval) * 255) / maxval));
   if (kind === '5' || kind === '6') {
-    pos++; // the single whitespace after maxval
+    const pos = tokens.pos + 1; // the single whitespace after maxval
     const wide = maxval > 255;
     if (pos + n * (wide ? 2 : 1) > buf.length) throw new LegacyFormatError('truncated PPM/PGM pixel data');
+    const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) out[i] = scale(wide ? (buf[pos + 2 * i] << 8) | buf[pos + 2 * i + 1] : buf[pos + i]);
-  } else {
-    for (let i = 0; i < n; i++) out[i] = scale(token());
+    return { data: out, width, height, channels, format: 'ppm', depth: wide ? 'ushort' : 'uchar', palette: false };
   }
+  // ASCII: every sample takes at least a digit and a separator, so the file bounds what it can hold.
+  if (2 * n - 1 > buf.length - tokens.pos) throw new LegacyFormatError('truncated PPM/PGM pixel data');
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = scale(tokens.next());
   return { data: out, width, height, channels, format: 'ppm', depth: maxval > 255 ? 'ushort' : 'uchar', palette: false };
 }

@@ -23,7 +23,6 @@
 // on tfjs.
 import { invalidArgument } from '../core/errors.js';
 import { ENGINE_CHOICES, type EngineChoice, type LossName, type PhaseEngineLabel, type StepEngineName } from '../core/names.js';
-import type { CompileInfo } from './onnx/compiled_cache.js';
 import { createFrozenEngine, type FrozenEngine } from './onnx/frozen_features.js';
 import { frozenPrefixEnd } from './onnx/frozen_prefix.js';
 import { canCompileTrainingStep } from './onnx/training/compile_training_step.js';
@@ -119,8 +118,6 @@ export interface PhaseEngines {
   plan: EnginePlan;
   /** Runs plan.frozenPrefix; its `head` is the part the phase trains. Undefined without a frozen prefix. */
   frozen?: FrozenEngine;
-  /** What readying the frozen prefix cost, for the log. */
-  frozenCompileInfo?: CompileInfo;
 }
 
 /**
@@ -161,7 +158,7 @@ export async function planPhaseEngines(request: PhaseEnginesRequest): Promise<Ph
     inference: 'tfjs',
     reasons,
   };
-  return { plan, frozen, frozenCompileInfo: frozen?.compileInfo };
+  return { plan, frozen };
 }
 
 /** The plan in one word, as results and checkpoints record a phase. */

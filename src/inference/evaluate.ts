@@ -7,6 +7,8 @@ import { predictedClasses, sampleLosses, trueClasses } from './losses.js';
 import { resolveLoss } from '../core/names.js';
 import { restOfEpoch, type BatchIterator } from '../data/batch.js';
 import { type LossName } from '../core/names.js';
+import { invalidArgument } from '../core/errors.js';
+import { WorstK } from './worst_k.js';
 
 export interface EvaluateOptions {
   /** Loss to report; inferred from the output and labels when omitted. */
@@ -19,7 +21,14 @@ export interface EvaluateOptions {
   signal?: AbortSignal;
   /** Computes the model's output instead of tfjs (e.g. an ONNX predictor's `predict`); the caller owns it. */
   predictor?: (x: tf.Tensor) => Promise<tf.Tensor>;
+  /**
+   * Misclassified images kept: the `misclassifiedLimit` with the largest loss (the worst mistakes);
+   * the others are only counted (`misclassifiedCount`), so memory does not grow with the images. Default 200.
+   */
+  misclassifiedLimit?: number;
 }
+
+export const DEFAULT_MISCLASSIFIED_LIMIT = 200;
 
 export interface ClassReport {
   className: string;
@@ -38,6 +47,8 @@ export interface Misclassified {
   predictedClass: string;
   /** Probability the model gave its (wrong) prediction. */
   probability: number;
+  /** The sample's loss (what ranks the mistakes). */
+  loss?: number;
 }
 
 export interface Evaluation {
@@ -50,8 +61,10 @@ export interface Evaluation {
   perClass: ClassReport[];
   /** Unweighted means over classes (sklearn's macro avg). */
   macro: { precision: number; recall: number; f1: number };
-  /** Every misclassified sample, in iteration order. */
+  /** The worst misclassified samples (largest loss first), at most `misclassifiedLimit` of them. */
   misclassified: Misclassified[];
+  /** Misclassified samples in all (the list above keeps the worst of them). */
+  misclassifiedCount: number;
 }
 
 /** Keras's rule: one sigmoid unit -> binary; labels as wide as the output -> categorical; else sparse. */
@@ -115,7 +128,9 @@ export async function evaluate(model: tfl.LayersModel, iterator: BatchIterator, 
   const acc = new ConfusionAccumulator(numClasses);
   let loss: LossName | undefined = options.loss === undefined ? undefined : resolveLoss(options.loss);
   const task = options.task ?? 'evaluate';
-  const misclassified: Misclassified[] = [];
+  const limit = options.misclassifiedLimit ?? DEFAULT_MISCLASSIFIED_LIMIT;
+  if (!Number.isInteger(limit) || limit < 0) throw invalidArgument('misclassifiedLimit', options.misclassifiedLimit, 'an integer >= 0');
+  const worst = new WorstK<Misclassified>(limit);
   iterator.reset();
   let b = 0;
   for await (const batch of restOfEpoch(iterator)) {
@@ -124,24 +139,27 @@ export async function evaluate(model: tfl.LayersModel, iterator: BatchIterator, 
       if (!batch.y) throw new DataError('evaluate needs labels, but the iterator yields none (class_mode none?)');
       const y = batch.y;
       const external = options.predictor ? await options.predictor(batch.x) : undefined;
-      const [lossSum, truth, predicted, confidence] = tf.tidy(() => {
+      const [losses, truth, predicted, confidence] = tf.tidy(() => {
         const out = external ?? (model.apply(batch.x, { training: false }) as tf.Tensor);
         loss ??= inferLoss(out, y);
         const pred = predictedClasses(out);
         // Probability of the predicted class: max of a softmax, p or 1 - p of a sigmoid.
         const flat = tf.reshape(out, [out.shape[0], -1]);
         const conf = flat.shape[1] === 1 ? tf.abs(tf.sub(tf.reshape(flat, [-1]), tf.sub(1, tf.cast(pred, 'float32')))) : tf.max(flat, -1);
-        return [tf.sum(sampleLosses(loss, y, out)), trueClasses(loss, y), pred, conf];
+        return [tf.reshape(sampleLosses(loss, y, out), [-1]), trueClasses(loss, y), pred, conf];
       });
-      const values = await Promise.all([lossSum.data(), truth.data(), predicted.data(), confidence.data()]);
-      tf.dispose([lossSum, truth, predicted, confidence, external as tf.Tensor]);
-      const [t, p, c] = [values[1], values[2], values[3]];
+      const values = await Promise.all([losses.data(), truth.data(), predicted.data(), confidence.data()]);
+      tf.dispose([losses, truth, predicted, confidence, external as tf.Tensor]);
+      const [l, t, p, c] = values;
+      let batchLoss = 0;
+      for (let i = 0; i < l.length; i++) batchLoss += l[i];
       for (let i = 0; i < t.length; i++) {
         if (t[i] === p[i]) continue;
         const index = batch.indices?.[i] ?? acc.samples + i;
-        misclassified.push({ file: iterator.filepaths?.[index] ?? `#${index}`, index, trueClass: String(t[i]), predictedClass: String(p[i]), probability: c[i] });
+        const sampleLoss = l.length === t.length ? l[i] : 0;
+        worst.offer(sampleLoss, { file: iterator.filepaths?.[index] ?? `#${index}`, index, trueClass: String(t[i]), predictedClass: String(p[i]), probability: c[i], loss: sampleLoss });
       }
-      acc.lossSum += values[0][0];
+      acc.lossSum += batchLoss;
       acc.samples += t.length;
       acc.add(t, p);
     } finally {
@@ -160,12 +178,14 @@ export async function evaluate(model: tfl.LayersModel, iterator: BatchIterator, 
     );
   }
   const classNames = options.classNames ?? iterator.classNames ?? Array.from({ length: numClasses }, (_, i) => String(i));
+  const misclassified = worst.sorted();
   for (const m of misclassified) {
     m.trueClass = classNames[Number(m.trueClass)] ?? m.trueClass;
     m.predictedClass = classNames[Number(m.predictedClass)] ?? m.predictedClass;
   }
   return {
     misclassified,
+    misclassifiedCount: worst.offered,
     loss: acc.samples > 0 ? acc.lossSum / acc.samples : NaN,
     accuracy: acc.samples > 0 ? acc.correct / acc.samples : NaN,
     samples: acc.samples,

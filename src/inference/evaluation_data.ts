@@ -19,5 +19,7 @@ export function evaluationIterator(directory: string, metadata: ModelMetadata, o
     shuffle: false,
     batchSize: options.batchSize ?? 16,
     onWarning: options.onWarning,
+    // One pass: decoded pixels would never be read again.
+    readOnce: true,
   });
 }

@@ -99,12 +99,16 @@ export interface PredictFilesOptions extends PredictOptions {
   onProgress?: ProgressCallback;
 }
 
-/** Predictions for image files (and directories of them) with a saved model and its metadata. */
-export async function predictFiles(model: tfl.LayersModel, metadata: ModelMetadata, paths: string[], options: PredictFilesOptions = {}): Promise<Prediction[]> {
+/**
+ * Predictions for image files (and directories of them) with a saved model and its metadata, yielded
+ * batch by batch as they are made, in file order: memory holds one batch, whatever the number of files,
+ * and a consumer can write each result out before the next batch is decoded.
+ */
+export async function* predictFilesStream(model: tfl.LayersModel, metadata: ModelMetadata, paths: string[], options: PredictFilesOptions = {}): AsyncGenerator<Prediction> {
   const files = await listImageFiles(paths);
   const batchSize = options.batchSize ?? 16;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidArgument('batchSize', options.batchSize, 'an integer >= 1');
   const [h, w] = metadata.inputSize;
-  const out: Prediction[] = [];
   for (let start = 0; start < files.length; start += batchSize) {
     const chunk = files.slice(start, start + batchSize);
     // A file that cannot be decoded gets an error entry; the others are still classified.
@@ -123,8 +127,14 @@ export async function predictFiles(model: tfl.LayersModel, metadata: ModelMetada
         x.dispose();
       }
     }
-    chunk.forEach((file, i) => out.push(byFile.get(file) ?? { file, top: [], error: (loaded[i] as { error: string }).error }));
+    for (const [i, file] of chunk.entries()) yield byFile.get(file) ?? { file, top: [], error: (loaded[i] as { error: string }).error };
     options.onProgress?.({ task: 'predict', current: Math.min(files.length, start + batchSize), total: files.length, unit: 'img', done: start + batchSize >= files.length });
   }
+}
+
+/** Predictions for image files (and directories of them), all in one array (`predictFilesStream` for many files). */
+export async function predictFiles(model: tfl.LayersModel, metadata: ModelMetadata, paths: string[], options: PredictFilesOptions = {}): Promise<Prediction[]> {
+  const out: Prediction[] = [];
+  for await (const p of predictFilesStream(model, metadata, paths, options)) out.push(p);
   return out;
 }

@@ -18,6 +18,8 @@ export interface ChildRun {
 export interface ChildRunHooks {
   onProgress?: (event: ProgressEvent) => void;
   onLog?: (message: string) => void;
+  /** The run continues from a checkpoint (epoch 1-based, batches of it done). */
+  onResume?: (from: { epoch: number; batch: number }) => void;
 }
 
 interface RunProcess {
@@ -60,6 +62,7 @@ export class RunProcessPool {
       if (message.type === 'ready') markReady();
       else if (message.type === 'progress') proc.current?.hooks.onProgress?.(message.event);
       else if (message.type === 'log') proc.current?.hooks.onLog?.(message.message);
+      else if (message.type === 'resumed') proc.current?.hooks.onResume?.(message.from);
       // Only these two end a run: under tsx the loader sends its own messages ({ type: 'dependency' }) too.
       else if (message.type === 'done' || message.type === 'error') proc.current?.settle(message);
     });

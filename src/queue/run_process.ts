@@ -1,6 +1,8 @@
 // The child process that trains runs for a worker, one at a time. Training blocks its thread for minutes;
 // here it blocks this process only, so the worker's event loop stays free to renew its BullMQ locks. It
 // talks to the worker over IPC and dies with it: a worker killed with SIGKILL must not leave a run training.
+// Everything it reports is a structured message (RunMessage): progress as ProgressEvent objects with their
+// epoch numbers, the checkpoint a resumed run continues from; log lines are for people only.
 import { relative } from 'node:path';
 import type { ComparisonRun } from '../compare/compare.js';
 import type { ProgressEvent } from '../core/progress.js';
@@ -17,6 +19,7 @@ export interface RunRequest {
 export type RunMessage =
   | { type: 'progress'; event: ProgressEvent }
   | { type: 'log'; message: string }
+  | { type: 'resumed'; from: { epoch: number; batch: number } }
   | { type: 'done'; row: unknown }
   | { type: 'error'; name: string; message: string }
   | { type: 'ready' };
@@ -31,7 +34,11 @@ async function train(request: RunRequest): Promise<void> {
   try {
     const result = await trainRun(
       { ...request.train, resume: request.resume },
-      { onProgress: (event) => void send({ type: 'progress', event }), onLog: (message) => void send({ type: 'log', message }) },
+      {
+        onProgress: (event) => void send({ type: 'progress', event }),
+        onLog: (message) => void send({ type: 'log', message }),
+        onResume: (from) => void send({ type: 'resumed', from }),
+      },
     );
     const row = runRow(request.run, result, request.train.weights ?? 'none', request.evaluationDir);
     if (row.ok && row.runDir) row.runDir = relative(request.runsRoot, row.runDir);

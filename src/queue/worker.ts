@@ -11,7 +11,6 @@ import { finishComparison, type ComparisonPlan } from '../compare/compare.js';
 import type { CompareRow } from '../compare/types.js';
 import { writeCompareReport } from '../report/write_compare_report.js';
 import { invalidArgument } from '../core/errors.js';
-import type { ProgressEvent } from '../core/progress.js';
 import { runDirLayout } from '../train/run/run_dir.js';
 import { LOCK_FILE, readRunLock } from '../train/run/run_lock.js';
 import { createRedis, parseQueueUrl, type QueueConnectionOptions } from './connection.js';
@@ -19,6 +18,7 @@ import { checkFingerprint } from './fingerprint.js';
 import { CANCEL_KEY, COMPARISONS_QUEUE, RUNS_QUEUE, type ComparisonJobData, type ComparisonJobResult, type RunJobData, type RunJobResult, type RunProgress } from './jobs.js';
 import { resolveUnderRoot, type QueueRoots } from './roots.js';
 import { RunProcessPool } from './run_in_child.js';
+import { RunProgressTracker } from './run_progress.js';
 
 export interface WorkerOptions extends QueueRoots, QueueConnectionOptions {
   /** redis://[:password@]host:port or rediss://... */
@@ -56,19 +56,6 @@ export interface QueueWorker {
 const MAX_LOST_WORKERS = 5;
 /** Beside the run directories (a new run needs an empty one): which job started which run. */
 const MARKERS = '.tlkit-queue';
-
-function describeEvent(event: ProgressEvent, started: number, startFraction: number): Omit<RunProgress, 'worker'> {
-  const m = /epoch (\d+)\/(\d+)/.exec(event.task);
-  if (!m) return { task: event.task };
-  const epoch = Number(m[1]);
-  const epochs = Number(m[2]);
-  const within = event.total ? Math.min(1, event.current / event.total) : 0;
-  const fraction = (epoch - 1 + within) / epochs;
-  const seconds = (performance.now() - started) / 1000;
-  const gained = fraction - startFraction;
-  const etaSeconds = gained > 0.01 ? (seconds * (1 - fraction)) / gained : undefined;
-  return { task: event.task, epoch, epochs, ...(etaSeconds !== undefined ? { etaSeconds: Math.round(etaSeconds) } : {}) };
-}
 
 export async function startWorker(options: WorkerOptions): Promise<QueueWorker> {
   parseQueueUrl(options.queue);
@@ -121,11 +108,8 @@ export async function startWorker(options: WorkerOptions): Promise<QueueWorker> 
     }
     log(`${tag} ${resume ? 'resuming' : 'training'} in ${outDir}`);
 
-    const started = performance.now();
-    let startFraction: number | undefined;
-    let last = 0;
-    let resumedFrom: string | undefined;
-    const progress: RunProgress = { worker: name };
+    const progress = new RunProgressTracker(name);
+    const publish = (value: RunProgress | undefined) => value && void job.updateProgress(value).catch(() => undefined);
     const child = pool.run(
       {
         run: { label: data.label, backbone: data.backbone, settings: data.settings },
@@ -144,20 +128,9 @@ export async function startWorker(options: WorkerOptions): Promise<QueueWorker> 
         runsRoot: options.runsRoot,
       },
       {
-        onLog: (m) => {
-          const resumed = /^resuming .* at (epoch \d+, batch \d+)/.exec(m);
-          if (resumed) resumedFrom = progress.resumedFrom = resumed[1];
-          log(`${tag} ${m}`);
-        },
-        onProgress: (event) => {
-          const now = performance.now();
-          const described = describeEvent(event, started, startFraction ?? 0);
-          if (startFraction === undefined && described.epoch !== undefined) startFraction = (described.epoch - 1 + (event.total ? event.current / event.total : 0)) / described.epochs!;
-          if (now - last < 1000 && !event.done) return;
-          last = now;
-          Object.assign(progress, described);
-          void job.updateProgress({ ...progress }).catch(() => undefined);
-        },
+        onLog: (m) => log(`${tag} ${m}`),
+        onResume: (from) => publish(progress.resumed(from)),
+        onProgress: (event) => publish(progress.update(event)),
       },
     );
     const entry = { kill: () => child.kill(), lostLock: false, renewedAt: Date.now() };
@@ -175,7 +148,7 @@ export async function startWorker(options: WorkerOptions): Promise<QueueWorker> 
     try {
       const row = await child.done;
       log(`${tag} done`);
-      return { row: row as CompareRow, ...(resumedFrom ? { resumedFrom } : {}), worker: name };
+      return { row: row as CompareRow, ...(progress.resumedFrom ? { resumedFrom: progress.resumedFrom } : {}), worker: name };
     } catch (error) {
       if (entry.lostLock) throw new Error('this worker lost the job\'s lock (Redis away too long?); another worker takes the run over from its checkpoint');
       const message = cancelled ? 'cancelled' : error instanceof Error ? error.message : String(error);

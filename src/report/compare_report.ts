@@ -8,6 +8,13 @@ import { colorFor, confusionMatrixChart, lineChart, stackedBarChart, type Series
 export interface ReportImages {
   /** Data URIs (e.g. PNG thumbnails) keyed by the file path used in `misclassified`. */
   thumbnails?: Record<string, string>;
+  /** Grad-CAM overlays (data URIs) of the predicted class, by row id, then by the file path used in `misclassified`. */
+  overlays?: Record<string, Record<string, string>>;
+}
+
+/** Mistakes in all: the list holds at most the worst of them (results from before the count hold them all). */
+function misclassifiedCount(r: BackboneResult): number {
+  return r.misclassifiedCount ?? r.misclassified.length;
 }
 
 function okRows(result: CompareResult): BackboneResult[] {
@@ -55,11 +62,17 @@ export function renderCompareHtml(result: CompareResult, images: ReportImages = 
         .map((m) => {
           const src = images.thumbnails?.[m.file];
           const img = src ? `<img src="${src}" alt="${escapeHtml(m.file)}">` : '<div class="noimg">no preview</div>';
+          const overlay = images.overlays?.[r.id]?.[m.file];
+          if (overlay) {
+            const cam = `<img src="${overlay}" alt="Grad-CAM of ${escapeHtml(m.predictedClass)} on ${escapeHtml(m.file)}" title="where the model saw ${escapeHtml(m.predictedClass)} (Grad-CAM)">`;
+            return `<figure class="tile wide">${img}${cam}<figcaption>${escapeHtml(m.trueClass)} → <b>${escapeHtml(m.predictedClass)}</b> ${(m.probability * 100).toFixed(0)}%<br><small>${escapeHtml(m.file)}</small></figcaption></figure>`;
+          }
           return `<figure class="tile">${img}<figcaption>${escapeHtml(m.trueClass)} → <b>${escapeHtml(m.predictedClass)}</b> ${(m.probability * 100).toFixed(0)}%<br><small>${escapeHtml(m.file)}</small></figcaption></figure>`;
         })
         .join('');
-      const more = r.misclassified.length > shown.length ? `<p>… and ${r.misclassified.length - shown.length} more.</p>` : '';
-      return `<h3>${escapeHtml(r.id)}: ${r.misclassified.length} misclassified</h3><div class="grid">${tiles || '<p>None.</p>'}</div>${more}`;
+      const count = misclassifiedCount(r);
+      const more = count > shown.length ? `<p>… and ${count - shown.length} more.</p>` : '';
+      return `<h3>${escapeHtml(r.id)}: ${count} misclassified${shown.length ? ', worst first' : ''}</h3><div class="grid">${tiles || '<p>None.</p>'}</div>${more}`;
     })
     .join('');
   const failures = failed.length
@@ -84,6 +97,8 @@ figure{margin:0}
 .grid{display:flex;flex-wrap:wrap;gap:8px}
 .tile{width:120px;font-size:11px}
 .tile img{width:112px;height:112px;image-rendering:pixelated;border:1px solid #ddd}
+.tile.wide{width:240px}
+.tile.wide img{object-fit:contain}
 .noimg{width:112px;height:112px;background:#eee}
 </style></head>
 <body>
@@ -96,7 +111,7 @@ ${failures}
 <h2>Learning curves</h2><div class="charts">${rows.length ? curves(result, 'loss') + curves(result, 'accuracy') : '<p>No curves.</p>'}</div>
 <h2>Confusion matrices</h2><p>Rows: true class; columns: predicted class.</p><div class="charts">${matrices}</div>
 <h2>Time per phase</h2>${phases}
-<h2>Misclassified images</h2>${misclassified}
+<h2>Misclassified images</h2>${images.overlays && Object.keys(images.overlays).length ? '<p>Beside an image: Grad-CAM of the class the model predicted (red: where it found that class).</p>' : ''}${misclassified}
 <h2>Configuration</h2><pre>${escapeHtml(JSON.stringify(result.config, null, 2))}</pre>
 </body></html>
 `;
@@ -125,7 +140,7 @@ export function renderCompareMarkdown(result: CompareResult): string {
   ];
   for (const r of result.rows) {
     if (!r.ok) lines.push(`- ${r.id}: failed: ${r.error}`);
-    else lines.push(`- ${r.id}: weights ${r.weightsSource}, engine ${r.engine}, ${r.epochs} epochs, val loss ${r.valLoss.toFixed(4)}, ${r.misclassified.length} misclassified${extras(r).map((e) => `, ${e}`).join('')}`);
+    else lines.push(`- ${r.id}: weights ${r.weightsSource}, engine ${r.engine}, ${r.epochs} epochs, val loss ${r.valLoss.toFixed(4)}, ${misclassifiedCount(r)} misclassified${extras(r).map((e) => `, ${e}`).join('')}`);
   }
   lines.push('');
   return lines.join('\n');

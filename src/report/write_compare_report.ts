@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import type { CompareResult, CompareRow } from '../compare/types.js';
 import { compareJson } from './compare_json.js';
 import { renderCompareHtml, renderCompareMarkdown } from './compare_report.js';
+import { DEFAULT_EXPLAINED_PER_BACKBONE, misclassifiedOverlays } from './misclassified_overlays.js';
 
 const MAX_MISCLASSIFIED_THUMBNAILS = 24;
 
@@ -33,11 +34,17 @@ async function thumbnails(rows: CompareRow[], baseDir: string): Promise<Record<s
   return out;
 }
 
+export interface CompareReportOptions {
+  /** Misclassified images per backbone shown with a Grad-CAM overlay of the predicted class (default 12; 0: none). */
+  explainMisclassified?: number;
+}
+
 /** Writes the three report files into `outDir` (default: the comparison's own folder). */
-export async function writeCompareReport(result: CompareResult, outDir: string = result.outDir): Promise<CompareReportFiles> {
+export async function writeCompareReport(result: CompareResult, outDir: string = result.outDir, options: CompareReportOptions = {}): Promise<CompareReportFiles> {
   await mkdir(outDir, { recursive: true });
   const files = { html: join(outDir, 'report.html'), markdown: join(outDir, 'report.md'), json: join(outDir, 'compare.json') };
-  await writeFile(files.html, renderCompareHtml(result, { thumbnails: await thumbnails(result.rows, result.heldOutDir) }));
+  const overlays = await misclassifiedOverlays(result.rows, result.heldOutDir, options.explainMisclassified ?? DEFAULT_EXPLAINED_PER_BACKBONE);
+  await writeFile(files.html, renderCompareHtml(result, { thumbnails: await thumbnails(result.rows, result.heldOutDir), overlays }));
   await writeFile(files.markdown, renderCompareMarkdown(result));
   await writeFile(files.json, JSON.stringify(compareJson(result), null, 2) + '\n');
   return files;

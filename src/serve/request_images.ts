@@ -1,6 +1,6 @@
 // From request bytes to model input rows, with the HTTP status a client gets for each way an upload can
 // be unusable. Bytes are decoded in memory (sharp, with the pixel limit); nothing touches the disk.
-import { decodeImageBuffer, DecodeFailure } from '../data/decode.js';
+import { decodeImageBuffer, DecodeFailure, imageDimensions } from '../data/decode.js';
 import { modelInputFromRgb } from '../data/model_input.js';
 import { TlkitError } from '../core/errors.js';
 import type { ModelMetadata } from '../weights/saved_model.js';
@@ -27,7 +27,8 @@ export interface UploadedImage {
 
 /** Maps why sharp/tlkit could not decode an upload to the status the client sees. */
 export function decodeFailureToHttp(failure: DecodeFailure): HttpError {
-  const reason = failure.reason;
+  // In tlkit's words only: the parser's own message (libvips, libxml2) stays on the server.
+  const reason = failure.publicReason;
   if (reason === 'zero-byte file') return new HttpError(400, 'empty_image', `${failure.file}: the image is empty (0 bytes)`, 'bad_request');
   if (/^not an image|^unsupported format/.test(reason)) return new HttpError(415, 'not_an_image', `${failure.file}: ${reason}`, 'unsupported_media_type');
   if (/pixel limit/.test(reason)) return new HttpError(413, 'too_many_pixels', `${failure.file}: ${reason}`, 'too_large');
@@ -37,10 +38,26 @@ export function decodeFailureToHttp(failure: DecodeFailure): HttpError {
 /** One upload as the model's input row (size, preprocessing and rescale from tlkit.json). */
 export async function imageToModelInput(image: UploadedImage, metadata: ModelMetadata, limitInputPixels: number): Promise<Float32Array> {
   try {
-    const decoded = await decodeImageBuffer(image.bytes, image.name, { targetSize: metadata.inputSize, colorMode: 'rgb', limitInputPixels });
+    const decoded = await decodeImageBuffer(image.bytes, image.name, { targetSize: metadata.inputSize, colorMode: 'rgb', limitInputPixels, legacyOffThread: true });
     return modelInputFromRgb(decoded.data, metadata);
   } catch (error) {
     if (error instanceof DecodeFailure) throw decodeFailureToHttp(error);
     throw error;
+  }
+}
+
+/**
+ * Refuses a request whose images hold more than `maxPixels` pixels together (from their headers, before
+ * anything is decoded): the per-image limit alone lets 16 images of 40 megapixels each through.
+ */
+export async function checkRequestPixels(images: UploadedImage[], maxPixels: number, limitInputPixels: number): Promise<void> {
+  let total = 0;
+  for (const image of images) {
+    const size = await imageDimensions(image.bytes);
+    // An image beyond the per-image limit is refused on its own (413) and never decoded: not counted.
+    if (size && size.width * size.height <= limitInputPixels) total += size.width * size.height;
+  }
+  if (total > maxPixels) {
+    throw new HttpError(413, 'too_many_pixels', `the ${images.length} images of this request hold ${total} pixels together, more than maxPixelsPerRequest=${maxPixels}: send fewer or smaller images per request`, 'too_large');
   }
 }

@@ -8,7 +8,6 @@
 //   GET  /healthz      { status: 'ok' }, 503 while draining
 //   GET  /metrics      Prometheus text
 //   GET  /             the web page, classifying through this server
-import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -17,6 +16,7 @@ import { DEFAULT_LIMIT_INPUT_PIXELS } from '../data/decode.js';
 import { createOnnxPredictor, type OnnxPredictor } from '../engines/onnx/predictor.js';
 import { initEngine } from '../engines/tfjs/tf.js';
 import { invalidArgument } from '../core/errors.js';
+import { readRegularFile } from '../core/regular_file.js';
 import { classProbabilities, topOf, type ClassProbability } from '../inference/top_classes.js';
 import { loadModel, resolveModelDir, type ModelMetadata } from '../weights/saved_model.js';
 import { apiKeyCheck, type ApiKeyCheck } from './api_key.js';
@@ -24,7 +24,7 @@ import { bundlePageScript } from './bundle.js';
 import { pageConfigFor } from './export_web.js';
 import { ServeMetrics } from './metrics.js';
 import { BatcherClosedError, MicroBatcher, QueueFullError } from './micro_batcher.js';
-import { HttpError, imageToModelInput, type UploadedImage } from './request_images.js';
+import { checkRequestPixels, HttpError, imageToModelInput, type UploadedImage } from './request_images.js';
 import { renderWebPage } from './web_page.js';
 
 export interface ServeOptions {
@@ -50,10 +50,20 @@ export interface ServeOptions {
   maxImagesPerRequest?: number;
   /** Largest decoded image (width x height), against decompression bombs. Default 40 megapixels. */
   limitInputPixels?: number;
+  /**
+   * Most pixels (width x height, read from the headers before decoding) in all the images of one request
+   * together; beyond it, 413. Default 100 megapixels (or limitInputPixels when that is larger).
+   */
+  maxPixelsPerRequest?: number;
   /** Time a client has to send a whole request (headers and body); slower ones get 408. Default 30 s. */
   requestTimeoutMs?: number;
   /** Time a client has to send the headers. Default 10 s (at most requestTimeoutMs). */
   headersTimeoutMs?: number;
+  /**
+   * On close() (SIGTERM), how long requests in flight may take to finish; then their connections are cut.
+   * Default 30 s. (Node stops its request timeouts once the server closes, so this is the only bound left.)
+   */
+  drainTimeoutMs?: number;
   /** Classes per image when the request does not say (?top_k). Default min(5, classes). */
   topK?: number;
   /** Retry-After, in seconds, on 503. Default 1. */
@@ -101,7 +111,8 @@ async function evaluationSummary(modelDir: string): Promise<Record<string, unkno
   // A run directory keeps evaluation.json beside model/; a bare model folder has none.
   for (const file of [join(dirname(modelDir), 'evaluation.json'), join(modelDir, 'evaluation.json')]) {
     try {
-      const e = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      // Read only as a regular file: a FIFO named evaluation.json would hang start-up.
+      const e = JSON.parse((await readRegularFile(file)).toString('utf8')) as Record<string, unknown>;
       return { accuracy: e.accuracy, loss: e.loss, samples: e.samples, macro: e.macro };
     } catch {
       // not there or not readable: try the next place
@@ -121,6 +132,8 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
   const maxImagesPerRequest = positiveInteger('maxImagesPerRequest', options.maxImagesPerRequest, 16);
   if (maxImagesPerRequest > maxQueue) throw invalidArgument('maxImagesPerRequest', maxImagesPerRequest, `at most maxQueue (${maxQueue}), or such a request could never be queued`);
   const limitInputPixels = positiveInteger('limitInputPixels', options.limitInputPixels, Math.min(40_000_000, DEFAULT_LIMIT_INPUT_PIXELS));
+  const maxPixelsPerRequest = positiveInteger('maxPixelsPerRequest', options.maxPixelsPerRequest, Math.max(100_000_000, limitInputPixels));
+  const drainTimeoutMs = positiveInteger('drainTimeoutMs', options.drainTimeoutMs, 30_000);
   const requestTimeoutMs = positiveInteger('requestTimeoutMs', options.requestTimeoutMs, 30_000);
   const headersTimeoutMs = Math.min(requestTimeoutMs, positiveInteger('headersTimeoutMs', options.headersTimeoutMs, 10_000));
   const retryAfter = String(positiveInteger('retryAfterSeconds', options.retryAfterSeconds, 1));
@@ -158,7 +171,10 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
   const metrics = new ServeMetrics({ queueDepth: () => batcher.depth, admitted: () => admitted });
   const evaluation = await evaluationSummary(modelDir);
   const pageScript = await bundlePageScript('server');
-  const pageHtml = renderWebPage({ ...pageConfigFor(metadata, 'server', { topK: defaultTopK }), predictUrl: 'v1/predict' }, 'app.js');
+  // The page at / is open to anyone who reaches the server; with a key it says nothing about the model
+  // (no class names, backbone or title from them): those come with the answers to keyed requests.
+  const pageConfig = pageConfigFor(metadata, 'server', { topK: defaultTopK, ...(checkKey ? { title: 'tlkit classifier' } : {}) });
+  const pageHtml = renderWebPage({ ...pageConfig, ...(checkKey ? { classNames: [], backbone: '' } : {}), predictUrl: 'v1/predict' }, 'app.js');
 
   const app = Fastify({
     logger: false,
@@ -231,18 +247,26 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
       createdAt: metadata.createdAt,
       tlkitVersion: metadata.tlkitVersion,
       metrics: evaluation,
-      limits: { maxBodyBytes, maxImagesPerRequest, limitInputPixels, maxBatch, runBatch, batchWindowMs: windowMs, maxQueue, requestTimeoutMs },
+      limits: { maxBodyBytes, maxImagesPerRequest, limitInputPixels, maxPixelsPerRequest, maxBatch, runBatch, batchWindowMs: windowMs, maxQueue, requestTimeoutMs },
     }));
     keyed.post('/v1/predict', async (request) => {
       const topK = parseTopK((request.query as Record<string, unknown>).top_k, defaultTopK, metadata.classNames.length);
-      const images = request.isMultipart() ? await multipartImages(request) : [bodyImage(request.body, request.headers['content-type'])];
+      const multipart = request.isMultipart();
+      const images = multipart ? await multipartImages(request) : [bodyImage(request.body, request.headers['content-type'])];
+      await checkRequestPixels(images, maxPixelsPerRequest, limitInputPixels);
       // Admitted images count from here (decoding too, which is where big images cost memory) until answered.
       if (admitted + images.length > maxQueue) throw queueFull(admitted, retryAfter);
       admitted += images.length;
-      let rows: number[][];
+      let outcomes: (number[] | HttpError)[];
       try {
-        const inputs = await Promise.all(images.map((image) => imageToModelInput(image, metadata, limitInputPixels)));
-        rows = await batcher.submit(inputs);
+        // Each image stands alone: in a multipart request a bad part gets its own error beside the
+        // others' answers; only when every image fails does the request fail (with the first one's status).
+        const decoded = await Promise.allSettled(images.map((image) => imageToModelInput(image, metadata, limitInputPixels)));
+        const failed = decoded.find((d): d is PromiseRejectedResult => d.status === 'rejected' && !(d.reason instanceof HttpError));
+        if (failed) throw failed.reason;
+        if (decoded.every((d) => d.status === 'rejected')) throw (decoded[0] as PromiseRejectedResult).reason;
+        const rows = await batcher.submit(decoded.flatMap((d) => (d.status === 'fulfilled' ? [d.value] : [])));
+        outcomes = decoded.map((d) => (d.status === 'fulfilled' ? rows.shift()! : (d.reason as HttpError)));
       } catch (error) {
         if (error instanceof QueueFullError) throw queueFull(error.depth, retryAfter);
         if (error instanceof BatcherClosedError) throw new HttpError(503, 'shutting_down', 'the server is shutting down', 'shutting_down', { 'retry-after': retryAfter });
@@ -250,8 +274,14 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
       } finally {
         admitted -= images.length;
       }
-      const multipart = request.isMultipart();
-      return { predictions: rows.map((row, i): { file?: string; top: ClassProbability[] } => ({ ...(multipart ? { file: images[i].name } : {}), top: topOf(row, metadata.classNames, topK) })) };
+      return {
+        predictions: outcomes.map((outcome, i): PredictionAnswer => {
+          const file = multipart ? { file: images[i].name } : {};
+          if (Array.isArray(outcome)) return { ...file, top: topOf(outcome, metadata.classNames, topK) };
+          if (outcome.reject) metrics.reject(outcome.reject);
+          return { ...file, error: { status: outcome.statusCode, code: outcome.code, message: outcome.message } };
+        }),
+      };
     });
   });
 
@@ -272,8 +302,15 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
     close() {
       closing ??= (async () => {
         draining = true;
-        // fastify stops accepting and waits for the requests in flight, whose images are in the batcher.
-        await app.close();
+        // fastify stops accepting and waits for the requests in flight, whose images are in the batcher;
+        // past drainTimeoutMs the connections still open are cut (a client trickling its body would
+        // otherwise keep the process alive for ever: Node's request timeouts stop with the server).
+        const closed = app.close();
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), drainTimeoutMs)))]);
+        clearTimeout(timer);
+        if (timedOut) app.server.closeAllConnections();
+        await closed;
         await batcher.close();
         await predictor.dispose();
       })();
@@ -281,6 +318,9 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
     },
   };
 }
+
+/** One image's answer: its classes, or (multipart, when other parts succeeded) why it could not be classified. */
+type PredictionAnswer = { file?: string } & ({ top: ClassProbability[] } | { error: { status: number; code: string; message: string } });
 
 function queueFull(admitted: number, retryAfter: string): HttpError {
   return new HttpError(503, 'queue_full', `the server is busy (${admitted} images in hand); retry after ${retryAfter} s`, 'queue_full', { 'retry-after': retryAfter });

@@ -99,3 +99,26 @@ test('export --out under /proc is refused', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /is under \/proc, a kernel file system/);
 });
+
+test('export --format web refuses a non-empty folder that is not an earlier page (it would be published beside it), unless --overwrite', async () => {
+  const dir = await fs.mkdtemp(join(tmpdir(), 'tlkit-export-web-'));
+  // A home-like folder: nothing named like the page's files, only someone's own files.
+  const home = join(dir, 'home');
+  await fs.mkdir(join(home, '.ssh'), { recursive: true });
+  await fs.writeFile(join(home, '.ssh', 'id_ed25519'), 'private');
+  await fs.writeFile(join(home, 'notes.txt'), 'mine');
+  const refused = await runCli(['export', run, '--format', 'web', '--out', home]);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /--out .*home is a folder that is not empty \(.*notes\.txt.*\) and not an earlier tlkit web page; .*--overwrite/);
+  assert.equal(existsSync(join(home, 'index.html')), false, 'nothing written');
+  // An empty folder, and then the same folder again (now an earlier page, with a file of the user's added): fine.
+  const site = join(dir, 'site');
+  await fs.mkdir(site);
+  assert.equal((await runCli(['export', run, '--format', 'web', '--out', site])).code, 0);
+  await fs.writeFile(join(site, 'favicon.ico'), 'icon');
+  assert.equal((await runCli(['export', run, '--format', 'web', '--out', site])).code, 0, 'an earlier page is replaced');
+  const forced = await runCli(['export', run, '--format', 'web', '--out', home, '--overwrite']);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.ok(existsSync(join(home, 'index.html')) && existsSync(join(home, 'notes.txt')));
+  await fs.rm(dir, { recursive: true, force: true });
+});

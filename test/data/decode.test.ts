@@ -82,10 +82,27 @@ test('BMP (24-bit, 8-bit palette and grey, 1-bit, 32-bit) and PPM/PGM decode as 
   const ref = JSON.parse(readFileSync(new URL('../fixtures/data/reference.json', import.meta.url), 'utf8'));
   for (const [name, expected] of Object.entries(ref.legacy) as [string, { mode: string; shape: [number, number]; rgb: number[] }][]) {
     const path = new URL(`../fixtures/data/legacy/${name}`, import.meta.url).pathname;
-    const img = await decodeImageFile(path, { targetSize: null, colorMode: 'rgb' });
-    assert.deepEqual([img.height, img.width], expected.shape, name);
-    assert.deepEqual([...img.data], expected.rgb, `${name} (PIL mode ${expected.mode})`);
-    assert.ok(['bmp', 'ppm'].includes(img.source!.format));
+    // On this thread, and on the decode thread a server uses (legacyOffThread): the same pixels.
+    for (const legacyOffThread of [false, true]) {
+      const img = await decodeImageFile(path, { targetSize: null, colorMode: 'rgb', legacyOffThread });
+      assert.deepEqual([img.height, img.width], expected.shape, name);
+      assert.deepEqual([...img.data], expected.rgb, `${name} (PIL mode ${expected.mode}, legacyOffThread ${legacyOffThread})`);
+      assert.ok(['bmp', 'ppm'].includes(img.source!.format));
+    }
+  }
+});
+
+test('BMP and PPM/PGM: a header claiming more pixels than the limit, or than the bytes can hold, is refused before decoding', async () => {
+  const { decodeImageBuffer, DecodeFailure } = await import('../../src/data/decode.js');
+  const cases: [string, Buffer, RegExp][] = [
+    ['ascii-claim.pgm', Buffer.from('P2\n60000 60000\n255\n1 2 3\n', 'latin1'), /60000x60000 = 3600000000 pixels exceeds the pixel limit/],
+    ['ascii-short.pgm', Buffer.from('P2\n100 100\n255\n1 2 3\n', 'latin1'), /truncated PPM\/PGM pixel data/],
+    ['binary-claim.ppm', Buffer.concat([Buffer.from('P6\n50000 50000\n255\n', 'latin1'), Buffer.alloc(64)]), /50000x50000 = 2500000000 pixels exceeds/],
+  ];
+  for (const [name, bytes, reason] of cases) {
+    for (const legacyOffThread of [false, true]) {
+      await assert.rejects(decodeImageBuffer(bytes, name, { legacyOffThread }), (e: unknown) => e instanceof DecodeFailure && reason.test(e.reason), `${name} legacyOffThread ${legacyOffThread}`);
+    }
   }
 });
 

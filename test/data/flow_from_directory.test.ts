@@ -249,8 +249,8 @@ test('without augmentation, decoded pixels are kept between epochs: the same bat
   const third = byIndex(await drain(uncached), size);
   assert.notDeepEqual(third.get(0), first.get(0), 'cacheBytes: 0 reads the changed file');
   assert.deepEqual(third.get(1), first.get(1));
-  // A budget smaller than one image caches nothing: a file broken after the first epoch is skipped.
-  const tiny = new ImageDataGenerator().flowFromDirectory(dir, { targetSize: [12, 12], batchSize: 4, seed: 3, cacheBytes: size - 1 });
+  // A budget smaller than one image, with no spill to disk, caches nothing: a file broken after the first epoch is skipped.
+  const tiny = new ImageDataGenerator().flowFromDirectory(dir, { targetSize: [12, 12], batchSize: 4, seed: 3, cacheBytes: size - 1, cacheSpillBytes: 0 });
   await drain(tiny);
   writeFileSync(join(dir, 'a', 'img01.jpg'), 'now broken');
   await drain(tiny);

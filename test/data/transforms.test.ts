@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { affineMatrix, resampleAffine, mapCoordinate, type FillMode } from '../../src/data/transforms/affine.js';
+import { resampleAffine, mapCoordinate, type FillMode } from '../../src/data/transforms/affine.js';
+import { affineMatrix } from '../../src/data/transforms/apply_transform.js';
 import { applyChannelShift } from '../../src/data/transforms/channel_shift.js';
 import { flipHorizontal, flipVertical } from '../../src/data/transforms/flip.js';
 import { applyBrightness } from '../../src/data/transforms/brightness.js';

@@ -3,8 +3,8 @@
 // passes (resample, flips, brightness: each kernel checked against scipy/PIL in transforms.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { affineMatrix, resampleAffine, type FillMode } from '../../src/data/transforms/affine.js';
-import { applyTransformToArray, type TransformParams } from '../../src/data/transforms/apply_transform.js';
+import { resampleAffine, type FillMode } from '../../src/data/transforms/affine.js';
+import { affineMatrix, applyTransformToArray, type TransformParams } from '../../src/data/transforms/apply_transform.js';
 import { applyBrightness } from '../../src/data/transforms/brightness.js';
 import { flipHorizontal, flipVertical } from '../../src/data/transforms/flip.js';
 import { applyChannelShift } from '../../src/data/transforms/channel_shift.js';

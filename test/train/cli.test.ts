@@ -79,7 +79,7 @@ test('tlkit predict lists top-k classes per image as text, JSON and CSV', async 
   assert.match(b.stdout, /broken\.png\terror: /);
   assert.match(b.stdout, /img1\.png\t(top|bottom) /);
   const c = await runCli(['predict', modelDir, join(imageDir, 'top', 'img1.png'), '--csv']);
-  assert.equal(c.stdout.trim().split('\n')[0], 'file,rank,class,probability');
+  assert.equal(c.stdout.trim().split('\n')[0], 'file,rank,class,probability,error');
   assert.equal(c.stdout.trim().split('\n').length, 2);
 });
 

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from '../command.js';
-import { parseFlags, stringFlag } from '../args.js';
+import { numberFlag, parseFlags, stringFlag } from '../args.js';
 import { UsageError } from '../../core/errors.js';
 import { ProgressPrinter, formatDuration } from '../progress_bar.js';
 import { definedOnly, trainFlagSpec, trainFlagUsage, trainOptionsFromFlags } from '../train_flags.js';
@@ -41,6 +41,8 @@ Options:
   --overwrite                replace the backbones' runs already in --out (else each one is refused)
   --allow-random-weights     train backbones without pretrained weights from random weights (default: report them)
   --json                     print the result as JSON on stdout
+  --explain-misclassified K  Grad-CAM overlays beside the first K misclassified images of each backbone in
+                             report.html (default 12; 0: none)
   --grid KEY=v1,v2           a sweep (repeatable): every backbone runs once per combination of the values,
                              same seed and held-out data; KEY is a training flag (lr, fine-tune-from,
                              batch-size, optimizer, head...); values with commas are split on ';' instead
@@ -69,6 +71,7 @@ const flags = {
   'allow-random-weights': { type: 'boolean' },
   overwrite: { type: 'boolean' },
   json: { type: 'boolean' },
+  'explain-misclassified': { type: 'string' },
   grid: { type: 'string', multiple: true },
   detach: { type: 'boolean' },
   cancel: { type: 'string' },
@@ -186,7 +189,7 @@ export const compareCommand: Command = {
         onLog,
         onBackboneDone: (row) => io.stderr.write(row.ok ? `${row.id}: accuracy ${row.accuracy.toFixed(3)}${row.linearProbeAccuracy !== undefined ? ` (linear probe ${row.linearProbeAccuracy.toFixed(3)})` : ''} in ${formatDuration(row.elapsedSeconds)}\n` : `${row.id}: failed: ${row.error}\n`),
       });
-      files = await writeCompareReport(result);
+      files = await writeCompareReport(result, undefined, { explainMisclassified: numberFlag(values, 'explain-misclassified', { integer: true, min: 0 }) });
     }
     if (values.json) {
       io.stdout.write(JSON.stringify(compareJson(result), null, 2) + '\n');

@@ -22,6 +22,7 @@ Writes a trained model (a run directory, or its model/ folder) in another format
 Options:
   --out PATH        where to write (a file for onnx and h5, a folder for tfjs and web)
   --overwrite       replace an existing file at --out that is not an earlier tlkit export of this format
+                    (web: also write into a non-empty folder that is not an earlier page)
   --batch-size N    onnx: a fixed batch size instead of a dynamic one
   --weights-only    h5: only the weights (the model.save_weights layout)`;
 

@@ -6,6 +6,7 @@ import { augmentCommand } from './augment.js';
 import { trainCommand } from './train.js';
 import { evaluateCommand } from './evaluate.js';
 import { predictCommand } from './predict.js';
+import { explainCommand } from './explain.js';
 import { modelsCommand } from './models.js';
 import { summaryCommand } from './summary.js';
 import { exportCommand } from './export.js';
@@ -27,6 +28,7 @@ export const commands: Command[] = [
   statusCommand,
   evaluateCommand,
   predictCommand,
+  explainCommand,
   exportCommand,
   serveCommand,
   cacheCommand,

@@ -2,6 +2,8 @@
 import type { Command } from '../command.js';
 import { choiceFlag, numberFlag, parseFlags } from '../args.js';
 import { UsageError } from '../../core/errors.js';
+import type { Writable } from 'node:stream';
+import type { Prediction } from '../../inference/predict.js';
 
 const usage = `Usage: tlkit predict MODEL IMAGE|DIR... [--top-k K] [--batch-size B] [--json | --csv]
 
@@ -14,7 +16,9 @@ Options:
   --batch-size B   images per batch (default 16)
   --engine E       auto (default: onnxruntime when it can run the model, else tfjs), onnx or tfjs
   --json           [{"file", "top": [{"className", "index", "probability"}]}]
-  --csv            file,rank,class,probability (one row per listed class)`;
+  --csv            file,rank,class,probability,error (one row per listed class; a file that could
+                   not be read: one row with its error). Cells that a spreadsheet would run as a
+                   formula (starting with = + - @) are written as text: '=...`;
 
 const flags = {
   'top-k': { type: 'string' },
@@ -24,8 +28,29 @@ const flags = {
   csv: { type: 'boolean' },
 } as const;
 
-function csvField(s: string): string {
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+/**
+ * One CSV cell from text a stranger may control (file and class names, error messages). A cell starting
+ * with = + - @ (or tab / carriage return) is a formula to Excel, LibreOffice and Google Sheets (CSV
+ * injection): it gets a leading ' and quotes, as OWASP recommends, so it shows as the text it is.
+ */
+export function csvField(s: string): string {
+  const text = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+  return text !== s || /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** Writes, waiting for the stream to drain when it asks to (a slow pipe must not make output pile up in memory). */
+async function writeOut(stream: Writable, text: string): Promise<void> {
+  if (!stream.write(text)) await new Promise<void>((resolve) => stream.once('drain', resolve));
+}
+
+/** The lines of one prediction in the chosen format (JSON: an element of the pretty-printed array). */
+export function formatPrediction(p: Prediction, format: 'json' | 'csv' | 'text', first: boolean): string {
+  if (format === 'json') return `${first ? '' : ',\n'}${JSON.stringify(p, null, 2).replace(/^/gm, '  ')}`;
+  if (format === 'csv') {
+    if (p.error) return `${csvField(p.file ?? '')},,,,${csvField(p.error)}\n`;
+    return p.top.map((t, i) => `${csvField(p.file ?? '')},${i + 1},${csvField(t.className)},${t.probability},\n`).join('');
+  }
+  return `${p.file}\t${p.error ? `error: ${p.error}` : p.top.map((t) => `${t.className} ${t.probability.toFixed(4)}`).join('\t')}\n`;
 }
 
 export const predictCommand: Command = {
@@ -39,7 +64,7 @@ export const predictCommand: Command = {
     const topK = numberFlag(values, 'top-k', { integer: true, min: 1 }) ?? 1;
     const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
     const engineChoice = choiceFlag(values, 'engine', ['auto', 'tfjs', 'onnx'] as const);
-    const [{ initEngine }, { loadModel }, { predictFiles }, { openInferenceEngine }] = await Promise.all([
+    const [{ initEngine }, { loadModel }, { predictFilesStream }, { openInferenceEngine }] = await Promise.all([
       import('../../engines/tfjs/tf.js'),
       import('../../weights/saved_model.js'),
       import('../../inference/predict.js'),
@@ -49,27 +74,26 @@ export const predictCommand: Command = {
     const { model, metadata } = await loadModel(positionals[0]);
     const engine = await openInferenceEngine(model, engineChoice);
     if (engine.note) io.stderr.write(engine.note + '\n');
-    let predictions;
+    const format = values.json ? 'json' : values.csv ? 'csv' : 'text';
+    // Each result is written as soon as its batch is done: output and memory do not wait for the last file.
+    let written = 0;
+    let failed = 0;
     try {
-      predictions = await predictFiles(model, metadata, positionals.slice(1), { topK, batchSize, predictor: engine.predictor });
+      if (format === 'json') await writeOut(io.stdout, '[\n');
+      if (format === 'csv') await writeOut(io.stdout, 'file,rank,class,probability,error\n');
+      for await (const p of predictFilesStream(model, metadata, positionals.slice(1), { topK, batchSize, predictor: engine.predictor })) {
+        await writeOut(io.stdout, formatPrediction(p, format, written === 0));
+        written++;
+        if (p.error) {
+          failed++;
+          io.stderr.write(`tlkit predict: ${p.file}: ${p.error}\n`);
+        }
+      }
+      if (format === 'json') await writeOut(io.stdout, written ? '\n]\n' : ']\n');
     } finally {
       await engine.dispose();
+      model.dispose();
     }
-    if (values.json) {
-      io.stdout.write(JSON.stringify(predictions, null, 2) + '\n');
-    } else if (values.csv) {
-      const rows = ['file,rank,class,probability'];
-      for (const p of predictions) {
-        if (p.error) rows.push(`${csvField(p.file ?? '')},,,`);
-        p.top.forEach((t, i) => rows.push(`${csvField(p.file ?? '')},${i + 1},${csvField(t.className)},${t.probability}`));
-      }
-      io.stdout.write(rows.join('\n') + '\n');
-    } else {
-      for (const p of predictions) io.stdout.write(`${p.file}\t${p.error ? `error: ${p.error}` : p.top.map((t) => `${t.className} ${t.probability.toFixed(4)}`).join('\t')}\n`);
-    }
-    model.dispose();
-    const failed = predictions.filter((p) => p.error);
-    for (const p of failed) io.stderr.write(`tlkit predict: ${p.file}: ${p.error}\n`);
-    return failed.length > 0 ? 1 : 0;
+    return failed > 0 ? 1 : 0;
   },
 };

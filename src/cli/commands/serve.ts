@@ -27,10 +27,16 @@ Options:
   --max-body-bytes N       largest image in bytes (default 10485760); larger: 413
   --max-images N           most images per multipart request (default 16)
   --limit-input-pixels N   largest decoded width x height (default 40000000); larger: 413
+  --max-pixels-per-request N  most pixels in all the images of one request together, read from their
+                           headers before decoding (default 100000000); more: 413
   --request-timeout-ms MS  time to send a whole request (default 30000); slower: 408
+  --drain-timeout-ms MS    on SIGTERM/SIGINT, how long requests in flight may take to finish before
+                           their connections are cut (default 30000)
   --threads N              onnxruntime threads (default: all cores)
 
-SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit 0.`;
+Security: see docs/security.md (what the server protects and what it leaves to a proxy, e.g. TLS).
+
+SIGTERM or SIGINT: stop accepting, finish the requests in flight (at most --drain-timeout-ms), exit 0.`;
 
 const flags = {
   host: { type: 'string' },
@@ -44,6 +50,8 @@ const flags = {
   'max-body-bytes': { type: 'string' },
   'max-images': { type: 'string' },
   'limit-input-pixels': { type: 'string' },
+  'max-pixels-per-request': { type: 'string' },
+  'drain-timeout-ms': { type: 'string' },
   'request-timeout-ms': { type: 'string' },
   threads: { type: 'string' },
 } as const;
@@ -71,6 +79,8 @@ export const serveCommand: Command = {
       maxBodyBytes: numberFlag(values, 'max-body-bytes', { integer: true, min: 1 }),
       maxImagesPerRequest: numberFlag(values, 'max-images', { integer: true, min: 1 }),
       limitInputPixels: numberFlag(values, 'limit-input-pixels', { integer: true, min: 1 }),
+      maxPixelsPerRequest: numberFlag(values, 'max-pixels-per-request', { integer: true, min: 1 }),
+      drainTimeoutMs: numberFlag(values, 'drain-timeout-ms', { integer: true, min: 1 }),
       requestTimeoutMs: numberFlag(values, 'request-timeout-ms', { integer: true, min: 1 }),
       threads: numberFlag(values, 'threads', { integer: true, min: 1 }),
       onError: (error) => io.stderr.write(`tlkit serve: request failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`),

@@ -52,8 +52,10 @@ export interface ResampleOptions {
   lut?: Uint8Array;
 }
 
-type M3 = number[][];
-function mul(a: M3, b: M3): M3 {
+/** A 3x3 matrix in homogeneous (x, y) = (column, row) coordinates, Keras's convention. */
+export type M3 = number[][];
+
+export function mulM3(a: M3, b: M3): M3 {
   const r: M3 = [
     [0, 0, 0],
     [0, 0, 0],
@@ -64,51 +66,11 @@ function mul(a: M3, b: M3): M3 {
 }
 
 /**
- * Keras's matrix: rotation · shift · shear · zoom in (x, y), recentred on the image centre, returned in
- * (row, col) order for the resample. Returns null when the parameters are the identity (Keras then
- * skips the resample).
+ * Keras's transform matrix `m` (the product of the augmentation ops' factors, in (x, y)) recentred on
+ * the image centre, returned in (row, col) order for the resample. null stays null: the identity (Keras
+ * then skips the resample).
  */
-export function affineMatrix(params: AffineParams, height: number, width: number): AffineMatrix | null {
-  const theta = params.theta ?? 0;
-  const tx = params.tx ?? 0;
-  const ty = params.ty ?? 0;
-  const shear = params.shear ?? 0;
-  const zx = params.zx ?? 1;
-  const zy = params.zy ?? 1;
-  let m: M3 | null = null;
-  if (theta !== 0) {
-    const t = (theta * Math.PI) / 180;
-    m = [
-      [Math.cos(t), -Math.sin(t), 0],
-      [Math.sin(t), Math.cos(t), 0],
-      [0, 0, 1],
-    ];
-  }
-  if (tx !== 0 || ty !== 0) {
-    const s = [
-      [1, 0, tx],
-      [0, 1, ty],
-      [0, 0, 1],
-    ];
-    m = m ? mul(m, s) : s;
-  }
-  if (shear !== 0) {
-    const sh = (shear * Math.PI) / 180;
-    const s = [
-      [1, -Math.sin(sh), 0],
-      [0, Math.cos(sh), 0],
-      [0, 0, 1],
-    ];
-    m = m ? mul(m, s) : s;
-  }
-  if (zx !== 1 || zy !== 1) {
-    const z = [
-      [zx, 0, 0],
-      [0, zy, 0],
-      [0, 0, 1],
-    ];
-    m = m ? mul(m, z) : z;
-  }
+export function recentredAffine(m: M3 | null, height: number, width: number): AffineMatrix | null {
   if (!m) return null;
   const oX = width / 2 - 0.5;
   const oY = height / 2 - 0.5;
@@ -122,7 +84,7 @@ export function affineMatrix(params: AffineParams, height: number, width: number
     [0, 1, -oY],
     [0, 0, 1],
   ];
-  const f = mul(mul(offset, m), reset);
+  const f = mulM3(mulM3(offset, m), reset);
   // (x, y) -> (row, col): swap both axes, as Keras does before calling scipy.
   return { m00: f[1][1], m01: f[1][0], m10: f[0][1], m11: f[0][0], offsetRow: f[1][2], offsetCol: f[0][2] };
 }

@@ -1,9 +1,9 @@
-// Keras's apply_transform on a flat HWC float image: one affine resample (rotation, shift, shear,
-// zoom), then channel shift, horizontal flip, vertical flip, brightness — Keras's order.
-import { affineMatrix, resampleAffine, type AffineParams, type FillMode } from './affine.js';
-import { applyBrightness, brightnessTable } from './brightness.js';
-import { applyChannelShift } from './channel_shift.js';
-import { flipHorizontal, flipVertical } from './flip.js';
+// Keras's apply_transform on a flat HWC float image, the fused pass over the registered ops
+// (registry.ts): one affine resample (the product of the affine ops' factors: rotation, shift, shear,
+// zoom), then the pixel ops in Keras's order (channel shift, horizontal flip, vertical flip, brightness),
+// as many of them as it can done by the resample while it writes.
+import { mulM3, recentredAffine, resampleAffine, type AffineMatrix, type AffineParams, type FillMode, type M3, type ResampleOptions } from './affine.js';
+import { AFFINE_OPS, AUGMENTATION_OPS, PIXEL_OPS } from './registry.js';
 
 /** Keras's transform parameters in camelCase. */
 export interface TransformParams extends AffineParams {
@@ -36,51 +36,46 @@ export function applyTransformToArray(
   scratch?: Float32Array,
 ): Float32Array {
   const matrix = affineMatrix(params, height, width);
-  const shift = params.channelShiftIntensity !== undefined && params.channelShiftIntensity !== null;
-  const brightness = params.brightness !== undefined && params.brightness !== null;
+  const pending = PIXEL_OPS.filter((op) => op.changes(params));
   let x: Float32Array;
-  let flipped = false;
-  let brightened = false;
   if (matrix) {
-    // Keras's order is resample, channel shift, flips, brightness. Without a channel shift in between,
-    // the flips are where the resample writes and brightness is a table on what it writes, when every
-    // value is known to be in [0, 255] (bytes in, a fill value in range, no alpha band): one pass.
-    flipped = !shift;
+    // Keras's order is the resample, then the pixel ops. The leading pixel ops that the resample can do
+    // as it writes (flips: where it writes; brightness: a table on what it writes, when every value is
+    // known to be in [0, 255]) are done there: one pass. The first one it cannot do stops the fusion.
     const inByteRange = data instanceof Uint8Array && (settings.fillMode !== 'constant' || (settings.cval >= 0 && settings.cval <= 255));
-    brightened = brightness && !shift && inByteRange && channels !== 4;
-    x = resampleAffine(data, height, width, channels, matrix, {
-      fillMode: settings.fillMode,
-      cval: settings.cval,
-      order: settings.interpolationOrder,
-      flipHorizontal: flipped && params.flipHorizontal,
-      flipVertical: flipped && params.flipVertical,
-      lut: brightened ? brightnessTable(params.brightness!) : undefined,
-    }, scratch);
+    const fused: Partial<ResampleOptions> = {};
+    while (pending.length > 0) {
+      const work = pending[0].pixel!.fuse?.(params, { inByteRange, channels });
+      if (!work) break;
+      Object.assign(fused, work);
+      pending.shift();
+    }
+    x = resampleAffine(data, height, width, channels, matrix, { fillMode: settings.fillMode, cval: settings.cval, order: settings.interpolationOrder, ...fused }, scratch);
   } else if (data instanceof Uint8Array) {
     x = scratch && scratch.length === data.length ? scratch : new Float32Array(data.length);
     x.set(data);
   } else {
     x = data;
   }
-  if (shift) applyChannelShift(x, params.channelShiftIntensity!);
-  if (!flipped && params.flipHorizontal) flipHorizontal(x, height, width, channels);
-  if (!flipped && params.flipVertical) flipVertical(x, height, width, channels);
-  if (brightness && !brightened) applyBrightness(x, params.brightness!, channels);
+  for (const op of pending) op.pixel!.kernel(x, height, width, channels, params);
   return x;
+}
+
+/**
+ * Keras's transform matrix: the affine ops' factors (rotation · shift · shear · zoom, in (x, y)) recentred
+ * on the image centre, in (row, col) order for the resample. null when the parameters are the identity
+ * (Keras then skips the resample).
+ */
+export function affineMatrix(params: TransformParams, height: number, width: number): AffineMatrix | null {
+  let m: M3 | null = null;
+  for (const op of AFFINE_OPS) {
+    const factor = op.affine!(params);
+    if (factor) m = m ? mulM3(m, factor) : factor;
+  }
+  return recentredAffine(m, height, width);
 }
 
 /** True when applying `params` changes nothing. */
 export function isIdentityTransform(p: TransformParams): boolean {
-  return (
-    (p.theta ?? 0) === 0 &&
-    (p.tx ?? 0) === 0 &&
-    (p.ty ?? 0) === 0 &&
-    (p.shear ?? 0) === 0 &&
-    (p.zx ?? 1) === 1 &&
-    (p.zy ?? 1) === 1 &&
-    !p.flipHorizontal &&
-    !p.flipVertical &&
-    (p.channelShiftIntensity ?? null) === null &&
-    (p.brightness ?? null) === null
-  );
+  return !AUGMENTATION_OPS.some((op) => op.changes(p));
 }

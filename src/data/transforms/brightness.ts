@@ -6,6 +6,7 @@
 //     [0, 255] (an alpha band is kept as is);
 //  3. img_to_array, and with the local scale, back to the original range: v / 255 * (max - min) + min.
 // So brightness quantises to 256 levels, as Keras's did for the images models were trained on. In place.
+import { checkPair, type AugmentationOp } from './augmentation_op.js';
 const f32 = Math.fround;
 
 /** PIL's enhance of each uint8 value: trunc(factor * v) in float32, clipped to [0, 255]. */
@@ -58,3 +59,27 @@ export function applyBrightness(data: Float32Array, brightness: number, channels
   }
   return data;
 }
+
+export interface BrightnessOptions {
+  /** [low, high] PIL brightness factor (Keras's semantics: the result is quantised to 256 levels). */
+  brightnessRange?: [number, number] | null;
+}
+
+/** Keras's random brightness: a factor in [low, high], applied last. */
+export const brightness: AugmentationOp = {
+  name: 'brightness',
+  options: ['brightnessRange'],
+  check: (o: BrightnessOptions) => ({ brightnessRange: o.brightnessRange == null ? null : checkPair('brightnessRange', o.brightnessRange, 'a list of two numbers [low, high] or null') }),
+  enabled: (r) => r.brightnessRange !== null,
+  draw: (r, rng, _shape, params) => {
+    params.brightness = r.brightnessRange ? rng.uniform(r.brightnessRange[0], r.brightnessRange[1]) : null;
+  },
+  changes: (p) => p.brightness !== undefined && p.brightness !== null,
+  pixel: {
+    order: 4,
+    kernel: (x, _h, _w, c, p) => void applyBrightness(x, p.brightness!, c),
+    // A table on what the resample writes, when every value is known to be in [0, 255] and no alpha band is kept as is.
+    fuse: (p, context) => (context.inByteRange && context.channels !== 4 ? { lut: brightnessTable(p.brightness!) } : undefined),
+  },
+  flags: [{ flag: 'brightness-range', option: 'brightnessRange', value: 'pair', metavar: 'LO,HI', help: 'PIL brightness factor, e.g. 0.8,1.2' }],
+};

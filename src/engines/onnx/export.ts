@@ -1,10 +1,13 @@
 // Keras (tfjs-layers) model -> ONNX ModelProto bytes, written with the onnx-proto protobuf messages.
 // Walks the functional graph from the requested outputs back to the inputs (nested models such as a
-// backbone used as one layer are inlined), converting each layer call with layer_converters.ts.
+// backbone used as one layer are inlined), converting each layer call with its layer table's forward (layers/), the
+// weights becoming initializers.
 import { TlkitError, invalidArgument } from '../../core/errors.js';
-import type { tfl } from '../tfjs/tf.js';
+import type { tf, tfl } from '../tfjs/tf.js';
 import { onnx, OnnxGraphBuilder, type OnnxTypes, type OnnxValue } from './graph_builder.js';
-import { getOnnxConverter, supportedLayerClasses, UnsupportedConfig } from './layer_converters.js';
+import { getLayerTable, supportedLayerClasses, UnsupportedLayer, type ForwardContext } from './layers/index.js';
+import { Ops } from './training/ops.js';
+import { kerasToOnnx, onnxShape } from './training/params.js';
 import { findLayerPath, nodeInModel, unknownLayer, type Layer, type SymbolicTensor } from './model_graph.js';
 import { resolveTensor, type TensorScope } from './model_walk.js';
 
@@ -92,29 +95,62 @@ export function exportOnnxSync(model: tfl.LayersModel, options: ExportOnnxOption
 
 /** The ONNX value of a symbolic tensor, converting every layer call it depends on first. */
 function emit(builder: OnnxGraphBuilder, target: SymbolicTensor, scope: Scope): OnnxValue {
+  const ops = opsOf(builder);
   return resolveTensor(target, scope, {
     inlineNestedModels: true,
     unboundInput: (layer) =>
       new TlkitError(`Cannot export to ONNX: input '${layer.name}' is needed but is not an input of the exported graph`),
-    callLayer: (layer, node, inputs) => convertLayer(builder, layer, inputs, node.outputTensors.map((t) => t.shape)),
+    callLayer: (layer, node, inputs) => convertLayer(ops, layer, inputs, node.outputTensors.map((t) => t.shape)),
     // OnnxValue.shape is the Keras shape: take it from the tensor itself, not from what a converter or a nested model reported.
     bindOutput: (value, tensor) => ({ ...value, shape: tensor.shape }),
   });
 }
 
-function convertLayer(builder: OnnxGraphBuilder, layer: Layer, inputs: OnnxValue[], outputShapes: (number | null)[][]): OnnxValue[] {
+const opsByBuilder = new WeakMap<OnnxGraphBuilder, Ops>();
+
+/** One Ops per graph, so its shared constants are shared across the whole export. */
+function opsOf(builder: OnnxGraphBuilder): Ops {
+  let ops = opsByBuilder.get(builder);
+  if (!ops) opsByBuilder.set(builder, (ops = new Ops(builder)));
+  return ops;
+}
+
+/** A weight variable's values and Keras shape, by its tfjs field name ('kernel', 'gamma', ...). */
+function readWeight(layer: Layer, field: string): { data: Float32Array; shape: number[] } | undefined {
+  const variable = (layer as unknown as Record<string, { read(): tf.Tensor } | null | undefined>)[field];
+  if (!variable) return undefined;
+  const tensor = variable.read();
+  return { data: Float32Array.from(tensor.dataSync() as Float32Array), shape: tensor.shape.slice() };
+}
+
+function convertLayer(ops: Ops, layer: Layer, inputs: OnnxValue[], outputShapes: (number | null)[][]): OnnxValue[] {
+  const builder = ops.b;
   const className = layer.getClassName();
-  const converter = getOnnxConverter(className);
-  if (!converter) {
+  const table = getLayerTable(className);
+  if (!table) {
     throw new TlkitError(
       `Cannot export layer '${layer.name}' (${className}) to ONNX: no converter for class ${className}. ` +
         `Supported classes: ${['InputLayer', ...supportedLayerClasses()].join(', ')}`,
     );
   }
+  // Weights are constants of the exported graph, in the layout ONNX's ops take.
+  const context: ForwardContext = {
+    builder,
+    ops,
+    layer,
+    config: layer.getConfig(),
+    inputs,
+    outputShapes,
+    weight(field, layout, name) {
+      const weight = readWeight(layer, field);
+      return weight && builder.addFloatInitializer(name, kerasToOnnx(weight.data, weight.shape, layout), onnxShape(weight.shape, layout));
+    },
+    constant: (field) => readWeight(layer, field)?.data,
+  };
   try {
-    return converter({ builder, layer, config: layer.getConfig(), inputs, outputShapes });
+    return table.forward(context);
   } catch (error) {
-    const reason = error instanceof UnsupportedConfig ? error.message : String((error as Error).message ?? error);
+    const reason = error instanceof UnsupportedLayer ? error.message : String((error as Error).message ?? error);
     throw new TlkitError(`Cannot export layer '${layer.name}' (${className}) to ONNX: ${reason}`, { cause: error });
   }
 }

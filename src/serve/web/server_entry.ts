@@ -24,7 +24,9 @@ async function post(body: Blob, topK: number): Promise<ClassProbability[]> {
 }
 
 /** Every class of `image` with its probability, most probable first, computed by the server. */
-export async function classify(image: ImageSource, topK = config.classNames.length): Promise<ClassProbability[]> {
+// (A server with an API key leaves the class names out of the page: then ask for them all, the server
+// caps top_k at its number of classes.)
+export async function classify(image: ImageSource, topK = config.classNames.length || 1000): Promise<ClassProbability[]> {
   const canvas = drawAtNaturalSize(image);
   const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
   if (!blob) throw new Error('tlkit.classify: the image could not be encoded');
@@ -33,4 +35,5 @@ export async function classify(image: ImageSource, topK = config.classNames.leng
 
 // Dropped files go as they are: the server decodes the original bytes, exactly as `tlkit predict` does.
 mountUi(config, (file) => post(file, config.topK));
-setStatus(`Ready: ${config.backbone}, ${config.classNames.length} classes, classified by the server.`, 'ready');
+if (config.classNames.length === 0) document.getElementById('auth')?.removeAttribute('hidden');
+setStatus(config.classNames.length > 0 ? `Ready: ${config.backbone}, ${config.classNames.length} classes, classified by the server.` : 'Ready: classified by the server (it needs the API key below).', 'ready');

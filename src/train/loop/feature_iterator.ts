@@ -51,11 +51,10 @@ export class FeatureIterator implements BatchIterator {
     private readonly extractor: FeatureExtractor,
     options: FeatureIteratorOptions,
   ) {
-    if (options.cache && options.stores) {
-      this.stores = options.stores;
-      // The store keeps the features: decoded pixels would only take memory (a first pass reads each once).
-      (inner as { releaseDecodedPixels?: () => void }).releaseDecodedPixels?.();
-    } else if (options.cache) this.cache = new Map();
+    if (options.cache && options.stores) this.stores = options.stores;
+    else if (options.cache) this.cache = new Map();
+    // Features kept (in a store or in memory): the pixels are not read again.
+    if (options.cache) inner.readEachImageOnce?.();
   }
 
   get length(): number {

@@ -4,7 +4,7 @@
 // the frozen prefix on onnxruntime.
 import { tf } from '../../engines/tfjs/tf.js';
 import type { FeatureIterator } from '../loop/feature_iterator.js';
-import { linearProbe, type DenseRows, type LinearProbeResult } from './linear_probe.js';
+import { runLinearProbe, type DenseRows, type LinearProbeOptions, type LinearProbeResult } from './linear_probe.js';
 import { restOfEpoch } from '../../data/batch.js';
 
 export interface ProbeRows {
@@ -104,11 +104,11 @@ export async function pooledFeatures(iterator: FeatureIterator): Promise<ProbeRo
   return { rows: { x, n, d }, labels: Int32Array.from(chunks.flatMap((c) => c.labels)) };
 }
 
-/** The probe on a run's frozen features: trained on `train`, scored on `heldOut`. */
-export async function probeFrozenFeatures(train: FeatureIterator, heldOut: FeatureIterator, classes: number): Promise<LinearProbeResult> {
+/** The probe on a run's frozen features: trained on `train`, scored on `heldOut` (products on onnxruntime). */
+export async function probeFrozenFeatures(train: FeatureIterator, heldOut: FeatureIterator, classes: number, options: LinearProbeOptions = {}): Promise<LinearProbeResult> {
   const a = await pooledFeatures(train);
   const b = await pooledFeatures(heldOut);
-  return linearProbe(a.rows, a.labels, b.rows, b.labels, classes);
+  return runLinearProbe(a.rows, a.labels, b.rows, b.labels, classes, options);
 }
 
 export function describeProbe(p: LinearProbeResult): string {

@@ -1,18 +1,17 @@
 // trainRun's use of BatchNorm recalibration: after a phase that trained BatchNorm layers in training
 // mode, one pass over un-augmented training batches (the phase's cached features when it had them, a
-// fresh un-augmented reader of the training folder otherwise), without disturbing the run's own
+// fresh un-augmented reader of the training folder, which the run opens for it, otherwise), on the
+// runtime of the phase's EnginePlan, without disturbing the run's own
 // iterator (its position and shuffling stay as the checkpoint recorded them). And, during such a phase,
 // a bounded pass before each validation, so that per-epoch val_loss / val_accuracy (and what judges
 // epochs by them: EarlyStopping, best.ckpt, --epochs auto) describe the weights rather than moving
 // averages that lag behind them.
 import type { FrozenEngine } from '../../engines/onnx/frozen_features.js';
 import type { Runtime } from '../../engines/engine_decision.js';
-import type { Classifier } from '../../models/classifier.js';
+import type { tfl } from '../../engines/tfjs/tf.js';
 import type { ProgressCallback } from '../../core/progress.js';
 import { FeatureIterator } from '../loop/feature_iterator.js';
 import { batchNormTrainedInTrainingMode, recalibrateBatchNorm, saveMovingStatistics, type RecalibrationResult } from './recalibrate_batchnorm.js';
-import { makeRunInputs, type InputScaling, type RunInputs } from '../run/run_inputs.js';
-import type { TrainRunOptions } from '../run/run.js';
 import type { FitOptions } from '../loop/fit.js';
 import { isDeterministic, type BatchIterator } from '../../data/batch.js';
 
@@ -22,18 +21,19 @@ export interface PhaseRecalibration extends RecalibrationResult {
 
 export interface RecalibrateAfterPhaseArgs {
   phase: number;
-  classifier: Classifier;
+  /** The part the phase trained: the frozen prefix's head, or the whole classifier. */
+  model: tfl.LayersModel;
   /** The phase's frozen prefix on onnxruntime: then only its head (the trainable rest) can hold trained BatchNorm. */
   frozen?: FrozenEngine;
   /** Where the statistics passes run: the phase's EnginePlan's `recalibration`. */
   runsOn: Runtime;
   /** The phase's training iterator (features when `frozen` is set). */
   phaseTrain: BatchIterator;
-  iterators: RunInputs;
-  options: TrainRunOptions;
-  weights: string;
-  seed: number;
-  scaling: InputScaling;
+  /**
+   * Opens a fresh un-augmented reader of the training images (the run's scaling, no workers), used when
+   * the phase's own iterator is augmented; undefined when there is no folder to read again.
+   */
+  openUnaugmentedTrain?: () => { train: BatchIterator; close(): Promise<void> };
   enabled: boolean;
   log: (message: string) => void;
   onProgress?: ProgressCallback;
@@ -68,16 +68,15 @@ function openRecalibrationData(a: RecalibrateAfterPhaseArgs, cacheFeatures: bool
       close: async () => undefined,
     };
   }
-  if (!a.options.dataDir) return undefined;
-  const { rescale } = (a.options.augmentation ?? {}) as { rescale?: number };
-  const reader = makeRunInputs({ ...a.options, augmentation: rescale !== undefined ? { rescale } : undefined, workers: 0, validationSplit: a.options.validationSplit, valDir: undefined }, a.weights, a.seed, a.scaling, () => undefined);
+  if (!a.openUnaugmentedTrain) return undefined;
+  const reader = a.openUnaugmentedTrain();
   const data = a.frozen ? new FeatureIterator(reader.train, a.frozen, { cache: cacheFeatures }) : reader.train;
   return { pass: (run) => run(data), close: () => reader.close() };
 }
 
 /** Recalibrates what the phase trained in training mode; undefined when it trained no BatchNorm so. */
 export async function recalibrateAfterPhase(a: RecalibrateAfterPhaseArgs): Promise<PhaseRecalibration | 'skipped' | undefined> {
-  const model = a.frozen ? a.frozen.head : a.classifier.model;
+  const model = a.model;
   const layers = batchNormTrainedInTrainingMode(model);
   if (layers.length === 0) return undefined;
   if (!a.enabled) {
@@ -150,7 +149,7 @@ export interface ValidationRecalibration {
  * way (EarlyStopping and best.ckpt compare them).
  */
 export function validationRecalibration(a: RecalibrateAfterPhaseArgs, settings: boolean | ValidationRecalibrationSettings | undefined, hasValidation: boolean): ValidationRecalibration {
-  const model = a.frozen ? a.frozen.head : a.classifier.model;
+  const model = a.model;
   const layers = batchNormTrainedInTrainingMode(model);
   if (!hasValidation || !a.enabled || settings === false || layers.length === 0) return { close: async () => undefined };
   const {

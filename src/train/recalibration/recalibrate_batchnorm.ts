@@ -10,7 +10,7 @@ import { isFrozen } from '../../engines/tfjs/batch_norm_layer.js';
 import type { ProgressCallback } from '../../core/progress.js';
 import { TlkitError, TrainingError, invalidArgument } from '../../core/errors.js';
 import { OnnxBatchStatistics, type LayerBatchStatistics } from '../../engines/onnx/training/batch_statistics.js';
-import { UnsupportedLayer } from '../../engines/onnx/training/rules.js';
+import { UnsupportedLayer } from '../../engines/onnx/layers/index.js';
 import { readTensorData } from '../../engines/onnx/tensor_data.js';
 import { restOfEpoch, type BatchIterator } from '../../data/batch.js';
 import { runtimeFor, type Runtime } from '../../engines/engine_decision.js';

@@ -1,7 +1,7 @@
 // Where `tlkit export` may write. An export never lands inside a run's model/ or checkpoints/ (nor the
 // model folder it reads), and replaces an existing file only when that file is an earlier tlkit export
 // of the same format, unless the caller says `overwrite`.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { onnx } from '../../engines/onnx/graph_builder.js';
 import { UsageError } from '../../core/errors.js';
@@ -71,6 +71,12 @@ export async function checkExportTarget(out: string, format: ExportFormat, optio
     const ours = existsSync(join(out, 'index.html')) && existsSync(join(out, 'tlkit-web.js'));
     const clash = ['index.html', 'tlkit-web.js', MODEL_JSON, WEIGHTS_BIN, METADATA_JSON].filter((n) => existsSync(join(out, n)));
     if (!ours && clash.length && !options.overwrite) throw refuse(`holds ${clash.join(', ')} of something that is not a tlkit web page`);
+    // A page is meant to be served as a whole folder: written among unrelated files (a home folder, a
+    // site, /) it would publish them beside it. Only an empty folder or an earlier page, unless --overwrite.
+    const others = readdirSync(out);
+    if (!ours && others.length > 0 && !options.overwrite) {
+      throw refuse(`is a folder that is not empty (${others.slice(0, 3).join(', ')}${others.length > 3 ? `, ... ${others.length} entries` : ''}) and not an earlier tlkit web page`);
+    }
     return;
   }
   if (format === 'tfjs') {

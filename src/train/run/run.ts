@@ -31,7 +31,7 @@ import { planRun, storedConfig, type PhasePlan, type RunPlan, type StoredConfig 
 import { readJson, runDirLayout, writeJson, type RunDirLayout } from './run_dir.js';
 import { checkRunDirRequest, claimRunDir, type RunDirClaim } from './run_dir_guard.js';
 import { checkInputSize, checkResumeDataDir, checkResumeIdentity, checkRunData } from './run_checks.js';
-import { loadWeightsForRun, makeRunInputs, weightsChoice, type RunInputs } from './run_inputs.js';
+import { loadWeightsForRun, makeRunInputs, unaugmentedTrainReader, weightsChoice, type RunInputs } from './run_inputs.js';
 import type { ClassWeight, EpochLogs } from '../loop/types.js';
 import { isDeterministic, type BatchIterator } from '../../data/batch.js';
 import { planEpochs, type Epochs } from './epochs_auto.js';
@@ -139,6 +139,8 @@ export interface TrainRunHooks {
   onProgress?: ProgressCallback;
   /** One line of information (weights loaded, data found, phase changes...). */
   onLog?: (message: string) => void;
+  /** The run continues from a checkpoint: the epoch it is in (1-based, of its phase) and the batches of it already done. */
+  onResume?: (from: { epoch: number; batch: number }) => void;
 }
 
 export interface TrainRunResult {
@@ -208,6 +210,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
   await initEngine();
   const layout = runDirLayout(options.outDir);
   const { config, resumeFrom } = await resolveStart(options, layout, log);
+  if (resumeFrom) hooks.onResume?.({ epoch: resumeFrom.epoch + 1, batch: resumeFrom.batch });
   // On resume the stored config is the run's definition; only the run directory, iterators and signal come from the caller.
   const plan = planRun(config, { train: options.train, validation: options.validation });
   const full: TrainRunOptions = { ...plan.config, train: options.train, validation: options.validation, signal: options.signal };
@@ -342,11 +345,12 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       // opens: decide after any restore.
       const later = splitPoints.slice(plan.phases.indexOf(phase) + 1).filter((p): p is string => p !== undefined);
       engines = await planPhaseEngines({ model: classifier.model, choice: plan.engine, loss: classifier.loss, optimizer: plan.optimizer, frozenPrefixOptions: { alsoOutput: later } });
-      if (engines.frozenCompileInfo) log(describeCompile('frozen layers on onnxruntime', engines.frozenCompileInfo));
+      if (engines.frozen) log(describeCompile('frozen layers on onnxruntime', engines.frozen.compileInfo));
       log(describeEnginePlan(engines.plan));
       const { frozen } = engines;
       const recalibration = (phaseTrain: BatchIterator): RecalibrateAfterPhaseArgs => ({
-        phase: phase.index, classifier, frozen, runsOn: engines!.plan.recalibration, phaseTrain, iterators: inputs, options: full, weights: run.weights, seed: plan.seed, scaling: run.scaling,
+        phase: phase.index, model: frozen ? frozen.head : classifier.model, frozen, runsOn: engines!.plan.recalibration, phaseTrain,
+        openUnaugmentedTrain: unaugmentedTrainReader(full, run.weights, plan.seed, run.scaling),
         enabled: full.recalibrateBatchNorm !== false, log, onProgress: run.hooks.onProgress, signal: full.signal,
       });
       const forValidation = (phaseTrain: BatchIterator) => validationRecalibration(recalibration(phaseTrain), full.recalibrateBatchNormForValidation, Boolean(inputs.validation));
@@ -372,7 +376,7 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       if (recalibrated === 'skipped') outcome.batchNormSkipped = true;
       else if (recalibrated) outcome.batchNormRecalibration.push(recalibrated);
       if (full.linearProbe && !outcome.linearProbe && train instanceof FeatureIterator && validation instanceof FeatureIterator && phase.trainable.freezeBackbone) {
-        outcome.linearProbe = await probeFrozenFeatures(train, validation, inputs.classNames.length);
+        outcome.linearProbe = await probeFrozenFeatures(train, validation, inputs.classNames.length, { onProgress: run.hooks.onProgress });
         log(describeProbe(outcome.linearProbe));
       }
     }

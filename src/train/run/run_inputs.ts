@@ -106,3 +106,14 @@ export async function loadWeightsForRun(classifier: Classifier, weights: string,
   log(info.kind === 'random' ? `${classifier.backboneId}: random initial weights` : `${classifier.backboneId}: ${info.weightsLoaded} weights from ${info.file ?? info.source}`);
   return info;
 }
+
+/**
+ * A fresh un-augmented reader of the run's training folder (the run's rescale and scaling, no workers):
+ * BatchNorm recalibration reads it when the phase's own iterator is augmented. Undefined without dataDir.
+ */
+export function unaugmentedTrainReader(options: TrainRunOptions, weights: string, seed: number, scaling: InputScaling): (() => RunInputs) | undefined {
+  if (!options.dataDir) return undefined;
+  const { rescale } = (options.augmentation ?? {}) as { rescale?: number };
+  const unaugmented: TrainRunOptions = { ...options, augmentation: rescale !== undefined ? { rescale } : undefined, workers: 0, valDir: undefined };
+  return () => makeRunInputs(unaugmented, weights, seed, scaling, () => undefined);
+}

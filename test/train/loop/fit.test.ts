@@ -151,3 +151,23 @@ test('an unreadable image in the last batch does not shift batches into the next
   await iterator.close();
   model.dispose();
 });
+
+test("fit trains on the StepEngine it is given and decides nothing; an EngineChoice beside it is refused", async () => {
+  const data = squaresDataset(16, 7);
+  const model = tinyConvNet();
+  const iterator = () => new TensorIterator(data.x, data.y, { batchSize: 8, seed: 1 });
+  // Left to decide, fit's default choice would be tfjs: the plan's onnx-step wins.
+  const given = await fit(model, iterator(), { epochs: 1, loss: 'sparse_categorical_crossentropy', optimizer: 'adam', stepEngine: 'onnx-step' });
+  given.optimizer.dispose();
+  assert.equal(given.engine, 'onnx-step');
+  assert.equal(given.engineReason, "the engine plan's training step");
+  const decided = await fit(model, iterator(), { epochs: 1, loss: 'sparse_categorical_crossentropy', optimizer: 'adam', engine: 'auto' });
+  decided.optimizer.dispose();
+  assert.deepEqual([decided.engine, decided.engineReason], ['onnx-step', 'the compiled ONNX training step supports this model']);
+  await assert.rejects(
+    fit(model, iterator(), { epochs: 1, loss: 'sparse_categorical_crossentropy', stepEngine: 'tfjs', engine: 'tfjs' }),
+    (e: Error) => e.name === 'UsageError' && /engine/.test(e.message),
+  );
+  tf.dispose([data.x, data.y]);
+  model.dispose();
+});

@@ -11,7 +11,7 @@ import { TensorIterator } from '../../helpers/tensor_iterator.js';
 import { trainRun, type TrainRunOptions, type TrainRunResult } from '../../../src/train/run/run.js';
 import { readCheckpoint } from '../../../src/train/loop/checkpoint.js';
 import { runDirLayout } from '../../../src/train/run/run_dir.js';
-import { savedWeightsDiff, squaresDataset } from '../helpers.js';
+import { savedWeightsDiff, squaresDataset, writeSquaresFolder } from '../helpers.js';
 
 let root: string;
 let data: { x: tf.Tensor4D; y: tf.Tensor1D };
@@ -99,6 +99,9 @@ test("engine 'tfjs' means tfjs for every pass: one plan per phase says so, and b
 test('on the compiled ONNX step too: its validation predictor, exported after the pass, validates with the recalibrated statistics', { timeout: 120_000 }, async () => {
   const compiled = await run('compiled', { engine: 'auto', recalibrateBatchNormForValidation: { maxSamples: 16, maxCostFraction: 1000 } });
   assert.equal(compiled.result.stepEngines[0], 'onnx-step', compiled.logs.filter((l) => /^engine/.test(l)).join('; '));
+  // 'auto' keeps every pass it can on onnxruntime: the plan says so and the recalibration ran there.
+  assert.deepEqual([compiled.result.enginePlans[0].validation, compiled.result.enginePlans[0].recalibration], ['onnxruntime', 'onnxruntime']);
+  assert.equal(compiled.result.batchNormRecalibration[0].engine, 'onnx');
   const stale = off.result.history.at(-1)!.val_accuracy!;
   const fresh = compiled.result.history.at(-1)!.val_accuracy!;
   assert.ok(fresh >= stale + 0.2, `last epoch val_accuracy: tfjs without ${stale}, onnx-step with ${fresh}`);
@@ -127,4 +130,21 @@ test('a run killed during the end-of-phase recalibration recalibrates when resum
   assert.deepEqual(resumed.result.history.map((h) => h.epoch), [1, 2, 3]);
   assert.equal(resumed.result.evaluation!.accuracy, on.result.evaluation!.accuracy);
   assert.equal(await savedWeightsDiff(resumed.outDir, on.outDir), 0);
+});
+
+test('an augmented training folder: both recalibrations read a fresh un-augmented reader of it, on the plan\'s runtime', { timeout: 120_000 }, async () => {
+  const dataDir = join(root, 'folder');
+  await writeSquaresFolder(dataDir, 24, 32, 43);
+  const logs: string[] = [];
+  const result = await trainRun(
+    {
+      dataDir, validationSplit: 0.25, augmentation: { horizontalFlip: true }, workers: 0,
+      backbone: 'mobilenet', alpha: 0.25, weights: 'none', inputSize: 32, classMode: 'sparse', head: 'gap', epochs: 1, batchSize: 4, learningRate: 0.01,
+      outDir: join(root, 'folder-run'), seed: 3, engine: 'tfjs', recalibrateBatchNormForValidation: { maxSamples: 8, maxCostFraction: 1000 },
+    },
+    { onLog: (m) => logs.push(m) },
+  );
+  // The whole training subset (3 of 4 images of each class), once, un-augmented.
+  assert.deepEqual(result.batchNormRecalibration.map((r) => [r.samples, r.engine]), [[18, 'tfjs']], logs.join('\n'));
+  assert.ok(logs.some((l) => /^validation: BatchNorm statistics recalibrated on 8 training images before each validation \(\d+\.\d s on tfjs;/.test(l)), logs.join('\n'));
 });

@@ -9,7 +9,7 @@ import type { LayersModel } from '../model_graph.js';
 import { probeNchwcBlockSize } from './nchwc.js';
 import { kerasToOnnx } from './params.js';
 import { createStepSession } from './step_session.js';
-import { UnsupportedLayer } from './rules.js';
+import { UnsupportedLayer } from '../layers/index.js';
 import { buildBatchStatisticsGraph, GRAPH_NAMES, type BatchStatisticsGraph } from './training_graph.js';
 
 export interface LayerBatchStatistics {

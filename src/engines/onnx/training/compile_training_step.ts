@@ -14,7 +14,7 @@ import { checkOptimizerSettings, slotNames, stepScalarValues, type OptimizerSett
 import { createStepSession } from './step_session.js';
 import { probeNchwcBlockSize } from './nchwc.js';
 import { kerasToOnnx, onnxToKeras, type ParamLayout, type ParamSlot } from './params.js';
-import { UnsupportedLayer } from './rules.js';
+import { UnsupportedLayer } from '../layers/index.js';
 import { buildTrainingGraph, GRAPH_NAMES, type TrainingGraph } from './training_graph.js';
 import { describeTrainingStep, trainingGraphFromRecord, trainingGraphRecord, type TrainingGraphRecord } from './training_step_cache.js';
 

@@ -3,8 +3,8 @@
 // kernels (bench/train_onnx.ts measures them), so the form is a setting, and every form is covered by
 // the gradient tests.
 import type { Ops } from './ops.js';
-import type { Geometry } from './conv_geometry.js';
-import { isPointwise } from './conv_geometry.js';
+import type { Geometry } from '../layers/geometry.js';
+import { isPointwise } from '../layers/geometry.js';
 import { NCHWC_DOMAIN, nchwcBlockSize, nchwcDepthwiseConv, reorderInput } from './nchwc.js';
 
 /**

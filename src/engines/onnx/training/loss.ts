@@ -7,7 +7,7 @@
 import type { LossName } from '../../../core/names.js';
 import type { OnnxValue } from '../graph_builder.js';
 import type { Ops } from './ops.js';
-import { UnsupportedLayer } from './rules.js';
+import { UnsupportedLayer } from '../layers/index.js';
 
 export const LOSS_EPSILON = 1e-7;
 

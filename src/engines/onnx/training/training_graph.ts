@@ -12,14 +12,8 @@ import { Ops } from './ops.js';
 import { emitUpdate, slotNames, stepScalarNames, type OptimizerSettings } from './optimizer_update.js';
 import { onnxShape, type ParamLayout, type ParamSlot } from './params.js';
 import { gradientForms } from './conv_gradients.js';
-import { getGradientRule, trainableLayerClasses, UnsupportedLayer, type Backward, type FoldedNorm, type ParamHandle, type RuleContext } from './rules.js';
+import { getLayerTable, trainableLayerClasses, UnsupportedLayer, type Backward, type FoldedNorm, type ParamHandle, type RuleContext } from '../layers/index.js';
 import { traceModel, type LayerCall } from './trace.js';
-import './activation_gradients.js';
-import './conv_rules.js';
-import './dense_rules.js';
-import './merge_rules.js';
-import './normalization_rules.js';
-import './pooling_rules.js';
 
 export const TRAINING_OPSET = 17;
 const IR_VERSION = 8;
@@ -182,7 +176,7 @@ function emitForward(model: LayersModel, n: number) {
       backwards.push({ backward: (dys, need) => [need[0] ? dys[0] : undefined], inputs: call.inputs, outputs: call.outputs });
       continue;
     }
-    const rule = getGradientRule(className);
+    const rule = getLayerTable(className)?.gradient;
     if (!rule) throw new UnsupportedLayer(`layer '${layer.name}' (${className}) has no training rule; trainable classes: ${trainableLayerClasses().join(', ')}`);
     const layerConfig = layer.getConfig();
     for (const key of ['kernelRegularizer', 'biasRegularizer', 'activityRegularizer', 'depthwiseRegularizer', 'pointwiseRegularizer', 'betaRegularizer', 'gammaRegularizer']) {
@@ -198,6 +192,7 @@ function emitForward(model: LayersModel, n: number) {
       return slot;
     };
     const context: RuleContext = {
+      builder,
       ops: o,
       layer,
       config: layer.getConfig(),
@@ -211,6 +206,10 @@ function emitForward(model: LayersModel, n: number) {
       inputPadding: folded.pads.get(call),
       foldedNorm: foldedNorms.has(call) ? foldedNormOf(foldedNorms.get(call)!.layer) : undefined,
       param: (field: string, layout: ParamLayout = 'plain') => readParam(layer, field, layout),
+      // The weights are graph inputs, fed each step: nothing to fold at build time.
+      weight: (field, layout) => readParam(layer, field, layout)?.name,
+      constant: () => undefined,
+      blockedDepthwise: true,
       paramGrad(field, grad) {
         const slot = slotOf(field);
         const parts = paramGradParts.get(slot) ?? [];

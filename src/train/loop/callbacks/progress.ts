@@ -32,6 +32,8 @@ export class ProgressReporter implements Callback {
     if (logs.batch + 1 >= logs.batchesPerEpoch) return;
     this.onProgress({
       task: this.task(logs.epoch, ctx),
+      epoch: logs.epoch + 1,
+      epochs: ctx.epochs,
       current: logs.batch + 1,
       total: logs.batchesPerEpoch,
       unit: 'batch',
@@ -44,6 +46,6 @@ export class ProgressReporter implements Callback {
     if (logs.val_loss !== undefined) metrics.val_loss = logs.val_loss;
     if (logs.val_accuracy !== undefined) metrics.val_acc = logs.val_accuracy;
     metrics['img/s'] = roundRate(logs.img_per_sec);
-    this.onProgress({ task: this.task(epoch, ctx), current: ctx.batchesPerEpoch, total: ctx.batchesPerEpoch, unit: 'batch', metrics, done: true });
+    this.onProgress({ task: this.task(epoch, ctx), epoch: epoch + 1, epochs: ctx.epochs, current: ctx.batchesPerEpoch, total: ctx.batchesPerEpoch, unit: 'batch', metrics, done: true });
   }
 }
