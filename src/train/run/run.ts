@@ -344,6 +344,9 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       // The one engine decision of the phase. The frozen prefix captures the frozen weights when it
       // opens: decide after any restore.
       const later = splitPoints.slice(plan.phases.indexOf(phase) + 1).filter((p): p is string => p !== undefined);
+      // With a Flatten head the boundary is the flattened map; the probe pools the map before it instead.
+      const probeCut = full.linearProbe && phase.trainable.freezeBackbone ? mapBeforeFlatten(classifier, splitPoints[plan.phases.indexOf(phase)]) : undefined;
+      if (probeCut) later.push(probeCut);
       engines = await planPhaseEngines({ model: classifier.model, choice: plan.engine, loss: classifier.loss, optimizer: plan.optimizer, frozenPrefixOptions: { alsoOutput: later } });
       if (engines.frozen) log(describeCompile('frozen layers on onnxruntime', engines.frozen.compileInfo));
       log(describeEnginePlan(engines.plan));
@@ -376,7 +379,8 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       if (recalibrated === 'skipped') outcome.batchNormSkipped = true;
       else if (recalibrated) outcome.batchNormRecalibration.push(recalibrated);
       if (full.linearProbe && !outcome.linearProbe && train instanceof FeatureIterator && validation instanceof FeatureIterator && phase.trainable.freezeBackbone) {
-        outcome.linearProbe = await probeFrozenFeatures(train, validation, inputs.classNames.length, { onProgress: run.hooks.onProgress });
+        const [probeTrain, probeHeldOut] = probeCut && frozen ? await Promise.all([inputs.train, inputs.validation!].map((data) => probeIterator(featureStores, data, frozen, probeCut))) : [train, validation];
+        outcome.linearProbe = await probeFrozenFeatures(probeTrain ?? train, probeHeldOut ?? validation, inputs.classNames.length, { onProgress: run.hooks.onProgress });
         log(describeProbe(outcome.linearProbe));
       }
     }
@@ -402,6 +406,21 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
     await featureStores.close();
   }
   return outcome;
+}
+
+/** The layer before the cut when the cut is a Flatten layer (the classifier is flat: backbone, then head). */
+function mapBeforeFlatten(classifier: Classifier, cut: string | undefined): string | undefined {
+  const layers = classifier.model.layers;
+  const at = layers.findIndex((l) => l.name === cut);
+  return at > 0 && layers[at].getClassName() === 'Flatten' ? layers[at - 1].name : undefined;
+}
+
+/** An iterator over the stored features of `cut` (an extra output of `frozen`), for the probe; undefined when not stored. */
+async function probeIterator(featureStores: RunFeatureStores, data: BatchIterator, frozen: FrozenEngine, cut: string): Promise<FeatureIterator | undefined> {
+  const stores = await featureStores.forIterator(data, frozen);
+  const k = frozen.boundaries.findIndex((b) => b.layerName === cut);
+  if (!stores || k < 0 || !stores.stores[k]) return undefined;
+  return new FeatureIterator(data, frozen, { cache: true, stores: { stores: [stores.stores[k]], keyOf: stores.keyOf } });
 }
 
 function phaseCallbacks(full: TrainRunOptions, monitor: string): Callback[] {
