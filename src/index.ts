@@ -142,6 +142,16 @@ export { writeCompareReport } from './report/write_compare_report.js';
 export type { CompareReportFiles } from './report/write_compare_report.js';
 export { formatCompareTable } from './report/compare_table.js';
 
+// Data audit: likely label errors, duplicates and train/validation leaks, outliers, class balance; and
+// the exclude lists that retrain without chosen files.
+export { auditDataset, auditFindings, auditView } from './train/audit/audit.js';
+export type { AuditDatasetOptions, AuditSettings, AuditFindingsInput, AuditView, AuditSplitData, AuditBackboneFeatures } from './train/audit/audit.js';
+export type { AuditResult, AuditCounts, AuditFile, AuditSplit, LabelIssue, DuplicateGroup, DuplicateKind, Outlier, ClassBalance } from './train/audit/types.js';
+export { writeAuditReport, auditCsv } from './report/audit_report.js';
+export type { AuditReportFiles, AuditFolders } from './report/audit_report.js';
+export { readExcludeList, parseExcludeList } from './data/exclude_list.js';
+export type { ExcludeList } from './data/exclude_list.js';
+
 // Deploy: the trained classifier as an offline web page, and as an HTTP service.
 export { exportWebApp } from './serve/export_web.js';
 export type { ExportWebAppOptions, ExportWebAppResult } from './serve/export_web.js';

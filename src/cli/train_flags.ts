@@ -4,6 +4,7 @@ import { UsageError } from '../core/errors.js';
 import type { TrainRunOptions } from '../train/run/run.js';
 import type { Epochs } from '../train/run/epochs_auto.js';
 import { choiceFlag, numberFlag, stringFlag, type FlagSpec, type ParsedArgs } from './args.js';
+import { readExcludeList, type ExcludeList } from '../data/exclude_list.js';
 import { augmentationFlagSpec, augmentationFlagUsage, augmentationOptionsFromFlags, augmentValidationFromFlags } from './augmentation_flags.js';
 
 export const trainFlagSpec = {
@@ -36,6 +37,7 @@ export const trainFlagSpec = {
   'feature-precision': { type: 'string' },
   'feature-identity': { type: 'string' },
   'feature-store-budget': { type: 'string' },
+  exclude: { type: 'string' },
   ...augmentationFlagSpec,
 } as const satisfies FlagSpec;
 
@@ -60,6 +62,8 @@ export const trainFlagUsage = `Training options:
   --fine-tune-lr X           ... at this rate (default lr / 10)
   --validation-split F       hold out this fraction of each class (Keras validation_split)
   --val-dir DIR              validation images in their own folder
+  --exclude FILE             leave these images out (nothing is deleted): one 'class/name' per line, relative to
+                             the training folder, or tlkit audit's audit.csv (rows with keep=false/0/no)
   --seed S                   seed of shuffling, augmentation, dropout and initial weights (default random, recorded)
   --early-stopping-patience N stop after N epochs without val_loss improvement, keep the best weights
   --reduce-lr-patience N     divide the rate by 10 after N epochs without improvement
@@ -125,11 +129,18 @@ export function trainOptionsFromFlags(values: ParsedArgs['values']): SharedTrain
     featureStoreBudget: gigabytes(numberFlag(values, 'feature-store-budget', { min: 0 })),
     augmentation: augmentationOptionsFromFlags(values) as Record<string, unknown>,
     augmentValidation: augmentValidationFromFlags(values),
+    exclude: excludeFlag(values),
   };
 }
 
 function gigabytes(value: number | undefined): number | undefined {
   return value === undefined ? undefined : value * 1e9;
+}
+
+/** --exclude FILE: the list read now, so a missing file fails before anything runs. */
+function excludeFlag(values: ParsedArgs['values']): ExcludeList | undefined {
+  const path = stringFlag(values, 'exclude');
+  return path === undefined ? undefined : readExcludeList(path);
 }
 
 /** --epochs N or auto. */

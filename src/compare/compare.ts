@@ -11,6 +11,8 @@ import { defaultWeights } from '../weights/resolve.js';
 import { describeRule, parseSelectionRule, selectBackbone, type SelectionRule } from './selection_rule.js';
 import { expandSweep, gridAxes, type PlannedRun, type SweepAxis } from './sweep.js';
 import type { BackboneResult, CompareResult, CompareRow, EpochRecord } from './types.js';
+import { ComparisonAudit } from './compare_audit.js';
+import type { AuditResult, AuditSettings } from '../train/audit/audit.js';
 
 export interface CompareOptions extends Omit<TrainRunOptions, 'backbone' | 'outDir' | 'train' | 'validation' | 'resume'> {
   dataDir: string;
@@ -31,6 +33,11 @@ export interface CompareOptions extends Omit<TrainRunOptions, 'backbone' | 'outD
   grid?: Record<string, readonly unknown[]> | readonly SweepAxis[];
   /** Runs the comparison's runs elsewhere (`connectQueue(url)` from tlkit's queue module) instead of here in turn. */
   queue?: ComparisonQueue;
+  /**
+   * The data audit (label issues, duplicates and leaks, outliers, class balance) on the features the
+   * runs' linear probes computed, in CompareResult.audit. Default true; false turns it off. Not with `queue`.
+   */
+  audit?: boolean | AuditSettings;
 }
 
 /** One run of a comparison, ready to train: its trainRun options, or why it is not trained. */
@@ -147,14 +154,14 @@ function weightsFor(id: string, options: Pick<TrainRunOptions, 'weights' | 'alph
 export function planComparison(options: CompareOptions): ComparisonPlan {
   const rule = typeof options.select === 'string' || options.select === undefined ? parseSelectionRule(options.select) : options.select;
   const ids = options.backbones.map((b) => getBackbone(b).id);
-  const { backbones: _b, select: _s, allowRandomWeights: _a, grid, queue: _q, outDir, ...shared } = options;
+  const { backbones: _b, select: _s, allowRandomWeights: _a, grid, queue: _q, outDir, audit: _audit, ...shared } = options;
   const seed = options.seed ?? 1234;
   // The reports folder must not land among the classes it compares (checked before anything is queued or made).
   refuseInsideInputs(outDir, [options.dataDir, options.valDir]);
   const runs = expandSweep(ids, gridAxes(grid)).map((run): ComparisonRun => {
     const merged = { ...shared, ...run.options };
     const { weights, reason } = weightsFor(run.backbone, merged);
-    const train = { linearProbe: true, ...merged, seed, backbone: run.backbone, weights: weights ?? 'none', outDir: join(outDir, run.dirName) };
+    const train = { linearProbe: true, ...merged, ...(options.audit !== false && !options.queue ? { keepPooledFeatures: true } : {}), seed, backbone: run.backbone, weights: weights ?? 'none', outDir: join(outDir, run.dirName) };
     const skipped = weights === null && !options.allowRandomWeights ? `no pretrained weights: ${reason}. Pass --weights none to train it from random weights anyway.` : undefined;
     return { ...run, train, weightsReason: reason, ...(skipped ? { skipped } : {}) };
   });
@@ -171,6 +178,8 @@ export async function compareBackbones(options: CompareOptions, hooks: CompareHo
   const runs = plan.runs;
   await mkdir(options.outDir, { recursive: true });
 
+  const audit = options.audit !== false ? new ComparisonAudit({ ...options, settings: typeof options.audit === 'object' ? options.audit : {} }, log) : undefined;
+  audit?.start();
   const rows: CompareRow[] = [];
   for (const [index, run] of runs.entries()) {
     hooks.onProgress?.({ task: 'compare', current: index, total: runs.length, unit: 'run' });
@@ -186,6 +195,7 @@ export async function compareBackbones(options: CompareOptions, hooks: CompareHo
           onLog: (m) => log(`${tag} ${m}`),
         });
         row = runRow(run, result, run.train.weights ?? 'none', evaluationDir(options));
+        audit?.addRun(run.label, result);
       } catch (error) {
         row = { ok: false, id: run.label, backbone: run.backbone, settings: run.settings, error: error instanceof Error ? error.message : String(error) };
       }
@@ -194,12 +204,18 @@ export async function compareBackbones(options: CompareOptions, hooks: CompareHo
     rows.push(row);
     hooks.onBackboneDone?.(row);
   }
+  // The audit never fails the comparison: its error is logged and the result goes without it.
+  const findings = await audit?.finish(hooks.onProgress).catch((error: unknown) => {
+    log(`audit failed: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  });
+  if (findings) log(`audit: ${findings.counts.labelIssues} likely label errors, ${findings.counts.leaks} leaks between train and validation, ${findings.counts.duplicateGroups - findings.counts.leaks} duplicate groups within a split, ${findings.counts.outliers} outliers (${findings.seconds.toFixed(1)} s)`);
   hooks.onProgress?.({ task: 'compare', current: runs.length, total: runs.length, unit: 'run', done: true });
-  return finishComparison(plan, rows, (performance.now() - started) / 1000);
+  return finishComparison(plan, rows, (performance.now() - started) / 1000, findings);
 }
 
 /** A plan's result from its finished rows: the recommendation by the plan's rule (report/ writes the files). */
-export function finishComparison(plan: Omit<ComparisonPlan, 'runs'> & { runs: readonly Pick<PlannedRun, 'label' | 'settings'>[] }, rows: CompareRow[], elapsedSeconds: number): CompareResult {
+export function finishComparison(plan: Omit<ComparisonPlan, 'runs'> & { runs: readonly Pick<PlannedRun, 'label' | 'settings'>[] }, rows: CompareRow[], elapsedSeconds: number, audit?: AuditResult): CompareResult {
   const { dataDir, outDir, backbones: _b, allowRandomWeights: _a, ...shared } = plan.options;
   const finished = rows.filter((r): r is BackboneResult & { ok: true } => r.ok && Number.isFinite(r.accuracy));
   const sweep = plan.runs.some((r) => Object.keys(r.settings).length > 0);
@@ -213,5 +229,6 @@ export function finishComparison(plan: Omit<ComparisonPlan, 'runs'> & { runs: re
     config: { ...shared, seed: plan.seed, backbones: plan.options.backbones, ...(sweep ? { runs: plan.runs.map((r) => r.label) } : {}) },
     startedAt: plan.startedAt,
     elapsedSeconds,
+    ...(audit ? { audit } : {}),
   };
 }

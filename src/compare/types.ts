@@ -1,5 +1,6 @@
 // What `compare` produces: one row per backbone, the reference experiment's table, and a recommendation.
 import type { Misclassified } from '../inference/evaluate.js';
+import type { AuditResult } from '../train/audit/types.js';
 
 export interface EpochRecord {
   epoch: number;
@@ -78,4 +79,6 @@ export interface CompareResult {
   config: Record<string, unknown>;
   startedAt: string;
   elapsedSeconds: number;
+  /** The data audit (compare's `audit` option, on by default): label issues, duplicates and leaks, outliers, balance. */
+  audit?: AuditResult;
 }

@@ -50,6 +50,8 @@ export interface FlowFromDirectoryOptions extends SampleIteratorOptions {
    * cacheBytes raises that bound).
    */
   cacheBytes?: number;
+  /** Files left out, as 'class/name' relative to the directory (see ScanOptions.exclude). */
+  exclude?: Iterable<string>;
   /**
    * Bytes of decoded pixels written to a spill file (one per iterator, in `cacheSpillDirectory`, removed
    * on close and at exit) once `cacheBytes` is full; files past both are decoded every epoch. 0: no spill.
@@ -73,6 +75,8 @@ export class DirectoryIterator extends SampleIterator {
   /** Paths relative to the directory ('cats/cat.1.jpg'), in unshuffled order. */
   readonly filenames: string[];
   readonly filepaths: string[];
+  /** Files of this subset left out by the `exclude` option ('class/name'). */
+  readonly excluded: string[];
   readonly classes: Int32Array;
   readonly numClasses: number;
   readonly classMode: ClassMode;
@@ -113,6 +117,7 @@ export class DirectoryIterator extends SampleIterator {
       followLinks: options.followLinks,
       validationSplit: generator.options.validationSplit,
       subset: options.subset ?? null,
+      exclude: options.exclude,
     });
     if (classMode === 'binary' && listing.classNames.length !== 2) {
       throw new DataError(`classMode 'binary' needs exactly 2 classes; found ${listing.classNames.length}: ${listing.classNames.join(', ')}. Use 'categorical' or 'sparse', or pass classes: [a, b].`);
@@ -123,6 +128,7 @@ export class DirectoryIterator extends SampleIterator {
     this.classIndices = listing.classIndices;
     this.filenames = listing.filenames;
     this.filepaths = listing.filepaths;
+    this.excluded = listing.excluded;
     this.classes = listing.classes;
     this.numClasses = listing.classNames.length;
     this.classMode = classMode;

@@ -17,6 +17,11 @@ export interface ScanOptions {
   /** Fraction in (0, 1) held out for validation; with `subset`. */
   validationSplit?: number;
   subset?: Subset | null;
+  /**
+   * Files left out, as 'class/name' relative to the directory (an audit's CSV read by readExcludeList).
+   * Applied after the validation split, so the held-out subset keeps the same files minus these.
+   */
+  exclude?: Iterable<string>;
 }
 
 export interface DirectoryListing {
@@ -29,6 +34,8 @@ export interface DirectoryListing {
   classes: Int32Array;
   /** Files per class in this subset. */
   counts: number[];
+  /** Files of this subset left out by `exclude` ('class/name'). */
+  excluded: string[];
 }
 
 function codePointCompare(a: string, b: string): number {
@@ -137,6 +144,8 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
   const filepaths: string[] = [];
   const labels: number[] = [];
   const counts: number[] = [];
+  const exclude = new Set(options.exclude ?? []);
+  const excluded: string[] = [];
   for (let ci = 0; ci < classNames.length; ci++) {
     const all = walkImages(join(dir, classNames[ci]), options.followLinks ?? false);
     if (all.length === 0) {
@@ -147,13 +156,21 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
     if (subset === 'validation') stop = Math.floor(split * all.length);
     else if (subset === 'training') start = Math.floor(split * all.length);
     const chosen = all.slice(start, stop);
-    counts.push(chosen.length);
+    let count = 0;
     for (const path of chosen) {
-      filepaths.push(path);
       // Relative to the data folder ('class/file.jpg'): Keras's relpath to dirname(directory) minus the folder name.
-      filenames.push(relative(dir, path).split(sep).join('/'));
+      const name = relative(dir, path).split(sep).join('/');
+      if (exclude.has(name)) {
+        excluded.push(name);
+        continue;
+      }
+      filepaths.push(path);
+      filenames.push(name);
       labels.push(ci);
+      count++;
     }
+    if (count === 0 && chosen.length > 0) throw new DataError(`class '${classNames[ci]}' has no images left in ${join(dir, classNames[ci])}: the exclude list names all ${chosen.length} of them`);
+    counts.push(count);
   }
-  return { directory: dir, classNames, classIndices, filenames, filepaths, classes: Int32Array.from(labels), counts };
+  return { directory: dir, classNames, classIndices, filenames, filepaths, classes: Int32Array.from(labels), counts, excluded };
 }

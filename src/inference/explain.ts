@@ -85,7 +85,7 @@ export interface Explanation {
   inputSize: [number, number];
   /** [rows, cols] of the explained layer's feature map. */
   featureSize: [number, number];
-  /** The heatmap's highest cell and its centre in input pixels (x right, y down). */
+  /** The centre of the feature map's highest cell in input pixels (x right, y down), and its row and column in `heatmap`. */
   peak: { row: number; col: number; x: number; y: number };
   /** The layer explained. */
   layer: string;
@@ -307,7 +307,7 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
                 heatmap: heatmapRows(shown),
                 inputSize: [h, w],
                 featureSize: [r.map.rows, r.map.cols],
-                peak: heatmapPeak(shown, h, w),
+                peak: peakOf(r.map, heatmapSize, h, w),
                 layer: boundaryLayer.name,
                 score,
               });
@@ -328,6 +328,17 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
       rest.dispose();
     },
   };
+}
+
+/**
+ * The centre of the feature map's highest cell, in input pixels, and where that falls in the heatmap
+ * returned. Taken on the feature grid, not the resized map: there a border cell's value fills the whole
+ * margin up to the image edge, and the first maximum would sit at the edge instead of the cell's centre.
+ */
+function peakOf(map: Heatmap, heatmapSize: 'input' | 'features', h: number, w: number): Explanation['peak'] {
+  const cell = heatmapPeak(map, h, w);
+  if (heatmapSize === 'features') return cell;
+  return { row: Math.min(h - 1, Math.floor(cell.y)), col: Math.min(w - 1, Math.floor(cell.x)), x: cell.x, y: cell.y };
 }
 
 function failed(file: string, error: string, inputSize: [number, number], layer: string, score: ScoreKind): Explanation {

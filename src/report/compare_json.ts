@@ -25,6 +25,7 @@ export function compareJson(result: CompareResult): Record<string, unknown> {
     recommendation: result.recommendation,
     rule: result.rule,
     dataset: result.dataset,
+    ...(result.audit ? { audit: result.audit } : {}),
   };
 }
 

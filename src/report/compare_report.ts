@@ -4,10 +4,13 @@ import type { BackboneResult, CompareResult } from '../compare/types.js';
 import { compareTableCells, markdownCompareTable } from './compare_table.js';
 import { escapeHtml, formatAccuracy, formatElapsed } from '../core/format.js';
 import { colorFor, confusionMatrixChart, lineChart, stackedBarChart, type Series } from './svg_charts.js';
+import { AUDIT_STYLE, renderAuditMarkdown, renderAuditSection } from './audit_report.js';
 
 export interface ReportImages {
   /** Data URIs (e.g. PNG thumbnails) keyed by the file path used in `misclassified`. */
   thumbnails?: Record<string, string>;
+  /** The audit section's thumbnails (auditThumbnails). */
+  auditThumbnails?: Record<string, string>;
   /** Grad-CAM overlays (data URIs) of the predicted class, by row id, then by the file path used in `misclassified`. */
   overlays?: Record<string, Record<string, string>>;
 }
@@ -100,6 +103,7 @@ figure{margin:0}
 .tile.wide{width:240px}
 .tile.wide img{object-fit:contain}
 .noimg{width:112px;height:112px;background:#eee}
+${AUDIT_STYLE}
 </style></head>
 <body>
 <h1>tlkit compare</h1>
@@ -112,6 +116,7 @@ ${failures}
 <h2>Confusion matrices</h2><p>Rows: true class; columns: predicted class.</p><div class="charts">${matrices}</div>
 <h2>Time per phase</h2>${phases}
 <h2>Misclassified images</h2>${images.overlays && Object.keys(images.overlays).length ? '<p>Beside an image: Grad-CAM of the class the model predicted (red: where it found that class).</p>' : ''}${misclassified}
+${result.audit ? renderAuditSection(result.audit, images.auditThumbnails) : ''}
 <h2>Configuration</h2><pre>${escapeHtml(JSON.stringify(result.config, null, 2))}</pre>
 </body></html>
 `;
@@ -143,5 +148,6 @@ export function renderCompareMarkdown(result: CompareResult): string {
     else lines.push(`- ${r.id}: weights ${r.weightsSource}, engine ${r.engine}, ${r.epochs} epochs, val loss ${r.valLoss.toFixed(4)}, ${misclassifiedCount(r)} misclassified${extras(r).map((e) => `, ${e}`).join('')}`);
   }
   lines.push('');
+  if (result.audit) lines.push(renderAuditMarkdown(result.audit));
   return lines.join('\n');
 }

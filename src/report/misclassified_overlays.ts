@@ -1,5 +1,5 @@
 // Grad-CAM overlays of the misclassified held-out images, for the compare report: for each backbone
-// that saved a model, its first `perBackbone` misclassified images explained for the class it wrongly
+// that saved a model, its first `perBackbone` misclassified images (the worst first, as evaluate lists them) explained for the class it wrongly
 // predicted (where did it see a dog in this cat?), as small PNG data URIs.
 import { resolve } from 'node:path';
 import type { CompareRow } from '../compare/types.js';

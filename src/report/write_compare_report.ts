@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import type { CompareResult, CompareRow } from '../compare/types.js';
 import { compareJson } from './compare_json.js';
 import { renderCompareHtml, renderCompareMarkdown } from './compare_report.js';
+import { auditCsv, auditThumbnails } from './audit_report.js';
 import { DEFAULT_EXPLAINED_PER_BACKBONE, misclassifiedOverlays } from './misclassified_overlays.js';
 
 const MAX_MISCLASSIFIED_THUMBNAILS = 24;
@@ -14,6 +15,8 @@ export interface CompareReportFiles {
   html: string;
   markdown: string;
   json: string;
+  /** audit.csv (with the keep column `--exclude` reads), when the comparison ran the audit. */
+  auditCsv?: string;
 }
 
 /** PNG data URIs of the first misclassified images of each backbone, keyed by their relative path. */
@@ -43,9 +46,13 @@ export interface CompareReportOptions {
 export async function writeCompareReport(result: CompareResult, outDir: string = result.outDir, options: CompareReportOptions = {}): Promise<CompareReportFiles> {
   await mkdir(outDir, { recursive: true });
   const files = { html: join(outDir, 'report.html'), markdown: join(outDir, 'report.md'), json: join(outDir, 'compare.json') };
+  const auditImages = result.audit ? await auditThumbnails(result.audit, { train: result.dataset, validation: result.heldOutDir }) : undefined;
   const overlays = await misclassifiedOverlays(result.rows, result.heldOutDir, options.explainMisclassified ?? DEFAULT_EXPLAINED_PER_BACKBONE);
-  await writeFile(files.html, renderCompareHtml(result, { thumbnails: await thumbnails(result.rows, result.heldOutDir), overlays }));
+  await writeFile(files.html, renderCompareHtml(result, { thumbnails: await thumbnails(result.rows, result.heldOutDir), overlays, auditThumbnails: auditImages }));
   await writeFile(files.markdown, renderCompareMarkdown(result));
   await writeFile(files.json, JSON.stringify(compareJson(result), null, 2) + '\n');
-  return files;
+  if (!result.audit) return files;
+  const csv = join(outDir, 'audit.csv');
+  await writeFile(csv, auditCsv(result.audit));
+  return { ...files, auditCsv: csv };
 }

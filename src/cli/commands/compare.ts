@@ -41,6 +41,9 @@ Options:
   --overwrite                replace the backbones' runs already in --out (else each one is refused)
   --allow-random-weights     train backbones without pretrained weights from random weights (default: report them)
   --json                     print the result as JSON on stdout
+  --no-audit                 skip the data audit (likely label errors, duplicates and train/validation leaks,
+                             outliers, class balance, from the probes' features and perceptual hashes; on by
+                             default, a few percent of the comparison's time; see docs/audit.md)
   --explain-misclassified K  Grad-CAM overlays beside the first K misclassified images of each backbone in
                              report.html (default 12; 0: none)
   --grid KEY=v1,v2           a sweep (repeatable): every backbone runs once per combination of the values,
@@ -75,9 +78,15 @@ const flags = {
   grid: { type: 'string', multiple: true },
   detach: { type: 'boolean' },
   cancel: { type: 'string' },
+  'no-audit': { type: 'boolean' },
   ...queueFlagSpec,
   ...trainFlagSpec,
 } as const;
+
+function auditSummary(audit: NonNullable<CompareResult['audit']>): string {
+  const c = audit.counts;
+  return `Data audit: ${c.labelIssues} likely label errors, ${c.leaks} train/validation leaks (${c.leakedValidationFiles} validation images), ${c.duplicateGroups - c.leaks} duplicate groups within a split, ${c.outliers} outliers (report.html lists them; --exclude FILE retrains without chosen files)`;
+}
 
 export const compareCommand: Command = {
   name: 'compare',
@@ -145,6 +154,7 @@ export const compareCommand: Command = {
       select: stringFlag(values, 'select'),
       allowRandomWeights: Boolean(values['allow-random-weights']),
       ...(grid.length > 0 ? { grid } : {}),
+      ...(values['no-audit'] || queueUrl ? { audit: false } : {}),
     };
     const { compareBackbones, planComparison } = await import('../../compare/compare.js');
     const { formatCompareTable } = await import('../../report/compare_table.js');
@@ -197,6 +207,7 @@ export const compareCommand: Command = {
       const lines = ['', formatCompareTable(result), ''];
       lines.push(result.recommendation ? `Recommendation: ${result.recommendation.reason}.` : 'No recommendation: no run finished.');
       lines.push(`Rule: ${result.rule}. Set yours with --select.`);
+      if (result.audit) lines.push('', auditSummary(result.audit));
       lines.push('', `Report: ${files.html}`, `        ${files.markdown}, ${files.json}`);
       io.stdout.write(lines.join('\n') + '\n');
     }

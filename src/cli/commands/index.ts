@@ -2,6 +2,7 @@
 import type { Command } from '../command.js';
 // command-imports: one import per command file below this line
 import { dataCommand } from './data.js';
+import { auditCommand } from './audit.js';
 import { augmentCommand } from './augment.js';
 import { trainCommand } from './train.js';
 import { evaluateCommand } from './evaluate.js';
@@ -19,6 +20,7 @@ import { cacheCommand } from './cache.js';
 export const commands: Command[] = [
   // command-list: one entry per command below this line
   dataCommand,
+  auditCommand,
   augmentCommand,
   modelsCommand,
   summaryCommand,

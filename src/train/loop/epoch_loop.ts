@@ -159,7 +159,7 @@ async function validateEpoch(loop: EpochLoop, validation: BatchIterator): Promis
   try {
     const predictor = await loop.engine.validationPredictor?.();
     try {
-      const val = await evaluate(loop.model, validation, { loss: loop.loss, signal: loop.signal, task, predictor: predictor?.predict, onProgress: onProgress && ((e) => onProgress({ ...e, done: false })) });
+      const val = await evaluate(loop.model, validation, { loss: loop.loss, signal: loop.signal, task, predictor: predictor?.predict, onProgress: onProgress && ((e) => onProgress({ ...e, epoch: at.epoch + 1, epochs: loop.epochs, done: false })) });
       return { val_loss: val.loss, val_accuracy: val.accuracy };
     } finally {
       await predictor?.dispose();

@@ -10,6 +10,8 @@ import { restOfEpoch } from '../../data/batch.js';
 export interface ProbeRows {
   rows: DenseRows;
   labels: Int32Array;
+  /** The iterator's sample index of each row (rows of unreadable files are absent). */
+  indices: Int32Array;
 }
 
 /** Average over the spatial positions of NHWC rows ([h, w, c] -> [c]); other shapes are kept flat. */
@@ -66,16 +68,17 @@ export async function pooledFeatures(iterator: FeatureIterator): Promise<ProbeRo
       x.set(p.x, at * d);
       at += p.indices.length;
     }
-    return { rows: { x, n, d }, labels: Int32Array.from(parts.flatMap((p) => p.indices), (i) => classes[i]) };
+    const indices = Int32Array.from(parts.flatMap((p) => p.indices));
+    return { rows: { x, n, d }, labels: Int32Array.from(indices, (i) => classes[i]), indices };
   }
   if (cached && cached.rows.size > 0 && classes) {
     const indices = [...cached.rows.keys()].sort((a, b) => a - b);
     const d = pooledWidth(cached.shape);
     const x = new Float64Array(indices.length * d);
     indices.forEach((sample, i) => poolRow(cached.rows.get(sample)!, cached.shape, x, i * d));
-    return { rows: { x, n: indices.length, d }, labels: Int32Array.from(indices, (i) => classes[i]) };
+    return { rows: { x, n: indices.length, d }, labels: Int32Array.from(indices, (i) => classes[i]), indices: Int32Array.from(indices) };
   }
-  const chunks: { x: Float64Array; labels: number[] }[] = [];
+  const chunks: { x: Float64Array; labels: number[]; indices: number[] }[] = [];
   let d = 0;
   iterator.reset();
   for await (const batch of restOfEpoch(iterator)) {
@@ -88,7 +91,7 @@ export async function pooledFeatures(iterator: FeatureIterator): Promise<ProbeRo
       const rowSize = data.length / n;
       const x = new Float64Array(n * d);
       for (let i = 0; i < n; i++) poolRow(data.subarray(i * rowSize, (i + 1) * rowSize), shape, x, i * d);
-      chunks.push({ x, labels: await labelIndices(batch.y) });
+      chunks.push({ x, labels: await labelIndices(batch.y), indices: batch.indices ?? [] });
     } finally {
       batch.x.dispose();
       batch.y?.dispose();
@@ -101,13 +104,32 @@ export async function pooledFeatures(iterator: FeatureIterator): Promise<ProbeRo
     x.set(c.x, at * d);
     at += c.labels.length;
   }
-  return { rows: { x, n, d }, labels: Int32Array.from(chunks.flatMap((c) => c.labels)) };
+  const indices = chunks.flatMap((c) => c.indices);
+  return { rows: { x, n, d }, labels: Int32Array.from(chunks.flatMap((c) => c.labels)), indices: Int32Array.from(indices.length === n ? indices : []) };
 }
 
-/** The probe on a run's frozen features: trained on `train`, scored on `heldOut` (products on onnxruntime). */
-export async function probeFrozenFeatures(train: FeatureIterator, heldOut: FeatureIterator, classes: number, options: LinearProbeOptions = {}): Promise<LinearProbeResult> {
+/** One split's pooled features: row i is the image `filepaths[i]`, labelled `labels[i]`. */
+export interface SplitFeatures {
+  rows: DenseRows;
+  labels: Int32Array;
+  /** Absolute paths, one per row. */
+  filepaths: string[];
+}
+
+/** Pooled rows with the file of each row (from the iterator's filepaths), for the data audit. */
+export function splitFeatures(rows: ProbeRows, iterator: FeatureIterator): SplitFeatures {
+  const paths = iterator.filepaths ?? [];
+  return { rows: rows.rows, labels: rows.labels, filepaths: Array.from(rows.indices, (i) => paths[i] ?? '') };
+}
+
+/**
+ * The probe on a run's frozen features: trained on `train`, scored on `heldOut` (products on onnxruntime).
+ * `onFeatures` receives the pooled rows (the data audit reuses them instead of a second pass).
+ */
+export async function probeFrozenFeatures(train: FeatureIterator, heldOut: FeatureIterator, classes: number, options: LinearProbeOptions = {}, onFeatures?: (train: ProbeRows, heldOut: ProbeRows) => void): Promise<LinearProbeResult> {
   const a = await pooledFeatures(train);
   const b = await pooledFeatures(heldOut);
+  onFeatures?.(a, b);
   return runLinearProbe(a.rows, a.labels, b.rows, b.labels, classes, options);
 }
 

@@ -156,12 +156,12 @@ const GATHER_CACHE_BYTES = 256 << 20;
  * The onnxruntime evaluator: float32 products in row blocks. Standardisation is folded into the weights
  * (W' = scale * W, b' = b - mean . W'; gradient scale * (X^T R - mean sum R)), so features are read in place.
  */
-async function onnxEvaluator(data: ProbeData, threads?: number): Promise<{ evaluate: (request: ProbeRequest) => Promise<number>; dispose: () => Promise<void> }> {
+async function onnxEvaluator(data: ProbeData, threads?: number, blockRowsOption?: number): Promise<{ evaluate: (request: ProbeRequest) => Promise<number>; dispose: () => Promise<void> }> {
   const { d } = data.train;
   const k = outputsFor(data.classes);
   const { mean, scale } = data.standardization;
   const runner: LogisticLossRunner = await createLogisticLossRunner(new Float32Array(d), new Float32Array(d).fill(1), k, threads);
-  const blockRows = blockRowsFor(d);
+  const blockRows = blockRowsOption ?? blockRowsFor(d);
   const block = new Float32Array(blockRows * d);
   const targets = new Float32Array(blockRows * k);
   const foldedW = new Float32Array(d * k);
@@ -475,6 +475,8 @@ export interface LinearProbeOptions {
   engine?: 'onnx' | 'typescript';
   /** onnxruntime threads. Default: the process's thread budget (TLKIT_THREADS or every core). */
   threads?: number;
+  /** Rows per onnxruntime call. Default: ~16 MB of float32 features (2,048 rows of 2,048), at least 64. */
+  blockRows?: number;
 }
 
 export interface LinearProbeResult {
@@ -713,7 +715,8 @@ export async function runLinearProbe(
   const started = performance.now();
   const plan = planProbe(train, trainLabels, heldOut, heldOutLabels, classes, options);
   const data = probeData(train, trainLabels, heldOut, classes);
-  const evaluator = await onnxEvaluator(data, options.threads);
+  if (options.blockRows !== undefined && !(Number.isInteger(options.blockRows) && options.blockRows >= 1)) throw invalidArgument('blockRows', options.blockRows, 'an integer >= 1');
+  const evaluator = await onnxEvaluator(data, options.threads, options.blockRows);
   try {
     const result = await runAsync(probeSteps(data, heldOutLabels, plan), evaluator.evaluate);
     return { ...result, engine: 'onnx', seconds: (performance.now() - started) / 1000 };

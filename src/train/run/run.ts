@@ -35,13 +35,14 @@ import { loadWeightsForRun, makeRunInputs, unaugmentedTrainReader, weightsChoice
 import type { ClassWeight, EpochLogs } from '../loop/types.js';
 import { isDeterministic, type BatchIterator } from '../../data/batch.js';
 import { planEpochs, type Epochs } from './epochs_auto.js';
-import { describeProbe, probeFrozenFeatures } from '../probes/frozen_probe.js';
+import { describeProbe, probeFrozenFeatures, splitFeatures, type ProbeRows, type SplitFeatures } from '../probes/frozen_probe.js';
 import type { LinearProbeResult } from '../probes/linear_probe.js';
 import { recalibrateAfterPhase, validationRecalibration, type PhaseRecalibration, type RecalibrateAfterPhaseArgs, type ValidationRecalibration, type ValidationRecalibrationSettings } from '../recalibration/recalibrate_after_phase.js';
 import { generalizationWarning } from '../recalibration/recalibrate_batchnorm.js';
 import type { InputScaling } from './run_inputs.js';
 import { RunFeatureStores, type FeatureStoreSettings } from './run_feature_stores.js';
 import { frozenPrefixEnd } from '../../engines/onnx/frozen_prefix.js';
+import type { ExcludeList } from '../../data/exclude_list.js';
 
 /** Every option of a run; the JSON-able part is stored in config.json so the run can be repeated. */
 export interface TrainRunOptions extends FeatureStoreSettings {
@@ -53,6 +54,11 @@ export interface TrainRunOptions extends FeatureStoreSettings {
   /** Separate validation folder, or the fraction of each class held out (Keras validation_split). */
   valDir?: string;
   validationSplit?: number;
+  /**
+   * Files left out, as 'class/name' relative to their folder: a list (training folder) or readExcludeList's
+   * { train, validation } (an audit CSV with its keep column). Nothing is deleted.
+   */
+  exclude?: readonly string[] | ExcludeList;
   backbone: string;
   /** 'imagenet', 'none', an offline source ('nsfwjs') or a Keras .h5 path. Default: imagenet when it exists. */
   weights?: string;
@@ -119,6 +125,11 @@ export interface TrainRunOptions extends FeatureStoreSettings {
    */
   linearProbe?: boolean;
   /**
+   * Return the probe's pooled features with their files (TrainRunResult.pooledFeatures), for the data
+   * audit of a comparison. Default false.
+   */
+  keepPooledFeatures?: boolean;
+  /**
    * After a phase that trained BatchNorm layers in training mode, set their moving statistics to the
    * average batch statistics over one pass of un-augmented training batches (PreciseBN). Default true.
    */
@@ -162,6 +173,8 @@ export interface TrainRunResult {
   stoppedEarly: boolean;
   /** The linear-probe baseline, when asked for and the run had a frozen-backbone phase and held-out data. */
   linearProbe?: LinearProbeResult;
+  /** With keepPooledFeatures and a probe: the pooled frozen features it was fitted on, row by row with their files. */
+  pooledFeatures?: { train: SplitFeatures; validation: SplitFeatures };
   /** BatchNorm recalibrations done after phases (empty when no phase trained BatchNorm in training mode). */
   batchNormRecalibration: PhaseRecalibration[];
   /** True when BatchNorm trained in training mode and recalibration was turned off. */
@@ -275,6 +288,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       backbone: classifier.backboneId,
       stoppedEarly: outcome.stoppedEarly,
       linearProbe: outcome.linearProbe,
+      ...(outcome.pooledFeatures ? { pooledFeatures: outcome.pooledFeatures } : {}),
       batchNormRecalibration: outcome.batchNormRecalibration,
       batchNormSkipped: outcome.batchNormSkipped,
       warning: outcome.warning,
@@ -311,6 +325,7 @@ interface PhasesOutcome {
   stepEngines: StepEngineName[];
   stoppedEarly: boolean;
   linearProbe?: LinearProbeResult;
+  pooledFeatures?: { train: SplitFeatures; validation: SplitFeatures };
   batchNormRecalibration: PhaseRecalibration[];
   batchNormSkipped: boolean;
   warning?: string;
@@ -350,9 +365,9 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       engines = await planPhaseEngines({ model: classifier.model, choice: plan.engine, loss: classifier.loss, optimizer: plan.optimizer, frozenPrefixOptions: { alsoOutput: later } });
       if (engines.frozen) log(describeCompile('frozen layers on onnxruntime', engines.frozen.compileInfo));
       log(describeEnginePlan(engines.plan));
-      const { frozen } = engines;
+      const { frozen, plan: enginePlan } = engines;
       const recalibration = (phaseTrain: BatchIterator): RecalibrateAfterPhaseArgs => ({
-        phase: phase.index, model: frozen ? frozen.head : classifier.model, frozen, runsOn: engines!.plan.recalibration, phaseTrain,
+        phase: phase.index, model: frozen ? frozen.head : classifier.model, frozen, runsOn: enginePlan.recalibration, phaseTrain,
         openUnaugmentedTrain: unaugmentedTrainReader(full, run.weights, plan.seed, run.scaling),
         enabled: full.recalibrateBatchNorm !== false, log, onProgress: run.hooks.onProgress, signal: full.signal,
       });
@@ -361,8 +376,8 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       const { result, train, validation } = await runPhase(run, phase, engines, { callbacks, history: outcome.history, resumeHere, forValidation, featureStores });
       const features = await featureStores.describe();
       if (features) log(features);
-      outcome.enginePlans.push(engines.plan);
-      outcome.phaseEngines.push(phaseEngineLabel(engines.plan));
+      outcome.enginePlans.push(enginePlan);
+      outcome.phaseEngines.push(phaseEngineLabel(enginePlan));
       outcome.stepEngines.push(result.engine);
       outcome.history = result.epochs;
       if (result.stoppedEarly) {
@@ -380,7 +395,11 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       else if (recalibrated) outcome.batchNormRecalibration.push(recalibrated);
       if (full.linearProbe && !outcome.linearProbe && train instanceof FeatureIterator && validation instanceof FeatureIterator && phase.trainable.freezeBackbone) {
         const [probeTrain, probeHeldOut] = probeCut && frozen ? await Promise.all([inputs.train, inputs.validation!].map((data) => probeIterator(featureStores, data, frozen, probeCut))) : [train, validation];
-        outcome.linearProbe = await probeFrozenFeatures(probeTrain ?? train, probeHeldOut ?? validation, inputs.classNames.length, { onProgress: run.hooks.onProgress });
+        const probeA = probeTrain ?? train;
+        const probeB = probeHeldOut ?? validation;
+        const keep = full.keepPooledFeatures ? (a: ProbeRows, b: ProbeRows) => (outcome.pooledFeatures = { train: splitFeatures(a, probeA), validation: splitFeatures(b, probeB) }) : undefined;
+        // The data audit of a comparison uses the probe's out-of-fold probabilities when it keeps them.
+        outcome.linearProbe = await probeFrozenFeatures(probeA, probeB, inputs.classNames.length, { onProgress: run.hooks.onProgress, ...(full.keepPooledFeatures ? { keepOutOfFold: true } : {}) }, keep);
         log(describeProbe(outcome.linearProbe));
       }
     }

@@ -11,6 +11,8 @@ import { defaultWeights, inputScalingFor, loadBackboneWeights, parseWeightsFlag,
 import type { InputScaling } from '../../weights/catalog.js';
 import type { TrainRunOptions } from './run.js';
 import type { BatchIterator } from '../../data/batch.js';
+import type { DirectoryIterator } from '../../data/directory_iterator.js';
+import type { ExcludeList } from '../../data/exclude_list.js';
 
 export type { InputScaling };
 
@@ -79,14 +81,18 @@ export function makeRunInputs(options: TrainRunOptions, weights: string, seed: n
   const augmented = !trainGenerator.isDeterministic();
   const workers = options.workers ?? (augmented ? 1 : 0);
   const flow = { targetSize: [inputSize, inputSize] as [number, number], classMode, batchSize: options.batchSize ?? 32, seed, onWarning: log, workers };
-  const train = trainGenerator.flowFromDirectory(options.dataDir!, { ...flow, shuffle: true, subset: split ? 'training' : null });
-  let validation: BatchIterator | undefined;
+  const exclude = excludeLists(options.exclude);
+  // With a validation split both subsets are files of dataDir: every entry applies to it.
+  const dataExclude = split ? [...exclude.train, ...exclude.validation] : exclude.train;
+  const train = trainGenerator.flowFromDirectory(options.dataDir!, { ...flow, shuffle: true, subset: split ? 'training' : null, exclude: dataExclude });
+  let validation: DirectoryIterator | undefined;
   if (split) {
-    validation = trainGenerator.flowFromDirectory(options.dataDir!, { ...flow, shuffle: false, subset: 'validation', classes: train.classNames, augmentValidation: options.augmentValidation });
+    validation = trainGenerator.flowFromDirectory(options.dataDir!, { ...flow, shuffle: false, subset: 'validation', classes: train.classNames, augmentValidation: options.augmentValidation, exclude: dataExclude });
   } else if (options.valDir) {
     const valGenerator = new ImageDataGenerator(options.augmentValidation ? { ...augmentation, ...common } : common);
-    validation = valGenerator.flowFromDirectory(options.valDir, { ...flow, shuffle: false, classes: train.classNames });
+    validation = valGenerator.flowFromDirectory(options.valDir, { ...flow, shuffle: false, classes: train.classNames, exclude: exclude.validation });
   }
+  if (options.exclude) logExcluded(exclude, train, validation, Boolean(split), log);
   log(`data: ${train.samples} training images in ${train.classNames.length} classes (${train.classNames.join(', ')})` + (validation ? `, ${validation.samples} validation images` : ', no validation data'));
   return {
     train,
@@ -98,6 +104,24 @@ export function makeRunInputs(options: TrainRunOptions, weights: string, seed: n
       await closeIterator(validation);
     },
   };
+}
+
+function excludeLists(exclude: TrainRunOptions['exclude']): { train: string[]; validation: string[] } {
+  if (!exclude) return { train: [], validation: [] };
+  if (Array.isArray(exclude)) return { train: [...exclude], validation: [] };
+  const list = exclude as Partial<ExcludeList>;
+  return { train: [...(list.train ?? [])], validation: [...(list.validation ?? [])] };
+}
+
+/** How many files the exclude list left out, and the entries that named no file (a typo or a stale list). */
+function logExcluded(exclude: ExcludeList, train: DirectoryIterator, validation: DirectoryIterator | undefined, sameFolder: boolean, log: (m: string) => void): void {
+  const trainFound = new Set([...train.excluded, ...(sameFolder && validation ? validation.excluded : [])]);
+  const validationFound = new Set(sameFolder ? [] : validation?.excluded ?? []);
+  log(`exclude: left out ${train.excluded.length} training and ${validation?.excluded.length ?? 0} validation images`);
+  const unknown = sameFolder
+    ? [...exclude.train, ...exclude.validation].filter((f) => !trainFound.has(f))
+    : [...exclude.train.filter((f) => !trainFound.has(f)), ...exclude.validation.filter((f) => !validationFound.has(f))];
+  if (unknown.length > 0) log(`warning: exclude: ${unknown.length} entr${unknown.length === 1 ? 'y names' : 'ies name'} no image of the data (${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}); entries are 'class/name' relative to the folder of their split`);
 }
 
 /** Loads the chosen weights into the classifier's backbone (which shares its layers with the model). */

@@ -1,0 +1,148 @@
+// Embedding rows for the audit's neighbour searches: standardised, projected to a few dimensions and
+// unit-normalised, so a dot product is a cosine and a brute-force neighbour search over thousands of
+// images takes a fraction of a second. The projection is a seeded random one (Johnson-Lindenstrauss):
+// it keeps cosines to within a few hundredths at 128 dimensions, which ranking neighbours tolerates.
+import { Random } from '../../core/random.js';
+import { standardize, standardizer, type DenseRows } from '../probes/linear_probe.js';
+
+/** Rows scaled to unit length (zero rows stay zero), in Float32 for the inner loops. */
+export function unitRows(data: DenseRows): Float32Array {
+  const { x, n, d } = data;
+  const out = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += x[i * d + j] * x[i * d + j];
+    const scale = s > 0 ? 1 / Math.sqrt(s) : 0;
+    for (let j = 0; j < d; j++) out[i * d + j] = x[i * d + j] * scale;
+  }
+  return out;
+}
+
+/**
+ * x [n, d] times a seeded very sparse random matrix [d, r] (Li, Hastie, Church 2006): each entry is
+ * +-sqrt(s / r) with probability 1 / (2s) each, else 0, with s = sqrt(d). Distances and dot products
+ * are kept as a dense Gaussian projection keeps them, at 1/sqrt(d) of its cost (the projection was
+ * the audit's largest cost with a dense matrix).
+ */
+export function randomProjection(data: DenseRows, r: number, seed: number): DenseRows {
+  const { x, n, d } = data;
+  if (r >= d) return data;
+  const rng = new Random(seed, 0x70726f6a);
+  const s = Math.max(1, Math.sqrt(d));
+  const scale = Math.sqrt(s / r);
+  // For each input feature, the outputs it adds to (with their sign).
+  const targets: Int32Array[] = [];
+  for (let j = 0; j < d; j++) {
+    const list: number[] = [];
+    for (let c = 0; c < r; c++) {
+      const u = rng.random() * s;
+      if (u < 0.5) list.push(c + 1);
+      else if (u < 1) list.push(-(c + 1));
+    }
+    targets.push(Int32Array.from(list));
+  }
+  const out = new Float64Array(n * r);
+  for (let i = 0; i < n; i++) {
+    const o = i * r;
+    for (let j = 0; j < d; j++) {
+      const v = x[i * d + j] * scale;
+      if (v === 0) continue;
+      const t = targets[j];
+      for (let m = 0; m < t.length; m++) {
+        const c = t[m];
+        if (c > 0) out[o + c - 1] += v;
+        else out[o - c - 1] -= v;
+      }
+    }
+  }
+  return { x: out, n, d: r };
+}
+
+export interface NeighbourSpace {
+  /** Unit rows [n, dims]. */
+  unit: Float32Array;
+  n: number;
+  dims: number;
+}
+
+/** Standardise (per feature, on all rows), project to `dims` and unit-normalise. */
+export function neighbourSpace(data: DenseRows, dims = 128, seed = 1234): NeighbourSpace {
+  return unitSpace(projectStandardized(data, dims, seed));
+}
+
+/** Standardised (per feature, on all rows) and projected to `dims` (fewer features: as they are). */
+export function projectStandardized(data: DenseRows, dims: number, seed = 1234): DenseRows {
+  return randomProjection(standardize(data, standardizer(data)), dims, seed);
+}
+
+/** The first `dims` columns of projected rows, unit-normalised (a narrower Gaussian projection of the same rows). */
+export function unitSpace(projected: DenseRows, dims = projected.d): NeighbourSpace {
+  const d = Math.min(dims, projected.d);
+  if (d === projected.d) return { unit: unitRows(projected), n: projected.n, dims: d };
+  const x = new Float64Array(projected.n * d);
+  for (let i = 0; i < projected.n; i++) x.set(projected.x.subarray(i * projected.d, i * projected.d + d), i * d);
+  return { unit: unitRows({ x, n: projected.n, d }), n: projected.n, dims: d };
+}
+
+/** Rows side by side: [n, d1 + d2 + ...] (the same images seen by several backbones). */
+export function concatRows(parts: DenseRows[]): DenseRows {
+  const n = parts[0].n;
+  const d = parts.reduce((a, p) => a + p.d, 0);
+  const x = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) {
+    let at = i * d;
+    for (const p of parts) {
+      x.set(p.x.subarray(i * p.d, (i + 1) * p.d), at);
+      at += p.d;
+    }
+  }
+  return { x, n, d };
+}
+
+export interface Neighbours {
+  k: number;
+  /** [n, k] row indices, nearest first. */
+  index: Int32Array;
+  /** [n, k] cosine similarities. */
+  similarity: Float32Array;
+}
+
+/** Inserts (j, s) into row i's list of the kk best, kept sorted by similarity. */
+function insert(index: Int32Array, similarity: Float32Array, kk: number, i: number, j: number, s: number): void {
+  const base = i * kk;
+  if (kk === 0 || s <= similarity[base + kk - 1]) return;
+  let p = kk - 1;
+  while (p > 0 && similarity[base + p - 1] < s) {
+    similarity[base + p] = similarity[base + p - 1];
+    index[base + p] = index[base + p - 1];
+    p--;
+  }
+  similarity[base + p] = s;
+  index[base + p] = j;
+}
+
+/**
+ * The k nearest rows of every query row among the reference rows by cosine (brute force, O(n m dims)).
+ * With `self` the query and reference are the same set, a row is not its own neighbour, and each pair's
+ * cosine is computed once for both rows.
+ */
+export function nearestNeighbours(query: NeighbourSpace, reference: NeighbourSpace, k: number, self: boolean): Neighbours {
+  const { n, dims } = query;
+  const m = reference.n;
+  const kk = Math.max(0, Math.min(k, m - (self ? 1 : 0)));
+  const index = new Int32Array(n * kk).fill(-1);
+  const similarity = new Float32Array(n * kk).fill(-Infinity);
+  const q = query.unit;
+  const r = reference.unit;
+  for (let i = 0; i < n; i++) {
+    const qi = i * dims;
+    for (let j = self ? i + 1 : 0; j < m; j++) {
+      const rj = j * dims;
+      let s = 0;
+      for (let c = 0; c < dims; c++) s += q[qi + c] * r[rj + c];
+      insert(index, similarity, kk, i, j, s);
+      if (self) insert(index, similarity, kk, j, i, s);
+    }
+  }
+  return { k: kk, index, similarity };
+}

@@ -1,0 +1,46 @@
+// What the duplicate finder needs from each file: a hash of its bytes (exact copies) and perceptual
+// hashes of its pixels (near copies), from one small grayscale decode (32x32: a few hundred microseconds
+// a file, decoded on libuv's threads while the next files are read).
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { decodeImageBuffer } from '../../data/decode.js';
+import type { ProgressCallback } from '../../core/progress.js';
+import { dHash, HASH_SIDE, lowFrequencies, lowFrequencySignature, pHashOfLow, type Hash64 } from './perceptual_hash.js';
+
+export interface ImageFingerprint {
+  /** sha256 of the file's bytes, hex. */
+  content: string;
+  pHash: Hash64;
+  dHash: Hash64;
+  /** lowFrequencySignature of the 32x32 thumbnail: confirms hash matches. */
+  signature: Float32Array;
+}
+
+export async function fingerprintFile(file: string): Promise<ImageFingerprint> {
+  const bytes = await readFile(file);
+  const content = createHash('sha256').update(bytes).digest('hex');
+  const image = await decodeImageBuffer(bytes, file, { targetSize: [HASH_SIDE, HASH_SIDE], colorMode: 'grayscale', interpolation: 'lanczos' });
+  const low = lowFrequencies(image.data);
+  return { content, pHash: pHashOfLow(low), dHash: dHash(image.data), signature: lowFrequencySignature(low) };
+}
+
+/**
+ * Fingerprints of `files`, `concurrency` at a time; a file that cannot be read or decoded gets null
+ * (the training pass reports it; the audit skips it).
+ */
+export async function fingerprintFiles(files: readonly string[], options: { concurrency?: number; onProgress?: ProgressCallback } = {}): Promise<(ImageFingerprint | null)[]> {
+  const out: (ImageFingerprint | null)[] = new Array(files.length).fill(null);
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const i = next++;
+      out[i] = await fingerprintFile(files[i]).catch(() => null);
+      done++;
+      if (done % 256 === 0) options.onProgress?.({ task: 'hashes', current: done, total: files.length, unit: 'img' });
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency ?? 8 }, worker));
+  options.onProgress?.({ task: 'hashes', current: files.length, total: files.length, unit: 'img', done: true });
+  return out;
+}
