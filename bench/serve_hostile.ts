@@ -8,7 +8,7 @@
 // with --reference DIR, another checkout of tlkit (e.g. main before the fix: `git archive <commit> | tar -x
 // -C DIR` and a node_modules link) run with its own defaults, as the same-run reference.
 //
-//   npx tsx bench/serve_hostile.ts [--reference DIR] [--attacks bmp,pgm]
+//   npx tsx bench/serve_hostile.ts [--reference DIR [--reference-only]] [--attacks bmp,pgm]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +31,9 @@ function bmp1bit(width: number, height: number): Buffer {
   b.writeInt32LE(height, 22);
   b.writeUInt16LE(1, 26);
   b.writeUInt16LE(1, 28);
+  b.writeUInt32LE(0, 30); // no compression
   b.writeUInt32LE(2, 46);
+  b.writeUInt32LE(0, 54); // palette: black, white
   b.writeUInt32LE(0xffffff, 58);
   return b;
 }
@@ -57,6 +59,8 @@ function memoryMiB(pid: number): { rss: number; peak: number } {
 
 async function measure(checkout: string, run: string, extra: string[], attack: { body: Buffer; contentType: string }) {
   const child = spawn(process.execPath, [join(checkout, 'bin', 'tlkit.js'), 'serve', run, '--port', '0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const killChild = () => child.kill('SIGKILL');
+  process.once('exit', killChild);
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
@@ -70,24 +74,33 @@ async function measure(checkout: string, run: string, extra: string[], attack: {
     await fetch(url + '/healthz');
     const before = memoryMiB(child.pid!);
     let slowest = 0;
+    let healthzFailures = 0;
     let polling = true;
     const poller = (async () => {
       while (polling) {
         const t = performance.now();
-        await fetch(url + '/healthz').then((r) => r.text());
+        await fetch(url + '/healthz').then((r) => r.text(), () => (healthzFailures++, ''));
         slowest = Math.max(slowest, performance.now() - t);
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
     const start = performance.now();
-    const response = await fetch(url + '/v1/predict', { method: 'POST', body: new Uint8Array(attack.body), headers: { 'content-type': attack.contentType } });
-    await response.text();
+    let status: number | string;
+    try {
+      const response = await fetch(url + '/v1/predict', { method: 'POST', body: new Uint8Array(attack.body), headers: { 'content-type': attack.contentType } });
+      await response.text();
+      status = response.status;
+    } catch (error) {
+      // The server dropped the connection or died (then the memory figures are its last).
+      status = `failed (${(error as Error).cause ?? (error as Error).message}${child.exitCode !== null || child.signalCode ? `; server exited ${child.exitCode ?? child.signalCode}` : ''})`;
+    }
     const seconds = (performance.now() - start) / 1000;
     polling = false;
     await poller;
-    const after = memoryMiB(child.pid!);
-    return { status: response.status, seconds, slowestHealthzMs: slowest, rssBefore: before.rss, rssPeak: after.peak, rssAfter: after.rss };
+    const after = child.exitCode === null && !child.signalCode ? memoryMiB(child.pid!) : { rss: NaN, peak: NaN };
+    return { status, healthzFailures, seconds, slowestHealthzMs: slowest, rssBefore: before.rss, rssPeak: after.peak, rssAfter: after.rss };
   } finally {
+    process.off('exit', killChild);
     child.kill('SIGKILL');
   }
 }
@@ -104,15 +117,17 @@ try {
     pgm: multipart(Array.from({ length: 16 }, () => asciiPgm(10_000_000)), 'image/x-portable-graymap'),
   };
   const servers: [string, string, string[]][] = [
-    ['this checkout, defaults', HERE, []],
-    ['this checkout, --max-pixels-per-request 2e9 (attack decoded)', HERE, ['--max-pixels-per-request', '2000000000']],
+    ...(argv.includes('--reference-only') ? [] : ([
+      ['this checkout, defaults', HERE, []],
+      ['this checkout, --max-pixels-per-request 2e9 (attack decoded)', HERE, ['--max-pixels-per-request', '2000000000']],
+    ] as [string, string, string[]][])),
     ...(reference ? ([[`reference ${reference}, defaults`, reference, []]] as [string, string, string[]][]) : []),
   ];
   console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (2 cores, shared)`);
   for (const attack of attacks) {
     for (const [name, checkout, extra] of servers) {
       const r = await measure(checkout, run, extra, bodies[attack]);
-      console.log(`${attack} | ${name} | status ${r.status} | ${r.seconds.toFixed(1)} s | slowest /healthz ${r.slowestHealthzMs.toFixed(0)} ms | RSS ${r.rssBefore.toFixed(0)} -> peak ${r.rssPeak.toFixed(0)} -> ${r.rssAfter.toFixed(0)} MiB`);
+      console.log(`${attack} | ${name} | status ${r.status} | ${r.seconds.toFixed(1)} s | slowest /healthz ${r.slowestHealthzMs.toFixed(0)} ms (${r.healthzFailures} failed) | RSS ${r.rssBefore.toFixed(0)} -> peak ${r.rssPeak.toFixed(0)} -> ${r.rssAfter.toFixed(0)} MiB`);
     }
   }
 } finally {

@@ -48,10 +48,7 @@ export interface DecodeOptions {
   autoOrient?: boolean;
   /** Also describe the source (format, size, colour space...): one more header parse. Default false. */
   inspect?: boolean;
-  /**
-   * Decode BMP and PPM/PGM (JavaScript decoders) on a thread of their own instead of this one. A server
-   * sets it so its event loop keeps answering; batch work (already in workers) does not need it.
-   */
+  /** Decode BMP and PPM/PGM (JavaScript decoders) on a thread of their own: a server's event loop keeps answering. */
   legacyOffThread?: boolean;
 }
 

@@ -18,32 +18,36 @@ const { workerData } = require('node:worker_threads');
 `;
 
 interface Pending {
+  bytes: Uint8Array;
   resolve: (raw: RawImage) => void;
   reject: (error: Error) => void;
 }
 
 let worker: Worker | null = null;
-const pending = new Map<number, Pending>();
-let nextId = 1;
+/** Waiting here, not in the thread's message queue: an image is copied to the thread only when its turn comes. */
+const waiting: Pending[] = [];
+let current: Pending | null = null;
 
 function start(): Worker {
   const tsxApi = entryUrl.pathname.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : undefined;
   const w = new Worker(BOOTSTRAP, { eval: true, workerData: { entry: entryUrl.href, tsxApi } });
-  w.on('message', (msg: { id: number; raw?: RawImage; error?: string }) => {
-    const p = pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id);
-    if (pending.size === 0) w.unref();
-    if (msg.raw) p.resolve(msg.raw);
-    else p.reject(new LegacyFormatError(msg.error ?? 'decode failed'));
-  });
-  // A thread that dies (out of memory) fails what it held; the next call starts a new one.
-  const fail = (why: string) => {
-    if (worker === w) worker = null;
-    for (const [id, p] of pending) {
-      pending.delete(id);
-      p.reject(new Error(`legacy decode thread stopped: ${why}`));
+  w.on('message', (msg: { raw?: RawImage; error?: string }) => {
+    const p = current;
+    current = null;
+    if (p) {
+      if (msg.raw) p.resolve(msg.raw);
+      else p.reject(new LegacyFormatError(msg.error ?? 'decode failed'));
     }
+    next();
+  });
+  // A thread that dies (out of memory) fails the image it held; the next image starts a new thread.
+  const fail = (why: string) => {
+    if (worker !== w) return;
+    worker = null;
+    const p = current;
+    current = null;
+    p?.reject(new Error(`legacy decode thread stopped: ${why}`));
+    next();
   };
   w.on('error', (error) => fail(error.message));
   w.on('exit', (code) => fail(`exit code ${code}`));
@@ -51,16 +55,25 @@ function start(): Worker {
   return w;
 }
 
-/** Decodes BMP or PPM/PGM bytes on the decode thread. The bytes are copied to it; the pixels come back without a copy. */
-export function decodeLegacyOffThread(bytes: Uint8Array): Promise<RawImage> {
+function next(): void {
+  if (current) return;
+  const p = waiting.shift();
+  if (!p) {
+    worker?.unref();
+    return;
+  }
+  current = p;
   worker ??= start();
-  const w = worker;
-  const id = nextId++;
+  worker.ref();
+  // A fresh copy of exactly these bytes, handed over (a Buffer may be a view into a larger pool).
+  const copy = new Uint8Array(p.bytes);
+  worker.postMessage({ bytes: copy }, [copy.buffer]);
+}
+
+/** Decodes BMP or PPM/PGM bytes on the decode thread, one image at a time; the pixels come back without a copy. */
+export function decodeLegacyOffThread(bytes: Uint8Array): Promise<RawImage> {
   return new Promise<RawImage>((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    w.ref();
-    // A fresh copy of exactly these bytes, handed over (a Buffer may be a view into a larger pool).
-    const copy = new Uint8Array(bytes);
-    w.postMessage({ id, bytes: copy }, [copy.buffer]);
+    waiting.push({ bytes, resolve, reject });
+    next();
   });
 }

@@ -3,11 +3,11 @@
 import { parentPort } from 'node:worker_threads';
 import { decodeBmp, decodeNetpbm, isBmp } from './legacy_formats.js';
 
-parentPort?.on('message', (msg: { id: number; bytes: Uint8Array }) => {
+parentPort?.on('message', (msg: { bytes: Uint8Array }) => {
   try {
     const raw = isBmp(msg.bytes) ? decodeBmp(msg.bytes) : decodeNetpbm(msg.bytes);
-    parentPort!.postMessage({ id: msg.id, raw }, [raw.data.buffer as ArrayBuffer]);
+    parentPort!.postMessage({ raw }, [raw.data.buffer as ArrayBuffer]);
   } catch (error) {
-    parentPort!.postMessage({ id: msg.id, error: (error as Error).message });
+    parentPort!.postMessage({ error: (error as Error).message });
   }
 });

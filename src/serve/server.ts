@@ -50,19 +50,15 @@ export interface ServeOptions {
   maxImagesPerRequest?: number;
   /** Largest decoded image (width x height), against decompression bombs. Default 40 megapixels. */
   limitInputPixels?: number;
-  /**
-   * Most pixels (width x height, read from the headers before decoding) in all the images of one request
-   * together; beyond it, 413. Default 100 megapixels (or limitInputPixels when that is larger).
-   */
+  /** Most pixels in all the images of one request together (from headers, before decoding); more: 413. Default 100 MP. */
+  // (or limitInputPixels when that is larger: one image at the per-image limit always fits)
   maxPixelsPerRequest?: number;
   /** Time a client has to send a whole request (headers and body); slower ones get 408. Default 30 s. */
   requestTimeoutMs?: number;
   /** Time a client has to send the headers. Default 10 s (at most requestTimeoutMs). */
   headersTimeoutMs?: number;
-  /**
-   * On close() (SIGTERM), how long requests in flight may take to finish; then their connections are cut.
-   * Default 30 s. (Node stops its request timeouts once the server closes, so this is the only bound left.)
-   */
+  /** On close() (SIGTERM), how long requests in flight may take before their connections are cut. Default 30 s. */
+  // (Node stops its request timeouts once the server closes: without this a trickling client holds the process for ever.)
   drainTimeoutMs?: number;
   /** Classes per image when the request does not say (?top_k). Default min(5, classes). */
   topK?: number;

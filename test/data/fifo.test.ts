@@ -55,8 +55,8 @@ before(async () => {
 
 after(() => rmSync(root, { recursive: true, force: true }));
 
-test('tlkit predict DIR with a FIFO named fifo.png: the good images classified, the FIFO an error row with its reason', { timeout: 90_000 }, async () => {
-  const r = await runProcess([BIN, 'predict', run, join(root, 'ds'), '--csv'], 60_000);
+test('tlkit predict DIR with a FIFO named fifo.png: the good images classified, the FIFO an error row with its reason', { timeout: 150_000 }, async () => {
+  const r = await runProcess([BIN, 'predict', run, join(root, 'ds'), '--csv'], 120_000);
   assert.equal(r.timedOut, false, `hung: ${r.stdout}${r.stderr}`);
   assert.equal(r.code, 1, r.stderr);
   const rows = r.stdout.trim().split('\n');
@@ -65,8 +65,8 @@ test('tlkit predict DIR with a FIFO named fifo.png: the good images classified, 
   assert.match(r.stderr, /fifo\.png: not a regular file \(a FIFO \(named pipe\)\)/);
 });
 
-test('tlkit data DIR (the inspection train starts with) skips the FIFO and counts it with its reason', { timeout: 90_000 }, async () => {
-  const r = await runProcess([BIN, 'data', join(root, 'ds'), '--json'], 60_000);
+test('tlkit data DIR (the inspection train starts with) skips the FIFO and counts it with its reason', { timeout: 150_000 }, async () => {
+  const r = await runProcess([BIN, 'data', join(root, 'ds'), '--json'], 120_000);
   assert.equal(r.timedOut, false, `hung: ${r.stdout}${r.stderr}`);
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout);
@@ -75,7 +75,7 @@ test('tlkit data DIR (the inspection train starts with) skips the FIFO and count
   assert.match(report.skipped[0].reason, /not a regular file \(a FIFO/);
 });
 
-test("flowFromDirectory's batches (what train reads) skip the FIFO and keep their size", { timeout: 90_000 }, async () => {
+test("flowFromDirectory's batches (what train reads) skip the FIFO and keep their size", { timeout: 150_000 }, async () => {
   const script = `
     const { initEngine } = await import(${JSON.stringify(new URL('../../src/engines/tfjs/tf.ts', import.meta.url).href)});
     await initEngine();
@@ -85,7 +85,7 @@ test("flowFromDirectory's batches (what train reads) skip the FIFO and keep thei
     console.log(JSON.stringify({ shape: batch.x.shape, skipped: it.skippedFiles }));
     it.close?.();
     process.exit(0);`;
-  const r = await runProcess(['--import', 'tsx', '--input-type=module', '-e', script], 60_000);
+  const r = await runProcess(['--import', 'tsx', '--input-type=module', '-e', script], 120_000);
   assert.equal(r.timedOut, false, `hung: ${r.stdout}${r.stderr}`);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
@@ -94,8 +94,8 @@ test("flowFromDirectory's batches (what train reads) skip the FIFO and keep thei
   assert.match(out.skipped[0].reason, /not a regular file/);
 });
 
-test('tlkit serve RUN whose evaluation.json is a FIFO starts (without the metrics) instead of hanging', { timeout: 90_000 }, async () => {
-  const r = await runProcess([BIN, 'serve', run, '--port', '0'], 60_000, /listening on http:\/\/127\.0\.0\.1:\d+/);
+test('tlkit serve RUN whose evaluation.json is a FIFO starts (without the metrics) instead of hanging', { timeout: 150_000 }, async () => {
+  const r = await runProcess([BIN, 'serve', run, '--port', '0'], 120_000, /listening on http:\/\/127\.0\.0\.1:\d+/);
   assert.equal(r.timedOut, false, `hung at start-up: ${r.stdout}${r.stderr}`);
   assert.match(r.stdout, /listening on/);
   assert.equal(r.code, 0, r.stderr);

@@ -60,6 +60,11 @@ test('tlkit serve: bad flags are usage errors (exit 2) naming the flag', async (
   const r = await runCli(['serve', run, '--port', '70000']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /port/);
+  for (const [flag, value] of [['--drain-timeout-ms', '0'], ['--max-pixels-per-request', 'lots']]) {
+    const bad = await runCli(['serve', run, flag, value]);
+    assert.equal(bad.code, 2, `${flag} ${value}`);
+    assert.match(bad.stderr, new RegExp(flag));
+  }
   const none = await runCli(['serve']);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /serve expects one RUN/);
