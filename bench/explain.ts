@@ -5,7 +5,8 @@
 // vs tfjs; the head's gradient in tfjs either way), against one plain forward pass (predictFiles) as
 // the reference cost.
 // Run: npx tsx bench/explain.ts [--size 128] [--train 200] [--test 200] [--epochs 3] [--fine-tune 3] [--head gap] [--noise 140]
-// (--noise: the background's noise runs 0..noise-1; the square is 200..255; --fine-tune 0: frozen backbone, head only)
+//        [--layers default,block_13_expand_relu] [--methods hirescam,gradcam,gradcam++] [--engines auto,tfjs] [--score log-odds]
+// (--fine-tune-from: 'all' or 'last-block'; --noise: the background's noise runs 0..noise-1; the square is 200..255; --fine-tune 0: frozen backbone, head only)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,8 +25,13 @@ const TRAIN = numberFlag('train', 200);
 const TEST = numberFlag('test', 200);
 const EPOCHS = numberFlag('epochs', 3);
 const FINE_TUNE = numberFlag('fine-tune', 3);
+const FINE_TUNE_FROM = flag('fine-tune-from', 'all');
 const HEAD = flag('head', 'gap');
 const NOISE = numberFlag('noise', 140);
+const LAYERS = flag('layers', 'default');
+const METHODS = flag('methods', 'hirescam,gradcam++');
+const ENGINES = flag('engines', 'auto');
+const SCORE = flag('score', 'log-odds') as 'log-odds' | 'logit';
 
 await initEngine();
 const dir = mkdtempSync(join(tmpdir(), 'tlkit-bench-explain-'));
@@ -43,7 +49,7 @@ try {
     head: HEAD,
     epochs: EPOCHS,
     freezeBackbone: true,
-    ...(FINE_TUNE > 0 ? { fineTuneEpochs: FINE_TUNE, fineTuneFrom: 'all' } : {}),
+    ...(FINE_TUNE > 0 ? { fineTuneEpochs: FINE_TUNE, fineTuneFrom: FINE_TUNE_FROM } : {}),
     learningRate: 1e-3,
     batchSize: 16,
     outDir: join(dir, 'run'),
@@ -60,9 +66,13 @@ try {
   await forward.dispose();
   console.log(`reference: predict (${forward.name}) ${(predictSeconds * 1000).toFixed(1)} ms/img`);
 
-  const variants: [EngineChoice, CamMethod, 'log-odds' | 'logit'][] = [['auto', 'hirescam', 'log-odds'], ['tfjs', 'hirescam', 'log-odds'], ['auto', 'gradcam', 'log-odds'], ['auto', 'gradcam', 'logit']];
-  for (const [engine, method, score] of variants) {
-    const explainer = await createExplainer(model, metadata, { engine, method, score, heatmapSize: 'features' });
+  // Every layer x method pair, prefix on 'auto'; `--engines auto,tfjs` adds the tfjs prefix for the first pair.
+  const layers = LAYERS.split(',').map((l) => (l === 'default' ? undefined : l));
+  const methods = METHODS.split(',') as CamMethod[];
+  const variants: [string | undefined, EngineChoice, CamMethod, 'log-odds' | 'logit'][] = layers.flatMap((layer) => methods.map((method): [string | undefined, EngineChoice, CamMethod, 'log-odds' | 'logit'] => [layer, 'auto', method, SCORE]));
+  for (const engine of ENGINES.split(',').slice(1) as EngineChoice[]) variants.splice(1, 0, [layers[0], engine, methods[0], SCORE]);
+  for (const [layer, engine, method, score] of variants) {
+    const explainer = await createExplainer(model, metadata, { layer, engine, method, score, heatmapSize: 'features' });
     t = performance.now();
     const explanations = await explainer.explainFiles(testFiles);
     const seconds = (performance.now() - t) / testFiles.length / 1000;

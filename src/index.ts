@@ -49,9 +49,17 @@ export { quantizeOnnx, CALIBRATION_METHODS } from './engines/onnx/quantize.js';
 export type { ActivationType, CalibrationBatch, CalibrationData, CalibrationMethod, QuantizeOnnxOptions, QuantizationReport, QuantizedOnnx, TensorRange } from './engines/onnx/quantize.js';
 export { registerOnnxConverter } from './engines/onnx/layers/index.js';
 export { createFrozenEngine } from './engines/onnx/frozen_features.js';
-export type { FrozenEngine, FrozenEngineOptions } from './engines/onnx/frozen_features.js';
-export { FeatureCache } from './engines/onnx/feature_cache.js';
-export type { FeatureCacheOptions } from './engines/onnx/feature_cache.js';
+export type { FrozenEngine, FrozenEngineOptions, FrozenBoundary } from './engines/onnx/frozen_features.js';
+
+// The on-disk feature store (docs/feature-store.md): frozen-prefix features kept per image and reused.
+export { openFeatureStore, featureStoreDir, readStoreMeta, FeatureStore, FeatureStoreFullError } from './engines/feature_store/feature_store.js';
+export type { FeaturePrecision, FeatureStoreDescription, FeatureStoreOptions, FeatureStoreMeta, RecordWrite } from './engines/feature_store/feature_store.js';
+export { fileIdentityKey, fileIdentityKeys } from './engines/feature_store/file_identity.js';
+export type { FileIdentityMode } from './engines/feature_store/file_identity.js';
+export { listCache, pruneCache } from './engines/feature_store/cache_admin.js';
+export type { CacheItem, CacheListing, PruneOptions } from './engines/feature_store/cache_admin.js';
+export { RunFeatureStores } from './train/run/run_feature_stores.js';
+export type { FeatureStoreSettings } from './train/run/run_feature_stores.js';
 export { createOnnxPredictor } from './engines/onnx/predictor.js';
 export type { OnnxPredictor, OnnxPredictorOptions } from './engines/onnx/predictor.js';
 export { compileTrainingStep, canCompileTrainingStep } from './engines/onnx/training/compile_training_step.js';

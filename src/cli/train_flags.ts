@@ -32,6 +32,11 @@ export const trainFlagSpec = {
   workers: { type: 'string' },
   'no-recalibrate-bn': { type: 'boolean' },
   'no-validation-recalibration': { type: 'boolean' },
+  'feature-store': { type: 'string' },
+  'no-feature-store': { type: 'boolean' },
+  'feature-precision': { type: 'string' },
+  'feature-identity': { type: 'string' },
+  'feature-store-budget': { type: 'string' },
   exclude: { type: 'string' },
   ...augmentationFlagSpec,
 } as const satisfies FlagSpec;
@@ -71,6 +76,13 @@ export const trainFlagUsage = `Training options:
                              un-augmented pass over the training images: PreciseBN); also turns off:
   --no-validation-recalibration  validate each epoch with the moving statistics as training left them (default:
                              where it is cheap, a 128-image recalibration before each validation, put back after)
+  --feature-store DIR        where frozen-backbone features are kept and reused across epochs, phases, runs,
+                             sweeps and workers (DIR/features/; default: beside the compiled-graph cache,
+                             $TLKIT_CACHE_DIR or ~/.cache/tlkit). See docs/feature-store.md
+  --no-feature-store         keep no features after the run (they still go to a temporary on-disk store)
+  --feature-precision P      float16 (default; half the disk) or float32
+  --feature-identity I       stat (path, size, mtime; default) or content (sha256 of each file)
+  --feature-store-budget GB  gigabytes the stores may keep after a run, oldest removed first (default 20)
   --engine E                 auto (default: frozen first layers on onnxruntime, the rest on tfjs; with nothing
                              frozen, the compiled ONNX training step when it supports the model), onnx, or tfjs
                              (every pass on tfjs: training, validation, BatchNorm recalibration). Decided once
@@ -111,10 +123,18 @@ export function trainOptionsFromFlags(values: ParsedArgs['values']): SharedTrain
     workers: numberFlag(values, 'workers', { integer: true, min: 0, max: 16 }),
     recalibrateBatchNorm: values['no-recalibrate-bn'] ? false : undefined,
     recalibrateBatchNormForValidation: values['no-validation-recalibration'] ? false : undefined,
+    featureStore: values['no-feature-store'] ? false : stringFlag(values, 'feature-store'),
+    featurePrecision: choiceFlag(values, 'feature-precision', ['float16', 'float32'] as const),
+    featureIdentity: choiceFlag(values, 'feature-identity', ['stat', 'content'] as const),
+    featureStoreBudget: gigabytes(numberFlag(values, 'feature-store-budget', { min: 0 })),
     augmentation: augmentationOptionsFromFlags(values) as Record<string, unknown>,
     augmentValidation: augmentValidationFromFlags(values),
     exclude: excludeFlag(values),
   };
+}
+
+function gigabytes(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : value * 1e9;
 }
 
 /** --exclude FILE: the list read now, so a missing file fails before anything runs. */

@@ -194,6 +194,19 @@ export class DirectoryIterator extends SampleIterator {
     return { memorySamples: (this.decoded?.size ?? 0) - spill.samples, memoryBytes: this.decoded?.sizeBytes ?? 0, spilledSamples: spill.samples, spilledBytes: spill.bytes, spillPath: spill.path };
   }
 
+  /**
+   * What turns a file into this iterator's model input, as JSON (the feature store keys on it), or
+   * undefined when it cannot be described: augmented samples, or a standardization that needs more
+   * than a preprocess_input mode and rescale (a custom function, samplewise/featurewise statistics).
+   */
+  describePixels(): Record<string, unknown> | undefined {
+    if (this.augment) return undefined;
+    const standardization = this.generator.pixelStandardization();
+    if (!standardization) return undefined;
+    const { limitInputPixels: _limit, ...decode } = this.decodeOptions;
+    return { decode, standardization };
+  }
+
   protected describeSample(index: number): string {
     return this.filepaths[index];
   }

@@ -252,6 +252,25 @@ export abstract class SampleIterator implements BatchIterator, AsyncIterable<Ima
     return y ? { x, y, indices, skipped } : { x, indices, skipped };
   }
 
+  /**
+   * The standardized pixels of these samples as one batch, outside the epoch's order and state: for a
+   * consumer that skipped pixels (pixelsNeeded false) and then found a derived copy missing. Only for
+   * iterators whose samples are the same every epoch.
+   */
+  async loadBatch(indices: readonly number[]): Promise<tf.Tensor4D> {
+    if (!this.isDeterministic()) throw new DataError('loadBatch: this iterator augments its samples; their pixels differ at every read');
+    const [h, w, c] = this.imageShape;
+    const size = h * w * c;
+    const x = new Float32Array(indices.length * size);
+    for (let i = 0; i < indices.length; i++) {
+      const result = await this.loadSample(indices[i], new Random(this.seed, SAMPLE_STREAM, -1, indices[i]));
+      if (!result.ok) throw new DataError(`${this.describeSample(indices[i])}: ${result.reason}`);
+      x.set(result.standardized ? result.data : this.standardizeSample(result.data), i * size);
+      this.releaseSample(result.data);
+    }
+    return tf.tensor4d(x, [indices.length, h, w, c], 'float32');
+  }
+
   /** The next batch; after the epoch's last batch comes the next epoch's first (Keras's endless iterator). */
   next(): Promise<ImageBatch> {
     return this.serial(() => this.nextBatch());

@@ -32,7 +32,7 @@ import { splitAtLayer } from '../engines/onnx/split_at_layer.js';
 import { findLayerPath, isInputLayer, nodeInModel, producerNode, unknownLayer } from '../engines/onnx/model_graph.js';
 import { loadModel, type ModelMetadata } from '../weights/saved_model.js';
 import { listImageFiles, loadImageForModel } from './predict.js';
-import { gradCam, hiResCam, heatmapPeak, heatmapRows, resizeHeatmap, scaleToPeak, type Heatmap } from './grad_cam.js';
+import { gradCam, gradCamPlusPlus, hiResCam, heatmapPeak, heatmapRows, resizeHeatmap, scaleToPeak, type Heatmap } from './grad_cam.js';
 import { heatmapOverlayPng, type OverlayOptions } from './heatmap_overlay.js';
 
 export interface ExplainOptions {
@@ -49,6 +49,7 @@ export interface ExplainOptions {
    * Grad-CAM for heads that pool first (GAP -> Dense: tlkit's default head), faithful for heads that keep
    * positions (Flatten -> Dense). 'gradcam': each channel weighted by the spatial mean of its gradient
    * (Selvaraju et al. 2017), which can cancel out on such heads (docs/explain.md has the measurements).
+   * 'gradcam++': channels weighted by their positive gradients only (Chattopadhay et al. 2018).
    */
   method?: CamMethod;
   /** Images per forward pass (default 8). */
@@ -65,8 +66,8 @@ export interface ExplainOptions {
   signal?: AbortSignal;
 }
 
-export type CamMethod = 'gradcam' | 'hirescam';
-export const CAM_METHODS: readonly CamMethod[] = ['gradcam', 'hirescam'];
+export type CamMethod = 'gradcam' | 'hirescam' | 'gradcam++';
+export const CAM_METHODS: readonly CamMethod[] = ['gradcam', 'hirescam', 'gradcam++'];
 
 export type ScoreKind = 'log-odds' | 'logit' | 'output';
 
@@ -223,7 +224,7 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
   if (heatmapSize !== 'input' && heatmapSize !== 'features') throw invalidArgument('heatmapSize', heatmapSize, "'input' or 'features'");
   const method = options.method ?? 'hirescam';
   if (!CAM_METHODS.includes(method)) throw invalidArgument('method', method, CAM_METHODS.join(' or '));
-  const cam = method === 'gradcam' ? gradCam : hiResCam;
+  const cam = method === 'gradcam' ? gradCam : method === 'gradcam++' ? gradCamPlusPlus : hiResCam;
   const scoreOption = options.score ?? 'log-odds';
   if (scoreOption !== 'log-odds' && scoreOption !== 'logit') throw invalidArgument('score', scoreOption, "'log-odds' or 'logit'");
   const target = options.targetClass === undefined ? undefined : classIndexOf(options.targetClass, metadata);

@@ -63,6 +63,43 @@ export function hiResCam(activations: Float32Array, gradients: Float32Array, row
 }
 
 /**
+ * Grad-CAM++ (Chattopadhay et al. 2018) with the closed form pytorch-grad-cam uses (the exponential of the
+ * score assumed, so higher derivatives are powers of the gradient g): per cell and channel
+ * alpha = g^2 / (2 g^2 + sum over cells of A * g^3), channel weight w_k = sum over cells of alpha * relu(g),
+ * then relu(sum_k w_k A) scaled to 1. Only positive gradients count: a channel's negative evidence
+ * elsewhere does not cancel its positive evidence at the object.
+ */
+export function gradCamPlusPlus(activations: Float32Array, gradients: Float32Array, rows: number, cols: number, channels: number): Heatmap {
+  const cells = rows * cols;
+  if (activations.length !== cells * channels || gradients.length !== cells * channels) {
+    throw new Error(`internal: gradCamPlusPlus expects ${cells * channels} values (${rows}x${cols}x${channels}); got ${activations.length} activations and ${gradients.length} gradients`);
+  }
+  const activationSums = new Float64Array(channels);
+  for (let p = 0; p < cells; p++) for (let k = 0; k < channels; k++) activationSums[k] += activations[p * channels + k];
+  const weights = new Float64Array(channels);
+  for (let p = 0; p < cells; p++) {
+    for (let k = 0; k < channels; k++) {
+      const g = gradients[p * channels + k];
+      if (g <= 0) continue;
+      const g2 = g * g;
+      const denominator = 2 * g2 + activationSums[k] * g2 * g;
+      if (denominator !== 0) weights[k] += (g2 / denominator) * g;
+    }
+  }
+  const data = new Float32Array(cells);
+  let max = 0;
+  for (let p = 0; p < cells; p++) {
+    let sum = 0;
+    for (let k = 0; k < channels; k++) sum += weights[k] * activations[p * channels + k];
+    const v = sum > 0 ? sum : 0;
+    data[p] = v;
+    if (v > max) max = v;
+  }
+  if (max > 0) for (let p = 0; p < cells; p++) data[p] /= max;
+  return { rows, cols, data };
+}
+
+/**
  * Bilinear resize with half-pixel centres (what tf.image.resizeBilinear with halfPixelCenters, PIL and
  * OpenCV do): output pixel (y, x) samples the map at ((y + 0.5) * rows / height - 0.5, ...), clamped at
  * the borders. The peak of the result sits at the centre of the map's peak cell.

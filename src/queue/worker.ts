@@ -37,6 +37,12 @@ export interface WorkerOptions extends QueueRoots, QueueConnectionOptions {
    */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /**
+   * Cache root of the feature stores the runs share (stores under `<dir>/features/`), false: none kept.
+   * Default: `<runsRoot>/.tlkit-cache`, on the shared folder, so every worker reads what any computed.
+   * Images are identified by content there (each machine mounts the data at its own path).
+   */
+  featureStore?: string | false;
   onLog?: (message: string) => void;
 }
 
@@ -107,7 +113,16 @@ export async function startWorker(options: WorkerOptions): Promise<QueueWorker> 
     const child = pool.run(
       {
         run: { label: data.label, backbone: data.backbone, settings: data.settings },
-        train: { ...data.train, dataDir, valDir, weights, outDir },
+        // The submitter's feature-store path means nothing here: the worker's (shared) one replaces it.
+        train: {
+          ...data.train,
+          dataDir,
+          valDir,
+          weights,
+          outDir,
+          featureStore: data.train.featureStore === false ? false : (options.featureStore ?? join(options.runsRoot, '.tlkit-cache')),
+          featureIdentity: data.train.featureIdentity ?? 'content',
+        },
         resume,
         evaluationDir: valDir ?? dataDir,
         runsRoot: options.runsRoot,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
-import { gradCam, hiResCam, heatmapPeak, resizeHeatmap } from '../../src/inference/grad_cam.js';
+import { gradCam, gradCamPlusPlus, hiResCam, heatmapPeak, resizeHeatmap } from '../../src/inference/grad_cam.js';
 import { jetColor } from '../../src/inference/heatmap_overlay.js';
 import { createExplainer, explain, lastConvolutionalLayer } from '../../src/inference/explain.js';
 import { buildClassifier } from '../../src/models/classifier.js';
@@ -37,6 +37,18 @@ test('hiResCam: gradient times activation cell by cell; equal to gradCam when th
   const x = Array.from(hiResCam(a, constant, 2, 2, 2).data);
   const y = Array.from(gradCam(a, constant, 2, 2, 2).data);
   x.forEach((v, i) => assert.ok(Math.abs(v - y[i]) < 1e-6));
+});
+
+test('gradCamPlusPlus: channel weights sum alpha * relu(g), alpha = g^2 / (2 g^2 + sum(A) g^3); negative gradients do not count', () => {
+  const a = Float32Array.from([1, 0, 2, 1, 0, 3, 1, 1]);
+  const g = Float32Array.from([1, 0, 3, -2, -1, -2, 1, 2]);
+  // Channel sums of A: 4 and 5. Channel 0, positive g at cells 0, 1, 3: 1/(2 + 4) * 1 + 9/(18 + 4 * 27) * 3 + 1/6 = 23/42.
+  // Channel 1, positive g at cell 3 only: 4/(8 + 5 * 8) * 2 = 1/6 (its -2s are ignored; Grad-CAM's mean would be -1/2).
+  // Cells: 23/42, 46/42 + 7/42, 0 + 21/42, 23/42 + 7/42 -> divided by the peak 53/42.
+  const cam = gradCamPlusPlus(a, g, 2, 2, 2);
+  [23 / 53, 1, 21 / 53, 30 / 53].forEach((v, i) => assert.ok(Math.abs(cam.data[i] - v) < 1e-6, `cell ${i}: ${cam.data[i]} vs ${v}`));
+  assert.deepEqual(Array.from(gradCamPlusPlus(a, Float32Array.from(g, (v) => -Math.abs(v) - 1), 2, 2, 2).data), [0, 0, 0, 0]);
+  assert.throws(() => gradCamPlusPlus(a, g, 3, 2, 2), /expects 12 values/);
 });
 
 test('resizeHeatmap keeps the peak at the centre of the peak cell; heatmapPeak maps cells to pixel centres', () => {

@@ -63,6 +63,12 @@ test('three runs, two workers, one SIGKILLed mid-run: the run resumes elsewhere 
     assert.match(resumed.resumedFrom ?? '', /^epoch \d+, batch \d+$/, 'resumed from the checkpoint, not from scratch');
     assert.match(workerB.output(), /took the run over from \S+ \(process \d+\), which lost the job/, "the lost worker's run lock taken over on the queue's word");
 
+    // The workers share one feature store on the shared folder: later runs read what earlier ones computed
+    // (3 runs x 40 images would be 120 computed without it; two runs start at once, so up to 80 are).
+    assert.ok(existsSync(join(dirs.runsRoot, '.tlkit-cache', 'features')), 'the shared store under RUNS_ROOT/.tlkit-cache');
+    const computed = [...(workerA.output() + workerB.output()).matchAll(/features: [\d,]+ from the store, ([\d,]+) computed/g)].reduce((sum, m) => sum + Number(m[1].replace(/,/g, '')), 0);
+    assert.ok(computed > 0 && computed <= 80, `features computed by the workers: ${computed}`);
+
     // The same comparison, locally, in turn.
     const local = await compareBackbones({ ...options, outDir: join(dirs.runsRoot, 'local') });
     mark('local done');

@@ -19,8 +19,9 @@ Options:
   --layer NAME     explain this layer's feature map instead of the last convolutional block's
   --class NAME     explain this class (name or index) instead of each image's predicted class
   --method M       hirescam (default: gradient times activation per cell, summed over channels; the
-                   same map as Grad-CAM for heads that pool, faithful for Flatten heads) or gradcam
-                   (channels weighted by the spatial mean of their gradient, Selvaraju et al.)
+                   same map as Grad-CAM for heads that pool, faithful for Flatten heads), gradcam
+                   (channels weighted by the spatial mean of their gradient, Selvaraju et al.) or
+                   gradcam++ (only positive gradients count, Chattopadhay et al.)
   --score S        log-odds (default: the class's log-odds from the logits) or logit (the class's
                    logit alone, as in Keras's Grad-CAM example)
   --heatmap-size S input (default: the heatmap at the model's input size) or features (its own grid)
@@ -50,7 +51,7 @@ export const explainCommand: Command = {
     const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
     const engineChoice = choiceFlag(values, 'engine', ['auto', 'tfjs', 'onnx'] as const);
     const heatmapSize = choiceFlag(values, 'heatmap-size', ['input', 'features'] as const);
-    const method = choiceFlag(values, 'method', ['gradcam', 'hirescam'] as const);
+    const method = choiceFlag(values, 'method', ['gradcam', 'hirescam', 'gradcam++'] as const);
     const score = choiceFlag(values, 'score', ['log-odds', 'logit'] as const);
     const outDir = stringFlag(values, 'out');
     const layer = stringFlag(values, 'layer');

@@ -15,6 +15,7 @@ import { compareCommand } from './compare.js';
 import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
 import { statusCommand } from './status.js';
+import { cacheCommand } from './cache.js';
 
 export const commands: Command[] = [
   // command-list: one entry per command below this line
@@ -32,4 +33,5 @@ export const commands: Command[] = [
   explainCommand,
   exportCommand,
   serveCommand,
+  cacheCommand,
 ];

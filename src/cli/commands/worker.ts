@@ -16,6 +16,8 @@ Options:
   --threads N                threads per run: onnxruntime's and libuv's pool (default: all cores)
   --name NAME                how status shows this worker (default host:pid)
   --lock-duration S          seconds after which a silent worker's runs go to another worker (default 30)
+  --feature-store DIR        feature stores the runs share (default: RUNS_ROOT/.tlkit-cache, so workers on
+                             the shared folder reuse each other's features); --no-feature-store: none
 
 ${queueFlagUsage}
   Both roots are required here: a job naming a path outside them is refused.`;
@@ -26,6 +28,8 @@ const flags = {
   threads: { type: 'string' },
   name: { type: 'string' },
   'lock-duration': { type: 'string' },
+  'feature-store': { type: 'string' },
+  'no-feature-store': { type: 'boolean' },
 } as const;
 
 export const workerCommand: Command = {
@@ -51,6 +55,7 @@ export const workerCommand: Command = {
       threads: numberFlag(values, 'threads', { integer: true, min: 1 }),
       name: stringFlag(values, 'name'),
       lockDurationMs: lockSeconds === undefined ? undefined : lockSeconds * 1000,
+      featureStore: values['no-feature-store'] ? false : stringFlag(values, 'feature-store'),
       onLog: (m) => io.stderr.write(m + '\n'),
     });
     io.stderr.write(`listening on ${describeQueueUrl(queue)} (Ctrl-C to stop)\n`);

@@ -12,7 +12,9 @@
 // (they are constants in this graph): a hit skips the export and onnxruntime's optimiser.
 import { invalidArgument, UsageError } from '../../core/errors.js';
 import { tf, tfl } from '../tfjs/tf.js';
-import { cacheEntry, cacheKey, describeArchitecture, hashWeights, optimizedModelPath, prepareEntryDir, readCached, resolveCacheDir, writeCached, type CompileInfo } from './compiled_cache.js';
+import * as ort from 'onnxruntime-node';
+import { cacheEntry, cacheKey, describeArchitecture, hashWeights, optimizedModelPath, prepareEntryDir, readCached, resolveCacheDir, sha256, writeCached, type CompileInfo } from './compiled_cache.js';
+import { nodeInModel, type SymbolicTensor } from './model_graph.js';
 import { exportOnnx } from './export.js';
 import { createOnnxRunner, type OnnxOutput, type OnnxRunner, type OnnxRunnerOptions } from './session.js';
 import { frozenPrefixEnd } from './frozen_prefix.js';
@@ -29,6 +31,24 @@ export interface FrozenEngineOptions extends OnnxRunnerOptions {
    * else $XDG_CACHE_HOME/tlkit, else ~/.cache/tlkit.
    */
   cacheDir?: string | false;
+  /**
+   * Layers (inside the prefix) whose outputs the prefix graph also returns, after the boundary's: the
+   * boundaries later phases will cut at, so one forward pass writes all of them (see outputsOf).
+   */
+  alsoOutput?: string[];
+}
+
+/** One tensor the prefix graph returns. */
+export interface FrozenBoundary {
+  layerName: string;
+  /** One image's shape (no batch axis). */
+  shape: number[];
+  /**
+   * sha256 over what decides this tensor's values: the architecture up to it (trainability left out),
+   * every weight it depends on, and onnxruntime's version. Equal for the same cut whichever engine
+   * computes it, so a later phase finds what an earlier one stored.
+   */
+  fingerprint: string;
 }
 
 export interface FrozenEngine {
@@ -53,6 +73,10 @@ export interface FrozenEngine {
   fingerprint: string;
   /** What the session cost to get ready, and whether the cache served it. */
   compileInfo: CompileInfo;
+  /** Every tensor the graph returns: [0] is the boundary the head consumes, then alsoOutput's. */
+  boundaries: FrozenBoundary[];
+  /** Every boundary's values for a NHWC batch, in `boundaries` order. */
+  outputsOf(x: tf.Tensor): Promise<OnnxOutput[]>;
   dispose(): Promise<void>;
 }
 
@@ -71,10 +95,17 @@ export async function createFrozenEngine(model: tfl.LayersModel, options: Frozen
   }
   const started = performance.now();
   const { prefix, rest, boundaryLayer, boundaryShape } = splitAtLayer(model, frozenUpTo);
-  const description = { architecture: describeArchitecture(prefix), weights: hashWeights(prefix), level: options.graphOptimizationLevel ?? 'all' };
+  const extras = extraOutputs(model, frozenUpTo, options.alsoOutput ?? []);
+  // The exported graph: the boundary, then the extra outputs (the same graph when there are none).
+  const exported = extras.length === 0 ? prefix : tfl.model({ inputs: model.inputs, outputs: [prefix.outputs[0], ...extras.map((e) => e.tensor)], name: `${prefix.name}_and_${extras.length}` });
+  const description = { architecture: describeArchitecture(exported), weights: hashWeights(exported), level: options.graphOptimizationLevel ?? 'all' };
   const fingerprint = await cacheKey('frozen-prefix', description);
-  const { runner, onnxModel, cache } = await openPrefix(prefix, description, options);
+  const { runner, onnxModel, cache } = await openPrefix(exported, description, options);
   const compileInfo: CompileInfo = { compileMs: performance.now() - started, cache };
+  const boundaries: FrozenBoundary[] = [
+    { layerName: boundaryLayer.name, shape: boundaryShape.slice(1) as number[], fingerprint: boundaryFingerprint(prefix) },
+    ...extras.map((e) => ({ layerName: e.layerName, shape: e.tensor.shape.slice(1) as number[], fingerprint: boundaryFingerprint(tfl.model({ inputs: model.inputs, outputs: e.tensor })) })),
+  ];
 
   return {
     async features(x) {
@@ -90,8 +121,36 @@ export async function createFrozenEngine(model: tfl.LayersModel, options: Frozen
     onnxModel,
     fingerprint,
     compileInfo,
+    boundaries,
+    async outputsOf(x) {
+      const all = await runner.runAll((await x.data()) as Float32Array, x.shape);
+      return runner.outputNames.map((name) => all[name]);
+    },
     dispose: () => runner.dispose(),
   };
+}
+
+/**
+ * The output tensors of `names` in a flat model, each at or before the cut (a layer after it, or one
+ * that is not a single-output layer of the top-level graph, is left out: that phase computes its own).
+ */
+function extraOutputs(model: tfl.LayersModel, frozenUpTo: string, names: string[]): { layerName: string; tensor: SymbolicTensor }[] {
+  const cut = model.layers.findIndex((l) => l.name === frozenUpTo);
+  const out: { layerName: string; tensor: SymbolicTensor }[] = [];
+  for (const name of new Set(names)) {
+    const at = model.layers.findIndex((l) => l.name === name);
+    if (name === frozenUpTo || at < 0 || cut < 0 || at > cut) continue;
+    const tensors = nodeInModel(model, model.layers[at]).outputTensors;
+    if (tensors.length === 1 && tensors[0].shape.slice(1).every((d) => typeof d === 'number')) out.push({ layerName: name, tensor: tensors[0] });
+  }
+  return out;
+}
+
+/** See FrozenBoundary.fingerprint. */
+function boundaryFingerprint(prefix: tfl.LayersModel): string {
+  const architecture = describeArchitecture(prefix) as { calls: { trainable?: boolean; weights: [number, unknown, boolean][] }[] };
+  const calls = architecture.calls.map(({ trainable: _trainable, weights, ...call }) => ({ ...call, weights: weights.map(([index, shape]) => [index, shape]) }));
+  return sha256(JSON.stringify({ format: 1, architecture: { ...architecture, calls }, weights: hashWeights(prefix), onnxruntime: ort.env.versions }));
 }
 
 /** The prefix's session: from the cache when it holds this prefix, else exported, optimised and stored. */

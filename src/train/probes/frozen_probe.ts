@@ -50,6 +50,27 @@ async function labelIndices(y: tf.Tensor): Promise<number[]> {
 export async function pooledFeatures(iterator: FeatureIterator): Promise<ProbeRows> {
   const cached = iterator.cachedRows();
   const classes = iterator.classes;
+  const stored = classes ? iterator.storedRows() : undefined;
+  if (stored && classes) {
+    // Read from the feature store in sample order: no pixels, and the iterator's state is untouched.
+    const d = pooledWidth(stored.shape);
+    const rowSize = stored.shape.reduce((a, b) => a * b, 1);
+    const parts: { x: Float64Array; indices: number[] }[] = [];
+    for await (const chunk of stored.rows) {
+      const x = new Float64Array(chunk.indices.length * d);
+      for (let i = 0; i < chunk.indices.length; i++) poolRow(chunk.data.subarray(i * rowSize, (i + 1) * rowSize), stored.shape, x, i * d);
+      parts.push({ x, indices: chunk.indices });
+    }
+    const n = parts.reduce((a, p) => a + p.indices.length, 0);
+    const x = new Float64Array(n * d);
+    let at = 0;
+    for (const p of parts) {
+      x.set(p.x, at * d);
+      at += p.indices.length;
+    }
+    const indices = Int32Array.from(parts.flatMap((p) => p.indices));
+    return { rows: { x, n, d }, labels: Int32Array.from(indices, (i) => classes[i]), indices };
+  }
   if (cached && cached.rows.size > 0 && classes) {
     const indices = [...cached.rows.keys()].sort((a, b) => a - b);
     const d = pooledWidth(cached.shape);

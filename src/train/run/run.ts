@@ -40,10 +40,12 @@ import type { LinearProbeResult } from '../probes/linear_probe.js';
 import { recalibrateAfterPhase, validationRecalibration, type PhaseRecalibration, type RecalibrateAfterPhaseArgs, type ValidationRecalibration, type ValidationRecalibrationSettings } from '../recalibration/recalibrate_after_phase.js';
 import { generalizationWarning } from '../recalibration/recalibrate_batchnorm.js';
 import type { InputScaling } from './run_inputs.js';
+import { RunFeatureStores, type FeatureStoreSettings } from './run_feature_stores.js';
+import { frozenPrefixEnd } from '../../engines/onnx/frozen_prefix.js';
 import type { ExcludeList } from '../../data/exclude_list.js';
 
 /** Every option of a run; the JSON-able part is stored in config.json so the run can be repeated. */
-export interface TrainRunOptions {
+export interface TrainRunOptions extends FeatureStoreSettings {
   /** Folder with one sub-folder per class (flow_from_directory). Not needed when `train` is given. */
   dataDir?: string;
   /** Ready-made iterators instead of dataDir (tests, custom data); they are not stored in config.json. */
@@ -337,6 +339,13 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
   const shared: Callback[] = [new ModelCheckpoint({ dir: run.layout.checkpoints, monitor, everyBatches: full.checkpointEveryBatches }), new HistoryLogger({ dir: run.layout.root })];
   // The last phase's frozen prefix stays open for the final evaluation.
   let engines: PhaseEngines | undefined;
+  const featureStores = new RunFeatureStores(full, { backbone: classifier.backboneId });
+  // Where each phase's frozen prefix ends: a phase's pass also outputs the later phases' boundaries, so
+  // each image goes through the frozen layers once for the whole run.
+  const splitPoints = plan.phases.map((phase) => {
+    setTrainable(classifier, phase.trainable);
+    return plan.engine === 'tfjs' ? undefined : frozenPrefixEnd(classifier.model);
+  });
   try {
     for (const phase of plan.phases) {
       const resumeHere = resumeFrom && (resumeFrom.tag?.phase ?? 1) === phase.index ? resumeFrom : undefined;
@@ -349,7 +358,11 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       if (resumeHere) restoreWeights(classifier.model, resumeHere.weights);
       // The one engine decision of the phase. The frozen prefix captures the frozen weights when it
       // opens: decide after any restore.
-      engines = await planPhaseEngines({ model: classifier.model, choice: plan.engine, loss: classifier.loss, optimizer: plan.optimizer });
+      const later = splitPoints.slice(plan.phases.indexOf(phase) + 1).filter((p): p is string => p !== undefined);
+      // With a Flatten head the boundary is the flattened map; the probe pools the map before it instead.
+      const probeCut = full.linearProbe && phase.trainable.freezeBackbone ? mapBeforeFlatten(classifier, splitPoints[plan.phases.indexOf(phase)]) : undefined;
+      if (probeCut) later.push(probeCut);
+      engines = await planPhaseEngines({ model: classifier.model, choice: plan.engine, loss: classifier.loss, optimizer: plan.optimizer, frozenPrefixOptions: { alsoOutput: later } });
       if (engines.frozen) log(describeCompile('frozen layers on onnxruntime', engines.frozen.compileInfo));
       log(describeEnginePlan(engines.plan));
       const { frozen, plan: enginePlan } = engines;
@@ -360,7 +373,9 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       });
       const forValidation = (phaseTrain: BatchIterator) => validationRecalibration(recalibration(phaseTrain), full.recalibrateBatchNormForValidation, Boolean(inputs.validation));
       const callbacks = [...shared, ...phaseCallbacks(full, monitor)];
-      const { result, train, validation } = await runPhase(run, phase, engines, { callbacks, history: outcome.history, resumeHere, forValidation });
+      const { result, train, validation } = await runPhase(run, phase, engines, { callbacks, history: outcome.history, resumeHere, forValidation, featureStores });
+      const features = await featureStores.describe();
+      if (features) log(features);
       outcome.enginePlans.push(enginePlan);
       outcome.phaseEngines.push(phaseEngineLabel(enginePlan));
       outcome.stepEngines.push(result.engine);
@@ -379,9 +394,12 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       if (recalibrated === 'skipped') outcome.batchNormSkipped = true;
       else if (recalibrated) outcome.batchNormRecalibration.push(recalibrated);
       if (full.linearProbe && !outcome.linearProbe && train instanceof FeatureIterator && validation instanceof FeatureIterator && phase.trainable.freezeBackbone) {
-        const keep = full.keepPooledFeatures ? (a: ProbeRows, b: ProbeRows) => (outcome.pooledFeatures = { train: splitFeatures(a, train), validation: splitFeatures(b, validation) }) : undefined;
+        const [probeTrain, probeHeldOut] = probeCut && frozen ? await Promise.all([inputs.train, inputs.validation!].map((data) => probeIterator(featureStores, data, frozen, probeCut))) : [train, validation];
+        const probeA = probeTrain ?? train;
+        const probeB = probeHeldOut ?? validation;
+        const keep = full.keepPooledFeatures ? (a: ProbeRows, b: ProbeRows) => (outcome.pooledFeatures = { train: splitFeatures(a, probeA), validation: splitFeatures(b, probeB) }) : undefined;
         // The data audit of a comparison uses the probe's out-of-fold probabilities when it keeps them.
-        outcome.linearProbe = await probeFrozenFeatures(train, validation, inputs.classNames.length, { onProgress: run.hooks.onProgress, ...(full.keepPooledFeatures ? { keepOutOfFold: true } : {}) }, keep);
+        outcome.linearProbe = await probeFrozenFeatures(probeA, probeB, inputs.classNames.length, { onProgress: run.hooks.onProgress, ...(full.keepPooledFeatures ? { keepOutOfFold: true } : {}) }, keep);
         log(describeProbe(outcome.linearProbe));
       }
     }
@@ -394,7 +412,8 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
     if (inputs.validation) {
       const frozen = engines?.frozen;
       const model = frozen ? frozen.head : classifier.model;
-      const data = frozen ? new FeatureIterator(inputs.validation, frozen, { cache: false }) : inputs.validation;
+      const stores = frozen ? await featureStores.forIterator(inputs.validation, frozen) : undefined;
+      const data = frozen ? new FeatureIterator(inputs.validation, frozen, { cache: Boolean(stores), stores }) : inputs.validation;
       outcome.evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: inputs.classNames, onProgress: run.hooks.onProgress, task: 'evaluate', signal: full.signal });
       const trainAccuracy = outcome.history.at(-1)?.accuracy;
       const batchNorm = outcome.batchNormSkipped ? 'skipped' : outcome.batchNormRecalibration.length > 0 ? 'recalibrated' : 'not-trained';
@@ -403,8 +422,24 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
     }
   } finally {
     await closeFrozenEngine(engines?.frozen);
+    await featureStores.close();
   }
   return outcome;
+}
+
+/** The layer before the cut when the cut is a Flatten layer (the classifier is flat: backbone, then head). */
+function mapBeforeFlatten(classifier: Classifier, cut: string | undefined): string | undefined {
+  const layers = classifier.model.layers;
+  const at = layers.findIndex((l) => l.name === cut);
+  return at > 0 && layers[at].getClassName() === 'Flatten' ? layers[at - 1].name : undefined;
+}
+
+/** An iterator over the stored features of `cut` (an extra output of `frozen`), for the probe; undefined when not stored. */
+async function probeIterator(featureStores: RunFeatureStores, data: BatchIterator, frozen: FrozenEngine, cut: string): Promise<FeatureIterator | undefined> {
+  const stores = await featureStores.forIterator(data, frozen);
+  const k = frozen.boundaries.findIndex((b) => b.layerName === cut);
+  if (!stores || k < 0 || !stores.stores[k]) return undefined;
+  return new FeatureIterator(data, frozen, { cache: true, stores: { stores: [stores.stores[k]], keyOf: stores.keyOf } });
 }
 
 function phaseCallbacks(full: TrainRunOptions, monitor: string): Callback[] {
@@ -420,6 +455,8 @@ interface PhaseState {
   history: EpochLogs[];
   resumeHere?: TrainingCheckpoint;
   forValidation: (phaseTrain: BatchIterator) => ValidationRecalibration;
+  /** Where the phase's frozen features are read and written. */
+  featureStores: RunFeatureStores;
 }
 
 /**
@@ -431,8 +468,16 @@ async function runPhase(run: RunContext, phase: PhasePlan, engines: PhaseEngines
   const { plan, options: full, classifier, inputs, log } = run;
   const { frozen, plan: enginePlan } = engines;
   const { history, resumeHere } = state;
-  const train = frozen ? new FeatureIterator(inputs.train, frozen, { cache: isDeterministic(inputs.train) }) : inputs.train;
-  const validation = frozen && inputs.validation ? new FeatureIterator(inputs.validation, frozen, { cache: isDeterministic(inputs.validation) }) : inputs.validation;
+  // With a frozen prefix, features of un-augmented images go through the feature stores (one pass over
+  // each image for every boundary this and later phases cut at; nothing held in memory per image).
+  const withFeatures = async (data: BatchIterator, engine: FrozenEngine) => {
+    const stores = await state.featureStores.forIterator(data, engine);
+    const iterator = new FeatureIterator(data, engine, { cache: Boolean(stores), stores });
+    state.featureStores.track(iterator.counts);
+    return iterator;
+  };
+  const train = frozen ? await withFeatures(inputs.train, frozen) : inputs.train;
+  const validation = frozen && inputs.validation ? await withFeatures(inputs.validation, frozen) : inputs.validation;
   const trained = frozen ? frozen.head : classifier.model;
   const monitor = inputs.validation ? 'val_loss' : 'loss';
   const epochs = planEpochs(phase.epochs, { featuresCached: Boolean(frozen) && isDeterministic(inputs.train), hasValidation: Boolean(inputs.validation) });

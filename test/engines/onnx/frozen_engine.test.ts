@@ -1,15 +1,11 @@
 // The fast engine, stage 1: splitAtLayer, frozen features on onnxruntime vs tfjs, the head that shares
-// weights with the model, the whole-model predictor, and the feature cache (memory and disk).
+// weights with the model, the whole-model predictor, and several boundaries from one forward pass.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { initEngine, tf, tfl } from '../../../src/engines/tfjs/tf.js';
 import { splitAtLayer } from '../../../src/engines/onnx/split_at_layer.js';
 import { createFrozenEngine } from '../../../src/engines/onnx/frozen_features.js';
 import { createOnnxPredictor } from '../../../src/engines/onnx/predictor.js';
-import { FeatureCache } from '../../../src/engines/onnx/feature_cache.js';
 import { frozenPrefixEnd } from '../../../src/engines/onnx/frozen_prefix.js';
 import { TlkitError, UsageError } from '../../../src/core/errors.js';
 // Keras semantics for frozen BatchNormalization (inference mode while training), as tlkit's models use.
@@ -89,11 +85,11 @@ describe('splitAtLayer', () => {
   });
 });
 
-describe('frozenPrefixEnd', () => {
-  function freeze(model: tfl.LayersModel, names: string[]): void {
-    for (const name of names) model.getLayer(name).trainable = false;
-  }
+function freeze(model: tfl.LayersModel, names: string[]): void {
+  for (const name of names) model.getLayer(name).trainable = false;
+}
 
+describe('frozenPrefixEnd', () => {
   test('extends over frozen and weightless layers, stops at Dropout and at trainable layers', () => {
     const model = residualClassifier();
     assert.equal(frozenPrefixEnd(model), undefined);
@@ -120,6 +116,27 @@ describe('frozenPrefixEnd', () => {
 });
 
 describe('createFrozenEngine', () => {
+  test('alsoOutput: one forward pass returns the boundary and an earlier cut, each with the fingerprint its own engine has', async () => {
+    const model = residualClassifier();
+    freeze(model, ['stem', 'stem_bn', 'block_dw', 'block_dw_bn', 'block_project', 'top_conv']);
+    const both = await createFrozenEngine(model, { frozenUpTo: 'flatten', alsoOutput: ['block_add', 'dense', 'nope'], cacheDir: false });
+    const early = await createFrozenEngine(model, { frozenUpTo: 'block_add', cacheDir: false });
+    try {
+      // A layer after the cut ('dense') or unknown is left out: that phase computes its own.
+      assert.deepEqual(both.boundaries.map((b) => [b.layerName, b.shape]), [['flatten', [72]], ['block_add', [7, 5, 8]]]);
+      assert.equal(both.boundaries[1].fingerprint, early.boundaries[0].fingerprint);
+      assert.notEqual(both.boundaries[0].fingerprint, both.boundaries[1].fingerprint);
+      const x = randomInput([3, 13, 10, 3], 4);
+      const [flat, block] = await both.outputsOf(x);
+      assert.deepEqual(flat.shape, [3, 72]);
+      assertClose(tf.tensor(flat.data, flat.shape), both.prefix.predict(x) as tf.Tensor, 'boundary');
+      assertClose(tf.tensor(block.data, block.shape), await early.features(x), 'earlier cut');
+    } finally {
+      await both.dispose();
+      await early.dispose();
+    }
+  });
+
   test('onnxruntime features equal tfjs prefix features within 1e-4; head(features) equals the model', async () => {
     const model = residualClassifier();
     const engine = await createFrozenEngine(model, { frozenUpTo: 'block_add' });
@@ -200,72 +217,5 @@ describe('createOnnxPredictor', () => {
     assert.deepEqual(y.shape, [5, 2]);
     assertClose(y, model.predict(x) as tf.Tensor, 'predict');
     await predictor.dispose();
-  });
-});
-
-describe('FeatureCache', () => {
-  async function fixture(): Promise<{ dir: string; files: string[] }> {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'tlkit-features-'));
-    const files: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      const file = path.join(dir, `img${i}.bin`);
-      await writeFile(file, new Uint8Array([i, 1, 2, 3]));
-      files.push(file);
-    }
-    return { dir, files };
-  }
-
-  /** "Images" are 1x1x1 with the file's first byte as value; the engine doubles them into 2 features. */
-  const load = async (files: string[]): Promise<tf.Tensor> => tf.tensor(files.map((f) => Number(/img(\d)/.exec(f)![1])), [files.length, 1, 1, 1]);
-  function countingEngine(): { calls: number[]; features(x: tf.Tensor): Promise<tf.Tensor> } {
-    const calls: number[] = [];
-    return {
-      calls,
-      async features(x) {
-        calls.push(x.shape[0]);
-        return tf.reshape(tf.concat([x, tf.mul(x, 2)], 3), [x.shape[0], 2]);
-      },
-    };
-  }
-
-  test('memory cache: the second epoch computes nothing; results keep file order', async () => {
-    const { dir, files } = await fixture();
-    const cache = new FeatureCache({ modelFingerprint: 'm1', preprocessing: { size: 224, mode: 'tf' } });
-    const engine = countingEngine();
-    const first = await cache.featuresFor(files, [null, 2], load, engine);
-    const second = await cache.featuresFor([files[2], files[0]], [null, 2], load, engine);
-    assert.deepEqual(Array.from(first.dataSync()), [0, 0, 1, 2, 2, 4]);
-    assert.deepEqual(Array.from(second.dataSync()), [2, 4, 0, 0]);
-    assert.deepEqual(engine.calls, [3]);
-    assert.deepEqual(cache.stats, { hits: 2, misses: 3 });
-    await rm(dir, { recursive: true });
-  });
-
-  test('disk cache survives a new cache object; keys change with model, preprocessing and content', async () => {
-    const { dir, files } = await fixture();
-    const cacheDir = path.join(dir, 'cache');
-    const options = { modelFingerprint: 'm1', preprocessing: { mode: 'tf', size: 224 }, dir: cacheDir };
-    const engine = countingEngine();
-    await new FeatureCache(options).featuresFor(files, [null, 2], load, engine);
-    // Same options with keys in another order: same cache.
-    const reopened = new FeatureCache({ ...options, preprocessing: { size: 224, mode: 'tf' } });
-    const again = await reopened.featuresFor(files, [null, 2], load, engine);
-    assert.deepEqual(Array.from(again.dataSync()), [0, 0, 1, 2, 2, 4]);
-    assert.deepEqual(engine.calls, [3]);
-    await new FeatureCache({ ...options, modelFingerprint: 'm2' }).featuresFor(files, [null, 2], load, engine);
-    await new FeatureCache({ ...options, preprocessing: 'caffe' }).featuresFor(files, [null, 2], load, engine);
-    assert.deepEqual(engine.calls, [3, 3, 3]);
-    await writeFile(files[1], new Uint8Array([9, 9]));
-    await new Promise((r) => setTimeout(r, 5));
-    const fresh = new FeatureCache(options);
-    await fresh.featuresFor(files, [null, 2], load, engine);
-    assert.deepEqual(engine.calls, [3, 3, 3, 1]);
-    const shards = await readdir(cacheDir);
-    assert.ok(shards.length > 0 && shards.every((s) => /^[0-9a-f]{2}$/.test(s)));
-    await rm(dir, { recursive: true });
-  });
-
-  test('bad options name the option', () => {
-    assert.throws(() => new FeatureCache({ modelFingerprint: '', preprocessing: 'x' }), (e: Error) => e instanceof UsageError && /modelFingerprint/.test(e.message));
   });
 });
