@@ -121,6 +121,16 @@ export interface PhaseEngines {
 }
 
 /**
+ * Where the frozen prefix of `model` (with its current trainable flags) ends when the run's choice puts it on
+ * onnxruntime: the name of its last layer, or undefined when nothing is frozen or tfjs was chosen. A run asks
+ * this of every phase up front, so that the first pass writes every later phase's boundary too;
+ * planPhaseEngines asks the same of the phase it opens.
+ */
+export function frozenBoundary(model: tfl.LayersModel, choice: EngineChoice): string | undefined {
+  return runtimeFor(choice).runtime === 'onnxruntime' ? frozenPrefixEnd(model) : undefined;
+}
+
+/**
  * The engines of one training phase, decided once: the frozen prefix (opened on onnxruntime here,
  * because only the export says whether it can run there: under 'auto' a failure leaves the whole model
  * to the training step, under 'onnx' it is an error), then the StepEngine of the part that trains, then
@@ -131,7 +141,7 @@ export async function planPhaseEngines(request: PhaseEnginesRequest): Promise<Ph
   const { runtime, fallbackToTfjs } = runtimeFor(choice);
   const reasons: string[] = [];
   let frozen: FrozenEngine | undefined;
-  const endsAt = runtime === 'onnxruntime' ? frozenPrefixEnd(model) : undefined;
+  const endsAt = frozenBoundary(model, choice);
   if (endsAt !== undefined) {
     try {
       frozen = await createFrozenEngine(model, { ...request.frozenPrefixOptions, frozenUpTo: endsAt });

@@ -98,10 +98,10 @@ test('the engine is decided in one place: one call of the phase decision in the 
       const path = join(dir, entry.name);
       if (entry.isDirectory()) visit(path);
       else if (path.endsWith('.ts') && !path.endsWith('engine_decision.ts')) {
-        for (const m of readFileSync(path, 'utf8').matchAll(/(?<!function )\b(planPhaseEngines|decideTrainingStep|compiledStepSupport|frozenPrefixEnd)\(/g)) calls.push(`${relative(src, path)}: ${m[1]}`);
+        for (const m of readFileSync(path, 'utf8').matchAll(/(?<!function )\b(planPhaseEngines|decideTrainingStep|compiledStepSupport|frozenPrefixEnd|frozenBoundary)\(/g)) calls.push(`${relative(src, path)}: ${m[1]}`);
       }
     }
   };
   visit(src);
-  assert.deepEqual(calls.sort(), ['engines/onnx/frozen_features.ts: frozenPrefixEnd', 'train/loop/fit.ts: decideTrainingStep', 'train/run/run.ts: planPhaseEngines']);
+  assert.deepEqual(calls.sort(), ['engines/onnx/frozen_features.ts: frozenPrefixEnd', 'train/loop/fit.ts: decideTrainingStep', 'train/run/run.ts: frozenBoundary', 'train/run/run.ts: planPhaseEngines']);
 });

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { initEngine } from '../../engines/tfjs/tf.js';
 import { describeCompile } from '../../engines/onnx/compiled_cache.js';
 import type { FrozenEngine } from '../../engines/onnx/frozen_features.js';
-import { describeEnginePlan, phaseEngineLabel, planPhaseEngines, type EnginePlan, type PhaseEngines } from '../../engines/engine_decision.js';
+import { describeEnginePlan, frozenBoundary, phaseEngineLabel, planPhaseEngines, type EnginePlan, type PhaseEngines } from '../../engines/engine_decision.js';
 import { FileError, TlkitError } from '../../core/errors.js';
 import type { EngineChoice, LabelClassMode, OptimizerName, PhaseEngineLabel, StepEngineName } from '../../core/names.js';
 import type { ProgressCallback } from '../../core/progress.js';
@@ -41,7 +41,6 @@ import { recalibrateAfterPhase, validationRecalibration, type PhaseRecalibration
 import { generalizationWarning } from '../recalibration/recalibrate_batchnorm.js';
 import type { InputScaling } from './run_inputs.js';
 import { RunFeatureStores, type FeatureStoreSettings } from './run_feature_stores.js';
-import { frozenPrefixEnd } from '../../engines/onnx/frozen_prefix.js';
 import type { ExcludeList } from '../../data/exclude_list.js';
 
 /** Every option of a run; the JSON-able part is stored in config.json so the run can be repeated. */
@@ -344,7 +343,7 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
   // each image goes through the frozen layers once for the whole run.
   const splitPoints = plan.phases.map((phase) => {
     setTrainable(classifier, phase.trainable);
-    return plan.engine === 'tfjs' ? undefined : frozenPrefixEnd(classifier.model);
+    return frozenBoundary(classifier.model, plan.engine);
   });
   try {
     for (const phase of plan.phases) {
