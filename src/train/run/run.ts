@@ -316,19 +316,8 @@ interface RunContext {
   scaling: InputScaling;
 }
 
-interface PhasesOutcome {
-  history: EpochLogs[];
-  evaluation?: Evaluation;
-  enginePlans: EnginePlan[];
-  phaseEngines: PhaseEngineLabel[];
-  stepEngines: StepEngineName[];
-  stoppedEarly: boolean;
-  linearProbe?: LinearProbeResult;
-  pooledFeatures?: { train: SplitFeatures; validation: SplitFeatures };
-  batchNormRecalibration: PhaseRecalibration[];
-  batchNormSkipped: boolean;
-  warning?: string;
-}
+/** What the phases leave for trainRun's result (the rest of it, run directory, params and timings, trainRun adds). */
+type PhasesOutcome = Pick<TrainRunResult, 'history' | 'evaluation' | 'enginePlans' | 'phaseEngines' | 'stepEngines' | 'stoppedEarly' | 'linearProbe' | 'pooledFeatures' | 'batchNormRecalibration' | 'batchNormSkipped' | 'warning'>;
 
 /** Runs the plan's phases in turn (skipping those a resumed checkpoint has finished), then evaluates. */
 async function runPhases(run: RunContext): Promise<PhasesOutcome> {
