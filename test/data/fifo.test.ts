@@ -16,7 +16,7 @@ const root = mkdtempSync(join(tmpdir(), 'tlkit-fifo-'));
 let run: string;
 
 /** Runs a command; SIGKILL after `ms` (then `timedOut`). `until` ends it early (SIGTERM) once stdout matches. */
-function runProcess(args: string[], ms: number, until?: RegExp): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
+function runProcess(args: string[], ms: number, until?: RegExp): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TLKIT_CACHE_DIR: process.env.TLKIT_CACHE_DIR ?? join(root, 'cache') } });
     let stdout = '';
@@ -36,9 +36,9 @@ function runProcess(args: string[], ms: number, until?: RegExp): Promise<{ code:
       }
     });
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => {
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr, timedOut });
+      resolve({ code, signal, stdout, stderr, timedOut });
     });
   });
 }
@@ -98,5 +98,5 @@ test('tlkit serve RUN whose evaluation.json is a FIFO starts (without the metric
   const r = await runProcess([BIN, 'serve', run, '--port', '0'], 120_000, /listening on http:\/\/127\.0\.0\.1:\d+/);
   assert.equal(r.timedOut, false, `hung at start-up: ${r.stdout}${r.stderr}`);
   assert.match(r.stdout, /listening on/);
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, `exit code ${r.code}, signal ${r.signal}: ${r.stdout}${r.stderr}`);
 });

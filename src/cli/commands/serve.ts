@@ -90,11 +90,14 @@ export const serveCommand: Command = {
     });
     const url = await server.listen();
     const m = server.metadata;
-    io.stdout.write(`tlkit serve: ${m.backbone}, ${m.classNames.length} classes, ${server.precision}, listening on ${url} (POST ${url}/v1/predict${apiKey ? ', API key required' : ''})\n`);
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    // The handlers go in before the line that says the server is up: a supervisor that stops it as soon
+    // as it reads that line must find them there (under load the process can be descheduled between the two).
+    const stopped = new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));
     });
+    io.stdout.write(`tlkit serve: ${m.backbone}, ${m.classNames.length} classes, ${server.precision}, listening on ${url} (POST ${url}/v1/predict${apiKey ? ', API key required' : ''})\n`);
+    const signal = await stopped;
     io.stdout.write(`tlkit serve: ${signal}: finishing the requests in flight\n`);
     await server.close();
     io.stdout.write('tlkit serve: stopped\n');

@@ -58,12 +58,14 @@ export const workerCommand: Command = {
       featureStore: values['no-feature-store'] ? false : stringFlag(values, 'feature-store'),
       onLog: (m) => io.stderr.write(m + '\n'),
     });
-    io.stderr.write(`listening on ${describeQueueUrl(queue)} (Ctrl-C to stop)\n`);
-    await new Promise<void>((resolve) => {
+    // Handlers first, then the line that says the worker is up (a supervisor may stop it as soon as it reads it).
+    const stopped = new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+    io.stderr.write(`listening on ${describeQueueUrl(queue)} (Ctrl-C to stop)\n`);
+    await stopped;
     io.stderr.write('stopping: runs under way go back to the queue\n');
     await worker.close(true);
     return 0;
