@@ -22,7 +22,6 @@ import {
   loadH5Weights,
   createFrozenEngine,
   createOnnxPredictor,
-  FeatureCache,
   exportOnnx,
   ImageDataGenerator,
   preprocessInput,
@@ -80,15 +79,13 @@ const features = await engine.features(images);
 engine.head.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy' });
 const headLoss = await engine.head.trainOnBatch(features, labels);
 assert.ok(Number.isFinite(Array.isArray(headLoss) ? headLoss[0] : headLoss));
-const cache = new FeatureCache({ modelFingerprint: engine.fingerprint, preprocessing: { size, mode: 'tf' }, dir: join(scratch, '.tlkit-cache') });
-assert.ok(cache);
 const predictor = await createOnnxPredictor(frozen.model);
 const onnxOut = await predictor.predict(images);
 const tfjsOut = frozen.model.predict(images) as tf.Tensor;
 assert.ok(tf.max(tf.abs(tf.sub(onnxOut, tfjsOut))).dataSync()[0]! < 1e-4, 'onnxruntime and tfjs agree');
 const onnxBytes = await exportOnnx(frozen.model);
 assert.ok(onnxBytes.length > 1000);
-step('createFrozenEngine, FeatureCache, createOnnxPredictor, exportOnnx');
+step('createFrozenEngine, createOnnxPredictor, exportOnnx');
 
 // Data: ImageDataGenerator and flowFromDirectory.
 const gen = new ImageDataGenerator({ rotationRange: 20, widthShiftRange: 0.1, heightShiftRange: 0.1, shearRange: 0.1,
