@@ -85,7 +85,7 @@ const flags = {
 
 function auditSummary(audit: NonNullable<CompareResult['audit']>): string {
   const c = audit.counts;
-  return `Data audit: ${c.labelIssues} likely label errors, ${c.leaks} train/validation leaks (${c.leakedValidationFiles} validation images), ${c.duplicateGroups - c.leaks} duplicate groups within a split, ${c.outliers} outliers (report.html lists them; --exclude FILE retrains without chosen files)`;
+  return `Data audit: ${c.labelIssues} likely label errors, ${c.leaks} train/validation leaks${c.leaks > 0 ? ` (${c.leakedValidationFiles} validation images copied in training)` : ''}, ${c.duplicateGroups - c.leaks} duplicate groups within a split, ${c.outliers} outliers (report.html lists them; --exclude FILE retrains without chosen files)`;
 }
 
 export const compareCommand: Command = {
