@@ -15,28 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
-import { makeRun } from '../test/serve/helpers.js';
+import { bmp1bit, makeRun } from '../test/serve/helpers.js';
 
 const HERE = fileURLToPath(new URL('..', import.meta.url));
 
-function bmp1bit(width: number, height: number): Buffer {
-  const stride = Math.ceil(width / 32) * 4;
-  const offset = 14 + 40 + 8;
-  const b = Buffer.alloc(offset + stride * height, 0x55);
-  b.write('BM', 0, 'latin1');
-  b.writeUInt32LE(b.length, 2);
-  b.writeUInt32LE(offset, 10);
-  b.writeUInt32LE(40, 14);
-  b.writeInt32LE(width, 18);
-  b.writeInt32LE(height, 22);
-  b.writeUInt16LE(1, 26);
-  b.writeUInt16LE(1, 28);
-  b.writeUInt32LE(0, 30); // no compression
-  b.writeUInt32LE(2, 46);
-  b.writeUInt32LE(0, 54); // palette: black, white
-  b.writeUInt32LE(0xffffff, 58);
-  return b;
-}
 
 function asciiPgm(bytes: number): Buffer {
   const side = Math.floor(Math.sqrt(bytes / 2));

@@ -13,23 +13,23 @@ export interface Heatmap {
   data: Float32Array;
 }
 
-/**
- * cam(i, j) = relu(sum_k w_k A(i, j, k)) with w_k = mean over (i, j) of dScore/dA(i, j, k), divided by its
- * maximum. A map with no positive value (nothing in the layer speaks for the class) stays all zeros.
- */
-export function gradCam(activations: Float32Array, gradients: Float32Array, rows: number, cols: number, channels: number): Heatmap {
+/** rows * cols, after checking that both arrays hold rows x cols x channels values. */
+function checkedCells(method: string, activations: Float32Array, gradients: Float32Array, rows: number, cols: number, channels: number): number {
   const cells = rows * cols;
   if (activations.length !== cells * channels || gradients.length !== cells * channels) {
-    throw new Error(`internal: gradCam expects ${cells * channels} values (${rows}x${cols}x${channels}); got ${activations.length} activations and ${gradients.length} gradients`);
+    throw new Error(`internal: ${method} expects ${cells * channels} values (${rows}x${cols}x${channels}); got ${activations.length} activations and ${gradients.length} gradients`);
   }
-  const weights = new Float64Array(channels);
-  for (let p = 0; p < cells; p++) for (let k = 0; k < channels; k++) weights[k] += gradients[p * channels + k];
-  for (let k = 0; k < channels; k++) weights[k] /= cells;
+  return cells;
+}
+
+/** The map every method ends with: per cell relu(sum over channels of term(cell, channel)), divided by its maximum. */
+function positiveScaled(rows: number, cols: number, channels: number, term: (cell: number, channel: number) => number): Heatmap {
+  const cells = rows * cols;
   const data = new Float32Array(cells);
   let max = 0;
   for (let p = 0; p < cells; p++) {
     let sum = 0;
-    for (let k = 0; k < channels; k++) sum += weights[k] * activations[p * channels + k];
+    for (let k = 0; k < channels; k++) sum += term(p, k);
     const v = sum > 0 ? sum : 0;
     data[p] = v;
     if (v > max) max = v;
@@ -39,27 +39,26 @@ export function gradCam(activations: Float32Array, gradients: Float32Array, rows
 }
 
 /**
+ * cam(i, j) = relu(sum_k w_k A(i, j, k)) with w_k = mean over (i, j) of dScore/dA(i, j, k), divided by its
+ * maximum. A map with no positive value (nothing in the layer speaks for the class) stays all zeros.
+ */
+export function gradCam(activations: Float32Array, gradients: Float32Array, rows: number, cols: number, channels: number): Heatmap {
+  const cells = checkedCells('gradCam', activations, gradients, rows, cols, channels);
+  const weights = new Float64Array(channels);
+  for (let p = 0; p < cells; p++) for (let k = 0; k < channels; k++) weights[k] += gradients[p * channels + k];
+  for (let k = 0; k < channels; k++) weights[k] /= cells;
+  return positiveScaled(rows, cols, channels, (p, k) => weights[k] * activations[p * channels + k]);
+}
+
+/**
  * HiResCAM (Draelos & Carin 2020): cam(i, j) = relu(sum_k dScore/dA(i, j, k) * A(i, j, k)), scaled to 1.
  * The same map as Grad-CAM when the gradient is constant over space (a head that pools first: GAP then
  * Dense); faithful to heads that do not pool (Flatten then Dense), where Grad-CAM's spatial mean of the
  * gradient can cancel a channel that speaks for the class in one place and against it in another.
  */
 export function hiResCam(activations: Float32Array, gradients: Float32Array, rows: number, cols: number, channels: number): Heatmap {
-  const cells = rows * cols;
-  if (activations.length !== cells * channels || gradients.length !== cells * channels) {
-    throw new Error(`internal: hiResCam expects ${cells * channels} values (${rows}x${cols}x${channels}); got ${activations.length} activations and ${gradients.length} gradients`);
-  }
-  const data = new Float32Array(cells);
-  let max = 0;
-  for (let p = 0; p < cells; p++) {
-    let sum = 0;
-    for (let k = 0; k < channels; k++) sum += gradients[p * channels + k] * activations[p * channels + k];
-    const v = sum > 0 ? sum : 0;
-    data[p] = v;
-    if (v > max) max = v;
-  }
-  if (max > 0) for (let p = 0; p < cells; p++) data[p] /= max;
-  return { rows, cols, data };
+  const cells = checkedCells('hiResCam', activations, gradients, rows, cols, channels);
+  return positiveScaled(rows, cols, channels, (p, k) => gradients[p * channels + k] * activations[p * channels + k]);
 }
 
 /**
@@ -70,10 +69,7 @@ export function hiResCam(activations: Float32Array, gradients: Float32Array, row
  * elsewhere does not cancel its positive evidence at the object.
  */
 export function gradCamPlusPlus(activations: Float32Array, gradients: Float32Array, rows: number, cols: number, channels: number): Heatmap {
-  const cells = rows * cols;
-  if (activations.length !== cells * channels || gradients.length !== cells * channels) {
-    throw new Error(`internal: gradCamPlusPlus expects ${cells * channels} values (${rows}x${cols}x${channels}); got ${activations.length} activations and ${gradients.length} gradients`);
-  }
+  const cells = checkedCells('gradCamPlusPlus', activations, gradients, rows, cols, channels);
   const activationSums = new Float64Array(channels);
   for (let p = 0; p < cells; p++) for (let k = 0; k < channels; k++) activationSums[k] += activations[p * channels + k];
   const weights = new Float64Array(channels);
@@ -86,17 +82,7 @@ export function gradCamPlusPlus(activations: Float32Array, gradients: Float32Arr
       if (denominator !== 0) weights[k] += (g2 / denominator) * g;
     }
   }
-  const data = new Float32Array(cells);
-  let max = 0;
-  for (let p = 0; p < cells; p++) {
-    let sum = 0;
-    for (let k = 0; k < channels; k++) sum += weights[k] * activations[p * channels + k];
-    const v = sum > 0 ? sum : 0;
-    data[p] = v;
-    if (v > max) max = v;
-  }
-  if (max > 0) for (let p = 0; p < cells; p++) data[p] /= max;
-  return { rows, cols, data };
+  return positiveScaled(rows, cols, channels, (p, k) => weights[k] * activations[p * channels + k]);
 }
 
 /**

@@ -133,3 +133,23 @@ export async function serveStatic(root: string): Promise<{ url: string; close():
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
+
+/** A 1-bit BMP of width x height (5 MB at 6300 x 6300): tiny on the wire, large once decoded. */
+export function bmp1bit(width: number, height: number): Buffer {
+  const stride = Math.ceil(width / 32) * 4;
+  const offset = 14 + 40 + 8;
+  const b = Buffer.alloc(offset + stride * height, 0x55);
+  b.write('BM', 0, 'latin1');
+  b.writeUInt32LE(b.length, 2);
+  b.writeUInt32LE(offset, 10);
+  b.writeUInt32LE(40, 14);
+  b.writeInt32LE(width, 18);
+  b.writeInt32LE(height, 22);
+  b.writeUInt16LE(1, 26);
+  b.writeUInt16LE(1, 28);
+  b.writeUInt32LE(0, 30);
+  b.writeUInt32LE(2, 46);
+  b.writeUInt32LE(0, 54); // palette: black, white
+  b.writeUInt32LE(0xffffff, 58);
+  return b;
+}

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type TlkitServer } from '../../src/serve/server.js';
 import { runCli } from '../helpers/io.js';
-import { jpegImage, makeRun, pngImage } from './helpers.js';
+import { bmp1bit, jpegImage, makeRun, pngImage } from './helpers.js';
 
 const KEY = 'hostile-test-key';
 /** A class name that a spreadsheet would run as a command (the classic CSV-injection payload). */
@@ -94,25 +94,6 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** A 1-bit BMP of width x height (5 MB at 6300 x 6300): tiny on the wire, large once decoded. */
-function bmp1bit(width: number, height: number): Buffer {
-  const stride = Math.ceil(width / 32) * 4;
-  const offset = 14 + 40 + 8;
-  const b = Buffer.alloc(offset + stride * height, 0x55);
-  b.write('BM', 0, 'latin1');
-  b.writeUInt32LE(b.length, 2);
-  b.writeUInt32LE(offset, 10);
-  b.writeUInt32LE(40, 14);
-  b.writeInt32LE(width, 18);
-  b.writeInt32LE(height, 22);
-  b.writeUInt16LE(1, 26);
-  b.writeUInt16LE(1, 28);
-  b.writeUInt32LE(0, 30);
-  b.writeUInt32LE(2, 46);
-  b.writeUInt32LE(0, 54); // palette: black, white
-  b.writeUInt32LE(0xffffff, 58);
-  return b;
-}
 
 /** RFC 4180 rows (quoted cells with "" escapes), enough to read what predict --csv wrote. */
 function parseCsv(text: string): string[][] {
