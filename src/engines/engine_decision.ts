@@ -163,9 +163,10 @@ export async function planPhaseEngines(request: PhaseEnginesRequest): Promise<Ph
     trainingStep: step.engine,
     validation: step.engine === 'onnx-step' ? 'onnxruntime' : 'tfjs',
     recalibration: runtime,
-    // The run's final evaluation runs the trained part on tfjs, the reference (features of a frozen
-    // prefix come from onnxruntime); `tlkit evaluate` runs the saved model on onnxruntime.
-    inference: 'tfjs',
+    // The run's final evaluation runs the trained part where each epoch's validation ran (the same
+    // exported forward, so the last epoch's val_acc and the evaluation agree); it falls back to tfjs,
+    // logged, when the export fails. `tlkit evaluate` runs the saved model on onnxruntime too.
+    inference: step.engine === 'onnx-step' ? 'onnxruntime' : 'tfjs',
     reasons,
   };
   return { plan, frozen };

@@ -41,13 +41,13 @@ describe('planPhaseEngines', () => {
       assert.deepEqual(frozen.head.layers.map((l) => l.name).slice(-3), ['body', 'pool', 'predictions']);
       assert.deepEqual(
         { ...plan, reasons: undefined },
-        { choice: 'auto', frozenPrefix: { runsOn: 'onnxruntime', endsAt: 'stem' }, trainingStep: 'onnx-step', validation: 'onnxruntime', recalibration: 'onnxruntime', inference: 'tfjs', reasons: undefined },
+        { choice: 'auto', frozenPrefix: { runsOn: 'onnxruntime', endsAt: 'stem' }, trainingStep: 'onnx-step', validation: 'onnxruntime', recalibration: 'onnxruntime', inference: 'onnxruntime', reasons: undefined },
       );
       assert.deepEqual(plan.reasons, ["frozen prefix up to 'stem' on onnxruntime", 'the compiled ONNX training step supports this model']);
       assert.equal(phaseEngineLabel(plan), 'onnx-frozen');
       assert.equal(
         describeEnginePlan(plan),
-        "engine: onnx-frozen: frozen layers up to 'stem' on onnxruntime, training step on the compiled ONNX step, validation on onnxruntime, BatchNorm recalibration on onnxruntime, inference on tfjs (frozen prefix up to 'stem' on onnxruntime; the compiled ONNX training step supports this model)",
+        "engine: onnx-frozen: frozen layers up to 'stem' on onnxruntime, training step on the compiled ONNX step, validation on onnxruntime, BatchNorm recalibration on onnxruntime, inference on onnxruntime (frozen prefix up to 'stem' on onnxruntime; the compiled ONNX training step supports this model)",
       );
     } finally {
       await frozen?.dispose();

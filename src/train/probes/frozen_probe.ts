@@ -4,7 +4,8 @@
 // the frozen prefix on onnxruntime.
 import { tf } from '../../engines/tfjs/tf.js';
 import type { FeatureIterator } from '../loop/feature_iterator.js';
-import { runLinearProbe, type DenseRows, type LinearProbeOptions, type LinearProbeResult } from './linear_probe.js';
+import { type DenseRows, type LinearProbeOptions, type LinearProbeResult } from './linear_probe.js';
+import { cachedLinearProbe } from './probe_cache.js';
 import { restOfEpoch } from '../../data/batch.js';
 
 export interface ProbeRows {
@@ -126,13 +127,21 @@ export function splitFeatures(rows: ProbeRows, iterator: FeatureIterator): Split
  * The probe on a run's frozen features: trained on `train`, scored on `heldOut` (products on onnxruntime).
  * `onFeatures` receives the pooled rows (the data audit reuses them instead of a second pass).
  */
-export async function probeFrozenFeatures(train: FeatureIterator, heldOut: FeatureIterator, classes: number, options: LinearProbeOptions = {}, onFeatures?: (train: ProbeRows, heldOut: ProbeRows) => void): Promise<LinearProbeResult> {
+export async function probeFrozenFeatures(
+  train: FeatureIterator,
+  heldOut: FeatureIterator,
+  classes: number,
+  options: LinearProbeOptions & { cacheRoot?: string } = {},
+  onFeatures?: (train: ProbeRows, heldOut: ProbeRows) => void,
+): Promise<LinearProbeResult> {
   const a = await pooledFeatures(train);
   const b = await pooledFeatures(heldOut);
   onFeatures?.(a, b);
-  return runLinearProbe(a.rows, a.labels, b.rows, b.labels, classes, options);
+  const { cacheRoot, ...probe } = options;
+  return cachedLinearProbe(cacheRoot, a.rows, a.labels, b.rows, b.labels, classes, probe);
 }
 
 export function describeProbe(p: LinearProbeResult): string {
-  return `linear probe: held-out accuracy ${p.accuracy.toFixed(4)} (train ${p.trainAccuracy.toFixed(4)}; logistic regression on ${p.features} pooled frozen features, C=${p.c} by cross-validation on the training data, ${p.seconds.toFixed(1)} s)`;
+  const when = p.fromCache ? `read from the probe cache (fitted in ${p.seconds.toFixed(1)} s)` : `${p.seconds.toFixed(1)} s`;
+  return `linear probe: held-out accuracy ${p.accuracy.toFixed(4)} (train ${p.trainAccuracy.toFixed(4)}; logistic regression on ${p.features} pooled frozen features, C=${p.c} by cross-validation on the training data, ${when})`;
 }

@@ -498,6 +498,8 @@ export interface LinearProbeResult {
    * For label-error and confidence audits, which must not score a row with a model that learnt it.
    */
   outOfFoldProbabilities?: Float32Array;
+  /** Read from the probe cache (train/probes/probe_cache.ts) instead of fitted: `seconds` are the original fit's. */
+  fromCache?: boolean;
 }
 
 export const DEFAULT_C_GRID = [1e-3, 1e-2, 1e-1, 1] as const;

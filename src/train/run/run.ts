@@ -5,7 +5,8 @@
 // and fill the run directory. `compare` calls it once per backbone; the CLI's `train` is a thin wrapper
 // around it.
 import { existsSync } from 'node:fs';
-import { initEngine } from '../../engines/tfjs/tf.js';
+import { initEngine, type tfl } from '../../engines/tfjs/tf.js';
+import { createOnnxPredictor, type OnnxPredictor } from '../../engines/onnx/predictor.js';
 import { describeCompile } from '../../engines/onnx/compiled_cache.js';
 import type { FrozenEngine } from '../../engines/onnx/frozen_features.js';
 import { describeEnginePlan, frozenBoundary, phaseEngineLabel, planPhaseEngines, type EnginePlan, type PhaseEngines } from '../../engines/engine_decision.js';
@@ -387,7 +388,8 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
         const probeB = probeHeldOut ?? validation;
         const keep = full.keepPooledFeatures ? (a: ProbeRows, b: ProbeRows) => (outcome.pooledFeatures = { train: splitFeatures(a, probeA), validation: splitFeatures(b, probeB) }) : undefined;
         // The data audit of a comparison uses the probe's out-of-fold probabilities when it keeps them.
-        outcome.linearProbe = await probeFrozenFeatures(probeA, probeB, inputs.classNames.length, { onProgress: run.hooks.onProgress, ...(full.keepPooledFeatures ? { keepOutOfFold: true } : {}) }, keep);
+        const cacheRoot = featureStores.root || undefined;
+        outcome.linearProbe = await probeFrozenFeatures(probeA, probeB, inputs.classNames.length, { onProgress: run.hooks.onProgress, ...(full.keepPooledFeatures ? { keepOutOfFold: true } : {}), ...(cacheRoot ? { cacheRoot } : {}) }, keep);
         log(describeProbe(outcome.linearProbe));
       }
     }
@@ -402,7 +404,12 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       const model = frozen ? frozen.head : classifier.model;
       const stores = frozen ? await featureStores.forIterator(inputs.validation, frozen) : undefined;
       const data = frozen ? new FeatureIterator(inputs.validation, frozen, { cache: Boolean(stores), stores }) : inputs.validation;
-      outcome.evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: inputs.classNames, onProgress: run.hooks.onProgress, task: 'evaluate', signal: full.signal });
+      const predictor = engines?.plan.inference === 'onnxruntime' ? await onnxEvaluationPredictor(model, log) : undefined;
+      try {
+        outcome.evaluation = await evaluate(model, data, { loss: classifier.loss, classNames: inputs.classNames, onProgress: run.hooks.onProgress, task: 'evaluate', signal: full.signal, ...(predictor ? { predictor: predictor.predict } : {}) });
+      } finally {
+        await predictor?.dispose();
+      }
       const trainAccuracy = outcome.history.at(-1)?.accuracy;
       const batchNorm = outcome.batchNormSkipped ? 'skipped' : outcome.batchNormRecalibration.length > 0 ? 'recalibrated' : 'not-trained';
       outcome.warning = trainAccuracy === undefined ? undefined : generalizationWarning(trainAccuracy, outcome.evaluation.accuracy, batchNorm);
@@ -413,6 +420,16 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
     await featureStores.close();
   }
   return outcome;
+}
+
+/** The trained part on onnxruntime for the final evaluation, or undefined (logged) to run it on tfjs. */
+async function onnxEvaluationPredictor(model: tfl.LayersModel, log: (message: string) => void): Promise<OnnxPredictor | undefined> {
+  try {
+    return await createOnnxPredictor(model, { batchSize: 32 });
+  } catch (error) {
+    log(`evaluation: on tfjs (the trained part could not run on onnxruntime: ${error instanceof Error ? error.message : String(error)})`);
+    return undefined;
+  }
 }
 
 /** The layer before the cut when the cut is a Flatten layer (the classifier is flat: backbone, then head). */

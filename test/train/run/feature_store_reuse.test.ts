@@ -38,7 +38,8 @@ test('a sweep computes each image once for both phases; the same compare again c
       batchSize: 32,
       seed: 5,
       featureStore: store,
-      linearProbe: false,
+      linearProbe: true,
+      audit: false,
     };
     const run = async (outDir: string, grid?: Record<string, number[]>) => {
       const log: string[] = [];
@@ -56,6 +57,13 @@ test('a sweep computes each image once for both phases; the same compare again c
     assert.equal(stores.length, 2, 'one store per boundary');
     assert.deepEqual(stores.map((s) => s.entries), [600, 600]);
     assert.deepEqual(new Set(stores.map((s) => (s.meta!.about as { boundary: string }).boundary)), new Set(['global_average_pooling2d', 'block_15_add']));
+
+    // The probe is a function of the frozen features: the sweep's second run reads the first one's result.
+    const probes = sweep.log.filter((m) => m.includes('linear probe: held-out accuracy'));
+    assert.equal(probes.length, 2);
+    assert.doesNotMatch(probes[0], /probe cache/);
+    assert.match(probes[1], /read from the probe cache/);
+    assert.equal(sweep.result.rows[0].ok && sweep.result.rows[0].linearProbeAccuracy, sweep.result.rows[1].ok && sweep.result.rows[1].linearProbeAccuracy);
 
     const again = await run('again', { learningRate: [1e-3] });
     assert.deepEqual(again.features, [[600, 0], [600, 0]]);

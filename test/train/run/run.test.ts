@@ -89,7 +89,11 @@ test('trainRun with a frozen backbone: the onnx-frozen engine and the tfjs engin
     assert.ok(Math.abs(h.loss - fast.history[i].loss) < 1e-3, `epoch ${i + 1} loss ${h.loss} vs ${fast.history[i].loss}`);
     assert.ok(Math.abs(h.val_loss - fast.history[i].val_loss) < 1e-3, `epoch ${i + 1} val_loss ${h.val_loss} vs ${fast.history[i].val_loss}`);
   });
+  // The final evaluation runs where validation ran: onnxruntime under 'auto', and agrees with tfjs.
+  assert.equal(fast.enginePlans.at(-1)?.inference, 'onnxruntime');
+  assert.equal(reference.enginePlans.at(-1)?.inference, 'tfjs');
   assert.ok(Math.abs(reference.evaluation!.loss - fast.evaluation!.loss) < 1e-3);
+  assert.equal(fast.evaluation!.accuracy, fast.history.at(-1)!.val_accuracy, 'the evaluation is the last validation pass');
   tf.dispose([data.x, data.y, val.x, val.y]);
 });
 
