@@ -14,6 +14,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flag, numberFlag } from './flags.js';
 import { writeSampleImages } from './sample_images.js';
+import { tlkitCommand } from './tlkit_cli.js';
 
 const IMAGES = numberFlag('images', 25000);
 const BACKBONE = flag('backbone', 'mobilenet_v2');
@@ -23,7 +24,7 @@ const HEAD = flag('head', 'flatten,dense:16:relu,dropout:0.25');
 const WEIGHTS = flag('weights', 'none');
 const EPOCHS = flag('epochs', '2');
 const FINE_TUNE = flag('fine-tune-epochs', '0');
-const CLI = join(import.meta.dirname, '..', 'bin', 'tlkit.js');
+const CLI = tlkitCommand();
 
 interface Result {
   n: number;
@@ -38,7 +39,7 @@ function compare(n: number, root: string): Result {
   const data = join(root, `data-${n}`);
   const out = join(root, `out-${n}`);
   const args = [
-    '-f', 'TIME %e %M', process.execPath, CLI, 'compare', join(data, 'train'), '--val-dir', join(data, 'test'),
+    '-f', 'TIME %e %M', ...CLI.argv, 'compare', join(data, 'train'), '--val-dir', join(data, 'test'),
     '--backbones', BACKBONE, '--weights', WEIGHTS, '--input-size', String(SIZE), '--head', HEAD,
     '--epochs', EPOCHS, '--fine-tune-epochs', FINE_TUNE, '--seed', '11', '--out', out,
     ...(BACKBONE.startsWith('mobilenet') ? ['--alpha', ALPHA] : []),
@@ -77,7 +78,7 @@ try {
     rmSync(join(root, `cache-${n}`, 'features'), { recursive: true, force: true });
   }
   const per = results.map((r) => r.seconds / (r.n + Math.max(10, Math.round(r.n / 4))));
-  console.log(`${BACKBONE} at ${SIZE}, head ${HEAD}: time per image ${results[1].n} / ${results[0].n} = ${(per[1] / per[0]).toFixed(3)}x (target within 1.10x); peak RSS ${results.map((r) => r.peakMb.toFixed(0)).join(' / ')} MB`);
+  console.log(`${BACKBONE} at ${SIZE}, head ${HEAD} (the CLI: ${CLI.description}): time per image ${results[1].n} / ${results[0].n} = ${(per[1] / per[0]).toFixed(3)}x (target within 1.10x); peak RSS ${results.map((r) => r.peakMb.toFixed(0)).join(' / ')} MB`);
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

@@ -10,16 +10,17 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flag, numberFlag } from './flags.js';
 import { writeSampleImages } from './sample_images.js';
+import { tlkitCommand } from './tlkit_cli.js';
 
 const SMALL = numberFlag('small', 5000);
 const LARGE = numberFlag('large', 20000);
 const BACKBONE = flag('backbone', 'mobilenet');
 const ALPHA = flag('alpha', '0.25');
 const EPOCHS = flag('epochs', '2');
-const CLI = join(import.meta.dirname, '..', 'bin', 'tlkit.js');
+const CLI = tlkitCommand();
 
 function train(data: string, out: string, cache: string): { seconds: number; peakMb: number; features: string[] } {
-  const args = ['-f', 'TIME %e %M', process.execPath, CLI, 'train', data, '--backbone', BACKBONE, '--alpha', ALPHA, '--weights', 'none', '--input-size', '224', '--freeze-backbone', '--head', 'flatten,dense:16:relu,dropout:0.25', '--epochs', EPOCHS, '--seed', '3', '--out', out];
+  const args = ['-f', 'TIME %e %M', ...CLI.argv, 'train', data, '--backbone', BACKBONE, '--alpha', ALPHA, '--weights', 'none', '--input-size', '224', '--freeze-backbone', '--head', 'flatten,dense:16:relu,dropout:0.25', '--epochs', EPOCHS, '--seed', '3', '--out', out];
   const run = spawnSync('/usr/bin/time', args, { env: { ...process.env, TLKIT_CACHE_DIR: cache }, encoding: 'utf8', maxBuffer: 1 << 28 });
   const lines = run.stderr.split(/[\r\n]+/);
   const time = lines.find((l) => l.startsWith('TIME '));
@@ -41,7 +42,7 @@ try {
     for (const line of r.features) console.log(`   ${line.trim()}`);
     rmSync(data, { recursive: true, force: true });
   }
-  console.log(`${BACKBONE} alpha ${ALPHA} frozen + Flatten head, ${EPOCHS} epochs at 224: peak RSS ${LARGE} / ${SMALL} = ${(results[1].peakMb / results[0].peakMb).toFixed(3)}x (target <= 1.15x)`);
+  console.log(`${BACKBONE} alpha ${ALPHA} frozen + Flatten head, ${EPOCHS} epochs at 224 (the CLI: ${CLI.description}): peak RSS ${LARGE} / ${SMALL} = ${(results[1].peakMb / results[0].peakMb).toFixed(3)}x (target <= 1.15x)`);
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
