@@ -39,6 +39,11 @@ export interface ModelMetadata {
   backbone: string;
   /** 'imagenet', 'none', an offline source name, or the .h5 path the backbone started from. */
   weightsSource: string;
+  /**
+   * The last layer of the run's last frozen prefix: the layers up to it kept the weights the run started
+   * from, so their features are in the feature store (`tlkit evaluate` reads them). Absent: none.
+   */
+  frozenPrefixEnd?: string;
   /** ISO 8601. */
   createdAt: string;
   tlkitVersion: string;

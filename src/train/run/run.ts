@@ -268,6 +268,7 @@ export async function trainRun(options: TrainRunOptions, hooks: TrainRunHooks = 
       inputSize: [iterators.inputSize, iterators.inputSize],
       backbone: classifier.backboneId,
       weightsSource: weightsInfo.source,
+      ...(outcome.enginePlans.at(-1)?.frozenPrefix ? { frozenPrefixEnd: outcome.enginePlans.at(-1)!.frozenPrefix!.endsAt } : {}),
     });
     if (outcome.evaluation) await writeJson(layout.evaluation, outcome.evaluation);
     const elapsedSeconds = (performance.now() - started) / 1000;
