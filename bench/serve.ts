@@ -6,7 +6,8 @@
 // First, float32 against int8 (issue 25): the run is quantized (RUN/model.int8.onnx, calibrated on noise
 // images: speed does not depend on the weights), a second server serves it with --quantize int8, and both
 // are loaded at concurrency 16 in turns (float32, int8, float32, int8...: the machine is shared, so each
-// precision sees the same spells of load), printing img/s of each and the ratio. --int8-only stops there.
+// precision sees the same spells of load), printing img/s of each, the ratio, and each server's CPU time per
+// image (steadier than img/s on a shared machine). --int8-only stops there.
 //
 //   npx tsx bench/serve.ts [--backbone mobilenet_v2] [--size 224] [--image 224] [--duration 10] [--soak 120] [--max-batch 16] [--run-batch 1] [--threads N]
 //                          [--rounds 3] [--int8-only]
@@ -64,6 +65,12 @@ function parseArgs(argv: string[]): Args {
     i++;
   }
   return args;
+}
+
+/** CPU seconds (user + system, every thread) a process has used: /proc/PID/stat fields 14 and 15. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
 }
 
 function rssMiB(pid: number): number {
@@ -183,13 +190,19 @@ async function comparePrecisions(run: string, jpeg: Buffer, args: Args): Promise
   const what = await writeInt8Model(run, args.size);
   const servers = { float32: await startServer(run, args.maxBatch, args.runBatch, args.threads), int8: await startServer(run, args.maxBatch, args.runBatch, args.threads, ['--quantize', 'int8']) };
   const rates: Record<'float32' | 'int8', number[]> = { float32: [], int8: [] };
+  // CPU time per image served: the machine is shared, and the servers' share of it swings more than
+  // what each image costs them.
+  const cpu: Record<'float32' | 'int8', { seconds: number; images: number }> = { float32: { seconds: 0, images: 0 }, int8: { seconds: 0, images: 0 } };
   const loads: number[] = [];
   try {
     for (const s of Object.values(servers)) await load(s.url, jpeg, 8, 2); // warm-up
     for (let round = 0; round < args.rounds; round++) {
       for (const precision of ['float32', 'int8'] as const) {
+        const before = cpuSeconds(servers[precision].child.pid!);
         const r = await load(servers[precision].url, jpeg, 16, args.duration);
         if (r.errors || r.non2xx) throw new Error(`${precision} server: ${r.errors} errors, ${r.non2xx} non-2xx`);
+        cpu[precision].seconds += cpuSeconds(servers[precision].child.pid!) - before;
+        cpu[precision].images += r.requests;
         rates[precision].push(r.rps);
         loads.push(os.loadavg()[0]);
       }
@@ -205,6 +218,8 @@ async function comparePrecisions(run: string, jpeg: Buffer, args: Args): Promise
   console.log(`  float32 img/s: ${rates.float32.map((r) => r.toFixed(1)).join(', ')} (mean ${mean(rates.float32).toFixed(1)})`);
   console.log(`  int8    img/s: ${rates.int8.map((r) => r.toFixed(1)).join(', ')} (mean ${mean(rates.int8).toFixed(1)})`);
   console.log(`  int8 / float32: ${(mean(rates.int8) / mean(rates.float32)).toFixed(2)}x (per round: ${rates.int8.map((r, i) => (r / rates.float32[i]).toFixed(2)).join(', ')})`);
+  const msPerImage = (p: 'float32' | 'int8') => (cpu[p].seconds * 1000) / cpu[p].images;
+  console.log(`  server CPU time per image (all threads): float32 ${msPerImage('float32').toFixed(1)} ms, int8 ${msPerImage('int8').toFixed(1)} ms: int8 costs ${(msPerImage('float32') / msPerImage('int8')).toFixed(2)}x less`);
 }
 
 await main();

@@ -24,6 +24,7 @@ import {
 } from './onnx_graph.js';
 import { calibrateRanges, type CalibrationData, type CalibrationMethod, type TensorRange } from './quantize_calibration.js';
 import { prepareForQuantization } from './quantize_prepare.js';
+import { kAxisOrder, quantizeWeightValues } from './weight_quantization.js';
 
 export type { CalibrationBatch, CalibrationData, CalibrationMethod, TensorRange } from './quantize_calibration.js';
 export { CALIBRATION_METHODS } from './quantize_calibration.js';
@@ -45,23 +46,38 @@ export interface QuantizeOnnxOptions {
   /** One weight scale per output channel (default true), or one per tensor. */
   perChannel?: boolean;
   /**
-   * Weights as int8 (zero point 0) or uint8 (zero point 128), both symmetric. On x86 CPUs without
-   * AVX-512 VNNI (AVX2 only) onnxruntime's u8 x s8 kernels add pairs of products in saturating 16-bit
-   * arithmetic, which cost MobileNetV2 several points of accuracy here; its u8 x u8 kernels widen first
-   * and do not saturate. Default 'uint8' (measured: docs/deployment-quantization.md).
+   * Weights as int8 (zero point 0, default) or uint8 (zero point 128), both symmetric. onnxruntime runs
+   * uint8 activations x int8 weights in its fast u8 x s8 kernels: on x86 CPUs without AVX-512 VNNI
+   * (AVX2 only) those add pairs of products in saturating 16-bit arithmetic, which `saturationSafe`
+   * rules out. uint8 weights run in its u8 x u8 kernels, which widen first and were no faster than
+   * float32 here (docs/deployment-quantization.md).
    */
   weightType?: ActivationType;
   /**
-   * 7-bit weights ([-64, 63]): on x86 CPUs without AVX-512 VNNI onnxruntime's u8 x s8 kernels add
-   * pairs of products in 16 bits, which can saturate with full-range weights. Default false.
+   * 7-bit weights ([-63, 63]): onnxruntime's reduce_range, another way to keep its u8 x s8 kernels
+   * from saturating, at twice the rounding step everywhere (MobileNetV2 lost 11.6 points with it,
+   * against 0.6 with saturationSafe). Default false.
    */
   reduceRange?: boolean;
+  /**
+   * With int8 weights: limit each pair of neighbouring same-sign weights along the reduction axis so
+   * that, times the largest codes their input channels reached in calibration, it fits in 16 bits:
+   * onnxruntime's u8 x s8 kernels on CPUs without VNNI then do not saturate, and 8-bit steps stay
+   * everywhere else (weight_quantization.ts). Default true; ignored for uint8 weights.
+   */
+  saturationSafe?: boolean;
+  /**
+   * Add to each quantized layer's bias the mean error its rounded weights make on the calibration
+   * inputs (sum over K of weight error x the input channel's mean), so rounding and pair limits do
+   * not shift the outputs on average. Default true.
+   */
+  biasCorrection?: boolean;
   /** Quantize Gemm / MatMul too (the classifier head of a tlkit model). Default false. */
   quantizeDense?: boolean;
   /**
-   * Quantize the first Conv (the one reading the image) too. Default false: left in float it cost
-   * MobileNetV2 0.9 instead of 1.6 points of held-out accuracy (docs/deployment-quantization.md), for ~4%
-   * of the compute; its input is the image, whose 8-bit steps add to the weights' own.
+   * Quantize the first Conv (the one reading the image) too. Default false: with uint8 weights, left in
+   * float it cost MobileNetV2 0.9 instead of 1.6 points of held-out accuracy; with int8 weights and bias
+   * correction 0.6 vs 0.7, and no measurable speed either way (docs/deployment-quantization.md).
    */
   quantizeFirstConv?: boolean;
   /**
@@ -92,6 +108,8 @@ export interface QuantizationReport {
   weightType: ActivationType;
   perChannel: boolean;
   reduceRange: boolean;
+  saturationSafe: boolean;
+  biasCorrection: boolean;
   /** Bytes of the model before and after. */
   bytesBefore: number;
   bytesAfter: number;
@@ -133,9 +151,11 @@ export async function quantizeOnnx(modelBytes: Uint8Array, options: QuantizeOnnx
   if (activationType !== 'uint8' && activationType !== 'int8') throw invalidArgument('activationType', activationType, "'uint8' or 'int8'");
   const calibrationMethod = options.calibrationMethod ?? 'minmax';
   const perChannel = options.perChannel ?? true;
-  const weightType = options.weightType ?? 'uint8';
+  const weightType = options.weightType ?? 'int8';
   if (weightType !== 'uint8' && weightType !== 'int8') throw invalidArgument('weightType', weightType, "'uint8' or 'int8'");
   const reduceRange = options.reduceRange ?? false;
+  const saturationSafe = weightType === 'int8' && (options.saturationSafe ?? true);
+  const biasCorrection = options.biasCorrection ?? true;
 
   const g = new EditableGraph(decodeModel(modelBytes));
   const opset = g.model.opsetImport?.find((o) => !o.domain)?.version;
@@ -150,6 +170,9 @@ export async function quantizeOnnx(modelBytes: Uint8Array, options: QuantizeOnnx
     percentile: options.percentile,
     threads: options.threads,
     onProgress: options.onProgress,
+    // How high each input channel's codes go sets the pair limit of the int8 weights reading it; its
+    // mean, the bias correction.
+    channelStatsOf: plan.quantized.filter((n) => WEIGHTED.has(n.opType!)).map((n) => n.input![0]),
   });
   const params = new Map<string, QuantParams>();
   for (const t of plan.tensors) {
@@ -157,7 +180,13 @@ export async function quantizeOnnx(modelBytes: Uint8Array, options: QuantizeOnnx
     if (!params.has(source)) params.set(source, activationParams(ranges.get(source)!, activationType));
     params.set(t, params.get(source)!);
   }
-  const fusedActivations = rewrite(g, plan, params, { activationType, weightType, perChannel, reduceRange });
+  const inputCodeMax = new Map<string, Float32Array>();
+  const inputMean = new Map<string, Float32Array>();
+  for (const [t, range] of ranges) {
+    if (range.channelMax && saturationSafe && activationType === 'uint8') inputCodeMax.set(t, codeMaxima(range.channelMax, params.get(t)!));
+    if (range.channelMean && biasCorrection) inputMean.set(t, range.channelMean);
+  }
+  const fusedActivations = rewrite(g, plan, params, { activationType, weightType, perChannel, reduceRange, saturationSafe, inputCodeMax, inputMean });
   const model = g.encode();
   return {
     model,
@@ -173,6 +202,8 @@ export async function quantizeOnnx(modelBytes: Uint8Array, options: QuantizeOnnx
       weightType,
       perChannel,
       reduceRange,
+      saturationSafe,
+      biasCorrection,
       bytesBefore: modelBytes.byteLength,
       bytesAfter: model.byteLength,
     },
@@ -280,11 +311,25 @@ export function activationParams(range: TensorRange, type: ActivationType): Quan
   return { scale, zeroPoint };
 }
 
+/**
+ * The largest uint8 code each channel reached in calibration. An image that drives a channel higher
+ * can still saturate a pair; measured on MobileNetV2's held-out images, the integer kernels agreed with
+ * the same model computed in float on 98.1% of them, as often as uint8 weights (which cannot saturate).
+ */
+function codeMaxima(channelMax: Float32Array, p: QuantParams): Float32Array {
+  return Float32Array.from(channelMax, (m) => Math.min(255, p.zeroPoint + Math.ceil(Math.max(0, m) / p.scale)));
+}
+
 interface RewriteOptions {
   activationType: ActivationType;
   weightType: ActivationType;
   perChannel: boolean;
   reduceRange: boolean;
+  saturationSafe: boolean;
+  /** Per-channel largest uint8 code of weighted ops' inputs, by tensor name (codeMaxima). */
+  inputCodeMax: Map<string, Float32Array>;
+  /** Per-channel calibration mean of weighted ops' inputs, by tensor name, for bias correction. */
+  inputMean: Map<string, Float32Array>;
 }
 
 /** Inserts the Q/DQ pairs and the int8 weights; returns the number of activations absorbed. */
@@ -347,16 +392,17 @@ function weightNodes(g: EditableGraph, n: OnnxTypes.INodeProto, input: QuantPara
   // onnxruntime's QGemm / MatMul integer fusions take one weight scale: Dense layers get per-tensor scales.
   const perChannel = options.perChannel && n.opType === 'Conv';
   const channels = perChannel ? dims[axis] : 1;
-  const qmax = options.reduceRange ? 63 : 127;
-  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const channelOf = (i: number) => (perChannel ? Math.floor(i / inner) % dims[axis] : 0);
-  const maxAbs = new Float64Array(channels);
-  for (let i = 0; i < w.length; i++) maxAbs[channelOf(i)] = Math.max(maxAbs[channelOf(i)], Math.abs(w[i]));
-  const scales = Float32Array.from(maxAbs, (m) => (m > 0 ? m / qmax : 1));
+  const order = kAxisOrder(n, dims);
+  const { q: signed, scales } = quantizeWeightValues(w, order, perChannel, {
+    qmax: options.reduceRange ? 63 : 127,
+    // Only onnxruntime's u8 x s8 GEMM adds products in pairs; a depthwise Conv (one input channel per
+    // group) runs in its own kernel, which widens to 16 bits before multiplying.
+    pairSafe: options.weightType === 'int8' && options.saturationSafe && !(n.opType === 'Conv' && dims[1] === 1 && intAttribute(n, 'group', 1) > 1),
+    inputCodeMax: options.inputCodeMax.get(n.input![0]),
+  });
   // Symmetric either way: uint8 weights are int8 ones shifted by a zero point of 128.
   const offset = options.weightType === 'uint8' ? 128 : 0;
-  const q = options.weightType === 'uint8' ? new Uint8Array(w.length) : new Int8Array(w.length);
-  for (let i = 0; i < w.length; i++) q[i] = offset + Math.max(-qmax, Math.min(qmax, Math.round(w[i] / scales[channelOf(i)])));
+  const q = options.weightType === 'uint8' ? Uint8Array.from(signed, (v) => v + 128) : signed;
   const scaleDims = perChannel ? [channels] : [];
   const base = n.input![1];
   const qName = g.addInitializer(q instanceof Uint8Array ? uint8Tensor(`${base}/quantized`, q, dims) : int8Tensor(`${base}/quantized`, q, dims));
@@ -369,7 +415,16 @@ function weightNodes(g: EditableGraph, n: OnnxTypes.INodeProto, input: QuantPara
   const inputs = [n.input![0], dqWeight];
   const biasName = n.input![2];
   if (biasName) {
-    const bias = floatValues(g.initializers.get(biasName)!);
+    const bias = Float32Array.from(floatValues(g.initializers.get(biasName)!));
+    const mean = options.inputMean.get(n.input![0]);
+    if (mean) {
+      order.forEach(({ index, inputChannel }, o) => {
+        const scale = scales[perChannel ? o : 0];
+        let shift = 0;
+        for (let k = 0; k < index.length; k++) shift += (w[index[k]] - signed[index[k]] * scale) * mean[inputChannel[k]];
+        bias[o] += shift;
+      });
+    }
     // int32 bias at scale input_scale * weight_scale: what the integer accumulator adds it to.
     const biasScales = Float32Array.from({ length: perChannel ? bias.length : 1 }, (_, c) => input.scale * scales[perChannel ? c : 0]);
     const qb = Int32Array.from(bias, (b, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(b / biasScales[perChannel ? c : 0]))));

@@ -24,12 +24,22 @@ export const CALIBRATION_METHODS: readonly CalibrationMethod[] = ['minmax', 'per
 export interface TensorRange {
   min: number;
   max: number;
+  /**
+   * Largest value of each channel (axis 1, NCHW), min-max over the calibration data, for the tensors
+   * named in CalibrateOptions.channelMaxOf: how high each input channel's uint8 codes go
+   * (weight_quantization.ts).
+   */
+  channelMax?: Float32Array;
+  /** Mean of each channel over the calibration data, for the same tensors (bias correction). */
+  channelMean?: Float32Array;
 }
 
 export interface CalibrateOptions {
   method?: CalibrationMethod;
   /** Kept share of each tensor's values, in percent, for 'percentile'. Default 99.99. */
   percentile?: number;
+  /** Tensors whose per-channel maxima and means (axis 1) are kept too, in TensorRange.channelMax / channelMean. */
+  channelStatsOf?: readonly string[];
   /** onnxruntime threads. */
   threads?: number;
   onProgress?: ProgressCallback;
@@ -62,6 +72,8 @@ export async function calibrateRanges(modelBytes: Uint8Array, tensors: readonly 
   const valueOf = (outputs: Record<string, OnnxOutput>, batch: CalibrationBatch, name: string): Float32Array => (name === inputName ? batch.data : outputs[name].data);
 
   const ranges = new Map<string, TensorRange>(tensors.map((t) => [t, { min: Infinity, max: -Infinity }]));
+  const channelStatsOf = new Set((options.channelStatsOf ?? []).filter((t) => t !== inputName && ranges.has(t)));
+  const channelSums = new Map<string, { sum: Float64Array; count: number }>();
   let images = 0;
   const passes = method === 'percentile' ? 2 : 1;
   let expected = 0;
@@ -80,6 +92,14 @@ export async function calibrateRanges(modelBytes: Uint8Array, tensors: readonly 
         }
         r.min = lo;
         r.max = hi;
+        if (channelStatsOf.has(name)) {
+          const shape = outputs[name].shape;
+          r.channelMax = channelMaxima(values, shape, r.channelMax);
+          const acc = channelSums.get(name) ?? { sum: new Float64Array(shape[1] ?? 1), count: 0 };
+          addChannelSums(values, shape, acc.sum);
+          acc.count += values.length / acc.sum.length;
+          channelSums.set(name, acc);
+        }
       }
       images += batch.shape[0];
       options.onProgress?.({ task: 'calibrate', current: images, unit: 'img', done: false });
@@ -88,6 +108,7 @@ export async function calibrateRanges(modelBytes: Uint8Array, tensors: readonly 
     for (const [name, r] of ranges) {
       if (!Number.isFinite(r.min) || !Number.isFinite(r.max)) throw new DataError(`calibration: tensor '${name}' holds non-finite values (${r.min}..${r.max}); the model or its input is broken`);
     }
+    for (const [name, { sum, count }] of channelSums) ranges.get(name)!.channelMean = Float32Array.from(sum, (v) => v / count);
     expected = images * passes;
     options.onProgress?.({ task: 'calibrate', current: images, total: expected, unit: 'img', done: passes === 1 });
     if (method === 'minmax') return ranges;
@@ -108,10 +129,34 @@ export async function calibrateRanges(modelBytes: Uint8Array, tensors: readonly 
     options.onProgress?.({ task: 'calibrate', current: expected, total: expected, unit: 'img', done: true });
     const cut = (100 - percentile) / 100;
     const result = new Map<string, TensorRange>();
-    for (const [name, { min, max }] of ranges) result.set(name, percentileRange(histograms.get(name)!, min, max, cut));
+    for (const [name, { min, max, channelMax, channelMean }] of ranges) result.set(name, { ...percentileRange(histograms.get(name)!, min, max, cut), ...(channelMax ? { channelMax, channelMean } : {}) });
     return result;
   } finally {
     await runner.dispose();
+  }
+}
+
+/** Running maxima over axis 1 of an [N, C, ...] tensor. */
+function channelMaxima(values: Float32Array, shape: readonly number[], previous: Float32Array | undefined): Float32Array {
+  const channels = shape.length >= 2 ? shape[1] : 1;
+  const inner = shape.slice(2).reduce((a, b) => a * b, 1);
+  const out = previous ?? new Float32Array(channels).fill(-Infinity);
+  for (let base = 0, c = 0; base < values.length; base += inner, c = (c + 1) % channels) {
+    let m = out[c];
+    for (let i = base; i < base + inner; i++) if (values[i] > m) m = values[i];
+    out[c] = m;
+  }
+  return out;
+}
+
+/** Adds each channel's values (axis 1 of [N, C, ...]) into `sum`. */
+function addChannelSums(values: Float32Array, shape: readonly number[], sum: Float64Array): void {
+  const channels = sum.length;
+  const inner = shape.slice(2).reduce((a, b) => a * b, 1);
+  for (let base = 0, c = 0; base < values.length; base += inner, c = (c + 1) % channels) {
+    let s = 0;
+    for (let i = base; i < base + inner; i++) s += values[i];
+    sum[c] += s;
   }
 }
 

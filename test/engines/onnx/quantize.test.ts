@@ -102,8 +102,11 @@ test('the int8 model holds int8 weights and QDQ pairs, onnxruntime runs it as QL
   assert.deepEqual(report.keptFloat, ['predictions/Gemm'], 'the Dense head stays float by default');
   assert.equal(report.fusedActivations, 1, 'the ReLU6 is absorbed by the QuantizeLinear after conv_a');
   const types = initializerTypes(model);
-  // Weights are uint8 with zero point 128 by default (the non-saturating kernels on AVX2): 4 weights + 4 zero points.
-  assert.ok(types.UINT8 >= 8, `8-bit weights: ${JSON.stringify(types)}`);
+  // Weights are int8 with zero point 0 by default (onnxruntime's fast u8 x s8 kernels): 4 weights + 4 zero points.
+  assert.ok(types.INT8 >= 8, `8-bit weights: ${JSON.stringify(types)}`);
+  assert.equal(report.weightType, 'int8');
+  assert.equal(report.saturationSafe, true);
+  assert.equal(report.biasCorrection, true);
   assert.ok(types.INT32 >= 3, `int32 biases: ${JSON.stringify(types)}`);
   const ops = opCounts(model);
   assert.ok(ops.QuantizeLinear >= 6 && ops.DequantizeLinear > ops.QuantizeLinear, JSON.stringify(ops));
@@ -131,12 +134,13 @@ test('the int8 model holds int8 weights and QDQ pairs, onnxruntime runs it as QL
   assert.ok(agree >= 15, `top-1 agreement ${agree}/16`);
 });
 
-test('weightType int8 stores int8 weights with zero point 0; the outputs stay as close', async () => {
-  const { model, report } = await quantizeOnnx(floatBytes, { calibration, weightType: 'int8' });
+test('weightType uint8 stores uint8 weights with zero point 128; the outputs stay as close', async () => {
+  const { model, report } = await quantizeOnnx(floatBytes, { calibration, weightType: 'uint8' });
   assert.equal(report.quantized.Conv, 3, 'the first Conv stays float by default');
   assert.ok(report.keptFloat.some((n) => n.startsWith('conv_a')), JSON.stringify(report.keptFloat));
-  assert.equal(report.weightType, 'int8');
-  assert.ok(initializerTypes(model).INT8 >= 6, `3 weights and their zero points: ${JSON.stringify(initializerTypes(model))}`);
+  assert.equal(report.weightType, 'uint8');
+  assert.equal(report.saturationSafe, false, 'u8 x u8 kernels cannot saturate');
+  assert.equal(initializerTypes(model).INT8, undefined, `no int8 initializer: ${JSON.stringify(initializerTypes(model))}`);
   const x = images(16, 9);
   const [a, b] = [await outputs(floatBytes, x, 16), await outputs(model, x, 16)];
   let maxDiff = 0;
