@@ -1,5 +1,21 @@
-// Scratch: map variants on cached activations/gradients, per layer, for one trained model.
-// npx tsx bench/explain_maps.ts --keep /tmp/x3/run1 [--recipe default|two-phase|frozen] [--seed 1] [--noise 140] [--size 128] [--layers default,block_6_expand_relu]
+// The pointing game of CAM variants, per layer, on one model trained by tlkit's own trainRun on the bright-square
+// set (the class is the half holding the square): trains once into --keep (reused on the next call), then for
+// each layer computes, per held-out image, the feature map A, the gradient G of the predicted class's log-odds
+// (and of its logit alone), and A for two reference images (the image filled with its mean colour; the image
+// box-blurred over a quarter of its side), and scores every map below: "hits/in-half" = the share of correctly
+// classified images whose peak lies in the square grown by a quarter of its side / in the square's half.
+// Variants (sums over channels k, per cell): hires = G A (tlkit's default, HiResCAM; Grad-CAM for a GAP head);
+// anti = -G A (the other class's map); layercam = relu(G) A; median/mean = G (A - per-channel spatial
+// median/mean); fill/blur = G (A - A_ref); *-abs = |that|; ch-median-abs = |A - median| (no gradient);
+// logit / logit-pos = G_logit A / relu(G_logit) A; common = (G_logit + G_other logit) A (the logits' common
+// part); absterm = |G A| per channel; pos-blur = relu(G (A - A_blur)) per channel; pos-med; gcpp = Grad-CAM++;
+// gdiff-abs = |G (A - A_blur)| per channel. Then the maps of two or three layers fused (sum / product of the
+// relu'd, peak-scaled maps at the input's size) for the variants in $FUSE.
+// Run: npx tsx bench/explain_maps.ts --keep DIR [--size 128] [--recipe default|two-phase|frozen] [--seed 1] [--noise 140]
+//        [--train 200] [--test 120] [--layers default,block_13_expand_relu,block_6_expand_relu]
+// (--recipe default: `tlkit train`'s defaults, i.e. the whole model trained from the start, epochs auto (5), adam 1e-3,
+// batch 32; two-phase: 3 epochs on the frozen backbone then 3 fine-tuning all, batch 16; frozen: head only, 10 epochs.
+// The held-out set's seed is 7 + 100 x seed. A model saved elsewhere (e.g. by scratch_small_gap.ts) is read from DIR/run.)
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { initEngine, tf, tfl, type SymbolicTensor } from '../src/engines/tfjs/tf.js';
@@ -10,6 +26,7 @@ import { splitAtLayer } from '../src/engines/onnx/split_at_layer.js';
 import { producerNode } from '../src/engines/onnx/model_graph.js';
 import { openInferenceEngine } from '../src/engines/inference_engine.js';
 import { lastConvolutionalLayer } from '../src/inference/explain.js';
+import { resizeHeatmap, type Heatmap } from '../src/inference/grad_cam.js';
 import { brightSquareSet, pointsAtSquare, writeSquareSet } from '../test/helpers/bright_square_set.js';
 import { flag, numberFlag } from './flags.js';
 
@@ -27,8 +44,7 @@ const HEAD = flag('head', 'gap');
 
 await initEngine();
 const testSet = brightSquareSet(TEST, SIZE, 7 + SEED * 100, NOISE);
-const testFiles = existsSync(join(KEEP, 'test')) ? null : await (async () => { mkdirSync(KEEP, { recursive: true }); return null; })();
-void testFiles;
+mkdirSync(KEEP, { recursive: true });
 const files = await writeSquareSet(testSet, join(KEEP, 'test'));
 if (!existsSync(join(KEEP, 'run', 'model'))) {
   await writeSquareSet(brightSquareSet(TRAIN, SIZE, SEED, NOISE), join(KEEP, 'train'));
@@ -98,7 +114,6 @@ const variants: Record<string, Variant> = {
   'gdiff-abs': (A, G, r, n, ch) => perCell(n, ch, (p, c) => Math.abs(G[p * ch + c] * (A[p * ch + c] - r.blur[p * ch + c]))),
 };
 
-import { resizeHeatmap, type Heatmap } from '../src/inference/grad_cam.js';
 const FUSE = (process.env.FUSE ?? 'hires,layercam,pos-blur,absterm,gdiff-abs').split(',');
 const kept: Map<string, Heatmap>[] = []; // per layer: `${variant}:${img}` -> map
 for (const name of LAYERS.split(',')) {

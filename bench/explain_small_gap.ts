@@ -1,4 +1,6 @@
-// scratch: a small convnet with a GAP head trained on the square set, saved as a run for explain_maps.
+// A small convnet with a GAP head (3 strided 3x3 convs and one more, 16 filters each, GAP, softmax Dense(2)) trained
+// with tfjs model.fit on the bright-square set (240 images at 64 px), saved where bench/explain_maps.ts reads it:
+// npx tsx bench/explain_small_gap.ts --keep /tmp/x/gap1 --seed 1 && npx tsx bench/explain_maps.ts --keep /tmp/x/gap1 --size 64 --seed 1 --test 100 --layers default,conv2
 import { join } from 'node:path';
 import { initEngine, tf, tfl } from '../src/engines/tfjs/tf.js';
 import { saveModel } from '../src/weights/saved_model.js';
