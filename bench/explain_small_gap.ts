@@ -10,17 +10,19 @@ const SIZE = numberFlag('size', 64);
 const SEED = numberFlag('seed', 1);
 const DEPTH = numberFlag('depth', 4);
 const EPOCHS = numberFlag('epochs', 10);
+const STRIDED = numberFlag('strided', 3); // how many of the convs have stride 2
+const TRAIN = numberFlag('train', 240);
 const KEEP = flag('keep', '/tmp/x3/smallgap');
 await initEngine();
 const input = tfl.input({ shape: [SIZE, SIZE, 3] });
 let h = input as tfl.SymbolicTensor;
 for (let i = 0; i < DEPTH; i++) {
-  h = tfl.layers.conv2d({ filters: 16, kernelSize: 3, strides: i < 3 ? 2 : 1, padding: 'same', activation: 'relu', name: `conv${i + 1}`, kernelInitializer: tfl.initializers.heNormal({ seed: 11 + i + SEED * 10 }) }).apply(h) as tfl.SymbolicTensor;
+  h = tfl.layers.conv2d({ filters: 16, kernelSize: 3, strides: i < STRIDED ? 2 : 1, padding: 'same', activation: 'relu', name: `conv${i + 1}`, kernelInitializer: tfl.initializers.heNormal({ seed: 11 + i + SEED * 10 }) }).apply(h) as tfl.SymbolicTensor;
 }
 h = tfl.layers.globalAveragePooling2d({}).apply(h) as tfl.SymbolicTensor;
 const out = tfl.layers.dense({ units: 2, activation: 'softmax', name: 'predictions', kernelInitializer: tfl.initializers.glorotUniform({ seed: 5 + SEED }) }).apply(h) as tfl.SymbolicTensor;
 const model = tfl.model({ inputs: input, outputs: out });
-const train = brightSquareSet(240, SIZE, SEED);
+const train = brightSquareSet(TRAIN, SIZE, SEED);
 const x = tf.tensor4d(Float32Array.from(train.pixels, (v) => v / 255), [train.images.length, SIZE, SIZE, 3]);
 const y = tf.tensor1d(train.images.map((im) => im.label), 'float32');
 model.compile({ optimizer: tf.train.adam(3e-3), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });

@@ -160,26 +160,72 @@ function buildHead(rest: tfl.LayersModel): Head {
   return direct;
 }
 
-function outputRank(model: tfl.LayersModel, layer: tfl.layers.Layer): number {
+/** The output shape of a top-level layer, when it has a single output. */
+function outputShape(model: tfl.LayersModel, layer: tfl.layers.Layer): (number | null)[] | undefined {
   const out = nodeInModel(model, layer).outputTensors;
-  return out.length === 1 ? out[0].shape.length : -1;
+  return out.length === 1 ? out[0].shape : undefined;
+}
+
+/** Whether the model can be cut right after `layer` (not through a residual block). */
+function canCut(model: tfl.LayersModel, layer: tfl.layers.Layer): boolean {
+  try {
+    // The trial cut re-applies the layers after it (a reference on each): release it.
+    splitAtLayer(model, layer.name).rest.dispose();
+    return true;
+  } catch {
+    return false; // a cut through a residual block
+  }
+}
+
+/** Top-level layers with a rows x cols x channels output, from the output back, that are not an output themselves. */
+function* featureMapLayers(model: tfl.LayersModel): Generator<{ layer: tfl.layers.Layer; rows: number; cols: number }> {
+  for (let i = model.layers.length - 1; i >= 0; i--) {
+    const layer = model.layers[i];
+    const shape = outputShape(model, layer);
+    if (isInputLayer(layer) || !shape || shape.length !== 4) continue;
+    if (model.outputs.some((t) => t.sourceLayer === layer)) continue;
+    yield { layer, rows: shape[1] ?? 0, cols: shape[2] ?? 0 };
+  }
+}
+
+function noFeatureMap(model: tfl.LayersModel): TlkitError {
+  return new TlkitError(`Grad-CAM needs a convolutional feature map (rows x cols x channels) before the output, and model '${model.name}' has none that every path goes through`);
 }
 
 /** The last top-level layer with a 4-D output that the model can be cut at (a nested backbone counts as one layer). */
 export function lastConvolutionalLayer(model: tfl.LayersModel): string {
-  for (let i = model.layers.length - 1; i >= 0; i--) {
-    const layer = model.layers[i];
-    if (isInputLayer(layer) || outputRank(model, layer) !== 4) continue;
-    if (model.outputs.some((t) => t.sourceLayer === layer)) continue;
-    try {
-      // The trial cut re-applies the layers after it (a reference on each): release it.
-      splitAtLayer(model, layer.name).rest.dispose();
-      return layer.name;
-    } catch {
-      // a cut through a residual block: keep looking further up
-    }
+  for (const { layer } of featureMapLayers(model)) if (canCut(model, layer)) return layer.name;
+  throw noFeatureMap(model);
+}
+
+/**
+ * Cells per side under which the last block's map is too coarse to point at an object: an ImageNet backbone
+ * gives 7 x 7 (8 x 8, 10 x 10 at 299) at its native input size, and fewer below it (4 x 4 for mobilenet_v2
+ * at 128 px, where every cell sees the whole image).
+ */
+const MIN_CAM_CELLS = 7;
+
+// Padding and cropping layers shift the grid against the image: a cell there is not where `peak` would put it.
+const SHIFTED_GRID = new Set(['ZeroPadding2D', 'Cropping2D']);
+
+/**
+ * The layer `explain` explains by default: the last convolutional block (`lastConvolutionalLayer`) when its
+ * map has at least 7 x 7 cells; otherwise (an input smaller than the backbone's native size) the last block
+ * one stride earlier, with a finer grid (mobilenet_v2 at 128 px: `block_13_expand_relu`, 8 x 8, instead of
+ * `out_relu`, 4 x 4), when the model can be cut there. docs/explain.md has the measurements behind it.
+ */
+export function camLayer(model: tfl.LayersModel): string {
+  const last = lastConvolutionalLayer(model);
+  const maps = [...featureMapLayers(model)];
+  const at = maps.findIndex((m) => m.layer.name === last);
+  const { rows, cols } = maps[at];
+  if (rows >= MIN_CAM_CELLS && cols >= MIN_CAM_CELLS) return last;
+  for (const m of maps.slice(at + 1)) {
+    if (m.rows <= rows || m.cols <= cols || SHIFTED_GRID.has(m.layer.getClassName())) continue;
+    // The first finer grid met going back: the last block at the previous stride (or a cut through a residual block: keep looking).
+    if (canCut(model, m.layer)) return m.layer.name;
   }
-  throw new TlkitError(`Grad-CAM needs a convolutional feature map (rows x cols x channels) before the output, and model '${model.name}' has none that every path goes through`);
+  return last;
 }
 
 function checkLayer(model: tfl.LayersModel, name: unknown): string {
@@ -217,7 +263,7 @@ function argMax(values: number[]): number {
  * convolutional block) and opens the engine for the part before it. Reuse it for many images; dispose it.
  */
 export async function createExplainer(model: tfl.LayersModel, metadata: ModelMetadata, options: Omit<ExplainOptions, 'outDir' | 'onProgress' | 'signal'> = {}): Promise<Explainer> {
-  const layer = options.layer === undefined ? lastConvolutionalLayer(model) : checkLayer(model, options.layer);
+  const layer = options.layer === undefined ? camLayer(model) : checkLayer(model, options.layer);
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidArgument('batchSize', batchSize, 'an integer >= 1');
   const heatmapSize = options.heatmapSize ?? 'input';
