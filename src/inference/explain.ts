@@ -7,7 +7,9 @@
 // original weighting.
 //
 // The model is cut in two at its last convolutional block (the last layer with a rows x cols x channels
-// output that every path to the output goes through; `layer` picks another): the prefix (input -> feature
+// output that every path to the output goes through), or, when that block's map is coarser than 7 x 7 (an
+// input below the backbone's native size), at the last block one stride earlier (camLayer; `layer` picks
+// another): the prefix (input -> feature
 // map A) only runs forward, on onnxruntime when it can (engine 'auto'), and only the head (A -> class
 // scores, a few layers) is differentiated, in tfjs, in inference mode (Dropout off, BatchNorm on its moving
 // statistics). So an explanation costs about one forward pass of the model, not a full backward pass.
@@ -36,7 +38,10 @@ import { gradCam, gradCamPlusPlus, hiResCam, heatmapPeak, heatmapRows, resizeHea
 import { heatmapOverlayPng, type OverlayOptions } from './heatmap_overlay.js';
 
 export interface ExplainOptions {
-  /** The layer whose output is explained (a rows x cols x channels feature map). Default: the last convolutional block's output. */
+  /**
+   * The layer whose output is explained (a rows x cols x channels feature map). Default: the last convolutional
+   * block's output, or the last block one stride earlier when that map has fewer than 7 x 7 cells (`camLayer`).
+   */
   layer?: string;
   /** Explain this class (name or index) instead of each image's predicted class. */
   targetClass?: string | number;
