@@ -349,7 +349,8 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
           const x = tf.tensor4d(data, [good.length, h, w, 3]);
           try {
             (await explainBatch(x)).forEach((r, i) => {
-              const shown = heatmapSize === 'input' ? scaleToPeak(resizeHeatmap(r.map, h, w)) : r.map;
+              const peak = peakOf(r.map, heatmapSize, h, w);
+              const shown = heatmapSize === 'input' ? peakAt(scaleToPeak(resizeHeatmap(r.map, h, w)), peak) : r.map;
               byFile.set(good[i].file, {
                 file: good[i].file,
                 className: metadata.classNames[r.classIndex],
@@ -359,7 +360,7 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
                 heatmap: heatmapRows(shown),
                 inputSize: [h, w],
                 featureSize: [r.map.rows, r.map.cols],
-                peak: peakOf(r.map, heatmapSize, h, w),
+                peak,
                 layer: boundaryLayer.name,
                 score,
               });
@@ -391,6 +392,22 @@ function peakOf(map: Heatmap, heatmapSize: 'input' | 'features', h: number, w: n
   const cell = heatmapPeak(map, h, w);
   if (heatmapSize === 'features') return cell;
   return { row: Math.min(h - 1, Math.floor(cell.y)), col: Math.min(w - 1, Math.floor(cell.x)), x: cell.x, y: cell.y };
+}
+
+/** The largest value in JSON (3 decimals) below the peak's 1. */
+const BELOW_PEAK = 0.999;
+
+/**
+ * The resized map with its one maximum at `peak`, the centre of the highest cell: 1 there, at most 0.999
+ * elsewhere. Bilinear resizing holds a border cell's value flat out to the image edge, and rounding to 3
+ * decimals flattens the top of any cell, so the map's first maximum (what a reader taking the argmax of
+ * `heatmap` finds) would otherwise sit at the edge or the corner of that plateau, up to half a cell away.
+ */
+function peakAt(map: Heatmap, peak: Explanation['peak']): Heatmap {
+  if (map.data[peak.row * map.cols + peak.col] <= 0) return map; // all zero: nothing to point at
+  for (let p = 0; p < map.data.length; p++) if (map.data[p] > BELOW_PEAK) map.data[p] = BELOW_PEAK;
+  map.data[peak.row * map.cols + peak.col] = 1;
+  return map;
 }
 
 function failed(file: string, error: string, inputSize: [number, number], layer: string, score: ScoreKind): Explanation {
