@@ -73,8 +73,7 @@ test('pointing game: the heatmap peak falls in the square (grown by a quarter si
   assert.ok(correct >= 0.8 * testFiles.length, `the model should classify the set (correct ${correct}/${testFiles.length})`);
   assert.ok(hits / correct >= 0.8, `pointing game ${hits}/${correct} = ${(hits / correct).toFixed(3)}`);
   // The heatmap is at the input's resolution by default; the peak is the centre of the highest feature cell
-  // (8 px cells here), where the resized map is near its maximum (half a pixel off the exact centre, a
-  // sixteenth of the way to the next cell).
+  // (8 px cells here), where the resized map is 1.
   for (const e of explanations) {
     assert.equal(e.heatmap.length, SIZE);
     assert.equal(e.heatmap[0].length, SIZE);
