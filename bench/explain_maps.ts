@@ -5,7 +5,7 @@
 // box-blurred over a quarter of its side), and scores every map below: "hits/in-half" = the share of correctly
 // classified images whose peak lies in the square grown by a quarter of its side / in the square's half.
 // Variants (sums over channels k, per cell): hires = G A (tlkit's default, HiResCAM; Grad-CAM for a GAP head);
-// anti = -G A (the other class's map); layercam = relu(G) A; median/mean = G (A - per-channel spatial
+// hires-abs = |G A| (the signed sum's magnitude); anti = -G A (the other class's map); layercam = relu(G) A; median/mean = G (A - per-channel spatial
 // median/mean); fill/blur = G (A - A_ref); *-abs = |that|; ch-median-abs = |A - median| (no gradient);
 // logit / logit-pos = G_logit A / relu(G_logit) A; common = (G_logit + G_other logit) A (the logits' common
 // part); absterm = |G A| per channel; pos-blur = relu(G (A - A_blur)) per channel; pos-med; gcpp = Grad-CAM++;
@@ -93,6 +93,7 @@ const chanStat = (A: Float32Array, cells: number, ch: number, kind: 'mean' | 'me
 const abs = (m: Float32Array) => m.map(Math.abs);
 const variants: Record<string, Variant> = {
   hires: (A, G, _r, n, ch) => perCell(n, ch, (p, c) => G[p * ch + c] * A[p * ch + c]),
+  'hires-abs': (A, G, _r, n, ch) => abs(perCell(n, ch, (p, c) => G[p * ch + c] * A[p * ch + c])),
   anti: (A, G, _r, n, ch) => perCell(n, ch, (p, c) => -G[p * ch + c] * A[p * ch + c]),
   layercam: (A, G, _r, n, ch) => perCell(n, ch, (p, c) => Math.max(0, G[p * ch + c]) * A[p * ch + c]),
   'median': (A, G, _r, n, ch) => { const b = chanStat(A, n, ch, 'median'); return perCell(n, ch, (p, c) => G[p * ch + c] * (A[p * ch + c] - b[c])); },

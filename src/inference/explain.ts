@@ -12,7 +12,8 @@
 // another): the prefix (input -> feature
 // map A) only runs forward, on onnxruntime when it can (engine 'auto'), and only the head (A -> class
 // scores, a few layers) is differentiated, in tfjs, in inference mode (Dropout off, BatchNorm on its moving
-// statistics). So an explanation costs about one forward pass of the model, not a full backward pass.
+// statistics). So an explanation costs about one forward pass of the model, not a full backward pass (at the
+// last block; one stride earlier the head is about a quarter of the network: 5-9x a forward pass).
 //
 // The score differentiated is, by default, the log-odds of the class computed from the pre-softmax logits
 // z: z_c - log(sum over j != c of exp z_j), which is z_c - z_other with two classes and, for a sigmoid
