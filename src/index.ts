@@ -101,7 +101,7 @@ export { openQuantizedEngine } from './inference/quantized_engine.js';
 export { QUANTIZED_ONNX, quantizedOnnxPath, readQuantizedOnnx } from './weights/quantized_onnx.js';
 export type { ServingPrecision } from './weights/quantized_onnx.js';
 // Explanations: Grad-CAM heatmaps of a saved model's decisions, and their overlays.
-export { explain, createExplainer, writeExplanations, lastConvolutionalLayer } from './inference/explain.js';
+export { explain, createExplainer, writeExplanations, lastConvolutionalLayer, camLayer } from './inference/explain.js';
 export type { Explanation, ExplainOptions, Explainer } from './inference/explain.js';
 export { gradCam, resizeHeatmap, heatmapPeak } from './inference/grad_cam.js';
 export type { Heatmap } from './inference/grad_cam.js';

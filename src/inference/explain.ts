@@ -7,10 +7,13 @@
 // original weighting.
 //
 // The model is cut in two at its last convolutional block (the last layer with a rows x cols x channels
-// output that every path to the output goes through; `layer` picks another): the prefix (input -> feature
+// output that every path to the output goes through), or, when that block's map is coarser than 7 x 7 (an
+// input below the backbone's native size), at the last block one stride earlier (camLayer; `layer` picks
+// another): the prefix (input -> feature
 // map A) only runs forward, on onnxruntime when it can (engine 'auto'), and only the head (A -> class
 // scores, a few layers) is differentiated, in tfjs, in inference mode (Dropout off, BatchNorm on its moving
-// statistics). So an explanation costs about one forward pass of the model, not a full backward pass.
+// statistics). So an explanation costs about one forward pass of the model, not a full backward pass (at the
+// last block; one stride earlier the head is about a quarter of the network: 5-9x a forward pass).
 //
 // The score differentiated is, by default, the log-odds of the class computed from the pre-softmax logits
 // z: z_c - log(sum over j != c of exp z_j), which is z_c - z_other with two classes and, for a sigmoid
@@ -36,7 +39,10 @@ import { gradCam, gradCamPlusPlus, hiResCam, heatmapPeak, heatmapRows, resizeHea
 import { heatmapOverlayPng, type OverlayOptions } from './heatmap_overlay.js';
 
 export interface ExplainOptions {
-  /** The layer whose output is explained (a rows x cols x channels feature map). Default: the last convolutional block's output. */
+  /**
+   * The layer whose output is explained (a rows x cols x channels feature map). Default: the last convolutional
+   * block's output, or the last block one stride earlier when that map has fewer than 7 x 7 cells (`camLayer`).
+   */
   layer?: string;
   /** Explain this class (name or index) instead of each image's predicted class. */
   targetClass?: string | number;
@@ -160,26 +166,72 @@ function buildHead(rest: tfl.LayersModel): Head {
   return direct;
 }
 
-function outputRank(model: tfl.LayersModel, layer: tfl.layers.Layer): number {
+/** The output shape of a top-level layer, when it has a single output. */
+function outputShape(model: tfl.LayersModel, layer: tfl.layers.Layer): (number | null)[] | undefined {
   const out = nodeInModel(model, layer).outputTensors;
-  return out.length === 1 ? out[0].shape.length : -1;
+  return out.length === 1 ? out[0].shape : undefined;
+}
+
+/** Whether the model can be cut right after `layer` (not through a residual block). */
+function canCut(model: tfl.LayersModel, layer: tfl.layers.Layer): boolean {
+  try {
+    // The trial cut re-applies the layers after it (a reference on each): release it.
+    splitAtLayer(model, layer.name).rest.dispose();
+    return true;
+  } catch {
+    return false; // a cut through a residual block
+  }
+}
+
+/** Top-level layers with a rows x cols x channels output, from the output back, that are not an output themselves. */
+function* featureMapLayers(model: tfl.LayersModel): Generator<{ layer: tfl.layers.Layer; rows: number; cols: number }> {
+  for (let i = model.layers.length - 1; i >= 0; i--) {
+    const layer = model.layers[i];
+    const shape = outputShape(model, layer);
+    if (isInputLayer(layer) || !shape || shape.length !== 4) continue;
+    if (model.outputs.some((t) => t.sourceLayer === layer)) continue;
+    yield { layer, rows: shape[1] ?? 0, cols: shape[2] ?? 0 };
+  }
+}
+
+function noFeatureMap(model: tfl.LayersModel): TlkitError {
+  return new TlkitError(`Grad-CAM needs a convolutional feature map (rows x cols x channels) before the output, and model '${model.name}' has none that every path goes through`);
 }
 
 /** The last top-level layer with a 4-D output that the model can be cut at (a nested backbone counts as one layer). */
 export function lastConvolutionalLayer(model: tfl.LayersModel): string {
-  for (let i = model.layers.length - 1; i >= 0; i--) {
-    const layer = model.layers[i];
-    if (isInputLayer(layer) || outputRank(model, layer) !== 4) continue;
-    if (model.outputs.some((t) => t.sourceLayer === layer)) continue;
-    try {
-      // The trial cut re-applies the layers after it (a reference on each): release it.
-      splitAtLayer(model, layer.name).rest.dispose();
-      return layer.name;
-    } catch {
-      // a cut through a residual block: keep looking further up
-    }
+  for (const { layer } of featureMapLayers(model)) if (canCut(model, layer)) return layer.name;
+  throw noFeatureMap(model);
+}
+
+/**
+ * Cells per side under which the last block's map is too coarse to point at an object: an ImageNet backbone
+ * gives 7 x 7 (8 x 8, 10 x 10 at 299) at its native input size, and fewer below it (4 x 4 for mobilenet_v2
+ * at 128 px, where every cell sees the whole image).
+ */
+const MIN_CAM_CELLS = 7;
+
+// Padding and cropping layers shift the grid against the image: a cell there is not where `peak` would put it.
+const SHIFTED_GRID = new Set(['ZeroPadding2D', 'Cropping2D']);
+
+/**
+ * The layer `explain` explains by default: the last convolutional block (`lastConvolutionalLayer`) when its
+ * map has at least 7 x 7 cells; otherwise (an input smaller than the backbone's native size) the last block
+ * one stride earlier, with a finer grid (mobilenet_v2 at 128 px: `block_13_expand_relu`, 8 x 8, instead of
+ * `out_relu`, 4 x 4), when the model can be cut there. docs/explain.md has the measurements behind it.
+ */
+export function camLayer(model: tfl.LayersModel): string {
+  const last = lastConvolutionalLayer(model);
+  const maps = [...featureMapLayers(model)];
+  const at = maps.findIndex((m) => m.layer.name === last);
+  const { rows, cols } = maps[at];
+  if (rows >= MIN_CAM_CELLS && cols >= MIN_CAM_CELLS) return last;
+  for (const m of maps.slice(at + 1)) {
+    if (m.rows <= rows || m.cols <= cols || SHIFTED_GRID.has(m.layer.getClassName())) continue;
+    // The first finer grid met going back: the last block at the previous stride (or a cut through a residual block: keep looking).
+    if (canCut(model, m.layer)) return m.layer.name;
   }
-  throw new TlkitError(`Grad-CAM needs a convolutional feature map (rows x cols x channels) before the output, and model '${model.name}' has none that every path goes through`);
+  return last;
 }
 
 function checkLayer(model: tfl.LayersModel, name: unknown): string {
@@ -217,7 +269,7 @@ function argMax(values: number[]): number {
  * convolutional block) and opens the engine for the part before it. Reuse it for many images; dispose it.
  */
 export async function createExplainer(model: tfl.LayersModel, metadata: ModelMetadata, options: Omit<ExplainOptions, 'outDir' | 'onProgress' | 'signal'> = {}): Promise<Explainer> {
-  const layer = options.layer === undefined ? lastConvolutionalLayer(model) : checkLayer(model, options.layer);
+  const layer = options.layer === undefined ? camLayer(model) : checkLayer(model, options.layer);
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidArgument('batchSize', batchSize, 'an integer >= 1');
   const heatmapSize = options.heatmapSize ?? 'input';
@@ -298,7 +350,8 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
           const x = tf.tensor4d(data, [good.length, h, w, 3]);
           try {
             (await explainBatch(x)).forEach((r, i) => {
-              const shown = heatmapSize === 'input' ? scaleToPeak(resizeHeatmap(r.map, h, w)) : r.map;
+              const peak = peakOf(r.map, heatmapSize, h, w);
+              const shown = heatmapSize === 'input' ? peakAt(scaleToPeak(resizeHeatmap(r.map, h, w)), peak) : r.map;
               byFile.set(good[i].file, {
                 file: good[i].file,
                 className: metadata.classNames[r.classIndex],
@@ -308,7 +361,7 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
                 heatmap: heatmapRows(shown),
                 inputSize: [h, w],
                 featureSize: [r.map.rows, r.map.cols],
-                peak: peakOf(r.map, heatmapSize, h, w),
+                peak,
                 layer: boundaryLayer.name,
                 score,
               });
@@ -340,6 +393,22 @@ function peakOf(map: Heatmap, heatmapSize: 'input' | 'features', h: number, w: n
   const cell = heatmapPeak(map, h, w);
   if (heatmapSize === 'features') return cell;
   return { row: Math.min(h - 1, Math.floor(cell.y)), col: Math.min(w - 1, Math.floor(cell.x)), x: cell.x, y: cell.y };
+}
+
+/** The largest value in JSON (3 decimals) below the peak's 1. */
+const BELOW_PEAK = 0.999;
+
+/**
+ * The resized map with its one maximum at `peak`, the centre of the highest cell: 1 there, at most 0.999
+ * elsewhere. Bilinear resizing holds a border cell's value flat out to the image edge, and rounding to 3
+ * decimals flattens the top of any cell, so the map's first maximum (what a reader taking the argmax of
+ * `heatmap` finds) would otherwise sit at the edge or the corner of that plateau, up to half a cell away.
+ */
+function peakAt(map: Heatmap, peak: Explanation['peak']): Heatmap {
+  if (map.data[peak.row * map.cols + peak.col] <= 0) return map; // all zero: nothing to point at
+  for (let p = 0; p < map.data.length; p++) if (map.data[p] > BELOW_PEAK) map.data[p] = BELOW_PEAK;
+  map.data[peak.row * map.cols + peak.col] = 1;
+  return map;
 }
 
 function failed(file: string, error: string, inputSize: [number, number], layer: string, score: ScoreKind): Explanation {

@@ -185,7 +185,7 @@ test('explain on a sigmoid unit: class 1 is explained by the logit z, class 0 by
   }
 });
 
-test("the default layer is the backbone's last activation, also when the backbone is nested as one layer", async () => {
+test("the last convolutional layer is the backbone's last activation; a backbone nested as one layer is explained as one", async () => {
   await initEngine();
   const flat = buildClassifier({ backbone: 'mobilenet_v2', backboneOptions: { inputShape: [32, 32, 3], alpha: 0.35 }, head: 'flatten,dense:16:relu,dropout:0.25', classes: 2, classMode: 'sparse' });
   assert.equal(lastConvolutionalLayer(flat.model), 'out_relu');

@@ -16,7 +16,8 @@ Options:
   --out DIR        write one overlay PNG per image (heatmap over the picture) and explain.json there
   --json           print [{"file", "className", "probability", "heatmap": rows x cols in 0..1,
                    "inputSize": [h, w], "peak": {"x", "y", ...}, ...}] on stdout instead
-  --layer NAME     explain this layer's feature map instead of the last convolutional block's
+  --layer NAME     explain this layer's feature map (default: the last convolutional block's, or, when
+                   that map is coarser than 7 x 7, the last block one stride earlier's)
   --class NAME     explain this class (name or index) instead of each image's predicted class
   --method M       hirescam (default: gradient times activation per cell, summed over channels; the
                    same map as Grad-CAM for heads that pool, faithful for Flatten heads), gradcam

@@ -1,0 +1,87 @@
+// The layer explain explains by default (camLayer): the last convolutional block when its map has at least
+// 7 x 7 cells, else the last block one stride earlier. On a GAP convnet whose last map is 4 x 4 (every cell
+// seeing most of the image) the heatmap of that last map misses the square; the finer one finds it.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
+import { camLayer, explain, lastConvolutionalLayer, type Explanation } from '../../src/inference/explain.js';
+import { buildClassifier } from '../../src/models/classifier.js';
+import { saveModel } from '../../src/weights/saved_model.js';
+import { SQUARE_CLASSES, brightSquareSet, pointsAtSquare, writeSquareSet, type SquareSet } from '../helpers/bright_square_set.js';
+
+const SIZE = 64;
+let dir: string;
+let runDir: string;
+let testSet: SquareSet;
+let testFiles: string[];
+
+/** Four strided 3 x 3 convs (64 -> 32 -> 16 -> 8 -> 4 cells), global average pooling, softmax Dense(2): tlkit's default head on a small backbone. */
+function gapConvNet(): tfl.LayersModel {
+  const input = tfl.input({ shape: [SIZE, SIZE, 3] });
+  let h = input as tfl.SymbolicTensor;
+  for (let i = 0; i < 4; i++) {
+    h = tfl.layers.conv2d({ filters: 16, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: `conv${i + 1}`, kernelInitializer: tfl.initializers.heNormal({ seed: 21 + i }) }).apply(h) as tfl.SymbolicTensor;
+  }
+  h = tfl.layers.globalAveragePooling2d({}).apply(h) as tfl.SymbolicTensor;
+  const out = tfl.layers.dense({ units: 2, activation: 'softmax', name: 'predictions', kernelInitializer: tfl.initializers.glorotUniform({ seed: 6 }) }).apply(h) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: input, outputs: out });
+}
+
+before(async () => {
+  await initEngine();
+  dir = mkdtempSync(join(tmpdir(), 'tlkit-explain-layer-'));
+  const train = brightSquareSet(240, SIZE, 1);
+  const x = tf.tensor4d(Float32Array.from(train.pixels, (v) => v / 255), [train.images.length, SIZE, SIZE, 3]);
+  const y = tf.tensor1d(train.images.map((im) => im.label), 'float32');
+  const model = gapConvNet();
+  model.compile({ optimizer: tf.train.adam(3e-3), loss: 'sparseCategoricalCrossentropy' });
+  await model.fit(x, y, { epochs: 10, batchSize: 32, shuffle: false, verbose: 0 });
+  tf.dispose([x, y]);
+  runDir = join(dir, 'run');
+  await saveModel(join(runDir, 'model'), model, { classNames: [...SQUARE_CLASSES], classMode: 'sparse', preprocess: 'none', rescale: 1 / 255, inputSize: [SIZE, SIZE], backbone: 'gap_convnet', weightsSource: 'none' });
+  model.dispose();
+  testSet = brightSquareSet(100, SIZE, 107);
+  testFiles = await writeSquareSet(testSet, join(dir, 'test'));
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function pointingGame(explanations: Explanation[]): { correct: number; hits: number } {
+  let correct = 0;
+  let hits = 0;
+  explanations.forEach((e, i) => {
+    const image = testSet.images[i];
+    if (e.classIndex !== image.label) return;
+    correct += 1;
+    if (pointsAtSquare(image, e.peak.x, e.peak.y)) hits += 1;
+  });
+  return { correct, hits };
+}
+
+test('a GAP convnet whose last map is 4 x 4: the default layer is the 8 x 8 one before it, and its peak finds the square', async (t) => {
+  const byDefault = await explain(runDir, testFiles);
+  assert.equal(byDefault[0].layer, 'conv3');
+  assert.deepEqual(byDefault[0].featureSize, [8, 8]);
+  const finer = pointingGame(byDefault);
+  assert.ok(finer.correct >= 0.7 * testFiles.length, `the model should classify the set (correct ${finer.correct}/${testFiles.length})`);
+  assert.ok(finer.hits / finer.correct >= 0.8, `pointing game at conv3 (default) ${finer.hits}/${finer.correct}`);
+  // The last block, the default before: its 4 x 4 map points elsewhere (the evidence sits in the empty half and the border cells).
+  const last = pointingGame(await explain(runDir, testFiles, { layer: 'conv4' }));
+  t.diagnostic(`pointing game: conv3 (default) ${finer.hits}/${finer.correct}, conv4 ${last.hits}/${last.correct}`);
+  assert.ok(last.hits / last.correct < 0.7, `pointing game at conv4 ${last.hits}/${last.correct}`);
+});
+
+test('camLayer on mobilenet_v2: out_relu at 224 px (7 x 7), block_13_expand_relu below (the last stride-16 block, skipping its padding layer)', () => {
+  for (const [size, expected] of [[224, 'out_relu'], [128, 'block_13_expand_relu'], [32, 'block_13_expand_relu']] as const) {
+    const { model } = buildClassifier({ backbone: 'mobilenet_v2', backboneOptions: { inputShape: [size, size, 3], alpha: 0.35 }, head: 'gap', classes: 2, classMode: 'sparse' });
+    try {
+      assert.equal(lastConvolutionalLayer(model), 'out_relu');
+      assert.equal(camLayer(model), expected, `at ${size} px`);
+    } finally {
+      model.dispose();
+    }
+  }
+});
