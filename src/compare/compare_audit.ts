@@ -8,7 +8,8 @@ import { scanDirectory } from '../data/scan_directory.js';
 import type { ProgressCallback } from '../core/progress.js';
 import type { TrainRunResult } from '../train/run/run.js';
 import { auditFindings, auditView, relativeName, type AuditSettings, type AuditSplitData, type AuditView } from '../train/audit/audit.js';
-import { fingerprintFiles, type ImageFingerprint } from '../train/audit/image_fingerprints.js';
+import type { ImageFingerprint } from '../train/audit/image_fingerprints.js';
+import { storedFingerprints } from '../train/audit/fingerprint_store.js';
 import type { AuditResult } from '../train/audit/types.js';
 import type { SplitFeatures } from '../train/probes/frozen_probe.js';
 import type { DenseRows } from '../train/probes/linear_probe.js';
@@ -38,7 +39,7 @@ export class ComparisonAudit {
   private seconds = 0;
 
   constructor(
-    private readonly options: { dataDir: string; valDir?: string; validationSplit?: number; exclude?: unknown; settings: AuditSettings },
+    private readonly options: { dataDir: string; valDir?: string; validationSplit?: number; exclude?: unknown; featureStore?: string | false; settings: AuditSettings },
     private readonly log: (message: string) => void,
   ) {}
 
@@ -64,6 +65,8 @@ export class ComparisonAudit {
     this.seconds += (performance.now() - started) / 1000;
   }
 
+  /** Fingerprints the store already had. */
+  private storedPrints = 0;
   private hashing?: Promise<{ listed: Files; classNames: string[]; prints: Map<string, ImageFingerprint | null> }>;
 
   /** The folders as the runs list them (exclude list and validation split applied). */
@@ -85,15 +88,17 @@ export class ComparisonAudit {
   }
 
   /**
-   * Starts the perceptual hashes of every file in the background (two files at a time, on libuv's
-   * threads), so they overlap the runs instead of following them.
+   * Starts the perceptual hashes of every file in the background, so they overlap the runs instead of
+   * following them: from the fingerprint store beside the feature stores when it has them (a second
+   * comparison of the same files decodes none), else on a worker thread, two files at a time.
    */
   start(): void {
     if (this.hashing) return;
     const task = async () => {
       const { files, classNames } = this.listFiles();
       const paths = [...files.train, ...files.validation];
-      const prints = await fingerprintFiles(paths, { concurrency: 2 });
+      const { prints, stored } = await storedFingerprints(paths, { root: this.options.featureStore, concurrency: 2 });
+      this.storedPrints = stored;
       return { listed: files, classNames, prints: new Map(paths.map((p, i) => [p, prints[i]])) };
     };
     this.hashing = task();
@@ -113,9 +118,10 @@ export class ComparisonAudit {
     const paths = [...files.train, ...files.validation];
     const missing = paths.filter((p) => !hashed.prints.has(p));
     if (missing.length > 0) {
-      const more = await fingerprintFiles(missing, { onProgress });
+      const more = (await storedFingerprints(missing, { root: this.options.featureStore, onProgress })).prints;
       missing.forEach((p, i) => hashed.prints.set(p, more[i]));
     }
+    if (this.storedPrints > 0) this.log(`audit: fingerprints of ${this.storedPrints} of ${hashed.prints.size} files came from the fingerprint store`);
     const prints = paths.map((p) => hashed.prints.get(p) ?? null);
     const hashSeconds = (performance.now() - started) / 1000;
     const trainData: AuditSplitData = { files: files.train.map((p) => relativeName(dataDir, p)), labels: files.trainLabels };

@@ -13,7 +13,8 @@ import { classBalance } from './class_balance.js';
 import { findDuplicates, type DuplicateOptions } from './duplicates.js';
 import { nearestNeighbours, projectStandardized, unitSpace, type NeighbourSpace } from './embeddings.js';
 import { folderFeatures, type SplitFeatures } from './features.js';
-import { fingerprintFiles, type ImageFingerprint } from './image_fingerprints.js';
+import type { ImageFingerprint } from './image_fingerprints.js';
+import { storedFingerprints } from './fingerprint_store.js';
 import { blendedProbabilities, classThresholds, findLabelIssues, neighbourVotes } from './label_issues.js';
 import { ridgeOutOfFold } from './out_of_fold.js';
 import { findOutliers, neighbourDistances, robustScale } from './outliers.js';
@@ -291,6 +292,11 @@ export interface AuditDatasetOptions extends AuditSettings {
   batchSize?: number;
   /** Look for duplicates (perceptual hashes). Default true. */
   duplicatesCheck?: boolean;
+  /**
+   * Cache root of the fingerprint store (as `train`'s featureStore): fingerprints of files already
+   * hashed (by an earlier audit or comparison) are read, not computed. Default the cache directory; false: off.
+   */
+  featureStore?: string | false;
   onProgress?: ProgressCallback;
   onLog?: (message: string) => void;
 }
@@ -328,7 +334,7 @@ export async function auditDataset(options: AuditDatasetOptions): Promise<AuditR
   let fingerprints: AuditFindingsInput['fingerprints'];
   if (options.duplicatesCheck !== false) {
     t = performance.now();
-    const prints = await fingerprintFiles(paths.flat(), { onProgress: options.onProgress });
+    const { prints } = await storedFingerprints(paths.flat(), { root: options.featureStore, concurrency: 8, onProgress: options.onProgress });
     fingerprints = { train: prints.slice(0, paths[0].length), validation: prints.slice(paths[0].length) };
     phaseSeconds.hashes = round((performance.now() - t) / 1000, 3);
   }

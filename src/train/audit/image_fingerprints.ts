@@ -7,6 +7,9 @@ import { decodeImageBuffer } from '../../data/decode.js';
 import type { ProgressCallback } from '../../core/progress.js';
 import { dHash, HASH_SIDE, lowFrequencies, lowFrequencySignature, pHashOfLow, type Hash64 } from './perceptual_hash.js';
 
+/** What decides a fingerprint's numbers (the fingerprint store keeps them under it: change it with the method). */
+export const FINGERPRINT_METHOD = `sha256; ${HASH_SIDE}x${HASH_SIDE} grayscale, lanczos, auto-oriented (sharp); pHash 8x8 of the DCT; dHash 9x8; signature: 16x16 DCT without DC`;
+
 export interface ImageFingerprint {
   /** sha256 of the file's bytes, hex. */
   content: string;
