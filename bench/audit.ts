@@ -5,7 +5,7 @@
 // audit's time against the compare it is part of.
 //
 //   npx tsx bench/audit.ts [--root DIR] [--backbones mobilenet_v2] [--input-size 96] [--fine-tune-epochs 3] [--no-compare] [--no-standalone]
-//                    [--repeats N] [--grid learningRate=a,b]
+//                    [--repeats N] [--grid learningRate=a,b] [--dims 64]
 //
 // --fine-tune-epochs 0 compares the frozen backbones only (head + probe): the shortest compare, so the
 // audit's largest share.
@@ -32,6 +32,8 @@ const inputSize = Number(flag('input-size', '96'));
 const fineTuneEpochs = Number(flag('fine-tune-epochs', '3'));
 // --grid learningRate=1e-3,1e-2: a sweep on each backbone (its runs share their frozen features).
 const gridFlag = argv.includes('--grid') ? flag('grid', '').split('=') : undefined;
+// --dims 64: the neighbour space's dimensions (default the audit's).
+const auditSettings = argv.includes('--dims') ? { dims: Number(flag('dims', '128')) } : undefined;
 const grid = gridFlag ? { [gridFlag[0]]: gridFlag[1].split(',').map((v) => (Number.isFinite(Number(v)) ? Number(v) : v)) } : undefined;
 
 function show(label: string, audit: AuditResult, s: Scores): void {
@@ -50,7 +52,7 @@ console.log(`planted set in ${root}: ${set.trainImages} training images (${set.f
 
 if (!argv.includes('--no-standalone')) {
   const started = performance.now();
-  const audit = await auditDataset({ trainDir: set.trainDir, valDir: set.testDir, backbones, inputSize });
+  const audit = await auditDataset({ trainDir: set.trainDir, valDir: set.testDir, backbones, inputSize, ...auditSettings });
   console.log(`tlkit audit: ${((performance.now() - started) / 1000).toFixed(1)} s in all (features ${audit.phaseSeconds.features?.toFixed(1)} s)`);
   show('tlkit audit', audit, scoreAudit(audit, set));
 }
@@ -71,7 +73,7 @@ if (!argv.includes('--no-compare')) {
     const load = loadavg()[0];
     const cpu = process.cpuUsage();
     const t = performance.now();
-    const result = await compareBackbones({ ...options, outDir: join(root, `${side}-${i}`), ...(side === 'without' ? { audit: false } : {}) });
+    const result = await compareBackbones({ ...options, outDir: join(root, `${side}-${i}`), ...(side === 'without' ? { audit: false } : auditSettings ? { audit: auditSettings } : {}) });
     const wall = (performance.now() - t) / 1000;
     const used = process.cpuUsage(cpu);
     const probe = result.rows.reduce((a, r) => a + (r.ok ? r.linearProbe?.seconds ?? 0 : 0), 0);
