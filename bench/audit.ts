@@ -5,7 +5,7 @@
 // audit's time against the compare it is part of.
 //
 //   npx tsx bench/audit.ts [--root DIR] [--backbones mobilenet_v2] [--input-size 96] [--fine-tune-epochs 3] [--no-compare] [--no-standalone]
-//                    [--repeats N] [--grid learningRate=a,b] [--dims 64]
+//                    [--repeats N] [--cold] [--grid learningRate=a,b] [--dims 64]
 //
 // --fine-tune-epochs 0 compares the frozen backbones only (head + probe): the shortest compare, so the
 // audit's largest share.
@@ -59,13 +59,19 @@ if (!argv.includes('--no-standalone')) {
 
 if (!argv.includes('--no-compare')) {
   // The same compare without and with the audit, alternating (without, with, with, without, ...) so a
-  // change of load on a shared machine falls on both sides; the first compare warms the compiled-session
-  // cache and the feature store for all. Wall-clock and this process's CPU time (user + system, which
-  // other jobs' load inflates less) are reported; the audit's cost is the difference of the medians.
+  // change of load on a shared machine falls on both sides. Wall-clock and this process's CPU time (user
+  // + system, which other jobs' load inflates less) are reported; the audit's cost is the difference of
+  // the medians. Default: a repeated compare (one cache root for all, warmed by a compare with and one
+  // without the audit: features, probe results and fingerprints are read back). --cold: a first compare
+  // on new data (every compare gets an empty cache root: features, probe and fingerprints computed); the
+  // compiled sessions' cache is warmed either way.
   const repeats = Number(flag('repeats', '1'));
+  const cold = argv.includes('--cold');
   const recipe = fineTuneEpochs > 0 ? { fineTuneEpochs, fineTuneFrom: 'last-block' } : { freezeBackbone: true };
   const options = { dataDir: set.trainDir, valDir: set.testDir, backbones, inputSize, epochs: 'auto' as const, ...recipe, batchSize: 32, seed: 1234, overwrite: true, ...(grid ? { grid } : {}) };
-  await compareBackbones({ ...options, outDir: join(root, 'warm'), audit: false });
+  const cacheOf = (name: string) => ({ featureStore: join(root, cold ? `cache-${name}` : 'cache') });
+  await compareBackbones({ ...options, ...cacheOf('warm'), outDir: join(root, 'warm'), audit: false });
+  if (!cold) await compareBackbones({ ...options, ...cacheOf('warm'), outDir: join(root, 'warm-audit'), ...(auditSettings ? { audit: auditSettings } : {}) });
   const times: Record<'without' | 'with', { wall: number; cpu: number; probe: number }[]> = { without: [], with: [] };
   const order = Array.from({ length: repeats }, (_, i) => (i % 2 === 0 ? ['without', 'with'] : ['with', 'without']) as ('without' | 'with')[]).flat();
   let last: AuditResult | undefined;
@@ -73,7 +79,7 @@ if (!argv.includes('--no-compare')) {
     const load = loadavg()[0];
     const cpu = process.cpuUsage();
     const t = performance.now();
-    const result = await compareBackbones({ ...options, outDir: join(root, `${side}-${i}`), ...(side === 'without' ? { audit: false } : auditSettings ? { audit: auditSettings } : {}) });
+    const result = await compareBackbones({ ...options, ...cacheOf(`${side}-${i}`), outDir: join(root, `${side}-${i}`), ...(side === 'without' ? { audit: false } : auditSettings ? { audit: auditSettings } : {}) });
     const wall = (performance.now() - t) / 1000;
     const used = process.cpuUsage(cpu);
     const probe = result.rows.reduce((a, r) => a + (r.ok ? r.linearProbe?.seconds ?? 0 : 0), 0);
@@ -86,7 +92,7 @@ if (!argv.includes('--no-compare')) {
   for (const key of ['wall', 'cpu'] as const) {
     const a = median(times.without.map((x) => x[key]));
     const b = median(times.with.map((x) => x[key]));
-    console.log(`compare ${key} (median of ${repeats}): without the audit ${a.toFixed(1)} s, with it ${b.toFixed(1)} s: ${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)}% (bar 10%)`);
+    console.log(`${cold ? 'first' : 'repeated'} compare ${key} (median of ${repeats}): without the audit ${a.toFixed(1)} s, with it ${b.toFixed(1)} s: ${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)}% (bar 10%)`);
   }
 }
 if (!argv.includes('--keep')) rmSync(root, { recursive: true, force: true });
