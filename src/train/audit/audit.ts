@@ -11,7 +11,7 @@ import { scanDirectory } from '../../data/scan_directory.js';
 import type { DenseRows } from '../probes/linear_probe.js';
 import { classBalance } from './class_balance.js';
 import { findDuplicates, type DuplicateOptions } from './duplicates.js';
-import { nearestNeighbours, nearestNeighboursOnnx, projectStandardized, unitSpace, type Neighbours, type NeighbourSpace } from './embeddings.js';
+import { nearestNeighbours, nearestNeighboursOnnx, projectStandardizedParts, unitSpace, type Neighbours, type NeighbourSpace } from './embeddings.js';
 import { folderFeatures, type SplitFeatures } from './features.js';
 import type { ImageFingerprint } from './image_fingerprints.js';
 import { storedFingerprints } from './fingerprint_store.js';
@@ -94,7 +94,7 @@ export function auditView(features: AuditBackboneFeatures, trainLabels: Int32Arr
   const withValidation = validation !== undefined && validation.n > 0;
   // One standardisation and projection for both splits, so their distances compare; the neighbour
   // space is the first columns of the projection the out-of-fold classifier runs on.
-  const projected = projectStandardized(withValidation ? stack(train, validation) : train, OUT_OF_FOLD_DIMS, seed);
+  const projected = projectStandardizedParts(withValidation ? [train, validation] : [train], OUT_OF_FOLD_DIMS, seed);
   const space = unitSpace(projected, settings.dims ?? 128);
   const trainSpace = { unit: space.unit.subarray(0, train.n * space.dims), n: train.n, dims: space.dims };
   const validationSpace = withValidation ? { unit: space.unit.subarray(train.n * space.dims), n: validation.n, dims: space.dims } : undefined;
@@ -260,13 +260,6 @@ function describeMethod(input: AuditSettings, backbones: number): string {
     `with the labels of the ${input.neighbours ?? 10} nearest training images${backbones > 1 ? ` (${backbones} backbones averaged)` : ''}, ` +
     `kept when p(suggested) - p(given) >= ${input.minMargin ?? 0.5}, ranked by that margin`
   );
-}
-
-function stack(a: DenseRows, b: DenseRows): DenseRows {
-  const x = new Float64Array((a.n + b.n) * a.d);
-  x.set(a.x, 0);
-  x.set(b.x, a.n * a.d);
-  return { x, n: a.n + b.n, d: a.d };
 }
 
 /** 'class/name' of an absolute path inside `dir`. */

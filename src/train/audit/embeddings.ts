@@ -28,20 +28,8 @@ export function unitRows(data: DenseRows): Float32Array {
 export function randomProjection(data: DenseRows, r: number, seed: number): DenseRows {
   const { x, n, d } = data;
   if (r >= d) return data;
-  const rng = new Random(seed, 0x70726f6a);
-  const s = Math.max(1, Math.sqrt(d));
-  const scale = Math.sqrt(s / r);
-  // For each input feature, the outputs it adds to (with their sign).
-  const targets: Int32Array[] = [];
-  for (let j = 0; j < d; j++) {
-    const list: number[] = [];
-    for (let c = 0; c < r; c++) {
-      const u = rng.random() * s;
-      if (u < 0.5) list.push(c + 1);
-      else if (u < 1) list.push(-(c + 1));
-    }
-    targets.push(Int32Array.from(list));
-  }
+  const targets = projectionTargets(d, r, seed);
+  const scale = Math.sqrt(Math.max(1, Math.sqrt(d)) / r);
   const out = new Float64Array(n * r);
   for (let i = 0; i < n; i++) {
     const o = i * r;
@@ -57,6 +45,79 @@ export function randomProjection(data: DenseRows, r: number, seed: number): Dens
     }
   }
   return { x: out, n, d: r };
+}
+
+/** For each input feature of randomProjection's matrix, the outputs it adds to (c + 1) or subtracts from (-(c + 1)). */
+function projectionTargets(d: number, r: number, seed: number): Int32Array[] {
+  const rng = new Random(seed, 0x70726f6a);
+  const s = Math.max(1, Math.sqrt(d));
+  const targets: Int32Array[] = [];
+  for (let j = 0; j < d; j++) {
+    const list: number[] = [];
+    for (let c = 0; c < r; c++) {
+      const u = rng.random() * s;
+      if (u < 0.5) list.push(c + 1);
+      else if (u < 1) list.push(-(c + 1));
+    }
+    targets.push(Int32Array.from(list));
+  }
+  return targets;
+}
+
+/**
+ * The rows of every part, standardised together (per feature, over all their rows) and projected to
+ * `dims`, stacked [sum of n, dims]: projectStandardized of the stacked parts, the same numbers, without
+ * the two copies of the features (stacked, then standardised) it makes.
+ */
+export function projectStandardizedParts(parts: DenseRows[], dims: number, seed = 1234): DenseRows {
+  const d = parts[0].d;
+  const total = parts.reduce((a, p) => a + p.n, 0);
+  if (dims >= d) {
+    const x = new Float64Array(total * d);
+    let at = 0;
+    for (const p of parts) {
+      x.set(p.x, at);
+      at += p.n * d;
+    }
+    return projectStandardized({ x, n: total, d }, dims, seed);
+  }
+  // standardizer() over all the parts' rows, in the same order of operations.
+  const mean = new Float64Array(d);
+  const inverse = new Float64Array(d);
+  for (const { x, n } of parts) for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += x[i * d + j];
+  for (let j = 0; j < d; j++) mean[j] /= total;
+  for (const { x, n } of parts) {
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < d; j++) {
+        const v = x[i * d + j] - mean[j];
+        inverse[j] += v * v;
+      }
+    }
+  }
+  for (let j = 0; j < d; j++) {
+    const std = Math.sqrt(inverse[j] / total);
+    inverse[j] = std > 1e-12 ? 1 / std : 1;
+  }
+  const targets = projectionTargets(d, dims, seed);
+  const scale = Math.sqrt(Math.max(1, Math.sqrt(d)) / dims);
+  const out = new Float64Array(total * dims);
+  let row = 0;
+  for (const { x, n } of parts) {
+    for (let i = 0; i < n; i++, row++) {
+      const o = row * dims;
+      for (let j = 0; j < d; j++) {
+        const v = (x[i * d + j] - mean[j]) * inverse[j] * scale;
+        if (v === 0) continue;
+        const t = targets[j];
+        for (let m = 0; m < t.length; m++) {
+          const c = t[m];
+          if (c > 0) out[o + c - 1] += v;
+          else out[o - c - 1] -= v;
+        }
+      }
+    }
+  }
+  return { x: out, n: total, d: dims };
 }
 
 export interface NeighbourSpace {

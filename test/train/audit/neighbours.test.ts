@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Random } from '../../../src/core/random.js';
-import { nearestNeighbours, nearestNeighboursOnnx, neighbourSpace } from '../../../src/train/audit/embeddings.js';
+import { nearestNeighbours, nearestNeighboursOnnx, neighbourSpace, projectStandardized, projectStandardizedParts } from '../../../src/train/audit/embeddings.js';
 
 function space(n: number, d: number, seed: number, dims: number) {
   const rng = new Random(seed);
@@ -29,4 +29,14 @@ test('onnxruntime neighbours: the TypeScript search\'s lists, self and cross, a 
   const capped = await nearestNeighboursOnnx(few, few, 10, true);
   assert.equal(capped.k, 3);
   assert.deepEqual(Array.from(capped.index).sort(), Array.from(nearestNeighbours(few, few, 10, true).index).sort());
+});
+
+test('projectStandardizedParts: the numbers of projectStandardized on the stacked parts', () => {
+  const rng = new Random(4);
+  const d = 50;
+  const a = { x: Float64Array.from({ length: 30 * d }, () => Math.max(0, rng.random() - 0.3)), n: 30, d };
+  const b = { x: Float64Array.from({ length: 12 * d }, () => Math.max(0, rng.random() - 0.3)), n: 12, d };
+  const stacked = { x: new Float64Array([...a.x, ...b.x]), n: 42, d };
+  assert.deepEqual(projectStandardizedParts([a, b], 16, 9), projectStandardized(stacked, 16, 9));
+  assert.deepEqual(projectStandardizedParts([a, b], 64, 9), projectStandardized(stacked, 64, 9));
 });
