@@ -3,15 +3,17 @@
 // comparison of many backbones never holds them all), then one pass of perceptual hashes over the files
 // and the finders. The views of all backbones are combined (their out-of-fold probabilities averaged,
 // their neighbour spaces joined).
+import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { scanDirectory } from '../data/scan_directory.js';
 import type { ProgressCallback } from '../core/progress.js';
 import type { TrainRunResult } from '../train/run/run.js';
-import { auditFindings, auditView, relativeName, type AuditSettings, type AuditSplitData, type AuditView } from '../train/audit/audit.js';
-import { fingerprintFiles, type ImageFingerprint } from '../train/audit/image_fingerprints.js';
+import { auditFindingsOnnx, auditView, relativeName, type AuditSettings, type AuditSplitData, type AuditView } from '../train/audit/audit.js';
+import type { ImageFingerprint } from '../train/audit/image_fingerprints.js';
+import { storedFingerprints } from '../train/audit/fingerprint_store.js';
 import type { AuditResult } from '../train/audit/types.js';
+import type { NeighbourSpace } from '../train/audit/embeddings.js';
 import type { SplitFeatures } from '../train/probes/frozen_probe.js';
-import type { DenseRows } from '../train/probes/linear_probe.js';
 
 interface Files {
   /** Absolute paths, sorted: the audit's row order. */
@@ -21,12 +23,39 @@ interface Files {
   validationLabels: Int32Array;
 }
 
-function sortedRows(split: SplitFeatures): { paths: string[]; rows: DenseRows; labels: Int32Array; order: number[] } {
+/** The files of a split sorted (the audit's row order), their labels, and the run's row of each. */
+function sortedOrder(split: SplitFeatures): { paths: string[]; labels: Int32Array; order: number[] } {
   const order = split.filepaths.map((_, i) => i).sort((a, b) => (split.filepaths[a] < split.filepaths[b] ? -1 : split.filepaths[a] > split.filepaths[b] ? 1 : 0));
-  const d = split.rows.d;
-  const x = new Float64Array(order.length * d);
-  order.forEach((r, i) => x.set(split.rows.x.subarray(r * d, (r + 1) * d), i * d));
-  return { paths: order.map((i) => split.filepaths[i]), rows: { x, n: order.length, d }, labels: Int32Array.from(order, (i) => split.labels[i]), order };
+  return { paths: order.map((i) => split.filepaths[i]), labels: Int32Array.from(order, (i) => split.labels[i]), order };
+}
+
+/** Rows of `width` values of `x` put in `order` (row r of the result is row order[r] of x). */
+function permuteRows<T extends Float32Array | Float64Array>(x: T, width: number, order: number[]): T {
+  const out = new (x.constructor as new (length: number) => T)(order.length * width);
+  order.forEach((from, r) => out.set(x.subarray(from * width, (from + 1) * width), r * width));
+  return out;
+}
+
+/** A view of rows in the run's order, its rows put in the audit's (a few hundred numbers a row, not the features). */
+function permuteView(view: AuditView, train: number[], validation: number[], classes: number): AuditView {
+  const space = (s: NeighbourSpace, order: number[]): NeighbourSpace => ({ unit: permuteRows(s.unit, s.dims, order), n: s.n, dims: s.dims });
+  return {
+    backbone: view.backbone,
+    trainSpace: space(view.trainSpace, train),
+    ...(view.validationSpace ? { validationSpace: space(view.validationSpace, validation) } : {}),
+    outOfFold: permuteRows(view.outOfFold, classes, train),
+    ...(view.validationProbabilities ? { validationProbabilities: permuteRows(view.validationProbabilities, classes, validation) } : {}),
+  };
+}
+
+/** A digest of a run's pooled rows and their files: runs of a sweep on one frozen backbone have the same. */
+function featuresDigest(split: { train: SplitFeatures; validation: SplitFeatures }): string {
+  const hash = createHash('sha256');
+  for (const part of [split.train, split.validation]) {
+    hash.update(`${part.rows.n} ${part.rows.d}\n${part.filepaths.join('\n')}\n`);
+    hash.update(new Uint8Array(part.rows.x.buffer, part.rows.x.byteOffset, part.rows.x.byteLength));
+  }
+  return hash.digest('hex');
 }
 
 const sameList = (a: string[], b: string[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
@@ -35,10 +64,12 @@ export class ComparisonAudit {
   private files?: Files;
   private classNames?: string[];
   private readonly views: AuditView[] = [];
+  /** featuresDigest of each view's features: a run whose features are already in a view adds nothing. */
+  private readonly digests = new Set<string>();
   private seconds = 0;
 
   constructor(
-    private readonly options: { dataDir: string; valDir?: string; validationSplit?: number; exclude?: unknown; settings: AuditSettings },
+    private readonly options: { dataDir: string; valDir?: string; validationSplit?: number; exclude?: unknown; featureStore?: string | false; settings: AuditSettings },
     private readonly log: (message: string) => void,
   ) {}
 
@@ -47,8 +78,16 @@ export class ComparisonAudit {
     const features = result.pooledFeatures;
     if (!features) return;
     const started = performance.now();
-    const train = sortedRows(features.train);
-    const validation = sortedRows(features.validation);
+    // The runs of a sweep on one frozen backbone (other learning rates, heads...) computed the same
+    // features: their view would be the same too, and the neighbour space must not grow with the grid.
+    const digest = featuresDigest(features);
+    if (this.digests.has(digest)) {
+      this.seconds += (performance.now() - started) / 1000;
+      return;
+    }
+    this.digests.add(digest);
+    const train = sortedOrder(features.train);
+    const validation = sortedOrder(features.validation);
     if (!this.files) {
       this.files = { train: train.paths, validation: validation.paths, trainLabels: train.labels, validationLabels: validation.labels };
       this.classNames = result.classNames;
@@ -56,14 +95,18 @@ export class ComparisonAudit {
       this.log(`audit: ${backbone} read other files than the first run; its features are left out of the audit`);
       return;
     }
-    // The probe's out-of-fold probabilities are in its rows' order: put them in the audit's.
+    // The view is made in the run's row order (the probe's out-of-fold probabilities are in it too), then
+    // its rows are put in the audit's: no copy of the features themselves.
     const probe = result.linearProbe?.outOfFoldProbabilities;
     const classes = result.classNames.length;
-    const outOfFold = probe && probe.length === train.order.length * classes ? Float64Array.from({ length: probe.length }, (_, j) => probe[train.order[Math.floor(j / classes)] * classes + (j % classes)]) : undefined;
-    this.views.push(auditView({ backbone, train: train.rows, validation: validation.rows, ...(outOfFold ? { outOfFold } : {}) }, train.labels, classes, this.options.settings));
+    const outOfFold = probe && probe.length === features.train.rows.n * classes ? probe : undefined;
+    const view = auditView({ backbone, train: features.train.rows, validation: features.validation.rows, ...(outOfFold ? { outOfFold } : {}) }, Int32Array.from(features.train.labels), classes, this.options.settings);
+    this.views.push(permuteView(view, train.order, validation.order, classes));
     this.seconds += (performance.now() - started) / 1000;
   }
 
+  /** Fingerprints the store already had. */
+  private storedPrints = 0;
   private hashing?: Promise<{ listed: Files; classNames: string[]; prints: Map<string, ImageFingerprint | null> }>;
 
   /** The folders as the runs list them (exclude list and validation split applied). */
@@ -85,15 +128,17 @@ export class ComparisonAudit {
   }
 
   /**
-   * Starts the perceptual hashes of every file in the background (two files at a time, on libuv's
-   * threads), so they overlap the runs instead of following them.
+   * Starts the perceptual hashes of every file in the background, so they overlap the runs instead of
+   * following them: from the fingerprint store beside the feature stores when it has them (a second
+   * comparison of the same files decodes none), else on a worker thread, two files at a time.
    */
   start(): void {
     if (this.hashing) return;
     const task = async () => {
       const { files, classNames } = this.listFiles();
       const paths = [...files.train, ...files.validation];
-      const prints = await fingerprintFiles(paths, { concurrency: 2 });
+      const { prints, stored } = await storedFingerprints(paths, { root: this.options.featureStore, concurrency: 2 });
+      this.storedPrints = stored;
       return { listed: files, classNames, prints: new Map(paths.map((p, i) => [p, prints[i]])) };
     };
     this.hashing = task();
@@ -113,14 +158,15 @@ export class ComparisonAudit {
     const paths = [...files.train, ...files.validation];
     const missing = paths.filter((p) => !hashed.prints.has(p));
     if (missing.length > 0) {
-      const more = await fingerprintFiles(missing, { onProgress });
+      const more = (await storedFingerprints(missing, { root: this.options.featureStore, onProgress })).prints;
       missing.forEach((p, i) => hashed.prints.set(p, more[i]));
     }
+    if (this.storedPrints > 0) this.log(`audit: fingerprints of ${this.storedPrints} of ${hashed.prints.size} files came from the fingerprint store`);
     const prints = paths.map((p) => hashed.prints.get(p) ?? null);
     const hashSeconds = (performance.now() - started) / 1000;
     const trainData: AuditSplitData = { files: files.train.map((p) => relativeName(dataDir, p)), labels: files.trainLabels };
     const validationData: AuditSplitData = { files: files.validation.map((p) => relativeName(validationDir, p)), labels: files.validationLabels };
-    return auditFindings({
+    return auditFindingsOnnx({
       ...this.options.settings,
       classNames,
       train: trainData,

@@ -34,8 +34,10 @@ function features(dir: string, seed: number) {
   return { rows: { x, n: order.length, d }, labels: Int32Array.from(order, (f) => listing.classes[f]), filepaths: order.map((f) => listing.filepaths[f]) };
 }
 
+/** A run's result; its features depend on its backbone only (as a sweep's runs on one frozen backbone). */
 function fakeRun(options: TrainRunOptions, keep: boolean): TrainRunResult {
-  const train = features(join(SAMPLE, 'train'), 1);
+  const seed = options.backbone === 'mobilenet' ? 3 : 1;
+  const train = features(join(SAMPLE, 'train'), seed);
   // The probe's out-of-fold probabilities, in its rows' order: it sees ODD as a sneaker.
   const outOfFoldProbabilities = new Float32Array(train.rows.n * 2);
   train.filepaths.forEach((p, i) => {
@@ -55,7 +57,7 @@ function fakeRun(options: TrainRunOptions, keep: boolean): TrainRunResult {
     backbone: options.backbone,
     stoppedEarly: false,
     linearProbe: { accuracy: 0.9, trainAccuracy: 0.95, c: 0.01, cvAccuracy: [], features: 16, seconds: 0.1, outOfFoldProbabilities },
-    ...(keep ? { pooledFeatures: { train, validation: features(join(SAMPLE, 'test'), 2) } } : {}),
+    ...(keep ? { pooledFeatures: { train, validation: features(join(SAMPLE, 'test'), seed + 1) } } : {}),
   } as unknown as TrainRunResult;
 }
 
@@ -83,4 +85,16 @@ test('compare: the runs\' features become the audit; the planted odd file is a l
     { train: async (o) => fakeRun(o, Boolean(o.keepPooledFeatures)) },
   );
   assert.equal(off.audit, undefined);
+});
+
+test('compare: the runs of a sweep on one backbone computed the same features: the audit keeps one view of them, its findings unchanged', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'tlkit-compare-audit-'));
+  const options = { dataDir: join(SAMPLE, 'train'), valDir: join(SAMPLE, 'test'), backbones: ['mobilenet_v2'], weights: 'none', epochs: 1, featureStore: join(out, 'cache') };
+  const train = async (o: TrainRunOptions) => fakeRun(o, Boolean(o.keepPooledFeatures));
+  const one = await compareBackbones({ ...options, outDir: join(out, 'one') }, { train });
+  const sweep = await compareBackbones({ ...options, grid: { learningRate: [1e-3, 1e-2, 1e-1, 1] }, outDir: join(out, 'sweep') }, { train });
+  assert.equal(sweep.rows.length, 4);
+  assert.equal(sweep.audit!.backbones.length, 1);
+  assert.deepEqual(sweep.audit!.labelIssues, one.audit!.labelIssues);
+  assert.deepEqual(sweep.audit!.outliers, one.audit!.outliers);
 });

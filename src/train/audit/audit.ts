@@ -11,9 +11,10 @@ import { scanDirectory } from '../../data/scan_directory.js';
 import type { DenseRows } from '../probes/linear_probe.js';
 import { classBalance } from './class_balance.js';
 import { findDuplicates, type DuplicateOptions } from './duplicates.js';
-import { nearestNeighbours, projectStandardized, unitSpace, type NeighbourSpace } from './embeddings.js';
+import { nearestNeighbours, nearestNeighboursOnnx, projectStandardizedParts, unitSpace, type Neighbours, type NeighbourSpace } from './embeddings.js';
 import { folderFeatures, type SplitFeatures } from './features.js';
-import { fingerprintFiles, type ImageFingerprint } from './image_fingerprints.js';
+import type { ImageFingerprint } from './image_fingerprints.js';
+import { storedFingerprints } from './fingerprint_store.js';
 import { blendedProbabilities, classThresholds, findLabelIssues, neighbourVotes } from './label_issues.js';
 import { ridgeOutOfFold } from './out_of_fold.js';
 import { findOutliers, neighbourDistances, robustScale } from './outliers.js';
@@ -61,6 +62,8 @@ export interface AuditFindingsInput extends AuditSettings {
   fingerprints?: { train: (ImageFingerprint | null)[]; validation?: (ImageFingerprint | null)[] };
   /** Seconds already spent getting features, views and hashes, for the result's phaseSeconds. */
   phaseSeconds?: Record<string, number>;
+  /** The neighbour lists when already searched (auditFindingsOnnx): else searched here, in TypeScript. */
+  neighbourLists?: { train: Neighbours; validation?: Neighbours };
 }
 
 /**
@@ -91,7 +94,7 @@ export function auditView(features: AuditBackboneFeatures, trainLabels: Int32Arr
   const withValidation = validation !== undefined && validation.n > 0;
   // One standardisation and projection for both splits, so their distances compare; the neighbour
   // space is the first columns of the projection the out-of-fold classifier runs on.
-  const projected = projectStandardized(withValidation ? stack(train, validation) : train, OUT_OF_FOLD_DIMS, seed);
+  const projected = projectStandardizedParts(withValidation ? [train, validation] : [train], OUT_OF_FOLD_DIMS, seed);
   const space = unitSpace(projected, settings.dims ?? 128);
   const trainSpace = { unit: space.unit.subarray(0, train.n * space.dims), n: train.n, dims: space.dims };
   const validationSpace = withValidation ? { unit: space.unit.subarray(train.n * space.dims), n: validation.n, dims: space.dims } : undefined;
@@ -133,6 +136,29 @@ function average(arrays: ArrayLike<number>[], length: number): Float64Array {
   return out;
 }
 
+/** Whether the views can rank label issues and outliers: some features, two classes, more images than classes. */
+function findsLabelIssues(input: AuditFindingsInput): boolean {
+  return (input.views ?? []).length > 0 && input.classNames.length >= 2 && input.train.files.length > input.classNames.length;
+}
+
+function hasValidationViews(input: AuditFindingsInput): boolean {
+  const count = input.validation?.files.length ?? 0;
+  return count > 0 && (input.views ?? []).every((v) => v.validationSpace && v.validationSpace.n === count);
+}
+
+/** auditFindings with the neighbour search on onnxruntime (as compare and auditDataset run it). */
+export async function auditFindingsOnnx(input: AuditFindingsInput): Promise<AuditResult> {
+  if (!findsLabelIssues(input) || input.neighbourLists) return auditFindings(input);
+  const started = performance.now();
+  const views = input.views!;
+  const k = input.neighbours ?? 10;
+  const trainSpace = jointSpace(views.map((v) => v.trainSpace));
+  const train = await nearestNeighboursOnnx(trainSpace, trainSpace, k, true);
+  const validation = hasValidationViews(input) ? await nearestNeighboursOnnx(jointSpace(views.map((v) => v.validationSpace!)), trainSpace, k, false) : undefined;
+  const neighbours = round((performance.now() - started) / 1000, 3);
+  return auditFindings({ ...input, neighbourLists: { train, ...(validation ? { validation } : {}) }, phaseSeconds: { ...(input.phaseSeconds ?? {}), neighbours } });
+}
+
 /** The finders on features and fingerprints already computed. */
 export function auditFindings(input: AuditFindingsInput): AuditResult {
   const started = performance.now();
@@ -153,12 +179,12 @@ export function auditFindings(input: AuditFindingsInput): AuditResult {
   const labelIssues: LabelIssue[] = [];
   const outliers: Outlier[] = [];
   let t = performance.now();
-  if (views.length > 0 && classes >= 2 && train.files.length > classes) {
-    const hasValidation = validation.files.length > 0 && views.every((v) => v.validationSpace && v.validationSpace.n === validation.files.length);
-    const trainSpace = jointSpace(views.map((v) => v.trainSpace));
-    const trainNeighbours = nearestNeighbours(trainSpace, trainSpace, k, true);
-    const validationNeighbours = hasValidation ? nearestNeighbours(jointSpace(views.map((v) => v.validationSpace!)), trainSpace, k, false) : undefined;
-    t = tick('neighbours', t);
+  if (findsLabelIssues(input)) {
+    const hasValidation = hasValidationViews(input);
+    const trainSpace = input.neighbourLists ? undefined : jointSpace(views.map((v) => v.trainSpace));
+    const trainNeighbours = input.neighbourLists?.train ?? nearestNeighbours(trainSpace!, trainSpace!, k, true);
+    const validationNeighbours = hasValidation ? input.neighbourLists?.validation ?? nearestNeighbours(jointSpace(views.map((v) => v.validationSpace!)), trainSpace!, k, false) : undefined;
+    if (!input.neighbourLists) t = tick('neighbours', t);
 
     const oofTrain = average(views.map((v) => v.outOfFold), train.files.length * classes);
     const heldOutParts = views.map((v) => v.validationProbabilities).filter((h): h is Float64Array => h !== undefined);
@@ -236,13 +262,6 @@ function describeMethod(input: AuditSettings, backbones: number): string {
   );
 }
 
-function stack(a: DenseRows, b: DenseRows): DenseRows {
-  const x = new Float64Array((a.n + b.n) * a.d);
-  x.set(a.x, 0);
-  x.set(b.x, a.n * a.d);
-  return { x, n: a.n + b.n, d: a.d };
-}
-
 /** 'class/name' of an absolute path inside `dir`. */
 export function relativeName(dir: string, path: string): string {
   return relative(dir, path).split(sep).join('/');
@@ -291,6 +310,11 @@ export interface AuditDatasetOptions extends AuditSettings {
   batchSize?: number;
   /** Look for duplicates (perceptual hashes). Default true. */
   duplicatesCheck?: boolean;
+  /**
+   * Cache root of the fingerprint store (as `train`'s featureStore): fingerprints of files already
+   * hashed (by an earlier audit or comparison) are read, not computed. Default the cache directory; false: off.
+   */
+  featureStore?: string | false;
   onProgress?: ProgressCallback;
   onLog?: (message: string) => void;
 }
@@ -328,9 +352,9 @@ export async function auditDataset(options: AuditDatasetOptions): Promise<AuditR
   let fingerprints: AuditFindingsInput['fingerprints'];
   if (options.duplicatesCheck !== false) {
     t = performance.now();
-    const prints = await fingerprintFiles(paths.flat(), { onProgress: options.onProgress });
+    const { prints } = await storedFingerprints(paths.flat(), { root: options.featureStore, concurrency: 8, onProgress: options.onProgress });
     fingerprints = { train: prints.slice(0, paths[0].length), validation: prints.slice(paths[0].length) };
     phaseSeconds.hashes = round((performance.now() - t) / 1000, 3);
   }
-  return auditFindings({ ...options, classNames, train: splits[0], validation: splits[1], views, fingerprints, phaseSeconds });
+  return auditFindingsOnnx({ ...options, classNames, train: splits[0], validation: splits[1], views, fingerprints, phaseSeconds });
 }

@@ -10,7 +10,7 @@
 // Candidates come from a multi-index hash (Norouzi et al.): pHash cut into 4 chunks of 16 bits; two
 // hashes within 8 bits agree to within 2 bits on at least one chunk, so each image probes the 137 chunk
 // values within 2 bits of each of its chunks: no O(N^2) scan, ~550 lookups an image at any N.
-import { dot32, hamming, hashChunk } from './perceptual_hash.js';
+import { dot32, hamming, type Hash64 } from './perceptual_hash.js';
 import type { ImageFingerprint } from './image_fingerprints.js';
 
 export interface DuplicateOptions {
@@ -50,39 +50,52 @@ class UnionFind {
   }
 }
 
-/** Every 16-bit value within 2 bits of `v`. */
-function within2Bits(v: number): number[] {
-  const out = [v];
+/** XOR masks of every 16-bit value within 2 bits of another: 0, one bit, two bits (137 in all). */
+const FLIPS = (() => {
+  const out = [0];
   for (let a = 0; a < CHUNK_BITS; a++) {
-    const va = v ^ (1 << a);
-    out.push(va);
-    for (let b = a + 1; b < CHUNK_BITS; b++) out.push(va ^ (1 << b));
+    out.push(1 << a);
+    for (let b = a + 1; b < CHUNK_BITS; b++) out.push((1 << a) | (1 << b));
   }
-  return out;
-}
+  return Int32Array.from(out);
+})();
 
-/** Pairs (i < j) whose pHashes are within 8 bits, by multi-index hashing. */
+/** hashChunk(h, c, 16), without the bit loop. */
+const chunk16 = (h: Hash64, c: number): number => ((c < 2 ? h[0] : h[1]) >>> (c % 2 === 0 ? 16 : 0)) & 0xffff;
+
+/**
+ * Pairs (i < j) whose pHashes are within 8 bits, by multi-index hashing. Each chunk's table is a
+ * counting sort of the images by chunk value (offsets into one array), so a probe is two reads.
+ */
 export function pHashCandidatePairs(fingerprints: readonly (ImageFingerprint | null)[], maxHamming: number): [number, number][] {
-  const tables = Array.from({ length: CHUNKS }, () => new Map<number, number[]>());
-  fingerprints.forEach((f, i) => {
-    if (!f) return;
-    for (let c = 0; c < CHUNKS; c++) {
-      const key = hashChunk(f.pHash, c, CHUNK_BITS);
-      const list = tables[c].get(key);
-      if (list) list.push(i);
-      else tables[c].set(key, [i]);
-    }
+  const n = fingerprints.length;
+  const tables = Array.from({ length: CHUNKS }, (_, c) => {
+    const offsets = new Int32Array((1 << CHUNK_BITS) + 1);
+    fingerprints.forEach((f) => {
+      if (f) offsets[chunk16(f.pHash, c) + 1]++;
+    });
+    for (let v = 0; v < 1 << CHUNK_BITS; v++) offsets[v + 1] += offsets[v];
+    const members = new Int32Array(offsets[1 << CHUNK_BITS]);
+    const fill = offsets.slice(0, -1);
+    fingerprints.forEach((f, i) => {
+      if (f) members[fill[chunk16(f.pHash, c)]++] = i;
+    });
+    return { offsets, members };
   });
   const pairs: [number, number][] = [];
-  const seen = new Set<number>();
+  // seenBy[j] === i + 1: pair (i, j) already tested.
+  const seenBy = new Int32Array(n);
   fingerprints.forEach((f, i) => {
     if (!f) return;
-    seen.clear();
     for (let c = 0; c < CHUNKS; c++) {
-      for (const key of within2Bits(hashChunk(f.pHash, c, CHUNK_BITS))) {
-        for (const j of tables[c].get(key) ?? []) {
-          if (j <= i || seen.has(j)) continue;
-          seen.add(j);
+      const { offsets, members } = tables[c];
+      const value = chunk16(f.pHash, c);
+      for (let t = 0; t < FLIPS.length; t++) {
+        const key = value ^ FLIPS[t];
+        for (let p = offsets[key]; p < offsets[key + 1]; p++) {
+          const j = members[p];
+          if (j <= i || seenBy[j] === i + 1) continue;
+          seenBy[j] = i + 1;
           if (hamming(f.pHash, fingerprints[j]!.pHash) <= maxHamming) pairs.push([i, j]);
         }
       }

@@ -116,6 +116,37 @@ function resampleBox(pixels: ArrayLike<number>, side: number, w: number, h: numb
   return out;
 }
 
+/**
+ * A width x height grayscale image area-averaged to side x side (each output pixel the mean of the input
+ * area it covers, fractional pixels weighted): the anti-aliased downscale of small images, in place of a
+ * resampling pass through sharp that cost twice the decode.
+ */
+export function areaResize(pixels: ArrayLike<number>, width: number, height: number, side = HASH_SIDE): Float64Array {
+  const out = new Float64Array(side * side);
+  const sx = width / side;
+  const sy = height / side;
+  for (let oy = 0; oy < side; oy++) {
+    const y0 = oy * sy;
+    const y1 = y0 + sy;
+    for (let ox = 0; ox < side; ox++) {
+      const x0 = ox * sx;
+      const x1 = x0 + sx;
+      let sum = 0;
+      let area = 0;
+      for (let y = Math.floor(y0); y < Math.ceil(y1) && y < height; y++) {
+        const wy = Math.min(y + 1, y1) - Math.max(y, y0);
+        for (let x = Math.floor(x0); x < Math.ceil(x1) && x < width; x++) {
+          const wx = Math.min(x + 1, x1) - Math.max(x, x0);
+          sum += pixels[y * width + x] * wx * wy;
+          area += wx * wy;
+        }
+      }
+      out[oy * side + ox] = area > 0 ? sum / area : 0;
+    }
+  }
+  return out;
+}
+
 /** dHash of a 32x32 grayscale image: 9x8 box-resampled, bit = left pixel brighter than its right neighbour. */
 export function dHash(pixels: ArrayLike<number>): Hash64 {
   const small = resampleBox(pixels, HASH_SIDE, 9, 8);

@@ -7,6 +7,7 @@ import { Random } from '../../../src/core/random.js';
 import { dHash, hamming, hashChunk, lowFrequencies, lowFrequencySignature, pHash, pHashOfLow, type Hash64 } from '../../../src/train/audit/perceptual_hash.js';
 import { findDuplicates, pHashCandidatePairs } from '../../../src/train/audit/duplicates.js';
 import type { ImageFingerprint } from '../../../src/train/audit/image_fingerprints.js';
+import * as perceptual from '../../../src/train/audit/perceptual_hash.js';
 import { findLabelIssues } from '../../../src/train/audit/label_issues.js';
 import { ridgeOutOfFold } from '../../../src/train/audit/out_of_fold.js';
 import { nearestNeighbours, neighbourSpace } from '../../../src/train/audit/embeddings.js';
@@ -177,4 +178,16 @@ test('audit.csv round trip: --exclude reads back the keep=false rows, per split,
   // A plain list: one name a line, comments and blanks skipped.
   assert.deepEqual(parseExcludeList('# flagged\ncats/1.jpg\n\n./dogs/2.jpg\r\n', 'list.txt'), { train: ['cats/1.jpg', 'dogs/2.jpg'], validation: [] });
   assert.throws(() => parseExcludeList('file,split\ncats/1.jpg,train\n', 'x.csv'), /keep/);
+});
+
+test('areaResize: each output pixel the mean of the area it covers (whole and fractional input pixels)', () => {
+  const { areaResize } = perceptual;
+  // 64x64 of 2x2 blocks: the block means.
+  const big = Float64Array.from({ length: 64 * 64 }, (_, i) => (Math.floor(i / 64) % 2) * 100 + (i % 2) * 10);
+  assert.ok(areaResize(big, 64, 64).every((v) => Math.abs(v - 55) < 1e-9));
+  // 3x3 to 2x2: the top-left output covers 1.5 x 1.5 input pixels.
+  const small = [0, 3, 6, 9, 12, 15, 18, 21, 24];
+  const out = areaResize(small, 3, 3, 2);
+  assert.ok(Math.abs(out[0] - (0 * 1 + 3 * 0.5 + 9 * 0.5 + 12 * 0.25) / 2.25) < 1e-9);
+  assert.equal(areaResize(new Float64Array(96 * 120).fill(7), 96, 120).length, 32 * 32);
 });

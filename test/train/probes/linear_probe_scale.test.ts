@@ -68,7 +68,7 @@ test('out-of-fold probabilities: one row per training row, from a model that did
   const classes = 3;
   const train = blobs(240, 120, classes, 5, { noiseLabels: true });
   const heldOut = blobs(60, 120, classes, 6, { noiseLabels: true });
-  for (const [name, cvRows] of [['all rows in the cross-validation', 240], ['C on a subsample, out-of-fold fits on all rows', 120]] as const) {
+  for (const [name, cvRows] of [['all rows in the cross-validation', 240], ['C on a subsample, the other rows scored by the folds\' mean model', 120]] as const) {
     for (const engine of ['typescript', 'onnx'] as const) {
       const r = await runLinearProbe(train.rows, train.labels, heldOut.rows, heldOut.labels, classes, { cGrid: [10], keepOutOfFold: true, cvRows, engine });
       const p = r.outOfFoldProbabilities!;
