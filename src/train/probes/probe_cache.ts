@@ -9,8 +9,8 @@ import path from 'node:path';
 import { atomicWrite } from '../../core/atomic_write.js';
 import { runLinearProbe, type DenseRows, type LinearProbeOptions, type LinearProbeResult } from './linear_probe.js';
 
-/** Bumped when the probe's arithmetic changes, so older entries are never read. */
-const FORMAT = 1;
+/** Bumped when the probe's arithmetic changes, so older entries are never read (2: out-of-fold rows outside the cross-validation sample scored by the folds' mean model). */
+const FORMAT = 2;
 
 /** The folder of the probe results under a cache root. */
 export function probeCacheDir(root: string): string {
