@@ -5,12 +5,12 @@
 //   3. the same compare with float32 features instead of float16: the accuracy difference.
 // The machine is shared: the load average is printed with the figures.
 //
-//   npx tsx bench/feature_store.ts [--images 1000] [--backbone mobilenet_v2] [--weights nsfwjs] [--epochs 8] [--fine-tune-epochs 2] [--cli built|source]
+//   npx tsx bench/feature_store.ts [--images 1000] [--backbone mobilenet_v2] [--weights nsfwjs] [--epochs 8] [--fine-tune-epochs 2] [--cli built|source] [--no-audit]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { flag, numberFlag } from './flags.js';
+import { flag, hasFlag, numberFlag } from './flags.js';
 import { writeSampleImages } from './sample_images.js';
 import { tlkitCommand } from './tlkit_cli.js';
 
@@ -20,6 +20,8 @@ const WEIGHTS = flag('weights', 'nsfwjs');
 const EPOCHS = flag('epochs', '8');
 const FINE_TUNE = flag('fine-tune-epochs', '2');
 const CLI = tlkitCommand();
+// The data audit is part of a default compare; --no-audit measures the runs alone.
+const AUDIT = hasFlag('no-audit') ? ['--no-audit'] : [];
 
 interface Measured {
   seconds: number;
@@ -29,7 +31,7 @@ interface Measured {
 }
 
 function timed(data: string, out: string, cache: string, extra: string[] = []): Measured {
-  const args = ['-f', 'TIME %e %M', ...CLI.argv, 'compare', join(data, 'train'), '--val-dir', join(data, 'test'), '--backbones', BACKBONE, '--weights', WEIGHTS, '--epochs', EPOCHS, '--fine-tune-epochs', FINE_TUNE, '--seed', '7', '--out', out, ...extra];
+  const args = ['-f', 'TIME %e %M', ...CLI.argv, 'compare', join(data, 'train'), '--val-dir', join(data, 'test'), '--backbones', BACKBONE, '--weights', WEIGHTS, '--epochs', EPOCHS, '--fine-tune-epochs', FINE_TUNE, '--seed', '7', '--out', out, ...AUDIT, ...extra];
   const run = spawnSync('/usr/bin/time', args, { env: { ...process.env, TLKIT_CACHE_DIR: cache }, encoding: 'utf8', maxBuffer: 1 << 28 });
   const lines = run.stderr.split(/[\r\n]+/);
   const time = lines.find((l) => l.startsWith('TIME '));
@@ -45,7 +47,7 @@ try {
   await writeSampleImages(join(data, 'train'), IMAGES, 224, 1, 'train');
   await writeSampleImages(join(data, 'test'), Math.round(IMAGES / 2), 224, 2, 'test');
   const load = () => loadavg()[0].toFixed(1);
-  console.log(`${IMAGES} training + ${Math.round(IMAGES / 2)} held-out JPEGs at 224; ${BACKBONE} (${WEIGHTS}), --epochs ${EPOCHS} --fine-tune-epochs ${FINE_TUNE}; the CLI: ${CLI.description}; load average ${load()} at start`);
+  console.log(`${IMAGES} training + ${Math.round(IMAGES / 2)} held-out JPEGs at 224; ${BACKBONE} (${WEIGHTS}), --epochs ${EPOCHS} --fine-tune-epochs ${FINE_TUNE}; the CLI: ${CLI.description}${AUDIT.length ? '; --no-audit' : ''}; load average ${load()} at start`);
 
   const store = join(root, 'cache-a');
   const first = timed(data, join(root, 'first'), store);
