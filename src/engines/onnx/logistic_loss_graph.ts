@@ -4,7 +4,7 @@
 // TypeScript loops manage about one. Rows come in blocks so a dataset of any size runs in bounded memory.
 import * as ort from 'onnxruntime-node';
 import { onnx, type OnnxTypes } from './graph_builder.js';
-import { defaultThreadCount } from './session.js';
+import { cpuSessionOptions, defaultThreadCount } from './session.js';
 
 export interface LogisticLossBlock {
   /** Summed cross-entropy of the block's rows. */
@@ -90,16 +90,7 @@ function logitsModel(d: number, k: number): Uint8Array {
 export async function createLogisticLossRunner(mean: Float32Array, scale: Float32Array, outputs: number, threads = defaultThreadCount()): Promise<LogisticLossRunner> {
   const d = mean.length;
   const k = outputs;
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-    // As in session.ts: idle threads do not spin (on a shared 2-core machine spinning costs more than it
-    // saves), and denormals are flushed.
-    extra: { session: { set_denormal_as_zero: '1', intra_op: { allow_spinning: '0' } } },
-  };
+  const sessionOptions = cpuSessionOptions(threads);
   const lossSession = await ort.InferenceSession.create(lossModel(d, k), sessionOptions);
   const logitsSession = await ort.InferenceSession.create(logitsModel(d, k), sessionOptions);
   const meanTensor = new ort.Tensor('float32', mean, [d]);

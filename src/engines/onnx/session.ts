@@ -72,27 +72,37 @@ export function defaultThreadCount(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
+/**
+ * tlkit's CPU session settings: `threads` intra-op threads that sleep instead of spinning (on a shared
+ * 2-core machine spinning costs more than it saves), one inter-op thread, sequential execution, every
+ * graph optimisation, and denormals flushed (frozen random or barely-active layers can produce them,
+ * which x86 computes ~100x slower). The graphs tlkit builds for itself (the probe's, the audit's) use
+ * it as is; createOnnxRunner adds its own options.
+ */
+export function cpuSessionOptions(threads: number, allowSpinning = false): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    executionProviders: ['cpu'],
+    logSeverityLevel: 3,
+    extra: { session: { set_denormal_as_zero: '1', intra_op: { allow_spinning: allowSpinning ? '1' : '0' } } },
+  };
+}
+
 /** Creates an onnxruntime-node session from ONNX model bytes (e.g. `exportOnnx`'s result). */
 export async function createOnnxRunner(modelBytes: Uint8Array, options: OnnxRunnerOptions = {}): Promise<OnnxRunner> {
   const threads = options.intraOpNumThreads ?? defaultThreadCount();
   if (!Number.isInteger(threads) || threads < 1) throw invalidArgument('intraOpNumThreads', threads, 'a positive integer');
   const maxRunBatch = options.maxRunBatch ?? DEFAULT_MAX_RUN_BATCH;
   if (!Number.isInteger(maxRunBatch) || maxRunBatch < 1) throw invalidArgument('maxRunBatch', maxRunBatch, 'a positive integer');
-  const sessionOptions: WorkerSessionOptions = {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
+  const { logSeverityLevel: _quiet, ...base } = cpuSessionOptions(threads, options.allowSpinning);
+  const sessionOptions = {
+    ...base,
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-    executionProviders: ['cpu'],
     ...(options.saveOptimizedModelTo ? { optimizedModelFilePath: options.saveOptimizedModelTo, logSeverityLevel: 3 } : {}),
-    extra: {
-      session: {
-        // Frozen random or barely-active layers can produce denormals, which x86 computes ~100x slower.
-        set_denormal_as_zero: '1',
-        intra_op: { allow_spinning: options.allowSpinning ? '1' : '0' },
-      },
-    },
-  };
+  } as WorkerSessionOptions;
   let backend: SessionBackend;
   try {
     backend = options.worker ? await workerBackend(modelBytes, sessionOptions, maxRunBatch) : await sameThreadBackend(modelBytes, sessionOptions, maxRunBatch);

@@ -4,7 +4,7 @@
 // ~0.1 s here where TypeScript loops took ~0.7 s, and a brute-force search grows as n^2.
 import * as ort from 'onnxruntime-node';
 import { onnx, type OnnxTypes } from './graph_builder.js';
-import { defaultThreadCount } from './session.js';
+import { cpuSessionOptions, defaultThreadCount } from './session.js';
 
 const F = onnx.TensorProto.DataType.FLOAT;
 const I64 = onnx.TensorProto.DataType.INT64;
@@ -47,15 +47,7 @@ export async function topKDotProducts(query: Float32Array, n: number, reference:
   const values = new Float32Array(n * k);
   const indices = new Int32Array(n * k);
   if (n === 0 || k === 0) return { values, indices };
-  const session = await ort.InferenceSession.create(topKModel(dims, k), {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-    // As in session.ts: idle threads do not spin, denormals are flushed.
-    extra: { session: { set_denormal_as_zero: '1', intra_op: { allow_spinning: '0' } } },
-  });
+  const session = await ort.InferenceSession.create(topKModel(dims, k), cpuSessionOptions(threads));
   try {
     const referenceTensor = new ort.Tensor('float32', reference.length === m * dims ? reference : reference.subarray(0, m * dims), [m, dims]);
     const block = Math.max(1, Math.floor(BLOCK_FLOATS / m));
