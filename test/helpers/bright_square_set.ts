@@ -71,3 +71,16 @@ export async function writeSquareSet(set: SquareSet, root: string): Promise<stri
   }
   return files;
 }
+
+/** The pointing game over explanations of `set`'s images in order: correctly classified ones, and those whose peak is on the square. */
+export function pointingGame(explanations: readonly { classIndex: number; peak: { x: number; y: number } }[], set: SquareSet): { correct: number; hits: number } {
+  let correct = 0;
+  let hits = 0;
+  explanations.forEach((e, i) => {
+    const image = set.images[i];
+    if (e.classIndex !== image.label) return;
+    correct += 1;
+    if (pointsAtSquare(image, e.peak.x, e.peak.y)) hits += 1;
+  });
+  return { correct, hits };
+}

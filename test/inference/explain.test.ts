@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
-import { explain, type Explanation } from '../../src/inference/explain.js';
+import { explain } from '../../src/inference/explain.js';
 import { saveModel } from '../../src/weights/saved_model.js';
-import { SQUARE_CLASSES, brightSquareSet, pointsAtSquare, writeSquareSet, type SquareSet } from '../helpers/bright_square_set.js';
+import { SQUARE_CLASSES, brightSquareSet, pointingGame, writeSquareSet, type SquareSet } from '../helpers/bright_square_set.js';
 import { runCli } from '../helpers/io.js';
 
 const SIZE = 64;
@@ -54,22 +54,11 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function pointingGame(explanations: Explanation[]): { correct: number; hits: number } {
-  let correct = 0;
-  let hits = 0;
-  explanations.forEach((e, i) => {
-    const image = testSet.images[i];
-    if (e.classIndex !== image.label) return;
-    correct += 1;
-    if (pointsAtSquare(image, e.peak.x, e.peak.y)) hits += 1;
-  });
-  return { correct, hits };
-}
 
 test('pointing game: the heatmap peak falls in the square (grown by a quarter side) for >= 80% of correctly classified images', async () => {
   const explanations = await explain(runDir, testFiles);
   assert.equal(explanations.length, testFiles.length);
-  const { correct, hits } = pointingGame(explanations);
+  const { correct, hits } = pointingGame(explanations, testSet);
   assert.ok(correct >= 0.8 * testFiles.length, `the model should classify the set (correct ${correct}/${testFiles.length})`);
   assert.ok(hits / correct >= 0.8, `pointing game ${hits}/${correct} = ${(hits / correct).toFixed(3)}`);
   // The heatmap is at the input's resolution by default; the peak is the centre of the highest feature cell

@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initEngine, tf, tfl } from '../../src/engines/tfjs/tf.js';
-import { camLayer, explain, lastConvolutionalLayer, type Explanation } from '../../src/inference/explain.js';
+import { camLayer, explain, lastConvolutionalLayer } from '../../src/inference/explain.js';
 import { buildClassifier } from '../../src/models/classifier.js';
 import { saveModel } from '../../src/weights/saved_model.js';
-import { SQUARE_CLASSES, brightSquareSet, pointsAtSquare, writeSquareSet, type SquareSet } from '../helpers/bright_square_set.js';
+import { SQUARE_CLASSES, brightSquareSet, pointingGame, writeSquareSet, type SquareSet } from '../helpers/bright_square_set.js';
 
 const SIZE = 64;
 let dir: string;
@@ -49,27 +49,16 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function pointingGame(explanations: Explanation[]): { correct: number; hits: number } {
-  let correct = 0;
-  let hits = 0;
-  explanations.forEach((e, i) => {
-    const image = testSet.images[i];
-    if (e.classIndex !== image.label) return;
-    correct += 1;
-    if (pointsAtSquare(image, e.peak.x, e.peak.y)) hits += 1;
-  });
-  return { correct, hits };
-}
 
 test('a GAP convnet whose last map is 4 x 4: the default layer is the 8 x 8 one before it, and its peak finds the square', async (t) => {
   const byDefault = await explain(runDir, testFiles);
   assert.equal(byDefault[0].layer, 'conv3');
   assert.deepEqual(byDefault[0].featureSize, [8, 8]);
-  const finer = pointingGame(byDefault);
+  const finer = pointingGame(byDefault, testSet);
   assert.ok(finer.correct >= 0.7 * testFiles.length, `the model should classify the set (correct ${finer.correct}/${testFiles.length})`);
   assert.ok(finer.hits / finer.correct >= 0.8, `pointing game at conv3 (default) ${finer.hits}/${finer.correct}`);
   // The last block, the default before: its 4 x 4 map points elsewhere (the evidence sits in the empty half and the border cells).
-  const last = pointingGame(await explain(runDir, testFiles, { layer: 'conv4' }));
+  const last = pointingGame(await explain(runDir, testFiles, { layer: 'conv4' }), testSet);
   t.diagnostic(`pointing game: conv3 (default) ${finer.hits}/${finer.correct}, conv4 ${last.hits}/${last.correct}`);
   assert.ok(last.hits / last.correct < 0.7, `pointing game at conv4 ${last.hits}/${last.correct}`);
 });
