@@ -27,6 +27,18 @@ function poolRow(row: Float32Array, shape: number[], out: Float64Array, at: numb
   for (let c = 0; c < channels; c++) out[at + c] /= positions;
 }
 
+/** Row blocks of width d, one after the other, in one array. */
+function stackRows(blocks: readonly { x: Float64Array; rows: number }[], d: number): { x: Float64Array; n: number } {
+  const n = blocks.reduce((a, b) => a + b.rows, 0);
+  const x = new Float64Array(n * d);
+  let at = 0;
+  for (const b of blocks) {
+    x.set(b.x, at * d);
+    at += b.rows;
+  }
+  return { x, n };
+}
+
 function pooledWidth(shape: number[]): number {
   return shape.length === 3 ? shape[2] : shape.reduce((a, b) => a * b, 1);
 }
@@ -62,13 +74,7 @@ export async function pooledFeatures(iterator: FeatureIterator): Promise<ProbeRo
       for (let i = 0; i < chunk.indices.length; i++) poolRow(chunk.data.subarray(i * rowSize, (i + 1) * rowSize), stored.shape, x, i * d);
       parts.push({ x, indices: chunk.indices });
     }
-    const n = parts.reduce((a, p) => a + p.indices.length, 0);
-    const x = new Float64Array(n * d);
-    let at = 0;
-    for (const p of parts) {
-      x.set(p.x, at * d);
-      at += p.indices.length;
-    }
+    const { x, n } = stackRows(parts.map((p) => ({ x: p.x, rows: p.indices.length })), d);
     const indices = Int32Array.from(parts.flatMap((p) => p.indices));
     return { rows: { x, n, d }, labels: Int32Array.from(indices, (i) => classes[i]), indices };
   }
@@ -98,13 +104,7 @@ export async function pooledFeatures(iterator: FeatureIterator): Promise<ProbeRo
       batch.y?.dispose();
     }
   }
-  const n = chunks.reduce((a, c) => a + c.labels.length, 0);
-  const x = new Float64Array(n * d);
-  let at = 0;
-  for (const c of chunks) {
-    x.set(c.x, at * d);
-    at += c.labels.length;
-  }
+  const { x, n } = stackRows(chunks.map((c) => ({ x: c.x, rows: c.labels.length })), d);
   const indices = chunks.flatMap((c) => c.indices);
   return { rows: { x, n, d }, labels: Int32Array.from(chunks.flatMap((c) => c.labels)), indices: Int32Array.from(indices.length === n ? indices : []) };
 }
