@@ -158,10 +158,13 @@ export function planComparison(options: CompareOptions): ComparisonPlan {
   const seed = options.seed ?? 1234;
   // The reports folder must not land among the classes it compares (checked before anything is queued or made).
   refuseInsideInputs(outDir, [options.dataDir, options.valDir]);
-  const runs = expandSweep(ids, gridAxes(grid)).map((run): ComparisonRun => {
+  const auditing = options.audit !== false && !options.queue;
+  const runs = expandSweep(ids, gridAxes(grid)).map((run, index): ComparisonRun => {
     const merged = { ...shared, ...run.options };
     const { weights, reason } = weightsFor(run.backbone, merged);
-    const train = { linearProbe: true, ...merged, ...(options.audit !== false && !options.queue ? { keepPooledFeatures: true } : {}), seed, backbone: run.backbone, weights: weights ?? 'none', outDir: join(outDir, run.dirName) };
+    // The audit's fingerprints come from the first run's decode of every file (stored, read by the audit).
+    const forAudit = auditing ? { keepPooledFeatures: true, ...(index === 0 ? { storeFingerprints: true } : {}) } : {};
+    const train = { linearProbe: true, ...merged, ...forAudit, seed, backbone: run.backbone, weights: weights ?? 'none', outDir: join(outDir, run.dirName) };
     const skipped = weights === null && !options.allowRandomWeights ? `no pretrained weights: ${reason}. Pass --weights none to train it from random weights anyway.` : undefined;
     return { ...run, train, weightsReason: reason, ...(skipped ? { skipped } : {}) };
   });

@@ -9,7 +9,6 @@ import { scanDirectory } from '../data/scan_directory.js';
 import type { ProgressCallback } from '../core/progress.js';
 import type { TrainRunResult } from '../train/run/run.js';
 import { auditFindingsOnnx, auditView, relativeName, type AuditSettings, type AuditSplitData, type AuditView } from '../train/audit/audit.js';
-import type { ImageFingerprint } from '../train/audit/image_fingerprints.js';
 import { storedFingerprints } from '../train/audit/fingerprint_store.js';
 import type { AuditResult } from '../train/audit/types.js';
 import type { NeighbourSpace } from '../train/audit/embeddings.js';
@@ -105,10 +104,6 @@ export class ComparisonAudit {
     this.seconds += (performance.now() - started) / 1000;
   }
 
-  /** Fingerprints the store already had. */
-  private storedPrints = 0;
-  private hashing?: Promise<{ listed: Files; classNames: string[]; prints: Map<string, ImageFingerprint | null> }>;
-
   /** The folders as the runs list them (exclude list and validation split applied). */
   private listFiles(): { files: Files; classNames: string[] } {
     const dataDir = resolve(this.options.dataDir);
@@ -128,41 +123,25 @@ export class ComparisonAudit {
   }
 
   /**
-   * Starts the perceptual hashes of every file in the background, so they overlap the runs instead of
-   * following them: from the fingerprint store beside the feature stores when it has them (a second
-   * comparison of the same files decodes none), else on a worker thread, two files at a time.
+   * Nothing to start: the fingerprints are not computed beside the runs. The first run stores those of
+   * every file it decodes (`storeFingerprints`, from the decode it does anyway) and finish() reads them
+   * from the fingerprint store, computing only what is missing (files no run decoded). Computing them
+   * beside the runs cost a first comparison of new files half its time again (a second decode of every
+   * file, competing with the runs for the cores). Kept so that callers need not know.
    */
-  start(): void {
-    if (this.hashing) return;
-    const task = async () => {
-      const { files, classNames } = this.listFiles();
-      const paths = [...files.train, ...files.validation];
-      const { prints, stored } = await storedFingerprints(paths, { root: this.options.featureStore, concurrency: 2 });
-      this.storedPrints = stored;
-      return { listed: files, classNames, prints: new Map(paths.map((p, i) => [p, prints[i]])) };
-    };
-    this.hashing = task();
-    // Failures surface when finish() awaits it.
-    this.hashing.catch(() => undefined);
-  }
+  start(): void {}
 
   /** The findings: from the runs' views when any run kept features, else duplicates and balance of the listed folders. */
   async finish(onProgress?: ProgressCallback): Promise<AuditResult> {
     const started = performance.now();
     const dataDir = resolve(this.options.dataDir);
     const validationDir = resolve(this.options.valDir ?? this.options.dataDir);
-    this.start();
-    const hashed = await this.hashing!;
-    const files = this.files ?? hashed.listed;
-    const classNames = this.classNames ?? hashed.classNames;
+    const listed = this.files ? undefined : this.listFiles();
+    const files = this.files ?? listed!.files;
+    const classNames = this.classNames ?? listed!.classNames;
     const paths = [...files.train, ...files.validation];
-    const missing = paths.filter((p) => !hashed.prints.has(p));
-    if (missing.length > 0) {
-      const more = (await storedFingerprints(missing, { root: this.options.featureStore, onProgress })).prints;
-      missing.forEach((p, i) => hashed.prints.set(p, more[i]));
-    }
-    if (this.storedPrints > 0) this.log(`audit: fingerprints of ${this.storedPrints} of ${hashed.prints.size} files came from the fingerprint store`);
-    const prints = paths.map((p) => hashed.prints.get(p) ?? null);
+    const { prints, stored } = await storedFingerprints(paths, { root: this.options.featureStore, onProgress });
+    if (stored < paths.length) this.log(`audit: fingerprints of ${stored} of ${paths.length} files came from the fingerprint store, ${paths.length - stored} computed`);
     const hashSeconds = (performance.now() - started) / 1000;
     const trainData: AuditSplitData = { files: files.train.map((p) => relativeName(dataDir, p)), labels: files.trainLabels };
     const validationData: AuditSplitData = { files: files.validation.map((p) => relativeName(validationDir, p)), labels: files.validationLabels };
@@ -173,7 +152,7 @@ export class ComparisonAudit {
       validation: validationData,
       views: this.views,
       fingerprints: { train: prints.slice(0, files.train.length), validation: prints.slice(files.train.length) },
-      // hashes: what was left to wait for once the runs ended (the rest overlapped them).
+      // hashes: reading the stored fingerprints, and computing those no run stored.
       phaseSeconds: { views: Math.round(this.seconds * 1000) / 1000, hashes: Math.round(hashSeconds * 1000) / 1000 },
     });
   }

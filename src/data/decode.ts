@@ -103,7 +103,7 @@ export function channelsOf(colorMode: ColorMode): number {
   return colorMode === 'grayscale' ? 1 : colorMode === 'rgba' ? 4 : 3;
 }
 
-async function readBytes(file: string): Promise<Buffer> {
+export async function readBytes(file: string): Promise<Buffer> {
   try {
     return await readRegularFile(file);
   } catch (error) {
@@ -283,11 +283,12 @@ export function headerSize(b: Uint8Array): { width: number; height: number } | n
   return null;
 }
 
-/** PIL's convert('L'): ITU-R 601-2 luma in PIL's fixed-point arithmetic. */
-function lumaOf(rgb: Uint8Array, pixels: number, channels: number): Uint8Array {
-  const out = new Uint8Array(pixels);
-  for (let p = 0, i = 0; p < pixels; p++, i += channels) {
-    out[p] = (rgb[i] * 19595 + rgb[i + 1] * 38470 + rgb[i + 2] * 7471 + 0x8000) >>> 16;
+/** PIL's convert('L'): ITU-R 601-2 luma in PIL's fixed-point arithmetic, of 1-, 3- or 4-channel HWC pixels. */
+export function lumaOf(pixels: Uint8Array, count: number, channels: number): Uint8Array {
+  if (channels === 1) return pixels;
+  const out = new Uint8Array(count);
+  for (let p = 0, i = 0; p < count; p++, i += channels) {
+    out[p] = (pixels[i] * 19595 + pixels[i + 1] * 38470 + pixels[i + 2] * 7471 + 0x8000) >>> 16;
   }
   return out;
 }

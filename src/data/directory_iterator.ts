@@ -13,6 +13,7 @@ import type { Random } from '../core/random.js';
 import { Float32Pool } from './buffer_pool.js';
 import { DecodedCache, defaultDecodedCacheBytes } from './decoded_cache.js';
 import { runSampleJob, type SampleJob } from './sample_job.js';
+import type { ImageFingerprint } from './image_fingerprint.js';
 import { applyPixelStandardization } from './transforms/standardize.js';
 import { scanDirectory, type Subset } from './scan_directory.js';
 import { checkWorkers, WorkerPool } from './workers.js';
@@ -188,6 +189,16 @@ export class DirectoryIterator extends SampleIterator {
     void decoded?.close();
   }
 
+  /**
+   * Called with the fingerprint (data/image_fingerprint.ts) of every file this iterator decodes from now
+   * on, taken from the bytes and pixels the sample job has anyway (the audit's duplicate search then
+   * decodes nothing); unset, none are computed. A file served from the decoded-pixel cache is not read
+   * again and gives none.
+   */
+  onFingerprint?: (file: string, fingerprint: ImageFingerprint) => void;
+  /** Samples whose fingerprint onFingerprint has had (each is computed once, not every epoch). */
+  private fingerprinted: Uint8Array | null = null;
+
   /** Decoded-pixel cache figures: samples kept in memory / on disk (for tests and logs). */
   get decodedCacheStats(): { memorySamples: number; memoryBytes: number; spilledSamples: number; spilledBytes: number; spillPath: string | null } {
     const spill = this.decoded?.spill ?? { samples: 0, bytes: 0, path: null };
@@ -230,11 +241,16 @@ export class DirectoryIterator extends SampleIterator {
       params: this.augment ? this.generator.drawTransform(this.imageShape, rng) : null,
       settings: this.generator.transformSettings,
       ...(standardize ? { standardize } : {}),
+      ...(this.onFingerprint && !cached && !this.fingerprinted?.[index] ? { fingerprint: true } : {}),
       ...(cached ? { decoded: { data: cached, height: h, width: w, channels: c } } : { keepDecoded: decoded?.hasRoom(h * w * c) ?? false }),
     };
     const r = this.pool ? await this.pool.run(job) : await runSampleJob(job, this.buffers);
     // this.decoded, not `decoded`: readEachImageOnce() may have dropped the cache meanwhile.
     if (r.ok && r.decoded) this.decoded?.keep(index, r.decoded);
+    if (r.ok && r.fingerprint && this.onFingerprint) {
+      (this.fingerprinted ??= new Uint8Array(this.samples))[index] = 1;
+      this.onFingerprint(this.filepaths[index], r.fingerprint);
+    }
     return r.ok ? { ok: true, data: r.data, standardized: Boolean(standardize) } : { ok: false, reason: r.reason };
   }
 

@@ -1,7 +1,8 @@
 // The unit of work of the data pipeline: read + decode + resize one file, then augment it with
 // parameters drawn beforehand. A pure function of its (serialisable) job, so it gives the same pixels
 // on the main thread or in any worker; that is what makes batches independent of the worker count.
-import { decodeImageFile, DecodeFailure, type DecodeOptions, type SourceInfo } from './decode.js';
+import { decodeImageBuffer, decodeImageFile, DecodeFailure, readBytes, type DecodeOptions, type SourceInfo } from './decode.js';
+import { fingerprintOfDecoded, type ImageFingerprint } from './image_fingerprint.js';
 import type { Float32Pool } from './buffer_pool.js';
 import { applyTransformToArray, type TransformParams, type TransformSettings } from './transforms/apply_transform.js';
 import { applyPixelStandardization, type PixelStandardization } from './transforms/standardize.js';
@@ -18,6 +19,11 @@ export interface SampleJob {
   keepDecoded?: boolean;
   /** Standardize the result too (when standardize depends on nothing but the image). */
   standardize?: PixelStandardization;
+  /**
+   * Return the file's fingerprint too (`SampleResult.fingerprint`: the audit's duplicate search), from
+   * the bytes read and the pixels decoded, before any augmentation. Not with `decoded`.
+   */
+  fingerprint?: boolean;
 }
 
 /** 8-bit HWC pixels of one file at the target size, as decoded. */
@@ -29,13 +35,20 @@ export interface DecodedPixels {
 }
 
 export type SampleResult =
-  | { ok: true; data: Float32Array; height: number; width: number; channels: number; source?: SourceInfo; decoded?: Uint8Array }
+  | { ok: true; data: Float32Array; height: number; width: number; channels: number; source?: SourceInfo; decoded?: Uint8Array; fingerprint?: ImageFingerprint }
   | { ok: false; reason: string };
 
 /** `pool`, when given, supplies the float buffers (and gets the intermediate one back). */
 export async function runSampleJob(job: SampleJob, pool?: Float32Pool): Promise<SampleResult> {
   try {
-    const img: DecodedPixels & { source?: SourceInfo } = job.decoded ?? (await decodeImageFile(job.file, job.decode));
+    let fingerprint: ImageFingerprint | undefined;
+    let img: DecodedPixels & { source?: SourceInfo };
+    if (job.decoded) img = job.decoded;
+    else if (job.fingerprint) {
+      const bytes = await readBytes(job.file);
+      img = await decodeImageBuffer(bytes, job.file, job.decode);
+      fingerprint = fingerprintOfDecoded(bytes, img);
+    } else img = await decodeImageFile(job.file, job.decode);
     const n = img.data.length;
     const out = pool ? pool.take(n) : new Float32Array(n);
     let data: Float32Array;
@@ -51,7 +64,7 @@ export async function runSampleJob(job: SampleJob, pool?: Float32Pool): Promise<
     if (job.standardize) applyPixelStandardization(data, img.channels, job.standardize);
     // A copy for the cache: the decoder's buffer may be a view of a larger allocation.
     const decoded = job.keepDecoded && !job.decoded ? img.data.slice() : undefined;
-    return { ok: true, data, height: img.height, width: img.width, channels: img.channels, ...(img.source ? { source: img.source } : {}), ...(decoded ? { decoded } : {}) };
+    return { ok: true, data, height: img.height, width: img.width, channels: img.channels, ...(img.source ? { source: img.source } : {}), ...(decoded ? { decoded } : {}), ...(fingerprint ? { fingerprint } : {}) };
   } catch (error) {
     if (error instanceof DecodeFailure) return { ok: false, reason: error.reason };
     // Anything else (a libvips crash message, an out-of-memory on a huge file) is still one bad file.

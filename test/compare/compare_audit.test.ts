@@ -69,6 +69,8 @@ test('compare: the runs\' features become the audit; the planted odd file is a l
     { train: async (o) => (seen.push(o), fakeRun(o, Boolean(o.keepPooledFeatures))) },
   );
   assert.ok(seen.every((o) => o.keepPooledFeatures === true));
+  // The first run's decode gives the audit its fingerprints.
+  assert.deepEqual(seen.map((o) => o.storeFingerprints), [true, undefined]);
   const audit = result.audit!;
   assert.ok(audit, 'result.audit');
   assert.deepEqual(audit.backbones, ['mobilenet_v2', 'mobilenet']);

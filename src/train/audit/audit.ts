@@ -326,8 +326,10 @@ export async function auditDataset(options: AuditDatasetOptions): Promise<AuditR
   const phaseSeconds: Record<string, number> = {};
   let t = performance.now();
   const perBackbone = [];
-  for (const backbone of backbones) {
-    perBackbone.push(await folderFeatures(dirs, { backbone, weights: options.weights, inputSize: options.inputSize, alpha: options.alpha, batchSize: options.batchSize, onProgress: options.onProgress, onLog: options.onLog }));
+  for (const [index, backbone] of backbones.entries()) {
+    // The first backbone's decode of every file gives the duplicate search its fingerprints.
+    const keep = index === 0 && options.duplicatesCheck !== false ? { keepFingerprints: { root: options.featureStore } } : {};
+    perBackbone.push(await folderFeatures(dirs, { backbone, weights: options.weights, inputSize: options.inputSize, alpha: options.alpha, batchSize: options.batchSize, onProgress: options.onProgress, onLog: options.onLog, ...keep }));
   }
   phaseSeconds.features = round((performance.now() - t) / 1000, 3);
   let classNames: string[];

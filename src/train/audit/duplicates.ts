@@ -10,7 +10,7 @@
 // Candidates come from a multi-index hash (Norouzi et al.): pHash cut into 4 chunks of 16 bits; two
 // hashes within 8 bits agree to within 2 bits on at least one chunk, so each image probes the 137 chunk
 // values within 2 bits of each of its chunks: no O(N^2) scan, ~550 lookups an image at any N.
-import { dot32, hamming, type Hash64 } from './perceptual_hash.js';
+import { dot32, hamming, type Hash64 } from '../../data/perceptual_hash.js';
 import type { ImageFingerprint } from './image_fingerprints.js';
 
 export interface DuplicateOptions {

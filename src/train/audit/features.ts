@@ -1,6 +1,7 @@
 // Pooled backbone features of every image of a folder, for the audit: the backbone with its weights,
 // frozen, its prefix on onnxruntime, each image decoded once, un-augmented, and average-pooled. The one
 // place the audit gets features from, so that switching to the on-disk feature store is a change here.
+import { collectFingerprints } from './fingerprint_store.js';
 import { tf, initEngine } from '../../engines/tfjs/tf.js';
 import { createFrozenEngine } from '../../engines/onnx/frozen_features.js';
 import { buildClassifier } from '../../models/classifier.js';
@@ -29,6 +30,12 @@ export interface FolderFeaturesOptions {
   exclude?: readonly string[];
   onProgress?: ProgressCallback;
   onLog?: (message: string) => void;
+  /**
+   * Store the fingerprints of the files decoded (taken from this decode) in the fingerprint store under
+   * this cache root (undefined: the default cache directory), for the duplicate search that follows.
+   * Absent: none kept.
+   */
+  keepFingerprints?: { root?: string | false };
 }
 
 export interface FolderFeatures {
@@ -57,6 +64,7 @@ export async function folderFeatures(dirs: string[], options: FolderFeaturesOpti
   const first = generator.flowFromDirectory(dirs[0], { ...flow, classes: options.classes, exclude: options.exclude });
   const classNames = first.classNames;
   const iterators = [first, ...dirs.slice(1).map((d) => generator.flowFromDirectory(d, { ...flow, classes: classNames }))];
+  const fingerprints = options.keepFingerprints ? collectFingerprints(iterators) : undefined;
   const classifier = buildClassifier({
     backbone: id,
     backboneOptions: { inputShape: [inputSize, inputSize, 3], ...(options.alpha !== undefined ? { alpha: options.alpha } : {}) },
@@ -82,6 +90,7 @@ export async function folderFeatures(dirs: string[], options: FolderFeaturesOpti
         splits.push({ rows: rows.rows, labels: rows.labels, filepaths: Array.from(rows.indices, (i) => iterator.filepaths[i]) });
       }
       options.onProgress?.({ task: `features ${id}`, current: total, total, unit: 'img', done: true });
+      await fingerprints?.save(options.keepFingerprints?.root);
       return { backbone: id, classNames, splits, seconds: (performance.now() - started) / 1000 };
     } finally {
       await engine.dispose();

@@ -11,7 +11,8 @@ import { resolveCacheDir } from '../../engines/onnx/compiled_cache.js';
 import type { ProgressCallback } from '../../core/progress.js';
 import { fingerprintFiles, FINGERPRINT_METHOD, type ImageFingerprint } from './image_fingerprints.js';
 import { fingerprintFilesOffThread } from './fingerprint_thread.js';
-import { LOW_SIDE } from './perceptual_hash.js';
+import { LOW_SIDE } from '../../data/perceptual_hash.js';
+import { DirectoryIterator } from '../../data/directory_iterator.js';
 
 const SIGNATURE = LOW_SIDE * LOW_SIDE - 1;
 // sha256 as 16 uint16 values, pHash and dHash as 4 each (every value exact in float32), then the signature.
@@ -85,4 +86,35 @@ export async function storedFingerprints(files: readonly string[], options: Stor
   } finally {
     await store.close();
   }
+}
+
+/**
+ * Collects the fingerprints the data pipeline computes as it decodes (DirectoryIterator.onFingerprint) for
+ * the iterators given that read folders, until `save` puts them in the store under `root` (best effort: a
+ * store that cannot be written costs the audit a decode of those files later, nothing else).
+ */
+export function collectFingerprints(iterators: readonly unknown[]): { readonly count: number; save(root: string | false | undefined): Promise<void> } {
+  const prints = new Map<string, ImageFingerprint>();
+  const folders = iterators.filter((it): it is DirectoryIterator => it instanceof DirectoryIterator);
+  for (const it of folders) it.onFingerprint = (file, print) => prints.set(file, print);
+  return {
+    get count() {
+      return prints.size;
+    },
+    async save(rootOption) {
+      for (const it of folders) it.onFingerprint = undefined;
+      const root = resolveCacheDir(rootOption);
+      if (root === false || prints.size === 0) return;
+      const store = await openStore(root);
+      if (!store) return;
+      try {
+        const files = [...prints.keys()];
+        const keys = await fileIdentityKeys(files);
+        const kept = files.flatMap((file, i) => (keys[i] ? [i] : []));
+        await store.put(kept.map((i) => keys[i]!), kept.map((i) => encodeFingerprint(prints.get(files[i])!))).catch(() => undefined);
+      } finally {
+        await store.close();
+      }
+    },
+  };
 }

@@ -1,11 +1,12 @@
-// What the duplicate finder needs from each file: a hash of its bytes (exact copies) and perceptual
-// hashes of its pixels (near copies), from one small grayscale decode (32x32: a few hundred microseconds
-// a file, decoded on libuv's threads while the next files are read).
-import { createHash } from 'node:crypto';
+// Fingerprints of files the data pipeline did not decode (`tlkit audit` without features, a compare whose
+// runs read every file's features from the store): one small grayscale decode each (32x32: a few hundred
+// microseconds a file, decoded on libuv's threads while the next files are read). The fingerprint itself
+// (data/image_fingerprint.ts) is the same function of the pixels as the one a run's sample jobs compute.
 import { readFile } from 'node:fs/promises';
 import { decodeImageBuffer, headerSize } from '../../data/decode.js';
 import type { ProgressCallback } from '../../core/progress.js';
-import { areaResize, dHash, HASH_SIDE, lowFrequencies, lowFrequencySignature, pHashOfLow, type Hash64 } from './perceptual_hash.js';
+import { HASH_SIDE } from '../../data/perceptual_hash.js';
+import { contentHash, fingerprintOfGray, type ImageFingerprint } from '../../data/image_fingerprint.js';
 
 /**
  * Images up to this side are decoded at full size and area-averaged to 32x32 here; larger ones are
@@ -16,30 +17,16 @@ import { areaResize, dHash, HASH_SIDE, lowFrequencies, lowFrequencySignature, pH
 const AREA_RESIZE_BELOW = 256;
 
 /** What decides a fingerprint's numbers (the fingerprint store keeps them under it: change it with the method). */
-export const FINGERPRINT_METHOD = `sha256; ${HASH_SIDE}x${HASH_SIDE} grayscale, area average up to ${AREA_RESIZE_BELOW} px else lanczos, auto-oriented (sharp); pHash 8x8 of the DCT; dHash 9x8; signature: 16x16 DCT without DC`;
+export const FINGERPRINT_METHOD = `sha256; ${HASH_SIDE}x${HASH_SIDE} grayscale, area average up to ${AREA_RESIZE_BELOW} px else lanczos, auto-oriented (sharp), or from a training run's decode at its input size (area average); pHash 8x8 of the DCT; dHash 9x8; signature: 16x16 DCT without DC`;
 
-export interface ImageFingerprint {
-  /** sha256 of the file's bytes, hex. */
-  content: string;
-  pHash: Hash64;
-  dHash: Hash64;
-  /** lowFrequencySignature of the 32x32 thumbnail: confirms hash matches. */
-  signature: Float32Array;
-}
+export type { ImageFingerprint };
 
 export async function fingerprintFile(file: string): Promise<ImageFingerprint> {
   const bytes = await readFile(file);
-  const content = createHash('sha256').update(bytes).digest('hex');
   const size = headerSize(bytes);
-  let pixels: ArrayLike<number>;
-  if (size && Math.max(size.width, size.height) <= AREA_RESIZE_BELOW) {
-    const image = await decodeImageBuffer(bytes, file, { colorMode: 'grayscale' });
-    pixels = areaResize(image.data, image.width, image.height);
-  } else {
-    pixels = (await decodeImageBuffer(bytes, file, { targetSize: [HASH_SIDE, HASH_SIDE], colorMode: 'grayscale', interpolation: 'lanczos' })).data;
-  }
-  const low = lowFrequencies(pixels);
-  return { content, pHash: pHashOfLow(low), dHash: dHash(pixels), signature: lowFrequencySignature(low) };
+  const small = size !== null && Math.max(size.width, size.height) <= AREA_RESIZE_BELOW;
+  const image = await decodeImageBuffer(bytes, file, small ? { colorMode: 'grayscale' } : { targetSize: [HASH_SIDE, HASH_SIDE], colorMode: 'grayscale', interpolation: 'lanczos' });
+  return fingerprintOfGray(contentHash(bytes), image.data, image.width, image.height);
 }
 
 /**

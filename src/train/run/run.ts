@@ -43,6 +43,7 @@ import { generalizationWarning } from '../recalibration/recalibrate_batchnorm.js
 import type { InputScaling } from './run_inputs.js';
 import { RunFeatureStores, type FeatureStoreSettings } from './run_feature_stores.js';
 import type { ExcludeList } from '../../data/exclude_list.js';
+import { collectFingerprints } from '../audit/fingerprint_store.js';
 
 /** Every option of a run; the JSON-able part is stored in config.json so the run can be repeated. */
 export interface TrainRunOptions extends FeatureStoreSettings {
@@ -129,6 +130,12 @@ export interface TrainRunOptions extends FeatureStoreSettings {
    * audit of a comparison. Default false.
    */
   keepPooledFeatures?: boolean;
+  /**
+   * Keep the fingerprints of the files this run decodes (a sha256 and perceptual hashes, taken from the
+   * decode the run does anyway) in the fingerprint store beside the feature stores, for the data audit of
+   * a comparison, which then decodes nothing itself. Default false.
+   */
+  storeFingerprints?: boolean;
   /**
    * After a phase that trained BatchNorm layers in training mode, set their moving statistics to the
    * average batch statistics over one pass of un-augmented training batches (PreciseBN). Default true.
@@ -330,6 +337,7 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
   // The last phase's frozen prefix stays open for the final evaluation.
   let engines: PhaseEngines | undefined;
   const featureStores = new RunFeatureStores(full, { backbone: classifier.backboneId });
+  const fingerprints = full.storeFingerprints ? collectFingerprints([inputs.train, inputs.validation]) : undefined;
   // Where each phase's frozen prefix ends: a phase's pass also outputs the later phases' boundaries, so
   // each image goes through the frozen layers once for the whole run.
   const splitPoints = plan.phases.map((phase) => {
@@ -418,6 +426,7 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
     }
   } finally {
     await closeFrozenEngine(engines?.frozen);
+    await fingerprints?.save(featureStores.root);
     await featureStores.close();
   }
   return outcome;

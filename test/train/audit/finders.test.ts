@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Random } from '../../../src/core/random.js';
-import { dHash, hamming, hashChunk, lowFrequencies, lowFrequencySignature, pHash, pHashOfLow, type Hash64 } from '../../../src/train/audit/perceptual_hash.js';
+import { dHash, hamming, hashChunk, lowFrequencies, lowFrequencySignature, pHash, pHashOfLow, type Hash64 } from '../../../src/data/perceptual_hash.js';
 import { findDuplicates, pHashCandidatePairs } from '../../../src/train/audit/duplicates.js';
 import type { ImageFingerprint } from '../../../src/train/audit/image_fingerprints.js';
-import * as perceptual from '../../../src/train/audit/perceptual_hash.js';
+import * as perceptual from '../../../src/data/perceptual_hash.js';
 import { findLabelIssues } from '../../../src/train/audit/label_issues.js';
 import { ridgeOutOfFold } from '../../../src/train/audit/out_of_fold.js';
 import { nearestNeighbours, neighbourSpace } from '../../../src/train/audit/embeddings.js';

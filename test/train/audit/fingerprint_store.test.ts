@@ -3,10 +3,14 @@
 // fingerprinted again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeFingerprint, encodeFingerprint, storedFingerprints } from '../../../src/train/audit/fingerprint_store.js';
+import { collectFingerprints, decodeFingerprint, encodeFingerprint, storedFingerprints } from '../../../src/train/audit/fingerprint_store.js';
+import { initEngine } from '../../../src/engines/tfjs/tf.js';
+import { ImageDataGenerator } from '../../../src/data/image_data_generator.js';
+import { hamming } from '../../../src/data/perceptual_hash.js';
+import type { ImageFingerprint } from '../../../src/data/image_fingerprint.js';
 import { fingerprintFiles } from '../../../src/train/audit/image_fingerprints.js';
 import { fingerprintFilesOffThread } from '../../../src/train/audit/fingerprint_thread.js';
 
@@ -64,6 +68,46 @@ test('a second pass reads every fingerprint from the store; a changed file is fi
     const off = await storedFingerprints(files, { root: false });
     assert.equal(off.stored, 0);
     assert.deepEqual(off.prints, first.prints);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a run\'s decode gives the fingerprints: once per file over two epochs, the same as fingerprintFile at the native size, near it when resized, read back from the store', async () => {
+  await initEngine();
+  const dir = mkdtempSync(join(tmpdir(), 'tlkit-fp-'));
+  try {
+    const root = join(dir, 'cache');
+    const classDir = join(dir, 'data', 'shoe');
+    mkdirSync(classDir, { recursive: true });
+    const files = sampleFiles(classDir, 6).sort();
+    const generator = new ImageDataGenerator({ rescale: 1 / 255 });
+    const seen = new Map<string, number>();
+    const it = generator.flowFromDirectory(join(dir, 'data'), { targetSize: [28, 28], batchSize: 4, shuffle: false, classMode: 'sparse', workers: 1 });
+    const collector = collectFingerprints([it]);
+    const counting = it.onFingerprint!;
+    it.onFingerprint = (file, print) => (seen.set(file, (seen.get(file) ?? 0) + 1), counting(file, print));
+    for (let epoch = 0; epoch < 2; epoch++) for await (const batch of it.epochBatches()) batch.x.dispose();
+    await it.close();
+    assert.deepEqual([...seen.values()], files.map(() => 1), 'each file fingerprinted once');
+    assert.equal(collector.count, files.length);
+    await collector.save(root);
+    assert.equal(it.onFingerprint, undefined, 'save detaches the collector');
+    const fromFiles = await fingerprintFiles(files);
+    const stored = await storedFingerprints(files, { root, thread: false });
+    assert.equal(stored.stored, files.length);
+    assert.deepEqual(stored.prints, fromFiles);
+
+    // At another input size (nearest upscaling) the hashes stay within a few bits of the file's own.
+    const larger = generator.flowFromDirectory(join(dir, 'data'), { targetSize: [64, 64], batchSize: 6, shuffle: false, classMode: 'sparse' });
+    const prints = new Map<string, ImageFingerprint>();
+    larger.onFingerprint = (file, print) => prints.set(file, print);
+    (await larger.next()).x.dispose();
+    files.forEach((file, i) => {
+      const print = prints.get(file)!;
+      assert.equal(print.content, fromFiles[i]!.content);
+      assert.ok(hamming(print.pHash, fromFiles[i]!.pHash) <= 8, `pHash distance ${hamming(print.pHash, fromFiles[i]!.pHash)}`);
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
