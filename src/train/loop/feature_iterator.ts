@@ -265,7 +265,7 @@ export class FeatureIterator implements BatchIterator {
    * read from the store without touching the inner iterator (its order and state stay as they were).
    * Undefined otherwise.
    */
-  storedRows(batch = 256): { shape: number[]; rows: AsyncIterable<{ indices: number[]; data: Float32Array }> } | undefined {
+  storedRows(batch = 256): { shape: number[]; samples: number; rows: AsyncIterable<{ indices: number[]; data: Float32Array }> } | undefined {
     if (!this.stores || !this.storesComplete()) return undefined;
     const { stores, keyOf } = this.stores;
     const samples = this.inner.samples ?? 0;
@@ -286,7 +286,7 @@ export class FeatureIterator implements BatchIterator {
         yield { indices, data };
       }
     }
-    return { shape: store.shape, rows: rows() };
+    return { shape: store.shape, samples, rows: rows() };
   }
 
   reset(): void {
