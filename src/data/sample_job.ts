@@ -2,7 +2,7 @@
 // parameters drawn beforehand. A pure function of its (serialisable) job, so it gives the same pixels
 // on the main thread or in any worker; that is what makes batches independent of the worker count.
 import { decodeImageBuffer, decodeImageFile, DecodeFailure, readBytes, type DecodeOptions, type SourceInfo } from './decode.js';
-import { fingerprintOfDecoded, type ImageFingerprint } from './image_fingerprint.js';
+import { decodeIsFaithful, fingerprintOfBytes, fingerprintOfDecoded, type ImageFingerprint } from './image_fingerprint.js';
 import type { Float32Pool } from './buffer_pool.js';
 import { applyTransformToArray, type TransformParams, type TransformSettings } from './transforms/apply_transform.js';
 import { applyPixelStandardization, type PixelStandardization } from './transforms/standardize.js';
@@ -21,7 +21,8 @@ export interface SampleJob {
   standardize?: PixelStandardization;
   /**
    * Return the file's fingerprint too (`SampleResult.fingerprint`: the audit's duplicate search), from
-   * the bytes read and the pixels decoded, before any augmentation. Not with `decoded`.
+   * the bytes read and the pixels decoded, before any augmentation (or, when those pixels are a small
+   * nearest-neighbour shrink, from a small decode for the purpose). Not with `decoded`.
    */
   fingerprint?: boolean;
 }
@@ -47,7 +48,8 @@ export async function runSampleJob(job: SampleJob, pool?: Float32Pool): Promise<
     else if (job.fingerprint) {
       const bytes = await readBytes(job.file);
       img = await decodeImageBuffer(bytes, job.file, job.decode);
-      fingerprint = fingerprintOfDecoded(bytes, img);
+      // From these pixels when they hash as the file would; else one small decode for the purpose.
+      fingerprint = decodeIsFaithful(bytes, img.width, img.height) ? fingerprintOfDecoded(bytes, img) : await fingerprintOfBytes(bytes, job.file);
     } else img = await decodeImageFile(job.file, job.decode);
     const n = img.data.length;
     const out = pool ? pool.take(n) : new Float32Array(n);
