@@ -182,7 +182,6 @@ export async function compareBackbones(options: CompareOptions, hooks: CompareHo
   await mkdir(options.outDir, { recursive: true });
 
   const audit = options.audit !== false ? new ComparisonAudit({ ...options, settings: typeof options.audit === 'object' ? options.audit : {} }, log) : undefined;
-  audit?.start();
   const rows: CompareRow[] = [];
   for (const [index, run] of runs.entries()) {
     hooks.onProgress?.({ task: 'compare', current: index, total: runs.length, unit: 'run' });

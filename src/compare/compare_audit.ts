@@ -1,7 +1,10 @@
 // The data audit of a comparison, on the features its runs already computed: each run's probe keeps
 // its pooled features (keepPooledFeatures), reduced here to an AuditView as soon as the run ends (so a
-// comparison of many backbones never holds them all), then one pass of perceptual hashes over the files
-// and the finders. The views of all backbones are combined (their out-of-fold probabilities averaged,
+// comparison of many backbones never holds them all), then the files' fingerprints and the finders. The
+// fingerprints are not computed beside the runs (a second decode of every file, competing with them for the
+// cores, cost a first comparison of new files half its time again): the first run stores those of every file
+// it decodes (`storeFingerprints`, from its own decode), and finish() reads them from the fingerprint store,
+// computing only the files no run decoded. The views of all backbones are combined (their out-of-fold probabilities averaged,
 // their neighbour spaces joined).
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -121,15 +124,6 @@ export class ComparisonAudit {
       classNames: train.classNames,
     };
   }
-
-  /**
-   * Nothing to start: the fingerprints are not computed beside the runs. The first run stores those of
-   * every file it decodes (`storeFingerprints`, from the decode it does anyway) and finish() reads them
-   * from the fingerprint store, computing only what is missing (files no run decoded). Computing them
-   * beside the runs cost a first comparison of new files half its time again (a second decode of every
-   * file, competing with the runs for the cores). Kept so that callers need not know.
-   */
-  start(): void {}
 
   /** The findings: from the runs' views when any run kept features, else duplicates and balance of the listed folders. */
   async finish(onProgress?: ProgressCallback): Promise<AuditResult> {
