@@ -3,7 +3,7 @@
 // images takes a fraction of a second. The projection is a seeded random one (Johnson-Lindenstrauss):
 // it keeps cosines to within a few hundredths at 128 dimensions, which ranking neighbours tolerates.
 import { Random } from '../../core/random.js';
-import { standardize, standardizer, type DenseRows } from '../probes/linear_probe.js';
+import { standardize, standardizer, standardizerOfParts, type DenseRows } from '../probes/linear_probe.js';
 import { topKDotProducts } from '../../engines/onnx/top_k_cosine_graph.js';
 
 /** Rows scaled to unit length (zero rows stay zero), in Float32 for the inner loops. */
@@ -83,23 +83,7 @@ export function projectStandardizedParts(parts: DenseRows[], dims: number, seed 
     }
     return projectStandardized({ x, n: total, d }, dims, seed);
   }
-  // standardizer() over all the parts' rows, in the same order of operations.
-  const mean = new Float64Array(d);
-  const inverse = new Float64Array(d);
-  for (const { x, n } of parts) for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += x[i * d + j];
-  for (let j = 0; j < d; j++) mean[j] /= total;
-  for (const { x, n } of parts) {
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < d; j++) {
-        const v = x[i * d + j] - mean[j];
-        inverse[j] += v * v;
-      }
-    }
-  }
-  for (let j = 0; j < d; j++) {
-    const std = Math.sqrt(inverse[j] / total);
-    inverse[j] = std > 1e-12 ? 1 / std : 1;
-  }
+  const { mean, scale: inverse } = standardizerOfParts(parts);
   const { start, column, sign } = projectionTargets(d, dims, seed);
   const scale = Math.sqrt(Math.max(1, Math.sqrt(d)) / dims);
   const out = new Float64Array(total * dims);

@@ -379,15 +379,23 @@ export function predictClasses(model: LogisticModel, data: DenseRows): Int32Arra
 
 /** Per-feature mean and 1/std of the training rows (std 0 -> scale 1), so one C grid suits every backbone. */
 export function standardizer(data: DenseRows): Standardization {
-  const { x, n, d } = data;
+  return standardizerOfParts([data]);
+}
+
+/** standardizer() of the rows of several parts taken together (as if stacked, without stacking them). */
+export function standardizerOfParts(parts: readonly DenseRows[]): Standardization {
+  const d = parts[0].d;
+  const n = parts.reduce((a, p) => a + p.n, 0);
   const mean = new Float64Array(d);
   const scale = new Float64Array(d);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += x[i * d + j];
+  for (const { x, n: rows } of parts) for (let i = 0; i < rows; i++) for (let j = 0; j < d; j++) mean[j] += x[i * d + j];
   for (let j = 0; j < d; j++) mean[j] /= n;
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < d; j++) {
-      const v = x[i * d + j] - mean[j];
-      scale[j] += v * v;
+  for (const { x, n: rows } of parts) {
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < d; j++) {
+        const v = x[i * d + j] - mean[j];
+        scale[j] += v * v;
+      }
     }
   }
   for (let j = 0; j < d; j++) {
