@@ -157,6 +157,10 @@ test('the cache listing sizes stores and graphs; pruning removes the least recen
   const recent = await openFeatureStore(root, { fingerprint: 'ef'.repeat(16), shape: [8], precision: 'float32' });
   await recent.put(['a'], [rowOf(0, 8)]);
   await recent.close();
+  // Explicit times: two files written a millisecond apart may carry mtimes in either order (coarse and
+  // fine-grained file-system clocks), so the order under test is set, not left to the clock.
+  const lessOld = new Date(Date.now() - 60_000);
+  for (const name of await fs.readdir(recent.dir)) await fs.utimes(path.join(recent.dir, name), lessOld, lessOld);
   await fs.mkdir(path.join(root, 'onnx'));
   await fs.writeFile(path.join(root, 'onnx', 'frozen-prefix-x.tlkc'), Buffer.alloc(100));
   const listing = await listCache(root);
