@@ -16,9 +16,17 @@ function takesNoGradient(layer: Layer): boolean {
 }
 
 /**
+ * Layers that only reorder values (a Flatten head's first layer). The prefix never ends on one: it costs
+ * nothing in the trained rest, and the map before it is the tensor other cuts read too (the linear probe
+ * pools it, the audit embeds it), so the feature store holds one copy of those values, not two.
+ */
+const RESHAPE_LAYERS = new Set(['Flatten', 'Reshape']);
+
+/**
  * The name of the last layer of the longest frozen prefix that can be cut at a single tensor, or
  * undefined when the first layer after the inputs is already trainable. A frozen BatchNormalization
- * counts as frozen: Keras runs it in inference mode, as the ONNX prefix does.
+ * counts as frozen: Keras runs it in inference mode, as the ONNX prefix does. A trailing reshape
+ * (RESHAPE_LAYERS) is left to the rest.
  */
 export function frozenPrefixEnd(model: tfl.LayersModel): string | undefined {
   const layers = model.layers;
@@ -30,7 +38,7 @@ export function frozenPrefixEnd(model: tfl.LayersModel): string | undefined {
   }
   const outputIds = new Set(model.outputs.map((t) => t.id));
   for (let k = end; k >= 0; k--) {
-    if (isInputLayer(layers[k])) continue;
+    if (isInputLayer(layers[k]) || RESHAPE_LAYERS.has(layers[k].getClassName())) continue;
     const outputs = nodeInModel(model, layers[k]).outputTensors;
     if (outputs.length !== 1 || outputIds.has(outputs[0].id)) continue;
     if (isSingleBoundary(model, layers, k, outputs[0].id)) return layers[k].name;

@@ -357,9 +357,6 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       // The one engine decision of the phase. The frozen prefix captures the frozen weights when it
       // opens: decide after any restore.
       const later = splitPoints.slice(plan.phases.indexOf(phase) + 1).filter((p): p is string => p !== undefined);
-      // With a Flatten head the boundary is the flattened map; the probe pools the map before it instead.
-      const probeCut = full.linearProbe && phase.trainable.freezeBackbone ? mapBeforeFlatten(classifier, splitPoints[plan.phases.indexOf(phase)]) : undefined;
-      if (probeCut) later.push(probeCut);
       engines = await planPhaseEngines({ model: classifier.model, choice: plan.engine, loss: classifier.loss, optimizer: plan.optimizer, frozenPrefixOptions: { alsoOutput: later } });
       if (engines.frozen) log(describeCompile('frozen layers on onnxruntime', engines.frozen.compileInfo));
       log(describeEnginePlan(engines.plan));
@@ -392,13 +389,12 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       if (recalibrated === 'skipped') outcome.batchNormSkipped = true;
       else if (recalibrated) outcome.batchNormRecalibration.push(recalibrated);
       if (full.linearProbe && !outcome.linearProbe && train instanceof FeatureIterator && validation instanceof FeatureIterator && phase.trainable.freezeBackbone) {
-        const [probeTrain, probeHeldOut] = probeCut && frozen ? await Promise.all([inputs.train, inputs.validation!].map((data) => probeIterator(featureStores, data, frozen, probeCut))) : [train, validation];
-        const probeA = probeTrain ?? train;
-        const probeB = probeHeldOut ?? validation;
-        const keep = full.keepPooledFeatures ? (a: ProbeRows, b: ProbeRows) => (outcome.pooledFeatures = { train: splitFeatures(a, probeA), validation: splitFeatures(b, probeB) }) : undefined;
+        // The phase's own boundary features (with a Flatten head too: the prefix ends on the map before it,
+        // which the probe pools).
+        const keep = full.keepPooledFeatures ? (a: ProbeRows, b: ProbeRows) => (outcome.pooledFeatures = { train: splitFeatures(a, train), validation: splitFeatures(b, validation) }) : undefined;
         // The data audit of a comparison uses the probe's out-of-fold probabilities when it keeps them.
         const cacheRoot = featureStores.root || undefined;
-        outcome.linearProbe = await probeFrozenFeatures(probeA, probeB, inputs.classNames.length, { onProgress: run.hooks.onProgress, ...(full.keepPooledFeatures ? { keepOutOfFold: true } : {}), ...(cacheRoot ? { cacheRoot } : {}) }, keep);
+        outcome.linearProbe = await probeFrozenFeatures(train, validation, inputs.classNames.length, { onProgress: run.hooks.onProgress, ...(full.keepPooledFeatures ? { keepOutOfFold: true } : {}), ...(cacheRoot ? { cacheRoot } : {}) }, keep);
         log(describeProbe(outcome.linearProbe));
       }
     }
@@ -440,21 +436,6 @@ async function onnxEvaluationPredictor(model: tfl.LayersModel, log: (message: st
     log(`evaluation: on tfjs (the trained part could not run on onnxruntime: ${error instanceof Error ? error.message : String(error)})`);
     return undefined;
   }
-}
-
-/** The layer before the cut when the cut is a Flatten layer (the classifier is flat: backbone, then head). */
-function mapBeforeFlatten(classifier: Classifier, cut: string | undefined): string | undefined {
-  const layers = classifier.model.layers;
-  const at = layers.findIndex((l) => l.name === cut);
-  return at > 0 && layers[at].getClassName() === 'Flatten' ? layers[at - 1].name : undefined;
-}
-
-/** An iterator over the stored features of `cut` (an extra output of `frozen`), for the probe; undefined when not stored. */
-async function probeIterator(featureStores: RunFeatureStores, data: BatchIterator, frozen: FrozenEngine, cut: string): Promise<FeatureIterator | undefined> {
-  const stores = await featureStores.forIterator(data, frozen);
-  const k = frozen.boundaries.findIndex((b) => b.layerName === cut);
-  if (!stores || k < 0 || !stores.stores[k]) return undefined;
-  return new FeatureIterator(data, frozen, { cache: true, stores: { stores: [stores.stores[k]], keyOf: stores.keyOf } });
 }
 
 function phaseCallbacks(full: TrainRunOptions, monitor: string): Callback[] {

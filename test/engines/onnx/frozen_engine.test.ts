@@ -90,11 +90,13 @@ function freeze(model: tfl.LayersModel, names: string[]): void {
 }
 
 describe('frozenPrefixEnd', () => {
-  test('extends over frozen and weightless layers, stops at Dropout and at trainable layers', () => {
+  test('extends over frozen and weightless layers, stops at Dropout and at trainable layers, never ends on a Flatten', () => {
     const model = residualClassifier();
     assert.equal(frozenPrefixEnd(model), undefined);
     freeze(model, ['stem', 'stem_bn', 'block_dw', 'block_dw_bn', 'block_project', 'top_conv']);
-    assert.equal(frozenPrefixEnd(model), 'flatten');
+    // The Flatten after top_conv is weightless, but its output is the map's values reordered: the cut
+    // stays on the map (the probe and the audit read that same map: one store, not two copies).
+    assert.equal(frozenPrefixEnd(model), 'top_conv');
     freeze(model, ['dense']);
     assert.equal(frozenPrefixEnd(model), 'dense');
   });

@@ -85,3 +85,46 @@ test('a sweep computes each image once for both phases; the same compare again c
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a Flatten head stores the map once: the head, the linear probe and a later compare read the same store', { timeout: 300_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlkit-store-flatten-'));
+  try {
+    const store = join(root, 'cache');
+    const options = {
+      dataDir: join(SAMPLE, 'train'),
+      valDir: join(SAMPLE, 'test'),
+      backbones: ['mobilenet_v2'] as string[],
+      weights: 'none',
+      alpha: 0.35,
+      inputSize: 48,
+      head: 'flatten,dense:8:relu',
+      epochs: 2,
+      fineTuneEpochs: 0,
+      freezeBackbone: true,
+      batchSize: 32,
+      seed: 5,
+      featureStore: store,
+      linearProbe: true,
+      audit: false,
+    };
+    const log: string[] = [];
+    const result = await compareBackbones({ ...options, outDir: join(root, 'first') }, { onLog: (m) => log.push(m) });
+    assert.ok(result.rows[0].ok, JSON.stringify(result.rows[0]));
+    assert.deepEqual(featureLines(log), [[0, 600]], log.join("\n"));
+    // The frozen prefix ends on the map before the Flatten (which trains in the rest, at no cost): one store
+    // of 2 x 2 x 1280 values an image, not the map and its flattened copy.
+    const stores = (await listCache(store)).items.filter((i) => i.kind === 'feature-store');
+    assert.deepEqual(stores.map((s) => [(s.meta!.about as { boundary: string }).boundary, s.meta!.shape, s.entries]), [['out_relu', [2, 2, 1280], 600]]);
+    assert.ok(log.some((m) => m.includes("frozen prefix up to 'out_relu'")), log.join('\n'));
+    // The probe pools that map.
+    assert.ok(log.some((m) => /linear probe: held-out accuracy .* on 1280 pooled frozen features/.test(m)), log.join('\n'));
+    const againLog: string[] = [];
+    const again = await compareBackbones({ ...options, outDir: join(root, 'again') }, { onLog: (m) => againLog.push(m) });
+    assert.deepEqual(featureLines(againLog), [[600, 0]]);
+    const [a, b] = [result.rows[0], again.rows[0]];
+    assert.ok(a.ok && b.ok);
+    assert.equal(b.accuracy, a.accuracy);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
