@@ -20,8 +20,12 @@
 // so deleting the directory (or a writer's pair) at any time is safe: open readers keep their file
 // handles and missing entries are recomputed.
 //
-// Reads are positioned reads of one record (never a whole file), with a small LRU of decoded records
-// in memory (memoryBudgetBytes). Records are float16 (default: half the disk and I/O; see
+// Reads are positioned reads of one record (never a whole file). Records read or written are also kept
+// in memory as stored (float16 records take half the room of their values), up to memoryBudgetBytes;
+// once that is full nothing more is admitted and nothing is evicted: training reads every record once
+// an epoch in a new order, which a least-recently-used cache smaller than the set turns into misses
+// only, while a fixed set in memory serves its share of every epoch (all of it when the set fits: a
+// head trained on pooled features reads no disk after its first epoch). Records are float16 (default: half the disk and I/O; see
 // docs/feature-store.md for what it changes) or float32, little-endian.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
@@ -49,7 +53,7 @@ export interface FeatureStoreDescription {
 export type RecordWrite = (handle: fs.FileHandle, data: Uint8Array, position: number) => Promise<void>;
 
 export interface FeatureStoreOptions {
-  /** Bytes of decoded records kept in memory (least recently used go first). Default 128 MiB. */
+  /** Bytes of records kept in memory as stored (the first ones read or written; see the file comment). Default 128 MiB. */
   memoryBudgetBytes?: number;
   /** Open for reading only: puts return the stored-precision values but write nothing. */
   readOnly?: boolean;
@@ -160,7 +164,8 @@ export class FeatureStore {
   private readonly entries = new Map<string, Location>();
   private readonly consumed = new Map<string, number>();
   private readonly readers = new Map<string, Promise<fs.FileHandle>>();
-  private readonly memory = new Map<string, Float32Array>();
+  /** Records as stored (recordBytes each), by key. */
+  private readonly memory = new Map<string, Uint8Array>();
   private memoryBytes = 0;
   private readonly memoryBudget: number;
   private readonly writerId = `w-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -246,10 +251,8 @@ export class FeatureStore {
   async get(key: string): Promise<Float32Array | undefined> {
     const inMemory = this.memory.get(key);
     if (inMemory) {
-      this.memory.delete(key);
-      this.memory.set(key, inMemory);
       this.stats.read++;
-      return inMemory;
+      return this.decode(inMemory);
     }
     const at = this.entries.get(key);
     if (!at) return undefined;
@@ -263,10 +266,9 @@ export class FeatureStore {
       this.entries.delete(key);
       return undefined;
     }
-    const values = this.decode(bytes);
-    this.remember(key, values);
+    this.remember(key, bytes);
     this.stats.read++;
-    return values;
+    return this.decode(bytes);
   }
 
   /** get() of each key, in order. */
@@ -291,7 +293,7 @@ export class FeatureStore {
       stored.push(this.precision === 'float32' ? rows[i].slice() : this.decode(record));
       if (!this.entries.has(keys[i]) && !fresh.some((j) => keys[j] === keys[i])) fresh.push(i);
     }
-    fresh.forEach((i) => this.remember(keys[i], stored[i]));
+    fresh.forEach((i) => this.remember(keys[i], bytes.subarray(i * this.recordBytes, (i + 1) * this.recordBytes)));
     if (this.readOnly || this.writeFailure !== undefined || fresh.length === 0) return stored;
     const task = this.chain.then(() => this.append(fresh.map((i) => keys[i]), fresh.map((i) => bytes.subarray(i * this.recordBytes, (i + 1) * this.recordBytes))));
     this.chain = task.catch(() => undefined);
@@ -347,28 +349,24 @@ export class FeatureStore {
     }
   }
 
-  private decode(bytes: Buffer): Float32Array {
+  /** A record's values as a new float32 array (callers may keep or change it). */
+  private decode(bytes: Uint8Array): Float32Array {
     const out = new Float32Array(this.recordSize);
     if (this.precision === 'float32') {
       new Uint8Array(out.buffer).set(bytes);
       return out;
     }
-    // The Buffer may not be 2-byte aligned in its pool: copy when it is not.
-    const aligned = bytes.byteOffset % 2 === 0 ? bytes : Buffer.from(bytes);
+    // The bytes may not be 2-byte aligned in their buffer: copy when they are not.
+    const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
     return decodeHalf(new Uint16Array(aligned.buffer, aligned.byteOffset, this.recordSize), out);
   }
 
-  private remember(key: string, values: Float32Array): void {
-    const size = values.byteLength;
-    if (size > this.memoryBudget) return;
-    if (this.memory.has(key)) return;
-    this.memory.set(key, values);
-    this.memoryBytes += size;
-    for (const [old, v] of this.memory) {
-      if (this.memoryBytes <= this.memoryBudget) break;
-      this.memory.delete(old);
-      this.memoryBytes -= v.byteLength;
-    }
+  /** Keeps a copy of a record's stored bytes while the budget has room (see the file comment). */
+  private remember(key: string, bytes: Uint8Array): void {
+    if (this.memoryBytes + bytes.byteLength > this.memoryBudget || this.memory.has(key)) return;
+    // A copy: `bytes` may be a view of a batch's buffer, which would stay alive whole.
+    this.memory.set(key, new Uint8Array(bytes));
+    this.memoryBytes += bytes.byteLength;
   }
 
   /** Bytes of this store's files on disk (every writer's). */

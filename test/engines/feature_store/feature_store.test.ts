@@ -52,6 +52,32 @@ for (const precision of ['float16', 'float32'] as const) {
   });
 }
 
+test('memory holds the first records read up to the budget, as stored, and keeps them through epochs in any order', async () => {
+  const root = await tempRoot();
+  const store = await openFeatureStore(root, { fingerprint: FP, shape: [32], precision: 'float16' }, { memoryBudgetBytes: 0 });
+  const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
+  const stored = await store.put(keys, keys.map((_, i) => rowOf(i)));
+  await store.close();
+  // Room for 5 float16 records of 32 values (64 bytes each): half what 5 decoded rows would take.
+  const again = await openFeatureStore(root, { fingerprint: FP, shape: [32], precision: 'float16' }, { memoryBudgetBytes: 5 * 64 });
+  const order = [7, 2, 9, 0, 11, 4, 1, 3, 5, 6, 8, 10];
+  for (const i of order) assert.deepEqual(await again.get(keys[i]), stored[i]);
+  // A least-recently-used cache would now hold the last five read; a scan in a new order would miss them
+  // all. The first five stay: with the records gone from disk, exactly they are still served.
+  for (const name of await fs.readdir(again.dir)) if (name.endsWith('.rec')) await fs.truncate(path.join(again.dir, name), 0);
+  const hot = new Set(order.slice(0, 5));
+  for (const i of [...order].reverse()) {
+    const row = await again.get(keys[i]);
+    if (hot.has(i)) assert.deepEqual(row, stored[i], `k${i} from memory`);
+    else assert.equal(row, undefined, `k${i} is not in memory`);
+  }
+  // Each read is a new array: changing one does not change the next.
+  const first = (await again.get(keys[7]))!;
+  first.fill(0);
+  assert.deepEqual(await again.get(keys[7]), stored[7]);
+  await again.close();
+});
+
 test('another shape under the same fingerprint is refused', async () => {
   const root = await tempRoot();
   await (await openFeatureStore(root, { fingerprint: FP, shape: [4, 8], precision: 'float16' })).close();
