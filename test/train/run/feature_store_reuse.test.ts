@@ -21,26 +21,29 @@ function featureLines(log: string[]): [number, number][] {
   });
 }
 
+/** A small compare of the sample (mobilenet_v2 alpha 0.35 at 48 px, random weights) on the store `store`. */
+function sampleCompare(store: string) {
+  return {
+    dataDir: join(SAMPLE, 'train'),
+    valDir: join(SAMPLE, 'test'),
+    backbones: ['mobilenet_v2'] as string[],
+    weights: 'none',
+    alpha: 0.35,
+    inputSize: 48,
+    epochs: 2,
+    batchSize: 32,
+    seed: 5,
+    featureStore: store,
+    linearProbe: true,
+    audit: false,
+  };
+}
+
 test('a sweep computes each image once for both phases; the same compare again computes nothing and gives the same accuracy', { timeout: 300_000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'tlkit-store-reuse-'));
   try {
     const store = join(root, 'cache');
-    const base = {
-      dataDir: join(SAMPLE, 'train'),
-      valDir: join(SAMPLE, 'test'),
-      backbones: ['mobilenet_v2'] as string[],
-      weights: 'none',
-      alpha: 0.35,
-      inputSize: 48,
-      epochs: 2,
-      fineTuneEpochs: 1,
-      fineTuneFrom: 'last-block',
-      batchSize: 32,
-      seed: 5,
-      featureStore: store,
-      linearProbe: true,
-      audit: false,
-    };
+    const base = { ...sampleCompare(store), fineTuneEpochs: 1, fineTuneFrom: 'last-block' };
     const run = async (outDir: string, grid?: Record<string, number[]>) => {
       const log: string[] = [];
       const result: CompareResult = await compareBackbones({ ...base, outDir: join(root, outDir), ...(grid ? { grid } : {}) }, { onLog: (m) => log.push(m) });
@@ -90,23 +93,7 @@ test('a Flatten head stores the map once: the head, the linear probe and a later
   const root = mkdtempSync(join(tmpdir(), 'tlkit-store-flatten-'));
   try {
     const store = join(root, 'cache');
-    const options = {
-      dataDir: join(SAMPLE, 'train'),
-      valDir: join(SAMPLE, 'test'),
-      backbones: ['mobilenet_v2'] as string[],
-      weights: 'none',
-      alpha: 0.35,
-      inputSize: 48,
-      head: 'flatten,dense:8:relu',
-      epochs: 2,
-      fineTuneEpochs: 0,
-      freezeBackbone: true,
-      batchSize: 32,
-      seed: 5,
-      featureStore: store,
-      linearProbe: true,
-      audit: false,
-    };
+    const options = { ...sampleCompare(store), head: 'flatten,dense:8:relu', fineTuneEpochs: 0, freezeBackbone: true };
     const log: string[] = [];
     const result = await compareBackbones({ ...options, outDir: join(root, 'first') }, { onLog: (m) => log.push(m) });
     assert.ok(result.rows[0].ok, JSON.stringify(result.rows[0]));
