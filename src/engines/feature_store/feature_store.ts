@@ -25,8 +25,10 @@
 // once that is full nothing more is admitted and nothing is evicted: training reads every record once
 // an epoch in a new order, which a least-recently-used cache smaller than the set turns into misses
 // only, while a fixed set in memory serves its share of every epoch (all of it when the set fits: a
-// head trained on pooled features reads no disk after its first epoch). Records are float16 (default: half the disk and I/O; see
-// docs/feature-store.md for what it changes) or float32, little-endian.
+// head trained on pooled features reads no disk after its first epoch).
+//
+// Records are float16 (default: half the disk and I/O; see docs/feature-store.md for what it changes)
+// or float32, little-endian.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import path from 'node:path';
