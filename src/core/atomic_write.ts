@@ -59,6 +59,34 @@ export async function atomicWrite(path: string, chunks: Uint8Array[], io: Atomic
   await syncDirectory(dirname(path));
 }
 
+/**
+ * Makes `path` a second name of the finished file `source` (a hard link), atomically like atomicWrite: a
+ * reader sees the old `path` or the new one. Later atomic writes of either name replace that name only.
+ * Where the file system has no hard links, the bytes are copied instead.
+ */
+export async function atomicLink(source: string, path: string, io: AtomicWriteFs = nodeFs): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    await io.rm(temp, { force: true });
+    try {
+      await fs.link(source, temp);
+    } catch {
+      await fs.copyFile(source, temp);
+      const handle = await io.open(temp, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+    await io.rename(temp, path);
+  } catch (error) {
+    await io.rm(temp, { force: true }).catch(() => undefined);
+    throw new FileError(path, `cannot write (${explain(error)}); the previous version of this file, if any, is unchanged`, { cause: error });
+  }
+  await syncDirectory(dirname(path));
+}
+
 /** Makes the rename itself durable; some file systems refuse fsync on a directory, which is harmless. */
 async function syncDirectory(dir: string): Promise<void> {
   try {

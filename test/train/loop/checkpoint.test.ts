@@ -106,6 +106,35 @@ test('a checkpoint write that fails (disk full) throws a clear error and leaves 
   model.dispose();
 });
 
+test('an epoch that is the best writes its checkpoint once: last.ckpt is a link to best.ckpt until a later epoch replaces it', async () => {
+  const dir = await tempDir();
+  const model = tinyConvNet();
+  const base: TrainingCheckpoint = {
+    epoch: 1, batch: 0, epochs: 3, accumulators: { lossSum: 0, correct: 0, seen: 0, seconds: 0 }, history: [],
+    learningRate: 0.01, optimizerClass: 'Adam', seed: 1, callbacks: {}, weights: await captureWeights(model), optimizerWeights: [],
+  };
+  const callback = new ModelCheckpoint({ dir, monitor: 'val_loss' });
+  await callback.onTrainBegin();
+  const epochEnd = (epoch: number, valLoss: number) =>
+    callback.onEpochEnd(epoch, { epoch: epoch + 1, loss: 1, val_loss: valLoss }, { checkpoint: async () => ({ ...base, epoch: epoch + 1 }) } as never);
+  await epochEnd(0, 0.5);
+  const [best, last] = await Promise.all([fs.stat(callback.bestPath), fs.stat(callback.lastPath)]);
+  assert.equal(last.ino, best.ino, 'one file under two names');
+  assert.equal(best.nlink, 2);
+  assert.equal((await readCheckpoint(callback.lastPath)).epoch, 1);
+  // Not the best: last is written on its own, best keeps epoch 1.
+  await epochEnd(1, 0.7);
+  assert.notEqual((await fs.stat(callback.lastPath)).ino, (await fs.stat(callback.bestPath)).ino);
+  assert.equal((await readCheckpoint(callback.lastPath)).epoch, 2);
+  assert.equal((await readCheckpoint(callback.bestPath)).epoch, 1);
+  assert.equal((await fs.stat(callback.bestPath)).nlink, 1);
+  await epochEnd(2, 0.4);
+  assert.equal((await readCheckpoint(callback.lastPath)).epoch, 3);
+  assert.equal((await readCheckpoint(callback.bestPath)).epoch, 3);
+  assert.deepEqual((await fs.readdir(dir)).sort(), ['best.ckpt', 'last.ckpt'], 'no temporary file is left');
+  model.dispose();
+});
+
 test('fit into an unwritable checkpoint directory fails with a FileError naming the path', async () => {
   const dir = await tempDir();
   const file = join(dir, 'not-a-directory');

@@ -1,8 +1,9 @@
 // Writes the resumable checkpoint `last` after every epoch (and every N batches if asked), and
-// `best` whenever the monitored metric improves. Both are full checkpoints, written atomically.
+// `best` whenever the monitored metric improves. Both are full checkpoints, written atomically; when
+// an epoch is the best, `last` is a hard link to the `best` just written, not a second copy.
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteText, removeStaleTemporaries, type AtomicWriteFs } from '../../../core/atomic_write.js';
+import { atomicLink, atomicWriteText, removeStaleTemporaries, type AtomicWriteFs } from '../../../core/atomic_write.js';
 import { writeCheckpoint, type CallbackState } from '../checkpoint.js';
 import type { EpochLogs } from '../types.js';
 import type { BatchLogs, Callback, TrainingContext } from './callback.js';
@@ -72,8 +73,14 @@ export class ModelCheckpoint implements Callback {
       this.bestEpoch = epoch + 1;
     }
     const checkpoint = await ctx.checkpoint();
-    if (isBest) await writeCheckpoint(this.bestPath, checkpoint, this.options.io);
-    await writeCheckpoint(this.lastPath, checkpoint, this.options.io);
+    if (isBest) {
+      // The same checkpoint under both names: written once (a whole model's weights can be hundreds of
+      // MB an epoch), then linked; the next epoch's write of `last` replaces that name only.
+      await writeCheckpoint(this.bestPath, checkpoint, this.options.io);
+      await atomicLink(this.bestPath, this.lastPath, this.options.io);
+    } else {
+      await writeCheckpoint(this.lastPath, checkpoint, this.options.io);
+    }
   }
 
   getState(): CallbackState {
