@@ -35,8 +35,7 @@ function explain(error: unknown): string {
 }
 
 export async function atomicWrite(path: string, chunks: Uint8Array[], io: AtomicWriteFs = nodeFs): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
+  await replaceAtomically(path, io, async (temp) => {
     const handle = await io.open(temp, 'w');
     try {
       for (const chunk of chunks) {
@@ -51,12 +50,7 @@ export async function atomicWrite(path: string, chunks: Uint8Array[], io: Atomic
     } finally {
       await handle.close();
     }
-    await io.rename(temp, path);
-  } catch (error) {
-    await io.rm(temp, { force: true }).catch(() => undefined);
-    throw new FileError(path, `cannot write (${explain(error)}); the previous version of this file, if any, is unchanged`, { cause: error });
-  }
-  await syncDirectory(dirname(path));
+  });
 }
 
 /**
@@ -65,8 +59,7 @@ export async function atomicWrite(path: string, chunks: Uint8Array[], io: Atomic
  * Where the file system has no hard links, the bytes are copied instead.
  */
 export async function atomicLink(source: string, path: string, io: AtomicWriteFs = nodeFs): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
+  await replaceAtomically(path, io, async (temp) => {
     await io.rm(temp, { force: true });
     try {
       await fs.link(source, temp);
@@ -79,6 +72,17 @@ export async function atomicLink(source: string, path: string, io: AtomicWriteFs
         await handle.close();
       }
     }
+  });
+}
+
+/**
+ * Write-then-rename: `fill` makes the new version in a temporary file beside `path`, which the rename
+ * then makes current. On any failure the temporary file goes and the old `path` stays as it was.
+ */
+async function replaceAtomically(path: string, io: AtomicWriteFs, fill: (temp: string) => Promise<void>): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    await fill(temp);
     await io.rename(temp, path);
   } catch (error) {
     await io.rm(temp, { force: true }).catch(() => undefined);
