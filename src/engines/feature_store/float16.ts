@@ -50,9 +50,30 @@ function halfTable(): Float32Array {
   return table;
 }
 
-/** Encodes `values` into `out` (same length). */
+/**
+ * Encodes `values` into `out` (same length), as toHalfBits does each value. A Float32Array (what the
+ * store writes) is read through its bits: normal halves take an add and a shift (the rounding bias
+ * 0xfff plus the lowest kept bit gives ties to even), zeros their sign; the rest (subnormal halves,
+ * values past the range, NaN) go through toHalfBits.
+ */
 export function encodeHalf(values: ArrayLike<number>, out: Uint16Array): Uint16Array {
-  for (let i = 0; i < values.length; i++) out[i] = toHalfBits(values[i]);
+  if (!(values instanceof Float32Array)) {
+    for (let i = 0; i < values.length; i++) out[i] = toHalfBits(values[i]);
+    return out;
+  }
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i];
+    const magnitude = x & 0x7fffffff;
+    if (magnitude >= 0x38800000 && magnitude < 0x477ff000) {
+      // 2^-14 <= |v| < 65520: rebias the exponent (127 -> 15), round the 13 dropped bits, shift.
+      out[i] = ((x >>> 16) & 0x8000) | ((magnitude - 0x38000000 + 0xfff + ((magnitude >>> 13) & 1)) >>> 13);
+    } else if (magnitude === 0) {
+      out[i] = (x >>> 16) & 0x8000;
+    } else {
+      out[i] = toHalfBits(values[i]);
+    }
+  }
   return out;
 }
 

@@ -30,6 +30,35 @@ test('float16 encoding: exact for representable values, nearest for others, satu
   assert.equal(toHalfBits(1 + 2 ** -11), 0x3c00);
 });
 
+test('float16 encoding of a Float32Array (the fast path) equals toHalfBits on every half boundary and on random bits', () => {
+  const values: number[] = [0, -0, 65504, 65519.99, 65520, -65520, 1e9, Infinity, -Infinity, NaN, 2 ** -14, 2 ** -15, 2 ** -25, 2 ** -24, 6.1e-5];
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  // Every half value and its neighbours halfway to the next one (ties), just below and just above.
+  for (let h = 0; h < 0x7c00; h++) {
+    for (const sign of [0, 0x80000000]) {
+      f[0] = decodeHalf(Uint16Array.of(h), new Float32Array(1))[0];
+      const x = u[0] | sign;
+      for (const d of [-1, 0, 1, 0x1000 - 1, 0x1000, 0x1000 + 1]) {
+        u[0] = (x + d) >>> 0;
+        values.push(f[0]);
+      }
+    }
+  }
+  let state = 12345;
+  for (let i = 0; i < 200_000; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    u[0] = state;
+    values.push(f[0]);
+  }
+  const input = Float32Array.from(values);
+  const fast = encodeHalf(input, new Uint16Array(input.length));
+  const slow = encodeHalf(Array.from(input), new Uint16Array(input.length));
+  let mismatches = 0;
+  for (let i = 0; i < input.length; i++) if (fast[i] !== slow[i] || fast[i] !== toHalfBits(input[i])) mismatches++;
+  assert.equal(mismatches, 0, `${mismatches} of ${input.length} values encode differently`);
+});
+
 for (const precision of ['float16', 'float32'] as const) {
   test(`round trip (${precision}): what put returns is what get returns, after reopening too`, async () => {
     const root = await tempRoot();
