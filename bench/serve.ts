@@ -9,7 +9,7 @@
 // precision sees the same spells of load), printing img/s of each, the ratio, and each server's CPU time per
 // image (steadier than img/s on a shared machine). --int8-only stops there.
 //
-//   npx tsx bench/serve.ts [--backbone mobilenet_v2] [--size 224] [--image 224] [--duration 10] [--soak 120] [--max-batch 16] [--run-batch 1] [--threads N]
+//   npx tsx bench/serve.ts [--backbone mobilenet_v2] [--size 224] [--image 224] [--duration 10] [--soak 120] [--max-batch 16] [--run-batch 1] [--threads N] [--sessions N]
 //                          [--rounds 3] [--int8-only]
 //
 // Target (issue 25): int8 >= 1.5x float32's img/s at concurrency 16.
@@ -26,6 +26,7 @@ import sharp from 'sharp';
 import { initEngine } from '../src/engines/tfjs/tf.js';
 import { buildClassifier } from '../src/models/classifier.js';
 import { createOnnxPredictor } from '../src/engines/onnx/predictor.js';
+import { defaultThreadCount } from '../src/engines/onnx/session.js';
 import { loadModel, saveModel } from '../src/weights/saved_model.js';
 import { exportOnnx } from '../src/engines/onnx/export.js';
 import { quantizeOnnx } from '../src/engines/onnx/quantize.js';
@@ -40,6 +41,7 @@ interface Args {
   maxBatch: number;
   runBatch: number;
   threads?: number;
+  sessions?: number;
   rounds: number;
   int8Only: boolean;
 }
@@ -60,6 +62,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--max-batch') args.maxBatch = Number(value);
     else if (flag === '--run-batch') args.runBatch = Number(value);
     else if (flag === '--threads') args.threads = Number(value);
+    else if (flag === '--sessions') args.sessions = Number(value);
     else if (flag === '--rounds') args.rounds = Number(value);
     else throw new Error(`unknown argument ${flag}`);
     i++;
@@ -78,7 +81,11 @@ function rssMiB(pid: number): number {
   return kb / 1024;
 }
 
+/** --sessions N, given to every server the bench starts (default: the server's own). */
+let sessionFlags: string[] = [];
+
 async function startServer(run: string, maxBatch: number, runBatch: number, threads: number | undefined, extra: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  extra = [...sessionFlags, ...extra];
   const bin = fileURLToPath(new URL('../bin/tlkit.js', import.meta.url));
   const child = spawn(process.execPath, [bin, 'serve', run, '--port', '0', '--max-batch', String(maxBatch), '--run-batch', String(runBatch), '--max-queue', '256', ...(threads ? ['--threads', String(threads)] : []), ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
@@ -111,7 +118,9 @@ async function load(url: string, body: Buffer, connections: number, seconds: num
 async function predictorRate(run: string, maxBatch: number, runBatch: number, threads: number | undefined, size: number, seconds: number): Promise<number> {
   const { loadModel } = await import('../src/weights/saved_model.js');
   const { model } = await loadModel(run);
-  const predictor = await createOnnxPredictor(model, { worker: true, batchSize: runBatch, intraOpNumThreads: threads });
+  // The server's sessions: --sessions, else one per thread.
+  const allThreads = threads ?? defaultThreadCount();
+  const predictor = await createOnnxPredictor(model, { worker: true, batchSize: runBatch, intraOpNumThreads: allThreads, sessions: sessionFlags.length ? Number(sessionFlags[1]) : allThreads });
   model.dispose();
   const batch = new Float32Array(maxBatch * size * size * 3).map((_, i) => ((i * 7919) % 255) / 127.5 - 1);
   await predictor.predictArray(batch, [maxBatch, size, size, 3]);
@@ -128,6 +137,7 @@ async function predictorRate(run: string, maxBatch: number, runBatch: number, th
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.sessions) sessionFlags = ['--sessions', String(args.sessions)];
   await initEngine();
   const root = mkdtempSync(join(tmpdir(), 'tlkit-bench-serve-'));
   const run = join(root, 'run');
@@ -136,7 +146,7 @@ async function main(): Promise<void> {
   c.model.dispose();
   const noise = Buffer.alloc(args.image * args.image * 3).map((_, i) => (i * 2654435761) >>> 24);
   const jpeg = await sharp(noise, { raw: { width: args.image, height: args.image, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
-  console.log(`${args.backbone} @${args.size}, random weights; body: ${args.image}x${args.image} JPEG (${jpeg.length} bytes); server: --max-batch ${args.maxBatch} --run-batch ${args.runBatch}${args.threads ? ` --threads ${args.threads}` : ''}, batch window 4 ms`);
+  console.log(`${args.backbone} @${args.size}, random weights; body: ${args.image}x${args.image} JPEG (${jpeg.length} bytes); server: --max-batch ${args.maxBatch} --run-batch ${args.runBatch}${args.threads ? ` --threads ${args.threads}` : ''}${args.sessions ? ` --sessions ${args.sessions}` : ' (sessions: one per thread)'}, batch window 4 ms`);
   await comparePrecisions(run, jpeg, args);
   if (args.int8Only) {
     rmSync(root, { recursive: true, force: true });

@@ -32,7 +32,10 @@ Options:
   --request-timeout-ms MS  time to send a whole request (default 30000); slower: 408
   --drain-timeout-ms MS    on SIGTERM/SIGINT, how long requests in flight may take to finish before
                            their connections are cut (default 30000)
-  --threads N              onnxruntime threads (default: all cores)
+  --threads N              onnxruntime threads, all sessions together (default: all cores)
+  --sessions N             onnxruntime sessions sharing each model call's images, run at once
+                           (default: one per thread, the most images a second under load;
+                           1: every thread on each call, the lowest latency one request at a time)
   --quantize int8          serve RUN/model.int8.onnx (tlkit export RUN --format onnx --quantize int8)
 
 Security: see docs/security.md (what the server protects and what it leaves to a proxy, e.g. TLS).
@@ -55,6 +58,7 @@ const flags = {
   'drain-timeout-ms': { type: 'string' },
   'request-timeout-ms': { type: 'string' },
   threads: { type: 'string' },
+  sessions: { type: 'string' },
   quantize: { type: 'string' },
 } as const;
 
@@ -85,6 +89,7 @@ export const serveCommand: Command = {
       drainTimeoutMs: numberFlag(values, 'drain-timeout-ms', { integer: true, min: 1 }),
       requestTimeoutMs: numberFlag(values, 'request-timeout-ms', { integer: true, min: 1 }),
       threads: numberFlag(values, 'threads', { integer: true, min: 1 }),
+      sessions: numberFlag(values, 'sessions', { integer: true, min: 1 }),
       quantize: choiceFlag(values, 'quantize', ['int8'] as const),
       onError: (error) => io.stderr.write(`tlkit serve: request failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`),
     });

@@ -4,7 +4,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf, tfl } from '../../../src/engines/tfjs/tf.js';
 import { exportOnnx } from '../../../src/engines/onnx/export.js';
-import { createOnnxRunner } from '../../../src/engines/onnx/session.js';
+import { createOnnxRunner, splitRows } from '../../../src/engines/onnx/session.js';
 import { readTensorData } from '../../../src/engines/onnx/tensor_data.js';
 import { UsageError } from '../../../src/core/errors.js';
 import { assertClose, randomInput, randomizeWeights } from './parity.js';
@@ -51,7 +51,58 @@ for (const worker of [false, true]) {
   });
 }
 
+test('splitRows gives each session a contiguous share, sizes within one, none past the rows', () => {
+  assert.deepEqual(splitRows(16, 2), [{ start: 0, end: 8 }, { start: 8, end: 16 }]);
+  assert.deepEqual(splitRows(5, 3), [{ start: 0, end: 2 }, { start: 2, end: 4 }, { start: 4, end: 5 }]);
+  assert.deepEqual(splitRows(1, 4), [{ start: 0, end: 1 }]);
+  for (let n = 1; n <= 20; n++) {
+    for (let parts = 1; parts <= 5; parts++) {
+      const ranges = splitRows(n, parts);
+      assert.equal(ranges.length, Math.min(n, parts));
+      assert.equal(ranges[0].start, 0);
+      assert.equal(ranges.at(-1)!.end, n);
+      ranges.forEach((r, i) => {
+        assert.ok(r.end > r.start, `${n}/${parts}: empty range ${i}`);
+        if (i > 0) assert.equal(r.start, ranges[i - 1].end);
+      });
+      const sizes = ranges.map((r) => r.end - r.start);
+      assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `${n}/${parts}: ${sizes}`);
+    }
+  }
+});
+
+test('several sessions split a batch between them and join the rows in order, as one session would', async () => {
+  const model = smallModel();
+  const bytes = await exportOnnx(model);
+  const one = await createOnnxRunner(bytes, { intraOpNumThreads: 1 });
+  const three = await createOnnxRunner(bytes, { sessions: 3, intraOpNumThreads: 3, maxRunBatch: 1 });
+  try {
+    for (const n of [1, 2, 5, 7]) {
+      const x = randomInput([n, 6, 5, 3], n);
+      const data = Float32Array.from(x.dataSync());
+      const expected = await one.run(data, x.shape);
+      const got = await three.run(data, x.shape);
+      assert.deepEqual(got.shape, expected.shape);
+      // Every row is the same computation on one thread: equal to the bit.
+      assert.deepEqual(Array.from(got.data), Array.from(expected.data), `batch of ${n}`);
+      assert.deepEqual(Array.from(data), Array.from(x.dataSync()), 'the caller keeps its data untouched');
+      assertClose(await three.run(x), model.predict(x) as tf.Tensor, `tensor batch of ${n}`);
+      const all = await three.runAll(data, x.shape);
+      assert.deepEqual(Object.keys(all), [...three.outputNames]);
+    }
+    // Concurrent calls keep their own rows.
+    const inputs = [4, 3, 6].map((n) => randomInput([n, 6, 5, 3], 10 + n));
+    const outputs = await Promise.all(inputs.map((x) => three.run(x)));
+    outputs.forEach((y, i) => assertClose(y, model.predict(inputs[i]) as tf.Tensor, `concurrent run ${i}`));
+  } finally {
+    await one.dispose();
+    await three.dispose();
+  }
+});
+
 test('bad thread counts and bytes that are not ONNX are reported', async () => {
   await assert.rejects(createOnnxRunner(new Uint8Array(4), { intraOpNumThreads: 0 }), (e: Error) => e instanceof UsageError && /intraOpNumThreads=0/.test(e.message));
+  await assert.rejects(createOnnxRunner(new Uint8Array(4), { sessions: 0 }), (e: Error) => e instanceof UsageError && /sessions=0/.test(e.message));
+  await assert.rejects(createOnnxRunner(new Uint8Array([1, 2, 3]), { sessions: 2 }), /could not load the ONNX model/);
   await assert.rejects(createOnnxRunner(new Uint8Array([1, 2, 3])), /could not load the ONNX model/);
 });
