@@ -3,6 +3,7 @@
 // and the model exports, tfjs otherwise.
 import type { tf, tfl } from './tfjs/tf.js';
 import { createOnnxPredictor } from './onnx/predictor.js';
+import { throughputOptions } from './onnx/session.js';
 import type { EngineChoice } from '../core/names.js';
 import { runtimeFor } from './engine_decision.js';
 
@@ -19,7 +20,7 @@ export async function openInferenceEngine(model: tfl.LayersModel, choice: Engine
   const { runtime, fallbackToTfjs } = runtimeFor(choice);
   if (runtime === 'tfjs') return { name: 'tfjs', dispose: async () => undefined };
   try {
-    const predictor = await createOnnxPredictor(model);
+    const predictor = await createOnnxPredictor(model, throughputOptions());
     return { name: 'onnx', predictor: (x) => predictor.predict(x), dispose: () => predictor.dispose() };
   } catch (error) {
     if (!fallbackToTfjs) throw error;

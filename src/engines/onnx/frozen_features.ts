@@ -16,7 +16,7 @@ import * as ort from 'onnxruntime-node';
 import { cacheEntry, cacheKey, describeArchitecture, hashWeights, optimizedModelPath, prepareEntryDir, readCached, resolveCacheDir, sha256, writeCached, type CompileInfo } from './compiled_cache.js';
 import { nodeInModel, type SymbolicTensor } from './model_graph.js';
 import { exportOnnx } from './export.js';
-import { createOnnxRunner, defaultThreadCount, type OnnxOutput, type OnnxRunner, type OnnxRunnerOptions } from './session.js';
+import { createOnnxRunner, throughputOptions, type OnnxOutput, type OnnxRunner, type OnnxRunnerOptions } from './session.js';
 import { frozenPrefixEnd } from './frozen_prefix.js';
 import { splitAtLayer } from './split_at_layer.js';
 
@@ -100,7 +100,7 @@ export async function createFrozenEngine(model: tfl.LayersModel, options: Frozen
   const exported = extras.length === 0 ? prefix : tfl.model({ inputs: model.inputs, outputs: [prefix.outputs[0], ...extras.map((e) => e.tensor)], name: `${prefix.name}_and_${extras.length}` });
   const description = { architecture: describeArchitecture(exported), weights: hashWeights(exported), level: options.graphOptimizationLevel ?? 'all' };
   const fingerprint = await cacheKey('frozen-prefix', description);
-  const { runner, onnxModel, cache } = await openPrefix(exported, description, withSessionDefaults(options));
+  const { runner, onnxModel, cache } = await openPrefix(exported, description, throughputOptions(options));
   const compileInfo: CompileInfo = { compileMs: performance.now() - started, cache };
   const boundaries: FrozenBoundary[] = [
     { layerName: boundaryLayer.name, shape: boundaryShape.slice(1) as number[], fingerprint: boundaryFingerprint(prefix) },
@@ -151,18 +151,6 @@ function boundaryFingerprint(prefix: tfl.LayersModel): string {
   const architecture = describeArchitecture(prefix) as { calls: { trainable?: boolean; weights: [number, unknown, boolean][] }[] };
   const calls = architecture.calls.map(({ trainable: _trainable, weights, ...call }) => ({ ...call, weights: weights.map(([index, shape]) => [index, shape]) }));
   return sha256(JSON.stringify({ format: 1, architecture: { ...architecture, calls }, weights: hashWeights(prefix), onnxruntime: ort.env.versions }));
-}
-
-/**
- * The prefix runs as one single-thread session per thread, each on its share of a batch's rows, one row
- * at a time, in worker threads (the main thread decodes meanwhile): on this 2-core machine 1.1x (MobileNetV2
- * at 224, batches of 32) to 1.2x (InceptionV3 at 299) the images a second of one session with two threads
- * in slices of 8. Options given win.
- */
-function withSessionDefaults(options: FrozenEngineOptions): FrozenEngineOptions {
-  const threads = options.intraOpNumThreads ?? defaultThreadCount();
-  const sessions = options.sessions ?? threads;
-  return { ...options, intraOpNumThreads: threads, sessions, maxRunBatch: options.maxRunBatch ?? (sessions > 1 ? 1 : undefined) };
 }
 
 /** The prefix's session: from the cache when it holds this prefix, else exported, optimised and stored. */

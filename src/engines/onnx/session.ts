@@ -87,6 +87,17 @@ export function defaultThreadCount(): number {
 }
 
 /**
+ * Options for running many images (the frozen prefix's pass, predict, evaluate, the server): one
+ * single-thread session per thread, each taking its share of a batch's rows one row at a time (see
+ * `sessions`). Options given win.
+ */
+export function throughputOptions<T extends OnnxRunnerOptions>(options: T = {} as T): T {
+  const threads = options.intraOpNumThreads ?? defaultThreadCount();
+  const sessions = options.sessions ?? threads;
+  return { ...options, intraOpNumThreads: threads, sessions, maxRunBatch: options.maxRunBatch ?? (sessions > 1 ? 1 : undefined) };
+}
+
+/**
  * tlkit's CPU session settings: `threads` intra-op threads that sleep instead of spinning (on a shared
  * 2-core machine spinning costs more than it saves), one inter-op thread, sequential execution, every
  * graph optimisation, and denormals flushed (frozen random or barely-active layers can produce them,
