@@ -31,13 +31,19 @@ function tableFor(spec: ModelInputSpec): Float32Array {
 }
 
 export function modelInputFromRgb(rgb: Uint8Array, spec: ModelInputSpec): Float32Array {
+  const data = new Float32Array(rgb.length);
+  modelInputInto(rgb, spec, data, 0);
+  return data;
+}
+
+/** The same, written into `out` from index `offset` (a row of a batch being filled): no array of its own. */
+export function modelInputInto(rgb: Uint8Array, spec: ModelInputSpec, out: Float32Array, offset: number): void {
+  if (offset < 0 || offset + rgb.length > out.length) throw new RangeError(`modelInputInto: ${rgb.length} values from ${offset} do not fit in ${out.length}`);
   const table = tableFor(spec);
   const [s0, s1, s2] = spec.preprocess === 'caffe' ? [2, 1, 0] : [0, 1, 2];
-  const data = new Float32Array(rgb.length);
-  for (let i = 0; i < rgb.length; i += 3) {
-    data[i] = table[rgb[i + s0] * 3];
-    data[i + 1] = table[rgb[i + s1] * 3 + 1];
-    data[i + 2] = table[rgb[i + s2] * 3 + 2];
+  for (let i = 0, o = offset; i < rgb.length; i += 3, o += 3) {
+    out[o] = table[rgb[i + s0] * 3];
+    out[o + 1] = table[rgb[i + s1] * 3 + 1];
+    out[o + 2] = table[rgb[i + s2] * 3 + 2];
   }
-  return data;
 }

@@ -1,7 +1,6 @@
 // From request bytes to model input rows, with the HTTP status a client gets for each way an upload can
 // be unusable. Bytes are decoded in memory (sharp, with the pixel limit); nothing touches the disk.
 import { decodeImageBuffer, DecodeFailure, imageDimensions } from '../data/decode.js';
-import { modelInputFromRgb } from '../data/model_input.js';
 import { TlkitError } from '../core/errors.js';
 import type { ModelMetadata } from '../weights/saved_model.js';
 import type { RejectReason } from './metrics.js';
@@ -35,11 +34,14 @@ export function decodeFailureToHttp(failure: DecodeFailure): HttpError {
   return new HttpError(422, 'bad_image', `${failure.file}: ${reason}`, 'bad_image');
 }
 
-/** One upload as the model's input row (size, preprocessing and rescale from tlkit.json). */
-export async function imageToModelInput(image: UploadedImage, metadata: ModelMetadata, limitInputPixels: number): Promise<Float32Array> {
+/**
+ * One upload decoded to 8-bit RGB at the model's input size (rows x cols x 3): what `modelInputInto`
+ * turns into the model's input row when its batch is put together.
+ */
+export async function decodeUpload(image: UploadedImage, metadata: ModelMetadata, limitInputPixels: number): Promise<Uint8Array> {
   try {
     const decoded = await decodeImageBuffer(image.bytes, image.name, { targetSize: metadata.inputSize, colorMode: 'rgb', limitInputPixels, legacyOffThread: true });
-    return modelInputFromRgb(decoded.data, metadata);
+    return decoded.data;
   } catch (error) {
     if (error instanceof DecodeFailure) throw decodeFailureToHttp(error);
     throw error;

@@ -26,7 +26,8 @@ import { bundlePageScript } from './bundle.js';
 import { pageConfigFor } from './export_web.js';
 import { ServeMetrics } from './metrics.js';
 import { BatcherClosedError, MicroBatcher, QueueFullError } from './micro_batcher.js';
-import { checkRequestPixels, HttpError, imageToModelInput, type UploadedImage } from './request_images.js';
+import { checkRequestPixels, decodeUpload, HttpError, type UploadedImage } from './request_images.js';
+import { modelInputInto } from '../data/model_input.js';
 import { renderWebPage } from './web_page.js';
 
 export interface ServeOptions {
@@ -171,13 +172,14 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
   }
   const [h, w] = metadata.inputSize;
   const rowSize = h * w * 3;
-  const batcher = new MicroBatcher<Float32Array, number[]>({
+  const batcher = new MicroBatcher<Uint8Array, number[]>({
     maxBatch,
     windowMs,
     maxQueue,
     async run(inputs) {
+      // Each image waits as its 8-bit pixels and becomes a float32 row only here, in the batch itself.
       const batch = new Float32Array(inputs.length * rowSize);
-      inputs.forEach((x, i) => batch.set(x, i * rowSize));
+      inputs.forEach((rgb, i) => modelInputInto(rgb, metadata, batch, i * rowSize));
       const out = await predictor.predictArray(batch, [inputs.length, h, w, 3]);
       const units = out.data.length / inputs.length;
       return inputs.map((_, i) => classProbabilities(out.data.subarray(i * units, (i + 1) * units)));
@@ -280,7 +282,7 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
       try {
         // Each image stands alone: in a multipart request a bad part gets its own error beside the
         // others' answers; only when every image fails does the request fail (with the first one's status).
-        const decoded = await Promise.allSettled(images.map((image) => imageToModelInput(image, metadata, limitInputPixels)));
+        const decoded = await Promise.allSettled(images.map((image) => decodeUpload(image, metadata, limitInputPixels)));
         const failed = decoded.find((d): d is PromiseRejectedResult => d.status === 'rejected' && !(d.reason instanceof HttpError));
         if (failed) throw failed.reason;
         if (decoded.every((d) => d.status === 'rejected')) throw (decoded[0] as PromiseRejectedResult).reason;

@@ -2,7 +2,7 @@
 // float32 values bit for bit, in every mode, with and without rescale (a wrong channel order fails it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { modelInputFromRgb } from '../../src/data/model_input.js';
+import { modelInputFromRgb, modelInputInto } from '../../src/data/model_input.js';
 import { preprocessInputArray } from '../../src/data/preprocess_array.js';
 
 test('modelInputFromRgb equals preprocessInputArray then rescale, bit for bit', () => {
@@ -15,4 +15,14 @@ test('modelInputFromRgb equals preprocessInputArray then rescale, bit for bit', 
       assert.deepEqual(modelInputFromRgb(rgb, { preprocess: mode, rescale }), expected, `${mode}, rescale ${rescale}`);
     }
   }
+});
+
+test('modelInputInto writes the same row into a batch at its offset and nothing else', () => {
+  const rgb = new Uint8Array(5 * 3).map((_, i) => (i * 37) % 256);
+  const spec = { preprocess: 'caffe', rescale: 0.5 };
+  const batch = new Float32Array(3 * rgb.length).fill(-7);
+  modelInputInto(rgb, spec, batch, rgb.length);
+  assert.deepEqual(batch.subarray(rgb.length, 2 * rgb.length), modelInputFromRgb(rgb, spec));
+  assert.ok(batch.subarray(0, rgb.length).every((v) => v === -7) && batch.subarray(2 * rgb.length).every((v) => v === -7), 'the other rows are untouched');
+  assert.throws(() => modelInputInto(rgb, spec, batch, 2 * rgb.length + 1), RangeError);
 });

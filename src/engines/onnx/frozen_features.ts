@@ -16,7 +16,7 @@ import * as ort from 'onnxruntime-node';
 import { cacheEntry, cacheKey, describeArchitecture, hashWeights, optimizedModelPath, prepareEntryDir, readCached, resolveCacheDir, sha256, writeCached, type CompileInfo } from './compiled_cache.js';
 import { nodeInModel, type SymbolicTensor } from './model_graph.js';
 import { exportOnnx } from './export.js';
-import { createOnnxRunner, throughputOptions, type OnnxOutput, type OnnxRunner, type OnnxRunnerOptions } from './session.js';
+import { createOnnxRunner, type OnnxOutput, type OnnxRunner, type OnnxRunnerOptions } from './session.js';
 import { frozenPrefixEnd } from './frozen_prefix.js';
 import { splitAtLayer } from './split_at_layer.js';
 
@@ -100,7 +100,7 @@ export async function createFrozenEngine(model: tfl.LayersModel, options: Frozen
   const exported = extras.length === 0 ? prefix : tfl.model({ inputs: model.inputs, outputs: [prefix.outputs[0], ...extras.map((e) => e.tensor)], name: `${prefix.name}_and_${extras.length}` });
   const description = { architecture: describeArchitecture(exported), weights: hashWeights(exported), level: options.graphOptimizationLevel ?? 'all' };
   const fingerprint = await cacheKey('frozen-prefix', description);
-  const { runner, onnxModel, cache } = await openPrefix(exported, description, throughputOptions(options));
+  const { runner, onnxModel, cache } = await openPrefix(exported, description, options);
   const compileInfo: CompileInfo = { compileMs: performance.now() - started, cache };
   const boundaries: FrozenBoundary[] = [
     { layerName: boundaryLayer.name, shape: boundaryShape.slice(1) as number[], fingerprint: boundaryFingerprint(prefix) },
