@@ -16,11 +16,16 @@ export interface InferenceEngine {
   dispose(): Promise<void>;
 }
 
-export async function openInferenceEngine(model: tfl.LayersModel, choice: EngineChoice = 'auto'): Promise<InferenceEngine> {
+/**
+ * `options.manyImages`: run the whole model as one single-thread session per core (throughputOptions: more
+ * images a second; each extra session holds its own copy of the model: ~300 MB for inception_v3). For `tlkit predict` / `evaluate` over folders; a
+ * few images (explain, a report) keep one session.
+ */
+export async function openInferenceEngine(model: tfl.LayersModel, choice: EngineChoice = 'auto', options: { manyImages?: boolean } = {}): Promise<InferenceEngine> {
   const { runtime, fallbackToTfjs } = runtimeFor(choice);
   if (runtime === 'tfjs') return { name: 'tfjs', dispose: async () => undefined };
   try {
-    const predictor = await createOnnxPredictor(model, throughputOptions());
+    const predictor = await createOnnxPredictor(model, options.manyImages ? throughputOptions() : {});
     return { name: 'onnx', predictor: (x) => predictor.predict(x), dispose: () => predictor.dispose() };
   } catch (error) {
     if (!fallbackToTfjs) throw error;
