@@ -87,9 +87,10 @@ export function defaultThreadCount(): number {
 }
 
 /**
- * Options for running many images (the frozen prefix's pass, predict, evaluate, the server): one
+ * Options for running many images (`tlkit predict` / `evaluate` over folders, the server): one
  * single-thread session per thread, each taking its share of a batch's rows one row at a time (see
- * `sessions`). Options given win.
+ * `sessions`). Each session holds its own copy of the model (~300 MB for inception_v3), which is why
+ * the frozen prefix of a training run does not use it (docs/training-engines.md). Options given win.
  */
 export function throughputOptions<T extends OnnxRunnerOptions>(options: T = {} as T): T {
   const threads = options.intraOpNumThreads ?? defaultThreadCount();
@@ -136,8 +137,9 @@ export async function createOnnxRunner(modelBytes: Uint8Array, options: OnnxRunn
       // Only the first session writes the optimised graph (the others would write the same file at once).
       const { optimizedModelFilePath: _once, ...others } = sessionOptions as WorkerSessionOptions & { optimizedModelFilePath?: string };
       backend = pooledBackend(await createAll(sessions, (i) => workerBackend(modelBytes, i === 0 ? sessionOptions : (others as WorkerSessionOptions), maxRunBatch)));
+    } else {
+      backend = options.worker ? await workerBackend(modelBytes, sessionOptions, maxRunBatch) : await sameThreadBackend(modelBytes, sessionOptions, maxRunBatch);
     }
-    else backend = options.worker ? await workerBackend(modelBytes, sessionOptions, maxRunBatch) : await sameThreadBackend(modelBytes, sessionOptions, maxRunBatch);
   } catch (error) {
     throw new TlkitError(`onnxruntime-node could not load the ONNX model: ${(error as Error).message}`, { cause: error });
   }
