@@ -18,8 +18,8 @@ export interface InferenceEngine {
 
 /**
  * `options.manyImages`: run the whole model as one single-thread session per core (throughputOptions: more
- * images a second; each extra session holds its own copy of the model: ~300 MB for inception_v3). For `tlkit predict` / `evaluate` over folders; a
- * few images (explain, a report) keep one session.
+ * images a second; each extra session holds its own copy of the model, ~300 MB for inception_v3). For
+ * `tlkit predict` / `evaluate` over folders; a few images (explain, a report) keep one session.
  */
 export async function openInferenceEngine(model: tfl.LayersModel, choice: EngineChoice = 'auto', options: { manyImages?: boolean } = {}): Promise<InferenceEngine> {
   const { runtime, fallbackToTfjs } = runtimeFor(choice);

@@ -7,9 +7,13 @@ import { throughputOptions } from '../engines/onnx/session.js';
 import { readQuantizedOnnx } from '../weights/quantized_onnx.js';
 import { resolveModelDir } from '../weights/saved_model.js';
 
-/** An inference engine (name 'onnx') running the int8 model of `runDir`; `model` is its float32 source. */
-export async function openQuantizedEngine(runDir: string, model: tfl.LayersModel, options: { path?: string } = {}): Promise<InferenceEngine> {
+/**
+ * An inference engine (name 'onnx') running the int8 model of `runDir`; `model` is its float32 source.
+ * `manyImages` as in openInferenceEngine.
+ */
+export async function openQuantizedEngine(runDir: string, model: tfl.LayersModel, options: { path?: string; manyImages?: boolean } = {}): Promise<InferenceEngine> {
   const bytes = await readQuantizedOnnx(resolveModelDir(runDir), options.path);
-  const predictor = await createOnnxPredictor(model, throughputOptions<OnnxPredictorOptions>({ onnxModel: bytes }));
+  const onnx: OnnxPredictorOptions = { onnxModel: bytes };
+  const predictor = await createOnnxPredictor(model, options.manyImages ? throughputOptions(onnx) : onnx);
   return { name: 'onnx', predictor: (x) => predictor.predict(x), dispose: () => predictor.dispose() };
 }

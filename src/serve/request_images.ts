@@ -1,4 +1,4 @@
-// From request bytes to model input rows, with the HTTP status a client gets for each way an upload can
+// From request bytes to 8-bit pixels at the model's input size, with the HTTP status a client gets for each way an upload can
 // be unusable. Bytes are decoded in memory (sharp, with the pixel limit); nothing touches the disk.
 import { decodeImageBuffer, DecodeFailure, imageDimensions } from '../data/decode.js';
 import { TlkitError } from '../core/errors.js';

@@ -87,7 +87,7 @@ export const evaluateCommand: Command = {
         return 0;
       }
     }
-    const engine = quantize ? await (await import('../../inference/quantized_engine.js')).openQuantizedEngine(positionals[0], model) : await openInferenceEngine(model, engineChoice, { manyImages: true });
+    const engine = quantize ? await (await import('../../inference/quantized_engine.js')).openQuantizedEngine(positionals[0], model, { manyImages: true }) : await openInferenceEngine(model, engineChoice, { manyImages: true });
     if (engine.note) io.stderr.write(engine.note + '\n');
     try {
       const evaluation = await evaluate(model, iterator, { classNames: metadata.classNames, onProgress: values.json ? undefined : printer.update, predictor: engine.predictor });

@@ -76,7 +76,7 @@ export const predictCommand: Command = {
     ]);
     await initEngine();
     const { model, metadata } = await loadModel(positionals[0]);
-    const engine = quantize ? await (await import('../../inference/quantized_engine.js')).openQuantizedEngine(positionals[0], model) : await openInferenceEngine(model, engineChoice, { manyImages: true });
+    const engine = quantize ? await (await import('../../inference/quantized_engine.js')).openQuantizedEngine(positionals[0], model, { manyImages: true }) : await openInferenceEngine(model, engineChoice, { manyImages: true });
     if (engine.note) io.stderr.write(engine.note + '\n');
     const format = values.json ? 'json' : values.csv ? 'csv' : 'text';
     // Each result is written as soon as its batch is done: output and memory do not wait for the last file.
