@@ -61,6 +61,8 @@ export type { CacheItem, CacheListing, PruneOptions } from './engines/feature_st
 export { RunFeatureStores } from './train/run/run_feature_stores.js';
 export type { FeatureStoreSettings } from './train/run/run_feature_stores.js';
 export { evaluateFromStore } from './train/run/evaluate_from_store.js';
+export { predictFromStore } from './train/run/predict_from_store.js';
+export type { PredictFromStoreOptions, StorePredictions } from './train/run/predict_from_store.js';
 export type { StoreEvaluation } from './train/run/evaluate_from_store.js';
 export { cachedLinearProbe, probeKey, probeCacheDir } from './train/probes/probe_cache.js';
 export { createOnnxPredictor } from './engines/onnx/predictor.js';

@@ -14,7 +14,7 @@ import { Float32Pool } from './buffer_pool.js';
 import { DecodedCache, defaultDecodedCacheBytes } from './decoded_cache.js';
 import { runSampleJob, type SampleJob } from './sample_job.js';
 import type { ImageFingerprint } from './image_fingerprint.js';
-import { applyPixelStandardization } from './transforms/standardize.js';
+import { applyPixelStandardization, type PixelStandardization } from './transforms/standardize.js';
 import { scanDirectory, type Subset } from './scan_directory.js';
 import { checkWorkers, WorkerPool } from './workers.js';
 
@@ -66,6 +66,18 @@ export interface FlowFromDirectoryOptions extends SampleIteratorOptions {
    * downstream): keep no decoded pixels at all. Also settable later with `readEachImageOnce()`.
    */
   readOnce?: boolean;
+}
+
+/** The decode settings that decide a file's model input (the pixel limit only refuses files). */
+export type ModelPixelDecode = Required<Pick<DecodeOptions, 'targetSize' | 'colorMode' | 'interpolation' | 'keepAspectRatio' | 'autoOrient'>>;
+
+/**
+ * What turns a file into model input, as JSON in a fixed key order: the feature store keys on it
+ * (DirectoryIterator.describePixels, and `tlkit predict` looking up what runs stored).
+ */
+export function describeModelPixels(decode: ModelPixelDecode, standardization: PixelStandardization): Record<string, unknown> {
+  const { targetSize, colorMode, interpolation, keepAspectRatio, autoOrient } = decode;
+  return { decode: { targetSize, colorMode, interpolation, keepAspectRatio, autoOrient }, standardization };
 }
 
 export class DirectoryIterator extends SampleIterator {
@@ -214,8 +226,7 @@ export class DirectoryIterator extends SampleIterator {
     if (this.augment) return undefined;
     const standardization = this.generator.pixelStandardization();
     if (!standardization) return undefined;
-    const { limitInputPixels: _limit, ...decode } = this.decodeOptions;
-    return { decode, standardization };
+    return describeModelPixels(this.decodeOptions as ModelPixelDecode, standardization);
   }
 
   protected describeSample(index: number): string {

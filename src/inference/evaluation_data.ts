@@ -2,18 +2,35 @@
 // resize, preprocess_input mode and rescale, through the data module's flowFromDirectory), labelled with
 // the model's class names so indices match; unreadable files are skipped with their reason.
 import { ImageDataGenerator } from '../data/image_data_generator.js';
-import type { DirectoryIterator } from '../data/directory_iterator.js';
+import { describeModelPixels, type DirectoryIterator } from '../data/directory_iterator.js';
 import { preprocessInput } from '../data/preprocess_input.js';
 import type { ModelMetadata } from '../weights/saved_model.js';
 
-export function evaluationIterator(directory: string, metadata: ModelMetadata, options: { batchSize?: number; onWarning?: (m: string) => void } = {}): DirectoryIterator {
-  const generator = new ImageDataGenerator({
+/** How a saved model's training run decoded its images (flowFromDirectory's defaults, as `tlkit train` runs it). */
+const TRAINING_DECODE = { colorMode: 'rgb', interpolation: 'nearest', keepAspectRatio: false, autoOrient: true } as const;
+
+/** The standardization of the model's training data: its preprocess_input mode, then its rescale. */
+export function evaluationGenerator(metadata: ModelMetadata, onWarning?: (m: string) => void): ImageDataGenerator {
+  return new ImageDataGenerator({
     preprocessingFunction: metadata.preprocess === 'none' ? null : preprocessInput(metadata.preprocess),
     rescale: metadata.rescale ?? null,
-    onWarning: options.onWarning,
+    onWarning,
   });
-  return generator.flowFromDirectory(directory, {
+}
+
+/**
+ * What turns a file into this model's input, as the feature store keys on it (the description an
+ * evaluationIterator's describePixels gives); undefined when the model's standardization cannot be described.
+ */
+export function evaluationPixels(metadata: ModelMetadata): Record<string, unknown> | undefined {
+  const standardization = evaluationGenerator(metadata).pixelStandardization();
+  return standardization ? describeModelPixels({ targetSize: metadata.inputSize, ...TRAINING_DECODE }, standardization) : undefined;
+}
+
+export function evaluationIterator(directory: string, metadata: ModelMetadata, options: { batchSize?: number; onWarning?: (m: string) => void } = {}): DirectoryIterator {
+  return evaluationGenerator(metadata, options.onWarning).flowFromDirectory(directory, {
     targetSize: metadata.inputSize,
+    ...TRAINING_DECODE,
     classes: metadata.classNames,
     classMode: 'sparse',
     shuffle: false,

@@ -40,6 +40,12 @@ function probabilityRows(output: tf.Tensor): number[][] {
   });
 }
 
+/** Top-k predictions, one per row of a model's output (probabilities, or one sigmoid unit). */
+export function predictionsFromOutput(output: tf.Tensor, classNames: string[] | undefined, topK: number | undefined): Prediction[] {
+  const k = checkTopK(topK);
+  return probabilityRows(output).map((row) => ({ top: topOf(row, classNames, k) }));
+}
+
 function checkTopK(topK: unknown): number {
   if (topK === undefined) return 5;
   if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 1) throw invalidArgument('topK', topK, 'an integer >= 1');
@@ -56,7 +62,7 @@ export async function predict(model: tfl.LayersModel, images: tf.Tensor4D, optio
     let output: tf.Tensor | undefined;
     try {
       output = options.predictor ? await options.predictor(x) : tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor);
-      for (const row of probabilityRows(output)) out.push({ top: topOf(row, options.classNames, k) });
+      out.push(...predictionsFromOutput(output, options.classNames, k));
     } finally {
       tf.dispose([x, output as tf.Tensor]);
     }

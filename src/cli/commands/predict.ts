@@ -1,21 +1,25 @@
 // `tlkit predict MODEL IMAGE|DIR...`: class names and probabilities per image.
 import type { Command } from '../command.js';
-import { choiceFlag, numberFlag, parseFlags } from '../args.js';
+import { choiceFlag, numberFlag, parseFlags, stringFlag } from '../args.js';
 import { UsageError } from '../../core/errors.js';
 import type { Writable } from 'node:stream';
 import type { Prediction } from '../../inference/predict.js';
 
-const usage = `Usage: tlkit predict MODEL IMAGE|DIR... [--top-k K] [--batch-size B] [--json | --csv] [--quantize int8]
+const usage = `Usage: tlkit predict MODEL IMAGE|DIR... [--top-k K] [--batch-size B] [--json | --csv] [--quantize int8] [--feature-store DIR | --no-feature-store]
 
 Classifies images with a trained model (a run directory, or its model/ folder). Directories are read
 recursively (png jpg jpeg bmp ppm tif tiff). Prints, per image, the K most probable classes; a file
-that cannot be read is listed with its error (exit code 1), the others are still classified.
+that cannot be read is listed with its error (exit code 1), the others are still classified. A model
+trained by tlkit on a frozen backbone reads the backbone's features of the images a run or an evaluation
+stored from the feature store (the log says how many) and runs only its trained part on them.
 
 Options:
   --top-k K        classes per image, most probable first (default 1)
   --batch-size B   images per batch (default 16)
   --engine E       auto (default: onnxruntime when it can run the model, else tfjs), onnx or tfjs
   --quantize int8  run RUN/model.int8.onnx (tlkit export RUN --format onnx --quantize int8) on onnxruntime
+  --feature-store DIR  where frozen-backbone features are kept (default: $TLKIT_CACHE_DIR or ~/.cache/tlkit)
+  --no-feature-store   run the whole model on every image
   --json           [{"file", "top": [{"className", "index", "probability"}]}]
   --csv            file,rank,class,probability,error (one row per listed class; a file that could
                    not be read: one row with its error). Cells that a spreadsheet would run as a
@@ -28,6 +32,8 @@ const flags = {
   engine: { type: 'string' },
   quantize: { type: 'string' },
   csv: { type: 'boolean' },
+  'feature-store': { type: 'string' },
+  'no-feature-store': { type: 'boolean' },
 } as const;
 
 /**
@@ -76,16 +82,30 @@ export const predictCommand: Command = {
     ]);
     await initEngine();
     const { model, metadata } = await loadModel(positionals[0]);
-    const engine = quantize ? await (await import('../../inference/quantized_engine.js')).openQuantizedEngine(positionals[0], model, { manyImages: true }) : await openInferenceEngine(model, engineChoice, { manyImages: true });
-    if (engine.note) io.stderr.write(engine.note + '\n');
+    const featureStore = values['no-feature-store'] ? false : stringFlag(values, 'feature-store');
+    // A model trained on a frozen backbone reads its features from the store; otherwise (undefined) the
+    // whole model runs.
+    let stored: import('../../train/run/predict_from_store.js').StorePredictions | undefined;
+    if (!quantize && engineChoice !== 'tfjs' && featureStore !== false) {
+      const { predictFromStore } = await import('../../train/run/predict_from_store.js');
+      try {
+        stored = await predictFromStore(model, metadata, positionals.slice(1), { topK, batchSize, manyImages: true, ...(featureStore ? { featureStore } : {}) });
+      } catch (error) {
+        model.dispose();
+        throw error;
+      }
+    }
+    const engine = stored ? undefined : quantize ? await (await import('../../inference/quantized_engine.js')).openQuantizedEngine(positionals[0], model, { manyImages: true }) : await openInferenceEngine(model, engineChoice, { manyImages: true });
+    if (engine?.note) io.stderr.write(engine.note + '\n');
     const format = values.json ? 'json' : values.csv ? 'csv' : 'text';
     // Each result is written as soon as its batch is done: output and memory do not wait for the last file.
     let written = 0;
     let failed = 0;
+    const predictions = stored ? stored.predictions : predictFilesStream(model, metadata, positionals.slice(1), { topK, batchSize, predictor: engine!.predictor });
     try {
       if (format === 'json') await writeOut(io.stdout, '[\n');
       if (format === 'csv') await writeOut(io.stdout, 'file,rank,class,probability,error\n');
-      for await (const p of predictFilesStream(model, metadata, positionals.slice(1), { topK, batchSize, predictor: engine.predictor })) {
+      for await (const p of predictions) {
         await writeOut(io.stdout, formatPrediction(p, format, written === 0));
         written++;
         if (p.error) {
@@ -94,8 +114,11 @@ export const predictCommand: Command = {
         }
       }
       if (format === 'json') await writeOut(io.stdout, written ? '\n]\n' : ']\n');
+      const features = await stored?.describe();
+      if (features) io.stderr.write(features + '\n');
     } finally {
-      await engine.dispose();
+      await predictions.return(undefined);
+      await engine?.dispose();
       model.dispose();
     }
     return failed > 0 ? 1 : 0;
