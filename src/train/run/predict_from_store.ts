@@ -40,8 +40,9 @@ export interface StorePredictions {
 /**
  * Predictions of a saved model for image files (and directories of them), reading its frozen prefix's
  * features from the feature store. Undefined when the model records no frozen prefix, the store is off,
- * or its input cannot be described for the store (then predict with the whole model). The generator
- * releases everything when it ends (or when the caller stops early with `return`).
+ * its input cannot be described for the store, or its trained part cannot run on onnxruntime (then predict
+ * with the whole model). The generator releases everything when it ends, or when the caller stops early
+ * with `return` after starting it: iterate it.
  */
 export async function predictFromStore(model: tfl.LayersModel, metadata: ModelMetadata, paths: string[], options: PredictFromStoreOptions = {}): Promise<StorePredictions | undefined> {
   const endsAt = metadata.frozenPrefixEnd;
@@ -73,13 +74,20 @@ export async function predictFromStore(model: tfl.LayersModel, metadata: ModelMe
     await release(frozen, featureStores);
     return undefined;
   }
+  // The trained part on onnxruntime, as evaluate runs it; a head it cannot export leaves predict to the whole model.
+  let predictor: Awaited<ReturnType<typeof createOnnxPredictor>>;
+  try {
+    predictor = await createOnnxPredictor(frozen.head, { batchSize: 32 });
+  } catch {
+    await release(frozen, featureStores);
+    return undefined;
+  }
   const counts: FeatureCounts = { fromStore: 0, computed: 0, computeSeconds: 0 };
   featureStores.track(counts);
   const { stores: [store], keyOf } = stores;
   let described: string | undefined;
 
   async function* predictions(): AsyncGenerator<Prediction> {
-    const predictor = await createOnnxPredictor(frozen.head, { batchSize: 32 });
     const [h, w] = metadata.inputSize;
     const rowShape = frozen.boundaries[0].shape;
     const rowSize = rowShape.reduce((a, b) => a * b, 1);
