@@ -5,25 +5,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { trainRun } from '../../../src/train/run/run.js';
 import { runCli } from '../../helpers/io.js';
-
-const SAMPLE = join(import.meta.dirname, '..', '..', '..', 'samples', 'fashion-shoes');
-
-function featureLine(stderr: string): [number, number] | undefined {
-  const match = /features: ([\d,]+) from the store, ([\d,]+) computed/.exec(stderr);
-  return match ? [Number(match[1].replace(/,/g, '')), Number(match[2].replace(/,/g, ''))] : undefined;
-}
+import { featureLine, SAMPLE, trainStoredRun } from './stored_run.js';
 
 test('tlkit evaluate reads a frozen-backbone run\'s features from the store and agrees with the whole model', { timeout: 300_000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'tlkit-eval-store-'));
   try {
     const store = join(root, 'cache');
     const valDir = join(SAMPLE, 'test');
-    const result = await trainRun({
-      dataDir: join(SAMPLE, 'train'), valDir, backbone: 'mobilenet_v2', alpha: 0.35, inputSize: 48, weights: 'none',
-      freezeBackbone: true, epochs: 1, batchSize: 32, seed: 4, featureStore: store, linearProbe: false, outDir: join(root, 'run'),
-    });
+    const result = await trainStoredRun(root, store);
     const metadata = JSON.parse(readFileSync(join(root, 'run', 'model', 'tlkit.json'), 'utf8'));
     assert.equal(metadata.frozenPrefixEnd, result.enginePlans.at(-1)?.frozenPrefix?.endsAt);
     const samples = result.evaluation!.samples;

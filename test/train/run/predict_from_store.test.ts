@@ -6,15 +6,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { trainRun } from '../../../src/train/run/run.js';
 import { runCli } from '../../helpers/io.js';
-
-const SAMPLE = join(import.meta.dirname, '..', '..', '..', 'samples', 'fashion-shoes');
-
-function featureLine(stderr: string): [number, number] | undefined {
-  const match = /features: ([\d,]+) from the store, ([\d,]+) computed/.exec(stderr);
-  return match ? [Number(match[1].replace(/,/g, '')), Number(match[2].replace(/,/g, ''))] : undefined;
-}
+import { featureLine, SAMPLE, trainStoredRun } from './stored_run.js';
 
 interface Row {
   file: string;
@@ -27,10 +20,7 @@ test('tlkit predict reads a frozen-backbone run\'s stored features, computes the
   try {
     const store = join(root, 'cache');
     const valDir = join(SAMPLE, 'test');
-    const result = await trainRun({
-      dataDir: join(SAMPLE, 'train'), valDir, backbone: 'mobilenet_v2', alpha: 0.35, inputSize: 48, weights: 'none',
-      freezeBackbone: true, epochs: 1, batchSize: 32, seed: 4, featureStore: store, linearProbe: false, outDir: join(root, 'run'),
-    });
+    const result = await trainStoredRun(root, store);
     const samples = result.evaluation!.samples;
 
     const fromStore = await runCli(['predict', join(root, 'run'), valDir, '--json', '--top-k', '2', '--feature-store', store]);
