@@ -2,7 +2,7 @@
 // where its frozen prefix ends (ModelMetadata.frozenPrefixEnd), and the prefix's features of every image a run
 // or an evaluation of it saw are in the store (keyed by the file's identity and by how files become model
 // input, which is the training run's decode for predict as for evaluate). Those images cost the trained
-// part only; the others go through the prefix as `predict` decodes them. Nothing is written to the store
+// part only; the others go through the prefix as `predict` decodes them. No features are written to the store
 // here: what is stored comes from the training pipeline (flowFromDirectory), the one store writer.
 import { createFrozenEngine, type FrozenEngine } from '../../engines/onnx/frozen_features.js';
 import { createOnnxPredictor } from '../../engines/onnx/predictor.js';
