@@ -40,7 +40,7 @@ export interface StorePredictions {
 /**
  * Predictions of a saved model for image files (and directories of them), reading its frozen prefix's
  * features from the feature store. Undefined when the model records no frozen prefix, the store is off,
- * its input cannot be described for the store, or its trained part cannot run on onnxruntime (then predict
+ * its input cannot be described for the store, or its prefix or trained part cannot run on onnxruntime (then predict
  * with the whole model). The generator releases everything when it ends, or when the caller stops early
  * with `return` after starting it: iterate it.
  */
@@ -53,7 +53,14 @@ export async function predictFromStore(model: tfl.LayersModel, metadata: ModelMe
   const pixels = evaluationPixels(metadata);
   if (featureStores.root === false || !pixels) return undefined;
   const files = await listImageFiles(paths);
-  const frozen = await createFrozenEngine(model, { frozenUpTo: endsAt, ...(options.manyImages ? throughputOptions() : {}) });
+  let frozen: FrozenEngine;
+  try {
+    frozen = await createFrozenEngine(model, { frozenUpTo: endsAt, ...(options.manyImages ? throughputOptions() : {}) });
+  } catch {
+    // A prefix onnxruntime cannot run: the whole model predicts (on tfjs where the engine choice allows).
+    await featureStores.close();
+    return undefined;
+  }
   // The store lookup needs only what a deterministic iterator over these files would describe.
   const view: BatchIterator & { isDeterministic(): boolean; describePixels(): Record<string, unknown> } = {
     length: 0,
