@@ -105,6 +105,29 @@ export interface PredictFilesOptions extends PredictOptions {
   onProgress?: ProgressCallback;
 }
 
+/** Images of a batch decoded for the model: the rows that loaded, stacked, and why the others did not. */
+export interface LoadedBatch {
+  /** Positions (in the files given) of the images that loaded, in order. */
+  loaded: number[];
+  /** Their model input, stacked NHWC. */
+  data: Float32Array;
+  /** Why each other file could not be used, by position. */
+  errors: Map<number, string>;
+}
+
+/** Decodes files for the model at once (loadImageForModel); a file that cannot be decoded gets its reason, the others still load. */
+export async function loadBatchForModel(files: string[], metadata: ModelMetadata): Promise<LoadedBatch> {
+  const [h, w] = metadata.inputSize;
+  const rowSize = h * w * 3;
+  const results = await Promise.all(files.map((f) => loadImageForModel(f, metadata).then((data) => ({ data }), (error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }))));
+  const loaded: number[] = [];
+  const errors = new Map<number, string>();
+  results.forEach((r, i) => ('data' in r ? loaded.push(i) : errors.set(i, r.error)));
+  const data = new Float32Array(loaded.length * rowSize);
+  loaded.forEach((i, k) => data.set((results[i] as { data: Float32Array }).data, k * rowSize));
+  return { loaded, data, errors };
+}
+
 /**
  * Predictions for image files (and directories of them) with a saved model and its metadata, yielded
  * batch by batch as they are made, in file order: memory holds one batch, whatever the number of files,
@@ -118,24 +141,29 @@ export async function* predictFilesStream(model: tfl.LayersModel, metadata: Mode
   for (let start = 0; start < files.length; start += batchSize) {
     const chunk = files.slice(start, start + batchSize);
     // A file that cannot be decoded gets an error entry; the others are still classified.
-    const loaded = await Promise.all(
-      chunk.map((f) => loadImageForModel(f, metadata).then((data) => ({ data }), (error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }))),
-    );
-    const good = chunk.flatMap((file, i) => ('data' in loaded[i] ? [{ file, data: (loaded[i] as { data: Float32Array }).data }] : []));
-    const byFile = new Map<string, Prediction>();
-    if (good.length > 0) {
-      const data = new Float32Array(good.length * h * w * 3);
-      good.forEach((g, i) => data.set(g.data, i * h * w * 3));
-      const x = tf.tensor4d(data, [good.length, h, w, 3]);
+    const { loaded, data, errors } = await loadBatchForModel(chunk, metadata);
+    const byIndex = new Map<number, Prediction>();
+    if (loaded.length > 0) {
+      const x = tf.tensor4d(data, [loaded.length, h, w, 3]);
       try {
-        (await predict(model, x, { ...options, classNames: options.classNames ?? metadata.classNames })).forEach((p, i) => byFile.set(good[i].file, { file: good[i].file, ...p }));
+        (await predict(model, x, { ...options, classNames: options.classNames ?? metadata.classNames })).forEach((p, k) => byIndex.set(loaded[k], p));
       } finally {
         x.dispose();
       }
     }
-    for (const [i, file] of chunk.entries()) yield byFile.get(file) ?? { file, top: [], error: (loaded[i] as { error: string }).error };
-    options.onProgress?.({ task: 'predict', current: Math.min(files.length, start + batchSize), total: files.length, unit: 'img', done: start + batchSize >= files.length });
+    yield* predictionsInOrder(chunk, byIndex, errors);
+    reportPredictProgress(options.onProgress, start + chunk.length, files.length);
   }
+}
+
+/** One entry per file of a batch, in order: its prediction, else the reason it has none. */
+export function* predictionsInOrder(files: string[], byIndex: Map<number, Prediction>, errors: Map<number, string>): Generator<Prediction> {
+  for (const [i, file] of files.entries()) yield { file, ...(byIndex.get(i) ?? { top: [], error: errors.get(i) ?? 'no prediction' }) };
+}
+
+/** The progress event of prediction over files. */
+export function reportPredictProgress(onProgress: ProgressCallback | undefined, current: number, total: number): void {
+  onProgress?.({ task: 'predict', current, total, unit: 'img', done: current >= total });
 }
 
 /** Predictions for image files (and directories of them), all in one array (`predictFilesStream` for many files). */

@@ -10,9 +10,8 @@ import { throughputOptions } from '../../engines/onnx/session.js';
 import { tf, type tfl } from '../../engines/tfjs/tf.js';
 import { invalidArgument } from '../../core/errors.js';
 import type { ProgressCallback } from '../../core/progress.js';
-import type { BatchIterator } from '../../data/batch.js';
 import { evaluationPixels } from '../../inference/evaluation_data.js';
-import { listImageFiles, loadImageForModel, predictionsFromOutput, type Prediction } from '../../inference/predict.js';
+import { listImageFiles, loadBatchForModel, predictionsFromOutput, predictionsInOrder, reportPredictProgress, type Prediction } from '../../inference/predict.js';
 import type { ModelMetadata } from '../../weights/saved_model.js';
 import type { FeatureCounts } from '../loop/feature_iterator.js';
 import { RunFeatureStores, type FeatureStoreSettings } from './run_feature_stores.js';
@@ -61,18 +60,9 @@ export async function predictFromStore(model: tfl.LayersModel, metadata: ModelMe
     await featureStores.close();
     return undefined;
   }
-  // The store lookup needs only what a deterministic iterator over these files would describe.
-  const view: BatchIterator & { isDeterministic(): boolean; describePixels(): Record<string, unknown> } = {
-    length: 0,
-    filepaths: files,
-    isDeterministic: () => true,
-    describePixels: () => pixels,
-    next: () => Promise.reject(new Error('internal: the store view of predict yields no batches')),
-    reset: () => undefined,
-  };
   let stores;
   try {
-    stores = await featureStores.forIterator(view, frozen);
+    stores = await featureStores.forFiles(files, pixels, frozen);
   } catch (error) {
     await release(frozen, featureStores);
     throw error;
@@ -105,21 +95,15 @@ export async function predictFromStore(model: tfl.LayersModel, metadata: ModelMe
           const key = keyOf(start + i);
           return key === undefined ? undefined : store.get(key);
         }));
-        const errors = new Map<number, string>();
         const missing = chunk.flatMap((_, i) => (rows[i] ? [] : [i]));
-        if (missing.length > 0) {
-          const loaded = await Promise.all(missing.map((i) => loadImageForModel(chunk[i], metadata).then((data) => ({ i, data }), (error: unknown) => ({ i, error: error instanceof Error ? error.message : String(error) }))));
-          const good = loaded.filter((l): l is { i: number; data: Float32Array } => 'data' in l);
-          for (const l of loaded) if ('error' in l) errors.set(l.i, l.error);
-          if (good.length > 0) {
-            const x = new Float32Array(good.length * h * w * 3);
-            good.forEach((g, k) => x.set(g.data, k * h * w * 3));
-            const started = performance.now();
-            const out = await frozen.featuresOf(x, [good.length, h, w, 3]);
-            counts.computeSeconds += (performance.now() - started) / 1000;
-            counts.computed += good.length;
-            good.forEach((g, k) => (rows[g.i] = out.data.subarray(k * rowSize, (k + 1) * rowSize)));
-          }
+        const { loaded, data: pixelsOfMissing, errors: missingErrors } = await loadBatchForModel(missing.map((i) => chunk[i]), metadata);
+        const errors = new Map([...missingErrors].map(([k, reason]) => [missing[k], reason]));
+        if (loaded.length > 0) {
+          const started = performance.now();
+          const out = await frozen.featuresOf(pixelsOfMissing, [loaded.length, h, w, 3]);
+          counts.computeSeconds += (performance.now() - started) / 1000;
+          counts.computed += loaded.length;
+          loaded.forEach((k, j) => (rows[missing[k]] = out.data.subarray(j * rowSize, (j + 1) * rowSize)));
         }
         counts.fromStore += chunk.length - missing.length;
         const present = chunk.flatMap((_, i) => (rows[i] ? [i] : []));
@@ -136,8 +120,8 @@ export async function predictFromStore(model: tfl.LayersModel, metadata: ModelMe
             tf.dispose([x, output as tf.Tensor]);
           }
         }
-        for (const [i, file] of chunk.entries()) yield { file, ...(byIndex.get(i) ?? { top: [], error: errors.get(i) ?? 'no prediction' }) };
-        options.onProgress?.({ task: 'predict', current: Math.min(files.length, start + batchSize), total: files.length, unit: 'img', done: start + batchSize >= files.length });
+        yield* predictionsInOrder(chunk, byIndex, errors);
+        reportPredictProgress(options.onProgress, start + chunk.length, files.length);
       }
       described = await featureStores.describe();
     } finally {

@@ -58,25 +58,48 @@ export class RunFeatureStores {
   /** The stores `iterator`'s features go to for every boundary `engine` outputs; undefined when its samples change every epoch. */
   async forIterator(iterator: BatchIterator, engine: FrozenEngine): Promise<FeatureStores | undefined> {
     if (!isDeterministic(iterator)) return undefined;
-    const precision = this.settings.featurePrecision ?? 'float16';
-    const identity = this.settings.featureIdentity ?? 'stat';
     const pixels = (iterator as { describePixels?: () => Record<string, unknown> | undefined }).describePixels?.();
     const files = iterator.filepaths;
     const root = this.root;
     if (pixels && files && root) {
-      const stores = await Promise.all(
-        engine.boundaries.map((b) =>
-          this.open(root, digest({ boundary: b.fingerprint, pixels, precision, identity }), b.shape, precision, { ...this.about, boundary: b.layerName, pixels }),
-        ),
-      );
-      const keys = await this.keysOf(iterator, files, identity);
+      const stores = await this.persistentStores(root, pixels, engine);
+      const keys = await this.keysOf(iterator, files, this.identity);
       return { stores, keyOf: (i) => keys[i] };
     }
     let runId = this.runIds.get(iterator);
     if (!runId) this.runIds.set(iterator, (runId = randomBytes(8).toString('hex')));
     const temporary = await this.temporary();
+    const precision = this.precision;
     const stores = await Promise.all(engine.boundaries.map((b) => this.open(temporary, digest({ boundary: b.fingerprint, runId, precision }), b.shape, precision, { boundary: b.layerName, temporary: true })));
     return { stores, keyOf: (i) => `s${i}` };
+  }
+
+  /**
+   * The persistent stores of `files` turned into model input as `pixels` describes (what a deterministic
+   * iterator over them would describe), for every boundary `engine` outputs; undefined without a
+   * persistent root. For readers that hold files, not an iterator (`tlkit predict`).
+   */
+  async forFiles(files: string[], pixels: Record<string, unknown>, engine: FrozenEngine): Promise<FeatureStores | undefined> {
+    const root = this.root;
+    if (!root) return undefined;
+    const stores = await this.persistentStores(root, pixels, engine);
+    const keys = await fileIdentityKeys(files, this.identity);
+    return { stores, keyOf: (i) => keys[i] };
+  }
+
+  private get precision(): FeaturePrecision {
+    return this.settings.featurePrecision ?? 'float16';
+  }
+
+  private get identity(): FileIdentityMode {
+    return this.settings.featureIdentity ?? 'stat';
+  }
+
+  private persistentStores(root: string, pixels: Record<string, unknown>, engine: FrozenEngine): Promise<FeatureStore[]> {
+    const { precision, identity } = this;
+    return Promise.all(
+      engine.boundaries.map((b) => this.open(root, digest({ boundary: b.fingerprint, pixels, precision, identity }), b.shape, precision, { ...this.about, boundary: b.layerName, pixels })),
+    );
   }
 
   /** Counts of an iterator to include in the log line. */
