@@ -89,6 +89,12 @@ export class DecodeFailure extends Error {
   }
 }
 
+/** Why one file failed, for a per-file record that already names the file: a DecodeFailure's reason, else the message. */
+export function perFileError(error: unknown): string {
+  if (error instanceof DecodeFailure) return error.reason;
+  return error instanceof Error ? error.message : String(error);
+}
+
 export function checkInterpolation(value: unknown): Interpolation {
   if (typeof value !== 'string' || !(value in KERNELS)) throw invalidArgument('interpolation', value, `one of ${INTERPOLATIONS.join(', ')}`);
   return value as Interpolation;

@@ -35,6 +35,7 @@ import { splitAtLayer } from '../engines/onnx/split_at_layer.js';
 import { findLayerPath, isInputLayer, nodeInModel, producerNode, unknownLayer } from '../engines/onnx/model_graph.js';
 import { loadModel, type ModelMetadata } from '../weights/saved_model.js';
 import { listImageFiles, loadImageForModel } from './predict.js';
+import { perFileError } from '../data/decode.js';
 import { gradCam, gradCamPlusPlus, hiResCam, heatmapPeak, heatmapRows, resizeHeatmap, scaleToPeak, type Heatmap } from './grad_cam.js';
 import { heatmapOverlayPng, type OverlayOptions } from './heatmap_overlay.js';
 
@@ -341,7 +342,7 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
       for (let start = 0; start < files.length; start += batchSize) {
         callOptions.signal?.throwIfAborted();
         const chunk = files.slice(start, start + batchSize);
-        const loaded = await Promise.all(chunk.map((f) => loadImageForModel(f, metadata).then((data) => ({ data }), (error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }))));
+        const loaded = await Promise.all(chunk.map((f) => loadImageForModel(f, metadata).then((data) => ({ data }), (error: unknown) => ({ error: perFileError(error) }))));
         const good = chunk.flatMap((file, i) => ('data' in loaded[i] ? [{ file, data: (loaded[i] as { data: Float32Array }).data }] : []));
         const byFile = new Map<string, Explanation>();
         if (good.length > 0) {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { tf, type tfl } from '../engines/tfjs/tf.js';
 import { FileError, TlkitError, invalidArgument } from '../core/errors.js';
-import { decodeImageFile } from '../data/decode.js';
+import { decodeImageFile, perFileError } from '../data/decode.js';
 import { modelInputFromRgb } from '../data/model_input.js';
 import { IMAGE_EXTENSIONS } from '../data/scan_directory.js';
 import type { ProgressCallback } from '../core/progress.js';
@@ -119,7 +119,7 @@ export interface LoadedBatch {
 export async function loadBatchForModel(files: string[], metadata: ModelMetadata): Promise<LoadedBatch> {
   const [h, w] = metadata.inputSize;
   const rowSize = h * w * 3;
-  const results = await Promise.all(files.map((f) => loadImageForModel(f, metadata).then((data) => ({ data }), (error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }))));
+  const results = await Promise.all(files.map((f) => loadImageForModel(f, metadata).then((data) => ({ data }), (error: unknown) => ({ error: perFileError(error) }))));
   const loaded: number[] = [];
   const errors = new Map<number, string>();
   results.forEach((r, i) => ('data' in r ? loaded.push(i) : errors.set(i, r.error)));

@@ -53,6 +53,8 @@ test('tlkit predict reads a frozen-backbone run\'s stored features, computes the
     const rows = JSON.parse(mixed.stdout) as Row[];
     assert.deepEqual(rows.map((r) => r.file), [copy, broken, stored]);
     assert.match(rows[1].error ?? '', /corrupt|truncated|decode/i);
+    assert.ok(!(rows[1].error ?? '').includes(broken), `the record names its file; its error need not: ${rows[1].error}`);
+    assert.equal(mixed.stderr.split(broken).length - 1, 1, `the error line names the file once: ${mixed.stderr}`);
     assert.deepEqual(rows[1].top, []);
     assert.equal(rows[0].top[0].className, rows[2].top[0].className);
     assert.ok(Math.abs(rows[0].top[0].probability - rows[2].top[0].probability) < 1e-4, `${rows[0].top[0].probability} vs ${rows[2].top[0].probability}`);
