@@ -98,7 +98,7 @@ export type { Evaluation, EvaluateOptions, ClassReport, Misclassified } from './
 export { predict, predictFiles, predictFilesStream } from './inference/predict.js';
 export type { Prediction, ClassProbability, PredictOptions, PredictFilesOptions } from './inference/predict.js';
 export { quantizeModel, exportQuantizedOnnx, AccuracyDropError } from './inference/quantize_model.js';
-export type { QuantizeModelOptions, QuantizeModelResult, PrecisionAccuracy } from './inference/quantize_model.js';
+export type { QuantizeModelOptions, QuantizeModelResult, PrecisionAccuracy, SkippedImage } from './inference/quantize_model.js';
 export { openQuantizedEngine } from './inference/quantized_engine.js';
 export { QUANTIZED_ONNX, quantizedOnnxPath, readQuantizedOnnx } from './weights/quantized_onnx.js';
 export type { ServingPrecision } from './weights/quantized_onnx.js';

@@ -15,7 +15,7 @@ import { quantizeOnnx, type ActivationType, type CalibrationBatch, type Calibrat
 import { createOnnxRunner, type OnnxRunner } from '../engines/onnx/session.js';
 import { loadModel, resolveModelDir, type ModelMetadata } from '../weights/saved_model.js';
 import { modelFingerprint, QUANTIZED_METADATA, quantizedOnnxPath, withOnnxMetadata } from '../weights/quantized_onnx.js';
-import { loadImageForModel } from './predict.js';
+import { loadBatchForModel } from './predict.js';
 
 /** The fields of a run's config.json (train/run's stored options) that say where its images are. */
 interface RunData {
@@ -61,6 +61,12 @@ export interface PrecisionAccuracy {
   source: string;
 }
 
+/** An image left out because it could not be decoded, and why. */
+export interface SkippedImage {
+  file: string;
+  reason: string;
+}
+
 export interface QuantizeModelResult {
   /** The int8 ONNX model (QDQ), with tlkit's metadata (precision, source fingerprint, report). */
   model: Uint8Array;
@@ -70,6 +76,8 @@ export interface QuantizeModelResult {
   maxAccuracyDrop: number;
   /** accuracy.drop <= maxAccuracyDrop. */
   accepted: boolean;
+  /** Calibration and held-out images that could not be decoded (left out of both, never fatal). */
+  skipped: SkippedImage[];
 }
 
 /** int8 lost more accuracy than allowed; the message carries the figures. */
@@ -130,12 +138,12 @@ export function evenlySpaced(n: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => Math.floor(((i + 0.5) * n) / count));
 }
 
-async function loadBatch(files: string[], metadata: ModelMetadata): Promise<CalibrationBatch> {
+/** The images of `files` that decode, as one batch, with their positions in `files`; the others go to `skipped`. */
+async function loadBatch(files: string[], metadata: ModelMetadata, skipped: SkippedImage[]): Promise<CalibrationBatch & { loaded: number[] }> {
   const [h, w] = metadata.inputSize;
-  const data = new Float32Array(files.length * h * w * 3);
-  const images = await Promise.all(files.map((f) => loadImageForModel(f, metadata)));
-  images.forEach((x, i) => data.set(x, i * h * w * 3));
-  return { data, shape: [files.length, h, w, 3] };
+  const { loaded, data, errors } = await loadBatchForModel(files, metadata);
+  for (const [i, reason] of errors) skipped.push({ file: files[i], reason });
+  return { data, shape: [loaded.length, h, w, 3], loaded };
 }
 
 function predictedClass(row: Float32Array): number {
@@ -145,30 +153,35 @@ function predictedClass(row: Float32Array): number {
   return best;
 }
 
-async function compareOnHeldOut(floatRunner: OnnxRunner, int8Runner: OnnxRunner, source: DataSource, metadata: ModelMetadata, onProgress?: ProgressCallback): Promise<PrecisionAccuracy> {
+async function compareOnHeldOut(floatRunner: OnnxRunner, int8Runner: OnnxRunner, source: DataSource, metadata: ModelMetadata, skipped: SkippedImage[], onProgress?: ProgressCallback): Promise<PrecisionAccuracy> {
   const { files, labels } = listFiles(source, metadata);
   let floatCorrect = 0;
   let int8Correct = 0;
   let agree = 0;
   let maxDiff = 0;
+  let n = 0;
   for (let start = 0; start < files.length; start += IMAGE_BATCH) {
     const chunk = files.slice(start, start + IMAGE_BATCH);
-    const batch = await loadBatch(chunk, metadata);
-    const [a, b] = [await floatRunner.run(batch.data, batch.shape), await int8Runner.run(batch.data, batch.shape)];
-    const units = a.data.length / chunk.length;
-    for (let i = 0; i < chunk.length; i++) {
-      const ra = a.data.subarray(i * units, (i + 1) * units);
-      const rb = b.data.subarray(i * units, (i + 1) * units);
-      const [pa, pb] = [predictedClass(ra), predictedClass(rb)];
-      if (pa === labels[start + i]) floatCorrect++;
-      if (pb === labels[start + i]) int8Correct++;
-      if (pa === pb) agree++;
-      for (let k = 0; k < units; k++) maxDiff = Math.max(maxDiff, Math.abs(ra[k] - rb[k]));
+    const batch = await loadBatch(chunk, metadata, skipped);
+    if (batch.loaded.length > 0) {
+      const [a, b] = [await floatRunner.run(batch.data, batch.shape), await int8Runner.run(batch.data, batch.shape)];
+      const units = a.data.length / batch.loaded.length;
+      batch.loaded.forEach((position, i) => {
+        const ra = a.data.subarray(i * units, (i + 1) * units);
+        const rb = b.data.subarray(i * units, (i + 1) * units);
+        const [pa, pb] = [predictedClass(ra), predictedClass(rb)];
+        const label = labels[start + position];
+        if (pa === label) floatCorrect++;
+        if (pb === label) int8Correct++;
+        if (pa === pb) agree++;
+        for (let k = 0; k < units; k++) maxDiff = Math.max(maxDiff, Math.abs(ra[k] - rb[k]));
+      });
+      n += batch.loaded.length;
     }
     const done = Math.min(files.length, start + IMAGE_BATCH);
     onProgress?.({ task: 'held-out accuracy, float32 and int8', current: done, total: files.length, unit: 'img', done: done === files.length });
   }
-  const n = files.length;
+  if (n === 0) throw new DataError(`${source.label}: none of its ${files.length} held-out images could be decoded (e.g. ${skipped.at(-1)?.file}: ${skipped.at(-1)?.reason})`);
   return { float32: floatCorrect / n, int8: int8Correct / n, drop: (floatCorrect - int8Correct) / n, samples: n, agreement: agree / n, maxProbabilityDifference: maxDiff, source: source.label };
 }
 
@@ -194,11 +207,16 @@ export async function quantizeModel(runDir: string, options: QuantizeModelOption
 
   const { files } = listFiles(calibration, metadata);
   const chosen = evenlySpaced(files.length, calibrationImages).map((i) => files[i]);
+  const skipped: SkippedImage[] = [];
   const batches: CalibrationBatch[] = [];
+  let calibratedOn = 0;
   for (let start = 0; start < chosen.length; start += IMAGE_BATCH) {
-    batches.push(await loadBatch(chosen.slice(start, start + IMAGE_BATCH), metadata));
+    const { data, shape, loaded } = await loadBatch(chosen.slice(start, start + IMAGE_BATCH), metadata, skipped);
+    if (loaded.length > 0) batches.push({ data, shape });
+    calibratedOn += loaded.length;
     options.onProgress?.({ task: 'calibration images', current: Math.min(chosen.length, start + IMAGE_BATCH), total: chosen.length, unit: 'img', done: start + IMAGE_BATCH >= chosen.length });
   }
+  if (calibratedOn === 0) throw new DataError(`${calibration.label}: none of the ${chosen.length} calibration images could be decoded (e.g. ${skipped[0]?.file}: ${skipped[0]?.reason})`);
   const { model: int8Bytes, report } = await quantizeOnnx(floatBytes, {
     calibration: batches,
     calibrationMethod: method,
@@ -218,12 +236,12 @@ export async function quantizeModel(runDir: string, options: QuantizeModelOption
   const int8Runner = await createOnnxRunner(int8Bytes, { intraOpNumThreads: options.threads });
   let accuracy: PrecisionAccuracy;
   try {
-    accuracy = await compareOnHeldOut(floatRunner, int8Runner, heldOut, metadata, options.onProgress);
+    accuracy = await compareOnHeldOut(floatRunner, int8Runner, heldOut, metadata, skipped, options.onProgress);
   } finally {
     await floatRunner.dispose();
     await int8Runner.dispose();
   }
-  const summary = { ...report, calibrationImages: chosen.length, calibrationSource: calibration.label, accuracy };
+  const summary = { ...report, calibrationImages: calibratedOn, calibrationSource: calibration.label, accuracy };
   const model8 = withOnnxMetadata(int8Bytes, {
     [QUANTIZED_METADATA.precision]: 'int8',
     [QUANTIZED_METADATA.sourceFingerprint]: modelFingerprint(modelDir),
@@ -233,9 +251,10 @@ export async function quantizeModel(runDir: string, options: QuantizeModelOption
     model: model8,
     report,
     accuracy,
-    calibration: { images: chosen.length, source: calibration.label, method },
+    calibration: { images: calibratedOn, source: calibration.label, method },
     maxAccuracyDrop,
     accepted: accuracy.drop <= maxAccuracyDrop + 1e-12,
+    skipped,
   };
 }
 

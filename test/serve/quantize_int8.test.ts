@@ -8,7 +8,7 @@
 // Fashion-MNIST shoes, for the real graph on real images.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +101,23 @@ test('an int8 model that loses more accuracy than allowed is refused with the fi
   const accepted = await exportBrightness('--calibration-data', join(root, 'black'), '--validation-data', join(root, 'test'), '--calibration-method', 'minmax', '--out', out, '--max-accuracy-drop', '0.6');
   assert.equal(accepted.code, 0, accepted.stderr);
   assert.ok(existsSync(out));
+});
+
+test('unreadable images in the calibration and held-out folders are left out and named; the figures count the others', async () => {
+  const dirs = { calibration: join(root, 'train-dirty'), heldOut: join(root, 'test-dirty') };
+  await greyImages(join(dirs.calibration, 'bright'), [200, 230], 5);
+  await greyImages(join(dirs.calibration, 'dark'), [20, 50], 6);
+  await greyImages(join(dirs.heldOut, 'bright'), [190, 220], 7);
+  await greyImages(join(dirs.heldOut, 'dark'), [30, 60], 8);
+  writeFileSync(join(dirs.calibration, 'dark', 'empty.png'), '');
+  writeFileSync(join(dirs.heldOut, 'bright', 'notes.png'), 'not an image');
+  const r = await exportBrightness('--calibration-data', dirs.calibration, '--validation-data', dirs.heldOut, '--out', join(root, 'dirty.int8.onnx'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /skipped .*empty\.png: zero-byte file/);
+  assert.match(r.stderr, /skipped .*notes\.png: not an image/);
+  assert.match(r.stderr, /2 unreadable images left out/);
+  assert.match(r.stdout, /held-out accuracy on 4 images .*float32 1\.0000, int8 1\.0000/);
+  assert.match(r.stdout, /calibrated percentile on 4 images/);
 });
 
 test('bad quantization flags exit 2 saying what is accepted; a run without data needs --calibration-data', async () => {

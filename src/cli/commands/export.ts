@@ -152,8 +152,13 @@ async function exportInt8(dir: string, out: string, values: Record<string, unkno
       `largest probability difference ${a.maxProbabilityDifference.toFixed(4)}\n`
     );
   };
+  const skippedLines = (r: import('../../inference/quantize_model.js').QuantizeModelResult) => {
+    for (const s of r.skipped) io.stderr.write(`skipped ${s.file}: ${s.reason}\n`);
+    if (r.skipped.length > 0) io.stderr.write(`${r.skipped.length} unreadable image${r.skipped.length === 1 ? '' : 's'} left out of calibration and the held-out figures\n`);
+  };
   try {
     const result = await exportQuantizedOnnx(dir, out, { ...options, onProgress: printer.update });
+    skippedLines(result);
     const r = result.report;
     const ops = Object.entries(r.quantized).map(([op, n]) => `${n} ${op}`).join(', ');
     io.stdout.write(accuracyLine(result));
@@ -163,7 +168,10 @@ async function exportInt8(dir: string, out: string, values: Record<string, unkno
     );
     return 0;
   } catch (error) {
-    if (error instanceof AccuracyDropError) io.stdout.write(accuracyLine(error.result));
+    if (error instanceof AccuracyDropError) {
+      skippedLines(error.result);
+      io.stdout.write(accuracyLine(error.result));
+    }
     throw error;
   }
 }
