@@ -34,8 +34,7 @@ import { openInferenceEngine, type InferenceEngine } from '../engines/inference_
 import { splitAtLayer } from '../engines/onnx/split_at_layer.js';
 import { findLayerPath, isInputLayer, nodeInModel, producerNode, unknownLayer } from '../engines/onnx/model_graph.js';
 import { loadModel, type ModelMetadata } from '../weights/saved_model.js';
-import { listImageFiles, loadImageForModel } from './predict.js';
-import { perFileError } from '../data/decode.js';
+import { listImageFiles, loadBatchForModel } from './predict.js';
 import { gradCam, gradCamPlusPlus, hiResCam, heatmapPeak, heatmapRows, resizeHeatmap, scaleToPeak, type Heatmap } from './grad_cam.js';
 import { heatmapOverlayPng, type OverlayOptions } from './heatmap_overlay.js';
 
@@ -342,19 +341,16 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
       for (let start = 0; start < files.length; start += batchSize) {
         callOptions.signal?.throwIfAborted();
         const chunk = files.slice(start, start + batchSize);
-        const loaded = await Promise.all(chunk.map((f) => loadImageForModel(f, metadata).then((data) => ({ data }), (error: unknown) => ({ error: perFileError(error) }))));
-        const good = chunk.flatMap((file, i) => ('data' in loaded[i] ? [{ file, data: (loaded[i] as { data: Float32Array }).data }] : []));
-        const byFile = new Map<string, Explanation>();
-        if (good.length > 0) {
-          const data = new Float32Array(good.length * h * w * 3);
-          good.forEach((g, i) => data.set(g.data, i * h * w * 3));
-          const x = tf.tensor4d(data, [good.length, h, w, 3]);
+        const { loaded, data, errors } = await loadBatchForModel(chunk, metadata);
+        const byIndex = new Map<number, Explanation>();
+        if (loaded.length > 0) {
+          const x = tf.tensor4d(data, [loaded.length, h, w, 3]);
           try {
-            (await explainBatch(x)).forEach((r, i) => {
+            (await explainBatch(x)).forEach((r, k) => {
               const peak = peakOf(r.map, heatmapSize, h, w);
               const shown = heatmapSize === 'input' ? peakAt(scaleToPeak(resizeHeatmap(r.map, h, w)), peak) : r.map;
-              byFile.set(good[i].file, {
-                file: good[i].file,
+              byIndex.set(loaded[k], {
+                file: chunk[loaded[k]],
                 className: metadata.classNames[r.classIndex],
                 classIndex: r.classIndex,
                 probability: r.probability,
@@ -371,7 +367,7 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
             x.dispose();
           }
         }
-        chunk.forEach((file, i) => out.push(byFile.get(file) ?? failed(file, (loaded[i] as { error: string }).error, [h, w], boundaryLayer.name, score)));
+        chunk.forEach((file, i) => out.push(byIndex.get(i) ?? failed(file, errors.get(i) ?? 'not explained', [h, w], boundaryLayer.name, score)));
         callOptions.onProgress?.({ task: 'explain', current: Math.min(files.length, start + batchSize), total: files.length, unit: 'img', done: start + batchSize >= files.length });
       }
       return out;
