@@ -37,6 +37,7 @@ import { loadModel, type ModelMetadata } from '../weights/saved_model.js';
 import { listImageFiles, loadBatchForModel } from './predict.js';
 import { gradCam, gradCamPlusPlus, hiResCam, heatmapPeak, heatmapRows, resizeHeatmap, scaleToPeak, type Heatmap } from './grad_cam.js';
 import { heatmapOverlayPng, type OverlayOptions } from './heatmap_overlay.js';
+import { OCCLUSION_FILLS, classLogOdds, occludedCopies, occlusionGrid, occlusionHeatmap, type OcclusionFill } from './occlusion.js';
 
 export interface ExplainOptions {
   /**
@@ -56,8 +57,13 @@ export interface ExplainOptions {
    * positions (Flatten -> Dense). 'gradcam': each channel weighted by the spatial mean of its gradient
    * (Selvaraju et al. 2017), which can cancel out on such heads (docs/explain.md has the measurements).
    * 'gradcam++': channels weighted by their positive gradients only (Chattopadhay et al. 2018).
+   * 'occlusion': no gradient; how far the class's log-odds falls when each patch of the image is hidden
+   * (Zeiler & Fergus 2014; src/inference/occlusion.ts): it shows what the decision depends on, where
+   * Grad-CAM shows where the evidence sits. About 50 model runs an image instead of one.
    */
-  method?: CamMethod;
+  method?: ExplainMethod;
+  /** With method 'occlusion': the patch side as a fraction of the image side (default 0.25; patches move by half a patch) and what fills it ('shuffle', default: the image's own pixels at random; 'mean': its mean colour). */
+  occlusion?: { patch?: number; fill?: OcclusionFill };
   /** Images per forward pass (default 8). */
   batchSize?: number;
   /**
@@ -74,6 +80,9 @@ export interface ExplainOptions {
 
 export type CamMethod = 'gradcam' | 'hirescam' | 'gradcam++';
 export const CAM_METHODS: readonly CamMethod[] = ['gradcam', 'hirescam', 'gradcam++'];
+/** The Grad-CAM methods, and occlusion (model-agnostic: hides patches of the image, no gradient). */
+export type ExplainMethod = CamMethod | 'occlusion';
+export const EXPLAIN_METHODS: readonly ExplainMethod[] = [...CAM_METHODS, 'occlusion'];
 
 export type ScoreKind = 'log-odds' | 'logit' | 'output';
 
@@ -264,30 +273,101 @@ function argMax(values: number[]): number {
   return best;
 }
 
+/** One batch of preprocessed images explained: per image, its map and the class explained. */
+type BatchExplainer = (x: tf.Tensor4D) => Promise<{ map: Heatmap; classIndex: number; probability: number; predicted: number }[]>;
+
+/** What a method needs to explain batches: the batch function, what it explains, and how to release it. */
+interface MethodRunner {
+  explainBatch: BatchExplainer;
+  layer: string;
+  score: ScoreKind;
+  engine: InferenceEngine;
+  dispose(): Promise<void>;
+}
+
 /**
  * An explainer for a loaded model and its metadata: cuts the model at `layer` (default: the last
- * convolutional block) and opens the engine for the part before it. Reuse it for many images; dispose it.
+ * convolutional block) and opens the engine for the part before it (Grad-CAM methods), or opens the whole
+ * model (occlusion). Reuse it for many images; dispose it.
  */
 export async function createExplainer(model: tfl.LayersModel, metadata: ModelMetadata, options: Omit<ExplainOptions, 'outDir' | 'onProgress' | 'signal'> = {}): Promise<Explainer> {
-  const layer = options.layer === undefined ? camLayer(model) : checkLayer(model, options.layer);
-  const batchSize = options.batchSize ?? 8;
+  const method = options.method ?? 'hirescam';
+  if (!EXPLAIN_METHODS.includes(method)) throw invalidArgument('method', method, EXPLAIN_METHODS.join(', '));
+  const batchSize = options.batchSize ?? (method === 'occlusion' ? 2 : 8);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidArgument('batchSize', batchSize, 'an integer >= 1');
   const heatmapSize = options.heatmapSize ?? 'input';
   if (heatmapSize !== 'input' && heatmapSize !== 'features') throw invalidArgument('heatmapSize', heatmapSize, "'input' or 'features'");
-  const method = options.method ?? 'hirescam';
-  if (!CAM_METHODS.includes(method)) throw invalidArgument('method', method, CAM_METHODS.join(' or '));
-  const cam = method === 'gradcam' ? gradCam : method === 'gradcam++' ? gradCamPlusPlus : hiResCam;
   const scoreOption = options.score ?? 'log-odds';
   if (scoreOption !== 'log-odds' && scoreOption !== 'logit') throw invalidArgument('score', scoreOption, "'log-odds' or 'logit'");
   const target = options.targetClass === undefined ? undefined : classIndexOf(options.targetClass, metadata);
+  const runner = method === 'occlusion' ? await occlusionRunner(model, metadata, options, target) : await gradCamRunner(model, metadata, options, method, scoreOption, target);
+  const { explainBatch, engine } = runner;
+  const [h, w] = metadata.inputSize;
+
+  return {
+    layer: runner.layer,
+    score: runner.score,
+    engine: engine.name,
+    note: engine.note,
+    async explainFiles(paths, callOptions = {}) {
+      const files = await listImageFiles(paths);
+      const out: Explanation[] = [];
+      for (let start = 0; start < files.length; start += batchSize) {
+        callOptions.signal?.throwIfAborted();
+        const chunk = files.slice(start, start + batchSize);
+        const { loaded, data, errors } = await loadBatchForModel(chunk, metadata);
+        const byIndex = new Map<number, Explanation>();
+        if (loaded.length > 0) {
+          const x = tf.tensor4d(data, [loaded.length, h, w, 3]);
+          try {
+            (await explainBatch(x)).forEach((r, k) => {
+              const peak = peakOf(r.map, heatmapSize, h, w);
+              const shown = heatmapSize === 'input' ? peakAt(scaleToPeak(resizeHeatmap(r.map, h, w)), peak) : r.map;
+              byIndex.set(loaded[k], {
+                file: chunk[loaded[k]],
+                className: metadata.classNames[r.classIndex],
+                classIndex: r.classIndex,
+                probability: r.probability,
+                predictedClass: metadata.classNames[r.predicted],
+                heatmap: heatmapRows(shown),
+                inputSize: [h, w],
+                featureSize: [r.map.rows, r.map.cols],
+                peak,
+                layer: runner.layer,
+                score: runner.score,
+              });
+            });
+          } finally {
+            x.dispose();
+          }
+        }
+        chunk.forEach((file, i) => out.push(byIndex.get(i) ?? failed(file, errors.get(i) ?? 'not explained', [h, w], runner.layer, runner.score)));
+        callOptions.onProgress?.({ task: 'explain', current: Math.min(files.length, start + batchSize), total: files.length, unit: 'img', done: start + batchSize >= files.length });
+      }
+      return out;
+    },
+    dispose: () => runner.dispose(),
+  };
+}
+
+/** The class explained for one output row: the target, else the predicted class; with its probability. */
+function pickClass(row: number[] | Float32Array, binary: boolean, target: number | undefined): { predicted: number; classIndex: number; probability: number } {
+  const p = classProbabilities(row, binary);
+  const predicted = argMax(p);
+  const classIndex = target ?? predicted;
+  return { predicted, classIndex, probability: p[classIndex] };
+}
+
+/** Grad-CAM methods: the model cut at the explained layer, the prefix on the engine, the head differentiated in tfjs. */
+async function gradCamRunner(model: tfl.LayersModel, metadata: ModelMetadata, options: ExplainOptions, method: CamMethod, scoreOption: 'log-odds' | 'logit', target: number | undefined): Promise<MethodRunner> {
+  const layer = options.layer === undefined ? camLayer(model) : checkLayer(model, options.layer);
+  const cam = method === 'gradcam' ? gradCam : method === 'gradcam++' ? gradCamPlusPlus : hiResCam;
   const { prefix, rest, boundaryLayer } = splitAtLayer(model, layer);
   const head = buildHead(rest);
   const binary = metadata.classMode === 'binary';
   // With one unit (sigmoid) the logit is already the log-odds; a softmax over one class has no odds.
   const score: ScoreKind = !head.logits ? 'output' : binary || metadata.classNames.length < 2 ? 'logit' : scoreOption;
   const engine: InferenceEngine = await openInferenceEngine(prefix, options.engine ?? 'auto');
-  const [h, w] = metadata.inputSize;
-
   const features = async (x: tf.Tensor4D): Promise<tf.Tensor> => (engine.predictor ? engine.predictor(x) : tf.tidy(() => prefix.apply(x, { training: false }) as tf.Tensor));
 
   /** Grad-CAM for a batch of preprocessed images. */
@@ -298,12 +378,7 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
       const [forwardScores, probs] = head.run(a);
       const probRows = (await probs.array()) as number[][];
       tf.dispose([forwardScores, probs]);
-      const picked = probRows.map((row) => {
-        const p = classProbabilities(row, binary);
-        const predicted = argMax(p);
-        const classIndex = target ?? predicted;
-        return { predicted, classIndex, probability: p[classIndex] };
-      });
+      const picked = probRows.map((row) => pickClass(row, binary, target));
       // d(sum over the batch of each image's score)/dA: images do not interact in inference mode, so row i is image i's gradient.
       const units = probRows[0].length;
       const mask = tf.tensor2d(
@@ -331,47 +406,10 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
   };
 
   return {
+    explainBatch,
     layer: boundaryLayer.name,
     score,
-    engine: engine.name,
-    note: engine.note,
-    async explainFiles(paths, callOptions = {}) {
-      const files = await listImageFiles(paths);
-      const out: Explanation[] = [];
-      for (let start = 0; start < files.length; start += batchSize) {
-        callOptions.signal?.throwIfAborted();
-        const chunk = files.slice(start, start + batchSize);
-        const { loaded, data, errors } = await loadBatchForModel(chunk, metadata);
-        const byIndex = new Map<number, Explanation>();
-        if (loaded.length > 0) {
-          const x = tf.tensor4d(data, [loaded.length, h, w, 3]);
-          try {
-            (await explainBatch(x)).forEach((r, k) => {
-              const peak = peakOf(r.map, heatmapSize, h, w);
-              const shown = heatmapSize === 'input' ? peakAt(scaleToPeak(resizeHeatmap(r.map, h, w)), peak) : r.map;
-              byIndex.set(loaded[k], {
-                file: chunk[loaded[k]],
-                className: metadata.classNames[r.classIndex],
-                classIndex: r.classIndex,
-                probability: r.probability,
-                predictedClass: metadata.classNames[r.predicted],
-                heatmap: heatmapRows(shown),
-                inputSize: [h, w],
-                featureSize: [r.map.rows, r.map.cols],
-                peak,
-                layer: boundaryLayer.name,
-                score,
-              });
-            });
-          } finally {
-            x.dispose();
-          }
-        }
-        chunk.forEach((file, i) => out.push(byIndex.get(i) ?? failed(file, errors.get(i) ?? 'not explained', [h, w], boundaryLayer.name, score)));
-        callOptions.onProgress?.({ task: 'explain', current: Math.min(files.length, start + batchSize), total: files.length, unit: 'img', done: start + batchSize >= files.length });
-      }
-      return out;
-    },
+    engine,
     async dispose() {
       await engine.dispose();
       // Cutting re-applied the layers after the cut, one more reference on each: release it, so that
@@ -379,6 +417,60 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
       rest.dispose();
     },
   };
+}
+
+/** Images per model run while occluding (each a full-size copy of the image). */
+const OCCLUSION_RUN_BATCH = 16;
+
+/** Occlusion: the whole model on the engine, run on copies of each image with one patch hidden at a time. */
+async function occlusionRunner(model: tfl.LayersModel, metadata: ModelMetadata, options: ExplainOptions, target: number | undefined): Promise<MethodRunner> {
+  if (options.layer !== undefined) throw new UsageError('Invalid value for `layer`: occlusion hides parts of the input image and explains no layer; leave `layer` out or choose a Grad-CAM method', 'layer');
+  if (options.score === 'logit') throw new UsageError("Invalid value for `score`: occlusion reads the class's log-odds from the model's probabilities; 'logit' needs a Grad-CAM method", 'score');
+  const patch = options.occlusion?.patch ?? 0.25;
+  if (!(patch > 0 && patch <= 1)) throw invalidArgument('occlusion.patch', patch, 'a fraction of the image side in (0, 1]');
+  const fill = options.occlusion?.fill ?? 'shuffle';
+  if (!OCCLUSION_FILLS.includes(fill)) throw invalidArgument('occlusion.fill', fill, OCCLUSION_FILLS.join(' or '));
+  // About 50 model runs an image: a throughput workload (one single-thread session per core).
+  const engine = await openInferenceEngine(model, options.engine ?? 'auto', { manyImages: true });
+  const [h, w] = metadata.inputSize;
+  const grid = occlusionGrid(h, w, patch);
+  const binary = metadata.classMode === 'binary';
+  const size = h * w * 3;
+  const run = async (data: Float32Array, n: number): Promise<Float32Array> => {
+    const x = tf.tensor4d(data, [n, h, w, 3]);
+    try {
+      const y = engine.predictor ? await engine.predictor(x) : (model.predict(x) as tf.Tensor);
+      try {
+        return (await y.data()) as Float32Array;
+      } finally {
+        y.dispose();
+      }
+    } finally {
+      x.dispose();
+    }
+  };
+  const explainBatch: BatchExplainer = async (x) => {
+    const images = (await x.data()) as Float32Array;
+    const n = x.shape[0];
+    const outputs = await run(images, n);
+    const units = outputs.length / n;
+    const results = [];
+    for (let i = 0; i < n; i++) {
+      const row = outputs.subarray(i * units, (i + 1) * units);
+      const picked = pickClass(row, binary, target);
+      const base = classLogOdds(row, picked.classIndex, binary);
+      const image = images.subarray(i * size, (i + 1) * size);
+      const falls = new Float32Array(grid.positions.length);
+      for (let start = 0; start < grid.positions.length; start += OCCLUSION_RUN_BATCH) {
+        const positions = grid.positions.slice(start, start + OCCLUSION_RUN_BATCH);
+        const scores = await run(occludedCopies(image, grid, positions, fill), positions.length);
+        positions.forEach((_, k) => (falls[start + k] = base - classLogOdds(scores.subarray(k * units, (k + 1) * units), picked.classIndex, binary)));
+      }
+      results.push({ ...picked, map: occlusionHeatmap(falls, grid) });
+    }
+    return results;
+  };
+  return { explainBatch, layer: model.inputs[0].sourceLayer.name, score: 'log-odds', engine, dispose: () => engine.dispose() };
 }
 
 /**

@@ -128,3 +128,17 @@ test('tlkit explain: an unknown --layer or one without a feature map is a usage 
   assert.equal(other.code, 0);
   assert.equal((JSON.parse(other.stdout) as { heatmap: number[][] }[])[0].heatmap.length, 16);
 });
+
+test('tlkit explain --method occlusion: the input hidden patch by patch; --occlusion-* flags need that method', async () => {
+  const r = await runCli(['explain', runDir, testFiles[0], '--method', 'occlusion', '--occlusion-patch', '0.5', '--json', '--heatmap-size', 'features']);
+  assert.equal(r.code, 0, r.stderr);
+  const [e] = JSON.parse(r.stdout) as { heatmap: number[][]; score: string }[];
+  assert.equal(e.heatmap.length, 4, '32 px patches moved by 16 px on a 64 px image: 4 x 4 cells');
+  assert.equal(e.score, 'log-odds');
+  const text = await runCli(['explain', runDir, testFiles[0], '--method', 'occlusion']);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stderr, /occlusion of the input \(8x8 cells\), score: the class's log-odds/);
+  const misplaced = await runCli(['explain', runDir, testFiles[0], '--occlusion-fill', 'mean']);
+  assert.equal(misplaced.code, 2);
+  assert.match(misplaced.stderr, /--occlusion-fill applies to --method occlusion only/);
+});

@@ -63,6 +63,26 @@ test('a GAP convnet whose last map is 4 x 4: the default layer is the 8 x 8 one 
   assert.ok(last.hits / last.correct < 0.7, `pointing game at conv4 ${last.hits}/${last.correct}`);
 });
 
+test('occlusion on the same GAP convnet: hiding the square is what moves the decision, and its map finds the square', async (t) => {
+  const occluded = await explain(runDir, testFiles, { method: 'occlusion' });
+  const game = pointingGame(occluded, testSet);
+  const e = occluded[0];
+  // 64 px: 16 px patches moved by 8 px, reported on the 8 x 8 grid of 8 px cells; the input layer explained.
+  assert.deepEqual(e.featureSize, [8, 8]);
+  assert.match(e.layer, /^input/, 'the layer named is the model input');
+  assert.equal(e.score, 'log-odds');
+  t.diagnostic(`pointing game, occlusion: ${game.hits}/${game.correct}`);
+  assert.ok(game.hits / game.correct >= 0.8, `pointing game, occlusion ${game.hits}/${game.correct}`);
+  // The same image gets the same map (the shuffle is seeded by the image).
+  const again = await explain(runDir, [testFiles[0]], { method: 'occlusion' });
+  assert.deepEqual(again[0].heatmap, e.heatmap);
+  // A flat patch (its mean colour) is an option; a layer or the logit do not apply to occlusion.
+  const flat = await explain(runDir, [testFiles[0]], { method: 'occlusion', occlusion: { fill: 'mean', patch: 0.5 } });
+  assert.deepEqual(flat[0].featureSize, [4, 4], '32 px patches moved by 16 px: 4 x 4 cells');
+  await assert.rejects(explain(runDir, [testFiles[0]], { method: 'occlusion', layer: 'conv3' }), /occlusion hides parts of the input image and explains no layer/);
+  await assert.rejects(explain(runDir, [testFiles[0]], { method: 'occlusion', score: 'logit' }), /'logit' needs a Grad-CAM method/);
+});
+
 test('camLayer on mobilenet_v2: out_relu at 224 px (7 x 7), block_13_expand_relu below (the last stride-16 block, skipping its padding layer)', () => {
   for (const [size, expected] of [[224, 'out_relu'], [128, 'block_13_expand_relu'], [32, 'block_13_expand_relu']] as const) {
     const { model } = buildClassifier({ backbone: 'mobilenet_v2', backboneOptions: { inputShape: [size, size, 3], alpha: 0.35 }, head: 'gap', classes: 2, classMode: 'sparse' });

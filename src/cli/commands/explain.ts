@@ -22,7 +22,13 @@ Options:
   --method M       hirescam (default: gradient times activation per cell, summed over channels; the
                    same map as Grad-CAM for heads that pool, faithful for Flatten heads), gradcam
                    (channels weighted by the spatial mean of their gradient, Selvaraju et al.) or
-                   gradcam++ (only positive gradients count, Chattopadhay et al.)
+                   gradcam++ (only positive gradients count, Chattopadhay et al.), or occlusion
+                   (no gradient: how far the class's log-odds falls when each patch of the image is
+                   hidden; what the decision depends on rather than where the evidence sits; about 50
+                   model runs an image; docs/explain.md measures when it points better)
+  --occlusion-patch F  with --method occlusion: patch side as a fraction of the image side (default 0.25)
+  --occlusion-fill F   with --method occlusion: shuffle (default: the image's own pixels at random) or
+                   mean (its mean colour: a flat patch, which a model can read as an object)
   --score S        log-odds (default: the class's log-odds from the logits) or logit (the class's
                    logit alone, as in Keras's Grad-CAM example)
   --heatmap-size S input (default: the heatmap at the model's input size) or features (its own grid)
@@ -37,6 +43,8 @@ const flags = {
   class: { type: 'string' },
   'heatmap-size': { type: 'string' },
   method: { type: 'string' },
+  'occlusion-patch': { type: 'string' },
+  'occlusion-fill': { type: 'string' },
   score: { type: 'string' },
   'batch-size': { type: 'string' },
   engine: { type: 'string' },
@@ -52,7 +60,10 @@ export const explainCommand: Command = {
     const batchSize = numberFlag(values, 'batch-size', { integer: true, min: 1 });
     const engineChoice = choiceFlag(values, 'engine', ['auto', 'tfjs', 'onnx'] as const);
     const heatmapSize = choiceFlag(values, 'heatmap-size', ['input', 'features'] as const);
-    const method = choiceFlag(values, 'method', ['gradcam', 'hirescam', 'gradcam++'] as const);
+    const method = choiceFlag(values, 'method', ['gradcam', 'hirescam', 'gradcam++', 'occlusion'] as const);
+    const occlusionPatch = numberFlag(values, 'occlusion-patch', { min: 0.01, max: 1 });
+    const occlusionFill = choiceFlag(values, 'occlusion-fill', ['shuffle', 'mean'] as const);
+    if ((occlusionPatch !== undefined || occlusionFill !== undefined) && method !== 'occlusion') throw new UsageError(`--occlusion-${occlusionPatch !== undefined ? 'patch' : 'fill'} applies to --method occlusion only`, occlusionPatch !== undefined ? 'occlusion-patch' : 'occlusion-fill');
     const score = choiceFlag(values, 'score', ['log-odds', 'logit'] as const);
     const outDir = stringFlag(values, 'out');
     const layer = stringFlag(values, 'layer');
@@ -69,7 +80,7 @@ export const explainCommand: Command = {
     const printer = new ProgressPrinter(io.stderr, io.interactive);
     let explanations;
     try {
-      const explainer = await createExplainer(model, metadata, { layer, targetClass, engine: engineChoice, batchSize, heatmapSize, method, score });
+      const explainer = await createExplainer(model, metadata, { layer, targetClass, engine: engineChoice, batchSize, heatmapSize, method, score, occlusion: method === 'occlusion' ? { patch: occlusionPatch, fill: occlusionFill } : undefined });
       if (explainer.note) io.stderr.write(explainer.note + '\n');
       try {
         explanations = await explainer.explainFiles(positionals.slice(1), { onProgress: values.json ? undefined : printer.update });
@@ -89,7 +100,8 @@ export const explainCommand: Command = {
         io.stdout.write(`${e.file}\t${e.className} ${e.probability.toFixed(4)}\tpeak x=${e.peak.x.toFixed(0)} y=${e.peak.y.toFixed(0)} of ${w}x${h}${e.overlay ? `\t${e.overlay}` : ''}\n`);
       }
       const first = explanations.find((e) => !e.error);
-      if (first) io.stderr.write(`layer ${first.layer} (${first.featureSize.join('x')} feature map), score: ${first.score === 'output' ? "the model's output" : `the class's ${first.score}`}${outDir !== undefined ? `; overlays and explain.json in ${outDir}` : ''}\n`);
+      const what = method === 'occlusion' ? `occlusion of the input (${first?.featureSize.join('x')} cells)` : `layer ${first?.layer} (${first?.featureSize.join('x')} feature map)`;
+      if (first) io.stderr.write(`${what}, score: ${first.score === 'output' ? "the model's output" : `the class's ${first.score}`}${outDir !== undefined ? `; overlays and explain.json in ${outDir}` : ''}\n`);
     }
     const failed = explanations.filter((e) => e.error);
     for (const e of failed) io.stderr.write(`tlkit explain: ${e.file}: ${e.error}\n`);
