@@ -4,16 +4,17 @@
 //
 // What "hidden" means decides what the map can show. A patch filled with one colour (the image's mean) is
 // itself an object, a flat square with sharp edges, and a model trained to find a square answers to it: on
-// the pointing-game set that fill scored 0.00 (docs/explain.md). The default fill ('shuffle') draws each
-// hidden pixel at random from the same image, so the patch keeps the image's colours and grain and loses
-// only its structure. Seeded per image: the same image always gets the same map.
+// the pointing-game set that fill scored 0.00 (docs/explain.md). The default fill ('surround') draws each
+// hidden pixel at random from the band around the patch (the patch grown by half its side, minus itself):
+// the neighbourhood's colours and grain without its structure, the cheap cousin of in-painting. 'shuffle'
+// draws from the whole image instead. Seeded per image: the same image always gets the same map.
 //
 // Pure arithmetic on preprocessed NHWC pixels (every preprocessing tlkit applies is per pixel, so shuffling
 // before or after it is the same); explain.ts runs the model.
 import type { Heatmap } from './grad_cam.js';
 
-export type OcclusionFill = 'shuffle' | 'mean';
-export const OCCLUSION_FILLS: readonly OcclusionFill[] = ['shuffle', 'mean'];
+export type OcclusionFill = 'surround' | 'shuffle' | 'mean';
+export const OCCLUSION_FILLS: readonly OcclusionFill[] = ['surround', 'shuffle', 'mean'];
 
 /** Where the patches go on an h x w image, and the grid of cells the map is reported on. */
 export interface OcclusionGrid {
@@ -68,10 +69,28 @@ function seedOf(image: Float32Array): number {
 }
 
 /**
+ * A pixel index drawn at random from the band around the patch at (py, px): the patch grown by half its
+ * side on every side (clipped to the image), minus the patch itself.
+ */
+function surroundingPixel(random: () => number, py: number, px: number, patch: [number, number], h: number, w: number): number {
+  const [ph, pw] = patch;
+  const y0 = Math.max(0, py - Math.ceil(ph / 2));
+  const y1 = Math.min(h, py + ph + Math.ceil(ph / 2));
+  const x0 = Math.max(0, px - Math.ceil(pw / 2));
+  const x1 = Math.min(w, px + pw + Math.ceil(pw / 2));
+  if ((y1 - y0) * (x1 - x0) === ph * pw) return Math.floor(random() * h * w); // the patch is the whole image
+  for (;;) {
+    const y = y0 + Math.floor(random() * (y1 - y0));
+    const x = x0 + Math.floor(random() * (x1 - x0));
+    if (y < py || y >= py + ph || x < px || x >= px + pw) return y * w + x;
+  }
+}
+
+/**
  * Copies of `image` (h x w x 3, preprocessed) with the patch at each of `positions` hidden, stacked
  * NHWC into one array.
  */
-export function occludedCopies(image: Float32Array, grid: OcclusionGrid, positions: [number, number][], fill: OcclusionFill = 'shuffle'): Float32Array {
+export function occludedCopies(image: Float32Array, grid: OcclusionGrid, positions: [number, number][], fill: OcclusionFill = 'surround'): Float32Array {
   const { height: h, width: w, patch } = grid;
   const size = h * w * 3;
   if (image.length !== size) throw new RangeError(`occludedCopies: image has ${image.length} values, expected ${h} x ${w} x 3 = ${size}`);
@@ -93,6 +112,11 @@ export function occludedCopies(image: Float32Array, grid: OcclusionGrid, positio
           out[at] = mean[0];
           out[at + 1] = mean[1];
           out[at + 2] = mean[2];
+        } else if (fill === 'surround') {
+          const from = surroundingPixel(random, py, px, patch, h, w) * 3;
+          out[at] = image[from];
+          out[at + 1] = image[from + 1];
+          out[at + 2] = image[from + 2];
         } else {
           const from = Math.floor(random() * h * w) * 3;
           out[at] = image[from];

@@ -73,7 +73,7 @@ test('occlusion on the same GAP convnet: hiding the square is what moves the dec
   assert.equal(e.score, 'log-odds');
   t.diagnostic(`pointing game, occlusion: ${game.hits}/${game.correct}`);
   assert.ok(game.hits / game.correct >= 0.8, `pointing game, occlusion ${game.hits}/${game.correct}`);
-  // The same image gets the same map (the shuffle is seeded by the image).
+  // The same image gets the same map (the fill's draws are seeded by the image).
   const again = await explain(runDir, [testFiles[0]], { method: 'occlusion' });
   assert.deepEqual(again[0].heatmap, e.heatmap);
   // A flat patch (its mean colour) is an option; a layer or the logit do not apply to occlusion.
