@@ -104,7 +104,8 @@ export { QUANTIZED_ONNX, quantizedOnnxPath, readQuantizedOnnx } from './weights/
 export type { ServingPrecision } from './weights/quantized_onnx.js';
 // Explanations: Grad-CAM heatmaps of a saved model's decisions, and their overlays.
 export { explain, createExplainer, writeExplanations, lastConvolutionalLayer, camLayer } from './inference/explain.js';
-export type { Explanation, ExplainOptions, Explainer } from './inference/explain.js';
+export type { Explanation, ExplainOptions, Explainer, ExplainMethod, CamMethod } from './inference/explain.js';
+export type { OcclusionFill } from './inference/occlusion.js';
 export { gradCam, resizeHeatmap, heatmapPeak } from './inference/grad_cam.js';
 export type { Heatmap } from './inference/grad_cam.js';
 export { heatmapOverlayPng } from './inference/heatmap_overlay.js';
