@@ -93,7 +93,7 @@ export function makeRunInputs(options: TrainRunOptions, weights: string, seed: n
     validation = valGenerator.flowFromDirectory(options.valDir, { ...flow, shuffle: false, classes: train.classNames, exclude: exclude.validation });
   }
   if (options.exclude) logExcluded(exclude, train, validation, Boolean(split), log);
-  log(`data: ${train.samples} training images in ${train.classNames.length} class${train.classNames.length === 1 ? "" : "es"} (${train.classNames.join(', ')})` + (validation ? `, ${validation.samples} validation images` : ', no validation data'));
+  log(`data: ${train.samples} training images in ${train.classNames.length} class${train.classNames.length === 1 ? '' : 'es'} (${train.classNames.join(', ')})` + (validation ? `, ${validation.samples} validation images` : ', no validation data'));
   return {
     train,
     validation,
