@@ -207,6 +207,15 @@ def main():
                 out = im.resize((tw, th), Image.NEAREST)
             nearest.append(dict(target=[th, tw], keepAspectRatio=keep, rgb=[int(v) for v in np.asarray(out).ravel()]))
 
+    # A CMYK JPEG as PIL writes it (no ICC profile), and the RGB PIL decodes from it (Keras's load_img:
+    # PIL's naive CMYK -> RGB). Its own generator, so the values above stay as they were.
+    cmyk_rng = np.random.RandomState(77)
+    cmyk_src = (cmyk_rng.rand(6, 8, 3) * 255).astype('uint8')
+    cmyk_path = os.path.join(os.path.dirname(OUT), 'cmyk_pil.jpg')
+    Image.fromarray(cmyk_src, 'RGB').convert('CMYK').save(cmyk_path, quality=100)
+    cmyk_back = Image.open(cmyk_path)
+    cmyk = dict(mode=cmyk_back.mode, shape=[cmyk_back.height, cmyk_back.width], rgb=[int(v) for v in np.asarray(cmyk_back.convert('RGB')).ravel()])
+
     ref = dict(
         versions=dict(numpy=np.__version__, scipy=scipy.__version__, pil=Image.__version__),
         image=dict(shape=[h, w, c], data=flat(img)),
@@ -223,6 +232,7 @@ def main():
         preprocessInput=dict(tf=flat(tf_mode), caffe=flat(caffe), torch=flat(torch)),
         luma=dict(shape=[4, 5, 3], rgb=[int(v) for v in rgb8.ravel()], l=[int(v) for v in luma.ravel()]),
         legacy=legacy,
+        cmykJpeg=cmyk,
         nearestResize=dict(shape=[11, 13, 3], rgb=[int(v) for v in src.ravel()], cases=nearest),
     )
     with open(OUT, 'w') as f:

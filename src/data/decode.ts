@@ -65,6 +65,8 @@ export interface SourceInfo {
   palette: boolean;
   /** EXIF orientation 1-8 when present. */
   orientation?: number;
+  /** Whether the file embeds an ICC colour profile. */
+  iccProfile?: boolean;
 }
 
 export interface DecodedImage {
@@ -215,12 +217,20 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
       hasAlpha: Boolean(meta.hasAlpha),
       palette: Boolean(meta.isPalette),
       orientation: meta.orientation,
+      iccProfile: Boolean(meta.icc),
     };
     pipeline = sharp(bytes, { limitInputPixels: limit > 0 ? limit : false, failOn: 'warning', sequentialRead: true });
   }
   if (options.autoOrient ?? true) pipeline = pipeline.rotate();
-  pipeline = pipeline.toColourspace('srgb');
-  pipeline = colorMode === 'rgba' ? pipeline.ensureAlpha() : pipeline.removeAlpha();
+  // A CMYK image without its own ICC profile becomes RGB by PIL's formula (what Keras's load_img gives, and
+  // the exact inverse of the naive RGB -> CMYK most writers use); libvips would apply a generic print profile
+  // (a 28 x 28 test image: mean 50 against 31). With an embedded profile, the profile decides (PIL ignores it).
+  const naiveCmyk = source ? source.space === 'cmyk' && !source.iccProfile : sniffed === 'jpeg' && isCmykJpegWithoutProfile(bytes);
+  if (naiveCmyk) pipeline = pipeline.pipelineColourspace('cmyk').toColourspace('cmyk');
+  else {
+    pipeline = pipeline.toColourspace('srgb');
+    pipeline = colorMode === 'rgba' ? pipeline.ensureAlpha() : pipeline.removeAlpha();
+  }
   const target = options.targetSize ?? null;
   const interpolation = options.interpolation ?? 'nearest';
   // Keras's default 'nearest' resize is done here, exactly as PIL picks pixels, after a full-size
@@ -257,6 +267,10 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
     data = resizeNearest(data, height, width, channels, target[0], target[1], Boolean(options.keepAspectRatio));
     [height, width] = target;
   }
+  if (naiveCmyk) {
+    data = cmykToRgb(data, width * height, colorMode === 'rgba');
+    channels = colorMode === 'rgba' ? 4 : 3;
+  }
   if (colorMode === 'grayscale') {
     data = lumaOf(data, width * height, channels);
     channels = 1;
@@ -287,6 +301,51 @@ export function headerSize(b: Uint8Array): { width: number; height: number } | n
     }
   }
   return null;
+}
+
+/** PIL's CMYK -> RGB: each of R, G, B is 255 - C - K (resp. M, Y) clipped at 0; alpha 255 with `alpha`. */
+export function cmykToRgb(cmyk: Uint8Array, count: number, alpha = false): Uint8Array {
+  const step = alpha ? 4 : 3;
+  const out = new Uint8Array(count * step);
+  for (let p = 0, i = 0, o = 0; p < count; p++, i += 4, o += step) {
+    const white = 255 - cmyk[i + 3];
+    out[o] = Math.max(0, white - cmyk[i]);
+    out[o + 1] = Math.max(0, white - cmyk[i + 1]);
+    out[o + 2] = Math.max(0, white - cmyk[i + 2]);
+    if (alpha) out[o + 3] = 255;
+  }
+  return out;
+}
+
+/** Whether a JPEG's frame has four components (CMYK or YCCK) and no APP2 ICC_PROFILE segment precedes its scan. */
+export function isCmykJpegWithoutProfile(b: Uint8Array): boolean {
+  let i = 2;
+  let profile = false;
+  while (i + 9 < b.length) {
+    if (b[i] !== 0xff) return false;
+    const marker = b[i + 1];
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    if (marker === 0xda) return false; // start of scan without a frame header seen: not ours to judge
+    const length = (b[i + 2] << 8) | b[i + 3];
+    if (marker === 0xe2 && length >= 16 && String.fromCharCode(...b.subarray(i + 4, i + 15)) === 'ICC_PROFILE') profile = true;
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (b[i + 9] !== 4) return false;
+      // An ICC profile may also follow the frame header: look on to the scan.
+      for (let j = i + 2 + length; j + 4 < b.length && b[j] === 0xff; ) {
+        const m = b[j + 1];
+        if (m === 0xda) break;
+        const len = (b[j + 2] << 8) | b[j + 3];
+        if (m === 0xe2 && len >= 16 && String.fromCharCode(...b.subarray(j + 4, j + 15)) === 'ICC_PROFILE') profile = true;
+        j += 2 + len;
+      }
+      return !profile;
+    }
+    i += 2 + length;
+  }
+  return false;
 }
 
 /** PIL's convert('L'): ITU-R 601-2 luma in PIL's fixed-point arithmetic, of 1-, 3- or 4-channel HWC pixels. */

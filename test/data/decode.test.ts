@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { decodeImageFile } from '../../src/data/decode.js';
+import { cmykToRgb, decodeImageFile, isCmykJpegWithoutProfile, lumaOf } from '../../src/data/decode.js';
 
 let dir: string;
 const W = 6;
@@ -55,6 +55,30 @@ test('grayscale equals PIL convert("L") (Keras color_mode="grayscale")', async (
   await sharp(Buffer.from(ref.luma.rgb), { raw: { width: w, height: h, channels: 3 } }).png().toFile(join(dir, 'luma.png'));
   const img = await decodeImageFile(join(dir, 'luma.png'), { colorMode: 'grayscale', targetSize: null });
   assert.deepEqual([...img.data], ref.luma.l);
+});
+
+test('a CMYK JPEG without a profile decodes as PIL decodes it (Keras load_img), in every colour mode, on both paths', async () => {
+  const ref = JSON.parse(readFileSync(new URL('../fixtures/data/reference.json', import.meta.url), 'utf8')).cmykJpeg as { mode: string; shape: [number, number]; rgb: number[] };
+  assert.equal(ref.mode, 'CMYK');
+  const path = new URL('../fixtures/data/cmyk_pil.jpg', import.meta.url).pathname;
+  assert.equal(isCmykJpegWithoutProfile(readFileSync(path)), true);
+  const [h, w] = ref.shape;
+  for (const inspect of [false, true]) {
+    const rgb = await decodeImageFile(path, { colorMode: 'rgb', inspect });
+    assert.deepEqual([rgb.height, rgb.width, rgb.channels], [h, w, 3]);
+    // Both sides run libjpeg-turbo's integer IDCT; allow one level for a different build.
+    const worst = Math.max(...[...rgb.data].map((v, i) => Math.abs(v - ref.rgb[i])));
+    assert.ok(worst <= 1, `largest difference from PIL ${worst} (inspect ${inspect})`);
+    const rgba = await decodeImageFile(path, { colorMode: 'rgba', inspect });
+    assert.equal(rgba.channels, 4);
+    assert.ok([...rgba.data].every((v, i) => (i % 4 === 3 ? v === 255 : Math.abs(v - rgb.data[(i >> 2) * 3 + (i % 4)]) === 0)));
+    const grey = await decodeImageFile(path, { colorMode: 'grayscale', inspect });
+    assert.deepEqual([...grey.data], [...lumaOf(rgb.data, h * w, 3)]);
+  }
+  // sharp's own CMYK JPEG (libvips converts through a print profile, and embeds it) is not one.
+  assert.equal(isCmykJpegWithoutProfile(readFileSync(join(dir, 'cmyk.jpg'))), (await sharp(join(dir, 'cmyk.jpg')).metadata()).icc === undefined);
+  assert.equal(isCmykJpegWithoutProfile(readFileSync(join(dir, 'exif6.jpg'))), false, 'a YCbCr JPEG');
+  assert.deepEqual([...cmykToRgb(Uint8Array.from([10, 20, 30, 40, 255, 0, 0, 0]), 2)], [205, 195, 185, 0, 255, 255]);
 });
 
 test('EXIF orientation is applied (autoOrient) and can be turned off', async () => {
