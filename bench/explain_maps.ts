@@ -16,10 +16,7 @@
 // (--recipe default: `tlkit train`'s defaults, i.e. the whole model trained from the start, epochs auto (5), adam 1e-3,
 // batch 32; two-phase: 3 epochs on the frozen backbone then 3 fine-tuning all, batch 16; frozen: head only, 10 epochs.
 // The held-out set's seed is 7 + 100 x seed. A model saved elsewhere (e.g. by scratch_small_gap.ts) is read from DIR/run.)
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { initEngine, tf, tfl, type SymbolicTensor } from '../src/engines/tfjs/tf.js';
-import { trainRun } from '../src/train/run/run.js';
 import { loadModel } from '../src/weights/saved_model.js';
 import { loadImageForModel } from '../src/inference/predict.js';
 import { splitAtLayer } from '../src/engines/onnx/split_at_layer.js';
@@ -27,7 +24,8 @@ import { producerNode } from '../src/engines/onnx/model_graph.js';
 import { openInferenceEngine } from '../src/engines/inference_engine.js';
 import { lastConvolutionalLayer } from '../src/inference/explain.js';
 import { resizeHeatmap, type Heatmap } from '../src/inference/grad_cam.js';
-import { brightSquareSet, pointsAtSquare, writeSquareSet } from '../test/helpers/bright_square_set.js';
+import { pointsAtSquare } from '../test/helpers/bright_square_set.js';
+import { squareSetModel } from './square_model.js';
 import { flag, numberFlag } from './flags.js';
 
 const SIZE = numberFlag('size', 128);
@@ -43,18 +41,8 @@ const WEIGHTS = flag('weights', 'nsfwjs');
 const HEAD = flag('head', 'gap');
 
 await initEngine();
-const testSet = brightSquareSet(TEST, SIZE, 7 + SEED * 100, NOISE);
-mkdirSync(KEEP, { recursive: true });
-const files = await writeSquareSet(testSet, join(KEEP, 'test'));
-if (!existsSync(join(KEEP, 'run', 'model'))) {
-  await writeSquareSet(brightSquareSet(TRAIN, SIZE, SEED, NOISE), join(KEEP, 'train'));
-  const t = performance.now();
-  const recipe =
-    RECIPE === 'default' ? { epochs: 'auto' } : RECIPE === 'two-phase' ? { epochs: 3, fineTuneEpochs: 3, batchSize: 16 } : RECIPE === 'frozen' ? { freezeBackbone: true, epochs: 10 } : {};
-  const run = await trainRun({ dataDir: join(KEEP, 'train'), valDir: join(KEEP, 'test'), backbone: BACKBONE, weights: WEIGHTS, inputSize: SIZE, head: HEAD, outDir: join(KEEP, 'run'), seed: SEED, ...recipe } as never);
-  console.log(`trained ${RECIPE} seed ${SEED} noise ${NOISE} in ${((performance.now() - t) / 1000).toFixed(0)} s: accuracy ${run.evaluation?.accuracy.toFixed(3)}`);
-}
-const { model, metadata } = await loadModel(join(KEEP, 'run'));
+const { runDir, testSet, files } = await squareSetModel({ keep: KEEP, size: SIZE, train: TRAIN, test: TEST, noise: NOISE, seed: SEED, recipe: RECIPE, backbone: BACKBONE, weights: WEIGHTS, head: HEAD });
+const { model, metadata } = await loadModel(runDir);
 const [h, w] = metadata.inputSize;
 const xs = await Promise.all(files.map((f) => loadImageForModel(f, metadata)));
 const X = tf.tensor4d(Float32Array.from(xs.flatMap((x) => Array.from(x))), [files.length, h, w, 3]);

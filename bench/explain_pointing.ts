@@ -10,13 +10,11 @@
 // batch 32; two-phase: 3 epochs on the frozen backbone then 3 fine-tuning all, batch 16; frozen: head only,
 // 10 epochs. The held-out set's seed is 7 + 100 x seed, as in bench/explain_maps.ts, so --keep folders are
 // interchangeable between the two.)
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { initEngine } from '../src/engines/tfjs/tf.js';
-import { trainRun } from '../src/train/run/run.js';
 import { explain, EXPLAIN_METHODS, type ExplainMethod } from '../src/inference/explain.js';
 import type { OcclusionFill } from '../src/inference/occlusion.js';
-import { brightSquareSet, pointingGame, writeSquareSet } from '../test/helpers/bright_square_set.js';
+import { pointingGame } from '../test/helpers/bright_square_set.js';
+import { squareSetModel } from './square_model.js';
 import { flag, numberFlag } from './flags.js';
 
 const SIZE = numberFlag('size', 224);
@@ -31,20 +29,11 @@ const FILL = flag('occlusion-fill', 'surround') as OcclusionFill;
 for (const m of METHODS) if (!EXPLAIN_METHODS.includes(m)) throw new Error(`--methods: ${m} is not one of ${EXPLAIN_METHODS.join(', ')}`);
 
 await initEngine();
-const testSet = brightSquareSet(TEST, SIZE, 7 + SEED * 100, NOISE);
-mkdirSync(KEEP, { recursive: true });
-const files = await writeSquareSet(testSet, join(KEEP, 'test'));
-if (!existsSync(join(KEEP, 'run', 'model'))) {
-  await writeSquareSet(brightSquareSet(TRAIN, SIZE, SEED, NOISE), join(KEEP, 'train'));
-  const t = performance.now();
-  const recipe = RECIPE === 'default' ? { epochs: 'auto' } : RECIPE === 'two-phase' ? { epochs: 3, fineTuneEpochs: 3, batchSize: 16 } : { freezeBackbone: true, epochs: 10 };
-  const run = await trainRun({ dataDir: join(KEEP, 'train'), valDir: join(KEEP, 'test'), backbone: 'mobilenet_v2', weights: 'nsfwjs', inputSize: SIZE, head: 'gap', outDir: join(KEEP, 'run'), seed: SEED, ...recipe } as never);
-  console.log(`trained (${RECIPE}, seed ${SEED}, noise 0..${NOISE - 1}) in ${((performance.now() - t) / 1000).toFixed(0)} s: held-out accuracy ${run.evaluation?.accuracy.toFixed(3)}`);
-}
+const { runDir, testSet, files } = await squareSetModel({ keep: KEEP, size: SIZE, train: TRAIN, test: TEST, noise: NOISE, seed: SEED, recipe: RECIPE });
 const rows = [];
 for (const method of METHODS) {
   const t = performance.now();
-  const explanations = await explain(join(KEEP, 'run'), files, { method, occlusion: method === 'occlusion' ? { fill: FILL } : undefined });
+  const explanations = await explain(runDir, files, { method, occlusion: method === 'occlusion' ? { fill: FILL } : undefined });
   const ms = (performance.now() - t) / files.length;
   const { correct, hits } = pointingGame(explanations, testSet);
   rows.push({ method: method === 'occlusion' ? `occlusion (${FILL})` : method, layer: explanations[0].layer, cells: explanations[0].featureSize.join(' x '), 'pointing game': `${(hits / correct).toFixed(2)} (${hits}/${correct})`, 'ms/img': ms.toFixed(0) });

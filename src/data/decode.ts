@@ -278,28 +278,35 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
   return { data, height, width, channels, source };
 }
 
+/** A JPEG's marker segments before its first scan: marker byte, offset of its 0xFF, and its length field. */
+function* jpegSegments(b: Uint8Array): Generator<{ marker: number; at: number; length: number }> {
+  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return;
+  let i = 2;
+  while (i + 9 < b.length) {
+    if (b[i] !== 0xff) return;
+    const marker = b[i + 1];
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    if (marker === 0xda) return; // start of scan: entropy-coded data follows
+    const length = (b[i + 2] << 8) | b[i + 3];
+    yield { marker, at: i, length };
+    i += 2 + length;
+  }
+}
+
+/** SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC): the frame header, with the size and component count. */
+function isFrameHeader(marker: number): boolean {
+  return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+}
+
 /** Width and height from a JPEG or PNG header without decoding (null when not found). */
 export function headerSize(b: Uint8Array): { width: number; height: number } | null {
   if (b.length >= 24 && b[0] === 0x89 && b[1] === 0x50 && b[12] === 0x49 && b[13] === 0x48 && b[14] === 0x44 && b[15] === 0x52) {
     return { width: ((b[16] << 24) | (b[17] << 16) | (b[18] << 8) | b[19]) >>> 0, height: ((b[20] << 24) | (b[21] << 16) | (b[22] << 8) | b[23]) >>> 0 };
   }
-  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8) {
-    let i = 2;
-    while (i + 9 < b.length) {
-      if (b[i] !== 0xff) return null;
-      const marker = b[i + 1];
-      if (marker === 0xff) {
-        i++;
-        continue;
-      }
-      const length = (b[i + 2] << 8) | b[i + 3];
-      // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
-      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-        return { height: (b[i + 5] << 8) | b[i + 6], width: (b[i + 7] << 8) | b[i + 8] };
-      }
-      i += 2 + length;
-    }
-  }
+  for (const { marker, at } of jpegSegments(b)) if (isFrameHeader(marker)) return { height: (b[at + 5] << 8) | b[at + 6], width: (b[at + 7] << 8) | b[at + 8] };
   return null;
 }
 
@@ -317,35 +324,17 @@ export function cmykToRgb(cmyk: Uint8Array, count: number, alpha = false): Uint8
   return out;
 }
 
-/** Whether a JPEG's frame has four components (CMYK or YCCK) and no APP2 ICC_PROFILE segment precedes its scan. */
+/** Whether a JPEG's frame has four components (CMYK or YCCK) and no APP2 ICC_PROFILE segment before its scan. */
 export function isCmykJpegWithoutProfile(b: Uint8Array): boolean {
-  let i = 2;
-  let profile = false;
-  while (i + 9 < b.length) {
-    if (b[i] !== 0xff) return false;
-    const marker = b[i + 1];
-    if (marker === 0xff) {
-      i++;
-      continue;
+  let fourComponents = false;
+  for (const { marker, at, length } of jpegSegments(b)) {
+    if (marker === 0xe2 && length >= 16 && String.fromCharCode(...b.subarray(at + 4, at + 15)) === 'ICC_PROFILE') return false;
+    if (isFrameHeader(marker)) {
+      if (b[at + 9] !== 4) return false;
+      fourComponents = true;
     }
-    if (marker === 0xda) return false; // start of scan without a frame header seen: not ours to judge
-    const length = (b[i + 2] << 8) | b[i + 3];
-    if (marker === 0xe2 && length >= 16 && String.fromCharCode(...b.subarray(i + 4, i + 15)) === 'ICC_PROFILE') profile = true;
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      if (b[i + 9] !== 4) return false;
-      // An ICC profile may also follow the frame header: look on to the scan.
-      for (let j = i + 2 + length; j + 4 < b.length && b[j] === 0xff; ) {
-        const m = b[j + 1];
-        if (m === 0xda) break;
-        const len = (b[j + 2] << 8) | b[j + 3];
-        if (m === 0xe2 && len >= 16 && String.fromCharCode(...b.subarray(j + 4, j + 15)) === 'ICC_PROFILE') profile = true;
-        j += 2 + len;
-      }
-      return !profile;
-    }
-    i += 2 + length;
   }
-  return false;
+  return fourComponents;
 }
 
 /** PIL's convert('L'): ITU-R 601-2 luma in PIL's fixed-point arithmetic, of 1-, 3- or 4-channel HWC pixels. */
