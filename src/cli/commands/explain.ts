@@ -10,7 +10,8 @@ Grad-CAM class-activation heatmaps: for each image, the gradient of the predicte
 model's last convolutional block times that block's feature map, summed over channels (1 where the
 evidence for the class is strongest). MODEL is a run directory or its model/ folder; directories of images are read
 recursively. Prints, per image, the class, its probability and where the heatmap peaks (in the model's
-input pixels, x from the left, y from the top).
+input pixels, x from the left, y from the top). --method occlusion answers a different question: what the
+decision depends on (how far the class's log-odds falls when each patch of the image is hidden).
 
 Options:
   --out DIR        write one overlay PNG per image (heatmap over the picture) and explain.json there
