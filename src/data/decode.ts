@@ -222,10 +222,11 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
     pipeline = sharp(bytes, { limitInputPixels: limit > 0 ? limit : false, failOn: 'warning', sequentialRead: true });
   }
   if (options.autoOrient ?? true) pipeline = pipeline.rotate();
-  // A CMYK image without its own ICC profile becomes RGB by PIL's formula (what Keras's load_img gives, and
+  // A CMYK JPEG without its own ICC profile becomes RGB by PIL's formula (what Keras's load_img gives, and
   // the exact inverse of the naive RGB -> CMYK most writers use); libvips would apply a generic print profile
   // (a 28 x 28 test image: mean 50 against 31). With an embedded profile, the profile decides (PIL ignores it).
-  const naiveCmyk = source ? source.space === 'cmyk' && !source.iccProfile : sniffed === 'jpeg' && isCmykJpegWithoutProfile(bytes);
+  // JPEG only, where the header says it without decoding, so that every path decodes a file alike.
+  const naiveCmyk = source ? source.format === 'jpeg' && source.space === 'cmyk' && !source.iccProfile : sniffed === 'jpeg' && isCmykJpegWithoutProfile(bytes);
   if (naiveCmyk) pipeline = pipeline.pipelineColourspace('cmyk').toColourspace('cmyk');
   else {
     pipeline = pipeline.toColourspace('srgb');

@@ -95,15 +95,15 @@ export interface Explanation {
   probability: number;
   /** The class the model predicts (the same as className unless targetClass was given). */
   predictedClass: string;
-  /** Grad-CAM map, rows x cols, values in 0..1 (1 at the peak; all 0 when nothing speaks for the class). */
+  /** The map (Grad-CAM's, or occlusion's falls), rows x cols, values in 0..1 (1 at the peak; all 0 when nothing speaks for the class). */
   heatmap: number[][];
   /** [height, width] of the model's input, the pixels the heatmap covers. */
   inputSize: [number, number];
-  /** [rows, cols] of the explained layer's feature map. */
+  /** [rows, cols] of the explained layer's feature map (occlusion: of its grid of cells, half a patch each). */
   featureSize: [number, number];
   /** The centre of the feature map's highest cell in input pixels (x right, y down), and its row and column in `heatmap`. */
   peak: { row: number; col: number; x: number; y: number };
-  /** The layer explained. */
+  /** The layer explained (occlusion: the model's input layer). */
   layer: string;
   /** What was differentiated: the class's log-odds or logit (from the pre-activation logits), or the model's output when no logit is reachable. */
   score: ScoreKind;
