@@ -90,6 +90,8 @@ export class DirectoryIterator extends SampleIterator {
   readonly filepaths: string[];
   /** Files of this subset left out by the `exclude` option ('class/name'). */
   readonly excluded: string[];
+  /** Hidden files and folders left out of the listing (.ipynb_checkpoints, ._photo.jpg...). */
+  readonly hidden: number;
   readonly classes: Int32Array;
   readonly numClasses: number;
   readonly classMode: ClassMode;
@@ -142,6 +144,7 @@ export class DirectoryIterator extends SampleIterator {
     this.filenames = listing.filenames;
     this.filepaths = listing.filepaths;
     this.excluded = listing.excluded;
+    this.hidden = listing.hidden;
     this.classes = listing.classes;
     this.numClasses = listing.classNames.length;
     this.classMode = classMode;

@@ -1,6 +1,10 @@
 // Keras's flow_from_directory listing: classes are the sorted sub-folder names (unless given), files are
 // found recursively (walk order: folders sorted by path, files sorted within each), filtered by Keras's
 // extensions case-insensitively; validationSplit takes the first fraction of each class's files.
+// Unlike Keras, on purpose: hidden entries (names starting with '.') are left out and counted. Keras makes
+// a Jupyter `.ipynb_checkpoints` folder a class (shifting every class index) and trains on the checkpoint
+// copies inside class folders; macOS's `._name.jpg` AppleDouble files match the extensions and are not images.
+// A hidden folder named in `classes` is still read.
 // Synchronous like Keras, so flowFromDirectory can return its iterator directly.
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
@@ -36,6 +40,13 @@ export interface DirectoryListing {
   counts: number[];
   /** Files of this subset left out by `exclude` ('class/name'). */
   excluded: string[];
+  /** Hidden files and folders (names starting with '.') left out, over the data folder and every class folder. */
+  hidden: number;
+}
+
+/** A hidden file or folder (.ipynb_checkpoints, .DS_Store, ._photo.jpg...): never data. */
+export function isHiddenName(name: string): boolean {
+  return name.startsWith('.');
 }
 
 function codePointCompare(a: string, b: string): number {
@@ -56,8 +67,8 @@ function isDirectory(path: string): boolean {
   }
 }
 
-/** Like os.walk + sorted(): every folder's image files, folders visited in sorted path order. */
-function walkImages(top: string, followLinks: boolean): string[] {
+/** Like os.walk + sorted(): every folder's image files, folders visited in sorted path order; hidden entries counted in `hidden.count`, not walked. */
+function walkImages(top: string, followLinks: boolean, hidden: { count: number }): string[] {
   const filesByFolder = new Map<string, string[]>();
   const stack = [top];
   const seen = new Set<string>();
@@ -72,6 +83,10 @@ function walkImages(top: string, followLinks: boolean): string[] {
     const names: string[] = [];
     for (const e of entries) {
       const path = join(folder, e.name);
+      if (isHiddenName(e.name)) {
+        hidden.count++;
+        continue;
+      }
       if (e.isDirectory()) stack.push(path);
       else if (e.isSymbolicLink() && isDirectory(path)) {
         if (!followLinks) continue;
@@ -116,6 +131,7 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
   if (!existsSync(dir)) throw new FileError(dir, 'directory not found');
   if (!isDirectory(dir)) throw new FileError(dir, 'not a directory (flowFromDirectory expects a folder with one sub-folder per class)');
   const split = checkValidationSplit(options.validationSplit ?? 0);
+  const hidden = { count: 0 };
   const subset = options.subset ?? null;
   if (subset !== null && subset !== 'training' && subset !== 'validation') throw invalidArgument('subset', subset, "'training', 'validation' or null");
   if (subset !== null && split === 0) throw invalidArgument('subset', subset, 'null unless validationSplit is set (> 0)');
@@ -130,10 +146,9 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
       if (!isDirectory(join(dir, c))) throw new DataError(`class '${c}' has no folder ${join(dir, c)}`);
     }
   } else {
-    classNames = readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory() || (e.isSymbolicLink() && isDirectory(join(dir, e.name))))
-      .map((e) => e.name)
-      .sort(codePointCompare);
+    const folders = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() || (e.isSymbolicLink() && isDirectory(join(dir, e.name))));
+    classNames = folders.map((e) => e.name).filter((name) => !isHiddenName(name)).sort(codePointCompare);
+    hidden.count += folders.length - classNames.length;
     if (classNames.length === 0) {
       throw new DataError(`${dir}: no class folders; flowFromDirectory expects one sub-folder per class (e.g. ${join(dir, 'cats')}, ${join(dir, 'dogs')})`);
     }
@@ -147,7 +162,7 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
   const exclude = new Set(options.exclude ?? []);
   const excluded: string[] = [];
   for (let ci = 0; ci < classNames.length; ci++) {
-    const all = walkImages(join(dir, classNames[ci]), options.followLinks ?? false);
+    const all = walkImages(join(dir, classNames[ci]), options.followLinks ?? false, hidden);
     if (all.length === 0) {
       throw new DataError(`class '${classNames[ci]}' has no images in ${join(dir, classNames[ci])} (extensions: ${IMAGE_EXTENSIONS.join(', ')})`);
     }
@@ -172,5 +187,5 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
     if (count === 0 && chosen.length > 0) throw new DataError(`class '${classNames[ci]}' has no images left in ${join(dir, classNames[ci])}: the exclude list names all ${chosen.length} of them`);
     counts.push(count);
   }
-  return { directory: dir, classNames, classIndices, filenames, filepaths, classes: Int32Array.from(labels), counts, excluded };
+  return { directory: dir, classNames, classIndices, filenames, filepaths, classes: Int32Array.from(labels), counts, excluded, hidden: hidden.count };
 }

@@ -6,7 +6,7 @@ import { tf, type tfl } from '../engines/tfjs/tf.js';
 import { FileError, TlkitError, invalidArgument } from '../core/errors.js';
 import { decodeImageFile, perFileError } from '../data/decode.js';
 import { modelInputFromRgb } from '../data/model_input.js';
-import { IMAGE_EXTENSIONS } from '../data/scan_directory.js';
+import { IMAGE_EXTENSIONS, isHiddenName } from '../data/scan_directory.js';
 import type { ProgressCallback } from '../core/progress.js';
 import type { ModelMetadata } from '../weights/saved_model.js';
 import { classProbabilities, topOf, type ClassProbability } from './top_classes.js';
@@ -78,6 +78,7 @@ export async function listImageFiles(paths: string[]): Promise<string[]> {
     const entries = (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
       const p = join(dir, e.name);
+      if (isHiddenName(e.name)) continue; // .ipynb_checkpoints, ._photo.jpg: as the training listing does
       if (e.isDirectory()) await walk(p);
       else if (extensions.has(e.name.split('.').pop()?.toLowerCase() ?? '')) files.push(p);
     }

@@ -65,6 +65,24 @@ test('lists classes and files like Keras: sorted, recursive, case-insensitive ex
   assert.equal(it.length, 1);
 });
 
+test('hidden folders and files are left out and counted: .ipynb_checkpoints is no class, its copies no data, ._ files no images', async () => {
+  const ds = join(root, 'hidden');
+  await makeDataset(ds, { dogs: 2, cats: 2 });
+  mkdirSync(join(ds, '.ipynb_checkpoints'));
+  mkdirSync(join(ds, 'cats', '.ipynb_checkpoints'));
+  await writeImage(join(ds, 'cats', '.ipynb_checkpoints', 'img00-checkpoint.jpg'), 7);
+  writeFileSync(join(ds, 'dogs', '._img00.jpg'), Buffer.from([0, 5, 22, 7, 0, 2, 0, 0]));
+  const it = new ImageDataGenerator().flowFromDirectory(ds, { targetSize: [16, 16] });
+  assert.deepEqual(it.classNames, ['cats', 'dogs']);
+  assert.deepEqual(it.filenames, ['cats/img00.jpg', 'cats/img01.jpg', 'dogs/img00.jpg', 'dogs/img01.jpg']);
+  assert.equal(it.hidden, 3);
+  // Named explicitly, a hidden folder is read; predict's folder walk skips hidden entries too.
+  const named = new ImageDataGenerator().flowFromDirectory(join(ds, 'cats'), { targetSize: [16, 16], classes: ['.ipynb_checkpoints'] });
+  assert.deepEqual(named.filenames, ['.ipynb_checkpoints/img00-checkpoint.jpg']);
+  const { listImageFiles } = await import('../../src/inference/predict.js');
+  assert.deepEqual((await listImageFiles([ds])).map((f) => f.slice(ds.length + 1)), ['cats/img00.jpg', 'cats/img01.jpg', 'dogs/img00.jpg', 'dogs/img01.jpg']);
+});
+
 test('validationSplit takes the first fraction of each class; validation is not augmented by default', () => {
   const gen = new ImageDataGenerator({ validationSplit: 0.34, horizontalFlip: true });
   const val = gen.flowFromDirectory(join(root, 'ds'), { targetSize: [16, 16], subset: 'validation' });

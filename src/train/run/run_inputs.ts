@@ -94,6 +94,8 @@ export function makeRunInputs(options: TrainRunOptions, weights: string, seed: n
   }
   if (options.exclude) logExcluded(exclude, train, validation, Boolean(split), log);
   log(`data: ${train.samples} training images in ${train.classNames.length} class${train.classNames.length === 1 ? '' : 'es'} (${train.classNames.join(', ')})` + (validation ? `, ${validation.samples} validation images` : ', no validation data'));
+  const hidden = train.hidden + (validation && !split ? validation.hidden : 0);
+  if (hidden > 0) log(`ignored ${hidden} hidden file${hidden === 1 ? '' : 's'} or folder${hidden === 1 ? '' : 's'} (names starting with '.': .ipynb_checkpoints, ._photo.jpg, .DS_Store...)`);
   return {
     train,
     validation,
