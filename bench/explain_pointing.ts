@@ -4,7 +4,7 @@
 // images whose peak lies in the square grown by a quarter of its side, and the time an image.
 //
 //   npx tsx bench/explain_pointing.ts --keep DIR [--seed 1] [--recipe default|two-phase|frozen] [--size 224]
-//        [--noise 140] [--train 200] [--test 100] [--methods hirescam,occlusion] [--occlusion-fill surround|shuffle|mean]
+//        [--noise 140] [--train 200] [--test 100] [--methods hirescam,occlusion] [--occlusion-fill shuffle|surround|mean]
 //
 // (--recipe default: `tlkit train`'s defaults, the whole model trained from the start, epochs auto, adam 1e-3,
 // batch 32; two-phase: 3 epochs on the frozen backbone then 3 fine-tuning all, batch 16; frozen: head only,
@@ -25,7 +25,7 @@ const SEED = numberFlag('seed', 1);
 const RECIPE = flag('recipe', 'default');
 const KEEP = flag('keep', '/tmp/tlkit-pointing');
 const METHODS = flag('methods', 'hirescam,occlusion').split(',') as ExplainMethod[];
-const FILL = flag('occlusion-fill', 'surround') as OcclusionFill;
+const FILL = flag('occlusion-fill', 'shuffle') as OcclusionFill;
 for (const m of METHODS) if (!EXPLAIN_METHODS.includes(m)) throw new Error(`--methods: ${m} is not one of ${EXPLAIN_METHODS.join(', ')}`);
 
 await initEngine();

@@ -62,7 +62,7 @@ export interface ExplainOptions {
    * Grad-CAM shows where the evidence sits. About 50 model runs an image instead of one.
    */
   method?: ExplainMethod;
-  /** With method 'occlusion': the patch side as a fraction of the image side (default 0.25; patches move by half a patch) and what fills it ('surround', default: pixels drawn at random from the band around the patch; 'shuffle': from the whole image; 'mean': the image's mean colour). */
+  /** With method 'occlusion': the patch side as a fraction of the image side (default 0.25; patches move by half a patch) and what fills it ('shuffle', default: pixels drawn at random from the whole image; 'surround': from the band around the patch; 'mean': the image's mean colour). */
   occlusion?: { patch?: number; fill?: OcclusionFill };
   /** Images per forward pass (default 8). */
   batchSize?: number;
@@ -428,7 +428,7 @@ async function occlusionRunner(model: tfl.LayersModel, metadata: ModelMetadata, 
   if (options.score === 'logit') throw new UsageError("Invalid value for `score`: occlusion reads the class's log-odds from the model's probabilities; 'logit' needs a Grad-CAM method", 'score');
   const patch = options.occlusion?.patch ?? 0.25;
   if (!(patch > 0 && patch <= 1)) throw invalidArgument('occlusion.patch', patch, 'a fraction of the image side in (0, 1]');
-  const fill = options.occlusion?.fill ?? 'surround';
+  const fill = options.occlusion?.fill ?? 'shuffle';
   if (!OCCLUSION_FILLS.includes(fill)) throw invalidArgument('occlusion.fill', fill, OCCLUSION_FILLS.join(' or '));
   // About 50 model runs an image: a throughput workload (one single-thread session per core).
   const engine = await openInferenceEngine(model, options.engine ?? 'auto', { manyImages: true });

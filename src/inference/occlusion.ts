@@ -4,17 +4,19 @@
 //
 // What "hidden" means decides what the map can show. A patch filled with one colour (the image's mean) is
 // itself an object, a flat square with sharp edges, and a model trained to find a square answers to it: on
-// the pointing-game set that fill scored 0.00 (docs/explain.md). The default fill ('surround') draws each
-// hidden pixel at random from the band around the patch (the patch grown by half its side, minus itself):
-// the neighbourhood's colours and grain without its structure, the cheap cousin of in-painting. 'shuffle'
-// draws from the whole image instead. Seeded per image: the same image always gets the same map.
+// the pointing-game set that fill scored 0.00 (docs/explain.md). The default fill ('shuffle') draws each
+// hidden pixel at random from the whole image: its colours and grain without any structure. 'surround' draws
+// from the band around the patch (the patch grown by half its side, minus itself), the neighbourhood's
+// statistics; it pointed less well and less steadily (docs/explain.md). Seeded per image: the same image
+// always gets the same map.
 //
 // Pure arithmetic on preprocessed NHWC pixels (every preprocessing tlkit applies is per pixel, so shuffling
 // before or after it is the same); explain.ts runs the model.
+import { seededUniform } from '../core/random.js';
 import type { Heatmap } from './grad_cam.js';
 
-export type OcclusionFill = 'surround' | 'shuffle' | 'mean';
-export const OCCLUSION_FILLS: readonly OcclusionFill[] = ['surround', 'shuffle', 'mean'];
+export type OcclusionFill = 'shuffle' | 'surround' | 'mean';
+export const OCCLUSION_FILLS: readonly OcclusionFill[] = ['shuffle', 'surround', 'mean'];
 
 /** Where the patches go on an h x w image, and the grid of cells the map is reported on. */
 export interface OcclusionGrid {
@@ -48,18 +50,6 @@ export function occlusionGrid(height: number, width: number, patchFraction = 0.2
   return { height, width, patch, stride, positions: ys.flatMap((y) => xs.map((x): [number, number] => [y, x])), rows: Math.ceil(height / stride[0]), cols: Math.ceil(width / stride[1]) };
 }
 
-/** A small seeded generator (mulberry32): occlusion maps are reproducible. */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A seed from the image's own values, so that the same image always gets the same shuffle. */
 function seedOf(image: Float32Array): number {
   let h = 2166136261;
@@ -90,7 +80,7 @@ function surroundingPixel(random: () => number, py: number, px: number, patch: [
  * Copies of `image` (h x w x 3, preprocessed) with the patch at each of `positions` hidden, stacked
  * NHWC into one array.
  */
-export function occludedCopies(image: Float32Array, grid: OcclusionGrid, positions: [number, number][], fill: OcclusionFill = 'surround'): Float32Array {
+export function occludedCopies(image: Float32Array, grid: OcclusionGrid, positions: [number, number][], fill: OcclusionFill = 'shuffle'): Float32Array {
   const { height: h, width: w, patch } = grid;
   const size = h * w * 3;
   if (image.length !== size) throw new RangeError(`occludedCopies: image has ${image.length} values, expected ${h} x ${w} x 3 = ${size}`);
@@ -101,7 +91,7 @@ export function occludedCopies(image: Float32Array, grid: OcclusionGrid, positio
     for (let c = 0; c < 3; c++) mean[c] /= h * w;
   }
   const [firstY, firstX] = positions[0] ?? [0, 0];
-  const random = seeded(seedOf(image) ^ (firstY * 7919) ^ (firstX * 104729));
+  const random = seededUniform(seedOf(image), firstY, firstX);
   positions.forEach(([py, px], k) => {
     const o = k * size;
     out.set(image, o);

@@ -22,14 +22,14 @@ test('occlusionGrid: a quarter-side patch moved by half a patch, one flush with 
   assert.deepEqual([odd.rows, odd.cols], [8, 8]);
 });
 
-test('occludedCopies: only the patch changes; mean fills the mean colour, shuffle draws the image\'s own pixels, surround those around the patch, the same each time', () => {
+test('occludedCopies: only the patch changes; mean fills the mean colour, shuffle (the default) draws the image\'s own pixels, surround those around the patch, the same each time', () => {
   const [h, w] = [8, 8];
   const image = Float32Array.from({ length: h * w * 3 }, (_, i) => (i % 3) * 100 + Math.floor(i / 3));
   const grid = occlusionGrid(h, w, 0.5); // 4 px patches, stride 2
   const positions: [number, number][] = [[2, 4]];
   const inPatch = (r: number, c: number) => r >= 2 && r < 6 && c >= 4 && c < 8;
   const mean = occludedCopies(image, grid, positions, 'mean');
-  const shuffled = occludedCopies(image, grid, positions, 'shuffle');
+  const shuffled = occludedCopies(image, grid, positions);
   const pixels = new Set(Array.from({ length: h * w }, (_, p) => `${image[p * 3]},${image[p * 3 + 1]},${image[p * 3 + 2]}`));
   let changed = 0;
   for (let r = 0; r < h; r++) {
@@ -47,9 +47,9 @@ test('occludedCopies: only the patch changes; mean fills the mean colour, shuffl
   }
   assert.ok(changed >= 12, `the patch's 16 pixels are mostly replaced (${changed})`);
   assert.deepEqual(occludedCopies(image, grid, positions, 'shuffle'), shuffled);
-  // surround (the default): every hidden pixel is one of the band around the patch (rows 0..7, cols 2..7 here,
+  // surround: every hidden pixel is one of the band around the patch (rows 0..7, cols 2..7 here,
   // clipped to the image), outside the patch itself.
-  const surround = occludedCopies(image, grid, positions);
+  const surround = occludedCopies(image, grid, positions, 'surround');
   const band = new Set<string>();
   for (let r = 0; r < h; r++) for (let c = 2; c < w; c++) if (!inPatch(r, c)) band.add(`${image[(r * w + c) * 3]}`);
   for (let r = 2; r < 6; r++) {

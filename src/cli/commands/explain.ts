@@ -28,8 +28,8 @@ Options:
                    hidden; what the decision depends on rather than where the evidence sits; about 50
                    model runs an image; docs/explain.md measures when it points better)
   --occlusion-patch F  with --method occlusion: patch side as a fraction of the image side (default 0.25)
-  --occlusion-fill F   with --method occlusion: surround (default: pixels drawn at random from the band
-                   around the patch), shuffle (from the whole image) or mean (the image's mean colour:
+  --occlusion-fill F   with --method occlusion: shuffle (default: pixels drawn at random from the whole
+                   image), surround (from the band around the patch) or mean (the image's mean colour:
                    a flat patch, which a model can read as an object)
   --score S        log-odds (default: the class's log-odds from the logits) or logit (the class's
                    logit alone, as in Keras's Grad-CAM example)
@@ -64,7 +64,7 @@ export const explainCommand: Command = {
     const heatmapSize = choiceFlag(values, 'heatmap-size', ['input', 'features'] as const);
     const method = choiceFlag(values, 'method', ['gradcam', 'hirescam', 'gradcam++', 'occlusion'] as const);
     const occlusionPatch = numberFlag(values, 'occlusion-patch', { min: 0.01, max: 1 });
-    const occlusionFill = choiceFlag(values, 'occlusion-fill', ['surround', 'shuffle', 'mean'] as const);
+    const occlusionFill = choiceFlag(values, 'occlusion-fill', ['shuffle', 'surround', 'mean'] as const);
     if ((occlusionPatch !== undefined || occlusionFill !== undefined) && method !== 'occlusion') throw new UsageError(`--occlusion-${occlusionPatch !== undefined ? 'patch' : 'fill'} applies to --method occlusion only`, occlusionPatch !== undefined ? 'occlusion-patch' : 'occlusion-fill');
     const score = choiceFlag(values, 'score', ['log-odds', 'logit'] as const);
     const outDir = stringFlag(values, 'out');
