@@ -43,7 +43,8 @@ function starts(size: number, patch: number, stride: number): number[] {
 
 /** The grid for an h x w input: a patch `patchFraction` of each side (default a quarter), moved by half a patch. */
 export function occlusionGrid(height: number, width: number, patchFraction = 0.25): OcclusionGrid {
-  const patch: [number, number] = [Math.max(2, Math.round(height * patchFraction)), Math.max(2, Math.round(width * patchFraction))];
+  const side = (size: number) => Math.min(size, Math.max(2, Math.round(size * patchFraction)));
+  const patch: [number, number] = [side(height), side(width)];
   const stride: [number, number] = [Math.max(1, Math.round(patch[0] / 2)), Math.max(1, Math.round(patch[1] / 2))];
   const ys = starts(height, patch[0], stride[0]);
   const xs = starts(width, patch[1], stride[1]);
@@ -102,13 +103,8 @@ export function occludedCopies(image: Float32Array, grid: OcclusionGrid, positio
           out[at] = mean[0];
           out[at + 1] = mean[1];
           out[at + 2] = mean[2];
-        } else if (fill === 'surround') {
-          const from = surroundingPixel(random, py, px, patch, h, w) * 3;
-          out[at] = image[from];
-          out[at + 1] = image[from + 1];
-          out[at + 2] = image[from + 2];
         } else {
-          const from = Math.floor(random() * h * w) * 3;
+          const from = (fill === 'surround' ? surroundingPixel(random, py, px, patch, h, w) : Math.floor(random() * h * w)) * 3;
           out[at] = image[from];
           out[at + 1] = image[from + 1];
           out[at + 2] = image[from + 2];
