@@ -226,7 +226,9 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
   // the exact inverse of the naive RGB -> CMYK most writers use); libvips would apply a generic print profile
   // (a 28 x 28 test image: mean 50 against 31). With an embedded profile, the profile decides (PIL ignores it).
   // JPEG only, where the header says it without decoding, so that every path decodes a file alike.
-  const naiveCmyk = source ? source.format === 'jpeg' && source.space === 'cmyk' && !source.iccProfile : sniffed === 'jpeg' && isCmykJpegWithoutProfile(bytes);
+  // One walk over a JPEG's headers serves this and the 'nearest' resize below.
+  const frame = sniffed === 'jpeg' ? jpegFrame(bytes) : null;
+  const naiveCmyk = source ? source.format === 'jpeg' && source.space === 'cmyk' && !source.iccProfile : isCmykWithoutProfile(frame);
   if (naiveCmyk) pipeline = pipeline.pipelineColourspace('cmyk').toColourspace('cmyk');
   else {
     pipeline = pipeline.toColourspace('srgb');
@@ -237,7 +239,7 @@ export async function decodeImageBuffer(bytes: Buffer, file: string, options: De
   // Keras's default 'nearest' resize is done here, exactly as PIL picks pixels, after a full-size
   // decode: cheaper than libvips' resize, unless a JPEG is large enough for libvips to decode it at
   // 1/2, 1/4 or 1/8 scale (shrink-on-load), which beats everything.
-  const header = target && interpolation === 'nearest' ? headerSize(bytes) : null;
+  const header = target && interpolation === 'nearest' ? (frame ?? headerSize(bytes)) : null;
   const nearestHere = Boolean(target && interpolation === 'nearest' && header && !(sniffed === 'jpeg' && Math.min(header.width, header.height) >= 2 * Math.max(target[0], target[1])));
   if (target && !nearestHere) {
     pipeline = pipeline.resize(target[1], target[0], {
@@ -302,13 +304,23 @@ function isFrameHeader(marker: number): boolean {
   return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
 }
 
+/** What a JPEG's headers say before its scan: frame size, component count, whether an ICC profile is embedded; null without a frame header. */
+export function jpegFrame(b: Uint8Array): { width: number; height: number; components: number; iccProfile: boolean } | null {
+  let frame: { width: number; height: number; components: number } | null = null;
+  let iccProfile = false;
+  for (const { marker, at, length } of jpegSegments(b)) {
+    if (marker === 0xe2 && length >= 16 && String.fromCharCode(...b.subarray(at + 4, at + 15)) === 'ICC_PROFILE') iccProfile = true;
+    if (isFrameHeader(marker) && !frame) frame = { height: (b[at + 5] << 8) | b[at + 6], width: (b[at + 7] << 8) | b[at + 8], components: b[at + 9] };
+  }
+  return frame && { ...frame, iccProfile };
+}
+
 /** Width and height from a JPEG or PNG header without decoding (null when not found). */
 export function headerSize(b: Uint8Array): { width: number; height: number } | null {
   if (b.length >= 24 && b[0] === 0x89 && b[1] === 0x50 && b[12] === 0x49 && b[13] === 0x48 && b[14] === 0x44 && b[15] === 0x52) {
     return { width: ((b[16] << 24) | (b[17] << 16) | (b[18] << 8) | b[19]) >>> 0, height: ((b[20] << 24) | (b[21] << 16) | (b[22] << 8) | b[23]) >>> 0 };
   }
-  for (const { marker, at } of jpegSegments(b)) if (isFrameHeader(marker)) return { height: (b[at + 5] << 8) | b[at + 6], width: (b[at + 7] << 8) | b[at + 8] };
-  return null;
+  return jpegFrame(b);
 }
 
 /** PIL's CMYK -> RGB: each of R, G, B is 255 - C - K (resp. M, Y) clipped at 0; alpha 255 with `alpha`. */
@@ -327,15 +339,11 @@ export function cmykToRgb(cmyk: Uint8Array, count: number, alpha = false): Uint8
 
 /** Whether a JPEG's frame has four components (CMYK or YCCK) and no APP2 ICC_PROFILE segment before its scan. */
 export function isCmykJpegWithoutProfile(b: Uint8Array): boolean {
-  let fourComponents = false;
-  for (const { marker, at, length } of jpegSegments(b)) {
-    if (marker === 0xe2 && length >= 16 && String.fromCharCode(...b.subarray(at + 4, at + 15)) === 'ICC_PROFILE') return false;
-    if (isFrameHeader(marker)) {
-      if (b[at + 9] !== 4) return false;
-      fourComponents = true;
-    }
-  }
-  return fourComponents;
+  return isCmykWithoutProfile(jpegFrame(b));
+}
+
+function isCmykWithoutProfile(frame: ReturnType<typeof jpegFrame>): boolean {
+  return frame !== null && frame.components === 4 && !frame.iccProfile;
 }
 
 /** PIL's convert('L'): ITU-R 601-2 luma in PIL's fixed-point arithmetic, of 1-, 3- or 4-channel HWC pixels. */
