@@ -1,5 +1,6 @@
 // Concurrent requests share one model call: images wait at most `windowMs` for company, up to `maxBatch`
-// per call, one call at a time. The queue is bounded: past `maxQueue` waiting images, `submit` refuses
+// per call, at most `maxConcurrent` calls at a time (the server: one per onnxruntime session, so the next
+// call waits in the sessions' queue instead of starting only when the last one has answered). The queue is bounded: past `maxQueue` waiting images, `submit` refuses
 // at once (the server answers 503) instead of letting memory and latency grow without limit.
 import { invalidArgument, TlkitError } from '../core/errors.js';
 
@@ -9,6 +10,8 @@ export interface MicroBatcherOptions<I, O> {
   maxBatch: number;
   windowMs: number;
   maxQueue: number;
+  /** Model calls running at once. Default 1. */
+  maxConcurrent?: number;
   /** Called after each batch with its size and duration (metrics). */
   onBatch?(size: number, ms: number): void;
 }
@@ -35,7 +38,8 @@ interface Pending<I, O> {
 export class MicroBatcher<I, O> {
   private readonly queue: Pending<I, O>[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private running = false;
+  private running = 0;
+  private readonly maxConcurrent: number;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -44,9 +48,11 @@ export class MicroBatcher<I, O> {
       if (!Number.isInteger(options[key]) || options[key] < 1) throw invalidArgument(key, options[key], 'a positive integer');
     }
     if (!(options.windowMs >= 0)) throw invalidArgument('windowMs', options.windowMs, 'a number >= 0');
+    this.maxConcurrent = options.maxConcurrent ?? 1;
+    if (!Number.isInteger(this.maxConcurrent) || this.maxConcurrent < 1) throw invalidArgument('maxConcurrent', options.maxConcurrent, 'a positive integer');
   }
 
-  /** Images waiting for a model call (not counting the batch running). */
+  /** Images waiting for a model call (not counting the batches running). */
   get depth(): number {
     return this.queue.length;
   }
@@ -61,7 +67,7 @@ export class MicroBatcher<I, O> {
   }
 
   private schedule(): void {
-    if (this.running || this.queue.length === 0) return;
+    if (this.running >= this.maxConcurrent || this.queue.length === 0) return;
     if (this.queue.length >= this.options.maxBatch || this.options.windowMs === 0) {
       this.dispatch();
     } else if (!this.timer) {
@@ -72,9 +78,9 @@ export class MicroBatcher<I, O> {
   private dispatch(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.running || this.queue.length === 0) return;
+    if (this.running >= this.maxConcurrent || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.options.maxBatch);
-    this.running = true;
+    this.running++;
     const start = performance.now();
     this.options
       .run(batch.map((p) => p.input))
@@ -87,18 +93,20 @@ export class MicroBatcher<I, O> {
       )
       .catch((error: unknown) => batch.forEach((p) => p.reject(error)))
       .finally(() => {
-        this.running = false;
+        this.running--;
         // Whatever arrived meanwhile has waited at least one model call: run it now rather than wait again.
         if (this.queue.length > 0) this.dispatch();
-        else for (const wake of this.idleWaiters.splice(0)) wake();
+        else if (this.running === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       });
+    // Another free slot takes what is still waiting (a full batch at once, else after the window).
+    this.schedule();
   }
 
   /** Refuses new work; resolves once everything admitted has run. */
   async close(): Promise<void> {
     this.closed = true;
-    if (!this.running && this.queue.length > 0) this.dispatch();
-    if (!this.running && this.queue.length === 0) return;
+    while (this.running < this.maxConcurrent && this.queue.length > 0) this.dispatch();
+    if (this.running === 0 && this.queue.length === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 }

@@ -176,6 +176,8 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
     maxBatch,
     windowMs,
     maxQueue,
+    // One model call per session at once: the next batch waits in the sessions' queue, not for an answer.
+    maxConcurrent: sessions,
     async run(inputs) {
       // Each image waits as its 8-bit pixels and becomes a float32 row only here, in the batch itself.
       const batch = new Float32Array(inputs.length * rowSize);

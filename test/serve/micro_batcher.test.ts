@@ -62,3 +62,35 @@ test('a failing call rejects its batch only; close() runs what was admitted and 
   assert.deepEqual(await pending, [3], 'admitted work finishes on close');
   await assert.rejects(b.submit([4]), BatcherClosedError);
 });
+
+test('maxConcurrent calls run at once: the next batch starts while one is held, never more than the limit', async () => {
+  for (const maxConcurrent of [1, 2]) {
+    const model = gatedModel();
+    model.hold();
+    let inFlight = 0;
+    let most = 0;
+    const b = new MicroBatcher<number, number>({
+      run: async (inputs) => {
+        most = Math.max(most, ++inFlight);
+        try {
+          return await model.run(inputs);
+        } finally {
+          inFlight--;
+        }
+      },
+      maxBatch: 2,
+      windowMs: 0,
+      maxQueue: 16,
+      maxConcurrent,
+    });
+    const results = Promise.all([b.submit([1, 2]), b.submit([3, 4]), b.submit([5, 6])]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(model.batches.length, maxConcurrent, `${maxConcurrent}: calls started while the first is held`);
+    assert.equal(b.depth, 6 - 2 * maxConcurrent, `${maxConcurrent}: images still waiting`);
+    model.release();
+    assert.deepEqual(await results, [[2, 4], [6, 8], [10, 12]]);
+    assert.equal(most, maxConcurrent);
+    await b.close();
+  }
+  assert.throws(() => new MicroBatcher<number, number>({ run: async (x) => x, maxBatch: 1, windowMs: 0, maxQueue: 1, maxConcurrent: 0 }), /maxConcurrent=0/);
+});

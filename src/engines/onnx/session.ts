@@ -136,7 +136,7 @@ export async function createOnnxRunner(modelBytes: Uint8Array, options: OnnxRunn
     if (sessions > 1) {
       // Only the first session writes the optimised graph (the others would write the same file at once).
       const { optimizedModelFilePath: _once, ...others } = sessionOptions as WorkerSessionOptions & { optimizedModelFilePath?: string };
-      backend = pooledBackend(await createAll(sessions, (i) => workerBackend(modelBytes, i === 0 ? sessionOptions : (others as WorkerSessionOptions), maxRunBatch)));
+      backend = pooledBackend(await createAll(sessions, (i) => workerBackend(modelBytes, i === 0 ? sessionOptions : (others as WorkerSessionOptions), maxRunBatch)), maxRunBatch);
     } else {
       backend = options.worker ? await workerBackend(modelBytes, sessionOptions, maxRunBatch) : await sameThreadBackend(modelBytes, sessionOptions, maxRunBatch);
     }
@@ -357,8 +357,8 @@ async function createAll(count: number, create: (index: number) => Promise<Sessi
 }
 
 /**
- * Rows `[start, end)` of a batch of `n` rows for each of `parts` sessions: contiguous, sizes differing by
- * at most one, the larger first; sessions beyond `n` get none.
+ * A batch of `n` rows cut into `parts` chunks `[start, end)`: contiguous, sizes differing by at most one,
+ * the larger first; never an empty chunk (fewer chunks when `n < parts`).
  */
 export function splitRows(n: number, parts: number): { start: number; end: number }[] {
   const used = Math.min(n, parts);
@@ -373,22 +373,61 @@ export function splitRows(n: number, parts: number): { start: number; end: numbe
   return ranges;
 }
 
-/** Several sessions as one: each batch's rows are split between them, run at once, and joined in order. */
-function pooledBackend(backends: SessionBackend[]): SessionBackend {
+/**
+ * Several sessions as one. Each batch's rows are cut into chunks (an equal share per session, or smaller
+ * where that exceeds `chunkRows`) that wait in one queue; a session takes the next chunk the moment it is
+ * free, whichever batch it belongs to. So no session idles while rows wait: not at a batch's end (the
+ * other session still on its last rows), nor between batches when several are in flight (a server's
+ * overlapping model calls), nor for a batch of one row (which a fixed split gave to the first session
+ * every time). Outputs are joined in row order.
+ */
+function pooledBackend(backends: SessionBackend[], chunkRows: number): SessionBackend {
   const [first] = backends;
+  interface Chunk {
+    data: Float32Array;
+    shape: number[];
+    give: boolean;
+    resolve(outputs: Outputs): void;
+    reject(error: unknown): void;
+  }
+  const waiting: Chunk[] = [];
+  const free = [...backends];
+  function startWaiting(): void {
+    while (free.length > 0 && waiting.length > 0) {
+      const backend = free.shift()!;
+      const chunk = waiting.shift()!;
+      backend
+        .run(chunk.data, chunk.shape, chunk.give)
+        .then(chunk.resolve, chunk.reject)
+        .finally(() => {
+          free.push(backend);
+          startWaiting();
+        });
+    }
+  }
   async function run(data: Float32Array, shape: readonly number[]): Promise<Outputs> {
     const n = shape[0];
-    if (first.fixedBatch || n <= 1) return first.run(data, shape);
+    if (first.fixedBatch) return first.run(data, shape);
     const rowSize = data.length / n;
-    const ranges = splitRows(n, backends.length);
-    // Each session gets a copy of its rows, handed over: a view would send the whole batch to every worker.
-    const parts = await Promise.all(ranges.map(({ start, end }, i) => backends[i].run(data.slice(start * rowSize, end * rowSize), [end - start, ...shape.slice(1)], true)));
+    const ranges = splitRows(n, Math.max(backends.length, Math.ceil(n / chunkRows)));
+    const parts = ranges.map(
+      ({ start, end }) =>
+        new Promise<Outputs>((resolve, reject) => {
+          // A chunk of part of the batch gets a copy of its rows, handed over (a view would send the whole
+          // batch to the worker); a chunk that is the whole batch is read in place.
+          const whole = ranges.length === 1;
+          waiting.push({ data: whole ? data : data.slice(start * rowSize, end * rowSize), shape: [end - start, ...shape.slice(1)], give: !whole, resolve, reject });
+        }),
+    );
+    startWaiting();
+    const outputs = await Promise.all(parts);
+    if (outputs.length === 1) return outputs[0];
     const joined: Outputs = {};
-    for (const name of Object.keys(parts[0])) {
-      const perRow = parts[0][name].data.length / (ranges[0].end - ranges[0].start);
+    for (const name of Object.keys(outputs[0])) {
+      const perRow = outputs[0][name].data.length / (ranges[0].end - ranges[0].start);
       const out = new Float32Array(perRow * n);
-      parts.forEach((part, i) => out.set(part[name].data, ranges[i].start * perRow));
-      joined[name] = { data: out, shape: [n, ...parts[0][name].shape.slice(1)] };
+      outputs.forEach((part, i) => out.set(part[name].data, ranges[i].start * perRow));
+      joined[name] = { data: out, shape: [n, ...outputs[0][name].shape.slice(1)] };
     }
     return joined;
   }

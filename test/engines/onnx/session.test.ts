@@ -76,6 +76,8 @@ test('several sessions split a batch between them and join the rows in order, as
   const bytes = await exportOnnx(model);
   const one = await createOnnxRunner(bytes, { intraOpNumThreads: 1 });
   const three = await createOnnxRunner(bytes, { sessions: 3, intraOpNumThreads: 3, maxRunBatch: 1 });
+  // Chunks of up to 2 rows (7 rows: 2, 2, 2, 1), taken by whichever of the 2 sessions is free.
+  const pairs = await createOnnxRunner(bytes, { sessions: 2, intraOpNumThreads: 2, maxRunBatch: 2 });
   try {
     for (const n of [1, 2, 5, 7]) {
       const x = randomInput([n, 6, 5, 3], n);
@@ -85,6 +87,7 @@ test('several sessions split a batch between them and join the rows in order, as
       assert.deepEqual(got.shape, expected.shape);
       // Every row is the same computation on one thread: equal to the bit.
       assert.deepEqual(Array.from(got.data), Array.from(expected.data), `batch of ${n}`);
+      assert.deepEqual(Array.from((await pairs.run(data, x.shape)).data), Array.from(expected.data), `batch of ${n} in chunks of 2`);
       assert.deepEqual(Array.from(data), Array.from(x.dataSync()), 'the caller keeps its data untouched');
       assertClose(await three.run(x), model.predict(x) as tf.Tensor, `tensor batch of ${n}`);
       const all = await three.runAll(data, x.shape);
@@ -97,6 +100,7 @@ test('several sessions split a batch between them and join the rows in order, as
   } finally {
     await one.dispose();
     await three.dispose();
+    await pairs.dispose();
   }
 });
 
