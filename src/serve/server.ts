@@ -70,7 +70,8 @@ export interface ServeOptions {
   /** onnxruntime threads, all sessions together. Default: all cores. */
   threads?: number;
   /**
-   * onnxruntime sessions that split each model call's images between them and run at once, the threads
+   * onnxruntime sessions that share the model calls' images between them and run at once (a free session
+   * takes the next waiting image; one model call per session is in flight), the threads
    * shared out among them. Default: one per thread (the most images a second under load: on this 2-core
    * machine 1.2x one session with both threads); 1 gives a lone request every thread (lowest latency
    * when requests come one at a time).

@@ -36,12 +36,14 @@ export interface OnnxRunnerOptions {
   /** Where onnxruntime writes the graph as it optimised it (the compiled-graph cache, compiled_cache.ts). */
   saveOptimizedModelTo?: string;
   /**
-   * Independent sessions, each in its own worker thread, that split every batch's rows between them and
-   * run at the same time; the intra-op threads are shared out among them (at least one each). Default 1.
+   * Independent sessions, each in its own worker thread, that share every batch's rows between them and
+   * run at the same time: the rows wait in one queue, in chunks of at most `maxRunBatch` rows, and a free
+   * session takes the next chunk (of this batch or of one run meanwhile). The intra-op threads are shared
+   * out among the sessions (at least one each). Default 1.
    * Several one-thread sessions waste less than one session whose threads meet after every operator:
    * on this 2-core machine, 2 x 1 thread ran MobileNetV2@224 (batch 16, slices of 1) 1.2x as fast as
-   * 1 x 2 threads, float32 and int8 alike (docs/deployment.md). A batch of one row still runs on one
-   * session, with its share of the threads. Implies `worker`.
+   * 1 x 2 threads, float32 and int8 alike (docs/deployment.md). A batch of one row runs on one session
+   * (the first free one), with its share of the threads. Implies `worker`.
    */
   sessions?: number;
 }
