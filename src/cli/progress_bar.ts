@@ -17,7 +17,8 @@ function formatAmount(n: number, unit?: string): string {
 }
 
 function formatMetric(name: string, value: number): string {
-  if (Number.isInteger(value)) return String(value);
+  // A loss or an accuracy keeps its 4 decimals even when whole (Keras's "accuracy: 1.0000"); counts print whole.
+  if (Number.isInteger(value) && !/loss|acc/.test(name)) return String(value);
   // Rates read best with few digits: 8.2 img/s, 23 img/s.
   if (name.endsWith('/s')) return value >= 10 ? value.toFixed(0) : value.toFixed(1);
   return Math.abs(value) >= 100 ? value.toFixed(1) : value.toFixed(4);

@@ -26,8 +26,8 @@ test('progress printer writes a bar with ETA and metrics', () => {
   const p = new ProgressPrinter(out, false, 10, () => t);
   p.update({ task: 'epoch 1/2', current: 0, total: 10, unit: 'batch' });
   t = 5000;
-  p.update({ task: 'epoch 1/2', current: 10, total: 10, unit: 'batch', metrics: { loss: 0.5 }, done: true });
-  assert.match(out.text, /epoch 1\/2 \[=+\] 10\/10 00:05 loss 0\.5000/);
+  p.update({ task: 'epoch 1/2', current: 10, total: 10, unit: 'batch', metrics: { loss: 0.5, acc: 1, val_acc: 0, skipped: 2 }, done: true });
+  assert.match(out.text, /epoch 1\/2 \[=+\] 10\/10 00:05 loss 0\.5000 acc 1\.0000 val_acc 0\.0000 skipped 2/);
 });
 
 test('progress printer says the ETA is unknown before the first unit is done', () => {
