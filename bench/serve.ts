@@ -9,7 +9,7 @@
 // precision sees the same spells of load), printing img/s of each, the ratio, and each server's CPU time per
 // image (steadier than img/s on a shared machine). --int8-only stops there.
 //
-//   npx tsx bench/serve.ts [--backbone mobilenet_v2] [--size 224] [--image 224] [--duration 10] [--soak 120] [--max-batch 16] [--run-batch 1] [--threads N] [--sessions N]
+//   npx tsx bench/serve.ts [--backbone mobilenet_v2] [--size 224] [--image 224] [--duration 10] [--soak 120] [--max-batch 16] [--run-batch 4] [--threads N] [--sessions N]
 //                          [--rounds 3] [--int8-only]
 //
 // Target (issue 25): int8 >= 1.5x float32's img/s at concurrency 16.
@@ -47,7 +47,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { backbone: 'mobilenet_v2', size: 224, image: 224, duration: 10, soak: 120, maxBatch: 16, runBatch: 1, rounds: 3, int8Only: false };
+  const args: Args = { backbone: 'mobilenet_v2', size: 224, image: 224, duration: 10, soak: 120, maxBatch: 16, runBatch: 4, rounds: 3, int8Only: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--int8-only') {

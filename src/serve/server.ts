@@ -83,9 +83,10 @@ export interface ServeOptions {
    */
   quantize?: 'int8';
   /**
-   * Largest slice of a batch given to onnxruntime in one run (a batch of maxBatch runs as slices of this
-   * size, back to back). Default 1: on this 2-core machine under load, MobileNetV2@224 ran 2-3x faster
-   * per image one at a time than in slices of 2-16 (bench/serve.ts prints both).
+   * Most images a session takes from the queue for one onnxruntime run (fewer when fewer wait: at most
+   * an equal share per session). Default 4: with one single-thread session per core, MobileNetV2@224
+   * served int8 4-9% faster in runs of 4 than one image at a time, float32 the same within noise
+   * (docs/deployment.md); a lone request still runs alone.
    */
   runBatch?: number;
   /** Where unexpected (5xx) errors are reported; the library never prints. */
@@ -141,7 +142,7 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
   const port = positiveInteger('port', options.port, 8080, 0);
   const maxBatch = positiveInteger('maxBatch', options.maxBatch, 16);
   const maxQueue = positiveInteger('maxQueue', options.maxQueue, 64);
-  const runBatch = positiveInteger('runBatch', options.runBatch, 1);
+  const runBatch = positiveInteger('runBatch', options.runBatch, 4);
   const threads = positiveInteger('threads', options.threads, defaultThreadCount());
   const sessions = positiveInteger('sessions', options.sessions, threads);
   if (sessions > threads) throw invalidArgument('sessions', sessions, `at most threads (${threads}): each session needs a thread of its own`);

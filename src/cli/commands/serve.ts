@@ -20,7 +20,7 @@ Options:
   --api-key KEY            require Authorization: Bearer KEY on /v1/* and /metrics (or set TLKIT_API_KEY)
   --cors ORIGIN            allow this origin (repeatable; default: CORS off)
   --max-batch N            images per model call (default 16)
-  --run-batch N            images per onnxruntime run within a call (default 1)
+  --run-batch N            most images per onnxruntime run (default 4)
   --batch-window-ms MS     how long an image waits for others to share its call (default 4)
   --max-queue N            images in hand (decoding, waiting, in the model) beyond which requests
                            get 503 + Retry-After (default 64)
