@@ -53,6 +53,8 @@ export interface FlowFromDirectoryOptions extends SampleIteratorOptions {
   cacheBytes?: number;
   /** Files left out, as 'class/name' relative to the directory (see ScanOptions.exclude). */
   exclude?: Iterable<string>;
+  /** A class of `classes` with no folder or no images gets none instead of an error (see ScanOptions.allowEmptyClasses). */
+  allowEmptyClasses?: boolean;
   /**
    * Bytes of decoded pixels written to a spill file (one per iterator, in `cacheSpillDirectory`, removed
    * on close and at exit) once `cacheBytes` is full; files past both are decoded every epoch. 0: no spill.
@@ -92,6 +94,8 @@ export class DirectoryIterator extends SampleIterator {
   readonly excluded: string[];
   /** Hidden files and folders left out of the listing (.ipynb_checkpoints, ._photo.jpg...). */
   readonly hidden: number;
+  /** With `classes` given: the directory's other sub-folders, left out (not hidden ones). */
+  readonly otherFolders: string[];
   readonly classes: Int32Array;
   readonly numClasses: number;
   readonly classMode: ClassMode;
@@ -133,6 +137,7 @@ export class DirectoryIterator extends SampleIterator {
       validationSplit: generator.options.validationSplit,
       subset: options.subset ?? null,
       exclude: options.exclude,
+      allowEmptyClasses: options.allowEmptyClasses,
     });
     if (classMode === 'binary' && listing.classNames.length !== 2) {
       throw new DataError(`classMode 'binary' needs exactly 2 classes; found ${listing.classNames.length}: ${listing.classNames.join(', ')}. Use 'categorical' or 'sparse', or pass classes: [a, b].`);
@@ -145,6 +150,7 @@ export class DirectoryIterator extends SampleIterator {
     this.filepaths = listing.filepaths;
     this.excluded = listing.excluded;
     this.hidden = listing.hidden;
+    this.otherFolders = listing.otherFolders;
     this.classes = listing.classes;
     this.numClasses = listing.classNames.length;
     this.classMode = classMode;

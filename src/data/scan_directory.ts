@@ -6,7 +6,7 @@
 // copies inside class folders; macOS's `._name.jpg` AppleDouble files match the extensions and are not images.
 // A hidden folder named in `classes` is still read.
 // Synchronous like Keras, so flowFromDirectory can return its iterator directly.
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { DataError, FileError, invalidArgument } from '../core/errors.js';
 
@@ -26,6 +26,12 @@ export interface ScanOptions {
    * Applied after the validation split, so the held-out subset keeps the same files minus these.
    */
   exclude?: Iterable<string>;
+  /**
+   * A class of `classes` with no folder, or no images in it, gets none (its count is 0) instead of an
+   * error: a test folder that holds some of a model's classes only. At least one image is still needed.
+   * Default false (training needs every class).
+   */
+  allowEmptyClasses?: boolean;
 }
 
 export interface DirectoryListing {
@@ -42,6 +48,8 @@ export interface DirectoryListing {
   excluded: string[];
   /** Hidden files and folders (names starting with '.') left out, over the data folder and every class folder. */
   hidden: number;
+  /** With `classes` given: the other (not hidden) sub-folders of the directory, left out, sorted. */
+  otherFolders: string[];
 }
 
 /** A hidden file or folder (.ipynb_checkpoints, .DS_Store, ._photo.jpg...): never data. */
@@ -136,6 +144,7 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
   if (subset !== null && subset !== 'training' && subset !== 'validation') throw invalidArgument('subset', subset, "'training', 'validation' or null");
   if (subset !== null && split === 0) throw invalidArgument('subset', subset, 'null unless validationSplit is set (> 0)');
   let classNames: string[];
+  let otherFolders: string[] = [];
   if (options.classes && options.classes.length > 0) {
     classNames = [...options.classes];
     const dup = classNames.find((c, i) => classNames.indexOf(c) !== i);
@@ -143,10 +152,15 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
     const notPlain = classNames.find((c) => !isPlainFolderName(c));
     if (notPlain !== undefined) throw invalidArgument('classes', options.classes, `plain folder names inside ${dir} (not '', '.', '..', nor with '/' or '\\'); got ${JSON.stringify(notPlain)}`);
     for (const c of classNames) {
-      if (!isDirectory(join(dir, c))) throw new DataError(`class '${c}' has no folder ${join(dir, c)}`);
+      if (!options.allowEmptyClasses && !isDirectory(join(dir, c))) throw new DataError(`class '${c}' has no folder ${join(dir, c)}`);
     }
+    const listed = new Set(classNames);
+    otherFolders = classFolders(dir)
+      .map((e) => e.name)
+      .filter((name) => !isHiddenName(name) && !listed.has(name))
+      .sort(codePointCompare);
   } else {
-    const folders = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() || (e.isSymbolicLink() && isDirectory(join(dir, e.name))));
+    const folders = classFolders(dir);
     classNames = folders.map((e) => e.name).filter((name) => !isHiddenName(name)).sort(codePointCompare);
     hidden.count += folders.length - classNames.length;
     if (classNames.length === 0) {
@@ -162,8 +176,9 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
   const exclude = new Set(options.exclude ?? []);
   const excluded: string[] = [];
   for (let ci = 0; ci < classNames.length; ci++) {
-    const all = walkImages(join(dir, classNames[ci]), options.followLinks ?? false, hidden);
-    if (all.length === 0) {
+    const classDir = join(dir, classNames[ci]);
+    const all = options.allowEmptyClasses && !isDirectory(classDir) ? [] : walkImages(classDir, options.followLinks ?? false, hidden);
+    if (all.length === 0 && !options.allowEmptyClasses) {
       throw new DataError(`class '${classNames[ci]}' has no images in ${join(dir, classNames[ci])} (extensions: ${IMAGE_EXTENSIONS.join(', ')})`);
     }
     let start = 0;
@@ -187,5 +202,13 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
     if (count === 0 && chosen.length > 0) throw new DataError(`class '${classNames[ci]}' has no images left in ${join(dir, classNames[ci])}: the exclude list names all ${chosen.length} of them`);
     counts.push(count);
   }
-  return { directory: dir, classNames, classIndices, filenames, filepaths, classes: Int32Array.from(labels), counts, excluded, hidden: hidden.count };
+  if (filenames.length === 0 && options.allowEmptyClasses) {
+    throw new DataError(`${dir}: no images in the folders of classes ${classNames.join(', ')}${otherFolders.length > 0 ? ` (other folders, not classes: ${otherFolders.join(', ')})` : ''}`);
+  }
+  return { directory: dir, classNames, classIndices, filenames, filepaths, classes: Int32Array.from(labels), counts, excluded, hidden: hidden.count, otherFolders };
+}
+
+/** The directory's sub-folders, symbolic links to folders included. */
+function classFolders(dir: string): Dirent[] {
+  return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() || (e.isSymbolicLink() && isDirectory(join(dir, e.name))));
 }

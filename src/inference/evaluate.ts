@@ -118,7 +118,10 @@ export function classificationReport(matrix: number[][], classNames: string[]): 
     const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
     perClass.push({ className: classNames[c] ?? String(c), precision, recall, f1, support });
   }
-  const mean = (k: 'precision' | 'recall' | 'f1') => perClass.reduce((a, r) => a + r[k], 0) / Math.max(1, n);
+  // Over the classes that occur, as labels or as predictions (sklearn's classification_report): a class the
+  // test folder does not hold and the model never answered has no figures to average.
+  const occurring = perClass.filter((r, c) => r.support > 0 || matrix.some((row) => row[c] > 0));
+  const mean = (k: 'precision' | 'recall' | 'f1') => occurring.reduce((a, r) => a + r[k], 0) / Math.max(1, occurring.length);
   return { perClass, macro: { precision: mean('precision'), recall: mean('recall'), f1: mean('f1') } };
 }
 

@@ -27,8 +27,13 @@ export function evaluationPixels(metadata: ModelMetadata): Record<string, unknow
   return standardization ? describeModelPixels({ targetSize: metadata.inputSize, ...TRAINING_DECODE }, standardization) : undefined;
 }
 
+/**
+ * The test folder's images, labelled with the model's classes. The folder may hold some of them only (a
+ * class without a folder or images has an empty row in the report); folders that are not classes of the
+ * model are left out. Both are said through `onWarning`.
+ */
 export function evaluationIterator(directory: string, metadata: ModelMetadata, options: { batchSize?: number; onWarning?: (m: string) => void } = {}): DirectoryIterator {
-  return evaluationGenerator(metadata, options.onWarning).flowFromDirectory(directory, {
+  const iterator = evaluationGenerator(metadata, options.onWarning).flowFromDirectory(directory, {
     targetSize: metadata.inputSize,
     ...TRAINING_DECODE,
     classes: metadata.classNames,
@@ -38,5 +43,16 @@ export function evaluationIterator(directory: string, metadata: ModelMetadata, o
     onWarning: options.onWarning,
     // One pass: decoded pixels would never be read again.
     readOnce: true,
+    allowEmptyClasses: true,
   });
+  const present = new Set(iterator.classes);
+  const absent = metadata.classNames.filter((_, c) => !present.has(c));
+  if (absent.length > 0) {
+    options.onWarning?.(`${iterator.directory}: no images of ${absent.length === 1 ? 'class' : 'classes'} ${absent.join(', ')}: evaluated on the other ${metadata.classNames.length - absent.length} of the model's ${metadata.classNames.length}`);
+  }
+  const others = iterator.otherFolders;
+  if (others.length > 0) {
+    options.onWarning?.(`${iterator.directory}: left out ${others.length === 1 ? 'folder' : 'folders'} ${others.join(', ')}, not ${others.length === 1 ? 'a class' : 'classes'} of the model (${metadata.classNames.join(', ')})`);
+  }
+  return iterator;
 }

@@ -51,6 +51,29 @@ test('tlkit evaluate prints accuracy, per-class metrics and the confusion matrix
   for (const m of evaluation.misclassified) assert.ok(m.file.startsWith(imageDir) && m.file.includes(`/${m.trueClass}/`), m.file);
 });
 
+test('tlkit evaluate on a folder holding some of the classes: the others are empty rows, foreign folders are left out, both said', async () => {
+  const partial = join(imageDir, '..', 'partial');
+  await fs.mkdir(join(partial, 'birds'), { recursive: true });
+  await fs.cp(join(imageDir, 'top'), join(partial, 'top'), { recursive: true });
+  await fs.copyFile(join(partial, 'top', (await fs.readdir(join(partial, 'top')))[0]), join(partial, 'birds', 'b.png'));
+  const tops = (await fs.readdir(join(partial, 'top'))).length;
+  const r = await runCli(['evaluate', modelDir, partial, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /no images of class bottom: evaluated on the other 1 of the model's 2/);
+  assert.match(r.stderr, /left out folder birds, not a class of the model \(bottom, top\)/);
+  const evaluation = JSON.parse(r.stdout);
+  assert.equal(evaluation.samples, tops, 'the top images only; birds/ left out');
+  assert.deepEqual(evaluation.perClass.map((c: { support: number }) => c.support), [0, tops]);
+  // The macro average is over the classes that occur (sklearn's report): 'bottom' counts only if predicted.
+  const bottomPredicted = evaluation.confusionMatrix[1][0] > 0;
+  const expected = bottomPredicted ? (evaluation.perClass[0].recall + evaluation.perClass[1].recall) / 2 : evaluation.perClass[1].recall;
+  assert.ok(Math.abs(evaluation.macro.recall - expected) < 1e-12, `${evaluation.macro.recall} vs ${expected}`);
+  await fs.rm(join(partial, 'top'), { recursive: true });
+  const none = await runCli(['evaluate', modelDir, partial]);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /no images in the folders of classes bottom, top \(other folders, not classes: birds\)/);
+});
+
 test('tlkit evaluate gives the same numbers on onnxruntime and on tfjs', async () => {
   const onnx = JSON.parse((await runCli(['evaluate', modelDir, imageDir, '--json', '--engine', 'onnx'])).stdout);
   const tfjs = JSON.parse((await runCli(['evaluate', modelDir, imageDir, '--json', '--engine', 'tfjs'])).stdout);
