@@ -174,6 +174,7 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
   }
   const [h, w] = metadata.inputSize;
   const rowSize = h * w * 3;
+  const batchBuffers: Float32Array[] = [];
   const batcher = new MicroBatcher<Uint8Array, number[]>({
     maxBatch,
     windowMs,
@@ -181,12 +182,18 @@ export async function createServer(options: ServeOptions): Promise<TlkitServer> 
     // One model call per session at once: the next batch waits in the sessions' queue, not for an answer.
     maxConcurrent: sessions,
     async run(inputs) {
-      // Each image waits as its 8-bit pixels and becomes a float32 row only here, in the batch itself.
-      const batch = new Float32Array(inputs.length * rowSize);
-      inputs.forEach((rgb, i) => modelInputInto(rgb, metadata, batch, i * rowSize));
-      const out = await predictor.predictArray(batch, [inputs.length, h, w, 3]);
-      const units = out.data.length / inputs.length;
-      return inputs.map((_, i) => classProbabilities(out.data.subarray(i * units, (i + 1) * units)));
+      // Each image waits as its 8-bit pixels and becomes a float32 row only here, in the batch itself, a
+      // buffer of a past call's (fresh memory costs page faults on every call: ~0.4 ms an image here).
+      const buffer = batchBuffers.pop() ?? new Float32Array(maxBatch * rowSize);
+      try {
+        const batch = buffer.subarray(0, inputs.length * rowSize);
+        inputs.forEach((rgb, i) => modelInputInto(rgb, metadata, batch, i * rowSize));
+        const out = await predictor.predictArray(batch, [inputs.length, h, w, 3]);
+        const units = out.data.length / inputs.length;
+        return inputs.map((_, i) => classProbabilities(out.data.subarray(i * units, (i + 1) * units)));
+      } finally {
+        batchBuffers.push(buffer);
+      }
     },
     onBatch: (size, ms) => metrics.batch(size, ms),
   });

@@ -78,6 +78,8 @@ interface SessionBackend {
   run(data: Float32Array, shape: readonly number[], give?: boolean): Promise<Record<string, OnnxOutput>>;
   /** Runs on a tf tensor's values, staged in buffers the backend reuses. */
   runTensor(x: tf.Tensor): Promise<Record<string, OnnxOutput>>;
+  /** A buffer of `length` values a past run handed back (to fill and give to `run`), if the backend keeps them. */
+  takeBuffer?(length: number): Float32Array | undefined;
   release(): Promise<void>;
 }
 
@@ -276,7 +278,10 @@ async function workerBackend(modelBytes: Uint8Array, options: WorkerSessionOptio
       const id = (response as { id: number }).id;
       const p = pending.get(id);
       pending.delete(id);
-      if (response.kind === 'result' && response.input && freeBuffers.length < 2) freeBuffers.push(response.input);
+      if (response.kind === 'result' && response.input) {
+        freeBuffers.push(response.input);
+        if (freeBuffers.length > 4) freeBuffers.shift();
+      }
       updateRef();
       if (!p) return;
       if (response.kind === 'error') p.reject(new TlkitError(`onnxruntime: ${response.message}`));
@@ -312,6 +317,10 @@ async function workerBackend(modelBytes: Uint8Array, options: WorkerSessionOptio
   }
   const { inputNames, outputNames, fixedBatch } = created as Extract<WorkerResponse, { kind: 'created' }>;
   const sliceSize = fixedBatch ? Infinity : maxRunBatch;
+  function takeBuffer(length: number): Float32Array | undefined {
+    const index = freeBuffers.findIndex((b) => b.length === length);
+    return index >= 0 ? freeBuffers.splice(index, 1)[0] : undefined;
+  }
   function post(data: Float32Array, shape: readonly number[], transfer: boolean): Promise<Record<string, OnnxOutput>> {
     return new Promise((resolve, reject) => {
       const id = nextId++;
@@ -326,11 +335,14 @@ async function workerBackend(modelBytes: Uint8Array, options: WorkerSessionOptio
     outputNames,
     fixedBatch,
     run(data, shape, give = false) {
-      return post(data, shape, give && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength);
+      const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+      // A view of a larger buffer would be cloned with all of that buffer: its own rows are copied and moved.
+      if (!whole) return post(data.slice(), shape, true);
+      return post(data, shape, give);
     },
+    takeBuffer,
     runTensor(x) {
-      const index = freeBuffers.findIndex((b) => b.length === x.size);
-      const buffer = index >= 0 ? freeBuffers.splice(index, 1)[0] : new Float32Array(x.size);
+      const buffer = takeBuffer(x.size) ?? new Float32Array(x.size);
       const data = readTensorData(x, buffer);
       // Transfer only our own staging buffer (never a backend's storage): moved, not copied.
       return post(data, x.shape, data.buffer === buffer.buffer && data.length === buffer.length);
@@ -386,9 +398,9 @@ export function splitRows(n: number, parts: number): { start: number; end: numbe
 function pooledBackend(backends: SessionBackend[], chunkRows: number): SessionBackend {
   const [first] = backends;
   interface Chunk {
-    data: Float32Array;
+    /** The chunk's rows, in the caller's batch (read when a session takes them). */
+    rows: Float32Array;
     shape: number[];
-    give: boolean;
     resolve(outputs: Outputs): void;
     reject(error: unknown): void;
   }
@@ -398,8 +410,12 @@ function pooledBackend(backends: SessionBackend[], chunkRows: number): SessionBa
     while (free.length > 0 && waiting.length > 0) {
       const backend = free.shift()!;
       const chunk = waiting.shift()!;
+      // The session gets its own copy, handed over (a view would send the whole batch to its worker), in a
+      // buffer one of its past runs gave back when there is one: no new memory to fault in per chunk.
+      const own = backend.takeBuffer?.(chunk.rows.length) ?? new Float32Array(chunk.rows.length);
+      own.set(chunk.rows);
       backend
-        .run(chunk.data, chunk.shape, chunk.give)
+        .run(own, chunk.shape, true)
         .then(chunk.resolve, chunk.reject)
         .finally(() => {
           free.push(backend);
@@ -415,10 +431,7 @@ function pooledBackend(backends: SessionBackend[], chunkRows: number): SessionBa
     const parts = ranges.map(
       ({ start, end }) =>
         new Promise<Outputs>((resolve, reject) => {
-          // A chunk of part of the batch gets a copy of its rows, handed over (a view would send the whole
-          // batch to the worker); a chunk that is the whole batch is read in place.
-          const whole = ranges.length === 1;
-          waiting.push({ data: whole ? data : data.slice(start * rowSize, end * rowSize), shape: [end - start, ...shape.slice(1)], give: !whole, resolve, reject });
+          waiting.push({ rows: data.subarray(start * rowSize, end * rowSize), shape: [end - start, ...shape.slice(1)], resolve, reject });
         }),
     );
     startWaiting();
