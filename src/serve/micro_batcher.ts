@@ -1,7 +1,8 @@
 // Concurrent requests share one model call: images wait at most `windowMs` for company, up to `maxBatch`
 // per call, at most `maxConcurrent` calls at a time (the server: one per onnxruntime session, so the next
-// call waits in the sessions' queue instead of starting only when the last one has answered). The queue is bounded: past `maxQueue` waiting images, `submit` refuses
-// at once (the server answers 503) instead of letting memory and latency grow without limit.
+// call waits in the sessions' queue instead of starting only when the last one has answered). The queue
+// is bounded: past `maxQueue` waiting images, `submit` refuses at once (the server answers 503) instead
+// of letting memory and latency grow without limit.
 import { invalidArgument, TlkitError } from '../core/errors.js';
 
 export interface MicroBatcherOptions<I, O> {
