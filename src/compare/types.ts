@@ -34,7 +34,7 @@ export interface BackboneResult {
   linearProbe?: { c: number; trainAccuracy: number; seconds: number; features: number };
   /** What happened to BatchNorm moving statistics: recalibrated after which phase, skipped, or nothing to do. */
   batchNorm?: string;
-  /** Held-out accuracy far below training accuracy: the run's warning, with its likely cause. */
+  /** Held-out accuracy far below training accuracy, or below the linear probe's: the run's warnings, with their likely causes, one line each. */
   warning?: string;
   /** Last training accuracy, for the overfitting gap (trainAccuracy - accuracy). */
   trainAccuracy: number;

@@ -127,7 +127,7 @@ function extras(r: BackboneResult): string[] {
   const out: string[] = [];
   if (r.linearProbe && r.linearProbeAccuracy !== undefined) out.push(`linear probe ${formatAccuracy(r.linearProbeAccuracy)} (C=${r.linearProbe.c}, ${r.linearProbe.features} pooled features, ${r.linearProbe.seconds.toFixed(1)} s)`);
   if (r.batchNorm) out.push(`BatchNorm statistics: ${r.batchNorm}`);
-  if (r.warning) out.push(r.warning);
+  if (r.warning) out.push(...r.warning.split('\n'));
   return out;
 }
 

@@ -155,3 +155,19 @@ export function describeProbe(p: LinearProbeResult): string {
   const when = p.fromCache ? `read from the probe cache (fitted in ${p.seconds.toFixed(1)} s)` : `${p.seconds.toFixed(1)} s`;
   return `linear probe: held-out accuracy ${p.accuracy.toFixed(4)} (train ${p.trainAccuracy.toFixed(4)}; logistic regression on ${p.features} pooled frozen features, C=${p.c} by cross-validation on the training data, ${when})`;
 }
+
+/**
+ * The warning for a model that scores below its own linear probe on the same held-out images (by more than
+ * 0.05, and more than twice the probe's binomial standard error there): a logistic regression on the frozen
+ * pooled features already separates what the trained head, or its fine-tuning, does not. Undefined otherwise.
+ */
+export function belowProbeWarning(heldOutAccuracy: number, probe: Pick<LinearProbeResult, 'accuracy'>, heldOutImages: number): string | undefined {
+  const p = probe.accuracy;
+  const margin = Math.max(0.05, 2 * Math.sqrt((p * (1 - p)) / Math.max(1, heldOutImages)));
+  if (!(p - heldOutAccuracy > margin)) return undefined;
+  return (
+    `warning: held-out accuracy ${heldOutAccuracy.toFixed(3)} is below the linear probe's ${p.toFixed(3)} on the same ${heldOutImages} images ` +
+    '(a logistic regression on the frozen pooled features): the head is undertrained or the fine-tuning lost what the features held; ' +
+    'try more head epochs (--epochs auto stops when validation stops improving), a lower --fine-tune-lr or fewer fine-tuned layers'
+  );
+}

@@ -36,7 +36,7 @@ import { loadWeightsForRun, makeRunInputs, unaugmentedTrainReader, weightsChoice
 import type { ClassWeight, EpochLogs } from '../loop/types.js';
 import { isDeterministic, type BatchIterator } from '../../data/batch.js';
 import { planEpochs, type Epochs } from './epochs_auto.js';
-import { describeProbe, probeFrozenFeatures, splitFeatures, type ProbeRows, type SplitFeatures } from '../probes/frozen_probe.js';
+import { belowProbeWarning, describeProbe, probeFrozenFeatures, splitFeatures, type ProbeRows, type SplitFeatures } from '../probes/frozen_probe.js';
 import type { LinearProbeResult } from '../probes/linear_probe.js';
 import { recalibrateAfterPhase, validationRecalibration, type PhaseRecalibration, type RecalibrateAfterPhaseArgs, type ValidationRecalibration, type ValidationRecalibrationSettings } from '../recalibration/recalibrate_after_phase.js';
 import { generalizationWarning } from '../recalibration/recalibrate_batchnorm.js';
@@ -186,7 +186,10 @@ export interface TrainRunResult {
   batchNormRecalibration: PhaseRecalibration[];
   /** True when BatchNorm trained in training mode and recalibration was turned off. */
   batchNormSkipped: boolean;
-  /** Set when held-out accuracy is far below training accuracy: what happened and why. */
+  /**
+   * Set when held-out accuracy is far below training accuracy, or below the linear probe's on the same
+   * images: what happened and why, one line each.
+   */
   warning?: string;
 }
 
@@ -417,8 +420,12 @@ async function runPhases(run: RunContext): Promise<PhasesOutcome> {
       }
       const trainAccuracy = outcome.history.at(-1)?.accuracy;
       const batchNorm = outcome.batchNormSkipped ? 'skipped' : outcome.batchNormRecalibration.length > 0 ? 'recalibrated' : 'not-trained';
-      outcome.warning = trainAccuracy === undefined ? undefined : generalizationWarning(trainAccuracy, outcome.evaluation.accuracy, batchNorm);
-      if (outcome.warning) log(outcome.warning);
+      const warnings = [
+        trainAccuracy === undefined ? undefined : generalizationWarning(trainAccuracy, outcome.evaluation.accuracy, batchNorm),
+        outcome.linearProbe ? belowProbeWarning(outcome.evaluation.accuracy, outcome.linearProbe, outcome.evaluation.samples) : undefined,
+      ].filter((w): w is string => w !== undefined);
+      for (const w of warnings) log(w);
+      outcome.warning = warnings.length > 0 ? warnings.join('\n') : undefined;
     }
   } finally {
     await closeFrozenEngine(engines?.frozen);

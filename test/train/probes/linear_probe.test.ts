@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fitLogisticRegression, linearProbe, predictClasses, stratifiedFolds } from '../../../src/train/probes/linear_probe.js';
 import { UsageError } from '../../../src/core/errors.js';
+import { belowProbeWarning } from '../../../src/train/probes/frozen_probe.js';
 
 interface Case {
   name: string;
@@ -78,4 +79,16 @@ test('bad arguments are typed errors naming the argument', () => {
   assert.throws(() => fitLogisticRegression(data, [0, 1], 2, { c: 0 }), (e: unknown) => e instanceof UsageError && e.argument === 'c');
   assert.throws(() => fitLogisticRegression(data, [0, 2], 2, { c: 1 }), (e: unknown) => e instanceof UsageError && e.argument === 'y');
   assert.throws(() => linearProbe(data, [0, 1], { x: new Float64Array(3), n: 1, d: 3 }, [0], 2), (e: unknown) => e instanceof UsageError && e.argument === 'heldOut');
+});
+
+test('belowProbeWarning: silent within noise of the probe, says what to try beyond it', () => {
+  // 500 images at a probe of 0.90: the margin is 0.05 (twice the standard error, 0.027, is smaller).
+  assert.equal(belowProbeWarning(0.86, { accuracy: 0.9 }, 500), undefined);
+  assert.equal(belowProbeWarning(0.95, { accuracy: 0.9 }, 500), undefined, 'above the probe');
+  const w = belowProbeWarning(0.84, { accuracy: 0.9 }, 500);
+  assert.match(w ?? '', /^warning: held-out accuracy 0\.840 is below the linear probe's 0\.900 on the same 500 images/);
+  assert.match(w ?? '', /--epochs auto/);
+  // 16 images at 0.80: twice the standard error is 0.2, so a 0.19 gap is noise and 0.25 is not.
+  assert.equal(belowProbeWarning(0.61, { accuracy: 0.8 }, 16), undefined);
+  assert.ok(belowProbeWarning(0.55, { accuracy: 0.8 }, 16));
 });
