@@ -137,6 +137,8 @@ export function connectQueue(url: string, options: QueueClientOptions = {}): Que
   }
 
   async function status(id: string): Promise<ComparisonStatus> {
+    // As for the runs below: the state first, so that the job read after it holds its reason or result.
+    let state: string = await comparisons.getJobState(id);
     const parent = (await comparisons.getJob(id)) as Job<ComparisonJobData, ComparisonJobResult> | undefined;
     const cancelled = (await redis.exists(CANCEL_KEY(prefix, id))) === 1;
     if (!parent) return { id, state: cancelled ? 'cancelled' : 'unknown', runs: [] };
@@ -146,12 +148,13 @@ export function connectQueue(url: string, options: QueueClientOptions = {}): Que
         runs.push({ label: run.label, state: 'skipped', error: run.skipped });
         continue;
       }
-      const job = (await runsQueue.getJob(run.jobId)) as Job<RunJobData, RunJobResult> | undefined;
+      // The state first, then the job: a job read before it failed would show 'failed' without its reason.
+      const state = await runsQueue.getJobState(run.jobId);
+      const job = state === 'unknown' ? undefined : ((await runsQueue.getJob(run.jobId)) as Job<RunJobData, RunJobResult> | undefined);
       if (!job) {
         runs.push({ label: run.label, state: 'unknown' });
         continue;
       }
-      const state = await job.getState();
       const p = (typeof job.progress === 'object' ? job.progress : {}) as Partial<RunProgress>;
       const row = job.returnvalue?.row;
       runs.push({
@@ -165,7 +168,6 @@ export function connectQueue(url: string, options: QueueClientOptions = {}): Que
         ...(row?.ok ? { accuracy: row.accuracy } : {}),
       });
     }
-    let state: string = await parent.getState();
     if (cancelled && state !== 'completed') state = 'cancelled';
     const files = state === 'completed' && parent.returnvalue ? resolveFiles(parent.returnvalue.files) : undefined;
     return { id, state, runs, ...(state === 'failed' ? { error: parent.failedReason } : {}), ...(files ? { files } : {}) };
