@@ -34,7 +34,7 @@ import { openInferenceEngine, type InferenceEngine } from '../engines/inference_
 import { splitAtLayer } from '../engines/onnx/split_at_layer.js';
 import { findLayerPath, isInputLayer, nodeInModel, producerNode, unknownLayer } from '../engines/onnx/model_graph.js';
 import { loadModel, type ModelMetadata } from '../weights/saved_model.js';
-import { listImageFiles, loadBatchForModel } from './predict.js';
+import { listImageFiles, modelInputBatches } from './predict.js';
 import { gradCam, gradCamPlusPlus, hiResCam, heatmapPeak, heatmapRows, resizeHeatmap, scaleToPeak, type Heatmap } from './grad_cam.js';
 import { heatmapOverlayPng, type OverlayOptions } from './heatmap_overlay.js';
 import { OCCLUSION_FILLS, classLogOdds, occludedCopies, occlusionGrid, occlusionHeatmap, type OcclusionFill } from './occlusion.js';
@@ -312,34 +312,28 @@ export async function createExplainer(model: tfl.LayersModel, metadata: ModelMet
     async explainFiles(paths, callOptions = {}) {
       const files = await listImageFiles(paths);
       const out: Explanation[] = [];
-      for (let start = 0; start < files.length; start += batchSize) {
+      callOptions.signal?.throwIfAborted();
+      for await (const { files: chunk, start, loaded, x, errors } of modelInputBatches(files, metadata, batchSize)) {
         callOptions.signal?.throwIfAborted();
-        const chunk = files.slice(start, start + batchSize);
-        const { loaded, data, errors } = await loadBatchForModel(chunk, metadata);
         const byIndex = new Map<number, Explanation>();
-        if (loaded.length > 0) {
-          const x = tf.tensor4d(data, [loaded.length, h, w, 3]);
-          try {
-            (await explainBatch(x)).forEach((r, k) => {
-              const peak = peakOf(r.map, heatmapSize, h, w);
-              const shown = heatmapSize === 'input' ? peakAt(scaleToPeak(resizeHeatmap(r.map, h, w)), peak) : r.map;
-              byIndex.set(loaded[k], {
-                file: chunk[loaded[k]],
-                className: metadata.classNames[r.classIndex],
-                classIndex: r.classIndex,
-                probability: r.probability,
-                predictedClass: metadata.classNames[r.predicted],
-                heatmap: heatmapRows(shown),
-                inputSize: [h, w],
-                featureSize: [r.map.rows, r.map.cols],
-                peak,
-                layer: runner.layer,
-                score: runner.score,
-              });
+        if (x) {
+          (await explainBatch(x)).forEach((r, k) => {
+            const peak = peakOf(r.map, heatmapSize, h, w);
+            const shown = heatmapSize === 'input' ? peakAt(scaleToPeak(resizeHeatmap(r.map, h, w)), peak) : r.map;
+            byIndex.set(loaded[k], {
+              file: chunk[loaded[k]],
+              className: metadata.classNames[r.classIndex],
+              classIndex: r.classIndex,
+              probability: r.probability,
+              predictedClass: metadata.classNames[r.predicted],
+              heatmap: heatmapRows(shown),
+              inputSize: [h, w],
+              featureSize: [r.map.rows, r.map.cols],
+              peak,
+              layer: runner.layer,
+              score: runner.score,
             });
-          } finally {
-            x.dispose();
-          }
+          });
         }
         chunk.forEach((file, i) => out.push(byIndex.get(i) ?? failed(file, errors.get(i) ?? 'not explained', [h, w], runner.layer, runner.score)));
         callOptions.onProgress?.({ task: 'explain', current: Math.min(files.length, start + batchSize), total: files.length, unit: 'img', done: start + batchSize >= files.length });

@@ -129,6 +129,34 @@ export async function loadBatchForModel(files: string[], metadata: ModelMetadata
   return { loaded, data, errors };
 }
 
+/** One batch of files as the model's input (modelInputBatches). */
+export interface ModelInputBatch {
+  /** The batch's files, and where the batch starts in the whole list. */
+  files: string[];
+  start: number;
+  /** Positions (in `files`) of the files that decoded, in the order of `x`'s rows. */
+  loaded: number[];
+  /** Their model input, NHWC; undefined when none decoded. Disposed when the next batch is asked for. */
+  x?: tf.Tensor4D;
+  /** Why each other file could not be used, by position. */
+  errors: Map<number, string>;
+}
+
+/** `files` in batches of `batchSize`, each decoded for the model (loadBatchForModel) and stacked as one tensor. */
+export async function* modelInputBatches(files: string[], metadata: ModelMetadata, batchSize: number): AsyncGenerator<ModelInputBatch> {
+  const [h, w] = metadata.inputSize;
+  for (let start = 0; start < files.length; start += batchSize) {
+    const chunk = files.slice(start, start + batchSize);
+    const { loaded, data, errors } = await loadBatchForModel(chunk, metadata);
+    const x = loaded.length > 0 ? tf.tensor4d(data, [loaded.length, h, w, 3]) : undefined;
+    try {
+      yield { files: chunk, start, loaded, x, errors };
+    } finally {
+      x?.dispose();
+    }
+  }
+}
+
 /**
  * Predictions for image files (and directories of them) with a saved model and its metadata, yielded
  * batch by batch as they are made, in file order: memory holds one batch, whatever the number of files,
@@ -138,22 +166,12 @@ export async function* predictFilesStream(model: tfl.LayersModel, metadata: Mode
   const files = await listImageFiles(paths);
   const batchSize = options.batchSize ?? 16;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidArgument('batchSize', options.batchSize, 'an integer >= 1');
-  const [h, w] = metadata.inputSize;
-  for (let start = 0; start < files.length; start += batchSize) {
-    const chunk = files.slice(start, start + batchSize);
-    // A file that cannot be decoded gets an error entry; the others are still classified.
-    const { loaded, data, errors } = await loadBatchForModel(chunk, metadata);
+  // A file that cannot be decoded gets an error entry; the others are still classified.
+  for await (const batch of modelInputBatches(files, metadata, batchSize)) {
     const byIndex = new Map<number, Prediction>();
-    if (loaded.length > 0) {
-      const x = tf.tensor4d(data, [loaded.length, h, w, 3]);
-      try {
-        (await predict(model, x, { ...options, classNames: options.classNames ?? metadata.classNames })).forEach((p, k) => byIndex.set(loaded[k], p));
-      } finally {
-        x.dispose();
-      }
-    }
-    yield* predictionsInOrder(chunk, byIndex, errors);
-    reportPredictProgress(options.onProgress, start + chunk.length, files.length);
+    if (batch.x) (await predict(model, batch.x, { ...options, classNames: options.classNames ?? metadata.classNames })).forEach((p, k) => byIndex.set(batch.loaded[k], p));
+    yield* predictionsInOrder(batch.files, byIndex, batch.errors);
+    reportPredictProgress(options.onProgress, batch.start + batch.files.length, files.length);
   }
 }
 
