@@ -96,6 +96,8 @@ export class DirectoryIterator extends SampleIterator {
   readonly hidden: number;
   /** With `classes` given: the directory's other sub-folders, left out (not hidden ones). */
   readonly otherFolders: string[];
+  /** Files in the class folders left out for their extension, by extension ('.webp': 3). */
+  readonly otherFiles: Record<string, number>;
   readonly classes: Int32Array;
   readonly numClasses: number;
   readonly classMode: ClassMode;
@@ -151,6 +153,7 @@ export class DirectoryIterator extends SampleIterator {
     this.excluded = listing.excluded;
     this.hidden = listing.hidden;
     this.otherFolders = listing.otherFolders;
+    this.otherFiles = listing.otherFiles;
     this.classes = listing.classes;
     this.numClasses = listing.classNames.length;
     this.classMode = classMode;

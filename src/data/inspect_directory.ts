@@ -36,6 +36,10 @@ export interface DatasetReport {
   palette: number;
   /** Images with an EXIF orientation other than 1 (applied by tlkit, ignored by Keras/PIL). */
   rotatedByExif: number;
+  /** Files in the class folders not read for their extension, by extension ('.webp': 3); hidden ones not counted. */
+  otherFiles: Record<string, number>;
+  /** Hidden files and folders left out (names starting with '.'). */
+  hidden: number;
 }
 
 function median(values: number[]): number {
@@ -112,6 +116,8 @@ export async function inspectDirectory(directory: string, options: InspectOption
     withAlpha,
     palette,
     rotatedByExif,
+    otherFiles: listing.otherFiles,
+    hidden: listing.hidden,
   };
 }
 

@@ -50,6 +50,31 @@ export interface DirectoryListing {
   hidden: number;
   /** With `classes` given: the other (not hidden) sub-folders of the directory, left out, sorted. */
   otherFolders: string[];
+  /**
+   * Files in the class folders left out for their extension (not one of IMAGE_EXTENSIONS), counted by
+   * lowercased extension with its dot ('.webp', '.txt'; '' for none). Hidden files are in `hidden` instead.
+   */
+  otherFiles: Record<string, number>;
+}
+
+/** What a walk leaves out: hidden entries, and files by extension. */
+interface WalkTally {
+  hidden: number;
+  otherFiles: Record<string, number>;
+}
+
+/** The lowercased extension of a file name with its dot ('.jpg'), or '' when it has none. */
+function extensionOf(name: string): string {
+  const dot = name.lastIndexOf('.');
+  return dot <= 0 ? '' : name.slice(dot).toLowerCase();
+}
+
+/** `.webp 3, .txt 1`: a tally of `otherFiles`, largest first; '(no extension)' for ''. */
+export function describeOtherFiles(otherFiles: Record<string, number>): string {
+  return Object.entries(otherFiles)
+    .sort((a, b) => b[1] - a[1] || codePointCompare(a[0], b[0]))
+    .map(([ext, n]) => `${ext === '' ? '(no extension)' : ext} ${n}`)
+    .join(', ');
 }
 
 /** A hidden file or folder (.ipynb_checkpoints, .DS_Store, ._photo.jpg...): never data. */
@@ -62,9 +87,7 @@ function codePointCompare(a: string, b: string): number {
 }
 
 function isImageName(name: string): boolean {
-  const dot = name.lastIndexOf('.');
-  if (dot < 0) return false;
-  return (IMAGE_EXTENSIONS as readonly string[]).includes(name.slice(dot + 1).toLowerCase());
+  return (IMAGE_EXTENSIONS as readonly string[]).includes(extensionOf(name).slice(1));
 }
 
 function isDirectory(path: string): boolean {
@@ -75,8 +98,8 @@ function isDirectory(path: string): boolean {
   }
 }
 
-/** Like os.walk + sorted(): every folder's image files, folders visited in sorted path order; hidden entries counted in `hidden.count`, not walked. */
-function walkImages(top: string, followLinks: boolean, hidden: { count: number }): string[] {
+/** Like os.walk + sorted(): every folder's image files, folders visited in sorted path order; hidden entries and other files counted in `tally`, not walked. */
+function walkImages(top: string, followLinks: boolean, tally: WalkTally): string[] {
   const filesByFolder = new Map<string, string[]>();
   const stack = [top];
   const seen = new Set<string>();
@@ -92,7 +115,7 @@ function walkImages(top: string, followLinks: boolean, hidden: { count: number }
     for (const e of entries) {
       const path = join(folder, e.name);
       if (isHiddenName(e.name)) {
-        hidden.count++;
+        tally.hidden++;
         continue;
       }
       if (e.isDirectory()) stack.push(path);
@@ -111,6 +134,9 @@ function walkImages(top: string, followLinks: boolean, hidden: { count: number }
       } else if (isImageName(e.name)) {
         // Files, links to files and broken links count as files (os.walk lists them so).
         names.push(e.name);
+      } else {
+        const ext = extensionOf(e.name);
+        tally.otherFiles[ext] = (tally.otherFiles[ext] ?? 0) + 1;
       }
     }
     filesByFolder.set(folder, names.sort(codePointCompare));
@@ -139,7 +165,7 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
   if (!existsSync(dir)) throw new FileError(dir, 'directory not found');
   if (!isDirectory(dir)) throw new FileError(dir, 'not a directory (flowFromDirectory expects a folder with one sub-folder per class)');
   const split = checkValidationSplit(options.validationSplit ?? 0);
-  const hidden = { count: 0 };
+  const tally: WalkTally = { hidden: 0, otherFiles: {} };
   const subset = options.subset ?? null;
   if (subset !== null && subset !== 'training' && subset !== 'validation') throw invalidArgument('subset', subset, "'training', 'validation' or null");
   if (subset !== null && split === 0) throw invalidArgument('subset', subset, 'null unless validationSplit is set (> 0)');
@@ -162,7 +188,7 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
   } else {
     const folders = classFolders(dir);
     classNames = folders.map((e) => e.name).filter((name) => !isHiddenName(name)).sort(codePointCompare);
-    hidden.count += folders.length - classNames.length;
+    tally.hidden += folders.length - classNames.length;
     if (classNames.length === 0) {
       throw new DataError(`${dir}: no class folders; flowFromDirectory expects one sub-folder per class (e.g. ${join(dir, 'cats')}, ${join(dir, 'dogs')})`);
     }
@@ -177,9 +203,12 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
   const excluded: string[] = [];
   for (let ci = 0; ci < classNames.length; ci++) {
     const classDir = join(dir, classNames[ci]);
-    const all = options.allowEmptyClasses && !isDirectory(classDir) ? [] : walkImages(classDir, options.followLinks ?? false, hidden);
+    const classTally: WalkTally = { hidden: 0, otherFiles: {} };
+    const all = options.allowEmptyClasses && !isDirectory(classDir) ? [] : walkImages(classDir, options.followLinks ?? false, classTally);
+    addTally(tally, classTally);
     if (all.length === 0 && !options.allowEmptyClasses) {
-      throw new DataError(`class '${classNames[ci]}' has no images in ${join(dir, classNames[ci])} (extensions: ${IMAGE_EXTENSIONS.join(', ')})`);
+      const others = Object.keys(classTally.otherFiles).length > 0 ? `; it holds ${describeOtherFiles(classTally.otherFiles)}: convert them to PNG or JPEG` : '';
+      throw new DataError(`class '${classNames[ci]}' has no images in ${join(dir, classNames[ci])} (extensions read: ${IMAGE_EXTENSIONS.join(', ')}${others})`);
     }
     let start = 0;
     let stop = all.length;
@@ -205,7 +234,12 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
   if (filenames.length === 0 && options.allowEmptyClasses) {
     throw new DataError(`${dir}: no images in the folders of classes ${classNames.join(', ')}${otherFolders.length > 0 ? ` (other folders, not classes: ${otherFolders.join(', ')})` : ''}`);
   }
-  return { directory: dir, classNames, classIndices, filenames, filepaths, classes: Int32Array.from(labels), counts, excluded, hidden: hidden.count, otherFolders };
+  return { directory: dir, classNames, classIndices, filenames, filepaths, classes: Int32Array.from(labels), counts, excluded, hidden: tally.hidden, otherFolders, otherFiles: tally.otherFiles };
+}
+
+function addTally(into: WalkTally, from: WalkTally): void {
+  into.hidden += from.hidden;
+  for (const [ext, n] of Object.entries(from.otherFiles)) into.otherFiles[ext] = (into.otherFiles[ext] ?? 0) + n;
 }
 
 /** The directory's sub-folders, symbolic links to folders included. */

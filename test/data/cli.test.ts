@@ -22,6 +22,7 @@ before(async () => {
   }
   await sharp(Buffer.alloc(20 * 10 * 4, 200), { raw: { width: 20, height: 10, channels: 4 } }).png().toFile(join(root, 'ds', 'dogs', 'alpha.png'));
   writeFileSync(join(root, 'ds', 'dogs', 'broken.jpg'), 'not a jpeg');
+  writeFileSync(join(root, 'ds', 'dogs', 'labels.txt'), 'not read');
 });
 
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -62,8 +63,10 @@ test('tlkit data reports classes, counts, skipped files with reasons, sizes and 
   assert.ok(Object.keys(report.modes).every((m) => /^(rgb|grayscale|cmyk) (8|16)-bit$/.test(m)), JSON.stringify(report.modes));
   assert.equal(report.withAlpha, 1);
   assert.deepEqual(report.commonSizes[0], { size: '40x30', count: 5 });
+  assert.deepEqual(report.otherFiles, { '.txt': 1 });
   const text = await runCli(['data', join(root, 'ds'), '--validation-split', '0.34', '--subset', 'validation']);
   assert.equal(text.code, 0);
+  assert.match(text.stdout, /not read \(extension\) \.txt 1; read: png, jpg/);
   assert.match(text.stdout, /subset: validation/);
   assert.match(text.stdout, /cats\s+0\s+1\s+1/);
   const missing = await runCli(['data', join(root, 'nope')]);

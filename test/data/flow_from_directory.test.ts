@@ -72,10 +72,16 @@ test('hidden folders and files are left out and counted: .ipynb_checkpoints is n
   mkdirSync(join(ds, 'cats', '.ipynb_checkpoints'));
   await writeImage(join(ds, 'cats', '.ipynb_checkpoints', 'img00-checkpoint.jpg'), 7);
   writeFileSync(join(ds, 'dogs', '._img00.jpg'), Buffer.from([0, 5, 22, 7, 0, 2, 0, 0]));
+  // Not hidden, not Keras's extensions: left out too, and counted by extension.
+  writeFileSync(join(ds, 'dogs', 'notes.TXT'), 'x');
+  writeFileSync(join(ds, 'dogs', 'README'), 'x');
+  await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } }).webp().toFile(join(ds, 'cats', 'photo.webp'));
+  await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } }).webp().toFile(join(ds, 'cats', 'photo2.WEBP'));
   const it = new ImageDataGenerator().flowFromDirectory(ds, { targetSize: [16, 16] });
   assert.deepEqual(it.classNames, ['cats', 'dogs']);
   assert.deepEqual(it.filenames, ['cats/img00.jpg', 'cats/img01.jpg', 'dogs/img00.jpg', 'dogs/img01.jpg']);
   assert.equal(it.hidden, 3);
+  assert.deepEqual(it.otherFiles, { '.webp': 2, '.txt': 1, '': 1 });
   // Named explicitly, a hidden folder is read; predict's folder walk skips hidden entries too.
   const named = new ImageDataGenerator().flowFromDirectory(join(ds, 'cats'), { targetSize: [16, 16], classes: ['.ipynb_checkpoints'] });
   assert.deepEqual(named.filenames, ['.ipynb_checkpoints/img00-checkpoint.jpg']);
@@ -227,6 +233,9 @@ test('clear errors: missing dir, no class folders, empty class, binary with 3 cl
   mkdirSync(join(root, 'emptyclass', 'b'), { recursive: true });
   await writeImage(join(root, 'emptyclass', 'a', 'x.jpg'), 1);
   assert.throws(() => gen.flowFromDirectory(join(root, 'emptyclass')), (e: Error) => e instanceof DataError && /class 'b' has no images/.test(e.message));
+  // A class folder of images in a format Keras's extensions leave out says what it holds.
+  await sharp({ create: { width: 8, height: 8, channels: 3, background: '#0f0' } }).webp().toFile(join(root, 'emptyclass', 'b', 'y.webp'));
+  assert.throws(() => gen.flowFromDirectory(join(root, 'emptyclass')), (e: Error) => e instanceof DataError && /class 'b' has no images .*it holds \.webp 1: convert them to PNG or JPEG/.test(e.message));
   await makeDataset(join(root, 'three'), { a: 1, b: 1, c: 1 });
   assert.throws(() => gen.flowFromDirectory(join(root, 'three'), { classMode: 'binary' }), (e: Error) => e instanceof DataError && /exactly 2 classes; found 3: a, b, c/.test(e.message));
   assert.equal(gen.flowFromDirectory(join(root, 'three'), { classMode: 'binary', classes: ['a', 'c'] }).samples, 2);

@@ -4,6 +4,7 @@ import { numberFlag, parseFlags, stringFlag, choiceFlag } from '../args.js';
 import { UsageError } from '../../core/errors.js';
 import { ProgressPrinter } from '../progress_bar.js';
 import type { DatasetReport } from '../../data/inspect_directory.js';
+import { describeOtherFiles, IMAGE_EXTENSIONS } from '../../data/scan_directory.js';
 
 const usage = `Usage: tlkit data DIR [options]
 
@@ -52,6 +53,11 @@ export function formatDatasetReport(r: DatasetReport): string {
     lines.push(`sizes   ${r.commonSizes.map((s) => `${s.size} (${s.count})`).join(', ')}`);
     lines.push(`formats ${tally(r.formats)}`);
     lines.push(`modes   ${tally(r.modes)}${r.withAlpha ? `; with alpha ${r.withAlpha}` : ''}${r.palette ? `; palette ${r.palette}` : ''}${r.rotatedByExif ? `; EXIF-rotated ${r.rotatedByExif}` : ''}`);
+  }
+  if (Object.keys(r.otherFiles).length > 0 || r.hidden > 0) {
+    lines.push('');
+    if (Object.keys(r.otherFiles).length > 0) lines.push(`not read (extension) ${describeOtherFiles(r.otherFiles)}; read: ${IMAGE_EXTENSIONS.join(', ')}`);
+    if (r.hidden > 0) lines.push(`not read (hidden)    ${r.hidden} (names starting with '.')`);
   }
   if (r.skipped.length) {
     lines.push('');
