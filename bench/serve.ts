@@ -10,7 +10,7 @@
 // image (steadier than img/s on a shared machine). --int8-only stops there.
 //
 //   npx tsx bench/serve.ts [--backbone mobilenet_v2] [--size 224] [--image 224] [--duration 10] [--soak 120] [--max-batch 16] [--run-batch 4] [--threads N] [--sessions N]
-//                          [--rounds 3] [--int8-only]
+//                          [--rounds 3] [--int8-only] [--first-conv int8|float]
 //
 // Target (issue 25): int8 >= 1.5x float32's img/s at concurrency 16.
 // Targets (issue 15): 0 errors; served img/s at c=32 >= 0.8x the predictor's own batch throughput;
@@ -29,7 +29,7 @@ import { createOnnxPredictor } from '../src/engines/onnx/predictor.js';
 import { defaultThreadCount } from '../src/engines/onnx/session.js';
 import { loadModel, saveModel } from '../src/weights/saved_model.js';
 import { exportOnnx } from '../src/engines/onnx/export.js';
-import { quantizeOnnx } from '../src/engines/onnx/quantize.js';
+import { int8OnNoise } from './int8_on_noise.js';
 import { modelFingerprint, QUANTIZED_METADATA, quantizedOnnxPath, withOnnxMetadata } from '../src/weights/quantized_onnx.js';
 
 interface Args {
@@ -44,10 +44,12 @@ interface Args {
   sessions?: number;
   rounds: number;
   int8Only: boolean;
+  /** The int8 model's first convolution: 'int8' (what `tlkit export` writes unless the accuracy check sends it back to float) or 'float'. */
+  firstConv: 'int8' | 'float';
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { backbone: 'mobilenet_v2', size: 224, image: 224, duration: 10, soak: 120, maxBatch: 16, runBatch: 4, rounds: 3, int8Only: false };
+  const args: Args = { backbone: 'mobilenet_v2', size: 224, image: 224, duration: 10, soak: 120, maxBatch: 16, runBatch: 4, rounds: 3, int8Only: false, firstConv: 'int8' };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--int8-only') {
@@ -64,6 +66,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--threads') args.threads = Number(value);
     else if (flag === '--sessions') args.sessions = Number(value);
     else if (flag === '--rounds') args.rounds = Number(value);
+    else if (flag === '--first-conv' && (value === 'int8' || value === 'float')) args.firstConv = value;
     else throw new Error(`unknown argument ${flag}`);
     i++;
   }
@@ -185,19 +188,18 @@ async function main(): Promise<void> {
 }
 
 /** Writes RUN/model.int8.onnx as `tlkit export --quantize int8` would (calibrated on noise: the bench measures speed only). */
-async function writeInt8Model(run: string, size: number): Promise<string> {
+async function writeInt8Model(run: string, size: number, firstConv: 'int8' | 'float'): Promise<string> {
   const modelDir = join(run, 'model');
   const { model } = await loadModel(modelDir);
   const floatBytes = await exportOnnx(model);
   model.dispose();
-  const calibration = [0, 1, 2, 3].map((b) => ({ data: new Float32Array(4 * size * size * 3).map((_, i) => (((i + b * 7) * 2654435761) >>> 24) / 127.5 - 1), shape: [4, size, size, 3] }));
-  const { model: int8, report } = await quantizeOnnx(floatBytes, { calibration });
+  const { model: int8, report } = await int8OnNoise(floatBytes, size, { quantizeFirstConv: firstConv === 'int8' });
   await writeFile(quantizedOnnxPath(modelDir), withOnnxMetadata(int8, { [QUANTIZED_METADATA.precision]: 'int8', [QUANTIZED_METADATA.sourceFingerprint]: modelFingerprint(modelDir) }));
   return `${Object.entries(report.quantized).map(([op, n]) => `${n} ${op}`).join(', ')} quantized (weights ${report.weightType}, activations ${report.activationType})`;
 }
 
 async function comparePrecisions(run: string, jpeg: Buffer, args: Args): Promise<void> {
-  const what = await writeInt8Model(run, args.size);
+  const what = await writeInt8Model(run, args.size, args.firstConv);
   const servers = { float32: await startServer(run, args.maxBatch, args.runBatch, args.threads), int8: await startServer(run, args.maxBatch, args.runBatch, args.threads, ['--quantize', 'int8']) };
   const rates: Record<'float32' | 'int8', number[]> = { float32: [], int8: [] };
   // CPU time per image served: the machine is shared, and the servers' share of it swings more than

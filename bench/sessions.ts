@@ -10,7 +10,7 @@
 import { initEngine } from '../src/engines/tfjs/tf.js';
 import { buildClassifier } from '../src/models/classifier.js';
 import { exportOnnx } from '../src/engines/onnx/export.js';
-import { quantizeOnnx } from '../src/engines/onnx/quantize.js';
+import { int8OnNoise } from './int8_on_noise.js';
 import { createOnnxRunner, defaultThreadCount, type OnnxRunner } from '../src/engines/onnx/session.js';
 import { flag, hasFlag, numberFlag } from './flags.js';
 
@@ -26,8 +26,7 @@ const classifier = buildClassifier({ backbone: BACKBONE, backboneOptions: { inpu
 const models: Record<string, Uint8Array> = { float32: await exportOnnx(classifier.model) };
 classifier.model.dispose();
 if (hasFlag('int8')) {
-  const calibration = [0, 1, 2, 3].map((b) => ({ data: new Float32Array(4 * SIZE * SIZE * 3).map((_, i) => (((i + b * 7) * 2654435761) >>> 24) / 127.5 - 1), shape: [4, SIZE, SIZE, 3] }));
-  models.int8 = (await quantizeOnnx(models.float32, { calibration })).model;
+  models.int8 = (await int8OnNoise(models.float32, SIZE)).model;
 }
 const batch = new Float32Array(BATCH * SIZE * SIZE * 3).map((_, i) => ((i * 7919) % 255) / 127.5 - 1);
 const shape = [BATCH, SIZE, SIZE, 3];

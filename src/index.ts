@@ -45,7 +45,7 @@ export type { ModelMetadata, ModelMetadataInput } from './weights/saved_model.js
 // the compiled training step.
 export { exportOnnx } from './engines/onnx/export.js';
 export type { ExportOnnxOptions } from './engines/onnx/export.js';
-export { quantizeOnnx, CALIBRATION_METHODS } from './engines/onnx/quantize.js';
+export { quantizeOnnx, CALIBRATION_METHODS, NothingToQuantizeError } from './engines/onnx/quantize.js';
 export type { ActivationType, CalibrationBatch, CalibrationData, CalibrationMethod, QuantizeOnnxOptions, QuantizationReport, QuantizedOnnx, TensorRange } from './engines/onnx/quantize.js';
 export { registerOnnxConverter } from './engines/onnx/layers/index.js';
 export { createFrozenEngine } from './engines/onnx/frozen_features.js';

@@ -72,7 +72,7 @@ before(async () => {
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const exportInt8 = (run: string, ...flags: string[]) => runCli(['export', run, '--format', 'onnx', '--quantize', 'int8', ...flags]);
-// The brightness model's only Conv is its first: quantize it too (the default leaves the first Conv float).
+// The brightness model's only Conv is its first: quantize it whatever the accuracy (the default would try it in float too).
 const exportBrightness = (...flags: string[]) => exportInt8(brightness, '--quantize-first-conv', ...flags);
 
 test('export --quantize int8 prints both precisions\' held-out accuracy and writes RUN/model.int8.onnx with int8 weights', async () => {
@@ -101,6 +101,28 @@ test('an int8 model that loses more accuracy than allowed is refused with the fi
   const accepted = await exportBrightness('--calibration-data', join(root, 'black'), '--validation-data', join(root, 'test'), '--calibration-method', 'minmax', '--out', out, '--max-accuracy-drop', '0.6');
   assert.equal(accepted.code, 0, accepted.stderr);
   assert.ok(existsSync(out));
+  // --first-conv auto (the default): the model with its first Conv quantized is refused, so it is measured
+  // again with that Conv in float, and the figures of both attempts are printed.
+  const blackCalibration = ['--calibration-data', join(root, 'black'), '--validation-data', join(root, 'test'), '--calibration-method', 'minmax'];
+  const autoOut = join(root, 'auto.int8.onnx');
+  const auto = await exportInt8(brightness, ...blackCalibration, '--out', autoOut);
+  assert.equal(auto.code, 1, auto.stdout + auto.stderr);
+  assert.match(auto.stdout, /with the first convolution quantized too: int8 0\.5000 \(drop 50\.00 points, over the allowed 1\.00\): left it in float and measured again/);
+  assert.match(auto.stderr, /more than the allowed 1\.00 \(with the first convolution in float\): nothing written/);
+  assert.ok(!existsSync(autoOut));
+  // With the pooling kept in float too ('gap' is the Keras layer: the pool and its Flatten), the first Conv
+  // is all there is to quantize: no second attempt, the first one's figures.
+  const onlyConv = await exportInt8(brightness, ...blackCalibration, '--keep-float', 'gap', '--out', autoOut);
+  assert.equal(onlyConv.code, 1, onlyConv.stdout + onlyConv.stderr);
+  assert.doesNotMatch(onlyConv.stdout, /measured again/);
+  assert.match(onlyConv.stderr, /more than the allowed 1\.00: nothing written\. Try .*--first-conv float/);
+  // Forced, nothing is tried twice; the two spellings must agree.
+  const forced = await exportInt8(brightness, ...blackCalibration, '--first-conv', 'int8', '--out', autoOut);
+  assert.equal(forced.code, 1);
+  assert.doesNotMatch(forced.stdout, /measured again/);
+  const contradiction = await exportInt8(brightness, '--quantize-first-conv', '--first-conv', 'float');
+  assert.equal(contradiction.code, 2);
+  assert.match(contradiction.stderr, /--quantize-first-conv and --first-conv float contradict each other/);
 });
 
 test('unreadable images in the calibration and held-out folders are left out and named; the figures count the others', async () => {
@@ -140,7 +162,7 @@ test('MobileNetV2 on real images: evaluate / predict --quantize int8 agree with 
   const run = await makeRun(join(root, 'mobilenet_v2'), { backbone: 'mobilenet_v2', backboneOptions: { alpha: 0.35, inputShape: [48, 48, 3] }, classNames: ['sandal', 'sneaker'], classMode: 'categorical' });
   const e = await exportInt8(run, '--calibration-data', join(SHOES, 'train'), '--validation-data', join(SHOES, 'test'), '--calibration-images', '32');
   assert.equal(e.code, 0, e.stdout + e.stderr);
-  assert.match(e.stdout, /quantized 51 Conv, 10 Add, 1 GlobalAveragePool; in float: 1 Transpose, 1 Conv, 1 Clip/);
+  assert.match(e.stdout, /quantized 52 Conv, 10 Add, 1 GlobalAveragePool; in float: 1 Transpose, 1 Flatten, 1 Gemm/);
 
   const files = [join(SHOES, 'test', 'sandal'), join(SHOES, 'test', 'sneaker')];
   const [f32, i8] = await Promise.all([runCli(['predict', run, ...files, '--json', '--top-k', '2']), runCli(['predict', run, ...files, '--json', '--top-k', '2', '--quantize', 'int8'])]);

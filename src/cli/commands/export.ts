@@ -45,7 +45,9 @@ Quantization (docs/deployment-quantization.md):
   --max-accuracy-drop F      largest accepted accuracy loss, a fraction (default 0.01)
   --keep-float NAMES         comma-separated layer (ONNX value) names left in float, e.g. Conv1
   --quantize-dense           quantize the Dense head too (default: left in float)
-  --quantize-first-conv      quantize the first convolution too (default: left in float, it costs accuracy)`;
+  --first-conv MODE          the first convolution (it reads the image): auto (default) quantizes it and,
+                             when that loses more than --max-accuracy-drop, leaves it in float and measures
+                             again; int8 or float to choose (--quantize-first-conv: int8)`;
 
 const flags = {
   format: { type: 'string' },
@@ -62,9 +64,10 @@ const flags = {
   'keep-float': { type: 'string', multiple: true },
   'quantize-dense': { type: 'boolean' },
   'quantize-first-conv': { type: 'boolean' },
+  'first-conv': { type: 'string' },
 } as const;
 
-const INT8_ONLY = ['calibration-images', 'calibration-method', 'calibration-data', 'validation-data', 'max-accuracy-drop', 'keep-float', 'quantize-dense', 'quantize-first-conv'] as const;
+const INT8_ONLY = ['calibration-images', 'calibration-method', 'calibration-data', 'validation-data', 'max-accuracy-drop', 'keep-float', 'quantize-dense', 'quantize-first-conv', 'first-conv'] as const;
 
 export const exportCommand: Command = {
   name: 'export',
@@ -130,6 +133,16 @@ function formatBytes(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`;
 }
 
+/** --first-conv auto|int8|float (and --quantize-first-conv, which means int8) as quantizeModel's option. */
+function firstConvFlag(values: Record<string, unknown>): boolean | 'auto' {
+  const mode = choiceFlag(values as Parameters<typeof choiceFlag>[0], 'first-conv', ['auto', 'int8', 'float'] as const);
+  if (values['quantize-first-conv']) {
+    if (mode !== undefined && mode !== 'int8') throw new UsageError(`--quantize-first-conv and --first-conv ${mode} contradict each other`, 'first-conv');
+    return true;
+  }
+  return mode === undefined || mode === 'auto' ? 'auto' : mode === 'int8';
+}
+
 async function exportInt8(dir: string, out: string, values: Record<string, unknown>, io: CliIO): Promise<number> {
   const v = values as Parameters<typeof numberFlag>[0];
   const options = {
@@ -140,7 +153,7 @@ async function exportInt8(dir: string, out: string, values: Record<string, unkno
     maxAccuracyDrop: numberFlag(v, 'max-accuracy-drop', { min: 0, max: 1 }),
     keepFloat: ((values['keep-float'] as string[] | undefined) ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean),
     quantizeDense: Boolean(values['quantize-dense']),
-    quantizeFirstConv: Boolean(values['quantize-first-conv']),
+    quantizeFirstConv: firstConvFlag(values),
   };
   const { exportQuantizedOnnx, AccuracyDropError } = await import('../../inference/quantize_model.js');
   const printer = new ProgressPrinter(io.stderr, io.interactive);
@@ -156,9 +169,14 @@ async function exportInt8(dir: string, out: string, values: Record<string, unkno
     for (const s of r.skipped) io.stderr.write(`skipped ${s.file}: ${s.reason}\n`);
     if (r.skipped.length > 0) io.stderr.write(`${r.skipped.length} unreadable image${r.skipped.length === 1 ? '' : 's'} left out of calibration and the held-out figures\n`);
   };
+  const firstConvLine = (r: import('../../inference/quantize_model.js').QuantizeModelResult) => {
+    const a = r.firstConvInt8;
+    if (a) io.stdout.write(`with the first convolution quantized too: int8 ${a.int8.toFixed(4)} (drop ${(a.drop * 100).toFixed(2)} points, over the allowed ${(r.maxAccuracyDrop * 100).toFixed(2)}): left it in float and measured again\n`);
+  };
   try {
     const result = await exportQuantizedOnnx(dir, out, { ...options, onProgress: printer.update });
     skippedLines(result);
+    firstConvLine(result);
     const r = result.report;
     const ops = Object.entries(r.quantized).map(([op, n]) => `${n} ${op}`).join(', ');
     io.stdout.write(accuracyLine(result));
@@ -170,6 +188,7 @@ async function exportInt8(dir: string, out: string, values: Record<string, unkno
   } catch (error) {
     if (error instanceof AccuracyDropError) {
       skippedLines(error.result);
+      firstConvLine(error.result);
       io.stdout.write(accuracyLine(error.result));
     }
     throw error;

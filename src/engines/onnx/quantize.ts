@@ -31,6 +31,13 @@ export { CALIBRATION_METHODS } from './quantize_calibration.js';
 
 export type ActivationType = 'uint8' | 'int8';
 
+/** Every op of the model is outside the quantized set or kept in float by the options. */
+export class NothingToQuantizeError extends TlkitError {
+  constructor() {
+    super('quantizeOnnx: the model has no op it can quantize (Conv, Add, pools, Concat, or Gemm/MatMul with quantizeDense) that the options do not keep in float');
+  }
+}
+
 export interface QuantizeOnnxOptions {
   /** Preprocessed input batches the activation ranges are measured on (a sample of training images). */
   calibration: CalibrationData;
@@ -75,9 +82,11 @@ export interface QuantizeOnnxOptions {
   /** Quantize Gemm / MatMul too (the classifier head of a tlkit model). Default false. */
   quantizeDense?: boolean;
   /**
-   * Quantize the first Conv (the one reading the image) too. Default false: with uint8 weights, left in
-   * float it cost MobileNetV2 0.9 instead of 1.6 points of held-out accuracy; with int8 weights and bias
-   * correction 0.6 vs 0.7, and no measurable speed either way (docs/deployment-quantization.md).
+   * Quantize the first Conv (the one reading the image) too. Default false here; quantizeModel (`tlkit
+   * export`) quantizes it unless that costs more accuracy than allowed ('auto'). Measured on MobileNetV2:
+   * 0.7 against 0.6 points lost with int8 weights and bias correction (1.6 against 0.9 with uint8 weights),
+   * and the int8 model ~9% faster, since onnxruntime then drops the layout conversions around a float
+   * first Conv (docs/deployment-quantization.md).
    */
   quantizeFirstConv?: boolean;
   /**
@@ -162,7 +171,7 @@ export async function quantizeOnnx(modelBytes: Uint8Array, options: QuantizeOnnx
   if (opset !== undefined && opset !== null && Number(opset) < 13) throw new TlkitError(`quantizeOnnx needs opset 13 or later (per-channel DequantizeLinear); the model has opset ${Number(opset)}`);
   const prepared = prepareForQuantization(g);
   const plan = planQuantization(g, options);
-  if (plan.quantized.length === 0) throw new TlkitError('quantizeOnnx: the model has no op it can quantize (Conv, Add, pools, Concat, or Gemm/MatMul with quantizeDense)');
+  if (plan.quantized.length === 0) throw new NothingToQuantizeError();
 
   const calibrated = plan.tensors.filter((t) => !plan.sharedScale.has(t));
   const ranges = await calibrateRanges(g.encode(), calibrated, options.calibration, {
@@ -249,6 +258,9 @@ function planQuantization(g: EditableGraph, options: QuantizeOnnxOptions): Plan 
       out = act.output![0];
     }
     outputOf.set(n, out);
+    // The exporter writes a Keras GlobalAveragePooling2D layer as GlobalAveragePool (to 'NAME_4d') and a
+    // Flatten to 'NAME': the layer's name is the Flatten's, so `keepFloat: ['NAME']` must keep the pool.
+    if (n.opType === 'GlobalAveragePool' && users.length === 1 && (users[0].opType === 'Flatten' || users[0].opType === 'Reshape')) g.addAlias(n, ...g.namesOf(users[0]));
   }
 
   const known = new Set(g.nodes.flatMap((n) => g.namesOf(n)));
