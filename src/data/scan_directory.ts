@@ -77,6 +77,25 @@ export function describeOtherFiles(otherFiles: Record<string, number>): string {
     .join(', ');
 }
 
+/** Image formats that Keras's extensions leave out, worth a hint when a folder holds them. */
+const UNREAD_IMAGE_EXTENSIONS = ['.webp', '.gif', '.avif', '.heic', '.heif', '.jfif', '.jxl'];
+
+/** The two tallies of `otherFiles` added up (a training and a validation folder). */
+export function addOtherFiles(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const total = { ...a };
+  for (const [ext, n] of Object.entries(b)) total[ext] = (total[ext] ?? 0) + n;
+  return total;
+}
+
+/** The log line for files left out for their extension, with a hint for image formats; undefined when there are none. */
+export function otherFilesNote(otherFiles: Record<string, number>): string | undefined {
+  const count = Object.values(otherFiles).reduce((a, b) => a + b, 0);
+  if (count === 0) return undefined;
+  const images = UNREAD_IMAGE_EXTENSIONS.filter((ext) => otherFiles[ext]);
+  const hint = images.length > 0 ? `; ${images.join(', ')} images are not read (Keras's extensions: ${IMAGE_EXTENSIONS.join(', ')}): convert them to PNG or JPEG to use them` : '';
+  return `ignored ${count} file${count === 1 ? '' : 's'} in the class folders by extension (${describeOtherFiles(otherFiles)})${hint}`;
+}
+
 /** A hidden file or folder (.ipynb_checkpoints, .DS_Store, ._photo.jpg...): never data. */
 export function isHiddenName(name: string): boolean {
   return name.startsWith('.');

@@ -4,6 +4,7 @@
 import { ImageDataGenerator } from '../data/image_data_generator.js';
 import { describeModelPixels, type DirectoryIterator } from '../data/directory_iterator.js';
 import { preprocessInput } from '../data/preprocess_input.js';
+import { otherFilesNote } from '../data/scan_directory.js';
 import type { ModelMetadata } from '../weights/saved_model.js';
 
 /** How a saved model's training run decoded its images (flowFromDirectory's defaults, as `tlkit train` runs it). */
@@ -50,6 +51,8 @@ export function evaluationIterator(directory: string, metadata: ModelMetadata, o
   if (absent.length > 0) {
     options.onWarning?.(`${iterator.directory}: no images of ${absent.length === 1 ? 'class' : 'classes'} ${absent.join(', ')}: evaluated on the other ${metadata.classNames.length - absent.length} of the model's ${metadata.classNames.length}`);
   }
+  const otherFiles = otherFilesNote(iterator.otherFiles);
+  if (otherFiles) options.onWarning?.(`${iterator.directory}: ${otherFiles}`);
   const others = iterator.otherFolders;
   if (others.length > 0) {
     options.onWarning?.(`${iterator.directory}: left out ${others.length === 1 ? 'folder' : 'folders'} ${others.join(', ')}, not ${others.length === 1 ? 'a class' : 'classes'} of the model (${metadata.classNames.join(', ')})`);

@@ -82,6 +82,12 @@ test('hidden folders and files are left out and counted: .ipynb_checkpoints is n
   assert.deepEqual(it.filenames, ['cats/img00.jpg', 'cats/img01.jpg', 'dogs/img00.jpg', 'dogs/img01.jpg']);
   assert.equal(it.hidden, 3);
   assert.deepEqual(it.otherFiles, { '.webp': 2, '.txt': 1, '': 1 });
+  const { otherFilesNote, addOtherFiles } = await import('../../src/data/scan_directory.js');
+  assert.equal(
+    otherFilesNote(addOtherFiles(it.otherFiles, { '.webp': 1 })),
+    "ignored 5 files in the class folders by extension (.webp 3, (no extension) 1, .txt 1); .webp images are not read (Keras's extensions: png, jpg, jpeg, bmp, ppm, tif, tiff): convert them to PNG or JPEG to use them",
+  );
+  assert.equal(otherFilesNote({}), undefined);
   // Named explicitly, a hidden folder is read; predict's folder walk skips hidden entries too.
   const named = new ImageDataGenerator().flowFromDirectory(join(ds, 'cats'), { targetSize: [16, 16], classes: ['.ipynb_checkpoints'] });
   assert.deepEqual(named.filenames, ['.ipynb_checkpoints/img00-checkpoint.jpg']);

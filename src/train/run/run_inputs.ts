@@ -12,7 +12,7 @@ import type { InputScaling } from '../../weights/catalog.js';
 import type { TrainRunOptions } from './run.js';
 import type { BatchIterator } from '../../data/batch.js';
 import type { DirectoryIterator } from '../../data/directory_iterator.js';
-import { describeOtherFiles, IMAGE_EXTENSIONS } from '../../data/scan_directory.js';
+import { addOtherFiles, otherFilesNote } from '../../data/scan_directory.js';
 import type { ExcludeList } from '../../data/exclude_list.js';
 
 export type { InputScaling };
@@ -97,7 +97,7 @@ export function makeRunInputs(options: TrainRunOptions, weights: string, seed: n
   log(`data: ${train.samples} training images in ${train.classNames.length} class${train.classNames.length === 1 ? '' : 'es'} (${train.classNames.join(', ')})` + (validation ? `, ${validation.samples} validation images` : ', no validation data'));
   const hidden = train.hidden + (validation && !split ? validation.hidden : 0);
   if (hidden > 0) log(`ignored ${hidden} hidden file${hidden === 1 ? '' : 's'} or folder${hidden === 1 ? '' : 's'} (names starting with '.': .ipynb_checkpoints, ._photo.jpg, .DS_Store...)`);
-  const otherFiles = otherFilesNote(train, validation && !split ? validation : undefined);
+  const otherFiles = otherFilesNote(addOtherFiles(train.otherFiles, validation && !split ? validation.otherFiles : {}));
   if (otherFiles) log(otherFiles);
   return {
     train,
@@ -109,20 +109,6 @@ export function makeRunInputs(options: TrainRunOptions, weights: string, seed: n
       await closeIterator(validation);
     },
   };
-}
-
-/** Image formats that Keras's flow_from_directory extensions leave out, worth a hint when a folder holds them. */
-const UNREAD_IMAGE_EXTENSIONS = ['.webp', '.gif', '.avif', '.heic', '.heif', '.jfif', '.jxl'];
-
-/** The log line for files left out for their extension (undefined when there are none). */
-function otherFilesNote(...iterators: (DirectoryIterator | undefined)[]): string | undefined {
-  const total: Record<string, number> = {};
-  for (const it of iterators) for (const [ext, n] of Object.entries(it?.otherFiles ?? {})) total[ext] = (total[ext] ?? 0) + n;
-  const count = Object.values(total).reduce((a, b) => a + b, 0);
-  if (count === 0) return undefined;
-  const images = UNREAD_IMAGE_EXTENSIONS.filter((ext) => total[ext]);
-  const hint = images.length > 0 ? `; ${images.join(', ')} images are not read (Keras's extensions: ${IMAGE_EXTENSIONS.join(', ')}): convert them to PNG or JPEG to use them` : '';
-  return `ignored ${count} file${count === 1 ? '' : 's'} in the class folders by extension (${describeOtherFiles(total)})${hint}`;
 }
 
 function excludeLists(exclude: TrainRunOptions['exclude']): { train: string[]; validation: string[] } {
