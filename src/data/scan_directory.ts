@@ -79,6 +79,7 @@ export function describeOtherFiles(otherFiles: Record<string, number>): string {
 
 /** Image formats that Keras's extensions leave out, worth a hint when a folder holds them. */
 const UNREAD_IMAGE_EXTENSIONS = ['.webp', '.gif', '.avif', '.heic', '.heif', '.jfif', '.jxl'];
+// (tlkit decodes WebP and GIF, which predict and explain read from folders; the others not at all.)
 
 /** The two tallies of `otherFiles` added up (a training and a validation folder). */
 export function addOtherFiles(a: Record<string, number>, b: Record<string, number>): Record<string, number> {

@@ -70,10 +70,17 @@ export async function predict(model: tfl.LayersModel, images: tf.Tensor4D, optio
   return out;
 }
 
-/** Expands directories (recursively, image extensions only, sorted) and keeps files as given. */
+/**
+ * What a folder given to predict / explain is searched for: Keras's extensions (what training reads), and the
+ * formats tlkit's decoder reads besides them (WebP, GIF's first frame), since a folder of photos
+ * to classify is not a training set whose counts must match Keras's.
+ */
+export const PREDICT_EXTENSIONS: readonly string[] = [...IMAGE_EXTENSIONS, 'webp', 'gif'];
+
+/** Expands directories (recursively, PREDICT_EXTENSIONS only, sorted) and keeps files as given. */
 export async function listImageFiles(paths: string[]): Promise<string[]> {
   const files: string[] = [];
-  const extensions = new Set<string>(IMAGE_EXTENSIONS);
+  const extensions = new Set<string>(PREDICT_EXTENSIONS);
   const walk = async (dir: string): Promise<void> => {
     const entries = (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
