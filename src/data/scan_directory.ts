@@ -77,9 +77,15 @@ export function describeOtherFiles(otherFiles: Record<string, number>): string {
     .join(', ');
 }
 
-/** Image formats that Keras's extensions leave out, worth a hint when a folder holds them. */
+/**
+ * Image formats that Keras's extensions leave out, worth a hint when a folder holds them (tlkit decodes WebP
+ * and GIF, which predict and explain read from folders; the others not at all).
+ */
 const UNREAD_IMAGE_EXTENSIONS = ['.webp', '.gif', '.avif', '.heic', '.heif', '.jfif', '.jxl'];
-// (tlkit decodes WebP and GIF, which predict and explain read from folders; the others not at all.)
+
+function unreadImageFormats(otherFiles: Record<string, number>): string[] {
+  return UNREAD_IMAGE_EXTENSIONS.filter((ext) => otherFiles[ext]);
+}
 
 /** The two tallies of `otherFiles` added up (a training and a validation folder). */
 export function addOtherFiles(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
@@ -92,7 +98,7 @@ export function addOtherFiles(a: Record<string, number>, b: Record<string, numbe
 export function otherFilesNote(otherFiles: Record<string, number>): string | undefined {
   const count = Object.values(otherFiles).reduce((a, b) => a + b, 0);
   if (count === 0) return undefined;
-  const images = UNREAD_IMAGE_EXTENSIONS.filter((ext) => otherFiles[ext]);
+  const images = unreadImageFormats(otherFiles);
   const hint = images.length > 0 ? `; ${images.join(', ')} images are not read (Keras's extensions: ${IMAGE_EXTENSIONS.join(', ')}): convert them to PNG or JPEG to use them` : '';
   return `ignored ${count} file${count === 1 ? '' : 's'} in the class folders by extension (${describeOtherFiles(otherFiles)})${hint}`;
 }
@@ -227,7 +233,7 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
     const all = options.allowEmptyClasses && !isDirectory(classDir) ? [] : walkImages(classDir, options.followLinks ?? false, classTally);
     addTally(tally, classTally);
     if (all.length === 0 && !options.allowEmptyClasses) {
-      const others = Object.keys(classTally.otherFiles).length > 0 ? `; it holds ${describeOtherFiles(classTally.otherFiles)}: convert them to PNG or JPEG` : '';
+      const others = Object.keys(classTally.otherFiles).length === 0 ? '' : `; it holds ${describeOtherFiles(classTally.otherFiles)}${unreadImageFormats(classTally.otherFiles).length > 0 ? ': convert the images to PNG or JPEG' : ''}`;
       throw new DataError(`class '${classNames[ci]}' has no images in ${join(dir, classNames[ci])} (extensions read: ${IMAGE_EXTENSIONS.join(', ')}${others})`);
     }
     let start = 0;
@@ -259,7 +265,7 @@ export function scanDirectory(directory: string, options: ScanOptions = {}): Dir
 
 function addTally(into: WalkTally, from: WalkTally): void {
   into.hidden += from.hidden;
-  for (const [ext, n] of Object.entries(from.otherFiles)) into.otherFiles[ext] = (into.otherFiles[ext] ?? 0) + n;
+  into.otherFiles = addOtherFiles(into.otherFiles, from.otherFiles);
 }
 
 /** The directory's sub-folders, symbolic links to folders included. */

@@ -242,7 +242,7 @@ test('clear errors: missing dir, no class folders, empty class, binary with 3 cl
   assert.throws(() => gen.flowFromDirectory(join(root, 'emptyclass')), (e: Error) => e instanceof DataError && /class 'b' has no images/.test(e.message));
   // A class folder of images in a format Keras's extensions leave out says what it holds.
   await sharp({ create: { width: 8, height: 8, channels: 3, background: '#0f0' } }).webp().toFile(join(root, 'emptyclass', 'b', 'y.webp'));
-  assert.throws(() => gen.flowFromDirectory(join(root, 'emptyclass')), (e: Error) => e instanceof DataError && /class 'b' has no images .*it holds \.webp 1: convert them to PNG or JPEG/.test(e.message));
+  assert.throws(() => gen.flowFromDirectory(join(root, 'emptyclass')), (e: Error) => e instanceof DataError && /class 'b' has no images .*it holds \.webp 1: convert the images to PNG or JPEG/.test(e.message));
   await makeDataset(join(root, 'three'), { a: 1, b: 1, c: 1 });
   assert.throws(() => gen.flowFromDirectory(join(root, 'three'), { classMode: 'binary' }), (e: Error) => e instanceof DataError && /exactly 2 classes; found 3: a, b, c/.test(e.message));
   assert.equal(gen.flowFromDirectory(join(root, 'three'), { classMode: 'binary', classes: ['a', 'c'] }).samples, 2);
