@@ -64,7 +64,7 @@ interface WalkTally {
 }
 
 /** The lowercased extension of a file name with its dot ('.jpg'), or '' when it has none. */
-function extensionOf(name: string): string {
+export function extensionOf(name: string): string {
   const dot = name.lastIndexOf('.');
   return dot <= 0 ? '' : name.slice(dot).toLowerCase();
 }

@@ -6,7 +6,7 @@ import { tf, type tfl } from '../engines/tfjs/tf.js';
 import { FileError, TlkitError, invalidArgument } from '../core/errors.js';
 import { decodeImageFile, perFileError } from '../data/decode.js';
 import { modelInputFromRgb } from '../data/model_input.js';
-import { IMAGE_EXTENSIONS, isHiddenName } from '../data/scan_directory.js';
+import { extensionOf, IMAGE_EXTENSIONS, isHiddenName } from '../data/scan_directory.js';
 import type { ProgressCallback } from '../core/progress.js';
 import type { ModelMetadata } from '../weights/saved_model.js';
 import { classProbabilities, topOf, type ClassProbability } from './top_classes.js';
@@ -87,7 +87,7 @@ export async function listImageFiles(paths: string[]): Promise<string[]> {
       const p = join(dir, e.name);
       if (isHiddenName(e.name)) continue; // .ipynb_checkpoints, ._photo.jpg: as the training listing does
       if (e.isDirectory()) await walk(p);
-      else if (extensions.has(e.name.split('.').pop()?.toLowerCase() ?? '')) files.push(p);
+      else if (extensions.has(extensionOf(e.name).slice(1))) files.push(p);
     }
   };
   for (const p of paths) {

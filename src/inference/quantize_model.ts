@@ -164,7 +164,13 @@ function predictedClass(row: Float32Array): number {
   return best;
 }
 
-async function compareOnHeldOut(floatRunner: OnnxRunner, int8Runner: OnnxRunner, source: DataSource, metadata: ModelMetadata, skipped: SkippedImage[], onProgress?: ProgressCallback): Promise<PrecisionAccuracy> {
+/**
+ * float32's output rows of the held-out images, by position in the listing: an int8 model measured a second
+ * time (quantizeFirstConv 'auto') is compared with them instead of running float32 again (a few numbers an image).
+ */
+type FloatRows = Map<number, Float32Array>;
+
+async function compareOnHeldOut(floatRunner: OnnxRunner, int8Runner: OnnxRunner, source: DataSource, metadata: ModelMetadata, skipped: SkippedImage[], floatRows: FloatRows, onProgress?: ProgressCallback): Promise<PrecisionAccuracy> {
   const { files, labels } = listFiles(source, metadata);
   let floatCorrect = 0;
   let int8Correct = 0;
@@ -175,10 +181,13 @@ async function compareOnHeldOut(floatRunner: OnnxRunner, int8Runner: OnnxRunner,
     const chunk = files.slice(start, start + IMAGE_BATCH);
     const batch = await loadBatch(chunk, metadata, skipped);
     if (batch.loaded.length > 0) {
-      const [a, b] = [await floatRunner.run(batch.data, batch.shape), await int8Runner.run(batch.data, batch.shape)];
-      const units = a.data.length / batch.loaded.length;
+      const known = batch.loaded.every((position) => floatRows.has(start + position));
+      const a = known ? undefined : await floatRunner.run(batch.data, batch.shape);
+      const b = await int8Runner.run(batch.data, batch.shape);
+      const units = b.data.length / batch.loaded.length;
       batch.loaded.forEach((position, i) => {
-        const ra = a.data.subarray(i * units, (i + 1) * units);
+        if (a) floatRows.set(start + position, a.data.slice(i * units, (i + 1) * units));
+        const ra = floatRows.get(start + position)!;
         const rb = b.data.subarray(i * units, (i + 1) * units);
         const [pa, pb] = [predictedClass(ra), predictedClass(rb)];
         const label = labels[start + position];
@@ -246,11 +255,12 @@ export async function quantizeModel(runDir: string, options: QuantizeModelOption
     });
 
   const floatRunner = await createOnnxRunner(floatBytes, { intraOpNumThreads: options.threads });
+  const floatRows: FloatRows = new Map();
   /** The int8 model and its held-out figures beside float32's; `skippedHere` collects the unreadable held-out images. */
   const measure = async (int8Bytes: Uint8Array, skippedHere: SkippedImage[]): Promise<PrecisionAccuracy> => {
     const int8Runner = await createOnnxRunner(int8Bytes, { intraOpNumThreads: options.threads });
     try {
-      return await compareOnHeldOut(floatRunner, int8Runner, heldOut, metadata, skippedHere, options.onProgress);
+      return await compareOnHeldOut(floatRunner, int8Runner, heldOut, metadata, skippedHere, floatRows, options.onProgress);
     } finally {
       await int8Runner.dispose();
     }
